@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * config.h: the configuration file format and the immutable struct config.
+ * config.c knows the format (key = value, #, ${NAME}, GATEHOUSE_<KEY>, .env);
+ * each module owns its keys through a sorted table of struct config_key
+ * (S16), registered in config.c's table list.
+ */
+#ifndef GATEHOUSE_CONFIG_H
+#define GATEHOUSE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "crypto.h"
+
+struct config;
+struct config_key;
+
+/*
+ * A value parser: parse `value` into cfg (usually at key->ck_off).  Returns
+ * 0, or -1 with *errstr set to a static or thread-local message.
+ */
+typedef int config_parse_fn(struct config *cfg, const struct config_key *key,
+    const char *value, const char **errstr);
+
+#define CONFIG_REQUIRED 0x01 /* a value must be given */
+#define CONFIG_MULTI 0x02    /* may repeat; each line is parsed in turn */
+#define CONFIG_SECRET 0x04   /* never printed or logged */
+
+struct config_key {
+	const char *ck_name;
+	config_parse_fn *ck_parse;
+	size_t ck_off; /* offset in struct config for the generic parsers */
+	const char *ck_default; /* text parsed before the file; NULL for none */
+	const char *ck_help;    /* one sentence for --help and the sample */
+	int ck_flags;
+};
+
+/* One CIDR block of trusted_proxies. */
+struct config_cidr {
+	int cc_family; /* AF_INET or AF_INET6 */
+	uint8_t cc_addr[16];
+	int cc_prefix;
+};
+
+#define CONFIG_MAX_CIDRS 64
+
+/* The upstream: a TCP host:port or a unix socket, with an optional prefix. */
+struct config_upstream {
+	char *cu_host; /* host name or address; NULL for unix */
+	int cu_port;
+	char *cu_unix;     /* unix socket path, or NULL */
+	char *cu_prefix;   /* path prefix without trailing '/', "" for none */
+	char *cu_hostport; /* Host header value for the upstream */
+};
+
+/*
+ * The whole configuration.  Built once by config_load(), then read-only: the
+ * workers share it without locks.  Members use the cf_ prefix (S7).
+ */
+struct config {
+	char *cf_file; /* the path it was read from */
+
+	/* server */
+	char *cf_listen_host;
+	int cf_listen_port;
+	int cf_workers;
+	size_t cf_max_request_body;
+	size_t cf_max_header_size;
+	int cf_max_headers;
+	size_t cf_max_request_line;
+	int cf_idle_timeout;   /* seconds */
+	int cf_header_timeout; /* seconds */
+	int cf_drain_timeout;  /* seconds */
+
+	/* proxy */
+	struct config_upstream cf_upstream;
+	int cf_upstream_timeout;         /* seconds */
+	int cf_upstream_connect_timeout; /* seconds */
+	int cf_upstream_keepalive;       /* idle connections kept per worker */
+
+	/* headers */
+	struct config_cidr cf_trusted[CONFIG_MAX_CIDRS];
+	int cf_ntrusted;
+
+	/* router */
+	char *cf_auth_prefix;
+
+	/* log */
+	int cf_log_level;
+};
+
+/*
+ * Load the configuration from `path`, then the .env beside it (or in the
+ * working directory), then GATEHOUSE_<KEY> environment overrides.  Every
+ * error is printed to `errf` as "file:line: message" and parsing goes on;
+ * returns a new config (free with config_free) or NULL if there was any
+ * error.  Main thread only, before the workers start.
+ */
+struct config *config_load(const char *path, FILE *errf);
+
+/* Free a config; NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/* Print every key with its default and help line, from the key tables. */
+void config_print_keys(FILE *f);
+
+/* Look up a key by name across every module's table; NULL if unknown. */
+const struct config_key *config_key_find(const char *name);
+
+/* Call fn for every key of every table, in table order. */
+void config_key_foreach(
+    void (*fn)(const struct config_key *, void *), void *arg);
+
+/* Generic parsers for the tables (value stored at ck_off). */
+config_parse_fn config_parse_str;    /* char * (new copy) */
+config_parse_fn config_parse_secret; /* struct secret */
+config_parse_fn config_parse_int;    /* int >= 0 */
+config_parse_fn config_parse_bool;   /* int: on/off, yes/no, true/false, 1/0 */
+config_parse_fn config_parse_duration; /* int seconds: 30, 30s, 5m, 2h, 1d */
+config_parse_fn config_parse_size;     /* size_t bytes: 512, 64k, 16M, 1G */
+config_parse_fn config_parse_url;      /* char *: absolute http(s) URL */
+
+/*
+ * Parse an absolute http or https URL into its parts; any output may be NULL.
+ * Returns 0 or -1 with *errstr.  *host and *path are new strings.
+ */
+int config_url_split(const char *url, int *https, char **host, int *port,
+    char **path, const char **errstr);
+
+#endif

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * errpage.h: the one function that turns a failure into the response a
+ * person sees (S10): an HTML page for browsers, JSON for API clients.
+ */
+#ifndef GATEHOUSE_ERRPAGE_H
+#define GATEHOUSE_ERRPAGE_H
+
+struct evbuffer;
+struct request_ctx;
+
+/*
+ * Send `status` with a page explaining `message` (plain text; it is escaped).
+ * `code` is a short fixed token for JSON clients ("upstream_unreachable").
+ * JSON when the client prefers application/json, HTML otherwise.  Adds
+ * Cache-Control: no-store.  With `close` set the connection is closed after
+ * the reply.  May finish the request: the caller must not touch rq
+ * afterwards (S14).
+ */
+void errpage_send(struct request_ctx *rq, int status, const char *code,
+    const char *message, int close);
+
+/* Whether the client asked for JSON rather than a page. */
+int errpage_wants_json(struct request_ctx *rq);
+
+/* Append `s` to buf with &, <, >, ", ' escaped. */
+void errpage_html_escape(struct evbuffer *buf, const char *s);
+
+#endif

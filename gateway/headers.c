@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * headers.c: headers in and out.  Security: a client must never be able to
+ * send a header the upstream would read as one gatehouse set, so every
+ * gatehouse-owned name is dropped whatever its case, and with '_' for '-'
+ * (CGI, WSGI and PHP map both to the same variable).  X-Forwarded-* from
+ * the client are believed only from trusted_proxies.
+ */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config.h"
+#include "headers.h"
+#include "request.h"
+#include "server.h"
+
+static int headers_parse_trusted(
+    struct config *, const struct config_key *, const char *, const char **);
+
+const struct config_key headers_keys[] = {
+    {"trusted_proxies", headers_parse_trusted, 0, "",
+        "Addresses or CIDR blocks (space or comma separated) whose "
+        "X-Forwarded-* and X-Request-Id headers are believed; none by "
+        "default.",
+        0},
+};
+const size_t headers_nkeys = sizeof(headers_keys) / sizeof(headers_keys[0]);
+
+static int
+headers_parse_cidr(const char *s, struct config_cidr *c)
+{
+	char addr[64], *slash, *ep;
+	long prefix;
+	int max;
+
+	if (strlen(s) >= sizeof(addr))
+		return -1;
+	strcpy(addr, s);
+	slash = strchr(addr, '/');
+	if (slash != NULL)
+		*slash++ = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, addr, c->cc_addr) == 1) {
+		c->cc_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, c->cc_addr) == 1) {
+		c->cc_family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	prefix = max;
+	if (slash != NULL) {
+		prefix = strtol(slash, &ep, 10);
+		if (*slash == '\0' || *ep != '\0' || prefix < 0 || prefix > max)
+			return -1;
+	}
+	c->cc_prefix = (int)prefix;
+	return 0;
+}
+
+static int
+headers_parse_trusted(struct config *cfg, const struct config_key *key,
+    const char *value, const char **errstr)
+{
+	char *copy, *tok, *save = NULL;
+	int n = 0;
+
+	(void)key;
+	copy = strdup(value);
+	if (copy == NULL) {
+		*errstr = "out of memory";
+		return -1;
+	}
+	for (tok = strtok_r(copy, " ,\t", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		if (n == CONFIG_MAX_CIDRS) {
+			*errstr = "too many trusted_proxies entries";
+			goto fail;
+		}
+		if (headers_parse_cidr(tok, &cfg->cf_trusted[n]) == -1) {
+			*errstr = "expected IP addresses or CIDR blocks such "
+			          "as 10.0.0.0/8 or ::1";
+			goto fail;
+		}
+		n++;
+	}
+	cfg->cf_ntrusted = n;
+	free(copy);
+	return 0;
+fail:
+	free(copy);
+	return -1;
+}
+
+int
+headers_peer_trusted(const struct config *cfg, const char *addr)
+{
+	unsigned char a[16];
+	int family, i, bits, bytes;
+
+	if (cfg->cf_ntrusted == 0 || addr == NULL)
+		return 0;
+	if (inet_pton(AF_INET, addr, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < cfg->cf_ntrusted; i++) {
+		const struct config_cidr *c = &cfg->cf_trusted[i];
+
+		if (c->cc_family != family)
+			continue;
+		bits = c->cc_prefix;
+		bytes = bits / 8;
+		if (memcmp(a, c->cc_addr, bytes) != 0)
+			continue;
+		if (bits % 8 != 0) {
+			unsigned char mask =
+			    (unsigned char)(0xff << (8 - bits % 8));
+
+			if ((a[bytes] & mask) != (c->cc_addr[bytes] & mask))
+				continue;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* Lower-case name with '_' read as '-', for comparisons. */
+static void
+headers_fold(const char *name, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < size; i++)
+		out[i] = name[i] == '_' ? '-'
+		                        : (char)tolower((unsigned char)name[i]);
+	out[i] = '\0';
+}
+
+int
+headers_list_has(const char *list, const char *name)
+{
+	const char *p = list, *e;
+	size_t n = strlen(name);
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		e = p;
+		while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t')
+			e++;
+		if ((size_t)(e - p) == n && strncasecmp(p, name, n) == 0)
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+int
+headers_is_hop_by_hop(const char *name, const char *connection)
+{
+	static const char *const hop[] = {"connection", "keep-alive", "te",
+	    "trailer", "transfer-encoding", "upgrade"};
+	char f[64];
+	size_t i;
+
+	headers_fold(name, f, sizeof(f));
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcmp(f, hop[i]) == 0)
+			return 1;
+	if (strncmp(f, "proxy-", 6) == 0)
+		return 1;
+	return connection != NULL && headers_list_has(connection, name);
+}
+
+int
+headers_is_owned(const char *name)
+{
+	/* Every header gatehouse sets or reads as a statement from itself
+	 * or a trusted proxy. */
+	static const char *const owned[] = {"forwarded", "x-forwarded-for",
+	    "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
+	    "x-forwarded-prefix", "x-forwarded-user", "x-forwarded-email",
+	    "x-forwarded-groups", "x-forwarded-preferred-username",
+	    "x-forwarded-access-token", "x-real-ip", "x-request-id",
+	    "x-original-uri", "x-original-url", "x-forwarded-uri",
+	    "x-forwarded-method"};
+	char f[128];
+	size_t i;
+
+	headers_fold(name, f, sizeof(f));
+	if (strncmp(f, "x-ms-client-principal", 21) == 0 ||
+	    strncmp(f, "x-ms-token-", 11) == 0 ||
+	    strncmp(f, "x-auth-request-", 15) == 0 ||
+	    strncmp(f, "x-gatehouse-", 12) == 0)
+		return 1;
+	for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+		if (strcmp(f, owned[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+headers_is_token(const char *s)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr(tchar, *s) == NULL)
+			return 0;
+	return 1;
+}
+
+static int
+headers_value_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+headers_check_limits(const struct config *cfg, struct evkeyvalq *in)
+{
+	struct evkeyval *h;
+	size_t bytes = 0;
+	int n = 0;
+
+	TAILQ_FOREACH(h, in, next)
+	{
+		/* libevent accepts names with spaces ("Name : v") and
+		 * folded lines; a name that is not a token is refused so no
+		 * lenient upstream can read it as another header. */
+		if (!headers_is_token(h->key) || !headers_value_ok(h->value))
+			return 400;
+		n++;
+		bytes += strlen(h->key) + strlen(h->value) + 4;
+	}
+	if (n > cfg->cf_max_headers || bytes > cfg->cf_max_header_size)
+		return 431;
+	return 0;
+}
+
+void
+headers_request_id(struct request_ctx *rq)
+{
+	struct worker *w = rq->rq_worker;
+	const char *in;
+	size_t n;
+	uint64_t x;
+
+	if (rq->rq_peer_trusted) {
+		in = request_header(rq, "X-Request-Id");
+		n = in == NULL ? 0 : strlen(in);
+		if (n > 0 && n < sizeof(rq->rq_id) && headers_is_token(in)) {
+			memcpy(rq->rq_id, in, n + 1);
+			return;
+		}
+	}
+	/* A per-worker random seed and a counter: unique, unguessable
+	 * enough for correlation, and free of syscalls per request. */
+	x = w->w_idseed ^ (++w->w_reqseq * 0x9e3779b97f4a7c15ULL);
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	snprintf(rq->rq_id, sizeof(rq->rq_id), "%02x%014llx", w->w_id & 0xff,
+	    (unsigned long long)(x & 0xffffffffffffffULL));
+}
+
+int
+headers_upstream_request(
+    struct request_ctx *rq, struct evbuffer *out, size_t body_len, int has_body)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->rq_req);
+	struct evkeyval *h;
+	const char *conn, *xff = NULL, *proto = NULL, *host = NULL, *chost;
+
+	conn = evhttp_find_header(in, "Connection");
+	if (rq->rq_peer_trusted) {
+		xff = evhttp_find_header(in, "X-Forwarded-For");
+		proto = evhttp_find_header(in, "X-Forwarded-Proto");
+		host = evhttp_find_header(in, "X-Forwarded-Host");
+	}
+	chost = evhttp_find_header(in, "Host");
+	TAILQ_FOREACH(h, in, next)
+	{
+		if (headers_is_hop_by_hop(h->key, conn) ||
+		    headers_is_owned(h->key) ||
+		    strcasecmp(h->key, "Host") == 0 ||
+		    strcasecmp(h->key, "Content-Length") == 0 ||
+		    strcasecmp(h->key, "Expect") == 0)
+			continue;
+		evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
+	}
+	evbuffer_add_printf(out, "Host: %s\r\n", cfg->cf_upstream.cu_hostport);
+	if (xff != NULL && headers_value_ok(xff))
+		evbuffer_add_printf(
+		    out, "X-Forwarded-For: %s, %s\r\n", xff, rq->rq_peer);
+	else
+		evbuffer_add_printf(
+		    out, "X-Forwarded-For: %s\r\n", rq->rq_peer);
+	if (proto != NULL &&
+	    (strcmp(proto, "https") == 0 || strcmp(proto, "http") == 0))
+		evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\n", proto);
+	else
+		evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\n");
+	if (host == NULL)
+		host = chost;
+	if (host != NULL && headers_value_ok(host))
+		evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", host);
+	evbuffer_add_printf(out, "X-Request-Id: %s\r\n", rq->rq_id);
+	if (has_body || body_len > 0)
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
+	evbuffer_add(out, "\r\n", 2);
+	return 0;
+}

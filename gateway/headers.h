@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * headers.h: what crosses the gateway in headers.  Incoming: every header
+ * gatehouse itself sets is dropped whatever its case or spelling, and
+ * hop-by-hop headers go.  Outgoing: X-Forwarded-*, X-Request-Id.
+ */
+#ifndef GATEHOUSE_HEADERS_H
+#define GATEHOUSE_HEADERS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+struct evbuffer;
+struct evkeyvalq;
+struct request_ctx;
+
+extern const struct config_key headers_keys[];
+extern const size_t headers_nkeys;
+
+/* Whether `addr` (text form) is inside one of cfg's trusted_proxies. */
+int headers_peer_trusted(const struct config *cfg, const char *addr);
+
+/*
+ * Whether a header name is hop-by-hop (RFC 9110 7.6.1) or named by the
+ * message's Connection header `connection` (may be NULL).
+ */
+int headers_is_hop_by_hop(const char *name, const char *connection);
+
+/* Whether a comma-separated header value lists `name` (any case). */
+int headers_list_has(const char *list, const char *name);
+
+/*
+ * Whether a client-sent header must be dropped because gatehouse owns its
+ * name: compared case-insensitively with '_' taken as '-', so
+ * x_forwarded_user and X-FORWARDED-USER are both caught.
+ */
+int headers_is_owned(const char *name);
+
+/*
+ * Append the request head's header lines for the upstream to `out`:
+ * the client's headers less hop-by-hop and owned ones, then Host,
+ * X-Forwarded-For/-Proto/-Host (taken from the client only when
+ * rq_peer_trusted), X-Request-Id and Content-Length.  Returns 0, or -1
+ * when a client header is unusable (the caller answers 400).
+ */
+int headers_upstream_request(struct request_ctx *rq, struct evbuffer *out,
+    size_t body_len, int has_body);
+
+/*
+ * Check the client's header block against the limits; returns 0, or the
+ * HTTP status to answer (431 too many or too large, 400 malformed).
+ */
+int headers_check_limits(const struct config *cfg, struct evkeyvalq *in);
+
+/* Set rq->rq_id from a trusted X-Request-Id or a fresh random one. */
+void headers_request_id(struct request_ctx *rq);
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * log.h: the logging API (relayd's, with format checks and a lazy debug).
+ * Every call writes one whole line to stderr with a single write(2), so
+ * lines from several worker threads never interleave.  Never pass a cookie,
+ * token, Authorization value or secret to any of these (S19).
+ */
+#ifndef GATEHOUSE_LOG_H
+#define GATEHOUSE_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
+
+/* The current level; read without a lock (an int store is atomic enough). */
+extern int log_level;
+
+/* Set the level from its name ("error", "warn", "info", "debug"); -1 if
+ * unknown. */
+int log_level_parse(const char *name);
+
+/* Warning with ": strerror(errno)" appended. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Warning without errno. */
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The access log: one key=value line per request, always written. */
+void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Debug lines start with the function name; arguments are only evaluated
+ * when debug logging is on. */
+#define log_debug(fmt, ...)                                                    \
+	do {                                                                   \
+		if (log_level >= LOG_LEVEL_DEBUG)                              \
+			log_debug_("%s: " fmt, __func__, ##__VA_ARGS__);       \
+	} while (0)
+
+/* Before the event loop only (S11): log and exit(1). */
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Write `s` into `buf` (size `size`) with every byte outside printable ASCII,
+ * and the characters '"' and '\\', replaced by '?', truncated to fit.
+ * For quoting client-controlled text (paths, methods) in log lines so a
+ * request can never forge a log line.  Returns buf.
+ */
+char *log_sanitize(char *buf, size_t size, const char *s);
+
+#endif

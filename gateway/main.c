@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: ISC */
+/* main.c: the command line, then the server. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: gatehouse -c FILE [--check]\n"
+	    "       gatehouse --version | --help\n"
+	    "\n"
+	    "  -c, --config FILE  the configuration file\n"
+	    "  -t, --check        check the configuration, print every "
+	    "error, exit\n"
+	    "  -v, --version      print the version\n"
+	    "  -h, --help         this text and every configuration key\n"
+	    "\n"
+	    "Configuration: one \"key = value\" per line, # comments, "
+	    "${NAME} expands an\n"
+	    "environment variable, GATEHOUSE_<KEY> overrides a key, and a "
+	    ".env beside the\n"
+	    "file (or in the working directory) supplies CLIENT_ID, "
+	    "CLIENT_SECRET,\n"
+	    "AUTHORITY and REDIRECT_URI.  Keys:\n\n");
+	config_print_keys(f);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 't'},
+	    {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct config *cfg;
+	const char *file = NULL;
+	int ch, check = 0, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'v':
+			printf("gatehouse %s\n", GATEHOUSE_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (file == NULL || optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	cfg = config_load(file, stderr);
+	if (cfg == NULL) {
+		fprintf(stderr, "%s: configuration has errors\n", file);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration OK (listen %s:%d, %d workers)\n",
+		    file, cfg->cf_listen_host, cfg->cf_listen_port,
+		    cfg->cf_workers);
+		config_free(cfg);
+		return 0;
+	}
+	log_level = cfg->cf_log_level;
+	rc = server_run(cfg);
+	config_free(cfg);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * server.c: the listening sockets and the worker threads, one event_base
+ * and one evhttp each (S18), and the graceful drain on SIGTERM/SIGINT.
+ */
+#include <sys/types.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "router.h"
+#include "server.h"
+
+static int server_parse_listen(
+    struct config *, const struct config_key *, const char *, const char **);
+static int server_parse_workers(
+    struct config *, const struct config_key *, const char *, const char **);
+static int server_parse_log_level(
+    struct config *, const struct config_key *, const char *, const char **);
+
+/* Sorted by name (S17). */
+const struct config_key server_keys[] = {
+    {"drain_timeout", config_parse_duration,
+        offsetof(struct config, cf_drain_timeout), "30s",
+        "On SIGTERM, how long in-flight requests may take to finish.", 0},
+    {"header_timeout", config_parse_duration,
+        offsetof(struct config, cf_header_timeout), "10s",
+        "How long a client may take to send a request head once it has "
+        "connected or its previous response has been sent.",
+        0},
+    {"idle_timeout", config_parse_duration,
+        offsetof(struct config, cf_idle_timeout), "60s",
+        "How long a client connection may stay silent (keep-alive idle, or "
+        "stalled while sending or receiving) before it is closed.",
+        0},
+    {"listen", server_parse_listen, 0, "127.0.0.1:8080",
+        "Address and port to listen on: host:port, [v6addr]:port or "
+        "*:port.",
+        0},
+    {"log_level", server_parse_log_level, offsetof(struct config, cf_log_level),
+        "info", "Logging level: error, warn, info or debug.", 0},
+    {"max_header_size", config_parse_size,
+        offsetof(struct config, cf_max_header_size), "16k",
+        "Largest request header block accepted; larger gets 431.", 0},
+    {"max_headers", config_parse_int, offsetof(struct config, cf_max_headers),
+        "100", "Most request header fields accepted; more gets 431.", 0},
+    {"max_request_body", config_parse_size,
+        offsetof(struct config, cf_max_request_body), "16M",
+        "Largest request body accepted (held in memory); larger gets "
+        "413.",
+        0},
+    {"max_request_line", config_parse_size,
+        offsetof(struct config, cf_max_request_line), "8k",
+        "Longest request target accepted; longer gets 414.", 0},
+    {"workers", server_parse_workers, offsetof(struct config, cf_workers),
+        "auto",
+        "Worker threads, each with its own event loop; auto = one per "
+        "core.",
+        0},
+};
+const size_t server_nkeys = sizeof(server_keys) / sizeof(server_keys[0]);
+
+static int
+server_parse_listen(struct config *cfg, const struct config_key *key,
+    const char *value, const char **errstr)
+{
+	const char *colon;
+	char *host, *ep;
+	long port;
+
+	(void)key;
+	if (value[0] == '[') {
+		colon = strstr(value, "]:");
+		if (colon == NULL)
+			goto fail;
+		host = strndup(value + 1, colon - value - 1);
+		colon++;
+	} else {
+		colon = strrchr(value, ':');
+		if (colon == NULL || colon == value)
+			goto fail;
+		host = strndup(value, colon - value);
+	}
+	if (host == NULL) {
+		*errstr = "out of memory";
+		return -1;
+	}
+	errno = 0;
+	port = strtol(colon + 1, &ep, 10);
+	if (colon[1] == '\0' || *ep != '\0' || port < 1 || port > 65535) {
+		free(host);
+		*errstr = "expected host:port with a port from 1 to 65535";
+		return -1;
+	}
+	if (strcmp(host, "*") == 0) {
+		free(host);
+		host = strdup("0.0.0.0");
+	} else {
+		unsigned char buf[16];
+
+		if (inet_pton(AF_INET, host, buf) != 1 &&
+		    inet_pton(AF_INET6, host, buf) != 1 &&
+		    strcmp(host, "localhost") != 0) {
+			free(host);
+			*errstr = "the host must be an IPv4 or IPv6 address, "
+			          "localhost or *";
+			return -1;
+		}
+	}
+	free(cfg->cf_listen_host);
+	cfg->cf_listen_host = host;
+	cfg->cf_listen_port = (int)port;
+	return 0;
+fail:
+	*errstr = "expected host:port, [v6addr]:port or *:port";
+	return -1;
+}
+
+static int
+server_parse_workers(struct config *cfg, const struct config_key *key,
+    const char *value, const char **errstr)
+{
+	if (strcmp(value, "auto") == 0) {
+		cfg->cf_workers = 0;
+		return 0;
+	}
+	if (config_parse_int(cfg, key, value, errstr) == -1 ||
+	    cfg->cf_workers < 1 || cfg->cf_workers > 256) {
+		*errstr = "expected auto or a number of threads from 1 to 256";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_parse_log_level(struct config *cfg, const struct config_key *key,
+    const char *value, const char **errstr)
+{
+	int l;
+
+	(void)key;
+	l = log_level_parse(value);
+	if (l == -1) {
+		*errstr = "expected error, warn, info or debug";
+		return -1;
+	}
+	cfg->cf_log_level = l;
+	return 0;
+}
+
+int
+server_config_check(struct config *cfg, const char **errstr)
+{
+	long n;
+
+	if (cfg->cf_workers == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->cf_workers = n < 1 ? 1 : (n > 64 ? 64 : (int)n);
+	}
+	if (cfg->cf_max_header_size < 1024) {
+		*errstr = "max_header_size must be at least 1k";
+		return -1;
+	}
+	if (cfg->cf_max_request_line < 256) {
+		*errstr = "max_request_line must be at least 256";
+		return -1;
+	}
+	if (cfg->cf_idle_timeout < 1 || cfg->cf_header_timeout < 1) {
+		*errstr = "idle_timeout and header_timeout must be at least 1s";
+		return -1;
+	}
+	return 0;
+}
+
+/* --- listening ----------------------------------------------------- */
+
+static int
+server_listen_socket(const struct config *cfg)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", cfg->cf_listen_port);
+	rc = getaddrinfo(cfg->cf_listen_host, port, &hints, &res);
+	if (rc != 0) {
+		log_warnx(
+		    "listen %s: %s", cfg->cf_listen_host, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(
+	    res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("socket");
+		goto fail;
+	}
+	/* Every worker binds its own socket to the one port; the kernel
+	 * spreads new connections across them (SO_REUSEPORT). */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
+		log_warn("setsockopt");
+		goto fail;
+	}
+	if (res->ai_family == AF_INET6)
+		(void)setsockopt(
+		    fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		log_warn(
+		    "bind %s:%d", cfg->cf_listen_host, cfg->cf_listen_port);
+		goto fail;
+	}
+	if (listen(fd, 1024) == -1) {
+		log_warn("listen");
+		goto fail;
+	}
+	freeaddrinfo(res);
+	return fd;
+fail:
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+/* --- workers --------------------------------------------------------- */
+
+static struct worker *server_workers;
+static int server_nworkers;
+
+static struct worker *
+server_worker_cast(void *arg)
+{
+	struct worker *w = arg;
+
+	if (w == NULL || w->w_magic != WORKER_MAGIC)
+		abort();
+	return w;
+}
+
+static void
+server_drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+
+	(void)fd;
+	(void)what;
+	log_warnx("worker %d: drain timeout with %d requests in flight",
+	    w->w_id, w->w_inflight);
+	event_base_loopexit(w->w_base, NULL);
+}
+
+/* Runs in the worker: stop accepting, then exit once idle. */
+static void
+server_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+	struct timeval tv;
+
+	(void)fd;
+	(void)what;
+	if (w->w_draining)
+		return;
+	w->w_draining = 1;
+	if (w->w_bound != NULL) {
+		evhttp_del_accept_socket(w->w_http, w->w_bound);
+		w->w_bound = NULL;
+	}
+	if (w->w_inflight == 0) {
+		event_base_loopexit(w->w_base, NULL);
+		return;
+	}
+	tv.tv_sec = w->w_cfg->cf_drain_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(w->w_drain_ev, &tv);
+}
+
+void
+server_request_done(struct worker *w)
+{
+	w->w_inflight--;
+	if (w->w_draining && w->w_inflight == 0)
+		event_base_loopexit(w->w_base, NULL);
+}
+
+static void *
+server_worker_main(void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+
+	event_base_dispatch(w->w_base);
+	return NULL;
+}
+
+static int
+server_worker_init(struct worker *w, const struct config *cfg, int id)
+{
+	int fd;
+
+	w->w_magic = WORKER_MAGIC;
+	w->w_id = id;
+	w->w_cfg = cfg;
+	w->w_base = event_base_new();
+	if (w->w_base == NULL)
+		return -1;
+	w->w_http = evhttp_new(w->w_base);
+	w->w_pool = proxy_pool_new(w->w_base, cfg);
+	w->w_stop_ev = event_new(w->w_base, -1, 0, server_stop_cb, w);
+	w->w_drain_ev = evtimer_new(w->w_base, server_drain_deadline_cb, w);
+	if (w->w_http == NULL || w->w_pool == NULL || w->w_stop_ev == NULL ||
+	    w->w_drain_ev == NULL)
+		return -1;
+	if (getrandom(&w->w_idseed, sizeof(w->w_idseed), 0) !=
+	    (ssize_t)sizeof(w->w_idseed))
+		return -1;
+	evhttp_set_gencb(w->w_http, router_request_cb, w);
+	/* libevent's own limit is the backstop; gatehouse checks its own
+	 * (smaller) limits in the router to answer 414 and 431. */
+	evhttp_set_max_headers_size(w->w_http,
+	    (ev_ssize_t)(cfg->cf_max_header_size + cfg->cf_max_request_line +
+	        1024));
+	evhttp_set_max_body_size(
+	    w->w_http, (ev_ssize_t)cfg->cf_max_request_body);
+	evhttp_set_timeout(w->w_http, cfg->cf_idle_timeout);
+	evhttp_set_default_content_type(w->w_http, NULL);
+	evhttp_set_allowed_methods(w->w_http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+	        EVHTTP_REQ_PATCH);
+	fd = server_listen_socket(cfg);
+	if (fd == -1)
+		return -1;
+	w->w_bound = evhttp_accept_socket_with_handle(w->w_http, fd);
+	if (w->w_bound == NULL) {
+		close(fd);
+		log_warnx("evhttp_accept_socket failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+server_worker_cleanup(struct worker *w)
+{
+	if (w->w_http != NULL) {
+		/* Closing the connections of requests cut by the drain
+		 * deadline schedules their last frees; run them. */
+		evhttp_free(w->w_http);
+		event_base_loop(w->w_base, EVLOOP_NONBLOCK);
+	}
+	proxy_pool_free(w->w_pool);
+	if (w->w_stop_ev != NULL)
+		event_free(w->w_stop_ev);
+	if (w->w_drain_ev != NULL)
+		event_free(w->w_drain_ev);
+	if (w->w_base != NULL)
+		event_base_free(w->w_base);
+	memset(w, 0, sizeof(*w));
+}
+
+int
+server_run(const struct config *cfg)
+{
+	sigset_t set;
+	int i, sig, started = 0, rc = -1;
+
+	if (evthread_use_pthreads() == -1) {
+		log_warnx("evthread_use_pthreads failed");
+		return -1;
+	}
+	if (proxy_resolve(cfg) == -1)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	/* Workers never see the signals; the main thread waits for them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	server_nworkers = cfg->cf_workers;
+	server_workers = calloc(server_nworkers, sizeof(*server_workers));
+	if (server_workers == NULL)
+		goto done;
+	for (i = 0; i < server_nworkers; i++) {
+		if (server_worker_init(&server_workers[i], cfg, i) == -1) {
+			log_warnx("worker %d failed to start", i);
+			goto stop;
+		}
+	}
+	for (i = 0; i < server_nworkers; i++) {
+		if (pthread_create(&server_workers[i].w_thread, NULL,
+		        server_worker_main, &server_workers[i]) != 0) {
+			log_warnx("pthread_create failed");
+			goto stop;
+		}
+		started++;
+	}
+	log_info("listening on %s:%d with %d workers", cfg->cf_listen_host,
+	    cfg->cf_listen_port, server_nworkers);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info(
+			    "SIGHUP: reload is not supported yet; ignored");
+			continue;
+		}
+		log_info("%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	rc = 0;
+stop:
+	for (i = 0; i < started; i++)
+		event_active(server_workers[i].w_stop_ev, 0, 0);
+	for (i = 0; i < started; i++)
+		pthread_join(server_workers[i].w_thread, NULL);
+	for (i = 0; i < server_nworkers; i++)
+		server_worker_cleanup(&server_workers[i]);
+	free(server_workers);
+	server_workers = NULL;
+	if (rc == 0)
+		log_info("stopped");
+done:
+	/* The signals stay blocked: a second SIGTERM during the drain, or
+	 * one that arrives now, must not kill the process mid-exit. */
+	return rc;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * server.h: listeners and worker threads.  Each worker has its own
+ * event_base and evhttp and its own SO_REUSEPORT listening socket on the
+ * shared port (S18); the only shared state is the read-only config (and,
+ * later, the session store).
+ */
+#ifndef GATEHOUSE_SERVER_H
+#define GATEHOUSE_SERVER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct event;
+struct event_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct proxy_pool;
+
+#define WORKER_MAGIC 0x574b5252u /* "WKRR" */
+
+/* A worker thread: members use the w_ prefix (S7). */
+struct worker {
+	uint32_t w_magic;
+	int w_id;
+	pthread_t w_thread;
+	const struct config *w_cfg; /* borrowed, read-only */
+	struct event_base *w_base;
+	struct evhttp *w_http;
+	struct evhttp_bound_socket *w_bound;
+	struct proxy_pool *w_pool;
+	struct event *w_stop_ev;  /* activated from the main thread */
+	struct event *w_drain_ev; /* drain deadline */
+	int w_draining;
+	int w_inflight;    /* requests between accept and completion */
+	uint64_t w_reqseq; /* for request ids */
+	uint64_t w_idseed;
+};
+
+extern const struct config_key server_keys[];
+extern const size_t server_nkeys;
+
+/* Cross-key checks of the server keys (config layer). */
+int server_config_check(struct config *cfg, const char **errstr);
+
+/*
+ * Start cfg->cf_workers workers on the listen address and serve until
+ * SIGTERM or SIGINT, then stop accepting, let in-flight requests finish
+ * (bounded by drain_timeout) and return 0; -1 if the server cannot start
+ * (the reason has been logged).  Main thread only.
+ */
+int server_run(const struct config *cfg);
+
+/* A request has finished on this worker (for the graceful drain). */
+void server_request_done(struct worker *w);
+
+#endif
