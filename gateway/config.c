@@ -17,12 +17,12 @@
 #include "router.h"
 #include "server.h"
 #include "headers.h"
+#include "policy.h"
 
 struct config_table {
 	const struct config_key *ct_keys;
 	const size_t *ct_nkeys;
-	/* cross-key checks once every key is read; NULL for none */
-	int (*ct_check)(struct config *, const char **errstr);
+	config_check_fn *ct_check; /* NULL for none */
 };
 
 /* Every module's key table, in the order --help and the sample show them. */
@@ -31,6 +31,7 @@ static const struct config_table config_tables[] = {
     {proxy_keys, &proxy_nkeys, NULL},
     {headers_keys, &headers_nkeys, NULL},
     {router_keys, &router_nkeys, router_config_check},
+    {policy_keys, &policy_nkeys, policy_config_check},
 };
 
 #define CONFIG_NTABLES (sizeof(config_tables) / sizeof(config_tables[0]))
@@ -146,11 +147,12 @@ config_print_keys(FILE *f)
 
 int
 config_parse_str(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	char **dst = (char **)((char *)cfg + key->ck_off);
 	char *p;
 
+	(void)line;
 	p = strdup(value);
 	if (p == NULL) {
 		*errstr = "out of memory";
@@ -163,10 +165,11 @@ config_parse_str(struct config *cfg, const struct config_key *key,
 
 int
 config_parse_secret(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	struct secret *dst = (struct secret *)((char *)cfg + key->ck_off);
 
+	(void)line;
 	if (crypto_secret_set(dst, value, strlen(value)) == -1) {
 		*errstr = "out of memory";
 		return -1;
@@ -194,12 +197,13 @@ config_number(
 
 int
 config_parse_int(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	int *dst = (int *)((char *)cfg + key->ck_off);
 	const char *end;
 	long long v;
 
+	(void)line;
 	if (config_number(value, INT_MAX, &v, &end) == -1 || *end != '\0') {
 		*errstr = "expected a non-negative integer";
 		return -1;
@@ -210,10 +214,11 @@ config_parse_int(struct config *cfg, const struct config_key *key,
 
 int
 config_parse_bool(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	int *dst = (int *)((char *)cfg + key->ck_off);
 
+	(void)line;
 	if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
 	    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
 		*dst = 1;
@@ -229,12 +234,13 @@ config_parse_bool(struct config *cfg, const struct config_key *key,
 
 int
 config_parse_duration(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	int *dst = (int *)((char *)cfg + key->ck_off);
 	const char *end;
 	long long v, mul = 1;
 
+	(void)line;
 	if (config_number(value, INT_MAX, &v, &end) == -1)
 		goto fail;
 	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
@@ -258,12 +264,13 @@ fail:
 
 int
 config_parse_size(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	size_t *dst = (size_t *)((char *)cfg + key->ck_off);
 	const char *end;
 	long long v, mul;
 
+	(void)line;
 	if (config_number(value, LLONG_MAX, &v, &end) == -1)
 		goto fail;
 	if (*end == '\0')
@@ -376,11 +383,12 @@ oom:
 
 int
 config_parse_url(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
+	(void)line;
 	if (config_url_split(value, NULL, NULL, NULL, NULL, errstr) == -1)
 		return -1;
-	return config_parse_str(cfg, key, value, errstr);
+	return config_parse_str(cfg, key, value, line, errstr);
 }
 
 /* --- the file format ----------------------------------------------- */
@@ -513,7 +521,7 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 		config_error(cp, "\"%s\" needs a value", name);
 		return;
 	}
-	if (k->ck_parse(cfg, k, value, &errstr) == -1) {
+	if (k->ck_parse(cfg, k, value, cp->cp_line, &errstr) == -1) {
 		/* Secrets are never echoed back, even when malformed, nor
 		 * a value that may carry a password (user:pass@host). */
 		if ((k->ck_flags & CONFIG_SECRET) || strchr(value, '@') != NULL)
@@ -686,7 +694,9 @@ config_apply_env_key(const struct config_key *k, void *arg)
 	for (i = 10; name[i] != '\0'; i++)
 		name[i] = (char)toupper((unsigned char)name[i]);
 	v = getenv(name);
-	if (v == NULL)
+	/* A repeatable key (route) cannot be overridden from one variable:
+	 * appended after the file's lines it would sit behind a catch-all. */
+	if (v == NULL || (k->ck_flags & CONFIG_MULTI))
 		return;
 	saved = config_seen(ea->cp, k);
 	/* An override replaces, so the duplicate check does not apply. */
@@ -708,7 +718,7 @@ config_apply_default(const struct config_key *k, void *arg)
 
 	if (k->ck_default == NULL)
 		return;
-	if (k->ck_parse(ea->cfg, k, k->ck_default, &errstr) == -1)
+	if (k->ck_parse(ea->cfg, k, k->ck_default, 0, &errstr) == -1)
 		config_error(
 		    ea->cp, "built-in default of %s: %s", k->ck_name, errstr);
 }
@@ -723,15 +733,23 @@ config_check_required(const struct config_key *k, void *arg)
 }
 
 static void
+config_check_report(void *arg, int line, const char *msg)
+{
+	struct config_parse *cp = arg;
+
+	cp->cp_line = line;
+	config_error(cp, "%s", msg);
+	cp->cp_line = 0;
+}
+
+static void
 config_check_tables(struct config_parse *cp, struct config *cfg)
 {
-	const char *errstr = NULL;
 	size_t i;
 
 	for (i = 0; i < CONFIG_NTABLES; i++)
-		if (config_tables[i].ct_check != NULL &&
-		    config_tables[i].ct_check(cfg, &errstr) == -1)
-			config_error(cp, "%s", errstr);
+		if (config_tables[i].ct_check != NULL)
+			config_tables[i].ct_check(cfg, config_check_report, cp);
 }
 
 static char *
@@ -779,8 +797,9 @@ config_load(const char *path, FILE *errf)
 		config_apply_dotenv(&cp, cfg);
 		config_key_foreach(config_apply_env_key, &ea);
 		config_key_foreach(config_check_required, &ea);
-		if (cp.cp_errors == 0)
-			config_check_tables(&cp, cfg);
+		/* Cross-key checks run even after errors, so one --check
+		 * shows every problem. */
+		config_check_tables(&cp, cfg);
 	}
 	for (i = 0; i < cp.cp_dotenv.n; i++) {
 		free(cp.cp_dotenv.name[i]);
@@ -805,5 +824,6 @@ config_free(struct config *cfg)
 	free(cfg->cf_upstream.cu_prefix);
 	free(cfg->cf_upstream.cu_hostport);
 	free(cfg->cf_auth_prefix);
+	policy_table_free(cfg->cf_routes);
 	free(cfg);
 }

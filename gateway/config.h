@@ -17,13 +17,26 @@
 
 struct config;
 struct config_key;
+struct policy_table;
 
 /*
- * A value parser: parse `value` into cfg (usually at key->ck_off).  Returns
- * 0, or -1 with *errstr set to a static or thread-local message.
+ * A value parser: parse `value`, found on `line` of the file (0 when it
+ * came from a default or the environment), into cfg (usually at
+ * key->ck_off).  Returns 0, or -1 with *errstr set to a static message.
  */
 typedef int config_parse_fn(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr);
+    const char *value, int line, const char **errstr);
+
+/*
+ * How a cross-key check reports a problem: `line` is the line it concerns,
+ * or 0 for the file as a whole.
+ */
+typedef void config_report_fn(void *arg, int line, const char *msg);
+
+/* A module's cross-key check, run once every key is read; returns the
+ * number of problems reported. */
+typedef int config_check_fn(
+    struct config *cfg, config_report_fn *report, void *arg);
 
 #define CONFIG_REQUIRED 0x01 /* a value must be given */
 #define CONFIG_MULTI 0x02    /* may repeat; each line is parsed in turn */
@@ -87,6 +100,10 @@ struct config {
 
 	/* router */
 	char *cf_auth_prefix;
+
+	/* policies: the route table, built line by line */
+	struct policy_table *cf_routes;
+	int cf_route_case_insensitive;
 
 	/* log */
 	int cf_log_level;

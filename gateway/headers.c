@@ -26,8 +26,8 @@
 #include "request.h"
 #include "server.h"
 
-static int headers_parse_trusted(
-    struct config *, const struct config_key *, const char *, const char **);
+static int headers_parse_trusted(struct config *, const struct config_key *,
+    const char *, int, const char **);
 
 const struct config_key headers_keys[] = {
     {"trusted_proxies", headers_parse_trusted, 0, "",
@@ -72,11 +72,12 @@ headers_parse_cidr(const char *s, struct config_cidr *c)
 
 static int
 headers_parse_trusted(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	char *copy, *tok, *save = NULL;
 	int n = 0;
 
+	(void)line;
 	(void)key;
 	copy = strdup(value);
 	if (copy == NULL) {

@@ -41,8 +41,8 @@
 #define PROXY_POOL_MAGIC 0x50504f4fu /* "PPOO" */
 #define PROXY_CONN_MAGIC 0x50434f4eu /* "PCON" */
 
-static int proxy_parse_upstream(
-    struct config *, const struct config_key *, const char *, const char **);
+static int proxy_parse_upstream(struct config *, const struct config_key *,
+    const char *, int, const char **);
 
 const struct config_key proxy_keys[] = {
     {"upstream", proxy_parse_upstream, 0, NULL,
@@ -111,12 +111,13 @@ static socklen_t proxy_addrlen;
 
 static int
 proxy_parse_upstream(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	struct config_upstream *up = &cfg->cf_upstream;
 	char *host = NULL, *path = NULL, *p;
 	int https, port;
 
+	(void)line;
 	(void)key;
 	free(up->cu_host);
 	free(up->cu_unix);

@@ -62,6 +62,8 @@ request_free(struct request_ctx *rq)
 	request_log(rq);
 	free(rq->rq_path);
 	rq->rq_path = NULL;
+	free(rq->rq_normpath);
+	rq->rq_normpath = NULL;
 	rq->rq_magic = 0;
 	free(rq);
 	server_request_done(w);

@@ -48,6 +48,7 @@ struct request_ctx {
 	int rq_peer_trusted;          /* peer is in trusted_proxies */
 	const char *rq_method;        /* static string */
 	char *rq_path;                /* path?query as forwarded (new) */
+	char *rq_normpath;            /* normalised path, no query (new) */
 	int rq_status;                /* status sent to the client */
 	uint64_t rq_bytes;            /* response body bytes to the client */
 	struct timespec rq_start;

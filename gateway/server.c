@@ -29,12 +29,12 @@
 #include "router.h"
 #include "server.h"
 
-static int server_parse_listen(
-    struct config *, const struct config_key *, const char *, const char **);
-static int server_parse_workers(
-    struct config *, const struct config_key *, const char *, const char **);
-static int server_parse_log_level(
-    struct config *, const struct config_key *, const char *, const char **);
+static int server_parse_listen(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int server_parse_workers(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int server_parse_log_level(struct config *, const struct config_key *,
+    const char *, int, const char **);
 
 /* Sorted by name (S17). */
 const struct config_key server_keys[] = {
@@ -80,12 +80,13 @@ const size_t server_nkeys = sizeof(server_keys) / sizeof(server_keys[0]);
 
 static int
 server_parse_listen(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	const char *colon;
 	char *host, *ep;
 	long port;
 
+	(void)line;
 	(void)key;
 	if (value[0] == '[') {
 		colon = strstr(value, "]:");
@@ -136,13 +137,14 @@ fail:
 
 static int
 server_parse_workers(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
+	(void)line;
 	if (strcmp(value, "auto") == 0) {
 		cfg->cf_workers = 0;
 		return 0;
 	}
-	if (config_parse_int(cfg, key, value, errstr) == -1 ||
+	if (config_parse_int(cfg, key, value, line, errstr) == -1 ||
 	    cfg->cf_workers < 1 || cfg->cf_workers > 256) {
 		*errstr = "expected auto or a number of threads from 1 to 256";
 		return -1;
@@ -152,10 +154,11 @@ server_parse_workers(struct config *cfg, const struct config_key *key,
 
 static int
 server_parse_log_level(struct config *cfg, const struct config_key *key,
-    const char *value, const char **errstr)
+    const char *value, int line, const char **errstr)
 {
 	int l;
 
+	(void)line;
 	(void)key;
 	l = log_level_parse(value);
 	if (l == -1) {
@@ -167,27 +170,30 @@ server_parse_log_level(struct config *cfg, const struct config_key *key,
 }
 
 int
-server_config_check(struct config *cfg, const char **errstr)
+server_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
 	long n;
+	int errors = 0;
 
 	if (cfg->cf_workers == 0) {
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->cf_workers = n < 1 ? 1 : (n > 64 ? 64 : (int)n);
 	}
 	if (cfg->cf_max_header_size < 1024) {
-		*errstr = "max_header_size must be at least 1k";
-		return -1;
+		report(arg, 0, "max_header_size must be at least 1k");
+		errors++;
 	}
 	if (cfg->cf_max_request_line < 256) {
-		*errstr = "max_request_line must be at least 256";
-		return -1;
+		report(arg, 0, "max_request_line must be at least 256");
+		errors++;
 	}
 	if (cfg->cf_idle_timeout < 1 || cfg->cf_header_timeout < 1) {
-		*errstr = "idle_timeout and header_timeout must be at least 1s";
-		return -1;
+		report(arg, 0,
+		    "idle_timeout and header_timeout must be at "
+		    "least 1s");
+		errors++;
 	}
-	return 0;
+	return errors;
 }
 
 /* --- listening ----------------------------------------------------- */

@@ -44,7 +44,8 @@ extern const struct config_key server_keys[];
 extern const size_t server_nkeys;
 
 /* Cross-key checks of the server keys (config layer). */
-int server_config_check(struct config *cfg, const char **errstr);
+int server_config_check(
+    struct config *cfg, config_report_fn *report, void *arg);
 
 /*
  * Start cfg->cf_workers workers on the listen address and serve until

@@ -58,8 +58,8 @@ test_trusted(void)
 	const char *err = NULL;
 
 	ok(k != NULL, "trusted_proxies key exists");
-	ok(k->ck_parse(cfg, k, "10.0.0.0/8 192.168.1.7, ::1 fd00::/8", &err) ==
-	        0,
+	ok(k->ck_parse(
+	       cfg, k, "10.0.0.0/8 192.168.1.7, ::1 fd00::/8", 0, &err) == 0,
 	    "parse a list");
 	is_int(cfg->cf_ntrusted, 4, "four entries");
 	ok(headers_peer_trusted(cfg, "10.1.2.3"), "inside /8");
@@ -71,13 +71,13 @@ test_trusted(void)
 	ok(!headers_peer_trusted(cfg, "fe80::1"), "outside fd00::/8");
 	ok(!headers_peer_trusted(cfg, "garbage"), "not an address");
 	ok(!headers_peer_trusted(cfg, NULL), "NULL");
-	ok(k->ck_parse(cfg, k, "10.0.0.0/33", &err) == -1, "bad prefix");
-	ok(k->ck_parse(cfg, k, "10.0.0.0/", &err) == -1, "empty prefix");
-	ok(k->ck_parse(cfg, k, "example.com", &err) == -1, "a name");
-	ok(k->ck_parse(cfg, k, "", &err) == 0 && cfg->cf_ntrusted == 0,
+	ok(k->ck_parse(cfg, k, "10.0.0.0/33", 0, &err) == -1, "bad prefix");
+	ok(k->ck_parse(cfg, k, "10.0.0.0/", 0, &err) == -1, "empty prefix");
+	ok(k->ck_parse(cfg, k, "example.com", 0, &err) == -1, "a name");
+	ok(k->ck_parse(cfg, k, "", 0, &err) == 0 && cfg->cf_ntrusted == 0,
 	    "empty list: trust nobody");
 	ok(!headers_peer_trusted(cfg, "10.1.2.3"), "nobody trusted");
-	ok(k->ck_parse(cfg, k, "172.16.0.0/12", &err) == 0, "a /12");
+	ok(k->ck_parse(cfg, k, "172.16.0.0/12", 0, &err) == 0, "a /12");
 	ok(headers_peer_trusted(cfg, "172.31.255.255"), "top of /12");
 	ok(!headers_peer_trusted(cfg, "172.32.0.0"), "past /12");
 	free(cfg);
