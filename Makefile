@@ -16,7 +16,9 @@ VERSION   = 0.1.0
 DEB_BUILD = build-essential pkg-config libevent-dev libcurl4-openssl-dev \
 	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev clang-format
 DEB_TEST  = python3 python3-pytest python3-requests python3-cryptography \
-	    lmdb-utils curl procps
+	    lmdb-utils curl procps nginx-light
+# Node.js and npm (for the demo's OpenID Provider) are checked by command,
+# since a nodesource install provides them without Debian's npm package.
 
 SRCS_GATEWAY  = $(wildcard gateway/*.c)
 SRCS_POLICIES = $(wildcard policies/*.c)
@@ -62,6 +64,8 @@ deps:
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 		    grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+	    missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing$$missing"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

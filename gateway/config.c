@@ -18,6 +18,9 @@
 #include "server.h"
 #include "headers.h"
 #include "policy.h"
+#include "oidc.h"
+#include "session.h"
+#include "cookie.h"
 
 struct config_table {
 	const struct config_key *ct_keys;
@@ -32,6 +35,9 @@ static const struct config_table config_tables[] = {
     {headers_keys, &headers_nkeys, NULL},
     {router_keys, &router_nkeys, router_config_check},
     {policy_keys, &policy_nkeys, policy_config_check},
+    {oidc_keys, &oidc_nkeys, oidc_config_check},
+    {session_keys, &session_nkeys, NULL},
+    {cookie_keys, &cookie_nkeys, NULL},
 };
 
 #define CONFIG_NTABLES (sizeof(config_tables) / sizeof(config_tables[0]))
@@ -825,5 +831,20 @@ config_free(struct config *cfg)
 	free(cfg->cf_upstream.cu_hostport);
 	free(cfg->cf_auth_prefix);
 	policy_table_free(cfg->cf_routes);
+	free(cfg->cf_authority);
+	free(cfg->cf_oidc_issuer);
+	free(cfg->cf_client_id);
+	crypto_secret_cleanup(&cfg->cf_client_secret);
+	free(cfg->cf_redirect_uri);
+	free(cfg->cf_scopes);
+	free(cfg->cf_ca_file);
+	free(cfg->cf_post_logout_redirect_uri);
+	free(cfg->cf_public_base);
+	free(cfg->cf_callback_path);
+	free(cfg->cf_discovery_url);
+	free(cfg->cf_session_store);
+	free(cfg->cf_session_key_file);
+	free(cfg->cf_cookie_name);
+	free(cfg->cf_cookie_domain);
 	free(cfg);
 }

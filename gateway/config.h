@@ -107,6 +107,42 @@ struct config {
 
 	/* log */
 	int cf_log_level;
+
+	/* oidc: the provider and this client */
+	char *cf_authority;   /* Entra style; discovery under /v2.0 */
+	char *cf_oidc_issuer; /* generic; discovery under the issuer */
+	char *cf_client_id;
+	struct secret cf_client_secret;
+	char *cf_redirect_uri;
+	char *cf_scopes;      /* beyond openid profile offline_access */
+	int cf_response_mode; /* OIDC_RESPONSE_QUERY or _FORM_POST */
+	int cf_token_auth;    /* OIDC_AUTH_POST or _BASIC */
+	char *cf_ca_file;
+	int cf_provider_timeout;  /* seconds */
+	int cf_clock_skew;        /* seconds */
+	int cf_discovery_refresh; /* seconds */
+	char *cf_post_logout_redirect_uri;
+	int cf_max_pending_logins;
+	/* derived from redirect_uri by the oidc check */
+	char *cf_public_base; /* scheme://host[:port] */
+	int cf_public_https;
+	char *cf_callback_path;
+	char *cf_discovery_url;
+
+	/* session */
+	char *cf_session_store;
+	char *cf_session_key_file;
+	int cf_session_lifetime;     /* seconds */
+	int cf_session_idle_timeout; /* seconds */
+	size_t cf_session_map_size;
+	char *cf_cookie_name;
+	char *cf_cookie_domain;
+
+	/* forwarding */
+	int cf_forward_access_token;
+	int cf_forward_authorization;
+	int cf_refresh_before; /* seconds */
+	int cf_me_includes_tokens;
 };
 
 /*

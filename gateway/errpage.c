@@ -107,6 +107,20 @@ void
 errpage_send(struct request_ctx *rq, int status, const char *code,
     const char *message, int close)
 {
+	errpage_send_full(rq, status, code, message, NULL, NULL, close);
+}
+
+void
+errpage_send_action(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *action, const char *href)
+{
+	errpage_send_full(rq, status, code, message, action, href, 0);
+}
+
+void
+errpage_send_full(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *action, const char *href, int close)
+{
 	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
 	struct evbuffer *body;
 	const char *title = errpage_title(status);
@@ -125,6 +139,10 @@ errpage_send(struct request_ctx *rq, int status, const char *code,
 		    "\"message\":\"",
 		    code, status);
 		errpage_json_escape(body, message);
+		if (href != NULL) {
+			evbuffer_add_printf(body, "\",\"action\":\"");
+			errpage_json_escape(body, href);
+		}
 		evbuffer_add_printf(
 		    body, "\",\"request_id\":\"%s\"}\n", rq->rq_id);
 	} else {
@@ -140,6 +158,13 @@ errpage_send(struct request_ctx *rq, int status, const char *code,
 		    "</style></head><body><h1>%s</h1><p>",
 		    status, title, title);
 		errpage_html_escape(body, message);
+		if (action != NULL && href != NULL) {
+			evbuffer_add_printf(body, "</p><p><a href=\"");
+			errpage_html_escape(body, href);
+			evbuffer_add_printf(body, "\">");
+			errpage_html_escape(body, action);
+			evbuffer_add_printf(body, "</a>");
+		}
 		evbuffer_add_printf(body,
 		    "</p><p class=\"id\">Error %d &middot; request id %s</p>"
 		    "</body></html>\n",

@@ -20,6 +20,15 @@ struct request_ctx;
 void errpage_send(struct request_ctx *rq, int status, const char *code,
     const char *message, int close);
 
+/* As errpage_send, with a link for the person ("Try again", href); the
+ * JSON form carries href as "action". */
+void errpage_send_action(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *action, const char *href);
+
+/* Both of the above. */
+void errpage_send_full(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *action, const char *href, int close);
+
 /* Whether the client asked for JSON rather than a page. */
 int errpage_wants_json(struct request_ctx *rq);
 

@@ -20,6 +20,8 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/evp.h>
 
 #include "config.h"
 #include "headers.h"
@@ -30,6 +32,16 @@ static int headers_parse_trusted(struct config *, const struct config_key *,
     const char *, int, const char **);
 
 const struct config_key headers_keys[] = {
+    {"forward_access_token", config_parse_bool,
+        offsetof(struct config, cf_forward_access_token), "off",
+        "Send the user's access token upstream as "
+        "X-MS-TOKEN-AAD-ACCESS-TOKEN (refreshed before it expires).",
+        0},
+    {"forward_authorization", config_parse_bool,
+        offsetof(struct config, cf_forward_authorization), "off",
+        "With forward_access_token, also send it as Authorization: "
+        "Bearer (replacing the client's).",
+        0},
     {"trusted_proxies", headers_parse_trusted, 0, "",
         "Addresses or CIDR blocks (space or comma separated) whose "
         "X-Forwarded-* and X-Request-Id headers are believed; none by "
@@ -285,6 +297,41 @@ headers_request_id(struct request_ctx *rq)
 	    (unsigned long long)(x & 0xffffffffffffffULL));
 }
 
+/*
+ * Security: gatehouse's own cookies (the session id, flow and retry
+ * cookies) are credentials for the gateway, not for the app; they never
+ * reach the upstream or its logs.
+ */
+static void
+headers_cookie_filtered(
+    struct evbuffer *out, const struct config *cfg, const char *value)
+{
+	const char *p = value, *e, *eq;
+	size_t cn =
+	    cfg->cf_cookie_name != NULL ? strlen(cfg->cf_cookie_name) : 0;
+	int n = 0;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (*p == '\0')
+			break;
+		e = p + strcspn(p, ";");
+		eq = memchr(p, '=', e - p);
+		if (cn > 0 && eq != NULL && (size_t)(eq - p) >= cn &&
+		    memcmp(p, cfg->cf_cookie_name, cn) == 0 &&
+		    ((size_t)(eq - p) == cn || p[cn] == '_')) {
+			p = e;
+			continue;
+		}
+		evbuffer_add_printf(out, "%s%.*s", n++ == 0 ? "Cookie: " : "; ",
+		    (int)(e - p), p);
+		p = e;
+	}
+	if (n > 0)
+		evbuffer_add(out, "\r\n", 2);
+}
+
 int
 headers_upstream_request(
     struct request_ctx *rq, struct evbuffer *out, size_t body_len, int has_body)
@@ -309,8 +356,20 @@ headers_upstream_request(
 		    strcasecmp(h->key, "Content-Length") == 0 ||
 		    strcasecmp(h->key, "Expect") == 0)
 			continue;
+		if (strcasecmp(h->key, "Cookie") == 0) {
+			headers_cookie_filtered(out, cfg, h->value);
+			continue;
+		}
+		/* The gateway's own bearer replaces the client's. */
+		if (cfg->cf_forward_authorization &&
+		    rq->rq_upstream_hdrs != NULL &&
+		    strcasecmp(h->key, "Authorization") == 0)
+			continue;
 		evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
 	}
+	if (rq->rq_upstream_hdrs != NULL)
+		evbuffer_add(
+		    out, rq->rq_upstream_hdrs, strlen(rq->rq_upstream_hdrs));
 	evbuffer_add_printf(out, "Host: %s\r\n", cfg->cf_upstream.cu_hostport);
 	if (xff != NULL && headers_value_ok(xff))
 		evbuffer_add_printf(
@@ -332,4 +391,148 @@ headers_upstream_request(
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
 	evbuffer_add(out, "\r\n", 2);
 	return 0;
+}
+
+/* Append `name: value` with every control character replaced, so a claim
+ * can never split the header block. */
+static void
+headers_add_safe(struct evbuffer *out, const char *name, const char *value)
+{
+	const unsigned char *p;
+
+	evbuffer_add_printf(out, "%s: ", name);
+	for (p = (const unsigned char *)value; *p != '\0'; p++) {
+		unsigned char c = (*p < 0x20 || *p == 0x7f) ? '?' : *p;
+
+		evbuffer_add(out, &c, 1);
+	}
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static const char *
+headers_claim(const json_t *claims, const char *name)
+{
+	const char *s = json_string_value(json_object_get(claims, name));
+
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+const char *
+headers_identity_user(const json_t *claims)
+{
+	const char *u;
+
+	u = headers_claim(claims, "preferred_username");
+	if (u == NULL)
+		u = headers_claim(claims, "email");
+	if (u == NULL)
+		u = headers_claim(claims, "sub");
+	return u != NULL ? u : "";
+}
+
+/* Easy Auth's X-MS-CLIENT-PRINCIPAL: base64 of
+ * {"auth_typ","claims":[{"typ","val"}],"name_typ","role_typ"}. */
+static char *
+headers_principal(const json_t *claims)
+{
+	static const char name_typ[] =
+	    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
+	static const char role_typ[] =
+	    "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
+	json_t *p, *list, *v, *e;
+	const char *k;
+	char *json = NULL, *b64 = NULL;
+	size_t i, len;
+
+	p = json_object();
+	list = json_array();
+	if (p == NULL || list == NULL)
+		goto done;
+	json_object_set_new(p, "auth_typ", json_string("aad"));
+	json_object_foreach((json_t *)claims, k, v)
+	{
+		if (json_is_string(v)) {
+			e = json_pack(
+			    "{s:s,s:s}", "typ", k, "val", json_string_value(v));
+			json_array_append_new(list, e);
+		} else if (json_is_array(v)) {
+			json_array_foreach(v, i, e)
+			{
+				if (!json_is_string(e))
+					continue;
+				json_array_append_new(list,
+				    json_pack("{s:s,s:s}", "typ",
+				        strcmp(k, "roles") == 0 ? role_typ : k,
+				        "val", json_string_value(e)));
+			}
+		} else if (json_is_integer(v) || json_is_boolean(v)) {
+			char num[32];
+
+			if (json_is_boolean(v))
+				snprintf(num, sizeof(num), "%s",
+				    json_is_true(v) ? "true" : "false");
+			else
+				snprintf(num, sizeof(num), "%lld",
+				    (long long)json_integer_value(v));
+			json_array_append_new(
+			    list, json_pack("{s:s,s:s}", "typ", k, "val", num));
+		}
+	}
+	json_array_append_new(list,
+	    json_pack("{s:s,s:s}", "typ", name_typ, "val",
+	        headers_identity_user(claims)));
+	json_object_set(p, "claims", list);
+	json_object_set_new(p, "name_typ", json_string(name_typ));
+	json_object_set_new(p, "role_typ", json_string(role_typ));
+	json = json_dumps(p, JSON_COMPACT);
+	if (json == NULL)
+		goto done;
+	len = strlen(json);
+	b64 = malloc(4 * ((len + 2) / 3) + 1);
+	if (b64 != NULL)
+		EVP_EncodeBlock(
+		    (unsigned char *)b64, (unsigned char *)json, (int)len);
+done:
+	free(json);
+	json_decref(list);
+	json_decref(p);
+	return b64;
+}
+
+char *
+headers_identity_block(const json_t *claims)
+{
+	struct evbuffer *b;
+	const char *email, *id;
+	char *principal, *out = NULL;
+	size_t len;
+
+	b = evbuffer_new();
+	if (b == NULL)
+		return NULL;
+	email = headers_claim(claims, "email");
+	id = headers_claim(claims, "oid");
+	if (id == NULL)
+		id = headers_claim(claims, "sub");
+	headers_add_safe(b, "X-Forwarded-User", headers_identity_user(claims));
+	if (email != NULL)
+		headers_add_safe(b, "X-Forwarded-Email", email);
+	headers_add_safe(
+	    b, "X-MS-CLIENT-PRINCIPAL-NAME", headers_identity_user(claims));
+	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-ID", id != NULL ? id : "");
+	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-IDP", "aad");
+	principal = headers_principal(claims);
+	if (principal == NULL)
+		goto done;
+	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL", principal);
+	free(principal);
+	len = evbuffer_get_length(b);
+	out = malloc(len + 1);
+	if (out != NULL) {
+		evbuffer_remove(b, out, len);
+		out[len] = '\0';
+	}
+done:
+	evbuffer_free(b);
+	return out;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+
 #include "config.h"
 
 struct evbuffer;
@@ -53,6 +55,19 @@ int headers_upstream_request(struct request_ctx *rq, struct evbuffer *out,
  * HTTP status to answer (431 too many or too large, 400 malformed).
  */
 int headers_check_limits(const struct config *cfg, struct evkeyvalq *in);
+
+/*
+ * The identity header block for a signed-in user's claims (borrowed):
+ * "X-Forwarded-User: ...\r\n" and the rest, X-Forwarded-Email and the Easy
+ * Auth set (X-MS-CLIENT-PRINCIPAL-NAME, -ID, -IDP and X-MS-CLIENT-PRINCIPAL,
+ * base64 JSON of the claims).  Control characters in claims are replaced.
+ * Returns a new string or NULL.
+ */
+char *headers_identity_block(const json_t *claims);
+
+/* The user name shown upstream: preferred_username, else email, else sub
+ * (borrowed from claims; "" when none). */
+const char *headers_identity_user(const json_t *claims);
 
 /* Set rq->rq_id from a trusted X-Request-Id or a fresh random one. */
 void headers_request_id(struct request_ctx *rq);

@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "config.h"
+#include "error.h"
+#include "http_client.h"
 #include "log.h"
+#include "oidc.h"
+#include "session.h"
 #include "server.h"
 
 static void
@@ -43,6 +47,7 @@ main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0},
 	};
 	struct config *cfg;
+	struct gh_error err;
 	const char *file = NULL;
 	int ch, check = 0, rc;
 
@@ -82,7 +87,17 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_level = cfg->cf_log_level;
+	if (httpc_global_init() == -1)
+		fatalx("cannot initialise libcurl");
+	if (oidc_configured(cfg) && session_init(cfg, &err) == -1) {
+		/* Before any thread runs: a clear message and exit 1. */
+		fprintf(stderr, "gatehouse: %s\n", err.ge_msg);
+		config_free(cfg);
+		return 1;
+	}
 	rc = server_run(cfg);
+	session_shutdown();
+	httpc_global_cleanup();
 	config_free(cfg);
 	return rc == 0 ? 0 : 1;
 }

@@ -14,7 +14,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <openssl/crypto.h>
+
+#include "http_client.h"
 #include "log.h"
+#include "oidc.h"
+#include "session.h"
 #include "proxy.h"
 #include "request.h"
 #include "server.h"
@@ -43,11 +48,18 @@ static void
 request_log(struct request_ctx *rq)
 {
 	char path[256];
+	const char *p = rq->rq_normpath != NULL ? rq->rq_normpath : rq->rq_path;
 
+	/* The path only: a query can carry codes and tokens (the callback's
+	 * does), and no secret may reach a log line. */
+	if (p != NULL && rq->rq_normpath == NULL) {
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(p, "?"), p);
+		p = path;
+	}
 	log_access("id=%s event=%s client=%s method=%s path=\"%s\" status=%d "
 	           "bytes=%llu up_ms=%.1f ms=%.1f",
 	    rq->rq_id, rq->rq_event, rq->rq_peer, rq->rq_method,
-	    log_sanitize(path, sizeof(path), rq->rq_path), rq->rq_status,
+	    log_sanitize(path, sizeof(path), p), rq->rq_status,
 	    (unsigned long long)rq->rq_bytes, rq->rq_up_ms,
 	    request_ms_since(&rq->rq_start));
 }
@@ -64,6 +76,21 @@ request_free(struct request_ctx *rq)
 	rq->rq_path = NULL;
 	free(rq->rq_normpath);
 	rq->rq_normpath = NULL;
+	if (rq->rq_xfer != NULL)
+		httpc_cancel(rq->rq_xfer);
+	rq->rq_xfer = NULL;
+	oidc_request_cleanup(rq);
+	session_free(rq->rq_session);
+	rq->rq_session = NULL;
+	if (rq->rq_timer != NULL)
+		event_free(rq->rq_timer);
+	rq->rq_timer = NULL;
+	if (rq->rq_upstream_hdrs != NULL) {
+		OPENSSL_cleanse(
+		    rq->rq_upstream_hdrs, strlen(rq->rq_upstream_hdrs));
+		free(rq->rq_upstream_hdrs);
+	}
+	rq->rq_upstream_hdrs = NULL;
 	rq->rq_magic = 0;
 	free(rq);
 	server_request_done(w);

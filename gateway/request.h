@@ -16,12 +16,18 @@ struct evhttp_request;
 struct evhttp_connection;
 struct worker;
 struct proxy_conn;
+struct httpc_xfer;
+struct oidc_flow;
+struct oidc_tokens;
+struct policy_route;
+struct session;
 
 #define REQUEST_MAGIC 0x52514354u /* "RQCT" */
 
 /* Where a request is (relayd's relay_state, S18): no hidden flags. */
 enum rq_state {
 	RQ_NEW,         /* in the router */
+	RQ_PROVIDER,    /* waiting for the OpenID Provider */
 	RQ_UPSTREAM,    /* waiting for the upstream's response head */
 	RQ_STREAMING,   /* response head sent, body flowing */
 	RQ_REPLIED,     /* reply ended; waiting for the client to take it */
@@ -55,6 +61,14 @@ struct request_ctx {
 	struct timespec rq_up_start;
 	double rq_up_ms;      /* time to the upstream's head; <0 if none */
 	const char *rq_event; /* fixed event name for the access log */
+	const struct policy_route *rq_route; /* borrowed from the config */
+	struct session *rq_session;          /* the signed-in session (new) */
+	struct httpc_xfer *rq_xfer;          /* provider call in flight */
+	struct oidc_flow *rq_flow;           /* sign-in being completed (new) */
+	struct oidc_tokens *rq_tokens;       /* token response (new) */
+	void (*rq_resume)(struct request_ctx *); /* after a wait */
+	struct event *rq_timer;                  /* waits (refresh poll) */
+	char *rq_upstream_hdrs;                  /* extra header lines (new) */
 };
 
 /*

@@ -9,15 +9,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
 #include "errpage.h"
 #include "headers.h"
+#include "cookie.h"
 #include "log.h"
+#include "oidc.h"
+#include "session.h"
 #include "path.h"
 #include "policy.h"
 #include "proxy.h"
@@ -88,6 +94,134 @@ router_healthz(struct request_ctx *rq)
 	evbuffer_free(body);
 }
 
+/* Load rq's session from its cookie into rq->rq_session; 0 if none. */
+static int
+router_session(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	char cookie[COOKIE_MAX_VALUE];
+
+	if (!oidc_configured(cfg) ||
+	    cookie_get(evhttp_request_get_input_headers(rq->rq_req),
+	        cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
+		return 0;
+	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
+	           &rq->rq_session) == SESSION_OK;
+}
+
+static void
+router_json_reply(struct request_ctx *rq, int status, json_t *doc)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evbuffer *body = evbuffer_new();
+	char *text = json_dumps(doc, JSON_INDENT(2));
+
+	evhttp_add_header(out, "Content-Type", "application/json");
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	if (body != NULL && text != NULL) {
+		evbuffer_add_printf(body, "%s\n", text);
+		OPENSSL_cleanse(text, strlen(text));
+	}
+	free(text);
+	request_reply(rq, status, status == 200 ? "OK" : "Error", body);
+	evbuffer_free(body);
+}
+
+static void
+router_iso_time(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* /.auth/me: who is signed in. */
+static void
+router_me(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct session *s;
+	json_t *doc;
+	char exp[32], at[32];
+
+	rq->rq_event = "me";
+	if (!router_session(rq)) {
+		evhttp_add_header(evhttp_request_get_output_headers(rq->rq_req),
+		    "WWW-Authenticate", "Bearer realm=\"gatehouse\"");
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	s = rq->rq_session;
+	router_iso_time(s->se_expires, exp, sizeof(exp));
+	doc = json_pack("{s:s,s:s,s:O?,s:s}", "provider_name", "aad", "user_id",
+	    headers_identity_user(session_claims(s)), "user_claims",
+	    session_claims(s), "session_expires_on", exp);
+	if (doc != NULL && s->se_at_expires != 0) {
+		router_iso_time(s->se_at_expires, at, sizeof(at));
+		json_object_set_new(doc, "expires_on", json_string(at));
+	}
+	if (doc != NULL && cfg->cf_me_includes_tokens &&
+	    session_open_tokens(s) == 0 && s->se_access.len > 0)
+		json_object_set_new(doc, "access_token",
+		    json_stringn(
+		        (const char *)s->se_access.buf, s->se_access.len));
+	if (doc == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	router_json_reply(rq, 200, doc);
+	json_decref(doc);
+}
+
+static void
+router_refresh_done(struct request_ctx *rq)
+{
+	json_t *doc;
+	char at[32];
+
+	if (rq->rq_session == NULL) {
+		errpage_send(rq, 401, "unauthenticated",
+		    "The session has ended; sign in again.", 0);
+		return;
+	}
+	if (rq->rq_session->se_at_expires <= time(NULL)) {
+		errpage_send(rq, 502, "refresh_failed",
+		    "The tokens could not be refreshed.", 0);
+		return;
+	}
+	router_iso_time(rq->rq_session->se_at_expires, at, sizeof(at));
+	doc = json_pack("{s:s}", "expires_on", at);
+	router_json_reply(rq, 200, doc);
+	json_decref(doc);
+}
+
+/* POST /.auth/refresh: refresh the tokens now. */
+static void
+router_refresh(struct request_ctx *rq)
+{
+	rq->rq_event = "refresh";
+	if (strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(
+		    rq, 405, "method_not_allowed", "Use POST to refresh.", 0);
+		return;
+	}
+	if (!router_session(rq)) {
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	switch (oidc_refresh_ensure(rq, 1, router_refresh_done)) {
+	case STEP_AGAIN:
+		return;
+	case STEP_ERROR:
+		return;
+	default:
+		errpage_send(rq, 502, "refresh_failed",
+		    "The tokens could not be refreshed.", 0);
+	}
+}
+
 /* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
  * prefix, query included. */
 static void
@@ -96,12 +230,92 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 	size_t n = strcspn(sub, "?");
 
 	rq->rq_event = "endpoint";
-	if (n == 8 && strncmp(sub, "/healthz", 8) == 0) {
+	if (n == 8 && strncmp(sub, "/healthz", 8) == 0)
 		router_healthz(rq);
+	else if (n == 6 && strncmp(sub, "/login", 6) == 0)
+		oidc_login(rq);
+	else if (n == 7 && strncmp(sub, "/logout", 7) == 0)
+		oidc_logout(rq);
+	else if (n == 9 && strncmp(sub, "/callback", 9) == 0)
+		oidc_callback(rq);
+	else if (n == 3 && strncmp(sub, "/me", 3) == 0)
+		router_me(rq);
+	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
+		router_refresh(rq);
+	else
+		errpage_send(rq, 404, "not_found",
+		    "There is no such gatehouse endpoint.", 0);
+}
+
+static void
+router_iso_header(struct evbuffer *b, const char *name, int64_t t)
+{
+	char at[32];
+
+	router_iso_time(t, at, sizeof(at));
+	evbuffer_add_printf(b, "%s: %s\r\n", name, at);
+}
+
+/* Identity (and, when configured, token) headers, then the upstream. */
+static void
+router_forward_identity(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct session *s = rq->rq_session;
+	struct evbuffer *b;
+	size_t n;
+
+	b = evbuffer_new();
+	if (b == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
 	}
-	errpage_send(
-	    rq, 404, "not_found", "There is no such gatehouse endpoint.", 0);
+	evbuffer_add_printf(b, "%s", s->se_ident);
+	/* Tokens are decrypted only when they are forwarded. */
+	if (cfg->cf_forward_access_token && session_open_tokens(s) == 0 &&
+	    s->se_access.len > 0) {
+		evbuffer_add_printf(b, "X-MS-TOKEN-AAD-ACCESS-TOKEN: ");
+		evbuffer_add(b, s->se_access.buf, s->se_access.len);
+		evbuffer_add(b, "\r\n", 2);
+		router_iso_header(
+		    b, "X-MS-TOKEN-AAD-EXPIRES-ON", s->se_at_expires);
+		if (cfg->cf_forward_authorization) {
+			evbuffer_add_printf(b, "Authorization: Bearer ");
+			evbuffer_add(b, s->se_access.buf, s->se_access.len);
+			evbuffer_add(b, "\r\n", 2);
+		}
+	}
+	n = evbuffer_get_length(b);
+	rq->rq_upstream_hdrs = malloc(n + 1);
+	if (rq->rq_upstream_hdrs != NULL) {
+		evbuffer_remove(b, rq->rq_upstream_hdrs, n);
+		rq->rq_upstream_hdrs[n] = '\0';
+	}
+	evbuffer_free(b);
+	if (rq->rq_upstream_hdrs == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	(void)proxy_forward(rq);
+}
+
+/* After a wait for a refresh: the session may have ended meanwhile. */
+static void
+router_signed_in_resume(struct request_ctx *rq)
+{
+	if (rq->rq_session == NULL) {
+		oidc_challenge(rq);
+		return;
+	}
+	if (rq->rq_session->se_at_expires != 0 &&
+	    rq->rq_session->se_at_expires <= time(NULL)) {
+		errpage_send(rq, 502, "refresh_failed",
+		    "The sign-in could not be renewed with the identity "
+		    "provider. Please try again.",
+		    0);
+		return;
+	}
+	router_forward_identity(rq);
 }
 
 /* A route denies: 403 naming the route, never the criteria (so a refusal
@@ -165,6 +379,49 @@ router_normalise(struct request_ctx *rq, const char *uri)
 	return 0;
 }
 
+static void
+router_signed_in(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	enum policy_verdict v;
+
+	if (!router_session(rq)) {
+		oidc_challenge(rq);
+		return;
+	}
+	v = rq->rq_route == NULL
+	    ? POLICY_ALLOW
+	    : policy_eval(rq->rq_route, session_claims(rq->rq_session));
+	if (v == POLICY_NEED_GROUPS) {
+		log_info("deny id=%s reason=\"groups overage: the token lists "
+		         "no groups and groups_overage is off\"",
+		    rq->rq_id);
+		v = POLICY_DENY;
+	}
+	if (v == POLICY_NEED_LOGIN) {
+		oidc_challenge(rq);
+		return;
+	}
+	if (v != POLICY_ALLOW) {
+		router_deny(rq, rq->rq_route);
+		return;
+	}
+	if (cfg->cf_forward_access_token) {
+		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
+		case STEP_AGAIN:
+		case STEP_ERROR:
+			return;
+		case STEP_DECLINED:
+			/* Expired and cannot be refreshed: sign in again. */
+			oidc_challenge(rq);
+			return;
+		default:
+			break;
+		}
+	}
+	router_forward_identity(rq);
+}
+
 void
 router_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -222,6 +479,11 @@ router_request_cb(struct evhttp_request *req, void *arg)
 		router_endpoint(rq, rq->rq_path + plen);
 		return;
 	}
+	if (cfg->cf_callback_path != NULL &&
+	    strcmp(rq->rq_normpath, cfg->cf_callback_path) == 0) {
+		oidc_callback(rq);
+		return;
+	}
 	if (cfg->cf_routes != NULL) {
 		route = policy_match(
 		    cfg->cf_routes, rq->rq_method, rq->rq_normpath);
@@ -230,10 +492,17 @@ router_request_cb(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
-	switch (route != NULL ? policy_route_action(route)
-	                      : POLICY_ACTION_ANONYMOUS) {
+	rq->rq_route = route;
+	/* No route lines: everything is proxied, to signed-in users when a
+	 * provider is configured, to anyone otherwise. */
+	switch (route != NULL          ? policy_route_action(route)
+	        : oidc_configured(cfg) ? POLICY_ACTION_SIGNED_IN
+	                               : POLICY_ACTION_ANONYMOUS) {
 	case POLICY_ACTION_ANONYMOUS:
 		(void)proxy_forward(rq);
+		return;
+	case POLICY_ACTION_SIGNED_IN:
+		router_signed_in(rq);
 		return;
 	case POLICY_ACTION_DENY:
 	default:

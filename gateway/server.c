@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -24,10 +25,13 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "http_client.h"
 #include "log.h"
+#include "oidc.h"
 #include "proxy.h"
 #include "router.h"
 #include "server.h"
+#include "session.h"
 
 static int server_parse_listen(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -319,6 +323,56 @@ server_worker_main(void *arg)
 	return NULL;
 }
 
+static void
+server_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+	struct timeval tv = {60, 0};
+	size_t n;
+
+	(void)fd;
+	(void)what;
+	n = session_sweep(time(NULL), 1000);
+	if (n > 0)
+		log_info("sweep removed=%zu", n);
+	evtimer_add(w->w_sweep_ev, &tv);
+}
+
+/* The provider side of a worker: its http client, provider metadata, a
+ * session-store reader and (on worker 0) the sweep timer. */
+static int
+server_worker_oidc_init(struct worker *w)
+{
+	const struct config *cfg = w->w_cfg;
+	struct httpc_options ho;
+	struct gh_error err;
+	struct timeval tv = {60, 0};
+
+	if (!oidc_configured(cfg))
+		return 0;
+	memset(&ho, 0, sizeof(ho));
+	ho.ho_ca_file = cfg->cf_ca_file;
+	ho.ho_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
+	ho.ho_connect_timeout_ms =
+	    ho.ho_timeout_ms < 5000 ? ho.ho_timeout_ms : 5000;
+	w->w_httpc = httpc_new(w->w_base, &ho, &err);
+	if (w->w_httpc == NULL) {
+		log_warnx("worker %d: http client: %s", w->w_id, err.ge_msg);
+		return -1;
+	}
+	w->w_provider = oidc_provider_new(w);
+	w->w_reader = session_reader_new();
+	if (w->w_provider == NULL || w->w_reader == NULL)
+		return -1;
+	if (w->w_id == 0) {
+		w->w_sweep_ev = evtimer_new(w->w_base, server_sweep_cb, w);
+		if (w->w_sweep_ev == NULL)
+			return -1;
+		evtimer_add(w->w_sweep_ev, &tv);
+	}
+	return 0;
+}
+
 static int
 server_worker_init(struct worker *w, const struct config *cfg, int id)
 {
@@ -339,6 +393,8 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 		return -1;
 	if (getrandom(&w->w_idseed, sizeof(w->w_idseed), 0) !=
 	    (ssize_t)sizeof(w->w_idseed))
+		return -1;
+	if (server_worker_oidc_init(w) == -1)
 		return -1;
 	evhttp_set_gencb(w->w_http, router_request_cb, w);
 	/* libevent's own limit is the backstop; gatehouse checks its own
@@ -376,6 +432,12 @@ server_worker_cleanup(struct worker *w)
 		event_base_loop(w->w_base, EVLOOP_NONBLOCK);
 	}
 	proxy_pool_free(w->w_pool);
+	oidc_refresh_shutdown_worker(w);
+	oidc_provider_free(w->w_provider);
+	httpc_free(w->w_httpc);
+	session_reader_free(w->w_reader);
+	if (w->w_sweep_ev != NULL)
+		event_free(w->w_sweep_ev);
 	if (w->w_stop_ev != NULL)
 		event_free(w->w_stop_ev);
 	if (w->w_drain_ev != NULL)

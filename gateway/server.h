@@ -19,6 +19,10 @@ struct event_base;
 struct evhttp;
 struct evhttp_bound_socket;
 struct proxy_pool;
+struct httpc;
+struct oidc_provider;
+struct store_reader;
+struct oidc_flight;
 
 #define WORKER_MAGIC 0x574b5252u /* "WKRR" */
 
@@ -32,8 +36,13 @@ struct worker {
 	struct evhttp *w_http;
 	struct evhttp_bound_socket *w_bound;
 	struct proxy_pool *w_pool;
-	struct event *w_stop_ev;  /* activated from the main thread */
-	struct event *w_drain_ev; /* drain deadline */
+	struct httpc *w_httpc;            /* calls to the provider */
+	struct oidc_provider *w_provider; /* NULL without a provider */
+	struct store_reader *w_reader;    /* session store reads */
+	struct event *w_sweep_ev;         /* expired-session sweep (worker 0) */
+	struct oidc_flight *w_flights;    /* token refreshes it runs */
+	struct event *w_stop_ev;          /* activated from the main thread */
+	struct event *w_drain_ev;         /* drain deadline */
 	int w_draining;
 	int w_inflight;    /* requests between accept and completion */
 	uint64_t w_reqseq; /* for request ids */

@@ -58,6 +58,12 @@ policy_table_count(const struct policy_table *t)
 }
 
 const struct policy_route *
+policy_table_route(const struct policy_table *t, size_t i)
+{
+	return t == NULL || i >= t->pt_nroutes ? NULL : t->pt_routes[i];
+}
+
+const struct policy_route *
 policy_match(const struct policy_table *t, const char *method,
     const char *normalised_path)
 {

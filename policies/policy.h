@@ -54,6 +54,9 @@ void policy_table_set_case_insensitive(struct policy_table *t, int on);
 
 /* Number of routes in the table. */
 size_t policy_table_count(const struct policy_table *t);
+/* The i-th route in file order (borrowed), or NULL past the end. */
+const struct policy_route *policy_table_route(
+    const struct policy_table *t, size_t i);
 
 /*
  * Parse one route line, the text after the key `route` (e.g. "GET,HEAD

@@ -9,6 +9,7 @@ for obj in $(find "$build/gateway" "$build/policies" "$build/storage" -name '*.o
 	base=$(basename "$obj" .o)
 	case "$base" in
 	http_client) prefix=httpc_ ;;
+	oidc_*) prefix=oidc_ ;;
 	store_lmdb) prefix=store_ ;;
 	route_parse|match|predicates) prefix=policy_ ;;
 	*) prefix=${base}_ ;;

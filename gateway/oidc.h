@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc.h: the public face of the OpenID Connect flows.  Each worker owns
+ * one struct oidc_provider (discovery document and JWKS, fetched through the
+ * worker's http client and refreshed on a timer, S18); the endpoints park
+ * the request while the provider answers (STEP_AGAIN).  Worker thread only,
+ * except the config functions (main thread).
+ */
+#ifndef GATEHOUSE_OIDC_H
+#define GATEHOUSE_OIDC_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "request.h"
+
+struct event_base;
+struct jwks;
+struct session;
+struct worker;
+
+#define OIDC_RESPONSE_QUERY 0
+#define OIDC_RESPONSE_FORM_POST 1
+#define OIDC_AUTH_POST 0
+#define OIDC_AUTH_BASIC 1
+
+extern const struct config_key oidc_keys[];
+extern const size_t oidc_nkeys;
+
+/* Cross-key checks; also derives cf_public_base and cf_callback_path. */
+int oidc_config_check(struct config *cfg, config_report_fn *report, void *arg);
+
+/* Whether a provider is configured at all. */
+int oidc_configured(const struct config *cfg);
+
+/* --- provider metadata (oidc_discovery.c) ---------------------------- */
+
+enum oidc_state {
+	OIDC_UNKNOWN, /* never fetched yet */
+	OIDC_READY,   /* discovery and JWKS in hand */
+	OIDC_FAILED,  /* the last attempt failed; retrying with backoff */
+};
+
+struct oidc_meta {
+	char *om_issuer;
+	char *om_authorization_endpoint;
+	char *om_token_endpoint;
+	char *om_jwks_uri;
+	char *om_end_session_endpoint; /* NULL when the provider has none */
+	int om_iss_param;              /* RFC 9207 iss in the response */
+};
+
+/*
+ * The worker's provider: starts fetching at once and keeps itself fresh.
+ * Returns new or NULL.  oidc_provider_free(NULL) is a no-op.
+ */
+struct oidc_provider *oidc_provider_new(struct worker *w);
+void oidc_provider_free(struct oidc_provider *op);
+
+/* The metadata (borrowed; valid until the next event-loop turn) or NULL
+ * when the provider is not usable. */
+const struct oidc_meta *oidc_provider_meta(struct oidc_provider *op);
+const struct jwks *oidc_provider_jwks(struct oidc_provider *op);
+enum oidc_state oidc_provider_state(struct oidc_provider *op);
+
+/*
+ * A token named a kid the JWKS lacks: refetch the JWKS unless that was done
+ * in the last minute.  done(arg, 1) runs once a new set is in hand,
+ * done(arg, 0) when nothing was fetched (rate-limited or failed).  Returns
+ * 0 (done will be called later) or -1 (it will not).
+ */
+int oidc_provider_jwks_refetch(
+    struct oidc_provider *op, void (*done)(void *arg, int fresh), void *arg);
+
+/* --- the endpoints ------------------------------------------------------ */
+
+/* /.auth/login (oidc_login.c).  Sends the reply; rq is gone after. */
+void oidc_login(struct request_ctx *rq);
+
+/*
+ * Whether `target` is a safe place to send the browser after sign-in or
+ * sign-out: a path on this site only (no scheme, no host, no "//", no
+ * backslash, no control character, in raw or percent-encoded form).
+ */
+int oidc_redirect_safe(const char *target);
+
+/* The redirect_uri's path: /.auth/callback or the sample's own path. */
+void oidc_callback(struct request_ctx *rq);
+
+/* /.auth/logout (oidc_logout.c). */
+void oidc_logout(struct request_ctx *rq);
+
+/*
+ * Make sure rq's session has an access token that is not about to expire
+ * (within refresh_before).  STEP_OK: nothing to do or done; STEP_AGAIN:
+ * a refresh is running and `resume(rq)` will be called when it ends
+ * (check rq->rq_session again: NULL means the session ended); STEP_ERROR: a
+ * response has been sent.  Single flight per session across workers.
+ */
+enum step oidc_refresh_ensure(
+    struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq));
+
+/* Take a request that is going away off the refresh it waits for. */
+void oidc_refresh_forget(struct request_ctx *rq);
+
+/* Drop the refreshes a stopped worker still owned.  Main thread, after the
+ * worker's loop has ended. */
+void oidc_refresh_shutdown_worker(struct worker *w);
+
+/* Free what the oidc steps hung on rq (flow, tokens, waits). */
+void oidc_request_cleanup(struct request_ctx *rq);
+
+/* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
+void oidc_challenge(struct request_ctx *rq);
+
+#endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: ISC */
+/* oidc_int.h: what the oidc_*.c files share; nothing else includes it. */
+#ifndef GATEHOUSE_OIDC_INT_H
+#define GATEHOUSE_OIDC_INT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "error.h"
+#include "http_client.h"
+#include "oidc.h"
+#include "request.h"
+
+struct evbuffer;
+struct evkeyvalq;
+
+#define OIDC_FLOW_TTL 600 /* a sign-in must come back within 10 minutes */
+#define OIDC_STATE_LEN 43 /* base64url of 32 random bytes */
+
+/* One sign-in in progress: what /.auth/login keeps in its flow cookie. */
+struct oidc_flow {
+	char of_state[OIDC_STATE_LEN + 1];
+	char of_nonce[OIDC_STATE_LEN + 1];
+	char of_verifier[OIDC_STATE_LEN + 1];
+	char *of_target; /* where to go afterwards (a safe local path) */
+	time_t of_created;
+	char of_cookie[96]; /* the flow cookie's name */
+};
+
+void oidc_flow_free(struct oidc_flow *f);
+
+/* The flow cookie name for a state: <cookie_name>_flow_<time><hash>. */
+void oidc_flow_cookie_name(const struct config *cfg, const char *state,
+    time_t created, char *out, size_t size);
+
+/* Read the flow for `state` from the request's cookies; new or NULL. */
+struct oidc_flow *oidc_flow_find(struct request_ctx *rq, const char *state);
+
+void oidc_meta_cleanup(struct oidc_meta *m);
+int oidc_issuer_equal(const char *a, const char *b);
+int oidc_config_loopback(const struct config *cfg);
+void oidc_provider_unwait(struct oidc_provider *op, void *arg);
+
+/*
+ * Parse an application/x-www-form-urlencoded string (a query or a form
+ * body) into `out` (evhttp key/value list; decoded).  Returns 0, or -1 when
+ * it is malformed or a name in `unique` (NULL-terminated) appears twice.
+ */
+int oidc_params_parse(
+    const char *s, struct evkeyvalq *out, const char *const *unique);
+
+/* A local path is safe and not one of gatehouse's own endpoints; else "/". */
+const char *oidc_target_or_root(const struct config *cfg, const char *t);
+
+/* Token endpoint response, parsed. */
+struct oidc_tokens {
+	char *ot_access;
+	char *ot_refresh;
+	char *ot_idtoken;
+	long ot_expires_in;
+};
+
+void oidc_tokens_cleanup(struct oidc_tokens *t);
+
+/*
+ * Turn a token endpoint answer into tokens.  Returns 0; or the HTTP status
+ * for the person (401 the provider refused, 502 garbage, 504 timeout) with
+ * *code and a message for the log in err.
+ */
+int oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
+    const char **code, struct gh_error *err);
+
+/* Start a token endpoint POST with the client's credentials added. */
+struct httpc_xfer *oidc_token_request(struct request_ctx *rq,
+    struct evbuffer *form, httpc_done_fn *done, void *arg);
+
+#endif

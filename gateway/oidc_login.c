@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc_login.c: /.auth/login starts a sign-in (or, with prompt=create, a
+ * sign-up): a fresh state, nonce and PKCE verifier, kept in a sealed
+ * cookie of their own so parallel tabs each complete, then a redirect to
+ * the provider's authorization endpoint.  Also the challenge sent to
+ * requests that need a session and have none.
+ */
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "cookie.h"
+#include "crypto.h"
+#include "errpage.h"
+#include "http_client.h"
+#include "log.h"
+#include "oidc.h"
+#include "oidc_int.h"
+#include "request.h"
+#include "server.h"
+#include "session.h"
+
+int
+oidc_config_loopback(const struct config *cfg)
+{
+	const char *u =
+	    cfg->cf_authority != NULL ? cfg->cf_authority : cfg->cf_oidc_issuer;
+
+	return u != NULL &&
+	    (strncmp(u, "http://127.", 11) == 0 ||
+	        strncmp(u, "http://localhost", 16) == 0 ||
+	        strncmp(u, "http://[::1]", 12) == 0 ||
+	        strncmp(u, "https://127.", 12) == 0 ||
+	        strncmp(u, "https://localhost", 17) == 0);
+}
+
+int
+oidc_issuer_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	/* Exactly equal, but for one trailing slash. */
+	if (la > 0 && a[la - 1] == '/')
+		la--;
+	if (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+static int
+oidc_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode once into out; -1 on a bad escape. */
+static int
+oidc_pct_decode(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+	int hi, lo;
+
+	for (; *in != '\0'; in++) {
+		if (o + 1 >= size)
+			return -1;
+		if (*in == '%') {
+			hi = oidc_hexval((unsigned char)in[1]);
+			lo = hi < 0 ? -1 : oidc_hexval((unsigned char)in[2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			out[o++] = (char)(hi * 16 + lo);
+			in += 2;
+		} else
+			out[o++] = *in;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int
+oidc_path_shape_ok(const char *s, int raw)
+{
+	const unsigned char *p;
+	const char *d;
+
+	/* A path on this site: one leading '/', and never "//" or "/\"
+	 * which browsers read as another host; no dot segments, which could
+	 * be resolved into one. */
+	if (s[0] != '/' || s[1] == '/' || s[1] == '\\')
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || (raw && *p == 0x20) || *p == 0x7f ||
+		    *p == '\\')
+			return 0;
+	for (d = strstr(s, "/."); d != NULL; d = strstr(d + 1, "/.")) {
+		size_t n = d[2] == '.' ? 3 : 2;
+
+		if (d[n] == '\0' || d[n] == '/' || d[n] == '?' || d[n] == '#')
+			return 0;
+	}
+	return 1;
+}
+
+int
+oidc_redirect_safe(const char *target)
+{
+	char a[2048], b[2048];
+	int i;
+
+	/* Security: every decoding the browser or the app might apply is
+	 * checked, so an encoded "//" or "\" cannot slip through. */
+	if (target == NULL || strlen(target) >= sizeof(a))
+		return 0;
+	snprintf(a, sizeof(a), "%s", target);
+	for (i = 0; i < 3; i++) {
+		if (!oidc_path_shape_ok(a, i == 0))
+			return 0;
+		if (strchr(a, '%') == NULL)
+			return 1;
+		if (oidc_pct_decode(a, b, sizeof(b)) == -1)
+			return 0;
+		memcpy(a, b, sizeof(a));
+	}
+	return oidc_path_shape_ok(a, 0) && strchr(a, '%') == NULL;
+}
+
+const char *
+oidc_target_or_root(const struct config *cfg, const char *t)
+{
+	size_t n = strlen(cfg->cf_auth_prefix);
+
+	if (t == NULL || !oidc_redirect_safe(t))
+		return "/";
+	if (strncmp(t, cfg->cf_auth_prefix, n) == 0 &&
+	    (t[n] == '/' || t[n] == '\0' || t[n] == '?'))
+		return "/";
+	return t;
+}
+
+int
+oidc_params_parse(
+    const char *s, struct evkeyvalq *out, const char *const *unique)
+{
+	const char *const *u;
+	struct evkeyval *h;
+	int n;
+
+	TAILQ_INIT(out);
+	if (s == NULL || *s == '\0')
+		return 0;
+	if (evhttp_parse_query_str(s, out) == -1)
+		return -1;
+	for (u = unique; u != NULL && *u != NULL; u++) {
+		n = 0;
+		TAILQ_FOREACH(h, out, next)
+		if (strcmp(h->key, *u) == 0)
+			n++;
+		if (n > 1)
+			return -1;
+	}
+	return 0;
+}
+
+void
+oidc_flow_free(struct oidc_flow *f)
+{
+	if (f == NULL)
+		return;
+	free(f->of_target);
+	OPENSSL_cleanse(f, sizeof(*f));
+	free(f);
+}
+
+void
+oidc_flow_cookie_name(const struct config *cfg, const char *state,
+    time_t created, char *out, size_t size)
+{
+	unsigned char h[32];
+
+	crypto_sha256(state, strlen(state), h);
+	/* The time first, so names sort oldest first. */
+	snprintf(out, size, "%s_flow_%08llx%02x%02x%02x%02x",
+	    cfg->cf_cookie_name, (unsigned long long)created & 0xffffffffULL,
+	    h[0], h[1], h[2], h[3]);
+}
+
+struct oidc_flow_search {
+	const struct config *cfg;
+	const char *state;
+	struct oidc_flow *found;
+	size_t prefix_len;
+};
+
+static void
+oidc_flow_search_cb(const char *name, const char *value, void *arg)
+{
+	struct oidc_flow_search *fs = arg;
+	struct oidc_flow *f;
+	char want[96], aad[80], *pt;
+	json_t *j;
+	json_error_t jerr;
+	size_t len;
+	unsigned long long t;
+
+	if (fs->found != NULL ||
+	    sscanf(name + fs->prefix_len, "%8llx", &t) != 1)
+		return;
+	oidc_flow_cookie_name(
+	    fs->cfg, fs->state, (time_t)t, want, sizeof(want));
+	if (strcmp(want, name) != 0)
+		return;
+	snprintf(aad, sizeof(aad), "flow:%s", fs->state);
+	pt = session_open_cookie(aad, value, &len);
+	if (pt == NULL)
+		return;
+	j = json_loadb(pt, len, 0, &jerr);
+	OPENSSL_cleanse(pt, len);
+	free(pt);
+	f = calloc(1, sizeof(*f));
+	if (j == NULL || f == NULL ||
+	    !json_is_string(json_object_get(j, "n")) ||
+	    !json_is_string(json_object_get(j, "v")) ||
+	    !json_is_string(json_object_get(j, "r")) ||
+	    !json_is_integer(json_object_get(j, "t"))) {
+		json_decref(j);
+		free(f);
+		return;
+	}
+	snprintf(f->of_state, sizeof(f->of_state), "%s", fs->state);
+	snprintf(f->of_nonce, sizeof(f->of_nonce), "%s",
+	    json_string_value(json_object_get(j, "n")));
+	snprintf(f->of_verifier, sizeof(f->of_verifier), "%s",
+	    json_string_value(json_object_get(j, "v")));
+	f->of_target = strdup(json_string_value(json_object_get(j, "r")));
+	f->of_created = (time_t)json_integer_value(json_object_get(j, "t"));
+	snprintf(f->of_cookie, sizeof(f->of_cookie), "%s", name);
+	json_decref(j);
+	if (f->of_target == NULL || f->of_created != (time_t)t ||
+	    time(NULL) - f->of_created > OIDC_FLOW_TTL) {
+		oidc_flow_free(f);
+		return;
+	}
+	fs->found = f;
+}
+
+struct oidc_flow *
+oidc_flow_find(struct request_ctx *rq, const char *state)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct oidc_flow_search fs = {cfg, state, NULL, 0};
+	char prefix[96];
+
+	snprintf(prefix, sizeof(prefix), "%s_flow_", cfg->cf_cookie_name);
+	fs.prefix_len = strlen(prefix);
+	cookie_foreach(evhttp_request_get_input_headers(rq->rq_req), prefix,
+	    oidc_flow_search_cb, &fs);
+	return fs.found;
+}
+
+/* Pending flows of this browser, oldest first, to keep within the cap. */
+struct oidc_flow_list {
+	char names[32][96];
+	int n;
+};
+
+static void
+oidc_flow_list_cb(const char *name, const char *value, void *arg)
+{
+	struct oidc_flow_list *fl = arg;
+
+	(void)value;
+	if (fl->n < 32)
+		snprintf(fl->names[fl->n++], sizeof(fl->names[0]), "%s", name);
+}
+
+static int
+oidc_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void
+oidc_flow_cap(struct request_ctx *rq, struct evkeyvalq *out)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct oidc_flow_list fl;
+	char prefix[96];
+	int i, drop;
+
+	fl.n = 0;
+	snprintf(prefix, sizeof(prefix), "%s_flow_", cfg->cf_cookie_name);
+	cookie_foreach(evhttp_request_get_input_headers(rq->rq_req), prefix,
+	    oidc_flow_list_cb, &fl);
+	drop = fl.n - (cfg->cf_max_pending_logins - 1);
+	if (drop <= 0)
+		return;
+	qsort(fl.names, fl.n, sizeof(fl.names[0]), oidc_name_cmp);
+	for (i = 0; i < drop; i++)
+		cookie_set(out, cfg, fl.names[i], "", 0,
+		    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST
+		        ? COOKIE_NONE
+		        : COOKIE_LAX);
+}
+
+static int
+oidc_random_b64(char *out, size_t size)
+{
+	unsigned char r[32];
+	size_t n;
+
+	if (crypto_random(r, sizeof(r)) == -1)
+		return -1;
+	return crypto_b64url_encode(r, sizeof(r), out, size, &n);
+}
+
+/* A hint passed through must be short and printable. */
+static const char *
+oidc_hint(struct evkeyvalq *q, const char *name)
+{
+	const char *v = evhttp_find_header(q, name);
+	const unsigned char *p;
+
+	if (v == NULL || strlen(v) > 256)
+		return NULL;
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return NULL;
+	return v[0] != '\0' ? v : NULL;
+}
+
+static void
+oidc_url_param(struct evbuffer *b, const char *name, const char *value)
+{
+	char *e = httpc_url_escape(value);
+
+	evbuffer_add_printf(b, "&%s=%s", name, e != NULL ? e : "");
+	free(e);
+}
+
+/* Build {authorization_endpoint}?... into a new string. */
+static char *
+oidc_authorize_url(const struct config *cfg, const struct oidc_meta *m,
+    const struct oidc_flow *f, const char *prompt, const char *login_hint,
+    const char *domain_hint)
+{
+	unsigned char digest[32];
+	char challenge[64], *scope = NULL, *out = NULL;
+	struct evbuffer *b;
+	size_t n;
+
+	b = evbuffer_new();
+	if (b == NULL)
+		return NULL;
+	crypto_sha256(f->of_verifier, strlen(f->of_verifier), digest);
+	crypto_b64url_encode(
+	    digest, sizeof(digest), challenge, sizeof(challenge), &n);
+	if (asprintf(&scope, "openid profile offline_access%s%s",
+	        cfg->cf_scopes[0] != '\0' ? " " : "", cfg->cf_scopes) == -1)
+		scope = NULL;
+	evbuffer_add_printf(b, "%s%cresponse_type=code",
+	    m->om_authorization_endpoint,
+	    strchr(m->om_authorization_endpoint, '?') ? '&' : '?');
+	oidc_url_param(b, "client_id", cfg->cf_client_id);
+	oidc_url_param(b, "redirect_uri", cfg->cf_redirect_uri);
+	oidc_url_param(b, "scope", scope != NULL ? scope : "openid");
+	oidc_url_param(b, "state", f->of_state);
+	oidc_url_param(b, "nonce", f->of_nonce);
+	oidc_url_param(b, "code_challenge", challenge);
+	oidc_url_param(b, "code_challenge_method", "S256");
+	if (cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST)
+		oidc_url_param(b, "response_mode", "form_post");
+	if (prompt != NULL)
+		oidc_url_param(b, "prompt", prompt);
+	if (login_hint != NULL)
+		oidc_url_param(b, "login_hint", login_hint);
+	if (domain_hint != NULL)
+		oidc_url_param(b, "domain_hint", domain_hint);
+	n = evbuffer_get_length(b);
+	out = malloc(n + 1);
+	if (out != NULL) {
+		evbuffer_remove(b, out, n);
+		out[n] = '\0';
+	}
+	free(scope);
+	evbuffer_free(b);
+	return out;
+}
+
+static char *
+oidc_flow_seal(const struct oidc_flow *f)
+{
+	char aad[80], *json, *sealed;
+	json_t *j;
+
+	j = json_pack("{s:s,s:s,s:s,s:I}", "n", f->of_nonce, "v",
+	    f->of_verifier, "r", f->of_target, "t", (json_int_t)f->of_created);
+	if (j == NULL)
+		return NULL;
+	json = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (json == NULL)
+		return NULL;
+	snprintf(aad, sizeof(aad), "flow:%s", f->of_state);
+	sealed = session_seal_cookie(aad, json, strlen(json));
+	OPENSSL_cleanse(json, strlen(json));
+	free(json);
+	return sealed;
+}
+
+static void
+oidc_unavailable(struct request_ctx *rq)
+{
+	rq->rq_event = "provider_unavailable";
+	errpage_send(rq, 503, "provider_unavailable",
+	    "The identity provider is unreachable, so signing in is not "
+	    "possible right now. Please try again in a minute.",
+	    0);
+}
+
+/* Redirect rq's browser to the provider for a new sign-in. */
+static void
+oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
+    const char *login_hint, const char *domain_hint)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct oidc_meta *m =
+	    oidc_provider_meta(rq->rq_worker->w_provider);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct oidc_flow f;
+	char *url = NULL, *sealed = NULL;
+
+	if (m == NULL) {
+		oidc_unavailable(rq);
+		return;
+	}
+	memset(&f, 0, sizeof(f));
+	f.of_created = time(NULL);
+	f.of_target = (char *)target;
+	if (oidc_random_b64(f.of_state, sizeof(f.of_state)) == -1 ||
+	    oidc_random_b64(f.of_nonce, sizeof(f.of_nonce)) == -1 ||
+	    oidc_random_b64(f.of_verifier, sizeof(f.of_verifier)) == -1)
+		goto fail;
+	sealed = oidc_flow_seal(&f);
+	url = oidc_authorize_url(cfg, m, &f, prompt, login_hint, domain_hint);
+	if (sealed == NULL || url == NULL)
+		goto fail;
+	oidc_flow_cookie_name(
+	    cfg, f.of_state, f.of_created, f.of_cookie, sizeof(f.of_cookie));
+	oidc_flow_cap(rq, out);
+	/* form_post comes back as a cross-site POST, which only carries a
+	 * SameSite=None cookie (entra.md 7.3). */
+	cookie_set(out, cfg, f.of_cookie, sealed, OIDC_FLOW_TTL,
+	    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST ? COOKIE_NONE
+	                                                     : COOKIE_LAX);
+	evhttp_add_header(out, "Location", url);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	rq->rq_event = prompt != NULL && strcmp(prompt, "create") == 0
+	    ? "signup"
+	    : "login";
+	log_info("%s id=%s client=%s", rq->rq_event, rq->rq_id, rq->rq_peer);
+	free(url);
+	free(sealed);
+	OPENSSL_cleanse(&f, sizeof(f));
+	request_reply(rq, 302, "Found", NULL);
+	return;
+fail:
+	free(url);
+	free(sealed);
+	OPENSSL_cleanse(&f, sizeof(f));
+	errpage_send(rq, 500, "internal", "Sign-in could not be started.", 0);
+}
+
+void
+oidc_login(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct evkeyvalq q;
+	const char *query, *prompt, *target;
+
+	if (!oidc_configured(cfg)) {
+		errpage_send(rq, 404, "not_found",
+		    "Sign-in is not configured on this gateway.", 0);
+		return;
+	}
+	query = strchr(rq->rq_path, '?');
+	if (oidc_params_parse(query != NULL ? query + 1 : NULL, &q, NULL) ==
+	    -1) {
+		errpage_send(rq, 400, "bad_request",
+		    "The sign-in link is malformed.", 0);
+		return;
+	}
+	/* Security: only a path on this site; anything else becomes "/"
+	 * and is never echoed. */
+	target = oidc_target_or_root(
+	    cfg, evhttp_find_header(&q, "post_login_redirect_uri"));
+	prompt = evhttp_find_header(&q, "prompt");
+	if (prompt != NULL && strcmp(prompt, "create") != 0 &&
+	    strcmp(prompt, "login") != 0 &&
+	    strcmp(prompt, "select_account") != 0 &&
+	    strcmp(prompt, "consent") != 0)
+		prompt = NULL;
+	oidc_login_start(rq, target, prompt, oidc_hint(&q, "login_hint"),
+	    oidc_hint(&q, "domain_hint"));
+	evhttp_clear_headers(&q);
+}
+
+/* Whether the client is a browser navigating (it can follow a redirect to
+ * the provider) rather than an API call. */
+static int
+oidc_is_navigation(struct request_ctx *rq)
+{
+	const char *accept = request_header(rq, "Accept");
+	const char *mode = request_header(rq, "Sec-Fetch-Mode");
+
+	if (strcmp(rq->rq_method, "GET") != 0 &&
+	    strcmp(rq->rq_method, "HEAD") != 0)
+		return 0;
+	if (request_header(rq, "X-Requested-With") != NULL)
+		return 0;
+	if (mode != NULL)
+		return strcmp(mode, "navigate") == 0;
+	return accept == NULL || strstr(accept, "text/html") != NULL ||
+	    strstr(accept, "*/*") != NULL;
+}
+
+void
+oidc_challenge(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	char *esc, *loc;
+
+	rq->rq_event = "unauthenticated";
+	if (!oidc_is_navigation(rq) || errpage_wants_json(rq)) {
+		evhttp_add_header(
+		    out, "WWW-Authenticate", "Bearer realm=\"gatehouse\"");
+		errpage_send(
+		    rq, 401, "unauthenticated", "Sign-in is required.", 0);
+		return;
+	}
+	esc = httpc_url_escape(rq->rq_path);
+	if (esc == NULL ||
+	    asprintf(&loc, "%s/login?post_login_redirect_uri=%s",
+	        cfg->cf_auth_prefix, esc) == -1) {
+		free(esc);
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	free(esc);
+	evhttp_add_header(out, "Location", loc);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	free(loc);
+	request_reply(rq, 302, "Found", NULL);
+}

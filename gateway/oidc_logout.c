@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc_logout.c: /.auth/logout ends the session here (the record is
+ * deleted, so a copied cookie stops working) and at the provider
+ * (end_session_endpoint with id_token_hint, client_id and
+ * post_logout_redirect_uri).
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "cookie.h"
+#include "errpage.h"
+#include "headers.h"
+#include "http_client.h"
+#include "log.h"
+#include "oidc.h"
+#include "oidc_int.h"
+#include "request.h"
+#include "server.h"
+#include "session.h"
+
+static void
+oidc_logout_param(struct evbuffer *b, const char *name, const char *value)
+{
+	char *e = httpc_url_escape(value);
+
+	evbuffer_add_printf(b, "&%s=%s", name, e != NULL ? e : "");
+	free(e);
+}
+
+void
+oidc_logout(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	const struct oidc_meta *m;
+	struct session *s = NULL;
+	struct evkeyvalq q;
+	struct evbuffer *loc;
+	const char *query, *target;
+	char cookie[COOKIE_MAX_VALUE], *abs = NULL, user[128] = "";
+	size_t n;
+
+	rq->rq_event = "logout";
+	if (strcmp(rq->rq_method, "GET") != 0 &&
+	    strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(rq, 405, "method_not_allowed",
+		    "Sign-out takes GET or POST.", 0);
+		return;
+	}
+	query = strchr(rq->rq_path, '?');
+	if (oidc_params_parse(query != NULL ? query + 1 : NULL, &q, NULL) == -1)
+		TAILQ_INIT(&q);
+	/* Security: a local path only; anything else is "/". */
+	target = oidc_target_or_root(
+	    cfg, evhttp_find_header(&q, "post_logout_redirect_uri"));
+	if (cookie_get(evhttp_request_get_input_headers(rq->rq_req),
+	        cfg->cf_cookie_name, cookie, sizeof(cookie)) == 1 &&
+	    session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
+	        &s) == SESSION_OK) {
+		log_sanitize(user, sizeof(user),
+		    headers_identity_user(session_claims(s)));
+		(void)session_open_tokens(s);
+		session_delete(s);
+	}
+	cookie_set(out, cfg, cfg->cf_cookie_name, "", 0, COOKIE_LAX);
+	loc = evbuffer_new();
+	m = oidc_configured(cfg) ? oidc_provider_meta(rq->rq_worker->w_provider)
+	                         : NULL;
+	if (loc == NULL)
+		goto fail;
+	if (m != NULL && m->om_end_session_endpoint != NULL) {
+		if (strcmp(target, "/") != 0 ||
+		    cfg->cf_post_logout_redirect_uri == NULL) {
+			if (asprintf(&abs, "%s%s", cfg->cf_public_base,
+			        target) == -1)
+				abs = NULL;
+		} else
+			abs = strdup(cfg->cf_post_logout_redirect_uri);
+		evbuffer_add_printf(loc,
+		    "%s%cclient_id=", m->om_end_session_endpoint,
+		    strchr(m->om_end_session_endpoint, '?') ? '&' : '?');
+		evbuffer_drain(loc, 0);
+		{
+			char *e = httpc_url_escape(cfg->cf_client_id);
+
+			evbuffer_add_printf(loc, "%s", e != NULL ? e : "");
+			free(e);
+		}
+		if (s != NULL && s->se_idtoken.len > 0)
+			oidc_logout_param(loc, "id_token_hint",
+			    (const char *)s->se_idtoken.buf);
+		if (abs != NULL)
+			oidc_logout_param(loc, "post_logout_redirect_uri", abs);
+	} else
+		evbuffer_add_printf(loc, "%s", target);
+	n = evbuffer_get_length(loc);
+	evbuffer_add(loc, "", 1);
+	evhttp_add_header(
+	    out, "Location", (const char *)evbuffer_pullup(loc, -1));
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	log_info("logout id=%s user=\"%s\" provider=%s", rq->rq_id, user,
+	    m != NULL && m->om_end_session_endpoint != NULL ? "yes" : "no");
+	(void)n;
+	evbuffer_free(loc);
+	free(abs);
+	session_free(s);
+	evhttp_clear_headers(&q);
+	request_reply(rq, 302, "Found", NULL);
+	return;
+fail:
+	free(abs);
+	session_free(s);
+	evhttp_clear_headers(&q);
+	errpage_send(rq, 500, "internal", "Out of memory.", 0);
+}

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc_refresh.c: keep a session's access token fresh.  One refresh per
+ * session at a time across all workers (a process-wide table under a
+ * mutex): with rotating refresh tokens two parallel refreshes would burn
+ * each other (entra.md 7.7), and the newest refresh token must be kept.
+ * Requests whose token is still valid go on at once while the refresh runs
+ * in the background; requests whose token has expired wait for it.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "cookie.h"
+#include "errpage.h"
+#include "http_client.h"
+#include "jose.h"
+#include "log.h"
+#include "oidc.h"
+#include "oidc_int.h"
+#include "request.h"
+#include "server.h"
+#include "session.h"
+
+#define OIDC_FLIGHT_MAGIC 0x464c4754u /* "FLGT" */
+#define OIDC_SLOTS 256
+#define OIDC_POLL_MS 50
+
+/* Which sessions are being refreshed, and by which worker. */
+static pthread_mutex_t oidc_slots_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	unsigned char key[32];
+	const struct worker *owner;
+	int used;
+} oidc_slots[OIDC_SLOTS];
+
+struct oidc_flight {
+	uint32_t of_magic;
+	struct worker *of_worker;
+	struct session *of_session; /* its own copy */
+	struct httpc_xfer *of_xfer;
+	struct request_ctx **of_waiters;
+	size_t of_nwaiters;
+	struct oidc_flight *of_next; /* the worker's list */
+};
+
+static int
+oidc_slot_take(const unsigned char *key, const struct worker *w,
+    const struct worker **owner)
+{
+	int i, free_i = -1, rc = 0;
+
+	pthread_mutex_lock(&oidc_slots_mu);
+	for (i = 0; i < OIDC_SLOTS; i++) {
+		if (oidc_slots[i].used &&
+		    memcmp(oidc_slots[i].key, key, 32) == 0) {
+			*owner = oidc_slots[i].owner;
+			rc = 1;
+			goto done;
+		}
+		if (!oidc_slots[i].used && free_i == -1)
+			free_i = i;
+	}
+	if (free_i == -1) {
+		rc = -1;
+		goto done;
+	}
+	memcpy(oidc_slots[free_i].key, key, 32);
+	oidc_slots[free_i].owner = w;
+	oidc_slots[free_i].used = 1;
+	*owner = w;
+done:
+	pthread_mutex_unlock(&oidc_slots_mu);
+	return rc; /* 0: taken by us; 1: someone has it; -1: table full */
+}
+
+static void
+oidc_slot_release(const unsigned char *key)
+{
+	int i;
+
+	pthread_mutex_lock(&oidc_slots_mu);
+	for (i = 0; i < OIDC_SLOTS; i++)
+		if (oidc_slots[i].used &&
+		    memcmp(oidc_slots[i].key, key, 32) == 0)
+			oidc_slots[i].used = 0;
+	pthread_mutex_unlock(&oidc_slots_mu);
+}
+
+static int
+oidc_slot_busy(const unsigned char *key)
+{
+	int i, busy = 0;
+
+	pthread_mutex_lock(&oidc_slots_mu);
+	for (i = 0; i < OIDC_SLOTS && !busy; i++)
+		busy = oidc_slots[i].used &&
+		    memcmp(oidc_slots[i].key, key, 32) == 0;
+	pthread_mutex_unlock(&oidc_slots_mu);
+	return busy;
+}
+
+static struct oidc_flight *
+oidc_flight_find(struct worker *w, const unsigned char *key)
+{
+	struct oidc_flight *f;
+
+	for (f = w->w_flights; f != NULL; f = f->of_next)
+		if (memcmp(f->of_session->se_key, key, 32) == 0)
+			return f;
+	return NULL;
+}
+
+static void
+oidc_flight_unlink(struct oidc_flight *f)
+{
+	struct oidc_flight **pp;
+
+	for (pp = &f->of_worker->w_flights; *pp != NULL; pp = &(*pp)->of_next)
+		if (*pp == f) {
+			*pp = f->of_next;
+			break;
+		}
+}
+
+/* What a waiting request does once the flight has landed: reload its
+ * session (NULL if it ended) and go on. */
+static void
+oidc_waiter_resume(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	void (*resume)(struct request_ctx *) = rq->rq_resume;
+
+	rq->rq_resume = NULL;
+	if (rq->rq_session != NULL &&
+	    session_reload(rq->rq_worker->w_reader, rq->rq_session, time(NULL),
+	        cfg) != SESSION_OK) {
+		session_free(rq->rq_session);
+		rq->rq_session = NULL;
+	}
+	resume(rq);
+}
+
+static void
+oidc_flight_land(struct oidc_flight *f, const char *result)
+{
+	struct request_ctx **w = f->of_waiters;
+	size_t i, n = f->of_nwaiters;
+
+	log_info("refresh result=%s waiters=%zu", result, n);
+	oidc_flight_unlink(f);
+	oidc_slot_release(f->of_session->se_key);
+	session_free(f->of_session);
+	f->of_magic = 0;
+	free(f);
+	for (i = 0; i < n; i++)
+		oidc_waiter_resume(w[i]);
+	free(w);
+}
+
+/* The refresh's ID token must be the same user from the same issuer for
+ * the same client (OIDC Core 12.2). */
+static int
+oidc_refresh_idtoken_ok(struct worker *w, struct session *s,
+    const char *idtoken, char **claims_json)
+{
+	const struct config *cfg = w->w_cfg;
+	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
+	const char *aud[1] = {cfg->cf_client_id};
+	struct jose_check chk;
+	struct gh_error err;
+	json_t *claims = NULL, *old;
+	const char *a, *b;
+	int ok = 0;
+
+	if (m == NULL)
+		return 0;
+	memset(&chk, 0, sizeof(chk));
+	chk.jc_issuer = m->om_issuer;
+	chk.jc_audiences = aud;
+	chk.jc_naudiences = 1;
+	chk.jc_client_id = cfg->cf_client_id;
+	chk.jc_now = time(NULL);
+	chk.jc_skew = cfg->cf_clock_skew;
+	if (jose_verify(idtoken, oidc_provider_jwks(w->w_provider), &chk,
+	        &claims, &err) != JOSE_OK) {
+		log_warnx("refresh result=invalid_id_token reason=\"%s\"",
+		    err.ge_msg);
+		return 0;
+	}
+	old = session_claims(s);
+	a = json_string_value(json_object_get(claims, "sub"));
+	b = json_string_value(json_object_get(old, "sub"));
+	if (a == NULL || b == NULL || strcmp(a, b) != 0) {
+		log_warnx("refresh result=invalid_id_token reason=\"sub "
+		          "changed\"");
+		goto done;
+	}
+	*claims_json = json_dumps(claims, JSON_COMPACT);
+	ok = *claims_json != NULL;
+done:
+	json_decref(claims);
+	return ok;
+}
+
+static void
+oidc_flight_done_cb(const struct httpc_result *res, void *arg)
+{
+	struct oidc_flight *f = arg;
+	struct session *s;
+	struct oidc_tokens t;
+	struct gh_error err;
+	const char *code;
+	char *claims = NULL;
+	int st;
+
+	if (f == NULL || f->of_magic != OIDC_FLIGHT_MAGIC)
+		abort();
+	f->of_xfer = NULL;
+	s = f->of_session;
+	st = oidc_tokens_parse(res, &t, &code, &err);
+	if (st == 401 ||
+	    (st == 0 && t.ot_idtoken != NULL &&
+	        !oidc_refresh_idtoken_ok(
+	            f->of_worker, s, t.ot_idtoken, &claims))) {
+		/* Refused (invalid_grant): the session is over. */
+		session_delete(s);
+		oidc_tokens_cleanup(&t);
+		oidc_flight_land(f, "ended");
+		return;
+	}
+	if (st != 0 || t.ot_access == NULL) {
+		log_warnx("refresh result=failed reason=\"%s\"",
+		    st != 0 ? err.ge_msg : "no access_token");
+		oidc_tokens_cleanup(&t);
+		oidc_flight_land(f, "failed");
+		return;
+	}
+	if (claims != NULL)
+		(void)session_set_claims(s, claims);
+	free(claims);
+	/* Rotation: keep the new refresh token when one came. */
+	if (session_set_tokens(s, t.ot_access,
+	        t.ot_refresh != NULL ? t.ot_refresh
+	                             : (const char *)s->se_refresh.buf,
+	        t.ot_idtoken != NULL ? t.ot_idtoken
+	                             : (const char *)s->se_idtoken.buf,
+	        time(NULL) + t.ot_expires_in) == -1 ||
+	    session_save(s) != SESSION_OK) {
+		oidc_tokens_cleanup(&t);
+		oidc_flight_land(f, "store_failed");
+		return;
+	}
+	oidc_tokens_cleanup(&t);
+	oidc_flight_land(f, "ok");
+}
+
+/* Start a refresh of rq's session, owned by this worker. */
+static struct oidc_flight *
+oidc_flight_start(struct request_ctx *rq)
+{
+	struct worker *w = rq->rq_worker;
+	struct oidc_flight *f;
+	struct evbuffer *form;
+
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	f->of_magic = OIDC_FLIGHT_MAGIC;
+	f->of_worker = w;
+	f->of_session = session_new(time(NULL), w->w_cfg);
+	if (f->of_session == NULL)
+		goto fail;
+	/* A copy of the record under the same key, tokens opened. */
+	memcpy(f->of_session->se_key, rq->rq_session->se_key, 32);
+	if (session_reload(w->w_reader, f->of_session, time(NULL), w->w_cfg) !=
+	        SESSION_OK ||
+	    session_open_tokens(f->of_session) == -1 ||
+	    f->of_session->se_refresh.len == 0)
+		goto fail;
+	form = evbuffer_new();
+	if (form == NULL)
+		goto fail;
+	httpc_form_add(form, "grant_type", "refresh_token");
+	httpc_form_add(
+	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
+	f->of_xfer = oidc_token_request(rq, form, oidc_flight_done_cb, f);
+	evbuffer_free(form);
+	if (f->of_xfer == NULL)
+		goto fail;
+	f->of_next = w->w_flights;
+	w->w_flights = f;
+	return f;
+fail:
+	session_free(f->of_session);
+	free(f);
+	return NULL;
+}
+
+static void
+oidc_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+	struct timeval tv = {0, OIDC_POLL_MS * 1000};
+
+	(void)fd;
+	(void)what;
+	if (oidc_slot_busy(rq->rq_session->se_key) &&
+	    request_ms_since(&rq->rq_start) <
+	        (double)rq->rq_worker->w_cfg->cf_provider_timeout * 1000 +
+	            1000) {
+		evtimer_add(rq->rq_timer, &tv);
+		return;
+	}
+	oidc_waiter_resume(rq);
+}
+
+enum step
+oidc_refresh_ensure(
+    struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq))
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct session *s = rq->rq_session;
+	const struct worker *owner = NULL;
+	struct oidc_flight *f;
+	struct request_ctx **nw;
+	time_t now = time(NULL);
+	int64_t window;
+	int expired, rc;
+	struct timeval tv = {0, OIDC_POLL_MS * 1000};
+
+	/* Refresh within refresh_before of expiry, but never earlier than
+	 * half-way through the token's life: a token shorter-lived than
+	 * refresh_before would otherwise be refreshed on every request. */
+	window = cfg->cf_refresh_before;
+	if (s->se_at_lifetime > 0 && window > s->se_at_lifetime / 2)
+		window = s->se_at_lifetime / 2;
+	if (!force &&
+	    (s->se_at_expires == 0 || s->se_at_expires - now > window))
+		return STEP_OK;
+	expired = force || s->se_at_expires - now <= 5;
+	rc = oidc_slot_take(s->se_key, rq->rq_worker, &owner);
+	if (rc == -1)
+		return expired ? STEP_DECLINED : STEP_OK;
+	if (rc == 0) {
+		f = oidc_flight_start(rq);
+		if (f == NULL) {
+			oidc_slot_release(s->se_key);
+			/* No refresh token or provider: use what we have
+			 * while it lasts. */
+			return expired ? STEP_DECLINED : STEP_OK;
+		}
+		log_info("refresh id=%s started", rq->rq_id);
+	} else
+		f = owner == rq->rq_worker
+		    ? oidc_flight_find(rq->rq_worker, s->se_key)
+		    : NULL;
+	if (!expired)
+		return STEP_OK; /* the current token is still good */
+	rq->rq_resume = resume;
+	rq->rq_state = RQ_PROVIDER;
+	if (f != NULL) {
+		nw = reallocarray(
+		    f->of_waiters, f->of_nwaiters + 1, sizeof(*nw));
+		if (nw == NULL)
+			return STEP_DECLINED;
+		f->of_waiters = nw;
+		nw[f->of_nwaiters++] = rq;
+		return STEP_AGAIN;
+	}
+	/* Another worker is refreshing: look again shortly. */
+	rq->rq_timer = evtimer_new(rq->rq_worker->w_base, oidc_poll_cb, rq);
+	if (rq->rq_timer == NULL)
+		return STEP_DECLINED;
+	evtimer_add(rq->rq_timer, &tv);
+	return STEP_AGAIN;
+}
+
+void
+oidc_refresh_forget(struct request_ctx *rq)
+{
+	struct oidc_flight *f;
+	size_t i;
+
+	/* A waiting request went away: take it off its flight. */
+	for (f = rq->rq_worker->w_flights; f != NULL; f = f->of_next)
+		for (i = 0; i < f->of_nwaiters; i++)
+			if (f->of_waiters[i] == rq) {
+				f->of_waiters[i] =
+				    f->of_waiters[--f->of_nwaiters];
+				i--;
+			}
+}
+
+void
+oidc_refresh_shutdown_worker(struct worker *w)
+{
+	struct oidc_flight *f;
+
+	while ((f = w->w_flights) != NULL) {
+		w->w_flights = f->of_next;
+		if (f->of_xfer != NULL)
+			httpc_cancel(f->of_xfer);
+		oidc_slot_release(f->of_session->se_key);
+		session_free(f->of_session);
+		free(f->of_waiters);
+		free(f);
+	}
+}

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: ISC
+"""Helpers for sign-in tests: a gatehouse in front of the echo upstream,
+signed in against the tests' own OpenID Provider (tests/op)."""
+import base64
+import json
+import os
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import requests
+
+from conftest import Gatehouse, free_port
+from op_client import read_auth_response, _with_param
+
+
+def gateway_lines(op, tmp, port, upstream_url, extra=()):
+    return [
+        "upstream = " + upstream_url,
+        "authority = " + op.authority,
+        "client_id = " + op.client_id,
+        "client_secret = " + op.client_secret,
+        "redirect_uri = http://127.0.0.1:%d/.auth/callback" % port,
+        "session_store = " + os.path.join(tmp, "sessions"),
+        "session_key_file = " + os.path.join(tmp, "session.key"),
+        "scopes = User.Read",
+    ] + list(extra) + [
+        "route /public/* allow anonymous",
+        "route /* allow authenticated",
+    ]
+
+
+def start_gateway(op, tmp, upstream, extra=(), port=None, name="gw",
+                  routes=None):
+    port = port or free_port()
+    op.config(redirect_uris=["http://127.0.0.1:%d/.auth/callback" % port])
+    lines = gateway_lines(op, tmp, port, upstream.url, extra)
+    if routes is not None:
+        lines = lines[:-2] + list(routes)
+    g = Gatehouse(tmp, lines, port=port, name=name)
+    # The provider's metadata arrives asynchronously after start.
+    assert g.loggrep(r"provider ready", timeout=10), g.log()
+    return g
+
+
+def begin_login(g, s, path="/private", login_url=None):
+    """Walk from a protected path (or a login URL) to the OP's authorize
+    URL; returns it."""
+    if login_url is None:
+        r = s.get(g.url + path, allow_redirects=False, timeout=10)
+        assert r.status_code == 302, (r.status_code, r.text[:300])
+        login_url = urljoin(g.url, r.headers["Location"])
+    r = s.get(login_url, allow_redirects=False, timeout=10)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    return r.headers["Location"]
+
+
+def authorize(s, authorize_url, user):
+    r = s.get(_with_param(authorize_url, "login_as", user),
+              allow_redirects=False, timeout=10)
+    return read_auth_response(r)
+
+
+def complete(g, s, auth):
+    """Deliver the OP's response to the gateway's callback (query or
+    form_post); returns the gateway's response."""
+    if auth["response_mode"] == "form_post":
+        data = {k: v for k, v in auth.items()
+                if k not in ("redirect_uri", "response_mode")}
+        return s.post(auth["redirect_uri"], data=data, allow_redirects=False,
+                      timeout=15)
+    return s.get(auth["location"], allow_redirects=False, timeout=15)
+
+
+def sign_in(g, user="alice@contoso.com", path="/private", s=None):
+    s = s or requests.Session()
+    auth = authorize(s, begin_login(g, s, path), user)
+    r = complete(g, s, auth)
+    assert r.status_code == 302, (r.status_code, r.text[:500], g.log()[-2000:])
+    return s, r
+
+
+def echo_headers(r):
+    out = {}
+    for k, v in r.json()["headers"]:
+        out.setdefault(k.lower(), []).append(v)
+    return out
+
+
+def principal(h):
+    return json.loads(base64.b64decode(h["x-ms-client-principal"][0]))
+
+
+def query(url):
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
