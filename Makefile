@@ -16,7 +16,7 @@ VERSION   = 0.1.0
 DEB_BUILD = build-essential pkg-config libevent-dev libcurl4-openssl-dev \
 	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev clang-format
 DEB_TEST  = python3 python3-pytest python3-requests python3-cryptography \
-	    lmdb-utils curl procps nginx-light
+	    lmdb-utils curl procps nginx-light chromium
 # Node.js and npm (for the demo's OpenID Provider) are checked by command,
 # since a nodesource install provides them without Debian's npm package.
 

@@ -842,6 +842,14 @@ config_free(struct config *cfg)
 	free(cfg->cf_public_base);
 	free(cfg->cf_callback_path);
 	free(cfg->cf_discovery_url);
+	free(cfg->cf_api_audience);
+	if (cfg->cf_api_audiences != NULL) {
+		int i;
+
+		for (i = 0; cfg->cf_api_audiences[i] != NULL; i++)
+			free(cfg->cf_api_audiences[i]);
+		free(cfg->cf_api_audiences);
+	}
 	free(cfg->cf_session_store);
 	free(cfg->cf_session_key_file);
 	free(cfg->cf_cookie_name);

@@ -123,6 +123,9 @@ struct config {
 	int cf_discovery_refresh; /* seconds */
 	char *cf_post_logout_redirect_uri;
 	int cf_max_pending_logins;
+	char *cf_api_audience;   /* the key's text */
+	char **cf_api_audiences; /* parsed; NULL-terminated */
+	int cf_napi_audiences;
 	/* derived from redirect_uri by the oidc check */
 	char *cf_public_base; /* scheme://host[:port] */
 	int cf_public_https;

@@ -39,7 +39,8 @@ struct jose_check {
 	const char *jc_issuer;           /* iss must equal it exactly */
 	const char *const *jc_audiences; /* aud must contain one of these */
 	size_t jc_naudiences;            /* 0 refuses every token */
-	const char *jc_client_id;        /* azp must equal it (see below) */
+	const char *jc_client_id;        /* azp must equal it; NULL: no azp
+	                                    check (access tokens) */
 	const char *jc_nonce;            /* NULL: nonce is not checked */
 	const char *const *jc_algs;      /* allowlist; NULL/0 = { "RS256" } */
 	size_t jc_nalgs;

@@ -15,6 +15,11 @@ static int oidc_parse_token_auth(struct config *, const struct config_key *,
 
 /* Sorted by name (S17). */
 const struct config_key oidc_keys[] = {
+    {"api_audience", config_parse_str, offsetof(struct config, cf_api_audience),
+        NULL,
+        "Audiences accepted in bearer tokens on API routes (space "
+        "separated); by default client_id and api://client_id.",
+        0},
     {"authority", config_parse_url, offsetof(struct config, cf_authority), NULL,
         "Entra authority, e.g. https://contoso.ciamlogin.com/"
         "contoso.onmicrosoft.com; discovery at "
@@ -219,6 +224,42 @@ oidc_derive_public(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
+static int
+oidc_parse_audiences(struct config *cfg, config_report_fn *report, void *arg)
+{
+	char *copy, *tok, *save = NULL;
+	int n = 0;
+
+	if (cfg->cf_api_audiences != NULL)
+		return 0;
+	cfg->cf_api_audiences = calloc(17, sizeof(char *));
+	if (cfg->cf_api_audiences == NULL)
+		return 1;
+	if (cfg->cf_api_audience == NULL) {
+		if (cfg->cf_client_id == NULL)
+			return 0;
+		cfg->cf_api_audiences[n++] = strdup(cfg->cf_client_id);
+		if (asprintf(&cfg->cf_api_audiences[n], "api://%s",
+		        cfg->cf_client_id) != -1)
+			n++;
+		cfg->cf_napi_audiences = n;
+		return 0;
+	}
+	copy = strdup(cfg->cf_api_audience);
+	for (tok = copy != NULL ? strtok_r(copy, " ,", &save) : NULL;
+	     tok != NULL; tok = strtok_r(NULL, " ,", &save)) {
+		if (n == 16) {
+			report(arg, 0, "api_audience: at most 16 audiences");
+			free(copy);
+			return 1;
+		}
+		cfg->cf_api_audiences[n++] = strdup(tok);
+	}
+	free(copy);
+	cfg->cf_napi_audiences = n;
+	return 0;
+}
+
 int
 oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
@@ -268,6 +309,7 @@ oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 		errors++;
 	} else
 		errors += oidc_derive_public(cfg, report, arg);
+	errors += oidc_parse_audiences(cfg, report, arg);
 	if (cfg->cf_max_pending_logins < 1 || cfg->cf_max_pending_logins > 20) {
 		report(arg, 0, "max_pending_logins must be from 1 to 20");
 		errors++;

@@ -545,6 +545,21 @@ oidc_challenge(struct request_ctx *rq)
 	char *esc, *loc;
 
 	rq->rq_event = "unauthenticated";
+	if (rq->rq_verify) {
+		/* Forward-auth: the front proxy turns this 401 into the
+		 * redirect; it cannot follow a 302 from a subrequest. */
+		esc = httpc_url_escape(rq->rq_path);
+		if (esc != NULL &&
+		    asprintf(&loc, "%s/login?post_login_redirect_uri=%s",
+		        cfg->cf_auth_prefix, esc) != -1) {
+			evhttp_add_header(out, "X-Auth-Redirect", loc);
+			free(loc);
+		}
+		free(esc);
+		errpage_send(
+		    rq, 401, "unauthenticated", "Sign-in is required.", 0);
+		return;
+	}
 	if (!oidc_is_navigation(rq) || errpage_wants_json(rq)) {
 		evhttp_add_header(
 		    out, "WWW-Authenticate", "Bearer realm=\"gatehouse\"");

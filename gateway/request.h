@@ -68,7 +68,8 @@ struct request_ctx {
 	struct oidc_tokens *rq_tokens;       /* token response (new) */
 	void (*rq_resume)(struct request_ctx *); /* after a wait */
 	struct event *rq_timer;                  /* waits (refresh poll) */
-	char *rq_upstream_hdrs;                  /* extra header lines (new) */
+	int rq_verify;          /* forward-auth: answer, do not proxy */
+	char *rq_upstream_hdrs; /* extra header lines (new) */
 };
 
 /*

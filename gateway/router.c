@@ -20,7 +20,9 @@
 #include "config.h"
 #include "errpage.h"
 #include "headers.h"
+#include "bearer.h"
 #include "cookie.h"
+#include "forward_auth.h"
 #include "log.h"
 #include "oidc.h"
 #include "session.h"
@@ -30,6 +32,9 @@
 #include "request.h"
 #include "router.h"
 #include "server.h"
+
+static void router_allow(struct request_ctx *rq);
+static void router_signed_in(struct request_ctx *rq);
 
 const struct config_key router_keys[] = {
     {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
@@ -56,8 +61,8 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
-static const char *
-router_method(enum evhttp_cmd_type cmd)
+const char *
+router_method_name(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
 	case EVHTTP_REQ_GET:
@@ -242,6 +247,8 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		router_me(rq);
 	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
 		router_refresh(rq);
+	else if (n == 7 && strncmp(sub, "/verify", 7) == 0)
+		forward_auth_verify(rq);
 	else
 		errpage_send(rq, 404, "not_found",
 		    "There is no such gatehouse endpoint.", 0);
@@ -257,7 +264,7 @@ router_iso_header(struct evbuffer *b, const char *name, int64_t t)
 }
 
 /* Identity (and, when configured, token) headers, then the upstream. */
-static void
+void
 router_forward_identity(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
@@ -296,7 +303,7 @@ router_forward_identity(struct request_ctx *rq)
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
 	}
-	(void)proxy_forward(rq);
+	router_allow(rq);
 }
 
 /* After a wait for a refresh: the session may have ended meanwhile. */
@@ -320,7 +327,7 @@ router_signed_in_resume(struct request_ctx *rq)
 
 /* A route denies: 403 naming the route, never the criteria (so a refusal
  * does not teach what would pass). */
-static void
+void
 router_deny(struct request_ctx *rq, const struct policy_route *route)
 {
 	char msg[256], pat[128];
@@ -350,7 +357,7 @@ router_deny(struct request_ctx *rq, const struct policy_route *route)
  * path plus the query as sent) is what the upstream receives, so the check
  * and the use cannot disagree.  Returns 0, or -1 when a 400 has been sent.
  */
-static int
+int
 router_normalise(struct request_ctx *rq, const char *uri)
 {
 	const char *q = strchr(uri, '?');
@@ -422,12 +429,58 @@ router_signed_in(struct request_ctx *rq)
 	router_forward_identity(rq);
 }
 
+/* The request passed its route: to the upstream, or (forward-auth) the
+ * verdict back to the front proxy. */
+static void
+router_allow(struct request_ctx *rq)
+{
+	if (rq->rq_verify)
+		forward_auth_reply(rq, 200);
+	else
+		(void)proxy_forward(rq);
+}
+
+void
+router_route(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct policy_table *routes = rq->rq_worker->w_routes;
+	const struct policy_route *route = NULL;
+
+	if (routes != NULL) {
+		route = policy_match(routes, rq->rq_method, rq->rq_normpath);
+		if (route == NULL) {
+			router_deny(rq, NULL);
+			return;
+		}
+	}
+	rq->rq_route = route;
+	/* No route lines: everything is proxied, to signed-in users when a
+	 * provider is configured, to anyone otherwise. */
+	switch (route != NULL          ? policy_route_action(route)
+	        : oidc_configured(cfg) ? POLICY_ACTION_SIGNED_IN
+	                               : POLICY_ACTION_ANONYMOUS) {
+	case POLICY_ACTION_ANONYMOUS:
+		router_allow(rq);
+		return;
+	case POLICY_ACTION_SIGNED_IN:
+		router_signed_in(rq);
+		return;
+	case POLICY_ACTION_BEARER:
+		bearer_check(rq);
+		return;
+	case POLICY_ACTION_DENY:
+	default:
+		router_deny(rq, route);
+		return;
+	}
+}
+
 void
 router_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct worker *w = arg;
 	const struct config *cfg;
-	const struct policy_route *route = NULL;
 	struct request_ctx *rq;
 	const char *uri;
 	size_t plen;
@@ -441,7 +494,7 @@ router_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	rq->rq_peer_trusted = headers_peer_trusted(cfg, rq->rq_peer);
 	headers_request_id(rq);
-	rq->rq_method = router_method(evhttp_request_get_command(req));
+	rq->rq_method = router_method_name(evhttp_request_get_command(req));
 	uri = evhttp_request_get_uri(req);
 	if (rq->rq_method == NULL) {
 		rq->rq_method = "OTHER";
@@ -484,29 +537,5 @@ router_request_cb(struct evhttp_request *req, void *arg)
 		oidc_callback(rq);
 		return;
 	}
-	if (cfg->cf_routes != NULL) {
-		route = policy_match(
-		    cfg->cf_routes, rq->rq_method, rq->rq_normpath);
-		if (route == NULL) {
-			router_deny(rq, NULL);
-			return;
-		}
-	}
-	rq->rq_route = route;
-	/* No route lines: everything is proxied, to signed-in users when a
-	 * provider is configured, to anyone otherwise. */
-	switch (route != NULL          ? policy_route_action(route)
-	        : oidc_configured(cfg) ? POLICY_ACTION_SIGNED_IN
-	                               : POLICY_ACTION_ANONYMOUS) {
-	case POLICY_ACTION_ANONYMOUS:
-		(void)proxy_forward(rq);
-		return;
-	case POLICY_ACTION_SIGNED_IN:
-		router_signed_in(rq);
-		return;
-	case POLICY_ACTION_DENY:
-	default:
-		router_deny(rq, route);
-		return;
-	}
+	router_route(rq);
 }

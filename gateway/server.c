@@ -28,6 +28,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "oidc.h"
+#include "policy.h"
 #include "proxy.h"
 #include "router.h"
 #include "server.h"
@@ -381,6 +382,7 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	w->w_magic = WORKER_MAGIC;
 	w->w_id = id;
 	w->w_cfg = cfg;
+	w->w_routes = cfg->cf_routes;
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
 		return -1;
@@ -447,6 +449,84 @@ server_worker_cleanup(struct worker *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* Route tables read on SIGHUP.  Requests in flight may still point into
+ * an older one, so tables are only freed at exit (reloads are rare). */
+#define SERVER_MAX_RELOADS 256
+static struct policy_table *server_reloaded[SERVER_MAX_RELOADS];
+static int server_nreloaded;
+
+struct server_routes_msg {
+	struct worker *rm_worker;
+	const struct policy_table *rm_routes;
+};
+
+/* In the worker: take the new table between two requests. */
+static void
+server_routes_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_routes_msg *m = arg;
+
+	(void)fd;
+	(void)what;
+	server_worker_cast(m->rm_worker)->w_routes = m->rm_routes;
+	free(m);
+}
+
+/*
+ * SIGHUP: read the file again; if it is good, every worker switches to the
+ * new route table; if not, every error is logged with its line and the old
+ * table stays.  Only the routes change: other keys need a restart.
+ */
+static void
+server_reload(const struct config *cfg)
+{
+	struct server_routes_msg *m;
+	struct timeval now = {0, 0};
+	struct config *nc;
+	struct policy_table *t;
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f;
+	int i;
+
+	f = open_memstream(&buf, &len);
+	if (f == NULL) {
+		log_warn("reload");
+		return;
+	}
+	nc = config_load(cfg->cf_file, f);
+	fclose(f);
+	if (nc == NULL) {
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save))
+			log_warnx("reload: %s", line);
+		log_warnx("reload: the file has errors; the old routes stay");
+		free(buf);
+		return;
+	}
+	free(buf);
+	if (server_nreloaded == SERVER_MAX_RELOADS) {
+		log_warnx("reload: too many reloads; restart gatehouse");
+		config_free(nc);
+		return;
+	}
+	t = nc->cf_routes;
+	nc->cf_routes = NULL;
+	config_free(nc);
+	server_reloaded[server_nreloaded++] = t;
+	for (i = 0; i < server_nworkers; i++) {
+		m = malloc(sizeof(*m));
+		if (m == NULL)
+			continue;
+		m->rm_worker = &server_workers[i];
+		m->rm_routes = t;
+		if (event_base_once(server_workers[i].w_base, -1, EV_TIMEOUT,
+		        server_routes_cb, m, &now) == -1)
+			free(m);
+	}
+	log_info("reload: %zu routes in force", policy_table_count(t));
+}
+
 int
 server_run(const struct config *cfg)
 {
@@ -491,8 +571,7 @@ server_run(const struct config *cfg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_info(
-			    "SIGHUP: reload is not supported yet; ignored");
+			server_reload(cfg);
 			continue;
 		}
 		log_info("%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -506,6 +585,9 @@ stop:
 		pthread_join(server_workers[i].w_thread, NULL);
 	for (i = 0; i < server_nworkers; i++)
 		server_worker_cleanup(&server_workers[i]);
+	for (i = 0; i < server_nreloaded; i++)
+		policy_table_free(server_reloaded[i]);
+	server_nreloaded = 0;
 	free(server_workers);
 	server_workers = NULL;
 	if (rc == 0)

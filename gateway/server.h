@@ -23,6 +23,7 @@ struct httpc;
 struct oidc_provider;
 struct store_reader;
 struct oidc_flight;
+struct policy_table;
 
 #define WORKER_MAGIC 0x574b5252u /* "WKRR" */
 
@@ -40,9 +41,10 @@ struct worker {
 	struct oidc_provider *w_provider; /* NULL without a provider */
 	struct store_reader *w_reader;    /* session store reads */
 	struct event *w_sweep_ev;         /* expired-session sweep (worker 0) */
-	struct oidc_flight *w_flights;    /* token refreshes it runs */
-	struct event *w_stop_ev;          /* activated from the main thread */
-	struct event *w_drain_ev;         /* drain deadline */
+	struct oidc_flight *w_flights;
+	const struct policy_table *w_routes; /* swapped on SIGHUP */
+	struct event *w_stop_ev;  /* activated from the main thread */
+	struct event *w_drain_ev; /* drain deadline */
 	int w_draining;
 	int w_inflight;    /* requests between accept and completion */
 	uint64_t w_reqseq; /* for request ids */

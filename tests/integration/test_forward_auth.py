@@ -1,0 +1,404 @@
+# SPDX-License-Identifier: ISC
+"""Forward-auth: Debian's nginx (auth_request) in front of the echo
+upstream, with build/gatehouse answering GET /.auth/verify.
+
+nginx runs examples/nginx/nginx.conf.example itself (its three addresses
+replaced by free ports) and gatehouse runs with the trusted_proxies,
+forward_access_token and route lines of examples/nginx/gateway.conf, so
+the example is what is tested.  Every server binds 127.0.0.1 on a free
+port, is started here and is stopped by its PID."""
+import base64
+import json
+import os
+import shutil
+import tempfile
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
+
+import pytest
+import requests
+
+from conftest import Gatehouse, Proc, Upstream, free_port, wait_port
+from op_client import OP, read_auth_response, _with_param, verify_jwt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+EXAMPLE = os.path.join(ROOT, "examples", "nginx")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+# The addresses nginx.conf.example is written with.
+EX_LISTEN = "listen 127.0.0.1:8080;"
+EX_GATEHOUSE = "server 127.0.0.1:4180;"
+EX_APP = "server 127.0.0.1:3000;"
+# gateway.conf keys the test takes from the example as they are.
+EX_KEYS = ("trusted_proxies", "forward_access_token", "route")
+
+IDENTITY = ("x-forwarded-user", "x-forwarded-email",
+            "x-ms-client-principal-name", "x-ms-client-principal-id",
+            "x-ms-client-principal-idp", "x-ms-client-principal",
+            "x-auth-request-user", "x-auth-request-email",
+            "x-ms-token-aad-access-token", "x-auth-request-access-token")
+HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+FORGED = {
+    "X-Forwarded-User": "mallory@evil.example",
+    "X-Forwarded-Email": "mallory@evil.example",
+    "X-MS-CLIENT-PRINCIPAL-NAME": "mallory@evil.example",
+    "X-MS-CLIENT-PRINCIPAL-ID": "00000000-0000-0000-0000-000000000bad",
+    "X-MS-CLIENT-PRINCIPAL-IDP": "evil",
+    "X-MS-CLIENT-PRINCIPAL": base64.b64encode(
+        b'{"auth_typ":"aad","claims":[]}').decode(),
+    "X-Auth-Request-User": "mallory@evil.example",
+    "X-Auth-Request-Email": "mallory@evil.example",
+    "X-MS-TOKEN-AAD-ACCESS-TOKEN": "forged.token.value",
+    "X-Auth-Request-Access-Token": "forged.token.value",
+    # And an attempt to make verify judge another (anonymous) path.
+    "X-Forwarded-Uri": "/public/x",
+    "X-Original-URI": "/public/x",
+    "X-Forwarded-Method": "GET",
+}
+
+
+def render_nginx(tmp, nginx_port, gh_port, app_port):
+    """The example with its addresses replaced, inside a minimal main
+    configuration whose pid file, logs and temp files live in tmp."""
+    with open(os.path.join(EXAMPLE, "nginx.conf.example")) as f:
+        site = f.read()
+    for old, new in ((EX_LISTEN, "listen 127.0.0.1:%d;" % nginx_port),
+                     (EX_GATEHOUSE, "server 127.0.0.1:%d;" % gh_port),
+                     (EX_APP, "server 127.0.0.1:%d;" % app_port)):
+        assert site.count(old) == 1, "example lost %r" % old
+        site = site.replace(old, new)
+    site_path = os.path.join(tmp, "site.conf")
+    with open(site_path, "w") as f:
+        f.write(site)
+    main = [
+        # As root the workers would otherwise switch to nobody, who cannot
+        # enter the private temporary directory.
+        "user root root;" if os.geteuid() == 0 else "",
+        "worker_processes 1;",
+        "pid %s/nginx.pid;" % tmp,
+        "error_log %s/nginx-error.log info;" % tmp,
+        "events { worker_connections 256; }",
+        "http {",
+        "  access_log %s/nginx-access.log;" % tmp,
+    ]
+    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        main.append("  %s_temp_path %s/%s_temp;" % (kind, tmp, kind))
+    main += ["  include %s;" % site_path, "}", ""]
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("\n".join(main))
+    return conf
+
+
+def example_gateway_lines():
+    out = []
+    with open(os.path.join(EXAMPLE, "gateway.conf")) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and \
+                    line.split()[0] in EX_KEYS:
+                out.append(line)
+    assert any(l.startswith("trusted_proxies") for l in out)
+    assert any(l.startswith("route /admin/* allow role:Admin") for l in out)
+    return out
+
+
+def gateway_lines(op, tmp, name, callback, extra):
+    return [
+        "authority = " + op.authority,
+        "client_id = " + op.client_id,
+        "client_secret = " + op.client_secret,
+        "redirect_uri = " + callback,
+        "session_store = " + os.path.join(tmp, name + "-sessions"),
+        "session_key_file = " + os.path.join(tmp, name + "-session.key"),
+        "scopes = User.Read",
+    ] + list(extra)
+
+
+class Stack:
+    pass
+
+
+@pytest.fixture(scope="module")
+def stack():
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    st = Stack()
+    tmpdir = tempfile.TemporaryDirectory(prefix="gh-fwa-")
+    tmp = st.tmp = tmpdir.name
+    started = []
+    try:
+        st.op = OP()
+        st.upstream = Upstream(tmp)
+        started.append(st.upstream)
+        st.nginx_port = free_port()
+        st.url = "http://127.0.0.1:%d" % st.nginx_port
+        callback = st.url + "/.auth/callback"
+        st.op.config(redirect_uris=[callback])
+        st.gw = Gatehouse(tmp, ["upstream = " + st.upstream.url] +
+                          gateway_lines(st.op, tmp, "gw", callback,
+                                        example_gateway_lines()),
+                          name="gw")
+        started.append(st.gw)
+        # The same routes, but nobody's forwarded headers are believed.
+        st.untrusted = Gatehouse(
+            tmp, ["upstream = " + st.upstream.url] +
+            gateway_lines(st.op, tmp, "untrusted", callback,
+                          ["trusted_proxies = 10.9.9.9"] +
+                          [l for l in example_gateway_lines()
+                           if not l.startswith("trusted_proxies")]),
+            name="untrusted")
+        started.append(st.untrusted)
+        for g in (st.gw, st.untrusted):
+            assert g.loggrep(r"provider ready", timeout=10), g.log()
+        conf = render_nginx(tmp, st.nginx_port, st.gw.port,
+                            st.upstream.port)
+        st.nginx_err = os.path.join(tmp, "nginx-error.log")
+        st.nginx = Proc([NGINX, "-e", st.nginx_err, "-p", tmp + "/",
+                         "-c", conf, "-g", "daemon off;"],
+                        os.path.join(tmp, "nginx.out"))
+        started.append(st.nginx)
+        try:
+            wait_port(st.nginx_port, st.nginx.p)
+        except Exception:
+            raise AssertionError("nginx did not start:\n%s\n%s" % (
+                st.nginx.log(), _read(st.nginx_err)))
+        yield st
+    finally:
+        errors = []
+        for s in reversed(started):
+            if isinstance(s, Gatehouse):
+                if not s.stopped:
+                    rc = s.stop()
+                    if rc != 0:
+                        errors.append("gatehouse exited %s:\n%s" % (
+                            rc, s.log()[-3000:]))
+            else:
+                s.stop()
+        if getattr(st, "op", None) is not None:
+            st.op.stop()
+        tmpdir.cleanup()
+        assert not errors, "\n".join(errors)
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def diag(st):
+    """What went wrong, from the logs (printed: pytest shows it)."""
+    print("nginx:\n%s\ngatehouse:\n%s" % (_read(st.nginx_err)[-4000:], st.gw.log()[-4000:]))
+    return "nginx:\n%s\ngatehouse:\n%s" % (
+        _read(st.nginx_err)[-2500:], st.gw.log()[-2500:])
+
+
+def browser():
+    s = requests.Session()
+    s.headers["Accept"] = HTML
+    return s
+
+
+def echo_headers(r):
+    out = {}
+    for k, v in r.json()["headers"]:
+        out.setdefault(k.lower(), []).append(v)
+    return out
+
+
+def upstream_requests(st):
+    # /stats counts itself.
+    return st.upstream.stats()["requests"]
+
+
+def login_target(location):
+    """The post_login_redirect_uri a sign-in URL carries."""
+    parts = urlsplit(location)
+    assert parts.path == "/.auth/login", location
+    return parse_qs(parts.query)["post_login_redirect_uri"][0]
+
+
+def nginx_sign_in(st, user, path="/private"):
+    """A browser walks through nginx: path -> 302 sign-in URL ->
+    gatehouse's /.auth/login -> the OP -> /.auth/callback -> back."""
+    s = browser()
+    r = s.get(st.url + path, allow_redirects=False, timeout=10)
+    assert r.status_code == 302, (r.status_code, r.text[:300],
+                                  _read(st.nginx_err)[-2000:])
+    assert login_target(r.headers["Location"]) == path
+    r = s.get(urljoin(st.url, r.headers["Location"]), allow_redirects=False,
+              timeout=10)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    authorize_url = r.headers["Location"]
+    assert authorize_url.startswith(st.op.base), authorize_url
+    assert parse_qs(urlsplit(authorize_url).query)["redirect_uri"] == \
+        [st.url + "/.auth/callback"]
+    auth = read_auth_response(s.get(
+        _with_param(authorize_url, "login_as", user), allow_redirects=False,
+        timeout=10))
+    assert auth["redirect_uri"] == st.url + "/.auth/callback"
+    r = s.get(auth["location"], allow_redirects=False, timeout=15)
+    assert r.status_code == 302, (r.status_code, r.text[:500],
+                                  st.gw.log()[-2000:])
+    assert r.headers["Location"] == path
+    assert s.cookies.get("gatehouse"), r.headers
+    return s
+
+
+def test_browser_signs_in_through_nginx(stack):
+    st = stack
+    # Not signed in, with a forged target: still sent to sign in, and the
+    # app never sees the request.
+    before = upstream_requests(st)
+    r = browser().get(st.url + "/private/page?x=1&y=a%20b",
+                      headers=FORGED, allow_redirects=False, timeout=10)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    assert login_target(r.headers["Location"]) == "/private/page?x=1&y=a%20b"
+    # The original URI is escaped into the query, not spliced in.
+    assert "&y=" not in r.headers["Location"]
+    assert upstream_requests(st) == before + 1
+
+    s = nginx_sign_in(st, "alice@contoso.com", "/private/page?x=1")
+    r = s.get(st.url + "/private/page?x=1", headers=FORGED, timeout=10)
+    assert r.status_code == 200, (r.status_code, diag(st))
+    # The app gets the URI gatehouse judged, as the client sent it.
+    assert r.json()["path"] == "/private/page?x=1"
+    h = echo_headers(r)
+    for name in ("x-forwarded-user", "x-forwarded-email",
+                 "x-ms-client-principal-name", "x-auth-request-user",
+                 "x-auth-request-email"):
+        assert h.get(name) == ["alice@contoso.com"], (name, h.get(name))
+    assert h["x-ms-client-principal-idp"] == ["aad"]
+    principal = json.loads(base64.b64decode(h["x-ms-client-principal"][0]))
+    claims = {c["typ"]: c["val"] for c in principal["claims"]}
+    assert claims["preferred_username"] == "alice@contoso.com"
+    assert h["x-ms-client-principal-id"] == [claims["oid"]]
+    # forward_access_token = on (gateway.conf): the real, signed token,
+    # under both names, and never the forged one.
+    token = h["x-ms-token-aad-access-token"]
+    assert len(token) == 1 and token[0] != FORGED[
+        "X-MS-TOKEN-AAD-ACCESS-TOKEN"]
+    assert h["x-auth-request-access-token"] == token
+    verify_jwt(token[0], st.op.jwks(), issuer=st.op.issuer)
+    # The verify-only headers stop at nginx.
+    for name in ("x-forwarded-uri", "x-original-uri", "x-forwarded-method"):
+        assert name not in h, (name, h[name])
+    # gatehouse's own endpoints answer through nginx.
+    me = s.get(st.url + "/.auth/me", timeout=10)
+    assert me.status_code == 200 and \
+        me.json()["user_id"] == "alice@contoso.com"
+    # Nothing secret in gatehouse's log.
+    assert s.cookies.get("gatehouse") not in st.gw.log()
+    assert st.op.client_secret not in st.gw.log()
+
+
+def test_admin_route_needs_the_role(stack):
+    st = stack
+    s = nginx_sign_in(st, "carol@contoso.com", "/admin/x")
+    before = upstream_requests(st)
+    r = s.get(st.url + "/admin/x", timeout=10)
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    # A forged target does not turn the answer into a yes.
+    r = s.get(st.url + "/admin/x", headers=FORGED, timeout=10)
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    # Nor does a path that gatehouse normalises onto /admin/.
+    r = s.get(st.url + "/public/%2e%2e/admin/x", timeout=10)
+    assert r.status_code == 403, r.status_code
+    assert upstream_requests(st) == before + 1
+    # Signed in as someone else, still allowed elsewhere.
+    assert s.get(st.url + "/private", timeout=10).status_code == 200
+
+    st.op.user("dave@contoso.com", roles=["Admin"])
+    s = nginx_sign_in(st, "dave@contoso.com", "/admin/x")
+    r = s.get(st.url + "/admin/x", headers=FORGED, timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert echo_headers(r)["x-forwarded-user"] == ["dave@contoso.com"]
+
+
+def test_anonymous_routes_and_api_clients(stack):
+    st = stack
+    # allow anonymous: through, with no identity header at all, forged
+    # ones removed.
+    r = requests.get(st.url + "/public/x", headers=FORGED, timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    h = echo_headers(r)
+    for name in IDENTITY:
+        assert name not in h, (name, h[name])
+    # The method reaches gatehouse: GET /docs/* is anonymous, POST is not
+    # (and a POST is never redirected to a sign-in page).
+    assert requests.get(st.url + "/docs/a", timeout=10).status_code == 200
+    before = upstream_requests(st)
+    r = browser().post(st.url + "/docs/a", data=b"x" * 1000,
+                       allow_redirects=False, timeout=10)
+    assert r.status_code == 401, (r.status_code, r.text[:300])
+    assert upstream_requests(st) == before + 1
+    # An API client is told 401 (JSON), not redirected.
+    r = requests.get(st.url + "/private",
+                     headers={"Accept": "application/json"},
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 401 and "Location" not in r.headers
+    assert r.json()["error"] == "unauthenticated"
+    r = requests.get(st.url + "/private", allow_redirects=False,
+                     headers={"Accept": HTML, "X-Requested-With": "fetch"},
+                     timeout=10)
+    assert r.status_code == 401
+    # The verify location is internal: clients cannot reach it via nginx.
+    r = requests.get(st.url + "/.auth/verify", headers=FORGED, timeout=10)
+    assert r.status_code == 404
+
+
+def test_verify_believes_forwarded_headers_only_from_trusted_proxies(stack):
+    st = stack
+    fwd = {"X-Forwarded-Method": "GET", "X-Forwarded-Host": "app.example",
+           "X-Forwarded-Proto": "https"}
+    # Control: from a trusted peer (127.0.0.1 is in the example's
+    # trusted_proxies) the headers name the request judged.
+    r = requests.get(st.gw.url + "/.auth/verify",
+                     headers=dict(fwd, **{"X-Forwarded-Uri": "/public/x"}),
+                     timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    for name in IDENTITY:
+        assert name not in {k.lower() for k in r.headers}, name
+    r = requests.get(st.gw.url + "/.auth/verify",
+                     headers=dict(fwd, **{"X-Original-URI": "/private?a=1&b=2"}),
+                     timeout=10)
+    assert r.status_code == 401, (r.status_code, r.text[:300])
+    assert login_target(r.headers["X-Auth-Redirect"]) == "/private?a=1&b=2"
+    # (The body never reaches the client through nginx; gatehouse picks
+    # HTML or JSON by the forwarded Accept like its other error pages.)
+    r = requests.get(st.gw.url + "/.auth/verify",
+                     headers=dict(fwd, **{"X-Original-URI": "/private",
+                                          "Accept": "application/json"}),
+                     timeout=10)
+    assert r.status_code == 401
+    assert r.headers["Content-Type"].startswith("application/json")
+    r.json()
+    s = nginx_sign_in(st, "erin@contoso.com")
+    cookie = {"Cookie": "gatehouse=" + s.cookies.get("gatehouse")}
+    r = requests.get(st.gw.url + "/.auth/verify",
+                     headers=dict(fwd, **cookie,
+                                  **{"X-Original-URI": "/private"}),
+                     timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert r.headers["X-Forwarded-User"] == "erin@contoso.com"
+    assert r.headers["X-Auth-Request-User"] == "erin@contoso.com"
+    r = requests.get(st.gw.url + "/.auth/verify",
+                     headers=dict(fwd, **cookie,
+                                  **{"X-Original-URI": "/admin/x"}),
+                     timeout=10)
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    assert "/admin/*" in r.text
+
+    # From an untrusted peer the same headers are ignored: no target, no
+    # yes, whatever they name.
+    for hdr in ("X-Forwarded-Uri", "X-Original-URI"):
+        r = requests.get(st.untrusted.url + "/.auth/verify",
+                         headers=dict(fwd, **{hdr: "/public/x"}), timeout=10)
+        assert r.status_code in (400, 403), (hdr, r.status_code, r.text[:300])
+        for name in IDENTITY:
+            assert name not in {k.lower() for k in r.headers}, name
+    r = requests.get(st.untrusted.url + "/.auth/verify", timeout=10)
+    assert r.status_code in (400, 403), (r.status_code, r.text[:300])
