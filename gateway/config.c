@@ -21,6 +21,7 @@
 #include "oidc.h"
 #include "session.h"
 #include "cookie.h"
+#include "groups.h"
 
 struct config_table {
 	const struct config_key *ct_keys;
@@ -38,6 +39,7 @@ static const struct config_table config_tables[] = {
     {oidc_keys, &oidc_nkeys, oidc_config_check},
     {session_keys, &session_nkeys, NULL},
     {cookie_keys, &cookie_nkeys, NULL},
+    {groups_keys, &groups_nkeys, NULL},
 };
 
 #define CONFIG_NTABLES (sizeof(config_tables) / sizeof(config_tables[0]))
@@ -843,6 +845,7 @@ config_free(struct config *cfg)
 	free(cfg->cf_callback_path);
 	free(cfg->cf_discovery_url);
 	free(cfg->cf_api_audience);
+	free(cfg->cf_graph_endpoint);
 	if (cfg->cf_api_audiences != NULL) {
 		int i;
 

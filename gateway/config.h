@@ -146,6 +146,10 @@ struct config {
 	int cf_forward_authorization;
 	int cf_refresh_before; /* seconds */
 	int cf_me_includes_tokens;
+
+	/* groups */
+	int cf_groups_overage;
+	char *cf_graph_endpoint;
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "bearer.h"
 #include "cookie.h"
 #include "forward_auth.h"
+#include "groups.h"
 #include "log.h"
 #include "oidc.h"
 #include "session.h"
@@ -35,6 +36,7 @@
 
 static void router_allow(struct request_ctx *rq);
 static void router_signed_in(struct request_ctx *rq);
+static void router_signed_in_continue(struct request_ctx *rq);
 
 const struct config_key router_keys[] = {
     {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
@@ -386,10 +388,28 @@ router_normalise(struct request_ctx *rq, const char *uri)
 	return 0;
 }
 
+/* After groups were read from Graph (or not): evaluate again, with the
+ * ids in the session's claims now. */
+static void
+router_groups_resume(struct request_ctx *rq)
+{
+	enum policy_verdict v;
+
+	v = policy_eval(rq->rq_route, session_claims(rq->rq_session));
+	if (v != POLICY_ALLOW) {
+		if (v == POLICY_NEED_GROUPS)
+			log_info("deny id=%s reason=\"group overage: the "
+			         "groups could not be read from Graph\"",
+			    rq->rq_id);
+		router_deny(rq, rq->rq_route);
+		return;
+	}
+	router_signed_in_continue(rq);
+}
+
 static void
 router_signed_in(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
 	enum policy_verdict v;
 
 	if (!router_session(rq)) {
@@ -400,8 +420,13 @@ router_signed_in(struct request_ctx *rq)
 	    ? POLICY_ALLOW
 	    : policy_eval(rq->rq_route, session_claims(rq->rq_session));
 	if (v == POLICY_NEED_GROUPS) {
-		log_info("deny id=%s reason=\"groups overage: the token lists "
-		         "no groups and groups_overage is off\"",
+		/* Entra group overage: read the ids from Graph, or deny
+		 * saying why; never a silent no. */
+		if (groups_fetch(rq, router_groups_resume) == STEP_AGAIN)
+			return;
+		log_info("deny id=%s reason=\"group overage: the token points "
+		         "to its groups instead of listing them; set "
+		         "groups_overage = graph to read them\"",
 		    rq->rq_id);
 		v = POLICY_DENY;
 	}
@@ -413,6 +438,15 @@ router_signed_in(struct request_ctx *rq)
 		router_deny(rq, rq->rq_route);
 		return;
 	}
+	router_signed_in_continue(rq);
+}
+
+/* The route allows this user: refresh the token if need be, forward. */
+static void
+router_signed_in_continue(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+
 	if (cfg->cf_forward_access_token) {
 		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
 		case STEP_AGAIN:

@@ -204,3 +204,45 @@ def test_sighup_swaps_routes_and_keeps_them_on_a_bad_file(op, tmp, upstream):
     assert g.loggrep(r'reload: .*gw\.conf:\d+: unknown key "bogus"')
     for _ in range(4):
         assert requests.get(g.url + "/b/x", timeout=5).status_code == 200
+
+
+def test_group_overage(op, tmp, upstream):
+    import json as _json
+    from conftest import PY, Proc, wait_file
+    groups = os.path.join(tmp, "groups.json")
+    with open(groups, "w") as f:
+        _json.dump({"many@contoso.com": ["g-1", "g-7"],
+                    "few@contoso.com": ["g-9"]}, f)
+    pf = os.path.join(tmp, "graph.port")
+    graph = Proc([PY, os.path.join(os.path.dirname(__file__), "graph_stub.py"),
+                  "--port-file", pf, "--jwks", op.endpoint("jwks"),
+                  "--groups", groups], os.path.join(tmp, "graph.log"))
+    try:
+        gurl = "http://127.0.0.1:%s" % wait_file(pf)
+        # Entra's overage: no "groups", a pointer in _claim_names instead.
+        overage = {"_claim_names": {"groups": "src1"},
+                   "_claim_sources": {"src1": {"endpoint": "https://graph"}}}
+        op.user("many@contoso.com", **overage)
+        op.user("few@contoso.com", **overage)
+        routes = ["route /reports/* allow group:g-1",
+                  "route /* allow authenticated"]
+        g = start_gateway(op, tmp, upstream, routes=routes,
+                          extra=["groups_overage = graph",
+                                 "graph_endpoint = %s/v1.0" % gurl])
+        many, _ = sign_in(g, "many@contoso.com")
+        few, _ = sign_in(g, "few@contoso.com")
+        assert status(many, g, "/reports/q") == 200
+        assert status(few, g, "/reports/q") == 403
+        # The ids are kept in the session: no second Graph call.
+        assert status(many, g, "/reports/q") == 200
+        assert requests.get(gurl + "/stats", timeout=5).json() == \
+            {"getMemberGroups": 2}
+        assert g.loggrep(r"groups id=\w+ result=ok count=2")
+        g.stop()
+        # Without groups_overage the route denies, saying why.
+        g2 = start_gateway(op, tmp, upstream, routes=routes, name="gw2")
+        many2, _ = sign_in(g2, "many@contoso.com")
+        assert status(many2, g2, "/reports/q") == 403
+        assert g2.loggrep(r"deny id=\w+ reason=\"group overage")
+    finally:
+        graph.stop()
