@@ -146,6 +146,7 @@ function origin(u) {
 function bare(u) {
   try {
     const x = new URL(u);
+    if (x.origin === 'null') return `${x.protocol}${x.pathname}`;
     return `${x.origin}${x.pathname}${x.search ? '?…' : ''}`;
   } catch (e) {
     return String(u);
