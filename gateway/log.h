@@ -41,6 +41,15 @@ void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 			log_debug_("%s: " fmt, __func__, ##__VA_ARGS__);       \
 	} while (0)
 
+/*
+ * Per-thread buffering of access lines (a worker calls start when its loop
+ * begins, flush from a timer, stop when it ends).  Other lines are never
+ * buffered and flush what is pending first.
+ */
+void log_buffer_start(void);
+void log_buffer_flush(void);
+void log_buffer_stop(void);
+
 /* Before the event loop only (S11): log and exit(1). */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));

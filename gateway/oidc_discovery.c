@@ -44,6 +44,7 @@ struct oidc_provider {
 	struct event *op_timer;
 	int op_backoff;
 	time_t op_jwks_fetched;
+	time_t op_refetched; /* last unknown-kid refetch */
 	struct oidc_waiter *op_waiters;
 	size_t op_nwaiters;
 };
@@ -351,8 +352,11 @@ oidc_provider_jwks_refetch(
 {
 	struct oidc_waiter *nw;
 
-	if (op->op_fetch == FETCH_NONE &&
-	    time(NULL) - op->op_jwks_fetched < OIDC_JWKS_MIN_INTERVAL)
+	/* Only refetches caused by unknown kids are rate-limited: a key
+	 * rotated just after a scheduled fetch is still picked up, while a
+	 * flood of forged kids costs one fetch a minute. */
+	if (op->op_fetch == FETCH_NONE && op->op_refetched != 0 &&
+	    time(NULL) - op->op_refetched < OIDC_JWKS_MIN_INTERVAL)
 		return -1;
 	nw = reallocarray(op->op_waiters, op->op_nwaiters + 1, sizeof(*nw));
 	if (nw == NULL)
@@ -362,6 +366,7 @@ oidc_provider_jwks_refetch(
 	nw[op->op_nwaiters].ow_arg = arg;
 	op->op_nwaiters++;
 	if (op->op_fetch == FETCH_NONE) {
+		op->op_refetched = time(NULL);
 		if (op->op_worker->w_id == 0)
 			log_info("jwks_refetch reason=\"unknown kid\"");
 		/* A failure here calls the waiters itself. */

@@ -80,7 +80,9 @@ oidc_pct_decode(const char *in, char *out, size_t size)
 		if (*in == '%') {
 			hi = oidc_hexval((unsigned char)in[1]);
 			lo = hi < 0 ? -1 : oidc_hexval((unsigned char)in[2]);
-			if (hi < 0 || lo < 0)
+			/* %00 would end the decoded string early and hide
+			 * what follows it from the checks. */
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			out[o++] = (char)(hi * 16 + lo);
 			in += 2;

@@ -416,7 +416,8 @@ router_signed_in(struct request_ctx *rq)
 		oidc_challenge(rq);
 		return;
 	}
-	v = rq->rq_route == NULL
+	/* "allow authenticated" needs no claims: skip parsing them. */
+	v = rq->rq_route == NULL || !policy_route_has_criteria(rq->rq_route)
 	    ? POLICY_ALLOW
 	    : policy_eval(rq->rq_route, session_claims(rq->rq_session));
 	if (v == POLICY_NEED_GROUPS) {

@@ -315,12 +315,31 @@ server_request_done(struct worker *w)
 		event_base_loopexit(w->w_base, NULL);
 }
 
+static void
+server_logflush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_buffer_flush();
+}
+
 static void *
 server_worker_main(void *arg)
 {
 	struct worker *w = server_worker_cast(arg);
+	struct timeval tv = {0, 200 * 1000};
+	struct event *flush;
 
+	/* Access lines reach the log within 200 ms. */
+	log_buffer_start();
+	flush = event_new(w->w_base, -1, EV_PERSIST, server_logflush_cb, w);
+	if (flush != NULL)
+		event_add(flush, &tv);
 	event_base_dispatch(w->w_base);
+	if (flush != NULL)
+		event_free(flush);
+	log_buffer_stop();
 	return NULL;
 }
 

@@ -103,6 +103,12 @@ policy_route_line(const struct policy_route *r)
 }
 
 int
+policy_route_has_criteria(const struct policy_route *r)
+{
+	return r->pr_ncrits > 0;
+}
+
+int
 policy_route_has_groups(const struct policy_route *r)
 {
 	return r->pr_has_groups;

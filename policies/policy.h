@@ -115,6 +115,8 @@ const struct policy_route *policy_match(const struct policy_table *t,
 enum policy_action policy_route_action(const struct policy_route *r);
 const char *policy_route_pattern(const struct policy_route *r);
 int policy_route_line(const struct policy_route *r);
+/* 1 if the route has criteria at all (else its verdict needs no claims). */
+int policy_route_has_criteria(const struct policy_route *r);
 /* 1 if the route has group: criteria (the caller may prefetch groups). */
 int policy_route_has_groups(const struct policy_route *r);
 

@@ -102,6 +102,11 @@ class Upstream:
         self.proc.stop()
 
 
+# Every gatehouse a test starts, so the end of the test stops each one by
+# its PID whatever happened (see the autouse fixture below).
+STARTED = []
+
+
 class Gatehouse:
     """build/gatehouse on a free port with the given configuration lines."""
 
@@ -121,6 +126,8 @@ class Gatehouse:
         e.update(env or {})
         self.proc = Proc([BIN, "-c", self.conf], os.path.join(tmp, name + ".log"),
                          env=e, cwd=tmp)
+        self.stopped = False
+        STARTED.append(self)
         wait_port(self.port, self.proc.p)
         self.url = "http://127.0.0.1:%d" % self.port
         self.stopped = False
@@ -155,6 +162,24 @@ class Gatehouse:
         for marker in SAN_MARKERS:
             assert marker not in log, "sanitizer report:\n" + log[-4000:]
         return rc
+
+
+@pytest.fixture(autouse=True)
+def _stop_every_gatehouse(tmp):
+    """Stop every gatehouse the test itself started (not those of
+    module-scoped fixtures, started before it) and check each exited 0 with
+    the sanitizers silent.  Torn down before tmp, so the logs still exist."""
+    mark = len(STARTED)
+    yield
+    started = STARTED[mark:]
+    del STARTED[mark:]
+    failures = []
+    for g in started:
+        if not g.stopped:
+            rc = g.stop()
+            if rc != 0:
+                failures.append("gatehouse exited %s:\n%s" % (rc, g.log()[-3000:]))
+    assert not failures, failures[0]
 
 
 @pytest.fixture
