@@ -527,6 +527,9 @@ router_request_cb(struct evhttp_request *req, void *arg)
 	rq = request_new(w, req);
 	if (rq == NULL)
 		return;
+	if (cfg->cf_idle_timeout != cfg->cf_header_timeout)
+		evhttp_connection_set_timeout(
+		    rq->rq_evcon, cfg->cf_idle_timeout);
 	rq->rq_peer_trusted = headers_peer_trusted(cfg, rq->rq_peer);
 	headers_request_id(rq);
 	rq->rq_method = router_method_name(evhttp_request_get_command(req));

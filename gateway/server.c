@@ -48,13 +48,14 @@ const struct config_key server_keys[] = {
         "On SIGTERM, how long in-flight requests may take to finish.", 0},
     {"header_timeout", config_parse_duration,
         offsetof(struct config, cf_header_timeout), "10s",
-        "How long a client may take to send a request head once it has "
-        "connected or its previous response has been sent.",
+        "How long a new connection may stay silent before its first "
+        "request head is in (slow or idle clients holding sockets).",
         0},
     {"idle_timeout", config_parse_duration,
         offsetof(struct config, cf_idle_timeout), "60s",
-        "How long a client connection may stay silent (keep-alive idle, or "
-        "stalled while sending or receiving) before it is closed.",
+        "How long a connection may stay silent after its first request "
+        "(keep-alive idle, or stalled while sending or receiving) before "
+        "it is closed.",
         0},
     {"listen", server_parse_listen, 0, "127.0.0.1:8080",
         "Address and port to listen on: host:port, [v6addr]:port or "
@@ -425,7 +426,9 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	        1024));
 	evhttp_set_max_body_size(
 	    w->w_http, (ev_ssize_t)cfg->cf_max_request_body);
-	evhttp_set_timeout(w->w_http, cfg->cf_idle_timeout);
+	/* A new connection has header_timeout of silence to get its first
+	 * request in; the router then moves it to idle_timeout. */
+	evhttp_set_timeout(w->w_http, cfg->cf_header_timeout);
 	evhttp_set_default_content_type(w->w_http, NULL);
 	evhttp_set_allowed_methods(w->w_http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

@@ -3,6 +3,8 @@
  * session.c: session records in the store, the process's keys, and the
  * small sealed values the sign-in flow keeps in cookies.
  */
+#include <sys/stat.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,12 +52,32 @@ static struct store *session_store;
 static struct secret session_cookie_key;
 static struct secret session_token_key;
 
+/* Create the key file's directory (0700) when missing, like the store's:
+ * a first start needs no preparation. */
+static void
+session_mkdir_parent(const char *path)
+{
+	char buf[4096], *p;
+
+	if (strlen(path) >= sizeof(buf))
+		return;
+	strcpy(buf, path);
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		(void)mkdir(buf, 0700);
+		*p = '/';
+	}
+}
+
 int
 session_init(const struct config *cfg, struct gh_error *err)
 {
 	struct secret master = {NULL, 0};
 	int rc = -1;
 
+	session_mkdir_parent(cfg->cf_session_key_file);
 	if (crypto_key_file_load(cfg->cf_session_key_file, &master, err) == -1)
 		return -1;
 	if (crypto_secret_derive(

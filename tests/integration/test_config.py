@@ -153,3 +153,28 @@ def test_sample_documents_every_key_and_checks_clean():
     p = subprocess.run([BIN, "-c", sample, "--check"], capture_output=True,
                        text=True, cwd=ROOT)
     assert p.returncode == 0, p.stderr
+
+
+def test_msal_sample_dotenv_is_read(tmp):
+    """The .env written for the MSAL sample works unchanged beside the
+    config; the file's own keys win over it."""
+    with open(os.path.join(tmp, ".env"), "w") as f:
+        f.write('CLIENT_ID="11111111-2222-3333-4444-555555555555"\n'
+                "CLIENT_SECRET=s3cr3t~value\n"
+                "AUTHORITY=http://127.0.0.1:9/contoso.onmicrosoft.com\n"
+                "REDIRECT_URI=http://localhost:5000/getAToken\n"
+                "# a comment\nexport SCOPE=User.Read\n")
+    rc, out, _ = check(tmp, GOOD + "session_store = %s/s\n"
+                       "session_key_file = %s/k\n" % (tmp, tmp))
+    assert rc == 0, out
+    # Without the .env the same file lacks the provider's keys.
+    os.rename(os.path.join(tmp, ".env"), os.path.join(tmp, "env.off"))
+    rc, out, _ = check(tmp, GOOD + "authority = http://127.0.0.1:9/t\n"
+                       "client_secret = x\n")
+    assert rc != 0 and "client_id is required" in out
+    assert "x\n" not in out  # the secret is never echoed
+    # A bad value from .env is reported like any other.
+    with open(os.path.join(tmp, ".env"), "w") as f:
+        f.write("AUTHORITY=ftp://nope\n")
+    rc, out, _ = check(tmp, GOOD)
+    assert rc != 0 and "authority: expected an http:// or https:// URL" in out

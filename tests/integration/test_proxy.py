@@ -406,3 +406,24 @@ def test_healthz(gatehouse, upstream):
     assert r.status_code == 200 and r.json()["status"] == "ok"
     r = requests.get(g.url + "/.auth/nope", timeout=5)
     assert r.status_code == 404
+
+
+def test_header_and_idle_timeouts(upstream, gatehouse):
+    g = gatehouse(["upstream = " + upstream.url, "header_timeout = 1s",
+                   "idle_timeout = 30s"])
+    # A connection that never sends a request head is closed after
+    # header_timeout.
+    silent = socket.create_connection(("127.0.0.1", g.port), 10)
+    silent.settimeout(10)
+    t = time.time()
+    assert silent.recv(100) == b""
+    assert time.time() - t < 15  # header_timeout, not idle_timeout
+    silent.close()
+    # After a first request the connection may idle up to idle_timeout.
+    s = socket.create_connection(("127.0.0.1", g.port), 10)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    time.sleep(1.5)  # past header_timeout, within idle_timeout
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    s.close()
