@@ -115,6 +115,9 @@ demo: deps all
 run: deps all
 	$(PYTHON) examples/demo.py --tenant
 
+# Benchmarks only: the peers gatehouse is measured against.
+DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc
+bench: DEB_EXTRA = $(DEB_BENCH)
 bench: deps all
 	$(PYTHON) bench/bench.py
 

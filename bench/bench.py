@@ -1,18 +1,25 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
-"""make bench: requests per second through gatehouse against the same
-upstream hit directly, with wrk, in one run (ratios are what count on a
-shared machine).  Everything runs on loopback and is stopped by PID.
+"""make bench: gatehouse against nginx as a plain proxy and Apache with
+mod_auth_openidc, in front of the same upstream, in one run (ratios from
+the same run are what count on a shared machine).
 
-The upstream is Debian's nginx answering "hello" (and a 16 KiB body).  wrk
-is pinned to CPU 0; the gateway and the upstream share CPU 1 when the
-machine has two cores.
+Everything runs on loopback and is stopped by PID: an nginx upstream, a
+fast local OpenID Provider (bench/fast_op.mjs), gatehouse (workers = 1),
+nginx as a plain proxy, and Apache (event MPM) both as a plain mod_proxy
+and with mod_auth_openidc (server-side sessions in shm).  wrk is pinned to
+CPU 0; the proxy under test and the upstream share CPU 1.  See
+bench/README.md for what each figure means and the latest results.
 """
 import argparse
 import datetime
+import json
+import multiprocessing
 import os
 import platform
 import re
+import resource
+import selectors
 import shutil
 import signal
 import socket
@@ -21,10 +28,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import http.client
+from urllib.parse import urljoin, urlsplit
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(ROOT, "build", "gatehouse"))
 NCPU = os.cpu_count() or 1
+TICK = os.sysconf("SC_CLK_TCK")
+CLIENT_ID = "bench-client"
+CLIENT_SECRET = "bench~secret+/="
+APACHE_MODS = "/usr/lib/apache2/modules"
+CASES = [("hello", 64), ("hello", 256), ("16k", 64)]
+SMALL = "hello\n"
+
+
+def log(msg):
+    print(msg, flush=True)
 
 
 def free_port():
@@ -35,15 +55,18 @@ def free_port():
     return p
 
 
-def wait_port(port, timeout=10):
+def wait_port(port, proc=None, timeout=15):
     end = time.time() + timeout
     while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process %s exited with %s" % (
+                proc.args, proc.returncode))
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise TimeoutError(port)
+    raise TimeoutError("port %d" % port)
 
 
 def pin(cpu):
@@ -52,62 +75,591 @@ def pin(cpu):
     return []
 
 
-def start_nginx_upstream(tmp):
+# -- /proc accounting ------------------------------------------------------
+
+def proc_stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state); utime is field 14, stime 15, cutime
+    # 16, cstime 17, ppid 4.
+    return {"ppid": int(fields[1]), "utime": int(fields[11]),
+            "stime": int(fields[12]), "cutime": int(fields[13]),
+            "cstime": int(fields[14])}
+
+
+def proc_tree(root):
+    """root and all its descendants (pids)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                kids.setdefault(proc_stat(int(d))["ppid"], []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(root):
+    """utime+stime of every live process of the tree rooted at root, plus
+    the root's reaped children (cutime+cstime)."""
+    total = 0
+    for pid in proc_tree(root):
+        try:
+            st = proc_stat(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+        total += st["utime"] + st["stime"]
+        if pid == root:
+            total += st["cutime"] + st["cstime"]
+    return total
+
+
+def status_kb(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_kb(root, key):
+    return sum(status_kb(p, key) for p in proc_tree(root))
+
+
+def tree_pss_kb(root):
+    total = 0
+    for p in proc_tree(root):
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# -- servers ---------------------------------------------------------------
+
+class Servers:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.procs = []
+
+    def spawn(self, name, cmd, cpu, env=None):
+        logf = open(os.path.join(self.tmp, name + ".log"), "wb")
+        p = subprocess.Popen(pin(cpu) + cmd, stdout=logf, stderr=logf,
+                             stdin=subprocess.DEVNULL, env=env)
+        logf.close()
+        self.procs.append((name, p))
+        return p
+
+    def log_of(self, name):
+        try:
+            with open(os.path.join(self.tmp, name + ".log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in reversed(self.procs):
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                log("bench: %s (pid %d) ignored SIGTERM; killing it"
+                    % (name, p.pid))
+                p.kill()
+                p.wait(5)
+
+
+def start_upstream(sv):
     port = free_port()
+    tmp = sv.tmp
+    with open(os.path.join(tmp, "16k.bin"), "wb") as f:
+        f.write(b"x" * 16384)
     conf = os.path.join(tmp, "nginx-up.conf")
     with open(conf, "w") as f:
         f.write("""
 worker_processes 1;
+worker_rlimit_nofile 20000;
 daemon off;
 pid %(tmp)s/nginx-up.pid;
 error_log %(tmp)s/nginx-up.err warn;
-events { worker_connections 4096; }
+events { worker_connections 16384; }
 http {
     access_log off;
     keepalive_requests 1000000;
+    default_type text/plain;
     server {
-        listen 127.0.0.1:%(port)d;
-        location = /hello { return 200 "hello\\n"; }
+        listen 127.0.0.1:%(port)d backlog=4096;
         location = /16k { alias %(tmp)s/16k.bin; }
         location / { return 200 "hello\\n"; }
     }
 }
 """ % {"tmp": tmp, "port": port})
-    with open(os.path.join(tmp, "16k.bin"), "wb") as f:
-        f.write(b"x" * 16384)
-    p = subprocess.Popen(pin(1) + ["nginx", "-c", conf, "-p", tmp],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
+    p = sv.spawn("nginx-up", ["nginx", "-c", conf, "-p", tmp], 1)
+    wait_port(port, p)
     return p, port
 
 
-def start_gatehouse(tmp, up_port, workers):
+def start_nginx_proxy(sv, up_port):
     port = free_port()
-    conf = os.path.join(tmp, "gatehouse.conf")
+    tmp = sv.tmp
+    conf = os.path.join(tmp, "nginx-proxy.conf")
     with open(conf, "w") as f:
-        f.write("listen = 127.0.0.1:%d\nupstream = http://127.0.0.1:%d\n"
-                "workers = %d\nlog_level = warn\n" % (port, up_port, workers))
-    log = open(os.path.join(tmp, "gatehouse.log"), "wb")
-    p = subprocess.Popen(pin(1) + [BIN, "-c", conf], stdout=log, stderr=log)
-    wait_port(port)
+        f.write("""
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid %(tmp)s/nginx-proxy.pid;
+error_log %(tmp)s/nginx-proxy.err warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream app { server 127.0.0.1:%(up)d; keepalive 64; }
+    server {
+        listen 127.0.0.1:%(port)d backlog=4096;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }
+    }
+}
+""" % {"tmp": tmp, "port": port, "up": up_port})
+    p = sv.spawn("nginx-proxy", ["nginx", "-c", conf, "-p", tmp], 1)
+    wait_port(port, p)
     return p, port
 
 
-def wrk(url, conns, seconds):
-    threads = min(conns, 2)
-    out = subprocess.run(pin(0) + ["wrk", "-t%d" % threads, "-c%d" % conns,
-                                   "-d%ds" % seconds, "--latency", url],
-                         capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+def start_op(sv, gh_ports, ap_port):
+    pf = os.path.join(sv.tmp, "op.port")
+    redirects = ["http://127.0.0.1:%d/.auth/callback" % p for p in gh_ports]
+    redirects.append("http://127.0.0.1:%d/redirect_uri" % ap_port)
+    p = sv.spawn("op", ["node", os.path.join(HERE, "fast_op.mjs"), pf,
+                        CLIENT_ID, CLIENT_SECRET] + redirects, 0)
+    end = time.time() + 20
+    while not os.path.exists(pf):
+        if p.poll() is not None or time.time() > end:
+            raise RuntimeError("fast_op.mjs did not start: " +
+                               sv.log_of("op"))
+        time.sleep(0.05)
+    with open(pf) as f:
+        return p, int(f.read())
+
+
+def start_gatehouse(sv, up_port, op_port, port, workers, store_parent=None,
+                    name="gatehouse"):
+    tmp = sv.tmp
+    conf = os.path.join(tmp, name + ".conf")
+    store = os.path.join(store_parent or tmp, name + "-sessions")
+    with open(conf, "w") as f:
+        f.write("\n".join([
+            "listen = 127.0.0.1:%d" % port,
+            "upstream = http://127.0.0.1:%d" % up_port,
+            "workers = %d" % workers,
+            "log_level = warn",
+            "access_log = off",  # as nginx and Apache run here
+            "oidc_issuer = http://127.0.0.1:%d" % op_port,
+            "client_id = " + CLIENT_ID,
+            "client_secret = " + CLIENT_SECRET,
+            "redirect_uri = http://127.0.0.1:%d/.auth/callback" % port,
+            "session_store = " + store,
+            "session_key_file = " + os.path.join(tmp, name + ".key"),
+            "route /* allow authenticated",
+        ]) + "\n")
+    p = sv.spawn(name, [BIN, "-c", conf], 1)
+    wait_port(port, p)
+    # The provider's metadata arrives asynchronously after start.
+    end = time.time() + 15
+    while time.time() < end:
+        st, _, _ = http_get(port, "/.auth/login", {"Accept": "text/html"})
+        if st == 302:
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError("gatehouse never became ready: " +
+                           sv.log_of(name)[-2000:])
+    return p, store
+
+
+def start_apache(sv, up_port, op_port, oidc_port):
+    tmp = sv.tmp
+    plain_port = free_port()
+    conf = os.path.join(tmp, "apache.conf")
+    mods = ["mpm_event", "authn_core", "authz_core", "authz_user",
+            "proxy", "proxy_http", "auth_openidc"]
+    with open(conf, "w") as f:
+        for m in mods:
+            f.write("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODS, m))
+        f.write("""
+ServerRoot %(tmp)s
+ServerName 127.0.0.1
+DefaultRuntimeDir %(tmp)s
+PidFile %(tmp)s/apache.pid
+ErrorLog %(tmp)s/apache-error.log
+LogLevel warn
+Mutex file:%(tmp)s default
+User www-data
+Group www-data
+Listen 127.0.0.1:%(plain)d
+Listen 127.0.0.1:%(oidc)d
+# Debian's mpm_event.conf, except no child recycling and unlimited
+# keep-alive requests (as nginx and gatehouse in this bench).
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 60
+ListenBacklog 4096
+
+<VirtualHost 127.0.0.1:%(plain)d>
+    ProxyPass / http://127.0.0.1:%(up)d/
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:%(oidc)d>
+    OIDCProviderMetadataURL http://127.0.0.1:%(op)d/.well-known/openid-configuration
+    OIDCClientID %(cid)s
+    OIDCClientSecret "%(secret)s"
+    OIDCRedirectURI http://127.0.0.1:%(oidc)d/redirect_uri
+    OIDCCryptoPassphrase bench-passphrase-0123456789abcdef
+    OIDCScope "openid profile offline_access"
+    OIDCPKCEMethod S256
+    OIDCSSLValidateServer Off
+    OIDCCacheType shm
+    OIDCCacheShmMax 20000
+    OIDCSessionType server-cache
+    OIDCSessionInactivityTimeout 3600
+    OIDCProviderTokenEndpointAuth client_secret_post
+    ProxyPass /redirect_uri !
+    ProxyPass / http://127.0.0.1:%(up)d/
+    <Location />
+        AuthType openid-connect
+        Require valid-user
+    </Location>
+</VirtualHost>
+""" % {"tmp": tmp, "plain": plain_port, "oidc": oidc_port, "up": up_port,
+       "op": op_port, "cid": CLIENT_ID, "secret": CLIENT_SECRET})
+    p = sv.spawn("apache", ["apache2", "-f", conf, "-DFOREGROUND"], 1)
+    wait_port(plain_port, p)
+    wait_port(oidc_port, p)
+    return p, plain_port
+
+
+# -- a small HTTP client with cookies (sign-in flows) ------------------------
+
+def http_get(port, path, headers=None, conn=None):
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        body = r.read()
+        return r.status, r.headers, body
+    finally:
+        if conn is None:
+            c.close()
+
+
+class Browser:
+    """Follows redirects across hosts with a cookie jar per host:port,
+    over keep-alive connections (one per host:port)."""
+
+    def __init__(self):
+        self.conns = {}
+
+    def reset(self):
+        self.jar = {}
+
+    def get(self, url):
+        u = urlsplit(url)
+        key = u.netloc
+        path = u.path + ("?" + u.query if u.query else "")
+        hdrs = {"Accept": "text/html", "Host": u.netloc}
+        jar = self.jar.setdefault(key, {})
+        if jar:
+            hdrs["Cookie"] = "; ".join("%s=%s" % kv for kv in jar.items())
+        for attempt in (0, 1):
+            c = self.conns.get(key)
+            if c is None:
+                c = http.client.HTTPConnection(u.hostname, u.port,
+                                               timeout=30)
+                self.conns[key] = c
+            try:
+                c.request("GET", path, headers=hdrs)
+                r = c.getresponse()
+                body = r.read()
+                break
+            except (http.client.HTTPException, OSError):
+                c.close()
+                del self.conns[key]
+                if attempt:
+                    raise
+        for v in r.headers.get_all("Set-Cookie") or []:
+            nv = v.split(";", 1)[0]
+            name, _, val = nv.partition("=")
+            if "max-age=0" in v.lower() or "expires=thu, 01 jan 1970" in \
+                    v.lower():
+                jar.pop(name.strip(), None)
+            else:
+                jar[name.strip()] = val.strip()
+        return r.status, r.headers, body
+
+    def sign_in(self, base, path="/hello"):
+        """Anonymous GET of a protected page, then follow every redirect
+        (gateway, provider, callback) until a page: the sign-in is complete
+        when the protected page comes back from the upstream."""
+        self.reset()
+        url = base + path
+        for _ in range(10):
+            st, h, body = self.get(url)
+            if st in (301, 302, 303, 307):
+                url = urljoin(url, h["Location"])
+                continue
+            if st == 200 and body == SMALL.encode():
+                return self.jar.get(urlsplit(base).netloc, {})
+            raise RuntimeError("sign-in ended with %d at %s: %r" % (
+                st, url, body[:300]))
+        raise RuntimeError("sign-in: too many redirects")
+
+
+def cookie_header(jar):
+    return "; ".join("%s=%s" % kv for kv in jar.items())
+
+
+def signin_run(base, root, n, clients):
+    """n complete sign-ins at base by `clients` processes; the gateway's
+    CPU time (the process tree at root) over them."""
+    per = [n // clients] * clients
+    per[0] += n - sum(per)
+    c0, w0 = cpu_ticks(root), time.time()
+    with multiprocessing.Pool(clients) as pool:
+        out = pool.map(signin_worker, [(base, k) for k in per])
+    wall = time.time() - w0
+    cpu = (cpu_ticks(root) - c0) / TICK
+    errs = sum(e for e, _ in out)
+    done = n - errs
+    first = next((f for _, f in out if f), None)
+    if first:
+        log("bench: %d sign-ins at %s failed; the first: %s"
+            % (errs, base, first))
+    return {"rate": done / wall, "cpu_ms": cpu * 1000 / max(done, 1),
+            "busy": cpu / wall, "errors": errs}
+
+
+def signin_worker(args):
+    base, n = args
+    os.sched_setaffinity(0, {0}) if NCPU >= 2 else None
+    b = Browser()
+    errors, first = 0, None
+    for _ in range(n):
+        try:
+            b.sign_in(base)
+        except Exception as e:   # noqa: BLE001 (counted and reported)
+            errors += 1
+            first = first or repr(e)[:300]
+    return errors, first
+
+
+# -- wrk -------------------------------------------------------------------
+
+def parse_ms(v, unit):
+    v = float(v)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+
+def wrk(port, path, conns, seconds, cookie, root):
+    t0 = cpu_ticks(root)
+    cmd = pin(0) + ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
+                    "--latency", "-H", "Accept: text/html"]
+    if cookie:
+        cmd += ["-H", "Cookie: " + cookie]
+    cmd.append("http://127.0.0.1:%d/%s" % (port, path))
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    t1 = cpu_ticks(root)
+    m = re.search(r"(\d+) requests in", out)
+    reqs = int(m.group(1)) if m else 0
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
 
     def lat(q):
         m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % q, out, re.M)
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+        return parse_ms(m.group(1), m.group(2)) if m else float("nan")
 
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": lat("50"), "p99": lat("99"),
-            "non2xx": int(errors.group(1)) if errors else 0}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                     r"timeout (\d+)", out)
+    return {"rps": float(rps.group(1)) if rps else 0.0,
+            "p50": lat("50"), "p99": lat("99"), "requests": reqs,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "sockerr": sum(int(x) for x in sock.groups()) if sock else 0,
+            "cpu_us": (t1 - t0) * 1e6 / TICK / reqs if reqs else float("nan"),
+            "raw": out}
+
+
+# -- 10,000 idle keep-alive connections --------------------------------------
+
+def idle_connections(port, cookie, n, root):
+    rss0 = status_kb(root, "VmRSS")
+    sel = selectors.DefaultSelector()
+    socks = []
+    req = ("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/html"
+           "\r\nCookie: %s\r\n\r\n" % (port, cookie)).encode()
+    t0 = time.time()
+    # Connect in batches so the listen queue never overflows.
+    for i in range(0, n, 500):
+        batch = []
+        for _ in range(min(500, n - i)):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            batch.append(s)
+            sel.register(s, selectors.EVENT_WRITE)
+        pending = len(batch)
+        while pending:
+            for key, _ in sel.select(10):
+                sel.unregister(key.fileobj)
+                pending -= 1
+        socks.extend(batch)
+    # One signed-in request on each, at most 256 in flight at a time.
+    ok = 0
+    bufs = {}
+    it = iter(socks)
+    inflight = 0
+    done = False
+    while not done or inflight:
+        while not done and inflight < 256:
+            s = next(it, None)
+            if s is None:
+                done = True
+                break
+            s.sendall(req)
+            bufs[s] = b""
+            sel.register(s, selectors.EVENT_READ)
+            inflight += 1
+        for key, _ in sel.select(10):
+            s = key.fileobj
+            data = s.recv(65536)
+            bufs[s] += data
+            if not data or bufs[s].endswith(b"\r\n\r\n" + SMALL.encode()):
+                ok += bufs[s].startswith(b"HTTP/1.1 200")
+                sel.unregister(s)
+                inflight -= 1
+    setup_s = time.time() - t0
+    time.sleep(1.0)
+    rss = status_kb(root, "VmRSS")
+    hwm = status_kb(root, "VmHWM")
+    anon = status_kb(root, "RssAnon")
+    rfile = status_kb(root, "RssFile")
+    # Still open?  A closed connection is readable (EOF).
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    closed = len(sel.select(0))
+    for s in socks:
+        sel.unregister(s)
+        s.close()
+    sel.close()
+    return {"n": n, "ok": ok, "closed": closed, "rss0_kb": rss0,
+            "rss_kb": rss, "hwm_kb": hwm, "anon_kb": anon, "file_kb": rfile,
+            "setup_s": setup_s}
+
+
+# -- C micro-benchmarks ------------------------------------------------------
+
+def build_c(name, outdir):
+    pk = "libevent libevent_pthreads libcurl jansson openssl lmdb cjose"
+    cflags = subprocess.run(["pkg-config", "--cflags"] + pk.split(),
+                            capture_output=True, text=True,
+                            check=True).stdout.split()
+    libs = subprocess.run(["pkg-config", "--libs"] + pk.split(),
+                          capture_output=True, text=True,
+                          check=True).stdout.split()
+    b = os.path.join(ROOT, "build")
+    objs = [os.path.join(b, "gateway", f) for f in
+            sorted(os.listdir(os.path.join(b, "gateway")))
+            if f.endswith(".o") and f != "main.o"]
+    for d in ("storage", "policies"):
+        objs += [os.path.join(b, d, f) for f in
+                 sorted(os.listdir(os.path.join(b, d))) if f.endswith(".o")]
+    out = os.path.join(outdir, name)
+    subprocess.run(["cc", "-std=gnu11", "-D_GNU_SOURCE", "-O2", "-g",
+                    "-Wall", "-Wextra", "-Werror", "-Wstrict-prototypes",
+                    "-Wmissing-prototypes", "-Wmissing-declarations",
+                    "-Wshadow", "-Wpointer-arith", "-Wformat=2",
+                    "-I" + ROOT + "/gateway",
+                    "-I" + ROOT + "/policies", "-I" + ROOT + "/storage"] +
+                   cflags + ["-o", out, os.path.join(HERE, name + ".c")] +
+                   objs + libs + ["-lpthread"], check=True)
+    return out
+
+
+def record_sizes(store):
+    """Sizes of the records in a gatehouse LMDB store (mdb_dump), split into
+    sessions and the small used-state markers."""
+    if not shutil.which("mdb_dump"):
+        return []
+    out = subprocess.run(["mdb_dump", store], capture_output=True,
+                         text=True).stdout
+    lines = out.split("HEADER=END\n", 1)[-1].splitlines()
+    vals = [len(x.strip()) // 2 for x in lines[1::2]
+            if x.startswith(" ")]
+    return vals
+
+
+def store_run(sb, base, count, vbytes):
+    d = tempfile.mkdtemp(prefix="gh-store-", dir=base)
+    try:
+        out = subprocess.run(
+            pin(1) + [sb, os.path.join(d, "s"), str(count), str(vbytes),
+                      "1000000"],
+            capture_output=True, text=True, check=True).stdout
+        r = json.loads(out)
+        r["du"] = du_bytes(os.path.join(d, "s"))
+        return r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def mem_available():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def du_bytes(path):
+    out = subprocess.run(["du", "-s", "-B1", path], capture_output=True,
+                         text=True).stdout
+    return int(out.split()[0]) if out else 0
+
+
+# -- report ----------------------------------------------------------------
+
+def med(rs, k):
+    return statistics.median(r[k] for r in rs)
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
 
 
 def main():
@@ -115,62 +667,403 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--signins", type=int, default=1000,
+                    help="sign-ins per gateway per round")
+    ap.add_argument("--clients", type=int, default=8,
+                    help="concurrent sign-in clients")
+    ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--store-big", type=int, default=1000000)
+    ap.add_argument("--no-readme", action="store_true",
+                    help="do not rewrite bench/README.md's results")
     a = ap.parse_args()
-    for tool in ("wrk", "nginx"):
+    started = time.time()
+    a.load0 = os.getloadavg()[0]
+    for tool in ("wrk", "nginx", "node", "apache2", "taskset"):
         if not shutil.which(tool):
             sys.exit("bench: %s is missing (make bench installs it)" % tool)
+    if not os.path.exists(os.path.join(APACHE_MODS, "mod_auth_openidc.so")):
+        sys.exit("bench: mod_auth_openidc is missing (make bench installs "
+                 "libapache2-mod-auth-openidc)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, a.idle + 4096))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < a.idle + 1024:
+        log("bench: RLIMIT_NOFILE hard limit %d: fewer idle connections"
+            % hard)
+        a.idle = max(0, want - 1024)
+    if NCPU >= 2:
+        os.sched_setaffinity(0, {0})
+
     tmp = tempfile.mkdtemp(prefix="gh-bench-")
-    procs = []
+    # nginx and Apache workers run as other users and read files here.
+    os.chmod(tmp, 0o755)
+    sv = Servers(tmp)
+    res = {}
+    results = {}
     try:
-        up, up_port = start_nginx_upstream(tmp)
-        procs.append(up)
-        gw, gw_port = start_gatehouse(tmp, up_port, a.workers)
-        procs.append(gw)
-        targets = [("upstream direct", up_port), ("gatehouse", gw_port)]
-        cases = [("hello", 64), ("hello", 256), ("16k", 64)]
-        res = {}
+        up, up_port = start_upstream(sv)
+        gh_port, gh2_port, ap_oidc_port = free_port(), free_port(), free_port()
+        op, op_port = start_op(sv, (gh_port, gh2_port), ap_oidc_port)
+        gh, gh_store = start_gatehouse(sv, up_port, op_port, gh_port,
+                                       a.workers)
+        ngx, ngx_port = start_nginx_proxy(sv, up_port)
+        apa, ap_plain_port = start_apache(sv, up_port, op_port, ap_oidc_port)
+        log("bench: servers up in %s (upstream :%d, OP :%d, gatehouse :%d, "
+            "nginx proxy :%d, apache :%d / oidc :%d)" % (
+                tmp, up_port, op_port, gh_port, ngx_port, ap_plain_port,
+                ap_oidc_port))
+
+        # Sign in once to each authenticated target; check the gate.
+        b = Browser()
+        gh_cookie = cookie_header(b.sign_in("http://127.0.0.1:%d" % gh_port))
+        ap_cookie = cookie_header(b.sign_in("http://127.0.0.1:%d"
+                                            % ap_oidc_port))
+        targets = [
+            ("upstream direct", up_port, None, up.pid),
+            ("nginx proxy", ngx_port, None, ngx.pid),
+            ("apache mod_proxy", ap_plain_port, None, apa.pid),
+            ("mod_auth_openidc", ap_oidc_port, ap_cookie, apa.pid),
+            ("gatehouse", gh_port, gh_cookie, gh.pid),
+        ]
+        for name, port, cookie, _ in targets:
+            st, _, body = http_get(port, "/hello", {"Cookie": cookie}
+                                   if cookie else {})
+            assert st == 200 and body == SMALL.encode(), (name, st, body)
+            st, _, body = http_get(port, "/16k", {"Cookie": cookie}
+                                   if cookie else {})
+            assert st == 200 and len(body) == 16384, (name, st, len(body))
+            if cookie:
+                st, _, body = http_get(port, "/hello",
+                                       {"Accept": "text/html"})
+                assert st in (302, 401) and body != SMALL.encode(), (
+                    name, st, body[:200])
+                log("bench: %s: signed-in request reaches the upstream, "
+                    "anonymous one gets %d" % (name, st))
+
+        # wrk: warm-up, then interleaved rounds.
+        for name, port, cookie, root in targets:
+            wrk(port, "hello", 64, 1, cookie, root)
         for rnd in range(a.rounds):
-            for path, conns in cases:
-                for name, port in targets:
-                    r = wrk("http://127.0.0.1:%d/%s" % (port, path), conns,
-                            a.seconds)
+            for path, conns in CASES:
+                for name, port, cookie, root in targets:
+                    r = wrk(port, path, conns, a.seconds, cookie, root)
                     res.setdefault((name, path, conns), []).append(r)
-                    print("round %d %-16s /%-5s c=%-3d %9.0f req/s p99 %.2f ms"
-                          % (rnd + 1, name, path, conns, r["rps"], r["p99"]),
-                          flush=True)
-        lines = ["| target | case | req/s (median of %d) | p50 ms | p99 ms |"
-                 % a.rounds, "| --- | --- | --- | --- | --- |"]
-        med = {}
-        for (name, path, conns), rs in res.items():
-            m = {k: statistics.median(x[k] for x in rs)
-                 for k in ("rps", "p50", "p99")}
-            med[(name, path, conns)] = m
-            lines.append("| %s | /%s c=%d | %.0f | %.2f | %.2f |" % (
-                name, path, conns, m["rps"], m["p50"], m["p99"]))
-        lines.append("")
-        for path, conns in cases:
-            g = med[("gatehouse", path, conns)]["rps"]
-            d = med[("upstream direct", path, conns)]["rps"]
-            lines.append("gatehouse / upstream direct, /%s c=%d: %.2f"
-                         % (path, conns, g / d))
-        report = "\n".join(lines)
+                    flag = ""
+                    if r["non2xx"] or r["sockerr"] or not r["requests"]:
+                        flag = "  !! non-2xx %d, socket errors %d" % (
+                            r["non2xx"], r["sockerr"])
+                    log("round %d %-17s /%-5s c=%-3d %8.0f req/s p50 %6.2f "
+                        "p99 %6.2f ms %6.1f us CPU/req%s" % (
+                            rnd + 1, name, path, conns, r["rps"], r["p50"],
+                            r["p99"], r["cpu_us"], flag))
+        rss = {name: {"hwm": tree_kb(root, "VmHWM"), "pss": tree_pss_kb(root)}
+               for name, _, _, root in targets}
+        if gh.poll() is not None:
+            raise RuntimeError("gatehouse exited with %s: %s" % (
+                gh.returncode, sv.log_of("gatehouse")[-3000:]))
+
+        # Sign-ins per second and gateway CPU per sign-in.  A second
+        # gatehouse with its session store on tmpfs shows what the
+        # store's fsync per commit costs.
+        shm = tempfile.mkdtemp(prefix="gh-bench-", dir="/dev/shm") \
+            if os.path.isdir("/dev/shm") else tmp
+        gh2, _ = start_gatehouse(sv, up_port, op_port, gh2_port, a.workers,
+                                 shm, name="gatehouse-tmpfs")
+        signin = {}
+        gateways = (("mod_auth_openidc", ap_oidc_port, apa.pid),
+                    ("gatehouse", gh_port, gh.pid),
+                    ("gatehouse, store on tmpfs", gh2_port, gh2.pid))
+        try:
+            for rnd in range(a.rounds):
+                for name, port, root in gateways:
+                    r = signin_run("http://127.0.0.1:%d" % port, root,
+                                   a.signins, a.clients)
+                    signin.setdefault(name, []).append(r)
+                    log("signin round %d %-26s %5.0f sign-ins/s %5.2f ms "
+                        "CPU each, gateway CPU busy %3.0f%%, errors %d" % (
+                            rnd + 1, name, r["rate"], r["cpu_ms"],
+                            r["busy"] * 100, r["errors"]))
+        finally:
+            gh2.send_signal(signal.SIGTERM)
+            gh2.wait(15)
+            if shm != tmp:
+                shutil.rmtree(shm, ignore_errors=True)
+        for name, _, _, root in targets:
+            rss[name]["hwm_after_signins"] = tree_kb(root, "VmHWM")
+
+        # Real session records: sizes and disk per session.
+        sizes = record_sizes(gh_store)
+        sess = [s for s in sizes if s > 64]
+        nsess = len(sess)
+        store_du = du_bytes(gh_store)
+        results["records"] = {
+            "sessions": nsess, "markers": len(sizes) - nsess,
+            "avg_bytes": statistics.mean(sess) if sess else 0,
+            "du": store_du}
+
+        # 10,000 idle keep-alive connections.
+        idle = idle_connections(gh_port, gh_cookie, a.idle, gh.pid) \
+            if a.idle else None
+        if gh.poll() is not None:
+            raise RuntimeError("gatehouse exited with %s: %s" % (
+                gh.returncode, sv.log_of("gatehouse")[-3000:]))
+        # log_level = warn: every line is a warning or an error.
+        gh_errors = [line for line in sv.log_of("gatehouse").splitlines()
+                     if line.strip()]
+        sv.stop()
+
+        # C micro-benchmarks.
+        bdir = os.path.join(ROOT, "build", "bench")
+        os.makedirs(bdir, exist_ok=True)
+        sb = build_c("store_bench", bdir)
+        pb = build_c("policy_bench", bdir)
+        vbytes = int(results["records"]["avg_bytes"]) or 2048
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
+        store = {}
+        per_rec = None
+        for count, vb in ((1000, vbytes), (a.store_big, vbytes), (1000, 64),
+                          (a.store_big, 64)):
+            if count > 1000:
+                # tmpfs is RAM: never ask for more than there is.
+                need = count * (per_rec[vb] * 1.1 + 256)
+                room = min(shutil.disk_usage(base).free,
+                           mem_available() * 0.7)
+                if need > room:
+                    count = int(room / (per_rec[vb] * 1.1 + 256)) // 1000 \
+                        * 1000
+                    log("store: only room for %d records of %d bytes in %s"
+                        % (count, vb, base))
+            r = store_run(sb, base, count, vb)
+            store[(count, vb)] = r
+            if count == 1000:
+                per_rec = per_rec or {}
+                per_rec[vb] = r["du"] / count
+            log("store %8d records of %4d bytes: lookup %.0f ns, put %.1f us,"
+                " %.0f bytes/record on disk" % (
+                    count, vb, r["lookup_ns"], r["put_us"], r["du"] / count))
+        pol = json.loads(subprocess.run(pin(1) + [pb], capture_output=True,
+                                        text=True, check=True).stdout)
+        log("policy: first match %.0f ns, last match %.0f ns" % (
+            pol["first_match_ns"], pol["last_match_ns"]))
+
+        report = make_report(a, res, rss, signin, results, idle, store,
+                             pol, gh_errors, vbytes, base, time.time() -
+                             started)
         print()
         print(report)
-        outdir = os.path.join(ROOT, "bench", "results")
-        os.makedirs(outdir, exist_ok=True)
-        stamp = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H%M%SZ")
-        with open(os.path.join(outdir, stamp + ".md"), "w") as f:
-            f.write("# gatehouse bench %s on %s (%d cores)\n\n%s\n" % (
-                stamp, platform.node(), NCPU, report))
+        write_results(a, report)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        sv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
+                vbytes, store_base, elapsed):
+    L = []
+    L.append("wrk pinned to CPU 0; each proxy and the nginx upstream share "
+             "CPU 1; gatehouse `workers = %d`, nginx `worker_processes 1`, "
+             "Apache event MPM (2+ processes x 25 threads). wrk -t1, %d s "
+             "per run, %d interleaved rounds, medians. CPU/req = utime+stime "
+             "of the target's own processes (not the upstream's) / requests."
+             % (a.workers, a.seconds, a.rounds))
+    L.append("")
+    L.append("| target | case | req/s | p50 ms | p99 ms | CPU us/req | "
+             "non-2xx | socket errors |")
+    L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    names = []
+    for (name, path, conns), rs in res.items():
+        if name not in names:
+            names.append(name)
+    M = {}
+    for path, conns in CASES:
+        for name in names:
+            rs = res[(name, path, conns)]
+            m = {k: med(rs, k) for k in ("rps", "p50", "p99", "cpu_us")}
+            m["non2xx"] = sum(r["non2xx"] for r in rs)
+            m["sockerr"] = sum(r["sockerr"] for r in rs)
+            M[(name, path, conns)] = m
+            L.append("| %s | /%s c=%d | %.0f | %.2f | %.2f | %.1f | %d | %d |"
+                     % (name, path, conns, m["rps"], m["p50"], m["p99"],
+                        m["cpu_us"], m["non2xx"], m["sockerr"]))
+    L.append("")
+    L.append("| target | peak RSS (sum of VmHWM), MiB | PSS after wrk, MiB "
+             "| peak RSS after sign-ins, MiB |")
+    L.append("| --- | ---: | ---: | ---: |")
+    for name in names:
+        r = rss[name]
+        L.append("| %s | %.1f | %.1f | %.1f |" % (
+            name, r["hwm"] / 1024, r["pss"] / 1024,
+            r.get("hwm_after_signins", 0) / 1024))
+    L.append("")
+    L.append("Ratios (same run):")
+    L.append("")
+    L.append("| case | gatehouse / nginx proxy req/s | gatehouse / "
+             "mod_auth_openidc req/s | gatehouse / nginx p99 | gatehouse / "
+             "nginx CPU/req |")
+    L.append("| --- | ---: | ---: | ---: | ---: |")
+    for path, conns in CASES:
+        g = M[("gatehouse", path, conns)]
+        n = M[("nginx proxy", path, conns)]
+        o = M[("mod_auth_openidc", path, conns)]
+        L.append("| /%s c=%d | %.2f | %.2f | %.2f | %.2f |" % (
+            path, conns, ratio(g["rps"], n["rps"]), ratio(g["rps"], o["rps"]),
+            ratio(g["p99"], n["p99"]), ratio(g["cpu_us"], n["cpu_us"])))
+    L.append("")
+    L.append("Sign-ins (%d per round by %d concurrent Python clients pinned "
+             "to CPU 0 with the OP; from the anonymous GET of a protected "
+             "page, through the provider, to the page from the upstream; "
+             "medians of %d rounds). CPU = the gateway's processes only:"
+             % (a.signins, a.clients, a.rounds))
+    L.append("")
+    L.append("| gateway | sign-ins/s | CPU ms/sign-in | gateway CPU busy | "
+             "one-core ceiling (1000 / CPU ms) | errors |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    S = {}
+    for name, rs in signin.items():
+        S[name] = {k: med(rs, k) for k in ("rate", "cpu_ms", "busy")}
+        L.append("| %s | %.0f | %.2f | %.0f%% | %.0f/s | %d |" % (
+            name, S[name]["rate"], S[name]["cpu_ms"], S[name]["busy"] * 100,
+            ratio(1000, S[name]["cpu_ms"]), sum(r["errors"] for r in rs)))
+    if "gatehouse" in S and "mod_auth_openidc" in S:
+        L.append("")
+        L.append("gatehouse / mod_auth_openidc: sign-ins/s %.2f, CPU per "
+                 "sign-in %.2f." % (
+                     ratio(S["gatehouse"]["rate"],
+                           S["mod_auth_openidc"]["rate"]),
+                     ratio(S["gatehouse"]["cpu_ms"],
+                           S["mod_auth_openidc"]["cpu_ms"])))
+    rec = results["records"]
+    L.append("")
+    L.append("Session store: %d real sessions from the sign-ins above "
+             "average %.0f bytes a record (plus %d one-byte used-state "
+             "markers); the store directory is %.1f MiB, %.0f bytes per "
+             "session." % (rec["sessions"], rec["avg_bytes"], rec["markers"],
+                           rec["du"] / 2**20,
+                           rec["du"] / max(rec["sessions"], 1)))
+    L.append("")
+    L.append("| records in store | record bytes | lookup ns "
+             "(store_reader_get of a random existing key, value copied out) "
+             "| put us | disk bytes/record |")
+    L.append("| ---: | ---: | ---: | ---: | ---: |")
+    for (count, vb), r in store.items():
+        L.append("| %d | %d | %.0f | %.1f | %.0f |" % (
+            count, vb, r["lookup_ns"], r["put_us"], r["du"] / count))
+    L.append("")
+    L.append("The stores are filled through store_put in %s (tmpfs: filling "
+             "one on disk would fsync every commit); the first row's record "
+             "size is the real sessions' average above." % store_base)
+    L.append("")
+    L.append("Policy decision, 100-route table (policy_match + policy_eval, "
+             "with claims): first match %.0f ns, last match %.0f ns; first "
+             "match without a session %.0f ns." % (
+                 pol["first_match_ns"], pol["last_match_ns"],
+                 pol["first_match_anon_ns"]))
+    if idle:
+        L.append("")
+        L.append("Idle keep-alive connections to gatehouse: %d opened, %d "
+                 "answered 200, %d closed by gatehouse 1 s later; RSS %.1f "
+                 "MiB before, %.1f MiB with them open (peak %.1f MiB), %.1f "
+                 "KiB per connection. Of the RSS with them open, %.1f MiB "
+                 "is anonymous memory and %.1f MiB file-backed (mostly the "
+                 "LMDB session store's mapped pages, shared with the page "
+                 "cache; it grows with the store)." % (
+                     idle["n"], idle["ok"], idle["closed"],
+                     idle["rss0_kb"] / 1024, idle["rss_kb"] / 1024,
+                     idle["hwm_kb"] / 1024,
+                     (idle["rss_kb"] - idle["rss0_kb"]) / max(idle["n"], 1),
+                     idle["anon_kb"] / 1024, idle["file_kb"] / 1024))
+    L.append("")
+    L.append("Targets:")
+    L.append("")
+    g64 = M[("gatehouse", "hello", 64)]
+    n64 = M[("nginx proxy", "hello", 64)]
+    o64 = M[("mod_auth_openidc", "hello", 64)]
+    checks = [
+        ("signed-in req/s >= 0.8x nginx proxy (c=64)",
+         ratio(g64["rps"], n64["rps"]) >= 0.8,
+         "%.2fx" % ratio(g64["rps"], n64["rps"])),
+        ("signed-in req/s >= 5x mod_auth_openidc (c=64)",
+         ratio(g64["rps"], o64["rps"]) >= 5,
+         "%.2fx" % ratio(g64["rps"], o64["rps"])),
+        ("p99 at 64 connections <= 1.5x nginx's",
+         ratio(g64["p99"], n64["p99"]) <= 1.5,
+         "%.2fx" % ratio(g64["p99"], n64["p99"])),
+    ]
+    if "gatehouse" in S and "mod_auth_openidc" in S:
+        rr = ratio(S["gatehouse"]["cpu_ms"], S["mod_auth_openidc"]["cpu_ms"])
+        checks.append(("CPU ms per sign-in <= 0.5x mod_auth_openidc's",
+                       rr <= 0.5, "%.2fx" % rr))
+    big = [k for k in store if k[0] > 1000]
+    for count, vb in big:
+        rr = ratio(store[(count, vb)]["lookup_ns"],
+                   store[(1000, vb)]["lookup_ns"])
+        checks.append(("lookup at %d within 1.5x of 1000 (%d-byte records)"
+                       % (count, vb), rr <= 1.5, "%.2fx" % rr))
+    if idle:
+        checks.append(("peak RSS < 64 MiB with %d idle connections"
+                       % idle["n"], idle["hwm_kb"] < 64 * 1024
+                       and idle["closed"] == 0,
+                       "%.1f MiB" % (idle["hwm_kb"] / 1024)))
+    L.append("| target | result | met |")
+    L.append("| --- | ---: | --- |")
+    for what, okk, val in checks:
+        L.append("| %s | %s | %s |" % (what, val, "yes" if okk else "**no**"))
+    if gh_errors:
+        L.append("")
+        L.append("gatehouse logged %d warning/error lines (log_level = "
+                 "warn); the first: `%s`" % (len(gh_errors),
+                                             gh_errors[0][:200]))
+    L.append("")
+    L.append("Whole run: %.0f s. Load average at the start %.2f, at the end "
+             "%.2f (2 cores: anything well above the bench's own load means "
+             "other work shared the machine)." % (elapsed, a.load0,
+                                                  os.getloadavg()[0]))
+    return "\n".join(L)
+
+
+def machine():
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d cores, %s, Linux %s" % (platform.node(), NCPU, cpu,
+                                           platform.release())
+
+
+def write_results(a, report):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y-%m-%dT%H%M%SZ")
+    head = "gatehouse bench, %s, on %s" % (now.strftime("%Y-%m-%d %H:%M UTC"),
+                                          machine())
+    outdir = os.path.join(HERE, "results")
+    os.makedirs(outdir, exist_ok=True)
+    path = os.path.join(outdir, stamp + ".md")
+    with open(path, "w") as f:
+        f.write("# %s\n\n%s\n" % (head, report))
+    log("bench: wrote %s" % path)
+    if a.no_readme:
+        return
+    readme = os.path.join(HERE, "README.md")
+    try:
+        with open(readme) as f:
+            text = f.read()
+    except OSError:
+        text = "# bench\n\n<!-- results -->\n<!-- /results -->\n"
+    block = "<!-- results -->\n## Latest results\n\n%s.\n\n%s\n<!-- /results -->" \
+        % (head, report)
+    if "<!-- results -->" in text and "<!-- /results -->" in text:
+        text = re.sub(r"<!-- results -->.*<!-- /results -->",
+                      lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(readme, "w") as f:
+        f.write(text)
+    log("bench: updated %s" % readme)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ struct config {
 
 	/* log */
 	int cf_log_level;
+	int cf_access_log;
 
 	/* oidc: the provider and this client */
 	char *cf_authority;   /* Entra style; discovery under /v2.0 */

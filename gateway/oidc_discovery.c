@@ -226,8 +226,9 @@ oidc_jwks_done_cb(const struct httpc_result *res, void *arg)
 		op->op_meta = op->op_pending;
 		memset(&op->op_pending, 0, sizeof(op->op_pending));
 	}
-	if (op->op_state != OIDC_READY && op->op_worker->w_id == 0)
-		log_info("provider ready issuer=%s", op->op_meta.om_issuer);
+	if (op->op_state != OIDC_READY)
+		log_info("provider ready worker=%d issuer=%s",
+		    op->op_worker->w_id, op->op_meta.om_issuer);
 	op->op_state = OIDC_READY;
 	op->op_fetch = FETCH_NONE;
 	op->op_backoff = 0;
@@ -372,6 +373,24 @@ oidc_provider_jwks_refetch(
 		/* A failure here calls the waiters itself. */
 		(void)oidc_fetch_jwks(op, op->op_meta.om_jwks_uri);
 	}
+	return 0;
+}
+
+int
+oidc_provider_wait(
+    struct oidc_provider *op, void (*done)(void *arg, int ok), void *arg)
+{
+	struct oidc_waiter *nw;
+
+	if (op->op_state != OIDC_UNKNOWN)
+		return -1;
+	nw = reallocarray(op->op_waiters, op->op_nwaiters + 1, sizeof(*nw));
+	if (nw == NULL)
+		return -1;
+	op->op_waiters = nw;
+	nw[op->op_nwaiters].ow_done = done;
+	nw[op->op_nwaiters].ow_arg = arg;
+	op->op_nwaiters++;
 	return 0;
 }
 

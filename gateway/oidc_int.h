@@ -43,6 +43,14 @@ int oidc_config_loopback(const struct config *cfg);
 void oidc_provider_unwait(struct oidc_provider *op, void *arg);
 
 /*
+ * While the first fetch is still under way, call done(arg, ok) when it
+ * ends (ok: the provider is usable).  Returns 0, or -1 when the provider's
+ * state is already known (nothing to wait for).
+ */
+int oidc_provider_wait(
+    struct oidc_provider *op, void (*done)(void *arg, int ok), void *arg);
+
+/*
  * Parse an application/x-www-form-urlencoded string (a query or a form
  * body) into `out` (evhttp key/value list; decoded).  Returns 0, or -1 when
  * it is malformed or a name in `unique` (NULL-terminated) appears twice.

@@ -423,6 +423,8 @@ oidc_flow_seal(const struct oidc_flow *f)
 	return sealed;
 }
 
+static void oidc_login_wait_cb(void *arg, int ok);
+
 static void
 oidc_unavailable(struct request_ctx *rq)
 {
@@ -446,6 +448,13 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	char *url = NULL, *sealed = NULL;
 
 	if (m == NULL) {
+		/* Just started: wait for the first fetch rather than
+		 * refuse. */
+		if (oidc_provider_wait(rq->rq_worker->w_provider,
+		        oidc_login_wait_cb, rq) == 0) {
+			rq->rq_state = RQ_PROVIDER;
+			return;
+		}
 		oidc_unavailable(rq);
 		return;
 	}
@@ -484,6 +493,19 @@ fail:
 	free(sealed);
 	OPENSSL_cleanse(&f, sizeof(f));
 	errpage_send(rq, 500, "internal", "Sign-in could not be started.", 0);
+}
+
+/* The provider's first fetch has ended: start again. */
+static void
+oidc_login_wait_cb(void *arg, int ok)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	if (!ok) {
+		oidc_unavailable(rq);
+		return;
+	}
+	oidc_login(rq);
 }
 
 void

@@ -71,7 +71,8 @@ request_free(struct request_ctx *rq)
 {
 	struct worker *w = rq->rq_worker;
 
-	request_log(rq);
+	if (rq->rq_worker->w_cfg->cf_access_log)
+		request_log(rq);
 	free(rq->rq_path);
 	rq->rq_path = NULL;
 	free(rq->rq_normpath);

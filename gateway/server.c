@@ -43,6 +43,8 @@ static int server_parse_log_level(struct config *, const struct config_key *,
 
 /* Sorted by name (S17). */
 const struct config_key server_keys[] = {
+    {"access_log", config_parse_bool, offsetof(struct config, cf_access_log),
+        "on", "Write one access line per request to the log.", 0},
     {"drain_timeout", config_parse_duration,
         offsetof(struct config, cf_drain_timeout), "30s",
         "On SIGTERM, how long in-flight requests may take to finish.", 0},
@@ -238,6 +240,9 @@ server_listen_socket(const struct config *cfg)
 	if (res->ai_family == AF_INET6)
 		(void)setsockopt(
 		    fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Accepted sockets inherit it: the tail of a streamed body must not
+	 * wait for the client's delayed ACK (Nagle). */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
 		log_warn(
 		    "bind %s:%d", cfg->cf_listen_host, cfg->cf_listen_port);

@@ -36,8 +36,14 @@ def start_gateway(op, tmp, upstream, extra=(), port=None, name="gw",
     if routes is not None:
         lines = lines[:-2] + list(routes)
     g = Gatehouse(tmp, lines, port=port, name=name)
-    # The provider's metadata arrives asynchronously after start.
-    assert g.loggrep(r"provider ready", timeout=10), g.log()
+    # The provider's metadata arrives asynchronously after start, in
+    # every worker.
+    workers = 2
+    for l in lines + list(extra):
+        if l.startswith("workers"):
+            workers = int(l.split("=")[1])
+    for w in range(workers):
+        assert g.loggrep(r"provider ready worker=%d" % w, timeout=10), g.log()
     return g
 
 
