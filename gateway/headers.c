@@ -256,6 +256,8 @@ headers_check_limits(const struct config *cfg, struct evkeyvalq *in)
 	size_t bytes = 0;
 	int n = 0;
 
+	int te = 0, cl = 0, host = 0;
+
 	TAILQ_FOREACH(h, in, next)
 	{
 		/* libevent accepts names with spaces ("Name : v") and
@@ -263,9 +265,25 @@ headers_check_limits(const struct config *cfg, struct evkeyvalq *in)
 		 * lenient upstream can read it as another header. */
 		if (!headers_is_token(h->key) || !headers_value_ok(h->value))
 			return 400;
+		/* Request smuggling (RFC 9112 6.1, 6.3): libevent takes the
+		 * first Content-Length, accepts "+5", and treats any
+		 * Transfer-Encoding mentioning chunked as chunked.  Anything
+		 * but one plain framing is refused, and the connection with
+		 * it, so no bytes after it are read as another request. */
+		if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+			if (++te > 1 || strcasecmp(h->value, "chunked") != 0)
+				return 400;
+		} else if (strcasecmp(h->key, "Content-Length") == 0) {
+			if (++cl > 1 || h->value[0] == '\0' ||
+			    strspn(h->value, "0123456789") != strlen(h->value))
+				return 400;
+		} else if (strcasecmp(h->key, "Host") == 0 && ++host > 1)
+			return 400;
 		n++;
 		bytes += strlen(h->key) + strlen(h->value) + 4;
 	}
+	if (te > 0 && cl > 0)
+		return 400;
 	if (n > cfg->cf_max_headers || bytes > cfg->cf_max_header_size)
 		return 431;
 	return 0;

@@ -483,13 +483,14 @@ def test_token_endpoint_stall_504(op, tmp, upstream):
     g = start_gateway(op, tmp, upstream, ["provider_timeout = 2s"])
     s, auth, flow = start_login(g)
     up0 = upstream.stats()["requests"]
-    op.fault("token_stall", seconds=6)
+    op.fault("token_stall", seconds=20)
     t = time.time()
     r = s.get(auth["location"], allow_redirects=False, headers=JSON,
               timeout=20)
     took = time.time() - t
     check_page(r, 504, "provider_timeout", JSON)
-    assert 1.5 < took < 4, took
+    # Cut by provider_timeout (2 s), not by the stall (20 s).
+    assert 1.5 < took < 15, took
     assert not session_cookie_set(r)
     assert s.get(g.url + "/.auth/me", timeout=5).status_code == 401
     assert upstream.stats()["requests"] == up0 + 1
