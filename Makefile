@@ -1,6 +1,7 @@
 # gatehouse: an OpenID Connect authentication gateway.
 # Targets: all (build/gatehouse), deps, test, unit, integration, asan,
-# check-sample, format, format-check, demo, run, bench, clean.
+# check-sample, check-exports, format, format-check, demo, run, bench,
+# fuzz, clean.
 
 BUILD    ?= build
 CC       ?= cc
@@ -29,6 +30,12 @@ LIBOBJS = $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
 
 UNIT_SRCS = $(wildcard tests/unit/*/*_test.c)
 UNIT_BINS = $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
+
+# libFuzzer targets, also replayed on their corpora by `make unit`.
+FUZZ_SRCS   = $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_NAMES  = $(patsubst tests/fuzz/%_fuzz.c,%,$(FUZZ_SRCS))
+FUZZ_REPLAY = $(patsubst %,$(BUILD)/tests/fuzz/%_replay,$(FUZZ_NAMES))
+
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -74,8 +81,9 @@ deps:
 		    --no-install-recommends $$missing; \
 	fi
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(FUZZ_REPLAY)
 	prove -e '' $(UNIT_BINS)
+	@$(FUZZ_REPLAY_RUN)
 
 # The C unit tests alone, without the integration suite.
 .PHONY: check-exports
@@ -89,11 +97,13 @@ check-sample: $(BUILD)/gatehouse
 	$(BUILD)/gatehouse -c gateway.conf.sample --check
 
 format:
-	clang-format -i $(SRCS) $(wildcard gateway/*.h policies/*.h storage/*.h) $(UNIT_SRCS)
+	clang-format -i $(SRCS) $(wildcard gateway/*.h policies/*.h storage/*.h) $(UNIT_SRCS) \
+	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
 format-check:
 	clang-format --dry-run --Werror $(SRCS) \
-	    $(wildcard gateway/*.h policies/*.h storage/*.h) $(UNIT_SRCS)
+	    $(wildcard gateway/*.h policies/*.h storage/*.h) $(UNIT_SRCS) \
+	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
 # The whole suite, then again under ASan and UBSan in build/asan.
 test: deps
@@ -123,3 +133,87 @@ bench: deps all
 
 clean:
 	rm -rf $(BUILD)
+
+# --- fuzzing (tests/fuzz) --------------------------------------------------
+# Each tests/fuzz/<name>_fuzz.c defines LLVMFuzzerTestOneInput.  It is built
+# twice: as <name>_replay (gcc, the normal flags, tests/fuzz/replay_main.c),
+# which `make unit` runs on its seed corpus as a TAP test; and as <name>_fuzz
+# (clang, libFuzzer), which `make fuzz` runs for FUZZ_SECONDS on a scratch
+# copy of the corpus.
+
+# The seed corpora of each target (S24).
+FUZZ_CORPUS_callback = tests/corpus/callback tests/corpus/redirect
+FUZZ_CORPUS_config   = tests/corpus/config
+FUZZ_CORPUS_cookie   = tests/corpus/cookie
+FUZZ_CORPUS_jwt      = tests/corpus/jwt tests/corpus/jwks tests/corpus/claims
+FUZZ_CORPUS_path     = tests/corpus/path tests/corpus/route
+
+# make fuzz FUZZ_SECONDS=600 FUZZ_FLAGS="-fork=1 -ignore_crashes=1"; -j2
+# runs two targets at once.  Needs clang and libclang-rt-14-dev.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
+FUZZ_CC      ?= clang
+FUZZ_BUILD    = $(BUILD)/fuzz
+# No -Werror here: a clang-only warning elsewhere must not stop fuzzing.
+FUZZ_CFLAGS   = -O1 -g -fno-omit-frame-pointer \
+		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		$(filter-out -Werror,$(WARN)) -std=gnu11 -D_GNU_SOURCE \
+		-DGATEHOUSE_VERSION='"$(VERSION)"' -Igateway -Ipolicies \
+		-Istorage $(PKG_CFLAGS) -MMD -MP
+FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out gateway/main.c,$(SRCS)))
+FUZZ_BINS = $(patsubst %,$(FUZZ_BUILD)/%_fuzz,$(FUZZ_NAMES))
+
+$(BUILD)/tests/fuzz/%_replay: tests/fuzz/%_fuzz.c \
+    $(BUILD)/tests/fuzz/replay_main.o $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/tests/fuzz/replay_main.o \
+	    $(LIBOBJS) $(LDLIBS)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/%_fuzz: tests/fuzz/%_fuzz.c $(FUZZ_OBJS)
+	@echo "  CCLD    $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) \
+	    $(LDLIBS)
+
+# Named in explicit rules, so make keeps them (not intermediate files).
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/replay_main.o
+$(FUZZ_BINS): $(FUZZ_OBJS)
+
+-include $(FUZZ_REPLAY:=.d) $(BUILD)/tests/fuzz/replay_main.d \
+    $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+
+.PHONY: fuzz fuzz-replay
+fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
+
+# One target: seeds copied (prefixed by their corpus) into a scratch dir
+# that libFuzzer may grow; run in an empty working dir with a clean
+# environment; crashes land in $(FUZZ_BUILD)/artifacts/<name>/.
+fuzz-%: $(FUZZ_BUILD)/%_fuzz
+	@rm -rf $(FUZZ_BUILD)/corpus/$* $(FUZZ_BUILD)/work/$*
+	@mkdir -p $(FUZZ_BUILD)/corpus/$* $(FUZZ_BUILD)/work/$* \
+	    $(FUZZ_BUILD)/artifacts/$*
+	@for d in $(FUZZ_CORPUS_$*); do for f in $$d/*; do \
+		cp "$$f" "$(FUZZ_BUILD)/corpus/$*/$$(basename $$d)-$$(basename $$f)"; \
+	done; done
+	cd $(FUZZ_BUILD)/work/$* && env -i PATH=/usr/bin:/bin \
+	    TMPDIR=$(abspath $(FUZZ_BUILD)/work/$*) \
+	    ASAN_OPTIONS=detect_leaks=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(abspath $<) -max_total_time=$(FUZZ_SECONDS) -timeout=25 \
+	    -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_FLAGS) \
+	    -artifact_prefix=$(abspath $(FUZZ_BUILD)/artifacts/$*)/ \
+	    $(abspath $(FUZZ_BUILD)/corpus/$*)
+
+# Replay each target's seed corpus as a TAP test (every target, then fail
+# if any failed); `make unit` runs it after the unit tests.
+FUZZ_REPLAY_RUN = rc=0; $(foreach n,$(FUZZ_NAMES),prove -e '' \
+	$(BUILD)/tests/fuzz/$(n)_replay :: $(FUZZ_CORPUS_$(n)) || rc=1;) \
+	exit $$rc
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@$(FUZZ_REPLAY_RUN)

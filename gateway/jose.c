@@ -462,6 +462,13 @@ jose_verify(const char *jwt, const struct jwks *keys,
 		    "JWT signature is empty or not base64url");
 		goto done;
 	}
+	/* Security: cjose 0.6.1 asserts (aborts the process) on some
+	 * malformed base64 in the payload, so nothing that is not strict
+	 * base64url ever reaches it. */
+	if (jose_part_b64_ok(&p[1]) == -1) {
+		gh_error_set(err, "malformed", "JWT payload is not base64url");
+		goto done;
+	}
 	rc = jose_key_select(keys, alg, kid, &jwk, err);
 	if (rc != JOSE_OK)
 		goto done;

@@ -47,6 +47,36 @@ static const struct jwks_alg {
 };
 
 /* Members that only a private or symmetric key carries. */
+/* 0 when every key member cjose base64url-decodes is strict base64url. */
+static int
+jwks_b64_members_ok(json_t *o)
+{
+	static const char *const members[] = {"n", "e", "x", "y"};
+	unsigned char *buf;
+	const char *v;
+	size_t i, len, cap, n;
+	int rc;
+
+	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		v = json_string_value(json_object_get(o, members[i]));
+		if (v == NULL) {
+			if (json_object_get(o, members[i]) != NULL)
+				return -1; /* present but not a string */
+			continue;
+		}
+		len = strlen(v);
+		cap = CRYPTO_B64URL_DECLEN(len) + 1;
+		buf = malloc(cap);
+		if (buf == NULL)
+			return -1;
+		rc = len == 0 ? -1 : crypto_b64url_decode(v, len, buf, cap, &n);
+		free(buf);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static const char *const jwks_private_members[] = {
     "d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 
@@ -192,6 +222,11 @@ jwks_key_load(json_t *o, struct jwks_key *k)
 		if (bits < JWKS_RSA_MIN_BITS || bits > JWKS_RSA_MAX_BITS)
 			return -1;
 	}
+	/* Security: cjose 0.6.1 asserts (aborts the process) on some
+	 * malformed base64, so every member it decodes must be strict
+	 * base64url first; a key that is not is skipped like any bad key. */
+	if (jwks_b64_members_ok(o) == -1)
+		return -1;
 	k->jk_jwk = cjose_jwk_import_json((cjose_header_t *)o, &cerr);
 	if (k->jk_jwk == NULL ||
 	    cjose_jwk_get_kty(k->jk_jwk, &cerr) != k->jk_kty)

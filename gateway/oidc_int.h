@@ -53,7 +53,9 @@ int oidc_provider_wait(
 /*
  * Parse an application/x-www-form-urlencoded string (a query or a form
  * body) into `out` (evhttp key/value list; decoded).  Returns 0, or -1 when
- * it is malformed or a name in `unique` (NULL-terminated) appears twice.
+ * it is malformed or a name in `unique` (NULL-terminated) appears twice;
+ * with `unique` set (the strict callback mode) an encoded NUL is
+ * malformed too.
  */
 int oidc_params_parse(
     const char *s, struct evkeyvalq *out, const char *const *unique);

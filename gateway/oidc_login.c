@@ -164,6 +164,11 @@ oidc_params_parse(
 	TAILQ_INIT(out);
 	if (s == NULL || *s == '\0')
 		return 0;
+	/* Strict (callback) mode: a decoded %00 would end a value early
+	 * and hide what follows, so such a response is malformed.  Login
+	 * links are lenient: a bad return URL there just becomes "/". */
+	if (unique != NULL && strcasestr(s, "%00") != NULL)
+		return -1;
 	if (evhttp_parse_query_str(s, out) == -1)
 		return -1;
 	for (u = unique; u != NULL && *u != NULL; u++) {

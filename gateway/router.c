@@ -53,8 +53,14 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	const char *p = cfg->cf_auth_prefix;
 	size_t n = strlen(p);
 
-	if (p[0] != '/' || n < 2 || p[n - 1] == '/' ||
-	    strpbrk(p, " \t?#%") != NULL) {
+	char *norm = path_normalise_dup(p, 0, NULL);
+	int same = norm != NULL && strcmp(norm, p) == 0;
+
+	free(norm);
+	/* A prefix that is not in normal form could never match a
+	 * normalised request path, or match one it should not. */
+	if (!same || p[0] != '/' || n < 2 || p[n - 1] == '/' ||
+	    strpbrk(p, " \t?#%;") != NULL) {
 		report(arg, 0,
 		    "auth_prefix must be a path such as /.auth, without a "
 		    "trailing slash");
