@@ -452,7 +452,10 @@ config_expand(struct config_parse *cp, const char *in)
 			name[n] = '\0';
 			v = config_lookup_var(cp, name);
 			if (v == NULL) {
-				config_error(cp, "${%s} is not set", name);
+				char shown[64];
+
+				config_error(cp, "${%s} is not set",
+				    log_sanitize(shown, sizeof(shown), name));
 				goto fail;
 			}
 			chunk = v;
@@ -516,7 +519,10 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 
 	k = config_key_find(name);
 	if (k == NULL) {
-		config_error(cp, "unknown key \"%s\"", name);
+		char shown[64];
+
+		config_error(cp, "unknown key \"%s\"",
+		    log_sanitize(shown, sizeof(shown), name));
 		return;
 	}
 	prev = config_seen(cp, k);

@@ -59,6 +59,9 @@ log_buffer_stop(void)
 	log_buf = NULL;
 }
 
+static void log_vline(const char *, const char *, va_list, int)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vline(const char *tag, const char *fmt, va_list ap, int with_errno)
 {
