@@ -5,6 +5,7 @@
  */
 #include <sys/stat.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -480,26 +481,49 @@ session_delete(struct session *s)
 	(void)store_del(session_store, s->se_key);
 }
 
+/*
+ * Used sign-in states, in memory and shared by the workers.  A state is
+ * single use: a second callback with it is refused.  This needs no disk
+ * (it saved one fsync'd commit per sign-in): the window is the flow's ten
+ * minutes, and a replay after a restart still fails at the provider, where
+ * the code is single use too.  Full slots evict the entry nearest expiry.
+ */
+#define SESSION_USED_SLOTS 65536
+#define SESSION_USED_PROBE 32
+static pthread_mutex_t session_used_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	unsigned char su_hash[16];
+	time_t su_until;
+} session_used[SESSION_USED_SLOTS];
+
 int
 session_state_consume(const char *state, time_t now, time_t until)
 {
-	unsigned char key[32], *val = NULL;
-	char buf[128];
-	size_t len;
-	int rc;
+	unsigned char h[32];
+	size_t i, idx, victim;
+	uint32_t start;
+	int rc = 0;
 
-	/* A different key space from sessions: hash of a tagged string. */
-	snprintf(buf, sizeof(buf), "used-state:%s", state);
-	crypto_sha256(buf, strlen(buf), key);
-	rc = store_get(session_store, key, now, &val, &len);
-	free(val);
-	if (rc == STORE_OK)
-		return 1;
-	if (rc != STORE_NOTFOUND)
+	if (crypto_sha256(state, strlen(state), h) == -1)
 		return -1;
-	rc =
-	    store_put(session_store, key, until, (const unsigned char *)"u", 1);
-	return rc == STORE_OK ? 0 : -1;
+	memcpy(&start, h, sizeof(start));
+	pthread_mutex_lock(&session_used_mu);
+	victim = start % SESSION_USED_SLOTS;
+	for (i = 0; i < SESSION_USED_PROBE; i++) {
+		idx = (start + i) % SESSION_USED_SLOTS;
+		if (session_used[idx].su_until > now &&
+		    memcmp(session_used[idx].su_hash, h, 16) == 0) {
+			rc = 1;
+			goto done;
+		}
+		if (session_used[idx].su_until < session_used[victim].su_until)
+			victim = idx;
+	}
+	memcpy(session_used[victim].su_hash, h, 16);
+	session_used[victim].su_until = until;
+done:
+	pthread_mutex_unlock(&session_used_mu);
+	return rc;
 }
 
 char *

@@ -93,8 +93,9 @@ enum session_result session_save(struct session *s);
 void session_delete(struct session *s);
 
 /*
- * Remember a sign-in `state` as used (single use) until `until`; returns 1
- * if it was already used, 0 if now recorded, -1 on error.
+ * Remember a sign-in `state` as used (single use) until `until`, in memory
+ * shared by the workers; returns 1 if it was already used, 0 if now
+ * recorded, -1 on error.  Any thread.
  */
 int session_state_consume(const char *state, time_t now, time_t until);
 
