@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "cookie.h"
+#include "headers.h"
 
 static int cookie_parse_name(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -34,24 +35,11 @@ const struct config_key cookie_keys[] = {
 const size_t cookie_nkeys = sizeof(cookie_keys) / sizeof(cookie_keys[0]);
 
 static int
-cookie_token(const char *s)
-{
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && strchr(tchar, *s) == NULL)
-			return 0;
-	return 1;
-}
-
-static int
 cookie_parse_name(struct config *cfg, const struct config_key *key,
     const char *value, int line, const char **errstr)
 {
 	(void)line;
-	if (!cookie_token(value) || strlen(value) > 64) {
+	if (!headers_is_token_n(value, strlen(value)) || strlen(value) > 64) {
 		*errstr = "expected a cookie name (letters, digits, - _ .)";
 		return -1;
 	}

@@ -227,17 +227,25 @@ headers_is_owned(const char *name)
 	return 0;
 }
 
+int
+headers_is_token_n(const char *s, size_t n)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) &&
+		    (s[i] == '\0' || strchr(tchar, s[i]) == NULL))
+			return 0;
+	return 1;
+}
+
 static int
 headers_is_token(const char *s)
 {
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && strchr(tchar, *s) == NULL)
-			return 0;
-	return 1;
+	return headers_is_token_n(s, strlen(s));
 }
 
 static int

@@ -30,6 +30,9 @@ int headers_peer_trusted(const struct config *cfg, const char *addr);
  */
 int headers_is_hop_by_hop(const char *name, const char *connection);
 
+/* Whether s[0..n) is an RFC 9110 token (a header or cookie name). */
+int headers_is_token_n(const char *s, size_t n);
+
 /* Whether a comma-separated header value lists `name` (any case). */
 int headers_list_has(const char *list, const char *name);
 

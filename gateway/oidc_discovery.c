@@ -51,6 +51,22 @@ struct oidc_provider {
 
 static void oidc_fetch_discovery(struct oidc_provider *op);
 
+/* Queue done(arg, ...) for when the current fetch ends.  0 or -1. */
+static int
+oidc_waiter_add(struct oidc_provider *op, void (*done)(void *, int), void *arg)
+{
+	struct oidc_waiter *nw;
+
+	nw = reallocarray(op->op_waiters, op->op_nwaiters + 1, sizeof(*nw));
+	if (nw == NULL)
+		return -1;
+	op->op_waiters = nw;
+	nw[op->op_nwaiters].ow_done = done;
+	nw[op->op_nwaiters].ow_arg = arg;
+	op->op_nwaiters++;
+	return 0;
+}
+
 static struct oidc_provider *
 oidc_provider_cast(void *arg)
 {
@@ -351,21 +367,14 @@ int
 oidc_provider_jwks_refetch(
     struct oidc_provider *op, void (*done)(void *arg, int fresh), void *arg)
 {
-	struct oidc_waiter *nw;
-
 	/* Only refetches caused by unknown kids are rate-limited: a key
 	 * rotated just after a scheduled fetch is still picked up, while a
 	 * flood of forged kids costs one fetch a minute. */
 	if (op->op_fetch == FETCH_NONE && op->op_refetched != 0 &&
 	    time(NULL) - op->op_refetched < OIDC_JWKS_MIN_INTERVAL)
 		return -1;
-	nw = reallocarray(op->op_waiters, op->op_nwaiters + 1, sizeof(*nw));
-	if (nw == NULL)
+	if (oidc_waiter_add(op, done, arg) == -1)
 		return -1;
-	op->op_waiters = nw;
-	nw[op->op_nwaiters].ow_done = done;
-	nw[op->op_nwaiters].ow_arg = arg;
-	op->op_nwaiters++;
 	if (op->op_fetch == FETCH_NONE) {
 		op->op_refetched = time(NULL);
 		if (op->op_worker->w_id == 0)
@@ -380,17 +389,10 @@ int
 oidc_provider_wait(
     struct oidc_provider *op, void (*done)(void *arg, int ok), void *arg)
 {
-	struct oidc_waiter *nw;
-
 	if (op->op_state != OIDC_UNKNOWN)
 		return -1;
-	nw = reallocarray(op->op_waiters, op->op_nwaiters + 1, sizeof(*nw));
-	if (nw == NULL)
+	if (oidc_waiter_add(op, done, arg) == -1)
 		return -1;
-	op->op_waiters = nw;
-	nw[op->op_nwaiters].ow_done = done;
-	nw[op->op_nwaiters].ow_arg = arg;
-	op->op_nwaiters++;
 	return 0;
 }
 

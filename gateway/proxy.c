@@ -569,21 +569,6 @@ proxy_parse_status(struct proxy_conn *pc, const char *line)
 }
 
 static int
-proxy_is_token(const char *s, size_t n)
-{
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) &&
-		    strchr(tchar, s[i]) == NULL)
-			return 0;
-	return 1;
-}
-
-static int
 proxy_parse_header(struct proxy_conn *pc, char *line)
 {
 	char *colon, *v, *e;
@@ -591,7 +576,7 @@ proxy_parse_header(struct proxy_conn *pc, char *line)
 	/* obs-fold and a space before the colon are refused (RFC 9112
 	 * 5.1, 5.2): they are how responses get smuggled. */
 	colon = strchr(line, ':');
-	if (colon == NULL || !proxy_is_token(line, colon - line))
+	if (colon == NULL || !headers_is_token_n(line, colon - line))
 		return -1;
 	*colon = '\0';
 	v = colon + 1;
