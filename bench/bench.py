@@ -97,11 +97,11 @@ def proc_tree(root):
                 kids.setdefault(proc_stat(int(d))["ppid"], []).append(int(d))
             except (OSError, ValueError, IndexError):
                 pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
+    out, pending = [], [root]
+    while pending:
+        p = pending.pop()
         out.append(p)
-        todo.extend(kids.get(p, []))
+        pending.extend(kids.get(p, []))
     return out
 
 

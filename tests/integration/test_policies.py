@@ -214,7 +214,7 @@ def test_group_overage(op, tmp, upstream):
         _json.dump({"many@contoso.com": ["g-1", "g-7"],
                     "few@contoso.com": ["g-9"]}, f)
     pf = os.path.join(tmp, "graph.port")
-    graph = Proc([PY, os.path.join(os.path.dirname(__file__), "graph_stub.py"),
+    graph = Proc([PY, os.path.join(os.path.dirname(__file__), "graph_server.py"),
                   "--port-file", pf, "--jwks", op.endpoint("jwks"),
                   "--groups", groups], os.path.join(tmp, "graph.log"))
     try:
