@@ -350,8 +350,8 @@ crypto_ct_equal(const void *a, const void *b, size_t len)
 /* The key file's text form: 64 hex characters and a newline. */
 #define KEY_FILE_HEXLEN (2 * CRYPTO_KEY_LEN)
 
-static int
-hex_value(unsigned char c)
+int
+crypto_hex_value(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -374,8 +374,8 @@ key_file_parse(const char *path, const unsigned char *text, size_t len,
 	if (len != KEY_FILE_HEXLEN)
 		goto bad;
 	for (i = 0; i < CRYPTO_KEY_LEN; i++) {
-		hi = hex_value(text[2 * i]);
-		lo = hex_value(text[2 * i + 1]);
+		hi = crypto_hex_value(text[2 * i]);
+		lo = crypto_hex_value(text[2 * i + 1]);
 		if (hi == -1 || lo == -1)
 			goto bad;
 		key[i] = (unsigned char)(hi << 4 | lo);

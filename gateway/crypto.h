@@ -133,6 +133,9 @@ int crypto_b64url_decode(const char *in, size_t inlen, unsigned char *out,
 
 /* 1 when the len bytes at a and b are equal, else 0, in time that depends
  * only on len (CRYPTO_memcmp).  For MACs, state values and tokens. */
+/* The value of one hex digit (either case), or -1. */
+int crypto_hex_value(int c);
+
 int crypto_ct_equal(const void *a, const void *b, size_t len);
 
 /*

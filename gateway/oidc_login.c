@@ -58,15 +58,6 @@ oidc_issuer_equal(const char *a, const char *b)
 	return la == lb && memcmp(a, b, la) == 0;
 }
 
-static int
-oidc_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode once into out; -1 on a bad escape. */
 static int
 oidc_pct_decode(const char *in, char *out, size_t size)
@@ -78,8 +69,9 @@ oidc_pct_decode(const char *in, char *out, size_t size)
 		if (o + 1 >= size)
 			return -1;
 		if (*in == '%') {
-			hi = oidc_hexval((unsigned char)in[1]);
-			lo = hi < 0 ? -1 : oidc_hexval((unsigned char)in[2]);
+			hi = crypto_hex_value((unsigned char)in[1]);
+			lo = hi < 0 ? -1
+			            : crypto_hex_value((unsigned char)in[2]);
 			/* %00 would end the decoded string early and hide
 			 * what follows it from the checks. */
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))

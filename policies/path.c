@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "path.h"
 
 /* UTF-8 decoding state across consecutive escaped bytes >= 0x80. */
@@ -15,18 +16,6 @@ struct path_utf8 {
 	unsigned char pu_lo; /* allowed range of the next byte */
 	unsigned char pu_hi;
 };
-
-static int
-path_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int
 path_unreserved(int c)
@@ -116,8 +105,8 @@ path_decode(const char *raw, char *out, struct gh_error *err)
 			out[w++] = (char)*r;
 			continue;
 		}
-		hi = path_hexval(r[1]);
-		lo = hi == -1 ? -1 : path_hexval(r[2]);
+		hi = crypto_hex_value(r[1]);
+		lo = hi == -1 ? -1 : crypto_hex_value(r[2]);
 		if (hi == -1 || lo == -1) {
 			gh_error_set(err, "path_bad_escape",
 			    "invalid percent escape in path");
