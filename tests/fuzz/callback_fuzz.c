@@ -20,6 +20,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "crypto.h"
 #include "config.h"
 #include "fuzz.h"
 #include "oidc.h"
@@ -30,18 +31,6 @@ static const char *const fuzz_callback_unique[] = {
     "state", "code", "error", "error_description", "iss", NULL};
 
 static struct config fuzz_cfg;
-
-static int
-fuzz_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * The oracle's own view of a target: every percent-decoding of it (kept
@@ -74,8 +63,9 @@ fuzz_redirect_levels_ok(const char *t)
 		if (!more)
 			return 1;
 		for (i = 0, o = 0; i < len; i++) {
-			hi = i + 2 < len ? fuzz_hexval(buf[cur][i + 1]) : -1;
-			lo = hi < 0 ? -1 : fuzz_hexval(buf[cur][i + 2]);
+			hi = i + 2 < len ? crypto_hex_value(buf[cur][i + 1])
+			                 : -1;
+			lo = hi < 0 ? -1 : crypto_hex_value(buf[cur][i + 2]);
 			if (buf[cur][i] == '%' && hi >= 0 && lo >= 0) {
 				buf[!cur][o++] = (unsigned char)(hi * 16 + lo);
 				i += 2;
