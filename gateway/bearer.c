@@ -32,7 +32,7 @@ static void
 bearer_refuse(
     struct request_ctx *rq, int status, const char *error, const char *why)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	char hdr[256], buf[200];
 
 	rq->rq_event = "bearer";
@@ -48,10 +48,7 @@ bearer_refuse(
 	    error != NULL ? error : "missing",
 	    log_sanitize(buf, sizeof(buf), why));
 	/* An API answer: JSON whatever the Accept header says. */
-	evhttp_remove_header(
-	    evhttp_request_get_input_headers(rq->rq_req), "Accept");
-	evhttp_add_header(evhttp_request_get_input_headers(rq->rq_req),
-	    "Accept", "application/json");
+	rq->rq_json = 1;
 	errpage_send(rq, status,
 	    status == 401 ? (error ? "invalid_token" : "unauthenticated")
 	                  : "insufficient_scope",

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "cookie.h"
+#include "http1.h"
 #include "headers.h"
 
 static int cookie_parse_name(struct config *, const struct config_key *,
@@ -39,7 +40,7 @@ cookie_parse_name(struct config *cfg, const struct config_key *key,
     const char *value, int line, const char **errstr)
 {
 	(void)line;
-	if (!headers_is_token_n(value, strlen(value)) || strlen(value) > 64) {
+	if (!http1_is_token(value, strlen(value)) || strlen(value) > 64) {
 		*errstr = "expected a cookie name (letters, digits, - _ .)";
 		return -1;
 	}
@@ -70,18 +71,19 @@ cookie_parse_domain(struct config *cfg, const struct config_key *key,
  * terminated.
  */
 static void
-cookie_walk(struct evkeyvalq *in,
+cookie_walk(const struct http1_req *in,
     int (*fn)(const char *n, size_t nl, const char *v, size_t vl, void *),
     void *arg)
 {
-	struct evkeyval *h;
+	const struct http1_hdr *h;
 	const char *p, *e, *eq, *ve;
+	int i;
 
-	TAILQ_FOREACH(h, in, next)
-	{
-		if (strcasecmp(h->key, "Cookie") != 0)
+	for (i = 0; i < in->hr_nhdrs; i++) {
+		h = &in->hr_hdrs[i];
+		if (h->hh_nlen != 6 || strcasecmp(h->hh_name, "Cookie") != 0)
 			continue;
-		for (p = h->value; *p != '\0'; p = *e == ';' ? e + 1 : e) {
+		for (p = h->hh_value; *p != '\0'; p = *e == ';' ? e + 1 : e) {
 			while (*p == ' ' || *p == '\t')
 				p++;
 			e = p + strcspn(p, ";");
@@ -125,7 +127,8 @@ cookie_find_cb(const char *n, size_t nl, const char *v, size_t vl, void *arg)
 }
 
 int
-cookie_get(struct evkeyvalq *in, const char *name, char *out, size_t outsize)
+cookie_get(
+    const struct http1_req *in, const char *name, char *out, size_t outsize)
 {
 	struct cookie_find cf = {name, out, outsize, 0, 0};
 
@@ -164,7 +167,7 @@ cookie_each_cb(const char *n, size_t nl, const char *v, size_t vl, void *arg)
 }
 
 int
-cookie_foreach(struct evkeyvalq *in, const char *prefix,
+cookie_foreach(const struct http1_req *in, const char *prefix,
     void (*fn)(const char *name, const char *value, void *arg), void *arg)
 {
 	struct cookie_each ce = {prefix, fn, arg, 0};

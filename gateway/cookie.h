@@ -12,6 +12,7 @@
 #include "config.h"
 
 struct evkeyvalq;
+struct http1_req;
 
 extern const struct config_key cookie_keys[];
 extern const size_t cookie_nkeys;
@@ -19,19 +20,19 @@ extern const size_t cookie_nkeys;
 #define COOKIE_MAX_VALUE 4096
 
 /*
- * Find cookie `name` in the request headers `in`.  Returns 1 and copies the
- * value into out (NUL-terminated), 0 when absent, -1 when it is there more
- * than once, empty, or longer than outsize - 1 (a forged or broken cookie
- * is treated as no cookie, never half-read).
+ * Find cookie `name` in the Cookie headers of request head `in`.  Returns 1 and
+ * copies the value into out (NUL-terminated), 0 when absent, -1 when it is
+ * there more than once, empty, or longer than outsize - 1 (a forged or broken
+ * cookie is treated as no cookie, never half-read).
  */
 int cookie_get(
-    struct evkeyvalq *in, const char *name, char *out, size_t outsize);
+    const struct http1_req *in, const char *name, char *out, size_t outsize);
 
 /*
  * Call fn(name, value, arg) for each cookie whose name starts with prefix;
  * name and value are borrowed for the call.  Returns the number seen.
  */
-int cookie_foreach(struct evkeyvalq *in, const char *prefix,
+int cookie_foreach(const struct http1_req *in, const char *prefix,
     void (*fn)(const char *name, const char *value, void *arg), void *arg);
 
 #define COOKIE_LAX 0  /* SameSite=Lax */

@@ -60,6 +60,8 @@ errpage_wants_json(struct request_ctx *rq)
 {
 	const char *accept, *xrw;
 
+	if (rq->rq_json)
+		return 1;
 	accept = request_header(rq, "Accept");
 	xrw = request_header(rq, "X-Requested-With");
 	if (xrw != NULL)
@@ -90,6 +92,8 @@ errpage_title(int status)
 		return "Request body too large";
 	case 414:
 		return "Request URI too long";
+	case 417:
+		return "Expectation failed";
 	case 431:
 		return "Request headers too large";
 	case 502:
@@ -98,6 +102,8 @@ errpage_title(int status)
 		return "Service unavailable";
 	case 504:
 		return "Gateway timeout";
+	case 505:
+		return "HTTP version not supported";
 	default:
 		return status >= 500 ? "Server error" : "Request refused";
 	}
@@ -121,7 +127,7 @@ void
 errpage_send_full(struct request_ctx *rq, int status, const char *code,
     const char *message, const char *action, const char *href, int close)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	struct evbuffer *body;
 	const char *title = errpage_title(status);
 
@@ -173,7 +179,7 @@ errpage_send_full(struct request_ctx *rq, int status, const char *code,
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
 	if (close)
-		evhttp_add_header(out, "Connection", "close");
+		rq->rq_close = 1;
 	if (rq->rq_event == NULL || strcmp(rq->rq_event, "proxy") == 0)
 		rq->rq_event = code;
 	request_reply(rq, status, title, body);

@@ -19,6 +19,7 @@
 #include "request.h"
 #include "router.h"
 #include "server.h"
+#include "session.h"
 
 static const char *
 forward_auth_method(const char *m)
@@ -111,11 +112,13 @@ forward_auth_copy_lines(struct evkeyvalq *out, const char *lines)
 void
 forward_auth_reply(struct request_ctx *rq, int status)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 
 	if (rq->rq_upstream_hdrs != NULL)
 		forward_auth_copy_lines(out, rq->rq_upstream_hdrs);
+	else if (rq->rq_session != NULL)
+		forward_auth_copy_lines(out, rq->rq_session->se_ident);
 	evhttp_add_header(out, "Content-Type", "application/json");
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	if (body != NULL)

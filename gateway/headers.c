@@ -25,7 +25,9 @@
 
 #include "config.h"
 #include "headers.h"
+#include "http1.h"
 #include "request.h"
+#include "session.h"
 #include "server.h"
 
 static int headers_parse_trusted(struct config *, const struct config_key *,
@@ -165,25 +167,6 @@ headers_fold(const char *name, char *out, size_t size)
 }
 
 int
-headers_list_has(const char *list, const char *name)
-{
-	const char *p = list, *e;
-	size_t n = strlen(name);
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		e = p;
-		while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t')
-			e++;
-		if ((size_t)(e - p) == n && strncasecmp(p, name, n) == 0)
-			return 1;
-		p = e;
-	}
-	return 0;
-}
-
-int
 headers_is_hop_by_hop(const char *name, const char *connection)
 {
 	static const char *const hop[] = {"connection", "keep-alive", "te",
@@ -197,7 +180,7 @@ headers_is_hop_by_hop(const char *name, const char *connection)
 			return 1;
 	if (strncmp(f, "proxy-", 6) == 0)
 		return 1;
-	return connection != NULL && headers_list_has(connection, name);
+	return connection != NULL && http1_list_has(connection, name);
 }
 
 int
@@ -227,27 +210,6 @@ headers_is_owned(const char *name)
 	return 0;
 }
 
-int
-headers_is_token_n(const char *s, size_t n)
-{
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) &&
-		    (s[i] == '\0' || strchr(tchar, s[i]) == NULL))
-			return 0;
-	return 1;
-}
-
-static int
-headers_is_token(const char *s)
-{
-	return headers_is_token_n(s, strlen(s));
-}
-
 static int
 headers_value_ok(const char *s)
 {
@@ -255,46 +217,6 @@ headers_value_ok(const char *s)
 		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
 			return 0;
 	return 1;
-}
-
-int
-headers_check_limits(const struct config *cfg, struct evkeyvalq *in)
-{
-	struct evkeyval *h;
-	size_t bytes = 0;
-	int n = 0;
-
-	int te = 0, cl = 0, host = 0;
-
-	TAILQ_FOREACH(h, in, next)
-	{
-		/* libevent accepts names with spaces ("Name : v") and
-		 * folded lines; a name that is not a token is refused so no
-		 * lenient upstream can read it as another header. */
-		if (!headers_is_token(h->key) || !headers_value_ok(h->value))
-			return 400;
-		/* Request smuggling (RFC 9112 6.1, 6.3): libevent takes the
-		 * first Content-Length, accepts "+5", and treats any
-		 * Transfer-Encoding mentioning chunked as chunked.  Anything
-		 * but one plain framing is refused, and the connection with
-		 * it, so no bytes after it are read as another request. */
-		if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
-			if (++te > 1 || strcasecmp(h->value, "chunked") != 0)
-				return 400;
-		} else if (strcasecmp(h->key, "Content-Length") == 0) {
-			if (++cl > 1 || h->value[0] == '\0' ||
-			    strspn(h->value, "0123456789") != strlen(h->value))
-				return 400;
-		} else if (strcasecmp(h->key, "Host") == 0 && ++host > 1)
-			return 400;
-		n++;
-		bytes += strlen(h->key) + strlen(h->value) + 4;
-	}
-	if (te > 0 && cl > 0)
-		return 400;
-	if (n > cfg->cf_max_headers || bytes > cfg->cf_max_header_size)
-		return 431;
-	return 0;
 }
 
 void
@@ -308,7 +230,7 @@ headers_request_id(struct request_ctx *rq)
 	if (rq->rq_peer_trusted) {
 		in = request_header(rq, "X-Request-Id");
 		n = in == NULL ? 0 : strlen(in);
-		if (n > 0 && n < sizeof(rq->rq_id) && headers_is_token(in)) {
+		if (n > 0 && n < sizeof(rq->rq_id) && http1_is_token(in, n)) {
 			memcpy(rq->rq_id, in, n + 1);
 			return;
 		}
@@ -321,6 +243,16 @@ headers_request_id(struct request_ctx *rq)
 	x ^= x >> 27;
 	snprintf(rq->rq_id, sizeof(rq->rq_id), "%02x%014llx", w->w_id & 0xff,
 	    (unsigned long long)(x & 0xffffffffffffffULL));
+}
+
+static void
+headers_add3(struct evbuffer *out, const char *name, size_t nl,
+    const char *value, size_t vl)
+{
+	evbuffer_add(out, name, nl);
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, value, vl);
+	evbuffer_add(out, "\r\n", 2);
 }
 
 /*
@@ -350,8 +282,11 @@ headers_cookie_filtered(
 			p = e;
 			continue;
 		}
-		evbuffer_add_printf(out, "%s%.*s", n++ == 0 ? "Cookie: " : "; ",
-		    (int)(e - p), p);
+		if (n++ == 0)
+			evbuffer_add(out, "Cookie: ", 8);
+		else
+			evbuffer_add(out, "; ", 2);
+		evbuffer_add(out, p, e - p);
 		p = e;
 	}
 	if (n > 0)
@@ -363,58 +298,72 @@ headers_upstream_request(
     struct request_ctx *rq, struct evbuffer *out, size_t body_len, int has_body)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->rq_req);
-	struct evkeyval *h;
+	const struct http1_req *in = rq->rq_hreq;
+	const struct http1_hdr *h;
 	const char *conn, *xff = NULL, *proto = NULL, *host = NULL, *chost;
+	char num[32];
+	int i, n;
 
-	conn = evhttp_find_header(in, "Connection");
+	conn = request_header(rq, "Connection");
 	if (rq->rq_peer_trusted) {
-		xff = evhttp_find_header(in, "X-Forwarded-For");
-		proto = evhttp_find_header(in, "X-Forwarded-Proto");
-		host = evhttp_find_header(in, "X-Forwarded-Host");
+		xff = request_header(rq, "X-Forwarded-For");
+		proto = request_header(rq, "X-Forwarded-Proto");
+		host = request_header(rq, "X-Forwarded-Host");
 	}
-	chost = evhttp_find_header(in, "Host");
-	TAILQ_FOREACH(h, in, next)
-	{
-		if (headers_is_hop_by_hop(h->key, conn) ||
-		    headers_is_owned(h->key) ||
-		    strcasecmp(h->key, "Host") == 0 ||
-		    strcasecmp(h->key, "Content-Length") == 0 ||
-		    strcasecmp(h->key, "Expect") == 0)
+	chost = in->hr_host;
+	for (i = 0; i < in->hr_nhdrs; i++) {
+		h = &in->hr_hdrs[i];
+		if (headers_is_hop_by_hop(h->hh_name, conn) ||
+		    headers_is_owned(h->hh_name) ||
+		    strcasecmp(h->hh_name, "Host") == 0 ||
+		    strcasecmp(h->hh_name, "Content-Length") == 0 ||
+		    strcasecmp(h->hh_name, "Expect") == 0)
 			continue;
-		if (strcasecmp(h->key, "Cookie") == 0) {
-			headers_cookie_filtered(out, cfg, h->value);
+		if (strcasecmp(h->hh_name, "Cookie") == 0) {
+			headers_cookie_filtered(out, cfg, h->hh_value);
 			continue;
 		}
 		/* The gateway's own bearer replaces the client's. */
 		if (cfg->cf_forward_authorization &&
 		    rq->rq_upstream_hdrs != NULL &&
-		    strcasecmp(h->key, "Authorization") == 0)
+		    strcasecmp(h->hh_name, "Authorization") == 0)
 			continue;
-		evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
+		headers_add3(
+		    out, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);
 	}
 	if (rq->rq_upstream_hdrs != NULL)
 		evbuffer_add(
 		    out, rq->rq_upstream_hdrs, strlen(rq->rq_upstream_hdrs));
-	evbuffer_add_printf(out, "Host: %s\r\n", cfg->cf_upstream.cu_hostport);
-	if (xff != NULL && headers_value_ok(xff))
-		evbuffer_add_printf(
-		    out, "X-Forwarded-For: %s, %s\r\n", xff, rq->rq_peer);
-	else
-		evbuffer_add_printf(
-		    out, "X-Forwarded-For: %s\r\n", rq->rq_peer);
+	else if (rq->rq_session != NULL && rq->rq_session->se_ident != NULL)
+		evbuffer_add(out, rq->rq_session->se_ident,
+		    strlen(rq->rq_session->se_ident));
+	headers_add3(out, "Host", 4, cfg->cf_upstream.cu_hostport,
+	    strlen(cfg->cf_upstream.cu_hostport));
+	if (xff != NULL && headers_value_ok(xff)) {
+		evbuffer_add(out, "X-Forwarded-For: ", 17);
+		evbuffer_add(out, xff, strlen(xff));
+		evbuffer_add(out, ", ", 2);
+		evbuffer_add(out, rq->rq_peer, strlen(rq->rq_peer));
+		evbuffer_add(out, "\r\n", 2);
+	} else
+		headers_add3(out, "X-Forwarded-For", 15, rq->rq_peer,
+		    strlen(rq->rq_peer));
 	if (proto != NULL &&
 	    (strcmp(proto, "https") == 0 || strcmp(proto, "http") == 0))
-		evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\n", proto);
+		headers_add3(
+		    out, "X-Forwarded-Proto", 17, proto, strlen(proto));
 	else
-		evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\n");
+		evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
 	if (host == NULL)
 		host = chost;
-	if (host != NULL && headers_value_ok(host))
-		evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", host);
-	evbuffer_add_printf(out, "X-Request-Id: %s\r\n", rq->rq_id);
-	if (has_body || body_len > 0)
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
+	if (host != NULL && host[0] != '\0' && headers_value_ok(host))
+		headers_add3(out, "X-Forwarded-Host", 16, host, strlen(host));
+	headers_add3(out, "X-Request-Id", 12, rq->rq_id, strlen(rq->rq_id));
+	if (has_body || body_len > 0) {
+		n = snprintf(
+		    num, sizeof(num), "Content-Length: %zu\r\n", body_len);
+		evbuffer_add(out, num, (size_t)n);
+	}
 	evbuffer_add(out, "\r\n", 2);
 	return 0;
 }

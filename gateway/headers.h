@@ -30,12 +30,6 @@ int headers_peer_trusted(const struct config *cfg, const char *addr);
  */
 int headers_is_hop_by_hop(const char *name, const char *connection);
 
-/* Whether s[0..n) is an RFC 9110 token (a header or cookie name). */
-int headers_is_token_n(const char *s, size_t n);
-
-/* Whether a comma-separated header value lists `name` (any case). */
-int headers_list_has(const char *list, const char *name);
-
 /*
  * Whether a client-sent header must be dropped because gatehouse owns its
  * name: compared case-insensitively with '_' taken as '-', so
@@ -45,19 +39,14 @@ int headers_is_owned(const char *name);
 
 /*
  * Append the request head's header lines for the upstream to `out`:
- * the client's headers less hop-by-hop and owned ones, then Host,
+ * the client's headers less hop-by-hop and owned ones, then the identity
+ * block (rq_upstream_hdrs when set, else the session's), Host,
  * X-Forwarded-For/-Proto/-Host (taken from the client only when
  * rq_peer_trusted), X-Request-Id and Content-Length.  Returns 0, or -1
  * when a client header is unusable (the caller answers 400).
  */
 int headers_upstream_request(struct request_ctx *rq, struct evbuffer *out,
     size_t body_len, int has_body);
-
-/*
- * Check the client's header block against the limits; returns 0, or the
- * HTTP status to answer (431 too many or too large, 400 malformed).
- */
-int headers_check_limits(const struct config *cfg, struct evkeyvalq *in);
 
 /*
  * The identity header block for a signed-in user's claims (borrowed):

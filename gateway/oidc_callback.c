@@ -69,13 +69,12 @@ static void
 oidc_callback_restart(struct request_ctx *rq, const char *why)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	char name[96], val[8], loc[128], buf[128];
 
 	snprintf(name, sizeof(name), "%s_retry", cfg->cf_cookie_name);
 	rq->rq_event = "callback";
-	if (cookie_get(evhttp_request_get_input_headers(rq->rq_req), name, val,
-	        sizeof(val)) != 0) {
+	if (cookie_get(rq->rq_hreq, name, val, sizeof(val)) != 0) {
 		cookie_set(out, cfg, name, "", 0, COOKIE_LAX);
 		log_info("callback id=%s result=state_invalid reason=\"%s\" "
 		         "restart=no",
@@ -111,8 +110,7 @@ oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 	if (state != NULL && strlen(state) == OIDC_STATE_LEN)
 		f = oidc_flow_find(rq, state);
 	if (f != NULL)
-		cookie_set(evhttp_request_get_output_headers(rq->rq_req), cfg,
-		    f->of_cookie, "", 0,
+		cookie_set(request_out(rq), cfg, f->of_cookie, "", 0,
 		    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST
 		        ? COOKIE_NONE
 		        : COOKIE_LAX);
@@ -199,7 +197,7 @@ static void
 oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	struct oidc_tokens *t = rq->rq_tokens;
 	struct session *s;
 	char *json = NULL, retry[96], user[128];
@@ -239,8 +237,7 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST ? COOKIE_NONE
 	                                                     : COOKIE_LAX);
 	snprintf(retry, sizeof(retry), "%s_retry", cfg->cf_cookie_name);
-	if (cookie_get(evhttp_request_get_input_headers(rq->rq_req), retry,
-	        user, sizeof(user)) != 0)
+	if (cookie_get(rq->rq_hreq, retry, user, sizeof(user)) != 0)
 		cookie_set(out, cfg, retry, "", 0, COOKIE_LAX);
 	evhttp_add_header(out, "Location", rq->rq_flow->of_target);
 	evhttp_add_header(out, "Cache-Control", "no-store");
@@ -299,7 +296,7 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 static int
 oidc_callback_params(struct request_ctx *rq, struct evkeyvalq *q)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(rq->rq_req);
+	struct evbuffer *in = request_body(rq);
 	const char *query, *ct;
 	char *body;
 	size_t len;
@@ -308,7 +305,7 @@ oidc_callback_params(struct request_ctx *rq, struct evkeyvalq *q)
 	TAILQ_INIT(q);
 	if (strcmp(rq->rq_method, "POST") == 0) {
 		ct = request_header(rq, "Content-Type");
-		len = evbuffer_get_length(in);
+		len = in != NULL ? evbuffer_get_length(in) : 0;
 		if (ct == NULL ||
 		    strncasecmp(ct, "application/x-www-form-urlencoded", 33) !=
 		        0 ||
@@ -317,7 +314,8 @@ oidc_callback_params(struct request_ctx *rq, struct evkeyvalq *q)
 		body = malloc(len + 1);
 		if (body == NULL)
 			return -1;
-		evbuffer_copyout(in, body, len);
+		if (len > 0)
+			evbuffer_copyout(in, body, len);
 		body[len] = '\0';
 		rc = strlen(body) == len
 		    ? oidc_params_parse(body, q, oidc_callback_unique)

@@ -265,8 +265,7 @@ oidc_flow_find(struct request_ctx *rq, const char *state)
 
 	snprintf(prefix, sizeof(prefix), "%s_flow_", cfg->cf_cookie_name);
 	fs.prefix_len = strlen(prefix);
-	cookie_foreach(evhttp_request_get_input_headers(rq->rq_req), prefix,
-	    oidc_flow_search_cb, &fs);
+	cookie_foreach(rq->rq_hreq, prefix, oidc_flow_search_cb, &fs);
 	return fs.found;
 }
 
@@ -302,8 +301,7 @@ oidc_flow_cap(struct request_ctx *rq, struct evkeyvalq *out)
 
 	fl.n = 0;
 	snprintf(prefix, sizeof(prefix), "%s_flow_", cfg->cf_cookie_name);
-	cookie_foreach(evhttp_request_get_input_headers(rq->rq_req), prefix,
-	    oidc_flow_list_cb, &fl);
+	cookie_foreach(rq->rq_hreq, prefix, oidc_flow_list_cb, &fl);
 	drop = fl.n - (cfg->cf_max_pending_logins - 1);
 	if (drop <= 0)
 		return;
@@ -440,7 +438,7 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct oidc_meta *m =
 	    oidc_provider_meta(rq->rq_worker->w_provider);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	struct oidc_flow f;
 	char *url = NULL, *sealed = NULL;
 
@@ -562,7 +560,7 @@ void
 oidc_challenge(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	char *esc, *loc;
 
 	rq->rq_event = "unauthenticated";

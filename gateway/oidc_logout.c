@@ -40,7 +40,7 @@ void
 oidc_logout(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	const struct oidc_meta *m;
 	struct session *s = NULL;
 	struct evkeyvalq q;
@@ -62,8 +62,8 @@ oidc_logout(struct request_ctx *rq)
 	/* Security: a local path only; anything else is "/". */
 	target = oidc_target_or_root(
 	    cfg, evhttp_find_header(&q, "post_logout_redirect_uri"));
-	if (cookie_get(evhttp_request_get_input_headers(rq->rq_req),
-	        cfg->cf_cookie_name, cookie, sizeof(cookie)) == 1 &&
+	if (cookie_get(rq->rq_hreq, cfg->cf_cookie_name, cookie,
+	        sizeof(cookie)) == 1 &&
 	    session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
 	        &s) == SESSION_OK) {
 		log_sanitize(user, sizeof(user),

@@ -27,7 +27,9 @@
 #include <event2/keyvalq_struct.h>
 
 #include "errpage.h"
+#include "conn.h"
 #include "headers.h"
+#include "http1.h"
 #include "log.h"
 #include "proxy.h"
 #include "request.h"
@@ -102,7 +104,6 @@ struct proxy_conn {
 	int64_t pc_remaining;
 	char *pc_reason;
 	struct evkeyvalq pc_hdrs; /* response head being parsed */
-	struct evbuffer *pc_chunk;
 };
 
 /* Resolved once in the main thread; read-only in the workers. */
@@ -265,7 +266,6 @@ proxy_conn_free(struct proxy_conn *pc)
 		pc->pc_rq->rq_upconn = NULL;
 	proxy_conn_reset_head(pc);
 	bufferevent_free(pc->pc_bev);
-	evbuffer_free(pc->pc_chunk);
 	pc->pc_magic = 0;
 	free(pc);
 }
@@ -301,10 +301,9 @@ proxy_conn_connect(struct proxy_pool *pool)
 	pc->pc_magic = PROXY_CONN_MAGIC;
 	pc->pc_pool = pool;
 	TAILQ_INIT(&pc->pc_hdrs);
-	pc->pc_chunk = evbuffer_new();
 	pc->pc_bev =
 	    bufferevent_socket_new(pool->pp_base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (pc->pc_chunk == NULL || pc->pc_bev == NULL)
+	if (pc->pc_bev == NULL)
 		goto fail;
 	pc->pc_state = PC_CONNECTING;
 	rtv.tv_sec = cfg->cf_upstream_timeout;
@@ -321,7 +320,6 @@ proxy_conn_connect(struct proxy_pool *pool)
 fail:
 	if (pc->pc_bev != NULL)
 		bufferevent_free(pc->pc_bev);
-	evbuffer_free(pc->pc_chunk);
 	free(pc);
 	return NULL;
 }
@@ -333,11 +331,11 @@ proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	struct evbuffer *out = bufferevent_get_output(pc->pc_bev);
-	struct evbuffer *body = evhttp_request_get_input_buffer(rq->rq_req);
-	size_t blen = evbuffer_get_length(body);
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(rq->rq_req);
-	int has_body = cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT ||
-	    cmd == EVHTTP_REQ_PATCH;
+	struct evbuffer *body = request_body(rq);
+	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
+	int has_body = strcmp(rq->rq_method, "POST") == 0 ||
+	    strcmp(rq->rq_method, "PUT") == 0 ||
+	    strcmp(rq->rq_method, "PATCH") == 0;
 
 	pc->pc_rq = rq;
 	rq->rq_upconn = pc;
@@ -462,7 +460,7 @@ proxy_fail(struct proxy_conn *pc, int status, const char *why)
 		request_abort(rq);
 		return;
 	}
-	evhttp_clear_headers(evhttp_request_get_output_headers(rq->rq_req));
+	evhttp_clear_headers(request_out(rq));
 	if (status == 504)
 		errpage_send(rq, 504, "upstream_timeout",
 		    "The application behind this gateway did not answer in "
@@ -494,13 +492,13 @@ proxy_retry(struct proxy_conn *pc)
 	return 0;
 }
 
+/* The client took enough of what was queued: read the upstream again. */
 static void
-proxy_flushed_cb(struct evhttp_connection *evcon, void *arg)
+proxy_drained_cb(void *arg)
 {
 	struct request_ctx *rq = request_cast(arg);
 	struct proxy_conn *pc = rq->rq_upconn;
 
-	(void)evcon;
 	if (pc == NULL || !pc->pc_paused)
 		return;
 	pc->pc_paused = 0;
@@ -515,18 +513,16 @@ static void
 proxy_body_out(struct proxy_conn *pc, struct evbuffer *in, size_t n)
 {
 	struct request_ctx *rq = pc->pc_rq;
-	struct evbuffer *cout;
 
-	evbuffer_remove_buffer(in, pc->pc_chunk, n);
 	rq->rq_bytes += n;
-	evhttp_send_reply_chunk_with_cb(
-	    rq->rq_req, pc->pc_chunk, proxy_flushed_cb, rq);
-	evbuffer_drain(pc->pc_chunk, evbuffer_get_length(pc->pc_chunk));
-	cout = bufferevent_get_output(
-	    evhttp_connection_get_bufferevent(rq->rq_evcon));
-	if (evbuffer_get_length(cout) > PROXY_HIGH_WATER) {
-		pc->pc_paused = 1;
-		bufferevent_disable(pc->pc_bev, EV_READ);
+	conn_body(rq->rq_conn, in, n);
+	if (conn_pending(rq->rq_conn) > PROXY_HIGH_WATER) {
+		conn_flush(rq->rq_conn);
+		if (conn_pending(rq->rq_conn) > PROXY_HIGH_WATER) {
+			pc->pc_paused = 1;
+			bufferevent_disable(pc->pc_bev, EV_READ);
+			conn_on_drain(rq->rq_conn, proxy_drained_cb, rq);
+		}
 	}
 }
 
@@ -536,10 +532,9 @@ proxy_done(struct proxy_conn *pc)
 {
 	struct request_ctx *rq = pc->pc_rq;
 
-	rq->rq_state = RQ_REPLIED;
 	proxy_conn_release(pc);
-	/* May free rq at once (S14): the last thing done here. */
-	evhttp_send_reply_end(rq->rq_req);
+	/* Frees rq (S14): the last thing done here. */
+	request_end(rq);
 }
 
 static int
@@ -576,7 +571,7 @@ proxy_parse_header(struct proxy_conn *pc, char *line)
 	/* obs-fold and a space before the colon are refused (RFC 9112
 	 * 5.1, 5.2): they are how responses get smuggled. */
 	colon = strchr(line, ':');
-	if (colon == NULL || !headers_is_token_n(line, colon - line))
+	if (colon == NULL || !http1_is_token(line, colon - line))
 		return -1;
 	*colon = '\0';
 	v = colon + 1;
@@ -615,13 +610,13 @@ static int
 proxy_head_done(struct proxy_conn *pc)
 {
 	struct request_ctx *rq = pc->pc_rq;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evbuffer *out;
 	struct evkeyval *h;
 	const char *te = NULL, *conn, *cl = NULL;
 	int64_t len = -1, l2;
-	int head = evhttp_request_get_command(rq->rq_req) == EVHTTP_REQ_HEAD;
-	int nobody;
-	char buf[32];
+	int nobody, has_date = 0;
+	enum conn_body framing;
+	char buf[48];
 
 	conn = evhttp_find_header(&pc->pc_hdrs, "Connection");
 	TAILQ_FOREACH(h, &pc->pc_hdrs, next)
@@ -642,9 +637,9 @@ proxy_head_done(struct proxy_conn *pc)
 	 * 6.1): refuse rather than pick one. */
 	if (te != NULL && cl != NULL)
 		return -1;
-	if (conn != NULL && headers_list_has(conn, "close"))
+	if (conn != NULL && http1_list_has(conn, "close"))
 		pc->pc_keepalive = 0;
-	nobody = head || pc->pc_code == 204 || pc->pc_code == 304;
+	nobody = rq->rq_head || pc->pc_code == 204 || pc->pc_code == 304;
 	if (nobody) {
 		pc->pc_state = PC_IDLE;
 	} else if (te != NULL) {
@@ -661,23 +656,36 @@ proxy_head_done(struct proxy_conn *pc)
 		pc->pc_state = PC_BODY_CLOSE;
 		pc->pc_keepalive = 0;
 	}
+	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
+	rq->rq_status = pc->pc_code;
+	rq->rq_state = RQ_STREAMING;
+	out = conn_head_begin(rq->rq_conn, pc->pc_code, pc->pc_reason);
 	TAILQ_FOREACH(h, &pc->pc_hdrs, next)
 	{
 		if (headers_is_hop_by_hop(h->key, conn) ||
 		    strcasecmp(h->key, "Content-Length") == 0)
 			continue;
-		evhttp_add_header(out, h->key, h->value);
+		if (strcasecmp(h->key, "Date") == 0)
+			has_date = 1;
+		evbuffer_add(out, h->key, strlen(h->key));
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->value, strlen(h->value));
+		evbuffer_add(out, "\r\n", 2);
 	}
 	if (cl != NULL || (nobody && len >= 0)) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)len);
-		evhttp_add_header(out, "Content-Length", buf);
+		int k = snprintf(buf, sizeof(buf), "Content-Length: %lld\r\n",
+		    (long long)len);
+
+		evbuffer_add(out, buf, (size_t)k);
 	}
-	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
-	rq->rq_status = pc->pc_code;
-	rq->rq_state = RQ_STREAMING;
-	evhttp_send_reply_start(rq->rq_req, pc->pc_code,
-	    pc->pc_reason[0] != '\0' ? pc->pc_reason : "Status");
-	if (nobody || (pc->pc_state == PC_BODY_LENGTH && len == 0)) {
+	if (nobody || (pc->pc_state == PC_BODY_LENGTH && len == 0))
+		framing = CONN_BODY_NONE;
+	else if (pc->pc_state == PC_BODY_LENGTH)
+		framing = CONN_BODY_LENGTH;
+	else
+		framing = CONN_BODY_STREAM;
+	conn_head_end(rq->rq_conn, framing, has_date, 0);
+	if (framing == CONN_BODY_NONE) {
 		proxy_done(pc);
 		return 1;
 	}
@@ -758,21 +766,16 @@ proxy_line(struct proxy_conn *pc, char *line, size_t n)
 	}
 }
 
-/* Run the response parser over what has arrived.  Returns when it needs
- * more data, is paused, or the request is finished. */
-static void
-proxy_read_cb(struct bufferevent *bev, void *arg)
+/* Run the response parser over what has arrived.  Returns 0 when it
+ * needs more data or is paused, 1 when the request is finished or failed
+ * (pc may be gone). */
+static int
+proxy_parse(struct proxy_conn *pc, struct evbuffer *in)
 {
-	struct proxy_conn *pc = proxy_conn_cast(arg);
-	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line;
 	size_t n, avail;
 	int rc;
 
-	if (pc->pc_rq == NULL)
-		return;
-	if (evbuffer_get_length(in) > 0)
-		pc->pc_got_bytes = 1;
 	while (!pc->pc_paused) {
 		avail = evbuffer_get_length(in);
 		switch (pc->pc_state) {
@@ -786,24 +789,24 @@ proxy_read_cb(struct bufferevent *bev, void *arg)
 			if (line == NULL) {
 				if (avail > PROXY_MAX_LINE) {
 					proxy_fail(pc, 502, "line too long");
-					return;
+					return 1;
 				}
-				return;
+				return 0;
 			}
 			pc->pc_head_bytes += n + 2;
 			rc = proxy_line(pc, line, n);
 			free(line);
 			if (rc == -1) {
 				proxy_fail(pc, 502, "malformed response");
-				return;
+				return 1;
 			}
 			if (rc == 1)
-				return; /* finished; pc may be gone */
+				return 1; /* finished; pc may be gone */
 			break;
 		case PC_BODY_LENGTH:
 		case PC_CHUNK_DATA:
 			if (avail == 0)
-				return;
+				return 0;
 			n = avail < (uint64_t)pc->pc_remaining
 			    ? avail
 			    : (size_t)pc->pc_remaining;
@@ -816,16 +819,34 @@ proxy_read_cb(struct bufferevent *bev, void *arg)
 				break;
 			}
 			proxy_done(pc);
-			return;
+			return 1;
 		case PC_BODY_CLOSE:
 			if (avail == 0)
-				return;
+				return 0;
 			proxy_body_out(pc, in, avail);
 			break;
 		default:
-			return;
+			return 0;
 		}
 	}
+	return 0;
+}
+
+static void
+proxy_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct proxy_conn *pc = proxy_conn_cast(arg);
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (pc->pc_rq == NULL)
+		return;
+	if (evbuffer_get_length(in) > 0)
+		pc->pc_got_bytes = 1;
+	/* Everything this read produced for the client goes out in one
+	 * write. */
+	if (proxy_parse(pc, in) == 0 && pc->pc_rq != NULL &&
+	    pc->pc_rq->rq_state == RQ_STREAMING)
+		conn_flush(pc->pc_rq->rq_conn);
 }
 
 static void

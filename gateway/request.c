@@ -8,20 +8,25 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdio.h>
+#include <strings.h>
+
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include <openssl/crypto.h>
 
+#include "conn.h"
+#include "http1.h"
 #include "http_client.h"
 #include "log.h"
 #include "oidc.h"
 #include "session.h"
 #include "proxy.h"
 #include "request.h"
+#include "router.h"
 #include "server.h"
 
 struct request_ctx *
@@ -64,8 +69,7 @@ request_log(struct request_ctx *rq)
 	    request_ms_since(&rq->rq_start));
 }
 
-/* The one place a ctx is freed (S13).  Not the evhttp request: libevent
- * frees that after a completed reply, the callers otherwise. */
+/* The one place a ctx is freed (S13). */
 static void
 request_free(struct request_ctx *rq)
 {
@@ -92,91 +96,82 @@ request_free(struct request_ctx *rq)
 		free(rq->rq_upstream_hdrs);
 	}
 	rq->rq_upstream_hdrs = NULL;
+	evhttp_clear_headers(&rq->rq_out);
 	rq->rq_magic = 0;
 	free(rq);
 	server_request_done(w);
 }
 
-/* The reply has been written out; libevent frees the request next. */
-static void
-request_complete_cb(struct evhttp_request *req, void *arg)
+void
+request_client_gone(struct request_ctx *rq)
 {
-	struct request_ctx *rq = request_cast(arg);
-
-	(void)req;
-	evhttp_connection_set_closecb(rq->rq_evcon, NULL, NULL);
-	request_free(rq);
-}
-
-static void
-request_req_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_request_free(arg);
-}
-
-/*
- * The client connection is going away under a request we own.  libevent
- * is in the middle of freeing the connection and still lists the request,
- * so the request itself is freed on the next loop turn, not here.
- */
-static void
-request_close_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct request_ctx *rq = request_cast(arg);
-	struct timeval now = {0, 0};
-
-	(void)evcon;
 	rq->rq_state = RQ_CLIENT_GONE;
 	if (rq->rq_status == 0)
 		rq->rq_status = 499; /* nginx's "client closed request" */
 	rq->rq_event = "client_gone";
 	proxy_abandon(rq);
-	if (event_base_once(rq->rq_worker->w_base, -1, EV_TIMEOUT,
-	        request_req_free_cb, rq->rq_req, &now) == -1)
-		log_warnx("request %s: leaking a request object", rq->rq_id);
 	request_free(rq);
 }
 
-struct request_ctx *
-request_new(struct worker *w, struct evhttp_request *req)
+void
+request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 {
+	struct worker *w = conn_worker(c);
 	struct request_ctx *rq;
-	const char *addr = NULL;
-	ev_uint16_t port = 0;
 
 	rq = calloc(1, sizeof(*rq));
 	if (rq == NULL) {
-		evhttp_send_error(req, 500, "Out of memory");
-		return NULL;
+		conn_respond(c, 503, "Service Unavailable", NULL, NULL, 1);
+		return;
 	}
 	rq->rq_magic = REQUEST_MAGIC;
 	rq->rq_worker = w;
-	rq->rq_req = req;
+	rq->rq_conn = c;
+	rq->rq_hreq = req;
+	rq->rq_body = body;
+	TAILQ_INIT(&rq->rq_out);
 	rq->rq_state = RQ_NEW;
 	rq->rq_up_ms = -1;
 	rq->rq_event = "proxy";
-	rq->rq_method = "OTHER";
+	/* Copied: the head goes back to the connection when the response
+	 * is complete, and the access line is written after that. */
+	snprintf(rq->rq_methodbuf, sizeof(rq->rq_methodbuf), "%s",
+	    req->hr_method != NULL ? req->hr_method : "OTHER");
+	rq->rq_method = rq->rq_methodbuf;
+	rq->rq_head = strcmp(rq->rq_method, "HEAD") == 0;
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
-	rq->rq_evcon = evhttp_request_get_connection(req);
-	evhttp_connection_get_peer(rq->rq_evcon, (char **)&addr, &port);
-	if (addr != NULL)
-		snprintf(rq->rq_peer, sizeof(rq->rq_peer), "%s", addr);
-	/* From here the request is ours to free on every path but a
-	 * completed reply (S13). */
-	evhttp_request_own(req);
-	evhttp_request_set_on_complete_cb(req, request_complete_cb, rq);
-	evhttp_connection_set_closecb(rq->rq_evcon, request_close_cb, rq);
+	snprintf(rq->rq_peer, sizeof(rq->rq_peer), "%s", conn_peer(c));
+	rq->rq_peer_trusted = conn_peer_trusted(c);
 	w->w_inflight++;
-	return rq;
+	conn_attach(c, rq);
+	/* May answer at once: rq is gone after this (S14). */
+	router_request(rq);
+}
+
+struct evkeyvalq *
+request_out(struct request_ctx *rq)
+{
+	return &rq->rq_out;
+}
+
+struct evbuffer *
+request_body(struct request_ctx *rq)
+{
+	return rq->rq_body;
 }
 
 const char *
 request_header(struct request_ctx *rq, const char *name)
 {
-	return evhttp_find_header(
-	    evhttp_request_get_input_headers(rq->rq_req), name);
+	const struct http1_req *r = rq->rq_hreq;
+	size_t n = strlen(name);
+	int i;
+
+	for (i = 0; i < r->hr_nhdrs; i++)
+		if (r->hr_hdrs[i].hh_nlen == n &&
+		    strcasecmp(r->hr_hdrs[i].hh_name, name) == 0)
+			return r->hr_hdrs[i].hh_value;
+	return NULL;
 }
 
 void
@@ -185,59 +180,29 @@ request_reply(struct request_ctx *rq, int status, const char *reason,
 {
 	rq->rq_status = status;
 	rq->rq_state = RQ_REPLIED;
-	if (body != NULL &&
-	    evhttp_request_get_command(rq->rq_req) != EVHTTP_REQ_HEAD)
+	if (body != NULL && !rq->rq_head)
 		rq->rq_bytes += evbuffer_get_length(body);
-	/* May call request_complete_cb at once: rq is gone after this. */
-	evhttp_send_reply(rq->rq_req, status, reason, body);
-}
-
-static void
-request_abort_now(struct request_ctx *rq)
-{
-	struct evhttp_request *req = rq->rq_req;
-
-	evhttp_connection_set_closecb(rq->rq_evcon, NULL, NULL);
-	/* Closing the connection leaves our owned request unlinked but
-	 * allocated; free it ourselves. */
-	evhttp_connection_free(rq->rq_evcon);
-	rq->rq_evcon = NULL;
-	evhttp_request_free(req);
+	conn_respond(
+	    rq->rq_conn, status, reason, &rq->rq_out, body, rq->rq_close);
 	request_free(rq);
 }
 
-static void
-request_abort_flushed_cb(struct bufferevent *bev, void *arg)
+void
+request_end(struct request_ctx *rq)
 {
-	(void)bev;
-	request_abort_now(request_cast(arg));
-}
-
-static void
-request_abort_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	(void)what;
-	request_abort_now(request_cast(arg));
+	rq->rq_state = RQ_REPLIED;
+	conn_end(rq->rq_conn);
+	request_free(rq);
 }
 
 void
 request_abort(struct request_ctx *rq)
 {
-	struct bufferevent *bev;
-
 	rq->rq_event = "aborted";
 	rq->rq_state = RQ_CLIENT_GONE;
-	bev = evhttp_connection_get_bufferevent(rq->rq_evcon);
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		request_abort_now(rq);
-		return;
-	}
-	/* Let what the upstream did send reach the client, then close
-	 * without ending the response, so the client sees it is short.
-	 * evhttp's callbacks are set aside: the connection is ours to
-	 * close from here. */
-	bufferevent_setcb(
-	    bev, NULL, request_abort_flushed_cb, request_abort_event_cb, rq);
-	bufferevent_enable(bev, EV_WRITE);
+	/* What the upstream did send still reaches the client, then the
+	 * connection closes without ending the response, so the client
+	 * sees it is short. */
+	conn_abort(rq->rq_conn);
+	request_free(rq);
 }

@@ -7,13 +7,16 @@
 #ifndef GATEHOUSE_REQUEST_H
 #define GATEHOUSE_REQUEST_H
 
+#include <sys/queue.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
+#include <event2/keyvalq_struct.h>
+
+struct conn;
 struct evbuffer;
-struct evhttp_request;
-struct evhttp_connection;
+struct http1_req;
 struct worker;
 struct proxy_conn;
 struct httpc_xfer;
@@ -46,17 +49,23 @@ struct request_ctx {
 	uint32_t rq_magic;
 	enum rq_state rq_state;
 	struct worker *rq_worker;
-	struct evhttp_request *rq_req; /* owned (evhttp_request_own) */
-	struct evhttp_connection *rq_evcon;
+	struct conn *rq_conn;         /* the client connection (borrowed) */
+	struct http1_req *rq_hreq;    /* the parsed head (borrowed) */
+	struct evbuffer *rq_body;     /* the request body (borrowed) */
+	struct evkeyvalq rq_out;      /* response headers being built */
 	struct proxy_conn *rq_upconn; /* the upstream connection in use */
 	char rq_id[33];               /* request id (X-Request-Id) */
 	char rq_peer[64];             /* client address as text */
 	int rq_peer_trusted;          /* peer is in trusted_proxies */
-	const char *rq_method;        /* static string */
-	char *rq_path;                /* path?query as forwarded (new) */
-	char *rq_normpath;            /* normalised path, no query (new) */
-	int rq_status;                /* status sent to the client */
-	uint64_t rq_bytes;            /* response body bytes to the client */
+	const char *rq_method;        /* rq_methodbuf, or static */
+	char rq_methodbuf[24];
+	int rq_head;       /* HEAD: no response body */
+	int rq_close;      /* close the connection after it */
+	int rq_json;       /* answer errors in JSON */
+	char *rq_path;     /* path?query as forwarded (new) */
+	char *rq_normpath; /* normalised path, no query (new) */
+	int rq_status;     /* status sent to the client */
+	uint64_t rq_bytes; /* response body bytes to the client */
 	struct timespec rq_start;
 	struct timespec rq_up_start;
 	double rq_up_ms;      /* time to the upstream's head; <0 if none */
@@ -73,11 +82,27 @@ struct request_ctx {
 };
 
 /*
- * Make the context for a new evhttp request and take ownership of the
- * request (evhttp_request_own).  Returns new ctx or NULL (then a 500 has
- * been sent).
+ * A request head (and body) has been read on connection c: make its
+ * context, attach it to c (conn_attach) and run it through the router.
+ * req and body are borrowed from the connection for the request's life.
+ * The request may be answered (and freed) before this returns.  Called by
+ * conn.c only.
  */
-struct request_ctx *request_new(struct worker *w, struct evhttp_request *req);
+void request_start(
+    struct conn *c, struct http1_req *req, struct evbuffer *body);
+
+/*
+ * The client connection went away (or timed out) while rq was being
+ * served: stop everything it waits for and free it.  Called by conn.c
+ * only, from the event loop.
+ */
+void request_client_gone(struct request_ctx *rq);
+
+/* The response headers being built (borrowed from rq). */
+struct evkeyvalq *request_out(struct request_ctx *rq);
+
+/* The request body (borrowed; may be NULL or empty). */
+struct evbuffer *request_body(struct request_ctx *rq);
 
 /*
  * Elapsed milliseconds since *from.
@@ -92,11 +117,19 @@ double request_ms_since(const struct timespec *from);
 void request_reply(struct request_ctx *rq, int status, const char *reason,
     struct evbuffer *body);
 
-/* Look up an incoming request header (borrowed) or NULL. */
+/*
+ * End a streamed response (after conn_head_begin/_end and conn_body on
+ * rq->rq_conn): the last chunk if any, then rq is freed.  Must be the last
+ * thing the caller does with rq (S14).
+ */
+void request_end(struct request_ctx *rq);
+
+/* Look up an incoming request header (borrowed) or NULL.  The first one
+ * when it is repeated. */
 const char *request_header(struct request_ctx *rq, const char *name);
 
 /*
- * Abort: drop the client connection without a clean end of response (used
+ * Abort: end the client connection without a clean end of response (used
  * when the upstream fails mid-body so the client sees a truncated response,
  * never a complete-looking one).  Frees rq.
  */

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "errpage.h"
 #include "headers.h"
+#include "http1.h"
 #include "bearer.h"
 #include "cookie.h"
 #include "forward_auth.h"
@@ -69,33 +70,21 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
-const char *
-router_method_name(enum evhttp_cmd_type cmd)
+/* Methods are upper-case tokens (RFC 9110 9.1: case-sensitive; every
+ * registered one is upper-case); anything else cannot match a route. */
+static int
+router_method_ok(const char *m)
 {
-	switch (cmd) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	default:
-		return NULL;
-	}
+	for (; *m != '\0'; m++)
+		if (!((*m >= 'A' && *m <= 'Z') || *m == '-' || *m == '_'))
+			return 0;
+	return 1;
 }
 
 static void
 router_healthz(struct request_ctx *rq)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 
 	rq->rq_event = "healthz";
@@ -115,8 +104,8 @@ router_session(struct request_ctx *rq)
 	char cookie[COOKIE_MAX_VALUE];
 
 	if (!oidc_configured(cfg) ||
-	    cookie_get(evhttp_request_get_input_headers(rq->rq_req),
-	        cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
+	    cookie_get(
+	        rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
 		return 0;
 	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
 	           &rq->rq_session) == SESSION_OK;
@@ -125,7 +114,7 @@ router_session(struct request_ctx *rq)
 static void
 router_json_reply(struct request_ctx *rq, int status, json_t *doc)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(rq->rq_req);
+	struct evkeyvalq *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 	char *text = json_dumps(doc, JSON_INDENT(2));
 
@@ -161,8 +150,8 @@ router_me(struct request_ctx *rq)
 
 	rq->rq_event = "me";
 	if (!router_session(rq)) {
-		evhttp_add_header(evhttp_request_get_output_headers(rq->rq_req),
-		    "WWW-Authenticate", "Bearer realm=\"gatehouse\"");
+		evhttp_add_header(request_out(rq), "WWW-Authenticate",
+		    "Bearer realm=\"gatehouse\"");
 		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
 		return;
 	}
@@ -262,55 +251,56 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		    "There is no such gatehouse endpoint.", 0);
 }
 
-static void
-router_iso_header(struct evbuffer *b, const char *name, int64_t t)
-{
-	char at[32];
-
-	router_iso_time(t, at, sizeof(at));
-	evbuffer_add_printf(b, "%s: %s\r\n", name, at);
-}
-
-/* Identity (and, when configured, token) headers, then the upstream. */
+/* Identity (and, when configured, token) headers, then the upstream.
+ * Without token forwarding the session's identity block is sent as it is
+ * (headers_upstream_request), with no copy. */
 void
 router_forward_identity(struct request_ctx *rq)
 {
+	static const char at_name[] = "X-MS-TOKEN-AAD-ACCESS-TOKEN: ";
+	static const char auth_name[] = "Authorization: Bearer ";
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	struct session *s = rq->rq_session;
-	struct evbuffer *b;
-	size_t n;
+	size_t il, al = 0, cap;
+	char exp[32], *p;
 
-	b = evbuffer_new();
-	if (b == NULL) {
-		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+	if (!cfg->cf_forward_access_token) {
+		router_allow(rq);
 		return;
 	}
-	evbuffer_add_printf(b, "%s", s->se_ident);
-	/* Tokens are decrypted only when they are forwarded. */
-	if (cfg->cf_forward_access_token && session_open_tokens(s) == 0 &&
-	    s->se_access.len > 0) {
-		evbuffer_add_printf(b, "X-MS-TOKEN-AAD-ACCESS-TOKEN: ");
-		evbuffer_add(b, s->se_access.buf, s->se_access.len);
-		evbuffer_add(b, "\r\n", 2);
-		router_iso_header(
-		    b, "X-MS-TOKEN-AAD-EXPIRES-ON", s->se_at_expires);
-		if (cfg->cf_forward_authorization) {
-			evbuffer_add_printf(b, "Authorization: Bearer ");
-			evbuffer_add(b, s->se_access.buf, s->se_access.len);
-			evbuffer_add(b, "\r\n", 2);
-		}
-	}
-	n = evbuffer_get_length(b);
-	rq->rq_upstream_hdrs = malloc(n + 1);
-	if (rq->rq_upstream_hdrs != NULL) {
-		evbuffer_remove(b, rq->rq_upstream_hdrs, n);
-		rq->rq_upstream_hdrs[n] = '\0';
-	}
-	evbuffer_free(b);
+	/* Tokens are decrypted only when they are forwarded, and copied
+	 * once, into a buffer that request_free cleanses. */
+	if (session_open_tokens(s) == 0)
+		al = s->se_access.len;
+	il = strlen(s->se_ident);
+	router_iso_time(s->se_at_expires, exp, sizeof(exp));
+	cap = il + 1 +
+	    (al > 0 ? sizeof(at_name) + al + 2 + 64 + sizeof(auth_name) + al + 2
+	            : 0);
+	rq->rq_upstream_hdrs = malloc(cap);
 	if (rq->rq_upstream_hdrs == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
 	}
+	p = rq->rq_upstream_hdrs;
+	memcpy(p, s->se_ident, il);
+	p += il;
+	if (al > 0) {
+		memcpy(p, at_name, sizeof(at_name) - 1);
+		p += sizeof(at_name) - 1;
+		memcpy(p, s->se_access.buf, al);
+		p += al;
+		p += sprintf(p, "\r\nX-MS-TOKEN-AAD-EXPIRES-ON: %s\r\n", exp);
+		if (cfg->cf_forward_authorization) {
+			memcpy(p, auth_name, sizeof(auth_name) - 1);
+			p += sizeof(auth_name) - 1;
+			memcpy(p, s->se_access.buf, al);
+			p += al;
+			memcpy(p, "\r\n", 2);
+			p += 2;
+		}
+	}
+	*p = '\0';
 	router_allow(rq);
 }
 
@@ -517,48 +507,66 @@ router_route(struct request_ctx *rq)
 	}
 }
 
-void
-router_request_cb(struct evhttp_request *req, void *arg)
+/* The parser's refusals, each with its page (S10). */
+static void
+router_refuse(struct request_ctx *rq, int status)
 {
-	struct worker *w = arg;
-	const struct config *cfg;
-	struct request_ctx *rq;
-	const char *uri;
-	size_t plen;
-	int st;
+	const struct http1_req *r = rq->rq_hreq;
+	char why[128];
 
-	if (w == NULL || w->w_magic != WORKER_MAGIC)
-		abort();
-	cfg = w->w_cfg;
-	rq = request_new(w, req);
-	if (rq == NULL)
-		return;
-	if (cfg->cf_idle_timeout != cfg->cf_header_timeout)
-		evhttp_connection_set_timeout(
-		    rq->rq_evcon, cfg->cf_idle_timeout);
-	rq->rq_peer_trusted = headers_peer_trusted(cfg, rq->rq_peer);
-	headers_request_id(rq);
-	rq->rq_method = router_method_name(evhttp_request_get_command(req));
-	uri = evhttp_request_get_uri(req);
-	if (rq->rq_method == NULL) {
-		rq->rq_method = "OTHER";
+	if (r->hr_why != NULL)
+		log_info("refused id=%s client=%s status=%d reason=\"%s\"",
+		    rq->rq_id, rq->rq_peer, status,
+		    log_sanitize(why, sizeof(why), r->hr_why));
+	switch (status) {
+	case 405:
 		errpage_send(rq, 405, "method_not_allowed",
 		    "This method is not allowed.", 0);
 		return;
-	}
-	if (strlen(uri) > cfg->cf_max_request_line) {
+	case 413:
+		errpage_send(rq, 413, "body_too_large",
+		    "The request body is larger than this gateway accepts.", 1);
+		return;
+	case 414:
 		errpage_send(rq, 414, "uri_too_long",
 		    "The request URI is longer than this gateway accepts.", 1);
 		return;
-	}
-	st = headers_check_limits(cfg, evhttp_request_get_input_headers(req));
-	if (st != 0) {
-		errpage_send(rq, st,
-		    st == 431 ? "headers_too_large" : "bad_request",
-		    st == 431 ? "The request headers are larger than this "
-		                "gateway accepts."
-		              : "The request headers are malformed.",
+	case 417:
+		errpage_send(rq, 417, "expectation_failed",
+		    "Only the 100-continue expectation is supported.", 1);
+		return;
+	case 431:
+		errpage_send(rq, 431, "headers_too_large",
+		    "The request headers are larger than this gateway "
+		    "accepts.",
 		    1);
+		return;
+	case 505:
+		errpage_send(rq, 505, "http_version_not_supported",
+		    "This gateway speaks HTTP versions 1.0 and 1.1 only.", 1);
+		return;
+	default:
+		errpage_send(
+		    rq, 400, "bad_request", "The request is malformed.", 1);
+		return;
+	}
+}
+
+void
+router_request(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct http1_req *r = rq->rq_hreq;
+	const char *uri = r->hr_target;
+	size_t plen;
+
+	headers_request_id(rq);
+	if (r->hr_status != 0) {
+		router_refuse(rq, r->hr_status);
+		return;
+	}
+	if (!router_method_ok(rq->rq_method)) {
+		router_refuse(rq, 405);
 		return;
 	}
 	/* Only origin-form targets ("/path?query") are served. */

@@ -1,18 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * router.h: the evhttp generic callback.  /.auth/... goes to gatehouse's
- * own endpoints, everything else down the proxy pipeline.
+ * router.h: where each request goes.  /.auth/... goes to gatehouse's own
+ * endpoints, everything else down the proxy pipeline.
  */
 #ifndef GATEHOUSE_ROUTER_H
 #define GATEHOUSE_ROUTER_H
 
 #include <stddef.h>
 
-#include <event2/http.h>
-
 #include "config.h"
-
-struct evhttp_request;
 
 extern const struct config_key router_keys[];
 extern const size_t router_nkeys;
@@ -41,10 +37,11 @@ void router_deny(struct request_ctx *rq, const struct policy_route *route);
 /* Identity (and token) headers for rq's session, then allow. */
 void router_forward_identity(struct request_ctx *rq);
 
-/* The name of an evhttp method, or NULL. */
-const char *router_method_name(enum evhttp_cmd_type cmd);
-
-/* The evhttp gencb; arg is the struct worker.  Worker thread. */
-void router_request_cb(struct evhttp_request *req, void *arg);
+/*
+ * A new request (from request_start): the parser's refusals, the limits,
+ * then gatehouse's endpoints or the route table.  Sends the reply (now or
+ * later); rq is not to be touched afterwards.  Worker thread.
+ */
+void router_request(struct request_ctx *rq);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include <sys/types.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,16 +22,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/thread.h>
 
 #include "config.h"
+#include "conn.h"
 #include "http_client.h"
 #include "log.h"
 #include "oidc.h"
 #include "policy.h"
 #include "proxy.h"
-#include "router.h"
 #include "server.h"
 #include "session.h"
 
@@ -50,14 +49,14 @@ const struct config_key server_keys[] = {
         "On SIGTERM, how long in-flight requests may take to finish.", 0},
     {"header_timeout", config_parse_duration,
         offsetof(struct config, cf_header_timeout), "10s",
-        "How long a new connection may stay silent before its first "
-        "request head is in (slow or idle clients holding sockets).",
+        "How long a client may take to send a whole request head, from "
+        "its first byte (or from connecting): slow senders are cut.",
         0},
     {"idle_timeout", config_parse_duration,
         offsetof(struct config, cf_idle_timeout), "60s",
-        "How long a connection may stay silent after its first request "
-        "(keep-alive idle, or stalled while sending or receiving) before "
-        "it is closed.",
+        "How long a connection may stay silent between requests, or "
+        "stall while sending a body or receiving a response, before it "
+        "is closed.",
         0},
     {"listen", server_parse_listen, 0, "127.0.0.1:8080",
         "Address and port to listen on: host:port, [v6addr]:port or "
@@ -300,10 +299,11 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->w_draining)
 		return;
 	w->w_draining = 1;
-	if (w->w_bound != NULL) {
-		evhttp_del_accept_socket(w->w_http, w->w_bound);
-		w->w_bound = NULL;
-	}
+	if (w->w_listen_ev != NULL)
+		event_del(w->w_listen_ev);
+	if (w->w_accept_ev != NULL)
+		event_del(w->w_accept_ev);
+	conn_drain_all(w);
 	if (w->w_inflight == 0) {
 		event_base_loopexit(w->w_base, NULL);
 		return;
@@ -343,6 +343,9 @@ server_worker_main(void *arg)
 	if (flush != NULL)
 		event_add(flush, &tv);
 	event_base_dispatch(w->w_base);
+	/* On this thread: connections cut by the drain deadline end here,
+	 * and the thread's buffer caches go with them. */
+	conn_free_all(w);
 	if (flush != NULL)
 		event_free(flush);
 	log_buffer_stop();
@@ -399,6 +402,76 @@ server_worker_oidc_init(struct worker *w)
 	return 0;
 }
 
+/* Accept what the listening socket has (a bounded batch per event, so
+ * one busy listener cannot starve the connections already open). */
+static void
+server_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+	struct sockaddr_storage ss;
+	struct timeval pause = {0, 200 * 1000};
+	socklen_t len;
+	int i, s;
+
+	(void)what;
+	for (i = 0; i < 64; i++) {
+		len = sizeof(ss);
+		s = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s >= 0) {
+			conn_accept(w, s, (struct sockaddr *)&ss, len);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of descriptors: stop accepting for a moment
+			 * rather than spin on a listener that stays ready;
+			 * connections already open are served meanwhile. */
+			if (!w->w_emfile_logged) {
+				log_warn("worker %d: accept (pausing 200 ms; "
+				         "raise the open-files limit)",
+				    w->w_id);
+				w->w_emfile_logged = 1;
+			}
+			event_del(w->w_listen_ev);
+			evtimer_add(w->w_accept_ev, &pause);
+		}
+		return; /* EAGAIN, or a client that went away meanwhile */
+	}
+}
+
+static void
+server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+
+	(void)fd;
+	(void)what;
+	if (!w->w_draining)
+		event_add(w->w_listen_ev, NULL);
+}
+
+/* Messages from the main thread, one byte each on the worker's pipe: 'S'
+ * stop, 'R' take w_next_routes.  The only way another thread reaches a
+ * worker, so libevent needs no locks. */
+static void
+server_mail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+	char buf[64];
+	ssize_t n, i;
+
+	(void)what;
+	n = read(fd, buf, sizeof(buf));
+	for (i = 0; i < n; i++) {
+		if (buf[i] == 'R')
+			w->w_routes = __atomic_load_n(
+			    &w->w_next_routes, __ATOMIC_ACQUIRE);
+		else if (buf[i] == 'S')
+			server_stop_cb(-1, 0, w);
+	}
+}
+
 static int
 server_worker_init(struct worker *w, const struct config *cfg, int id)
 {
@@ -408,58 +481,45 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	w->w_id = id;
 	w->w_cfg = cfg;
 	w->w_routes = cfg->cf_routes;
+	w->w_mail[0] = w->w_mail[1] = -1;
+	w->w_listen_fd = -1;
+	TAILQ_INIT(&w->w_conns);
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
 		return -1;
-	w->w_http = evhttp_new(w->w_base);
 	w->w_pool = proxy_pool_new(w->w_base, cfg);
-	w->w_stop_ev = event_new(w->w_base, -1, 0, server_stop_cb, w);
 	w->w_drain_ev = evtimer_new(w->w_base, server_drain_deadline_cb, w);
-	if (w->w_http == NULL || w->w_pool == NULL || w->w_stop_ev == NULL ||
-	    w->w_drain_ev == NULL)
+	w->w_accept_ev = evtimer_new(w->w_base, server_accept_resume_cb, w);
+	if (w->w_pool == NULL || w->w_drain_ev == NULL ||
+	    w->w_accept_ev == NULL ||
+	    pipe2(w->w_mail, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -1;
+	w->w_mail_ev = event_new(
+	    w->w_base, w->w_mail[0], EV_READ | EV_PERSIST, server_mail_cb, w);
+	if (w->w_mail_ev == NULL || event_add(w->w_mail_ev, NULL) == -1)
 		return -1;
 	if (getrandom(&w->w_idseed, sizeof(w->w_idseed), 0) !=
 	    (ssize_t)sizeof(w->w_idseed))
 		return -1;
 	if (server_worker_oidc_init(w) == -1)
 		return -1;
-	evhttp_set_gencb(w->w_http, router_request_cb, w);
-	/* libevent's own limit is the backstop; gatehouse checks its own
-	 * (smaller) limits in the router to answer 414 and 431. */
-	evhttp_set_max_headers_size(w->w_http,
-	    (ev_ssize_t)(cfg->cf_max_header_size + cfg->cf_max_request_line +
-	        1024));
-	evhttp_set_max_body_size(
-	    w->w_http, (ev_ssize_t)cfg->cf_max_request_body);
-	/* A new connection has header_timeout of silence to get its first
-	 * request in; the router then moves it to idle_timeout. */
-	evhttp_set_timeout(w->w_http, cfg->cf_header_timeout);
-	evhttp_set_default_content_type(w->w_http, NULL);
-	evhttp_set_allowed_methods(w->w_http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-	        EVHTTP_REQ_PATCH);
 	fd = server_listen_socket(cfg);
 	if (fd == -1)
 		return -1;
-	w->w_bound = evhttp_accept_socket_with_handle(w->w_http, fd);
-	if (w->w_bound == NULL) {
-		close(fd);
-		log_warnx("evhttp_accept_socket failed");
+	w->w_listen_fd = fd;
+	w->w_listen_ev =
+	    event_new(w->w_base, fd, EV_READ | EV_PERSIST, server_accept_cb, w);
+	if (w->w_listen_ev == NULL || event_add(w->w_listen_ev, NULL) == -1)
 		return -1;
-	}
 	return 0;
 }
 
 static void
 server_worker_cleanup(struct worker *w)
 {
-	if (w->w_http != NULL) {
-		/* Closing the connections of requests cut by the drain
-		 * deadline schedules their last frees; run them. */
-		evhttp_free(w->w_http);
-		event_base_loop(w->w_base, EVLOOP_NONBLOCK);
-	}
+	/* Connections cut by the drain deadline: their requests end here. */
+	if (w->w_base != NULL)
+		conn_free_all(w);
 	proxy_pool_free(w->w_pool);
 	oidc_refresh_shutdown_worker(w);
 	oidc_provider_free(w->w_provider);
@@ -467,13 +527,31 @@ server_worker_cleanup(struct worker *w)
 	session_reader_free(w->w_reader);
 	if (w->w_sweep_ev != NULL)
 		event_free(w->w_sweep_ev);
-	if (w->w_stop_ev != NULL)
-		event_free(w->w_stop_ev);
+	if (w->w_listen_ev != NULL)
+		event_free(w->w_listen_ev);
+	if (w->w_accept_ev != NULL)
+		event_free(w->w_accept_ev);
+	if (w->w_mail_ev != NULL)
+		event_free(w->w_mail_ev);
 	if (w->w_drain_ev != NULL)
 		event_free(w->w_drain_ev);
+	if (w->w_listen_fd != -1)
+		close(w->w_listen_fd);
+	if (w->w_mail[0] != -1)
+		close(w->w_mail[0]);
+	if (w->w_mail[1] != -1)
+		close(w->w_mail[1]);
 	if (w->w_base != NULL)
 		event_base_free(w->w_base);
 	memset(w, 0, sizeof(*w));
+}
+
+/* Tell worker w one thing (see server_mail_cb). */
+static void
+server_mail(struct worker *w, char what)
+{
+	if (write(w->w_mail[1], &what, 1) != 1)
+		log_warn("worker %d: cannot signal", w->w_id);
 }
 
 /* Route tables read on SIGHUP.  Requests in flight may still point into
@@ -481,23 +559,6 @@ server_worker_cleanup(struct worker *w)
 #define SERVER_MAX_RELOADS 256
 static struct policy_table *server_reloaded[SERVER_MAX_RELOADS];
 static int server_nreloaded;
-
-struct server_routes_msg {
-	struct worker *rm_worker;
-	const struct policy_table *rm_routes;
-};
-
-/* In the worker: take the new table between two requests. */
-static void
-server_routes_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server_routes_msg *m = arg;
-
-	(void)fd;
-	(void)what;
-	server_worker_cast(m->rm_worker)->w_routes = m->rm_routes;
-	free(m);
-}
 
 /*
  * SIGHUP: read the file again; if it is good, every worker switches to the
@@ -507,8 +568,6 @@ server_routes_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_reload(const struct config *cfg)
 {
-	struct server_routes_msg *m;
-	struct timeval now = {0, 0};
 	struct config *nc;
 	struct policy_table *t;
 	char *buf = NULL, *line, *save = NULL;
@@ -542,16 +601,25 @@ server_reload(const struct config *cfg)
 	config_free(nc);
 	server_reloaded[server_nreloaded++] = t;
 	for (i = 0; i < server_nworkers; i++) {
-		m = malloc(sizeof(*m));
-		if (m == NULL)
-			continue;
-		m->rm_worker = &server_workers[i];
-		m->rm_routes = t;
-		if (event_base_once(server_workers[i].w_base, -1, EV_TIMEOUT,
-		        server_routes_cb, m, &now) == -1)
-			free(m);
+		__atomic_store_n(
+		    &server_workers[i].w_next_routes, t, __ATOMIC_RELEASE);
+		server_mail(&server_workers[i], 'R');
 	}
 	log_info("reload: %zu routes in force", policy_table_count(t));
+}
+
+/* Every connection is a descriptor: take the hard limit (as nginx's
+ * worker_rlimit_nofile would), so a few thousand clients, slow ones among
+ * them, do not run the gateway out of sockets. */
+static void
+server_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int
@@ -560,10 +628,7 @@ server_run(const struct config *cfg)
 	sigset_t set;
 	int i, sig, started = 0, rc = -1;
 
-	if (evthread_use_pthreads() == -1) {
-		log_warnx("evthread_use_pthreads failed");
-		return -1;
-	}
+	server_raise_nofile();
 	if (proxy_resolve(cfg) == -1)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -607,7 +672,7 @@ server_run(const struct config *cfg)
 	rc = 0;
 stop:
 	for (i = 0; i < started; i++)
-		event_active(server_workers[i].w_stop_ev, 0, 0);
+		server_mail(&server_workers[i], 'S');
 	for (i = 0; i < started; i++)
 		pthread_join(server_workers[i].w_thread, NULL);
 	for (i = 0; i < server_nworkers; i++)

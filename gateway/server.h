@@ -1,23 +1,23 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * server.h: listeners and worker threads.  Each worker has its own
- * event_base and evhttp and its own SO_REUSEPORT listening socket on the
- * shared port (S18); the only shared state is the read-only config (and,
- * later, the session store).
+ * event_base, its own SO_REUSEPORT listening socket on the shared port and
+ * its own client connections (conn.h) (S18); the only shared state is the
+ * read-only config and the session store.
  */
 #ifndef GATEHOUSE_SERVER_H
 #define GATEHOUSE_SERVER_H
 
+#include <sys/queue.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
 
+struct conn;
 struct event;
 struct event_base;
-struct evhttp;
-struct evhttp_bound_socket;
 struct proxy_pool;
 struct httpc;
 struct oidc_provider;
@@ -34,8 +34,14 @@ struct worker {
 	pthread_t w_thread;
 	const struct config *w_cfg; /* borrowed, read-only */
 	struct event_base *w_base;
-	struct evhttp *w_http;
-	struct evhttp_bound_socket *w_bound;
+	int w_listen_fd;
+	struct event *w_listen_ev; /* accept */
+	struct event *w_accept_ev; /* resume accepting after EMFILE */
+	int w_emfile_logged;
+	TAILQ_HEAD(conn_list, conn) w_conns; /* open client connections */
+	int w_mail[2];                       /* pipe from the main thread */
+	struct event *w_mail_ev;
+	const struct policy_table *w_next_routes; /* atomic, from SIGHUP */
 	struct proxy_pool *w_pool;
 	struct httpc *w_httpc;            /* calls to the provider */
 	struct oidc_provider *w_provider; /* NULL without a provider */
@@ -43,8 +49,7 @@ struct worker {
 	struct event *w_sweep_ev;         /* expired-session sweep (worker 0) */
 	struct oidc_flight *w_flights;
 	const struct policy_table *w_routes; /* swapped on SIGHUP */
-	struct event *w_stop_ev;  /* activated from the main thread */
-	struct event *w_drain_ev; /* drain deadline */
+	struct event *w_drain_ev;            /* drain deadline */
 	int w_draining;
 	int w_inflight;    /* requests between accept and completion */
 	uint64_t w_reqseq; /* for request ids */

@@ -4,10 +4,11 @@
  * (gateway/cookie.c cookie_get and cookie_foreach).
  *
  * Input: each line is the value of one Cookie request header (several
- * lines give several headers, as a client may send), put in an evkeyvalq
- * among unrelated headers.  The session cookie and the sign-in flow
- * cookies are looked up as the gateway does, with a small and a full-size
- * output buffer, and every cookie is walked.
+ * lines give several headers, as a client may send), written into a
+ * request head among unrelated headers and parsed by gateway/http1.c, as
+ * a client's would be.  The session cookie and the sign-in flow cookies
+ * are looked up as the gateway does, with a small and a full-size output
+ * buffer, and every cookie is walked.
  */
 #include <sys/queue.h>
 
@@ -15,11 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "cookie.h"
 #include "fuzz.h"
+#include "http1.h"
 
 struct fuzz_cookie_seen {
 	size_t n;
@@ -38,7 +37,7 @@ fuzz_cookie_cb(const char *name, const char *value, void *arg)
 
 /* Each call's promises from cookie.h. */
 static void
-fuzz_cookie_get(struct evkeyvalq *h, const char *name, size_t outsize)
+fuzz_cookie_get(const struct http1_req *h, const char *name, size_t outsize)
 {
 	char *out;
 	int rc;
@@ -60,28 +59,40 @@ fuzz_cookie_get(struct evkeyvalq *h, const char *name, size_t outsize)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const struct http1_limits lim = {8192, 1 << 20, 1000, 0};
+	static struct http1_hdr hdrs[1001];
 	struct fuzz_cookie_seen seen = {0, 0};
-	struct evkeyvalq h;
-	char *text, *line, *next;
+	struct http1_req r;
+	char *text, *line, *next, *head, *p;
+	size_t pos = 0;
 
-	TAILQ_INIT(&h);
 	text = fuzz_strndup(data, size);
-	evhttp_add_header(&h, "Host", "gate.example");
+	head = malloc(size * 2 + 64 + 8 * (size + 1));
+	if (head == NULL)
+		abort();
+	p = head + sprintf(head, "GET / HTTP/1.1\r\nHost: gate.example\r\n");
 	for (line = text; line != NULL; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
-		/* evhttp itself refuses CR and LF in a value. */
-		if (evhttp_add_header(&h,
-		        (line - text) % 2 ? "cookie" : "Cookie", line) == -1)
-			continue;
+		p += sprintf(p, "%s: %s\r\n",
+		    (line - text) % 2 ? "cookie" : "Cookie", line);
 	}
-	fuzz_cookie_get(&h, "gatehouse", COOKIE_MAX_VALUE + 1);
-	fuzz_cookie_get(&h, "gatehouse", 8);
-	fuzz_cookie_get(&h, "a", 2);
-	(void)cookie_foreach(&h, "gatehouse_flow_", fuzz_cookie_cb, &seen);
-	(void)cookie_foreach(&h, "", fuzz_cookie_cb, &seen);
-	evhttp_clear_headers(&h);
+	p += sprintf(p, "\r\n");
+	memset(&r, 0, sizeof(r));
+	r.hr_hdrs = hdrs;
+	r.hr_maxhdrs = 1001;
+	/* What the parser refuses never reaches the cookie code. */
+	if (http1_head_scan(head, p - head, &pos) == p - head &&
+	    http1_parse_request(head, p - head, &lim, &r) == 0) {
+		fuzz_cookie_get(&r, "gatehouse", COOKIE_MAX_VALUE + 1);
+		fuzz_cookie_get(&r, "gatehouse", 8);
+		fuzz_cookie_get(&r, "a", 2);
+		(void)cookie_foreach(
+		    &r, "gatehouse_flow_", fuzz_cookie_cb, &seen);
+		(void)cookie_foreach(&r, "", fuzz_cookie_cb, &seen);
+	}
+	free(head);
 	free(text);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "cookie.h"
+#include "hdrs.h"
 #include "tap.h"
 
 #define CORPUS "tests/corpus/cookie"
@@ -79,16 +80,16 @@ count_cb(const char *name, const char *value, void *arg)
 	(*(int *)arg)++;
 }
 
-/* The file's lines as Cookie headers; new text backing nothing (evhttp
- * copies), freed by the caller. */
+/* The file's lines as Cookie headers (pointing into the returned text,
+ * which the caller frees). */
 static char *
-load(const char *path, struct evkeyvalq *h)
+load(const char *path, struct test_hdrs *h)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf, *line, *next;
 	long n;
 
-	TAILQ_INIT(h);
+	test_hdrs_init(h);
 	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
 	    fseek(f, 0, SEEK_SET) != 0) {
 		if (f != NULL)
@@ -106,7 +107,7 @@ load(const char *path, struct evkeyvalq *h)
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
-		(void)evhttp_add_header(
+		(void)test_hdrs_add(
 		    h, (line - buf) % 2 ? "cookie" : "Cookie", line);
 	}
 	return buf;
@@ -116,7 +117,7 @@ int
 main(void)
 {
 	char path[512], out[COOKIE_MAX_VALUE + 1];
-	struct evkeyvalq h;
+	static struct test_hdrs h;
 	struct dirent *de;
 	size_t i, rows = sizeof(expect) / sizeof(expect[0]);
 	char *buf;
@@ -139,7 +140,7 @@ main(void)
 		buf = load(path, &h);
 		if (!ok(buf != NULL, "read %s", path))
 			continue;
-		rc = cookie_get(&h, "gatehouse", out, sizeof(out));
+		rc = cookie_get(&h.th_req, "gatehouse", out, sizeof(out));
 		is_int(rc, expect[i].rc, "%s: cookie_get", de->d_name);
 		if (rc == 1 && expect[i].value != NULL)
 			ok(strlen(out) == expect[i].len &&
@@ -152,9 +153,9 @@ main(void)
 			is_str(out, rc == -1 ? "" : out,
 			    "%s: nothing half-read", de->d_name);
 		flows = 0;
-		(void)cookie_foreach(&h, "gatehouse_flow_", count_cb, &flows);
+		(void)cookie_foreach(
+		    &h.th_req, "gatehouse_flow_", count_cb, &flows);
 		is_int(flows, expect[i].flows, "%s: flow cookies", de->d_name);
-		evhttp_clear_headers(&h);
 		free(buf);
 	}
 	closedir(d);

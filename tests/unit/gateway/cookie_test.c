@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "cookie.h"
+#include "hdrs.h"
 #include "tap.h"
 
 static void
@@ -25,43 +26,48 @@ count_cb(const char *name, const char *value, void *arg)
 int
 main(void)
 {
-	struct evkeyvalq h, out;
+	struct test_hdrs h;
+	struct evkeyvalq out;
 	struct config cfg;
 	char v[64];
 	const char *sc;
 	int n = 0;
 
-	TAILQ_INIT(&h);
-	evhttp_add_header(&h, "Cookie", "a=1; gatehouse=abc; b=2");
-	evhttp_add_header(&h, "Cookie", "gh_flow_1=x;gh_flow_2=y");
-	is_int(cookie_get(&h, "gatehouse", v, sizeof(v)), 1, "found");
+	test_hdrs_init(&h);
+	test_hdrs_add(&h, "Cookie", "a=1; gatehouse=abc; b=2");
+	test_hdrs_add(&h, "Cookie", "gh_flow_1=x;gh_flow_2=y");
+	is_int(cookie_get(&h.th_req, "gatehouse", v, sizeof(v)), 1, "found");
 	is_str(v, "abc", "value");
-	is_int(cookie_get(&h, "b", v, sizeof(v)), 1, "last in a header");
+	is_int(cookie_get(&h.th_req, "b", v, sizeof(v)), 1, "last in a header");
 	is_str(v, "2", "value b");
-	is_int(cookie_get(&h, "gh_flow_2", v, sizeof(v)), 1, "second header");
-	is_int(cookie_get(&h, "nope", v, sizeof(v)), 0, "absent");
-	is_int(cookie_get(&h, "gatehous", v, sizeof(v)), 0, "no prefix match");
-	is_int(cookie_foreach(&h, "gh_flow_", count_cb, &n), 2, "two flows");
+	is_int(cookie_get(&h.th_req, "gh_flow_2", v, sizeof(v)), 1,
+	    "second header");
+	is_int(cookie_get(&h.th_req, "nope", v, sizeof(v)), 0, "absent");
+	is_int(cookie_get(&h.th_req, "gatehous", v, sizeof(v)), 0,
+	    "no prefix match");
+	is_int(cookie_foreach(&h.th_req, "gh_flow_", count_cb, &n), 2,
+	    "two flows");
 	is_int(n, 2, "callback twice");
-	evhttp_clear_headers(&h);
+	test_hdrs_init(&h);
 
-	evhttp_add_header(&h, "Cookie", "gatehouse=one; gatehouse=two");
-	is_int(cookie_get(&h, "gatehouse", v, sizeof(v)), -1,
+	test_hdrs_add(&h, "Cookie", "gatehouse=one; gatehouse=two");
+	is_int(cookie_get(&h.th_req, "gatehouse", v, sizeof(v)), -1,
 	    "repeated cookie refused");
-	evhttp_clear_headers(&h);
-	evhttp_add_header(&h, "Cookie", "gatehouse=");
-	is_int(cookie_get(&h, "gatehouse", v, sizeof(v)), -1, "empty refused");
-	evhttp_clear_headers(&h);
-	evhttp_add_header(&h, "Cookie",
+	test_hdrs_init(&h);
+	test_hdrs_add(&h, "Cookie", "gatehouse=");
+	is_int(cookie_get(&h.th_req, "gatehouse", v, sizeof(v)), -1,
+	    "empty refused");
+	test_hdrs_init(&h);
+	test_hdrs_add(&h, "Cookie",
 	    "gatehouse=0123456789012345678901234567890123456789012345678901234"
 	    "5678901234567890");
-	is_int(
-	    cookie_get(&h, "gatehouse", v, sizeof(v)), -1, "oversized refused");
-	evhttp_clear_headers(&h);
-	evhttp_add_header(&h, "Cookie", "junk;;; =x; gatehouse = spaced ");
-	is_int(cookie_get(&h, "gatehouse", v, sizeof(v)), 0,
+	is_int(cookie_get(&h.th_req, "gatehouse", v, sizeof(v)), -1,
+	    "oversized refused");
+	test_hdrs_init(&h);
+	test_hdrs_add(&h, "Cookie", "junk;;; =x; gatehouse = spaced ");
+	is_int(cookie_get(&h.th_req, "gatehouse", v, sizeof(v)), 0,
 	    "a name with a space is another name");
-	evhttp_clear_headers(&h);
+	test_hdrs_init(&h);
 
 	memset(&cfg, 0, sizeof(cfg));
 	TAILQ_INIT(&out);

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "headers.h"
+#include "http1.h"
 #include "tap.h"
 
 static void
@@ -46,8 +47,8 @@ test_hop_by_hop(void)
 	ok(headers_is_hop_by_hop("X-Foo", "x-bar,X-FOO"), "named, any case");
 	ok(!headers_is_hop_by_hop("X-Foo", "x-foobar, x-fo"),
 	    "prefixes are not names");
-	ok(headers_list_has("Keep-Alive, close", "close"), "close listed");
-	ok(!headers_list_has("closed", "close"), "closed is not close");
+	ok(http1_list_has("Keep-Alive, close", "close"), "close listed");
+	ok(!http1_list_has("closed", "close"), "closed is not close");
 }
 
 static void

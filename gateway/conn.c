@@ -1,0 +1,1011 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conn.c: a client connection (conn.h).  Reads with recv() into one flat
+ * buffer per connection (taken from a per-thread cache while a request is
+ * in, given back when the connection idles), parses with http1.c, and
+ * writes with one writev per response as soon as it is complete: the read
+ * event is registered once per connection and a write event only while
+ * the socket is full, so a keep-alive request costs a recv and a writev.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config.h"
+#include "conn.h"
+#include "headers.h"
+#include "http1.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+
+#define CONN_MAGIC 0x434f4e4eu /* "CONN" */
+#define CONN_BUF 8192          /* input buffer, grown for big heads */
+#define CONN_CACHE 64          /* idle input buffers kept per thread */
+#define CONN_LOW_WATER (64 * 1024)
+#define CONN_LINGER_MS 2000 /* reading what follows an error, at most */
+#define CONN_MAX_EMPTY 4    /* empty lines allowed before a request */
+
+enum conn_state {
+	CS_IDLE,   /* waiting for the first byte of a request */
+	CS_HEAD,   /* reading a request head */
+	CS_BODY,   /* reading its body */
+	CS_ACTIVE, /* the request is being served */
+	CS_LINGER, /* closing: output drains, then shutdown, input dropped */
+};
+
+struct conn {
+	uint32_t c_magic;
+	enum conn_state c_state;
+	struct worker *c_worker;
+	int c_fd;
+	struct event *c_rev; /* read, registered for the connection's life */
+	struct event *c_wev; /* write, added only while the socket is full */
+	struct event *c_tev; /* the deadline, and deferred work */
+	struct evbuffer *c_out;
+	char *c_in; /* input (NULL while idle with nothing buffered) */
+	size_t c_cap, c_len;
+	size_t c_pos;    /* next byte to parse */
+	size_t c_start;  /* where the current request's head begins */
+	size_t c_scan;   /* http1_head_scan's resume point */
+	size_t c_bodyat; /* where body bytes start (after the head) */
+	int c_empty;     /* empty lines skipped before this request */
+	struct http1_req c_req;
+	struct http1_hdr *c_hdrs;
+	struct evbuffer *c_body;
+	struct http1_chunked c_chunk;
+	int64_t c_left; /* Content-Length body bytes still to read */
+	struct request_ctx *c_rq;
+	int c_close;        /* close once the current response is out */
+	int c_chunked_out;  /* the response body goes out as chunks */
+	int c_nobody_out;   /* the response has no body (HEAD, 204, ...) */
+	int c_dead;         /* the socket failed: torn down next turn */
+	int c_read_off;     /* reading paused: buffer full while serving */
+	int c_shut;         /* shutdown(SHUT_WR) done */
+	int64_t c_deadline; /* monotonic ms; 0 for none */
+	int64_t c_armed;    /* when c_tev fires; 0 if not pending */
+	void (*c_drain_cb)(void *);
+	void *c_drain_arg;
+	char c_peer[64];
+	int c_trusted;
+	TAILQ_ENTRY(conn) c_entry;
+};
+
+/* Per worker thread: idle input buffers, and the Date header of the
+ * current second. */
+static __thread char *conn_cache[CONN_CACHE];
+static __thread int conn_ncache;
+static __thread struct http1_hdr *conn_hcache[CONN_CACHE];
+static __thread int conn_nhcache;
+static __thread time_t conn_date_at;
+static __thread char conn_date[64];
+
+static void conn_read_cb(evutil_socket_t, short, void *);
+static void conn_write_cb(evutil_socket_t, short, void *);
+static void conn_timer_cb(evutil_socket_t, short, void *);
+static void conn_process(struct conn *c);
+
+static struct conn *
+conn_cast(void *arg)
+{
+	struct conn *c = arg;
+
+	if (c == NULL || c->c_magic != CONN_MAGIC)
+		abort();
+	return c;
+}
+
+static int64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Arm the timer for c_deadline, unless it already fires no later: a
+ * deadline that moves later is found when the timer fires, so keep-alive
+ * traffic re-arms nothing. */
+static void
+conn_arm(struct conn *c)
+{
+	struct timeval tv;
+	int64_t ms;
+
+	if (c->c_deadline == 0 ||
+	    (c->c_armed != 0 && c->c_armed <= c->c_deadline + 10))
+		return;
+	ms = c->c_deadline - conn_now_ms();
+	if (ms < 0)
+		ms = 0;
+	/* COARSE time can lag by a tick: fire a little late, never early. */
+	ms += 10;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	c->c_armed = c->c_deadline + 10;
+	event_add(c->c_tev, &tv);
+}
+
+/* Set the deadline ms from now (0: none). */
+static void
+conn_deadline(struct conn *c, int64_t ms)
+{
+	c->c_deadline = ms == 0 ? 0 : conn_now_ms() + ms;
+	conn_arm(c);
+}
+
+/* Run the timer callback on the next loop turn (teardown, deferred
+ * work); never from inside a caller's stack. */
+static void
+conn_defer(struct conn *c)
+{
+	event_active(c->c_tev, EV_TIMEOUT, 0);
+}
+
+static const char *
+conn_date_get(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != conn_date_at) {
+		gmtime_r(&now, &tm);
+		strftime(conn_date, sizeof(conn_date),
+		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		conn_date_at = now;
+	}
+	return conn_date;
+}
+
+static int
+conn_buf_get(struct conn *c)
+{
+	if (c->c_in != NULL)
+		return 0;
+	if (conn_ncache > 0)
+		c->c_in = conn_cache[--conn_ncache];
+	else
+		c->c_in = malloc(CONN_BUF);
+	if (c->c_in == NULL)
+		return -1;
+	c->c_cap = CONN_BUF;
+	c->c_len = c->c_pos = c->c_start = c->c_scan = 0;
+	return 0;
+}
+
+static void
+conn_buf_put(struct conn *c)
+{
+	if (c->c_in == NULL)
+		return;
+	if (c->c_cap == CONN_BUF && conn_ncache < CONN_CACHE)
+		conn_cache[conn_ncache++] = c->c_in;
+	else
+		free(c->c_in);
+	c->c_in = NULL;
+	c->c_cap = c->c_len = c->c_pos = c->c_start = c->c_scan = 0;
+}
+
+static int
+conn_hdrs_get(struct conn *c)
+{
+	if (c->c_hdrs != NULL)
+		return 0;
+	if (conn_nhcache > 0)
+		c->c_hdrs = conn_hcache[--conn_nhcache];
+	else
+		c->c_hdrs = malloc(sizeof(*c->c_hdrs) *
+		    ((size_t)c->c_worker->w_cfg->cf_max_headers + 1));
+	return c->c_hdrs == NULL ? -1 : 0;
+}
+
+static void
+conn_hdrs_put(struct conn *c)
+{
+	if (c->c_hdrs == NULL)
+		return;
+	if (conn_nhcache < CONN_CACHE)
+		conn_hcache[conn_nhcache++] = c->c_hdrs;
+	else
+		free(c->c_hdrs);
+	c->c_hdrs = NULL;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+
+	TAILQ_REMOVE(&w->w_conns, c, c_entry);
+	event_free(c->c_rev);
+	event_free(c->c_wev);
+	event_free(c->c_tev);
+	evbuffer_free(c->c_out);
+	if (c->c_body != NULL)
+		evbuffer_free(c->c_body);
+	conn_buf_put(c);
+	conn_hdrs_put(c);
+	close(c->c_fd);
+	c->c_magic = 0;
+	free(c);
+}
+
+/* The connection is over.  A request still being served learns that its
+ * client has gone (and frees itself) first.  Only from conn's own
+ * callbacks, at their top (S14). */
+static void
+conn_teardown(struct conn *c)
+{
+	struct request_ctx *rq = c->c_rq;
+
+	c->c_rq = NULL;
+	if (rq != NULL)
+		request_client_gone(rq);
+	conn_free(c);
+}
+
+/* The socket failed under a caller: stop all I/O, tear down next turn. */
+static void
+conn_fail(struct conn *c)
+{
+	if (c->c_dead)
+		return;
+	c->c_dead = 1;
+	event_del(c->c_rev);
+	event_del(c->c_wev);
+	evbuffer_drain(c->c_out, evbuffer_get_length(c->c_out));
+	conn_defer(c);
+}
+
+void
+conn_accept(
+    struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn *c;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->c_magic = CONN_MAGIC;
+	c->c_worker = w;
+	c->c_fd = fd;
+	c->c_state = CS_IDLE;
+	c->c_rev =
+	    event_new(w->w_base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->c_wev =
+	    event_new(w->w_base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->c_tev = evtimer_new(w->w_base, conn_timer_cb, c);
+	c->c_out = evbuffer_new();
+	if (c->c_rev == NULL || c->c_wev == NULL || c->c_tev == NULL ||
+	    c->c_out == NULL || event_add(c->c_rev, NULL) == -1) {
+		if (c->c_rev != NULL)
+			event_free(c->c_rev);
+		if (c->c_wev != NULL)
+			event_free(c->c_wev);
+		if (c->c_tev != NULL)
+			event_free(c->c_tev);
+		if (c->c_out != NULL)
+			evbuffer_free(c->c_out);
+		close(fd);
+		free(c);
+		return;
+	}
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    c->c_peer, sizeof(c->c_peer));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, c->c_peer,
+		    sizeof(c->c_peer));
+	(void)salen;
+	c->c_trusted = headers_peer_trusted(w->w_cfg, c->c_peer);
+	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
+	/* A new connection has header_timeout to deliver its first head. */
+	conn_deadline(c, (int64_t)w->w_cfg->cf_header_timeout * 1000);
+	if (w->w_draining)
+		c->c_close = 1;
+}
+
+struct worker *
+conn_worker(const struct conn *c)
+{
+	return c->c_worker;
+}
+
+void
+conn_attach(struct conn *c, struct request_ctx *rq)
+{
+	c->c_rq = rq;
+}
+
+const char *
+conn_peer(const struct conn *c)
+{
+	return c->c_peer;
+}
+
+int
+conn_peer_trusted(const struct conn *c)
+{
+	return c->c_trusted;
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return evbuffer_get_length(c->c_out);
+}
+
+void
+conn_on_drain(struct conn *c, void (*cb)(void *), void *arg)
+{
+	c->c_drain_cb = cb;
+	c->c_drain_arg = arg;
+}
+
+void
+conn_flush(struct conn *c)
+{
+	int n;
+
+	if (c->c_dead)
+		return;
+	while (evbuffer_get_length(c->c_out) > 0) {
+		n = evbuffer_write(c->c_out, c->c_fd);
+		if (n > 0)
+			continue;
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK ||
+		        errno == EINTR)) {
+			if (!event_pending(c->c_wev, EV_WRITE, NULL)) {
+				event_add(c->c_wev, NULL);
+				/* A client that stops reading is cut after
+				 * idle_timeout without progress. */
+				conn_deadline(c,
+				    (int64_t)c->c_worker->w_cfg
+				            ->cf_idle_timeout *
+				        1000);
+			}
+			return;
+		}
+		conn_fail(c);
+		return;
+	}
+	if (event_pending(c->c_wev, EV_WRITE, NULL))
+		event_del(c->c_wev);
+	if (c->c_state == CS_LINGER && !c->c_shut) {
+		/* Everything is out: half-close, and read until the client
+		 * closes too (or the linger deadline), so what it still sends
+		 * does not turn our close into a reset that destroys the
+		 * response before it is read. */
+		shutdown(c->c_fd, SHUT_WR);
+		c->c_shut = 1;
+		conn_deadline(c, CONN_LINGER_MS);
+	}
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = conn_cast(arg);
+	void (*cb)(void *);
+
+	(void)fd;
+	(void)what;
+	conn_flush(c);
+	if (c->c_dead)
+		return;
+	/* Progress: the client reads.  Still blocked: idle_timeout from
+	 * now; drained while serving: no client deadline. */
+	if (event_pending(c->c_wev, EV_WRITE, NULL))
+		conn_deadline(
+		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+	else if (c->c_state == CS_ACTIVE)
+		conn_deadline(c, 0);
+	if (c->c_drain_cb != NULL &&
+	    evbuffer_get_length(c->c_out) <= CONN_LOW_WATER) {
+		cb = c->c_drain_cb;
+		c->c_drain_cb = NULL;
+		cb(c->c_drain_arg);
+	}
+}
+
+/* Close now, unless output is still queued: then linger. */
+static void
+conn_close_soon(struct conn *c)
+{
+	c->c_state = CS_LINGER;
+	c->c_close = 1;
+	conn_flush(c);
+}
+
+/* The current response is complete: the next request may start. */
+static void
+conn_finish(struct conn *c)
+{
+	size_t left;
+
+	c->c_rq = NULL;
+	c->c_drain_cb = NULL;
+	if (c->c_dead)
+		return;
+	c->c_chunked_out = c->c_nobody_out = 0;
+	if (c->c_body != NULL)
+		evbuffer_free(c->c_body);
+	c->c_body = NULL;
+	if (c->c_close || c->c_worker->w_draining) {
+		conn_close_soon(c);
+		return;
+	}
+	c->c_state = CS_IDLE;
+	c->c_empty = 0;
+	left = c->c_len - c->c_pos;
+	if (left == 0) {
+		/* Idle: give the buffers back (10,000 idle connections must
+		 * not hold 10,000 of them). */
+		conn_buf_put(c);
+		conn_hdrs_put(c);
+	} else {
+		/* A pipelined request: move it to the front, and parse it on
+		 * the next loop turn, not inside this response's stack. */
+		memmove(c->c_in, c->c_in + c->c_pos, left);
+		c->c_len = left;
+		c->c_pos = c->c_start = c->c_scan = 0;
+		event_active(c->c_rev, EV_READ, 0);
+	}
+	if (c->c_read_off) {
+		c->c_read_off = 0;
+		event_add(c->c_rev, NULL);
+	}
+	conn_deadline(c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+	conn_flush(c);
+}
+
+/* Hand the parsed request (or the refusal it gets) to the request layer. */
+static void
+conn_dispatch(struct conn *c)
+{
+	c->c_state = CS_ACTIVE;
+	c->c_deadline = 0;
+	if (c->c_req.hr_close)
+		c->c_close = 1;
+	c->c_rq = NULL;
+	/* May answer at once (conn_respond clears c_rq again). */
+	request_start(c, &c->c_req, c->c_body);
+}
+
+/* A request that cannot be read: it is answered (and logged) through
+ * the request layer with status, headers unread, then the connection
+ * closes. */
+static void
+conn_refuse(struct conn *c, int status, const char *why)
+{
+	c->c_req.hr_status = status;
+	c->c_req.hr_why = why;
+	c->c_req.hr_nhdrs = 0;
+	c->c_close = 1;
+	conn_dispatch(c);
+}
+
+/* Make room for body bytes after a head that filled the buffer: a larger
+ * buffer, with every parsed pointer moved along. */
+static int
+conn_buf_room(struct conn *c, size_t want)
+{
+	char *nb, *old = c->c_in;
+	size_t ncap;
+	int i;
+
+	if (c->c_cap - c->c_len >= want)
+		return 0;
+	ncap = c->c_len + want;
+	nb = malloc(ncap);
+	if (nb == NULL)
+		return -1;
+	memcpy(nb, old, c->c_len);
+#define CONN_REBASE(p)                                                         \
+	do {                                                                   \
+		if ((p) != NULL)                                               \
+			(p) = nb + ((p)-old);                                  \
+	} while (0)
+	CONN_REBASE(c->c_req.hr_method);
+	CONN_REBASE(c->c_req.hr_target);
+	CONN_REBASE(c->c_req.hr_host);
+	for (i = 0; i < c->c_req.hr_nhdrs; i++) {
+		CONN_REBASE(c->c_hdrs[i].hh_name);
+		CONN_REBASE(c->c_hdrs[i].hh_value);
+	}
+#undef CONN_REBASE
+	if (c->c_cap == CONN_BUF && conn_ncache < CONN_CACHE)
+		conn_cache[conn_ncache++] = old;
+	else
+		free(old);
+	c->c_in = nb;
+	c->c_cap = ncap;
+	return 0;
+}
+
+/* The head is in: parse it and decide what comes next. */
+static void
+conn_head(struct conn *c, size_t hlen)
+{
+	const struct config *cfg = c->c_worker->w_cfg;
+	struct http1_limits lim;
+
+	if (conn_hdrs_get(c) == -1) {
+		conn_close_soon(c);
+		return;
+	}
+	lim.hl_max_target = cfg->cf_max_request_line;
+	lim.hl_max_fields = cfg->cf_max_header_size;
+	lim.hl_max_headers = cfg->cf_max_headers;
+	lim.hl_max_body = (int64_t)cfg->cf_max_request_body;
+	c->c_req.hr_hdrs = c->c_hdrs;
+	c->c_req.hr_maxhdrs = cfg->cf_max_headers + 1;
+	c->c_pos = c->c_start + hlen;
+	if (http1_parse_request(c->c_in + c->c_start, hlen, &lim, &c->c_req) ==
+	    -1) {
+		conn_refuse(c, c->c_req.hr_status, c->c_req.hr_why);
+		return;
+	}
+	if (c->c_req.hr_status != 0) {
+		/* Answered without reading a body it may have: the bytes
+		 * after the head cannot be trusted as the next request. */
+		if (c->c_req.hr_chunked || c->c_req.hr_length > 0)
+			c->c_close = 1;
+		conn_dispatch(c);
+		return;
+	}
+	if (!c->c_req.hr_chunked && c->c_req.hr_length == 0) {
+		conn_dispatch(c);
+		return;
+	}
+	c->c_body = evbuffer_new();
+	if (c->c_body == NULL || conn_buf_room(c, 4096 + 2) == -1) {
+		conn_close_soon(c);
+		return;
+	}
+	memset(&c->c_chunk, 0, sizeof(c->c_chunk));
+	c->c_bodyat = c->c_pos;
+	c->c_left = c->c_req.hr_length;
+	c->c_state = CS_BODY;
+	if (c->c_req.hr_continue && c->c_len == c->c_pos) {
+		evbuffer_add(c->c_out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_flush(c);
+	}
+}
+
+/* Take body bytes from the buffer; dispatch once the body is complete. */
+static void
+conn_body_in(struct conn *c)
+{
+	size_t avail = c->c_len - c->c_pos, n;
+	ssize_t used;
+	int done, status;
+
+	if (!c->c_req.hr_chunked) {
+		n = avail < (uint64_t)c->c_left ? avail : (size_t)c->c_left;
+		if (evbuffer_add(c->c_body, c->c_in + c->c_pos, n) == -1) {
+			conn_close_soon(c);
+			return;
+		}
+		c->c_pos += n;
+		c->c_left -= n;
+		done = c->c_left == 0;
+	} else {
+		used = http1_chunked_decode(&c->c_chunk, c->c_in + c->c_pos,
+		    avail, c->c_body,
+		    (int64_t)c->c_worker->w_cfg->cf_max_request_body, &done,
+		    &status);
+		if (used == -1) {
+			conn_refuse(c, status,
+			    status == 413 ? "request body too large"
+			                  : "malformed chunked body");
+			return;
+		}
+		c->c_pos += used;
+	}
+	if (done) {
+		conn_dispatch(c);
+		return;
+	}
+	/* Reuse the room after the head: keep only an incomplete chunk
+	 * line, moved back to the start of the body area. */
+	n = c->c_len - c->c_pos;
+	if (n > 0 && c->c_pos > c->c_bodyat)
+		memmove(c->c_in + c->c_bodyat, c->c_in + c->c_pos, n);
+	c->c_pos = c->c_bodyat;
+	c->c_len = c->c_bodyat + n;
+	conn_deadline(c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+}
+
+static void
+conn_process(struct conn *c)
+{
+	const struct config *cfg = c->c_worker->w_cfg;
+	size_t maxhead =
+	    cfg->cf_max_request_line + cfg->cf_max_header_size + 1024;
+	ssize_t hlen;
+
+	while (!c->c_dead) {
+		switch (c->c_state) {
+		case CS_IDLE:
+			/* RFC 9112 2.2: empty lines before a request are
+			 * ignored (a few; not as a way to idle forever). */
+			while (c->c_len - c->c_pos >= 2 &&
+			    c->c_in[c->c_pos] == '\r' &&
+			    c->c_in[c->c_pos + 1] == '\n' &&
+			    c->c_empty < CONN_MAX_EMPTY) {
+				c->c_pos += 2;
+				c->c_empty++;
+			}
+			if (c->c_len == c->c_pos)
+				return;
+			if (c->c_len - c->c_pos == 1 &&
+			    c->c_in[c->c_pos] == '\r')
+				return;
+			c->c_start = c->c_pos;
+			c->c_scan = 0;
+			c->c_state = CS_HEAD;
+			/* Nothing of the last request may leak into this one
+			 * (its pointers were into a buffer given back). */
+			memset(&c->c_req, 0, sizeof(c->c_req));
+			c->c_req.hr_minor = 1;
+			break;
+		case CS_HEAD:
+			hlen = http1_head_scan(c->c_in + c->c_start,
+			    c->c_len - c->c_start, &c->c_scan);
+			if (hlen == -1) {
+				conn_refuse(c, 400, "a bare LF in the head");
+				return;
+			}
+			if (hlen == 0) {
+				if (c->c_len - c->c_start > maxhead) {
+					conn_refuse(c, 431,
+					    "the request head is too large");
+					return;
+				}
+				/* The whole head must arrive within
+				 * header_timeout of its first byte. */
+				if (c->c_deadline == 0 ||
+				    c->c_deadline - conn_now_ms() >
+				        (int64_t)cfg->cf_header_timeout * 1000)
+					conn_deadline(c,
+					    (int64_t)cfg->cf_header_timeout *
+					        1000);
+				return;
+			}
+			conn_head(c, (size_t)hlen);
+			break;
+		case CS_BODY:
+			if (c->c_len == c->c_pos)
+				return;
+			conn_body_in(c);
+			if (c->c_state == CS_BODY)
+				return;
+			break;
+		case CS_ACTIVE:
+		case CS_LINGER:
+		default:
+			return;
+		}
+	}
+}
+
+/* Read what the socket has into the buffer.  Returns 1 if bytes came, 0
+ * for nothing now, -1 when the peer has closed or the socket failed. */
+static int
+conn_recv(struct conn *c)
+{
+	const struct config *cfg = c->c_worker->w_cfg;
+	size_t maxhead = cfg->cf_max_request_line + cfg->cf_max_header_size +
+	    1024 + CONN_BUF;
+	ssize_t n;
+	char *nb;
+
+	if (conn_buf_get(c) == -1)
+		return -1;
+	if (c->c_len == c->c_cap) {
+		if ((c->c_state == CS_IDLE || c->c_state == CS_HEAD) &&
+		    c->c_cap < maxhead) {
+			size_t ncap =
+			    c->c_cap * 2 < maxhead ? c->c_cap * 2 : maxhead;
+
+			/* No pointer into the buffer exists before the head
+			 * is parsed, so it may move. */
+			nb = realloc(c->c_in, ncap);
+			if (nb == NULL)
+				return -1;
+			c->c_in = nb;
+			c->c_cap = ncap;
+		} else {
+			/* Serving, and the client has sent a buffer's worth
+			 * ahead: wait until this response is out. */
+			c->c_read_off = 1;
+			event_del(c->c_rev);
+			return 0;
+		}
+	}
+	n = recv(c->c_fd, c->c_in + c->c_len, c->c_cap - c->c_len, 0);
+	if (n > 0) {
+		c->c_len += (size_t)n;
+		return 1;
+	}
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		if (c->c_len == 0)
+			conn_buf_put(c);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+conn_linger_read(struct conn *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->c_fd, buf, sizeof(buf), 0);
+		if (n > 0)
+			continue;
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		conn_free(c);
+		return;
+	}
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = conn_cast(arg);
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (c->c_dead)
+		return;
+	if (c->c_state == CS_LINGER) {
+		conn_linger_read(c);
+		return;
+	}
+	rc = conn_recv(c);
+	if (rc == -1) {
+		if (c->c_state == CS_ACTIVE && c->c_rq != NULL) {
+			conn_teardown(c);
+			return;
+		}
+		conn_free(c);
+		return;
+	}
+	conn_process(c);
+	if (c->c_dead)
+		return; /* the deferred teardown follows */
+	if (c->c_state == CS_IDLE && c->c_len == c->c_pos)
+		conn_buf_put(c);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = conn_cast(arg);
+	int64_t now;
+
+	(void)fd;
+	(void)what;
+	c->c_armed = 0;
+	if (c->c_dead) {
+		conn_teardown(c);
+		return;
+	}
+	if (c->c_deadline == 0)
+		return;
+	now = conn_now_ms();
+	if (now < c->c_deadline) {
+		conn_arm(c);
+		return;
+	}
+	switch (c->c_state) {
+	case CS_HEAD:
+		log_info("timeout client=%s reason=\"request head not complete "
+		         "within header_timeout\"",
+		    c->c_peer);
+		break;
+	case CS_BODY:
+		log_info("timeout client=%s reason=\"request body stalled "
+		         "for idle_timeout\"",
+		    c->c_peer);
+		break;
+	case CS_ACTIVE:
+		log_info("timeout client=%s reason=\"the client stopped "
+		         "reading for idle_timeout\"",
+		    c->c_peer);
+		break;
+	default:
+		break;
+	}
+	conn_teardown(c);
+}
+
+/* --- responses ------------------------------------------------------- */
+
+static void
+conn_status_line(struct conn *c, int status, const char *reason)
+{
+	char line[128];
+	int n;
+
+	n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", status,
+	    reason != NULL && reason[0] != '\0' ? reason : "Status");
+	if (n > 0 && (size_t)n < sizeof(line))
+		evbuffer_add(c->c_out, line, (size_t)n);
+	else
+		evbuffer_add_printf(
+		    c->c_out, "HTTP/1.1 %03d Status\r\n", status);
+}
+
+static int
+conn_closing(const struct conn *c, int close)
+{
+	return close || c->c_close || c->c_worker->w_draining;
+}
+
+/* Connection and Date, the empty line. */
+static void
+conn_head_tail(struct conn *c, int has_date, int close)
+{
+	if (!has_date) {
+		const char *d = conn_date_get();
+
+		evbuffer_add(c->c_out, d, strlen(d));
+	}
+	if (conn_closing(c, close)) {
+		c->c_close = 1;
+		evbuffer_add(c->c_out, "Connection: close\r\n", 19);
+	} else if (c->c_req.hr_minor == 0)
+		evbuffer_add(c->c_out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(c->c_out, "\r\n", 2);
+}
+
+void
+conn_respond(struct conn *c, int status, const char *reason,
+    struct evkeyvalq *hdrs, struct evbuffer *body, int close)
+{
+	struct evkeyval *h;
+	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
+	int head = c->c_req.hr_method != NULL &&
+	    strcmp(c->c_req.hr_method, "HEAD") == 0;
+	char cl[48];
+	int n;
+
+	conn_status_line(c, status, reason);
+	if (hdrs != NULL)
+		TAILQ_FOREACH(h, hdrs, next)
+		{
+			if (strcasecmp(h->key, "Connection") == 0 ||
+			    strcasecmp(h->key, "Content-Length") == 0 ||
+			    strcasecmp(h->key, "Transfer-Encoding") == 0 ||
+			    strcasecmp(h->key, "Date") == 0)
+				continue;
+			evbuffer_add(c->c_out, h->key, strlen(h->key));
+			evbuffer_add(c->c_out, ": ", 2);
+			evbuffer_add(c->c_out, h->value, strlen(h->value));
+			evbuffer_add(c->c_out, "\r\n", 2);
+		}
+	if (status >= 200 && status != 204 && status != 304) {
+		n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", blen);
+		evbuffer_add(c->c_out, cl, (size_t)n);
+	}
+	conn_head_tail(c, 0, close);
+	if (blen > 0 && !head)
+		evbuffer_add_buffer(c->c_out, body);
+	conn_finish(c);
+}
+
+struct evbuffer *
+conn_head_begin(struct conn *c, int status, const char *reason)
+{
+	conn_status_line(c, status, reason);
+	return c->c_out;
+}
+
+void
+conn_head_end(struct conn *c, enum conn_body framing, int has_date, int close)
+{
+	c->c_nobody_out = framing == CONN_BODY_NONE;
+	if (framing == CONN_BODY_STREAM) {
+		if (c->c_req.hr_minor >= 1) {
+			evbuffer_add(
+			    c->c_out, "Transfer-Encoding: chunked\r\n", 28);
+			c->c_chunked_out = 1;
+		} else
+			close = 1; /* the close marks the end for 1.0 */
+	}
+	conn_head_tail(c, has_date, close);
+}
+
+void
+conn_body(struct conn *c, struct evbuffer *src, size_t n)
+{
+	char sz[24];
+	int k;
+
+	if (c->c_nobody_out || c->c_dead || n == 0) {
+		evbuffer_drain(src, n);
+		return;
+	}
+	if (c->c_chunked_out) {
+		k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+		evbuffer_add(c->c_out, sz, (size_t)k);
+	}
+	evbuffer_remove_buffer(src, c->c_out, n);
+	if (c->c_chunked_out)
+		evbuffer_add(c->c_out, "\r\n", 2);
+}
+
+void
+conn_end(struct conn *c)
+{
+	if (c->c_chunked_out && !c->c_dead)
+		evbuffer_add(c->c_out, "0\r\n\r\n", 5);
+	conn_finish(c);
+}
+
+void
+conn_abort(struct conn *c)
+{
+	c->c_rq = NULL;
+	c->c_drain_cb = NULL;
+	conn_close_soon(c);
+}
+
+void
+conn_drain_all(struct worker *w)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		c->c_close = 1;
+		if (c->c_state == CS_IDLE && !c->c_dead && c->c_len == c->c_pos)
+			conn_close_soon(c);
+	}
+}
+
+void
+conn_free_all(struct worker *w)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&w->w_conns)) != NULL) {
+		struct request_ctx *rq = c->c_rq;
+
+		c->c_rq = NULL;
+		if (rq != NULL)
+			request_client_gone(rq);
+		conn_free(c);
+	}
+	while (conn_ncache > 0)
+		free(conn_cache[--conn_ncache]);
+	while (conn_nhcache > 0)
+		free(conn_hcache[--conn_nhcache]);
+}
