@@ -157,6 +157,9 @@ oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 		        : st == 401
 		        ? "The identity provider refused to complete the "
 		          "sign-in. Please sign in again."
+		        : res->hr_status != HTTPC_OK
+		        ? "The identity provider could not be reached. "
+		          "Please try again later."
 		        : "The identity provider sent an invalid answer. "
 		          "Please try again later.");
 		return;
