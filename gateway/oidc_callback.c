@@ -227,8 +227,9 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	if (r != SESSION_OK) {
 		session_free(s);
 		oidc_fail(rq, 503, "store_unavailable",
-		    r == SESSION_FULL ? "session store is full"
-		                      : "session store write failed",
+		    r == SESSION_FULL
+		        ? "session store is full (see session_map_size)"
+		        : "session store write failed",
 		    "Signing in is temporarily unavailable: the session store "
 		    "cannot take new sessions. Existing sessions keep "
 		    "working.");
