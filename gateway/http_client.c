@@ -472,10 +472,15 @@ httpc_easy_setup(struct httpc *h, struct httpc_xfer *x, long timeout_ms)
 	HTTPC_SET(CURLOPT_WRITEFUNCTION, httpc_write_cb);
 	HTTPC_SET(CURLOPT_WRITEDATA, x);
 	HTTPC_SET(CURLOPT_NOSIGNAL, 1L);
-	/* Security: http(s) only, no redirects (a 3xx is the answer). */
+	/* Security: http(s) only, no redirects (a 3xx is the answer): a
+	 * token request carries the client secret and a code or refresh
+	 * token, and a provider's redirect must not move them elsewhere.
+	 * MAXREDIRS 0 as well, so turning FOLLOWLOCATION on by mistake
+	 * still follows nothing (tests/integration/test_faults.py). */
 	HTTPC_SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	HTTPC_SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	HTTPC_SET(CURLOPT_FOLLOWLOCATION, 0L);
+	HTTPC_SET(CURLOPT_MAXREDIRS, 0L);
 	/* Security: TLS verification is not configurable. */
 	HTTPC_SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	HTTPC_SET(CURLOPT_SSL_VERIFYHOST, 2L);

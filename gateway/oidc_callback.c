@@ -155,6 +155,9 @@ oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 		        : st == 401
 		        ? "The identity provider refused to complete the "
 		          "sign-in. Please sign in again."
+		        : res->hr_status != HTTPC_OK
+		        ? "The identity provider could not be reached. "
+		          "Please try again later."
 		        : "The identity provider sent an invalid answer. "
 		          "Please try again later.");
 		return;
@@ -222,8 +225,9 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	if (r != SESSION_OK) {
 		session_free(s);
 		oidc_fail(rq, 503, "store_unavailable",
-		    r == SESSION_FULL ? "session store is full"
-		                      : "session store write failed",
+		    r == SESSION_FULL
+		        ? "session store is full (see session_map_size)"
+		        : "session store write failed",
 		    "Signing in is temporarily unavailable: the session store "
 		    "cannot take new sessions. Existing sessions keep "
 		    "working.");

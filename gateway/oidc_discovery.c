@@ -5,6 +5,7 @@
  * timer; when the provider is unreachable, retry with backoff while the
  * rest of the gateway keeps serving.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,6 +142,19 @@ oidc_fetch_failed(struct oidc_provider *op, const char *what, const char *why)
 	oidc_wake_waiters(op, 0);
 }
 
+/* Why an answer other than 200 is not used, for the log. */
+static const char *
+oidc_status_why(const struct httpc_result *res, char *buf, size_t size)
+{
+	/* Security: redirects are never followed (http_client.c), so a
+	 * provider cannot move us to another host. */
+	snprintf(buf, size, "answered HTTP %ld%s", res->hr_code,
+	    res->hr_code >= 300 && res->hr_code < 400
+	        ? ", a redirect (not followed)"
+	        : "");
+	return buf;
+}
+
 static int
 oidc_endpoint_ok(const struct config *cfg, const char *url)
 {
@@ -220,13 +234,14 @@ oidc_jwks_done_cb(const struct httpc_result *res, void *arg)
 	struct oidc_provider *op = oidc_provider_cast(arg);
 	struct gh_error err;
 	struct jwks *keys;
+	char why[80];
 
 	op->op_xfer = NULL;
 	if (res->hr_status != HTTPC_OK || res->hr_code != 200) {
 		oidc_fetch_failed(op, "jwks",
 		    res->hr_status != HTTPC_OK
 		        ? httpc_status_str(res->hr_status)
-		        : "HTTP status is not 200");
+		        : oidc_status_why(res, why, sizeof(why)));
 		return;
 	}
 	keys = jwks_parse(res->hr_body, res->hr_len, &err);
@@ -274,6 +289,7 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 {
 	struct oidc_provider *op = oidc_provider_cast(arg);
 	const char *why;
+	char buf[80];
 
 	op->op_xfer = NULL;
 	if (res->hr_status != HTTPC_OK) {
@@ -282,7 +298,8 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 		return;
 	}
 	if (res->hr_code != 200) {
-		oidc_fetch_failed(op, "discovery", "HTTP status is not 200");
+		oidc_fetch_failed(
+		    op, "discovery", oidc_status_why(res, buf, sizeof(buf)));
 		return;
 	}
 	why = oidc_discovery_parse(op, res->hr_body, res->hr_len);

@@ -46,6 +46,8 @@ struct oidc_flight {
 	struct worker *of_worker;
 	struct session *of_session; /* its own copy */
 	struct httpc_xfer *of_xfer;
+	struct oidc_tokens of_tokens; /* the answer, while its ID token is
+	                                 checked (maybe after a JWKS fetch) */
 	struct request_ctx **of_waiters;
 	size_t of_nwaiters;
 	struct oidc_flight *of_next; /* the worker's list */
@@ -156,6 +158,9 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 
 	log_info("refresh result=%s waiters=%zu", result, n);
 	oidc_flight_unlink(f);
+	if (f->of_worker->w_provider != NULL)
+		oidc_provider_unwait(f->of_worker->w_provider, f);
+	oidc_tokens_cleanup(&f->of_tokens);
 	oidc_slot_release(f->of_session->se_key);
 	session_free(f->of_session);
 	f->of_magic = 0;
@@ -165,12 +170,49 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 	free(w);
 }
 
+/* What the check of a refresh's ID token found. */
+enum oidc_idt {
+	IDT_OK,      /* verified, same user */
+	IDT_AGAIN,   /* its key is unknown: parked until the JWKS is fetched */
+	IDT_REFUSED, /* invalid, or another user: the session is over */
+	IDT_UNSURE,  /* could not be checked now (no metadata, or its key
+	                could not be fetched): not a refusal */
+};
+
+static void oidc_flight_verify(struct oidc_flight *f, int retried);
+
+static struct oidc_flight *
+oidc_flight_cast(void *arg)
+{
+	struct oidc_flight *f = arg;
+
+	if (f == NULL || f->of_magic != OIDC_FLIGHT_MAGIC)
+		abort();
+	return f;
+}
+
+/* The JWKS refetch an unknown kid asked for has ended. */
+static void
+oidc_flight_jwks_cb(void *arg, int fresh)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	if (!fresh) {
+		log_warnx("refresh result=failed reason=\"the ID token's key "
+		          "could not be fetched\"");
+		oidc_flight_land(f, "failed");
+		return;
+	}
+	oidc_flight_verify(f, 1);
+}
+
 /* The refresh's ID token must be the same user from the same issuer for
  * the same client (OIDC Core 12.2). */
-static int
-oidc_refresh_idtoken_ok(struct worker *w, struct session *s,
-    const char *idtoken, char **claims_json)
+static enum oidc_idt
+oidc_refresh_idtoken_check(
+    struct oidc_flight *f, int retried, char **claims_json)
 {
+	struct worker *w = f->of_worker;
 	const struct config *cfg = w->w_cfg;
 	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
 	const char *aud[1] = {cfg->cf_client_id};
@@ -178,10 +220,11 @@ oidc_refresh_idtoken_ok(struct worker *w, struct session *s,
 	struct gh_error err;
 	json_t *claims = NULL, *old;
 	const char *a, *b;
-	int ok = 0;
+	enum jose_result jr;
+	enum oidc_idt rc = IDT_REFUSED;
 
 	if (m == NULL)
-		return 0;
+		return IDT_UNSURE;
 	memset(&chk, 0, sizeof(chk));
 	chk.jc_issuer = m->om_issuer;
 	chk.jc_audiences = aud;
@@ -189,13 +232,26 @@ oidc_refresh_idtoken_ok(struct worker *w, struct session *s,
 	chk.jc_client_id = cfg->cf_client_id;
 	chk.jc_now = time(NULL);
 	chk.jc_skew = cfg->cf_clock_skew;
-	if (jose_verify(idtoken, oidc_provider_jwks(w->w_provider), &chk,
-	        &claims, &err) != JOSE_OK) {
+	jr = jose_verify(f->of_tokens.ot_idtoken,
+	    oidc_provider_jwks(w->w_provider), &chk, &claims, &err);
+	if (jr == JOSE_KID_UNKNOWN && !retried) {
+		/* The provider rotated its keys: fetch them once, as the
+		 * callback does.  Only a key still unknown in a fresh set is
+		 * a refusal; a fetch that cannot happen now is not. */
+		if (oidc_provider_jwks_refetch(
+		        w->w_provider, oidc_flight_jwks_cb, f) == 0)
+			return IDT_AGAIN;
+		log_warnx("refresh result=failed reason=\"%s\" (the key set "
+		          "was fetched less than a minute ago)",
+		    err.ge_msg);
+		return IDT_UNSURE;
+	}
+	if (jr != JOSE_OK) {
 		log_warnx("refresh result=invalid_id_token reason=\"%s\"",
 		    err.ge_msg);
-		return 0;
+		return IDT_REFUSED;
 	}
-	old = session_claims(s);
+	old = session_claims(f->of_session);
 	a = json_string_value(json_object_get(claims, "sub"));
 	b = json_string_value(json_object_get(old, "sub"));
 	if (a == NULL || b == NULL || strcmp(a, b) != 0) {
@@ -204,62 +260,87 @@ oidc_refresh_idtoken_ok(struct worker *w, struct session *s,
 		goto done;
 	}
 	*claims_json = json_dumps(claims, JSON_COMPACT);
-	ok = *claims_json != NULL;
+	rc = *claims_json != NULL ? IDT_OK : IDT_UNSURE;
 done:
 	json_decref(claims);
-	return ok;
+	return rc;
 }
 
+/* Keep the new tokens (and claims) in the store. */
 static void
-oidc_flight_done_cb(const struct httpc_result *res, void *arg)
+oidc_flight_store(struct oidc_flight *f, char *claims)
 {
-	struct oidc_flight *f = arg;
-	struct session *s;
-	struct oidc_tokens t;
-	struct gh_error err;
-	const char *code;
-	char *claims = NULL;
-	int st;
+	struct session *s = f->of_session;
+	struct oidc_tokens *t = &f->of_tokens;
+	enum session_result r = SESSION_ERR;
 
-	if (f == NULL || f->of_magic != OIDC_FLIGHT_MAGIC)
-		abort();
-	f->of_xfer = NULL;
-	s = f->of_session;
-	st = oidc_tokens_parse(res, &t, &code, &err);
-	if (st == 401 ||
-	    (st == 0 && t.ot_idtoken != NULL &&
-	        !oidc_refresh_idtoken_ok(
-	            f->of_worker, s, t.ot_idtoken, &claims))) {
-		/* Refused (invalid_grant): the session is over. */
-		session_delete(s);
-		oidc_tokens_cleanup(&t);
-		oidc_flight_land(f, "ended");
-		return;
-	}
-	if (st != 0 || t.ot_access == NULL) {
-		log_warnx("refresh result=failed reason=\"%s\"",
-		    st != 0 ? err.ge_msg : "no access_token");
-		oidc_tokens_cleanup(&t);
-		oidc_flight_land(f, "failed");
-		return;
-	}
 	if (claims != NULL)
 		(void)session_set_claims(s, claims);
 	free(claims);
 	/* Rotation: keep the new refresh token when one came. */
-	if (session_set_tokens(s, t.ot_access,
-	        t.ot_refresh != NULL ? t.ot_refresh
-	                             : (const char *)s->se_refresh.buf,
-	        t.ot_idtoken != NULL ? t.ot_idtoken
-	                             : (const char *)s->se_idtoken.buf,
-	        time(NULL) + t.ot_expires_in) == -1 ||
-	    session_save(s) != SESSION_OK) {
-		oidc_tokens_cleanup(&t);
-		oidc_flight_land(f, "store_failed");
+	if (session_set_tokens(s, t->ot_access,
+	        t->ot_refresh != NULL ? t->ot_refresh
+	                              : (const char *)s->se_refresh.buf,
+	        t->ot_idtoken != NULL ? t->ot_idtoken
+	                              : (const char *)s->se_idtoken.buf,
+	        time(NULL) + t->ot_expires_in) == 0)
+		r = session_save(s);
+	oidc_flight_land(f,
+	    r == SESSION_OK
+	        ? "ok"
+	        : (r == SESSION_FULL ? "store_full" : "store_failed"));
+}
+
+static void
+oidc_flight_verify(struct oidc_flight *f, int retried)
+{
+	char *claims = NULL;
+
+	if (f->of_tokens.ot_idtoken != NULL) {
+		switch (oidc_refresh_idtoken_check(f, retried, &claims)) {
+		case IDT_OK:
+			break;
+		case IDT_AGAIN:
+			return;
+		case IDT_REFUSED:
+			session_delete(f->of_session);
+			oidc_flight_land(f, "ended");
+			return;
+		case IDT_UNSURE:
+			oidc_flight_land(f, "failed");
+			return;
+		}
+	}
+	oidc_flight_store(f, claims);
+}
+
+/*
+ * The token endpoint answered.  Only a refusal (invalid_grant and the
+ * like) ends the session; a transport failure, a timeout or a broken
+ * answer leaves it as it was, so the next request tries again.
+ */
+static void
+oidc_flight_done_cb(const struct httpc_result *res, void *arg)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+	struct gh_error err;
+	const char *code;
+	int st;
+
+	f->of_xfer = NULL;
+	st = oidc_tokens_parse(res, &f->of_tokens, &code, &err);
+	if (st == 401) {
+		session_delete(f->of_session);
+		oidc_flight_land(f, "ended");
 		return;
 	}
-	oidc_tokens_cleanup(&t);
-	oidc_flight_land(f, "ok");
+	if (st != 0 || f->of_tokens.ot_access == NULL) {
+		log_warnx("refresh result=failed reason=\"%s\"",
+		    st != 0 ? err.ge_msg : "no access_token");
+		oidc_flight_land(f, "failed");
+		return;
+	}
+	oidc_flight_verify(f, 0);
 }
 
 /* Start a refresh of rq's session, owned by this worker. */
@@ -346,6 +427,21 @@ oidc_refresh_ensure(
 	    (s->se_at_expires == 0 || s->se_at_expires - now > window))
 		return STEP_OK;
 	expired = force || s->se_at_expires - now <= 5;
+	if (oidc_provider_meta(rq->rq_worker->w_provider) == NULL) {
+		/* The provider has not been reachable since start: the
+		 * session is kept (only a refusal ends it), and the token is
+		 * used while it lasts. */
+		if (!expired)
+			return STEP_OK;
+		rq->rq_event = "refresh";
+		log_info(
+		    "refresh id=%s result=provider_unavailable", rq->rq_id);
+		errpage_send(rq, 503, "provider_unavailable",
+		    "The identity provider is unreachable, so the sign-in "
+		    "cannot be renewed now. Please try again in a minute.",
+		    0);
+		return STEP_ERROR;
+	}
 	rc = oidc_slot_take(s->se_key, rq->rq_worker, &owner);
 	if (rc == -1)
 		return expired ? STEP_DECLINED : STEP_OK;
@@ -408,6 +504,9 @@ oidc_refresh_shutdown_worker(struct worker *w)
 		w->w_flights = f->of_next;
 		if (f->of_xfer != NULL)
 			httpc_cancel(f->of_xfer);
+		if (w->w_provider != NULL)
+			oidc_provider_unwait(w->w_provider, f);
+		oidc_tokens_cleanup(&f->of_tokens);
 		oidc_slot_release(f->of_session->se_key);
 		session_free(f->of_session);
 		free(f->of_waiters);

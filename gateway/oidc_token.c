@@ -63,6 +63,16 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 		    httpc_status_str(res->hr_status));
 		return 502;
 	}
+	/* Security: a redirect is never followed (the request carries the
+	 * client secret and a code or refresh token), and it is not a
+	 * refusal either, whatever its body says. */
+	if (res->hr_code >= 300 && res->hr_code < 400) {
+		*code = "provider_error";
+		gh_error_set(err, *code,
+		    "token endpoint answered %ld, a redirect (not followed)",
+		    res->hr_code);
+		return 502;
+	}
 	doc = json_loadb(res->hr_body, res->hr_len, 0, &jerr);
 	if (doc == NULL || !json_is_object(doc)) {
 		json_decref(doc);
@@ -74,7 +84,11 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 	}
 	if (res->hr_code != 200) {
 		e = json_string_value(json_object_get(doc, "error"));
-		if (res->hr_code >= 500 || e == NULL) {
+		/* RFC 6749 5.2: a refusal is 400 (401 for the client's
+		 * credentials) with an error code; anything else (429, 5xx,
+		 * a proxy's 403 ...) is the provider failing, which must not
+		 * end a session. */
+		if ((res->hr_code != 400 && res->hr_code != 401) || e == NULL) {
 			*code = "provider_error";
 			gh_error_set(err, *code, "token endpoint answered %ld",
 			    res->hr_code);

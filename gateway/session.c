@@ -23,6 +23,13 @@
 #define SESSION_MAGIC "GHS2"
 #define SESSION_HDR_LEN (4 + 5 * 8 + 3 * 4)
 #define SESSION_TOUCH_EVERY 60 /* seconds between last_seen updates */
+/* The smallest map worth opening: a few hundred sessions of a few KiB.
+ * Below it a value like "64" (meant as 64M) would give a store that is
+ * full before the first sign-in. */
+#define SESSION_MAP_SIZE_MIN (1024 * 1024)
+
+static int session_parse_map_size(struct config *, const struct config_key *,
+    const char *, int, const char **);
 
 /* Sorted by name (S17). */
 const struct config_key session_keys[] = {
@@ -38,15 +45,31 @@ const struct config_key session_keys[] = {
     {"session_lifetime", config_parse_duration,
         offsetof(struct config, cf_session_lifetime), "24h",
         "A session ends this long after sign-in, used or not.", 0},
-    {"session_map_size", config_parse_size,
+    {"session_map_size", session_parse_map_size,
         offsetof(struct config, cf_session_map_size), "1G",
-        "Largest size of the session store (LMDB map size).", 0},
+        "Largest size of the session store (LMDB map size), at least 1M; "
+        "when it is full, new sign-ins get 503 and existing sessions keep "
+        "working.",
+        0},
     {"session_store", config_parse_str,
         offsetof(struct config, cf_session_store),
         "/var/lib/gatehouse/sessions",
         "Directory of the LMDB session store (created when absent).", 0},
 };
 const size_t session_nkeys = sizeof(session_keys) / sizeof(session_keys[0]);
+
+static int
+session_parse_map_size(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	if (config_parse_size(cfg, key, value, line, errstr) == -1)
+		return -1;
+	if (cfg->cf_session_map_size < SESSION_MAP_SIZE_MIN) {
+		*errstr = "must be at least 1M";
+		return -1;
+	}
+	return 0;
+}
 
 /* Process-wide and read-only once the workers run. */
 static struct store *session_store;
@@ -478,7 +501,14 @@ done:
 void
 session_delete(struct session *s)
 {
-	(void)store_del(session_store, s->se_key);
+	int rc;
+
+	rc = store_del(session_store, s->se_key);
+	/* Security: a record left behind keeps a copied cookie working, so
+	 * an operator must hear of it. */
+	if (rc == STORE_FULL || rc == STORE_ERR)
+		log_warnx("session store: a session could not be deleted: %s",
+		    rc == STORE_FULL ? "the store is full" : "write failed");
 }
 
 /*

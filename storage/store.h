@@ -32,7 +32,8 @@ struct gh_error;
 enum store_result {
 	STORE_OK = 0,
 	STORE_NOTFOUND, /* no such key, or its record has expired */
-	STORE_FULL,     /* no room (LMDB map full); the store stays usable */
+	STORE_FULL,     /* no room (LMDB map full); the store stays usable; not
+	                   logged by the backend (the caller says what failed) */
 	STORE_ERR       /* anything else; logged by the backend */
 };
 

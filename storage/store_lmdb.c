@@ -64,16 +64,18 @@ lmdb_expiry_decode(const unsigned char *p)
 	return (time_t)(int64_t)v;
 }
 
-/* Map an LMDB error of a write to a store result, logging real errors. */
+/*
+ * Map an LMDB error of a write to a store result, logging real errors.  A
+ * full map is not logged here: it is an expected state, and the caller
+ * logs one line saying what could not be stored.
+ */
 static int
 lmdb_write_result(const char *what, int rc)
 {
 	if (rc == 0)
 		return STORE_OK;
-	if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
-		log_warnx("session store: %s: %s", what, mdb_strerror(rc));
+	if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
 		return STORE_FULL;
-	}
 	log_warnx("session store: %s: %s", what, mdb_strerror(rc));
 	return STORE_ERR;
 }

@@ -358,27 +358,6 @@ def test_refresh_endpoint(op, tmp, upstream):
     assert requests.post(g.url + "/.auth/refresh", timeout=5).status_code == 401
 
 
-def test_stalled_token_endpoint_does_not_block_the_worker(op, tmp, upstream):
-    g = start_gateway(op, tmp, upstream, ["workers = 1"])
-    s = requests.Session()
-    auth = authorize(s, begin_login(g, s, "/private"), "nina@contoso.com")
-    op.fault("token_stall", seconds=5)
-    done = {}
-
-    def stalled():
-        done["r"] = complete(g, s, auth)
-
-    t = threading.Thread(target=stalled)
-    t.start()
-    time.sleep(0.5)
-    # While the sign-in waits on the provider, the same worker answers.
-    for _ in range(5):
-        assert requests.get(g.url + "/public/x", timeout=5).status_code == 200
-    assert t.is_alive(), "the stalled sign-in should still be waiting"
-    t.join()
-    assert done["r"].status_code == 302
-
-
 ID_TOKEN_FAULTS = [
     ("id_token_bad_signature", {}, "signature"),
     ("id_token_wrong_iss", {}, "iss"),

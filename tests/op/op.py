@@ -25,6 +25,8 @@ import os
 import re
 import secrets
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -59,12 +61,14 @@ FAULTS = {
     "discovery_drop_fields": "discovery",
     "discovery_override": "discovery",
     "discovery_stall": "discovery",
+    "discovery_redirect": "discovery",
     # jwks_uri
     "jwks_down": "jwks",
     "jwks_invalid_json": "jwks",
     "jwks_empty": "jwks",
     "jwks_broken": "jwks",
     "jwks_stall": "jwks",
+    "jwks_redirect": "jwks",
     # token endpoint, whole answer
     "token_500": "token",
     "token_garbage": "token",
@@ -73,6 +77,8 @@ FAULTS = {
     "token_stall": "token",
     "token_drop_fields": "token",
     "token_override": "token",
+    "token_redirect": "token",
+    "token_reset": "token",
     # the id_token in a token answer
     "id_token_unknown_kid": "id_token",
     "id_token_bad_signature": "id_token",
@@ -91,6 +97,7 @@ FAULTS = {
     "id_token_embedded_jwk": "id_token",
     "id_token_jku": "id_token",
     "id_token_claims": "id_token",
+    "id_token_retired_key": "id_token",
     # refresh_token grant only
     "refresh_different_sub": "id_token",
     "refresh_different_iss": "id_token",
@@ -210,6 +217,7 @@ class State:
             self.users = {}
             self.keys = [self.initial_key]
             self.signing_key = self.initial_key
+            self.retired = []  # keys rotated out of the JWKS, newest first
             self.faults = []
             self.fault_seq = 0
             self.codes = {}
@@ -286,6 +294,9 @@ class State:
         params = {k: v for k, v in spec.items()
                   if k not in ("name", "sticky", "times", "grant")}
         with self.lock:
+            if name == "id_token_retired_key" and not self.retired:
+                raise ValueError("no retired key: rotate with keep_old "
+                                 "false first")
             self.fault_seq += 1
             fault = {"id": self.fault_seq, "name": name,
                      "remaining": None if sticky else times,
@@ -434,6 +445,25 @@ class Handler(BaseHTTPRequestHandler):
         self.send(302, b"", "text/html; charset=utf-8",
                   [("Location", location)] + list(headers or []))
 
+    def fault_redirect(self, fault):
+        """An endpoint that moved: 3xx to `location` (default: the same
+        path under /_moved, which is a 404 here), optional body."""
+        loc = fault.get("location") or (self.state.base + "/_moved" +
+                                        urlsplit(self.path).path)
+        self.entry["notes"]["redirect"] = loc
+        self.send(int(fault.get("status", 307)), fault.get("body", b""),
+                  fault.get("content_type", "text/html; charset=utf-8"),
+                  [("Location", loc)])
+
+    def reset_connection(self):
+        """Drop the connection with a TCP reset, without any answer."""
+        self.entry["notes"]["reset"] = True
+        self.entry["status"] = 0
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
     def dispatch(self, method):
         self.entry = None
         st = self.state
@@ -548,6 +578,9 @@ class Handler(BaseHTTPRequestHandler):
     def ep_discovery(self, method, query, form):
         st = self.state
         self.stall("discovery_stall")
+        fault = st.take_fault(["discovery_redirect"])
+        if fault:
+            return self.fault_redirect(fault)
         fault = st.take_fault(["discovery_down", "discovery_invalid_json"])
         if fault and fault["name"] == "discovery_down":
             return self.send_json(int(fault.get("status", 503)), {
@@ -574,6 +607,9 @@ class Handler(BaseHTTPRequestHandler):
     def ep_jwks(self, method, query, form):
         st = self.state
         self.stall("jwks_stall")
+        fault = st.take_fault(["jwks_redirect"])
+        if fault:
+            return self.fault_redirect(fault)
         fault = st.take_fault(["jwks_down", "jwks_invalid_json", "jwks_empty",
                                "jwks_broken"])
         name = fault["name"] if fault else None
@@ -804,6 +840,12 @@ class Handler(BaseHTTPRequestHandler):
         elif grant == "authorization_code":
             st.count("token_authorization_code")
         self.stall("token_stall", grant)
+        fault = st.take_fault(["token_reset"], grant)
+        if fault:
+            return self.reset_connection()
+        fault = st.take_fault(["token_redirect"], grant)
+        if fault:
+            return self.fault_redirect(fault)
         fault = st.take_fault(["token_500", "token_garbage", "token_huge",
                                "token_error"], grant)
         if fault:
@@ -1150,6 +1192,10 @@ class Handler(BaseHTTPRequestHandler):
             h = {"typ": "JWT", "alg": "RS256", "kid": evil.kid,
                  "jku": st.base + "/_evil/keys"}
             return jwt_rs256(h, payload, evil)
+        if "id_token_retired_key" in names:
+            with st.lock:
+                old = st.retired[0]
+            return jwt_rs256(dict(header, kid=old.kid), payload, old)
         f = names.get("id_token_unknown_kid")
         if f:
             if f.get("same_key"):
@@ -1324,6 +1370,9 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 old = st.signing_key
                 keep = data.get("keep_old", True)
+                if not keep:
+                    st.retired = [old] + [k for k in st.keys
+                                          if k is not old] + st.retired
                 st.keys = [new] + (list(st.keys) if keep else [])
                 st.signing_key = old if data.get("sign_with") == "old" and \
                     keep else new
