@@ -1,33 +1,36 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * proxy.c: the upstream side.  A small HTTP/1.1 client on bufferevents with
- * a keep-alive pool per worker.  The response head is parsed strictly (a
- * hostile upstream must not be able to smuggle a second response onto a
- * pooled connection); the body streams to the client with back-pressure:
- * when the client's output buffer passes PROXY_HIGH_WATER the upstream read
- * is paused until libevent reports the output drained.
+ * proxy.c: the upstream side.  A small HTTP/1.1 client on raw non-blocking
+ * sockets with a keep-alive pool per worker: the request is written the
+ * moment it is ready, the response read with one readv per event into an
+ * evbuffer whose chains then move to the client without a copy.  The
+ * response head is parsed strictly by http1.c (a hostile upstream must not
+ * be able to smuggle a second response onto a pooled connection); the body
+ * streams to the client with back-pressure: past PROXY_HIGH_WATER queued
+ * for the client, the upstream is not read until the client drains it.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
-#include "errpage.h"
 #include "conn.h"
+#include "errpage.h"
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
@@ -37,7 +40,7 @@
 
 #define PROXY_HIGH_WATER (256 * 1024) /* client output before pausing */
 #define PROXY_READ_WATER (256 * 1024) /* upstream input buffered at most */
-#define PROXY_MAX_LINE 8192           /* status line, header, chunk size */
+#define PROXY_READ (16 * 1024)        /* one read */
 #define PROXY_MAX_HEAD (64 * 1024)    /* upstream response head */
 #define PROXY_MAX_HEADERS 200
 #define PROXY_POOL_MAGIC 0x50504f4fu /* "PPOO" */
@@ -66,15 +69,11 @@ const struct config_key proxy_keys[] = {
 const size_t proxy_nkeys = sizeof(proxy_keys) / sizeof(proxy_keys[0]);
 
 enum pc_state {
-	PC_IDLE,
-	PC_CONNECTING,
-	PC_STATUS,
-	PC_HEADERS,
+	PC_IDLE,       /* in the pool, or between requests */
+	PC_CONNECTING, /* connect() in progress */
+	PC_HEAD,       /* waiting for (the rest of) a response head */
 	PC_BODY_LENGTH,
-	PC_CHUNK_SIZE,
-	PC_CHUNK_DATA,
-	PC_CHUNK_END,
-	PC_TRAILERS,
+	PC_BODY_CHUNKED,
 	PC_BODY_CLOSE,
 };
 
@@ -84,26 +83,36 @@ struct proxy_pool {
 	const struct config *pp_cfg;
 	TAILQ_HEAD(, proxy_conn) pp_idle;
 	int pp_nidle;
+	struct http1_hdr pp_hdrs[PROXY_MAX_HEADERS + 1]; /* the head being
+	                                                  * parsed (one at a
+	                                                  * time per worker) */
+	struct evbuffer *pp_chunk; /* decoded chunked data, in passing */
 };
 
 struct proxy_conn {
 	uint32_t pc_magic;
 	struct proxy_pool *pc_pool;
-	struct bufferevent *pc_bev;
+	int pc_fd;
+	struct event *pc_rev; /* read: registered while reading or idle */
+	struct event
+	    *pc_wev; /* write: while connecting or the socket is full */
+	struct event *pc_tev; /* the deadline */
+	struct evbuffer *pc_in;
+	struct evbuffer *pc_out;
 	TAILQ_ENTRY(proxy_conn) pc_entry;
+	int pc_pooled;
 	struct request_ctx *pc_rq; /* NULL while idle */
 	enum pc_state pc_state;
 	int pc_reused;    /* came from the pool */
 	int pc_got_bytes; /* any response byte read */
 	int pc_keepalive; /* may go back to the pool when done */
 	int pc_paused;    /* reading paused for back-pressure */
-	int pc_interim;   /* reading a 1xx interim response */
-	int pc_code;
-	int pc_nhdrs;
-	size_t pc_head_bytes;
+	int pc_reading;   /* pc_rev is added */
+	size_t pc_scan;   /* http1_head_scan's resume point */
 	int64_t pc_remaining;
-	char *pc_reason;
-	struct evkeyvalq pc_hdrs; /* response head being parsed */
+	struct http1_chunked pc_chunk;
+	int64_t pc_deadline; /* monotonic ms; 0 for none */
+	int64_t pc_armed;
 };
 
 /* Resolved once in the main thread; read-only in the workers. */
@@ -223,6 +232,61 @@ proxy_conn_cast(void *arg)
 	return pc;
 }
 
+static int64_t
+proxy_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The deadline, lazily armed as in conn.c: moving it later costs nothing
+ * until the timer fires. */
+static void
+proxy_arm(struct proxy_conn *pc)
+{
+	struct timeval tv;
+	int64_t ms;
+
+	if (pc->pc_deadline == 0 ||
+	    (pc->pc_armed != 0 && pc->pc_armed <= pc->pc_deadline + 10))
+		return;
+	ms = pc->pc_deadline - proxy_now_ms();
+	if (ms < 0)
+		ms = 0;
+	ms += 10;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	pc->pc_armed = pc->pc_deadline + 10;
+	event_add(pc->pc_tev, &tv);
+}
+
+static void
+proxy_deadline(struct proxy_conn *pc, int secs)
+{
+	pc->pc_deadline = secs == 0 ? 0 : proxy_now_ms() + (int64_t)secs * 1000;
+	proxy_arm(pc);
+}
+
+static void
+proxy_read_on(struct proxy_conn *pc)
+{
+	if (!pc->pc_reading) {
+		event_add(pc->pc_rev, NULL);
+		pc->pc_reading = 1;
+	}
+}
+
+static void
+proxy_read_off(struct proxy_conn *pc)
+{
+	if (pc->pc_reading) {
+		event_del(pc->pc_rev);
+		pc->pc_reading = 0;
+	}
+}
+
 struct proxy_pool *
 proxy_pool_new(struct event_base *base, const struct config *cfg)
 {
@@ -235,21 +299,12 @@ proxy_pool_new(struct event_base *base, const struct config *cfg)
 	pool->pp_base = base;
 	pool->pp_cfg = cfg;
 	TAILQ_INIT(&pool->pp_idle);
+	pool->pp_chunk = evbuffer_new();
+	if (pool->pp_chunk == NULL) {
+		free(pool);
+		return NULL;
+	}
 	return pool;
-}
-
-static void
-proxy_conn_reset_head(struct proxy_conn *pc)
-{
-	evhttp_clear_headers(&pc->pc_hdrs);
-	free(pc->pc_reason);
-	pc->pc_reason = NULL;
-	pc->pc_code = 0;
-	pc->pc_nhdrs = 0;
-	pc->pc_head_bytes = 0;
-	pc->pc_remaining = 0;
-	pc->pc_got_bytes = 0;
-	pc->pc_paused = 0;
 }
 
 static void
@@ -257,15 +312,24 @@ proxy_conn_free(struct proxy_conn *pc)
 {
 	if (pc == NULL)
 		return;
-	if (pc->pc_state == PC_IDLE && pc->pc_rq == NULL &&
-	    pc->pc_entry.tqe_prev != NULL) {
+	if (pc->pc_pooled) {
 		TAILQ_REMOVE(&pc->pc_pool->pp_idle, pc, pc_entry);
 		pc->pc_pool->pp_nidle--;
 	}
 	if (pc->pc_rq != NULL)
 		pc->pc_rq->rq_upconn = NULL;
-	proxy_conn_reset_head(pc);
-	bufferevent_free(pc->pc_bev);
+	if (pc->pc_rev != NULL)
+		event_free(pc->pc_rev);
+	if (pc->pc_wev != NULL)
+		event_free(pc->pc_wev);
+	if (pc->pc_tev != NULL)
+		event_free(pc->pc_tev);
+	if (pc->pc_in != NULL)
+		evbuffer_free(pc->pc_in);
+	if (pc->pc_out != NULL)
+		evbuffer_free(pc->pc_out);
+	if (pc->pc_fd != -1)
+		close(pc->pc_fd);
 	pc->pc_magic = 0;
 	free(pc);
 }
@@ -279,50 +343,94 @@ proxy_pool_free(struct proxy_pool *pool)
 		return;
 	while ((pc = TAILQ_FIRST(&pool->pp_idle)) != NULL)
 		proxy_conn_free(pc);
+	evbuffer_free(pool->pp_chunk);
 	pool->pp_magic = 0;
 	free(pool);
 }
 
-static void proxy_read_cb(struct bufferevent *, void *);
-static void proxy_event_cb(struct bufferevent *, short, void *);
-static void proxy_idle_read_cb(struct bufferevent *, void *);
-static void proxy_idle_event_cb(struct bufferevent *, short, void *);
+static void proxy_read_cb(evutil_socket_t, short, void *);
+static void proxy_write_cb(evutil_socket_t, short, void *);
+static void proxy_timer_cb(evutil_socket_t, short, void *);
+static void proxy_fail(struct proxy_conn *pc, int status, const char *why);
 
 static struct proxy_conn *
 proxy_conn_connect(struct proxy_pool *pool)
 {
-	const struct config *cfg = pool->pp_cfg;
+	struct event_base *base = pool->pp_base;
 	struct proxy_conn *pc;
-	struct timeval rtv, wtv;
+	int err;
 
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL)
 		return NULL;
 	pc->pc_magic = PROXY_CONN_MAGIC;
 	pc->pc_pool = pool;
-	TAILQ_INIT(&pc->pc_hdrs);
-	pc->pc_bev =
-	    bufferevent_socket_new(pool->pp_base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (pc->pc_bev == NULL)
+	pc->pc_fd = socket(proxy_addr.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (pc->pc_fd == -1)
+		goto fail;
+	pc->pc_rev =
+	    event_new(base, pc->pc_fd, EV_READ | EV_PERSIST, proxy_read_cb, pc);
+	pc->pc_wev = event_new(
+	    base, pc->pc_fd, EV_WRITE | EV_PERSIST, proxy_write_cb, pc);
+	pc->pc_tev = evtimer_new(base, proxy_timer_cb, pc);
+	pc->pc_in = evbuffer_new();
+	pc->pc_out = evbuffer_new();
+	if (pc->pc_rev == NULL || pc->pc_wev == NULL || pc->pc_tev == NULL ||
+	    pc->pc_in == NULL || pc->pc_out == NULL)
+		goto fail;
+	if (proxy_addr.ss_family != AF_UNIX) {
+		int one = 1;
+
+		(void)setsockopt(
+		    pc->pc_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	if (connect(pc->pc_fd, (struct sockaddr *)&proxy_addr, proxy_addrlen) ==
+	    0) {
+		pc->pc_state = PC_IDLE;
+		return pc;
+	}
+	if (errno != EINPROGRESS)
 		goto fail;
 	pc->pc_state = PC_CONNECTING;
-	rtv.tv_sec = cfg->cf_upstream_timeout;
-	rtv.tv_usec = 0;
-	wtv.tv_sec = cfg->cf_upstream_connect_timeout;
-	wtv.tv_usec = 0;
-	bufferevent_set_timeouts(pc->pc_bev, &rtv, &wtv);
-	bufferevent_setwatermark(pc->pc_bev, EV_READ, 0, PROXY_READ_WATER);
-	bufferevent_setcb(pc->pc_bev, proxy_read_cb, NULL, proxy_event_cb, pc);
-	if (bufferevent_socket_connect(pc->pc_bev,
-	        (struct sockaddr *)&proxy_addr, (int)proxy_addrlen) == -1)
-		goto fail;
+	event_add(pc->pc_wev, NULL);
+	proxy_deadline(pc, pool->pp_cfg->cf_upstream_connect_timeout);
 	return pc;
 fail:
-	if (pc->pc_bev != NULL)
-		bufferevent_free(pc->pc_bev);
-	free(pc);
+	err = errno;
+	proxy_conn_free(pc);
+	errno = err; /* for the caller's log line */
 	return NULL;
 }
+
+/* Write what is queued; the write event only while the socket is full.
+ * Returns -1 when the connection failed (pc may be gone then). */
+static int
+proxy_flush(struct proxy_conn *pc)
+{
+	int n;
+
+	while (evbuffer_get_length(pc->pc_out) > 0) {
+		n = evbuffer_write(pc->pc_out, pc->pc_fd);
+		if (n > 0)
+			continue;
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK ||
+		        errno == EINTR)) {
+			if (!event_pending(pc->pc_wev, EV_WRITE, NULL))
+				event_add(pc->pc_wev, NULL);
+			return 0;
+		}
+		return -1;
+	}
+	if (event_pending(pc->pc_wev, EV_WRITE, NULL))
+		event_del(pc->pc_wev);
+	return 0;
+}
+
+/* The reused connection had been closed by the upstream before it saw the
+ * request: send it again once on a fresh connection. */
+static int proxy_retry(struct proxy_conn *pc);
 
 /* Write the request head and body (a reference to the request's own
  * buffer, so a retry can send it again without a copy). */
@@ -330,26 +438,35 @@ static void
 proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evbuffer *out = bufferevent_get_output(pc->pc_bev);
+	struct evbuffer *out = pc->pc_out;
 	struct evbuffer *body = request_body(rq);
 	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
+	const char *prefix = cfg->cf_upstream.cu_prefix;
 	int has_body = strcmp(rq->rq_method, "POST") == 0 ||
 	    strcmp(rq->rq_method, "PUT") == 0 ||
 	    strcmp(rq->rq_method, "PATCH") == 0;
 
 	pc->pc_rq = rq;
 	rq->rq_upconn = pc;
-	proxy_conn_reset_head(pc);
-	pc->pc_state =
-	    pc->pc_state == PC_CONNECTING ? PC_CONNECTING : PC_STATUS;
-	evbuffer_add_printf(out, "%s %s%s HTTP/1.1\r\n", rq->rq_method,
-	    cfg->cf_upstream.cu_prefix, rq->rq_path);
+	pc->pc_got_bytes = 0;
+	pc->pc_paused = 0;
+	pc->pc_scan = 0;
+	evbuffer_add(out, rq->rq_method, strlen(rq->rq_method));
+	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, prefix, strlen(prefix));
+	evbuffer_add(out, rq->rq_path, strlen(rq->rq_path));
+	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	headers_upstream_request(rq, out, blen, has_body);
 	if (blen > 0)
 		evbuffer_add_buffer_reference(out, body);
-	bufferevent_setcb(pc->pc_bev, proxy_read_cb, NULL, proxy_event_cb, pc);
-	bufferevent_enable(pc->pc_bev, EV_READ | EV_WRITE);
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_up_start);
+	proxy_read_on(pc);
+	if (pc->pc_state == PC_CONNECTING)
+		return; /* written once connected */
+	pc->pc_state = PC_HEAD;
+	proxy_deadline(pc, cfg->cf_upstream_timeout);
+	if (proxy_flush(pc) == -1 && proxy_retry(pc) == -1)
+		proxy_fail(pc, 502, "write failed");
 }
 
 enum step
@@ -357,24 +474,20 @@ proxy_forward(struct request_ctx *rq)
 {
 	struct proxy_pool *pool = rq->rq_worker->w_pool;
 	struct proxy_conn *pc;
-	struct timeval rtv, wtv;
 
 	pc = TAILQ_FIRST(&pool->pp_idle);
 	if (pc != NULL) {
 		TAILQ_REMOVE(&pool->pp_idle, pc, pc_entry);
-		pc->pc_entry.tqe_prev = NULL;
+		pc->pc_pooled = 0;
 		pool->pp_nidle--;
 		pc->pc_reused = 1;
-		pc->pc_state = PC_STATUS;
-		rtv.tv_sec = wtv.tv_sec = pool->pp_cfg->cf_upstream_timeout;
-		rtv.tv_usec = wtv.tv_usec = 0;
-		bufferevent_set_timeouts(pc->pc_bev, &rtv, &wtv);
 	} else {
 		pc = proxy_conn_connect(pool);
 		if (pc == NULL) {
-			log_warnx("upstream_error id=%s reason=\"cannot create "
-			          "a socket\"",
-			    rq->rq_id);
+			log_warnx("upstream_error id=%s reason=\"%s\"",
+			    rq->rq_id,
+			    errno == ECONNREFUSED ? "connection refused"
+			                          : strerror(errno));
 			errpage_send(rq, 502, "upstream_unreachable",
 			    "The application behind this gateway could not "
 			    "be reached.",
@@ -398,36 +511,20 @@ proxy_conn_release(struct proxy_conn *pc)
 	pc->pc_rq = NULL;
 	if (!pc->pc_keepalive ||
 	    pool->pp_nidle >= pool->pp_cfg->cf_upstream_keepalive ||
-	    evbuffer_get_length(bufferevent_get_input(pc->pc_bev)) > 0) {
+	    evbuffer_get_length(pc->pc_in) > 0 ||
+	    evbuffer_get_length(pc->pc_out) > 0) {
 		proxy_conn_free(pc);
 		return;
 	}
-	proxy_conn_reset_head(pc);
 	pc->pc_state = PC_IDLE;
 	pc->pc_reused = 0;
+	pc->pc_deadline = 0;
 	/* An idle connection is only watched for the upstream closing it;
-	 * any byte it sends now is a protocol error. */
-	bufferevent_set_timeouts(pc->pc_bev, NULL, NULL);
-	bufferevent_setcb(
-	    pc->pc_bev, proxy_idle_read_cb, NULL, proxy_idle_event_cb, pc);
-	bufferevent_enable(pc->pc_bev, EV_READ);
+	 * any byte it sends now is a protocol error (proxy_read_cb). */
+	proxy_read_on(pc);
 	TAILQ_INSERT_HEAD(&pool->pp_idle, pc, pc_entry);
+	pc->pc_pooled = 1;
 	pool->pp_nidle++;
-}
-
-static void
-proxy_idle_read_cb(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	proxy_conn_free(proxy_conn_cast(arg));
-}
-
-static void
-proxy_idle_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	(void)what;
-	proxy_conn_free(proxy_conn_cast(arg));
 }
 
 void
@@ -473,8 +570,6 @@ proxy_fail(struct proxy_conn *pc, int status, const char *why)
 		    0);
 }
 
-/* The reused connection had been closed by the upstream before it saw the
- * request: send it again once on a fresh connection. */
 static int
 proxy_retry(struct proxy_conn *pc)
 {
@@ -487,10 +582,13 @@ proxy_retry(struct proxy_conn *pc)
 	if (npc == NULL)
 		return -1;
 	pc->pc_rq = NULL;
+	rq->rq_upconn = NULL;
 	proxy_conn_free(pc);
 	proxy_conn_send(npc, rq);
 	return 0;
 }
+
+static void proxy_resume(struct proxy_conn *pc);
 
 /* The client took enough of what was queued: read the upstream again. */
 static void
@@ -502,25 +600,21 @@ proxy_drained_cb(void *arg)
 	if (pc == NULL || !pc->pc_paused)
 		return;
 	pc->pc_paused = 0;
-	bufferevent_enable(pc->pc_bev, EV_READ);
-	/* Data may already wait in the input buffer: no read event will
-	 * announce it again. */
-	proxy_read_cb(pc->pc_bev, pc);
+	proxy_resume(pc);
 }
 
-/* Hand n bytes of body from the upstream input to the client. */
+/* Hand n bytes of body from src to the client; pause on back-pressure. */
 static void
-proxy_body_out(struct proxy_conn *pc, struct evbuffer *in, size_t n)
+proxy_body_out(struct proxy_conn *pc, struct evbuffer *src, size_t n)
 {
 	struct request_ctx *rq = pc->pc_rq;
 
 	rq->rq_bytes += n;
-	conn_body(rq->rq_conn, in, n);
+	conn_body(rq->rq_conn, src, n);
 	if (conn_pending(rq->rq_conn) > PROXY_HIGH_WATER) {
 		conn_flush(rq->rq_conn);
 		if (conn_pending(rq->rq_conn) > PROXY_HIGH_WATER) {
 			pc->pc_paused = 1;
-			bufferevent_disable(pc->pc_bev, EV_READ);
 			conn_on_drain(rq->rq_conn, proxy_drained_cb, rq);
 		}
 	}
@@ -537,293 +631,193 @@ proxy_done(struct proxy_conn *pc)
 	request_end(rq);
 }
 
+/* Send the response head to the client, with the framing decided (RFC
+ * 9112 6.3).  Returns 1 when the response is complete already (no body),
+ * 0 to read the body. */
 static int
-proxy_parse_status(struct proxy_conn *pc, const char *line)
-{
-	int minor;
-	char *reason;
-
-	if (strncmp(line, "HTTP/1.", 7) != 0 ||
-	    !isdigit((unsigned char)line[7]) || line[8] != ' ' ||
-	    !isdigit((unsigned char)line[9]) ||
-	    !isdigit((unsigned char)line[10]) ||
-	    !isdigit((unsigned char)line[11]) ||
-	    (line[12] != ' ' && line[12] != '\0'))
-		return -1;
-	minor = line[7] - '0';
-	pc->pc_code = atoi(line + 9);
-	if (pc->pc_code < 100 || pc->pc_code > 599)
-		return -1;
-	reason = strdup(line[12] == ' ' ? line + 13 : "");
-	if (reason == NULL)
-		return -1;
-	free(pc->pc_reason);
-	pc->pc_reason = reason;
-	pc->pc_keepalive = minor >= 1;
-	return 0;
-}
-
-static int
-proxy_parse_header(struct proxy_conn *pc, char *line)
-{
-	char *colon, *v, *e;
-
-	/* obs-fold and a space before the colon are refused (RFC 9112
-	 * 5.1, 5.2): they are how responses get smuggled. */
-	colon = strchr(line, ':');
-	if (colon == NULL || !http1_is_token(line, colon - line))
-		return -1;
-	*colon = '\0';
-	v = colon + 1;
-	while (*v == ' ' || *v == '\t')
-		v++;
-	e = v + strlen(v);
-	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-		*--e = '\0';
-	for (e = v; *e != '\0'; e++)
-		if (((unsigned char)*e < 0x20 && *e != '\t') || *e == 0x7f)
-			return -1;
-	if (++pc->pc_nhdrs > PROXY_MAX_HEADERS)
-		return -1;
-	return evhttp_add_header(&pc->pc_hdrs, line, v);
-}
-
-static int
-proxy_content_length(const char *v, int64_t *out)
-{
-	int64_t n = 0;
-	const char *p;
-
-	if (*v == '\0')
-		return -1;
-	for (p = v; *p != '\0'; p++) {
-		if (!isdigit((unsigned char)*p) || n > (INT64_MAX - 9) / 10)
-			return -1;
-		n = n * 10 + (*p - '0');
-	}
-	*out = n;
-	return 0;
-}
-
-/* Decide the body framing (RFC 9112 6.3) and send the response head. */
-static int
-proxy_head_done(struct proxy_conn *pc)
+proxy_head_out(struct proxy_conn *pc, const struct http1_resp *p)
 {
 	struct request_ctx *rq = pc->pc_rq;
+	const struct http1_hdr *h;
 	struct evbuffer *out;
-	struct evkeyval *h;
-	const char *te = NULL, *conn, *cl = NULL;
-	int64_t len = -1, l2;
-	int nobody, has_date = 0;
 	enum conn_body framing;
+	int i, nobody;
 	char buf[48];
 
-	conn = evhttp_find_header(&pc->pc_hdrs, "Connection");
-	TAILQ_FOREACH(h, &pc->pc_hdrs, next)
-	{
-		if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
-			if (te != NULL)
-				return -1;
-			te = h->value;
-		} else if (strcasecmp(h->key, "Content-Length") == 0) {
-			if (proxy_content_length(h->value, &l2) == -1 ||
-			    (len != -1 && l2 != len))
-				return -1;
-			len = l2;
-			cl = h->value;
-		}
-	}
-	/* Both framings at once is how responses are smuggled (RFC 9112
-	 * 6.1): refuse rather than pick one. */
-	if (te != NULL && cl != NULL)
-		return -1;
-	if (conn != NULL && http1_list_has(conn, "close"))
-		pc->pc_keepalive = 0;
-	nobody = rq->rq_head || pc->pc_code == 204 || pc->pc_code == 304;
+	pc->pc_keepalive = !p->hp_close;
+	nobody = rq->rq_head || p->hp_status == 204 || p->hp_status == 304;
 	if (nobody) {
-		pc->pc_state = PC_IDLE;
-	} else if (te != NULL) {
-		/* Only "chunked" alone is understood; anything else could be
-		 * read two ways. */
-		if (strcasecmp(te, "chunked") != 0)
-			return -1;
-		pc->pc_state = PC_CHUNK_SIZE;
-		cl = NULL;
-	} else if (cl != NULL) {
+		framing = CONN_BODY_NONE;
+	} else if (p->hp_chunked) {
+		pc->pc_state = PC_BODY_CHUNKED;
+		memset(&pc->pc_chunk, 0, sizeof(pc->pc_chunk));
+		framing = CONN_BODY_STREAM;
+	} else if (p->hp_length >= 0) {
 		pc->pc_state = PC_BODY_LENGTH;
-		pc->pc_remaining = len;
+		pc->pc_remaining = p->hp_length;
+		framing = p->hp_length == 0 ? CONN_BODY_NONE : CONN_BODY_LENGTH;
 	} else {
+		/* Delimited by the close: never reused. */
 		pc->pc_state = PC_BODY_CLOSE;
 		pc->pc_keepalive = 0;
+		framing = CONN_BODY_STREAM;
 	}
 	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
-	rq->rq_status = pc->pc_code;
+	rq->rq_status = p->hp_status;
 	rq->rq_state = RQ_STREAMING;
-	out = conn_head_begin(rq->rq_conn, pc->pc_code, pc->pc_reason);
-	TAILQ_FOREACH(h, &pc->pc_hdrs, next)
-	{
-		if (headers_is_hop_by_hop(h->key, conn) ||
-		    strcasecmp(h->key, "Content-Length") == 0)
+	out = conn_head_begin(rq->rq_conn, p->hp_status, p->hp_reason);
+	for (i = 0; i < p->hp_nhdrs; i++) {
+		h = &p->hp_hdrs[i];
+		if ((h->hh_nlen == 14 &&
+		        strcasecmp(h->hh_name, "Content-Length") == 0) ||
+		    headers_is_hop_by_hop(h->hh_name, p->hp_connection))
 			continue;
-		if (strcasecmp(h->key, "Date") == 0)
-			has_date = 1;
-		evbuffer_add(out, h->key, strlen(h->key));
+		evbuffer_add(out, h->hh_name, h->hh_nlen);
 		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->value, strlen(h->value));
+		evbuffer_add(out, h->hh_value, h->hh_vlen);
 		evbuffer_add(out, "\r\n", 2);
 	}
-	if (cl != NULL || (nobody && len >= 0)) {
+	if (p->hp_length >= 0 && !p->hp_chunked &&
+	    (framing != CONN_BODY_NONE || nobody || p->hp_length == 0)) {
 		int k = snprintf(buf, sizeof(buf), "Content-Length: %lld\r\n",
-		    (long long)len);
+		    (long long)p->hp_length);
 
 		evbuffer_add(out, buf, (size_t)k);
 	}
-	if (nobody || (pc->pc_state == PC_BODY_LENGTH && len == 0))
-		framing = CONN_BODY_NONE;
-	else if (pc->pc_state == PC_BODY_LENGTH)
-		framing = CONN_BODY_LENGTH;
-	else
-		framing = CONN_BODY_STREAM;
-	conn_head_end(rq->rq_conn, framing, has_date, 0);
+	conn_head_end(rq->rq_conn, framing, p->hp_has_date, 0);
 	if (framing == CONN_BODY_NONE) {
-		proxy_done(pc);
+		pc->pc_state = PC_IDLE;
 		return 1;
 	}
 	return 0;
 }
 
+/* A head is (maybe) in pc_in: parse it and send it on.  Returns 0 to go
+ * on, 1 to wait for more, 2 when the response is finished (pc may be
+ * gone), -1 on a protocol error. */
 static int
-proxy_chunk_size(const char *line, int64_t *out)
+proxy_head(struct proxy_conn *pc)
 {
-	int64_t n = 0;
-	const char *p;
-	int digits = 0;
+	struct http1_resp p;
+	size_t avail = evbuffer_get_length(pc->pc_in), n;
+	unsigned char *data;
+	ssize_t hl;
 
-	for (p = line; isxdigit((unsigned char)*p); p++) {
-		if (++digits > 15)
-			return -1;
-		n = n * 16 +
-		    (isdigit((unsigned char)*p)
-		            ? *p - '0'
-		            : (tolower((unsigned char)*p) - 'a' + 10));
+	n = avail < PROXY_MAX_HEAD ? avail : PROXY_MAX_HEAD;
+	data = evbuffer_pullup(pc->pc_in, (ev_ssize_t)n);
+	if (data == NULL)
+		return -1;
+	hl = http1_head_scan((char *)data, n, &pc->pc_scan);
+	if (hl == -1 || (hl == 0 && n == PROXY_MAX_HEAD))
+		return -1;
+	if (hl == 0)
+		return 1;
+	memset(&p, 0, sizeof(p));
+	p.hp_hdrs = pc->pc_pool->pp_hdrs;
+	p.hp_maxhdrs = PROXY_MAX_HEADERS;
+	/* Parsed in place: the pulled-up bytes are ours until drained. */
+	if (http1_parse_response((char *)data, (size_t)hl, &p) == -1 ||
+	    p.hp_status == 101)
+		return -1;
+	pc->pc_scan = 0;
+	if (p.hp_status < 200) {
+		/* 100 Continue, 103 Early Hints: skip, read the next head. */
+		evbuffer_drain(pc->pc_in, (size_t)hl);
+		pc->pc_got_bytes = 1;
+		return 0;
 	}
-	if (digits == 0)
-		return -1;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p != '\0' && *p != ';')
-		return -1;
-	*out = n;
+	if (proxy_head_out(pc, &p) == 1) {
+		evbuffer_drain(pc->pc_in, (size_t)hl);
+		proxy_done(pc);
+		return 2;
+	}
+	evbuffer_drain(pc->pc_in, (size_t)hl);
 	return 0;
 }
 
-/* One line of the head, of a chunk header or of the trailers.  Returns 0
- * to go on, 1 when the response is finished (pc may be gone), -1 on a
- * protocol error. */
+/* Chunked upstream body: decoded (trailers dropped: a header hidden there
+ * must never reach the client as if the upstream had sent it), then
+ * framed again for the client.  Returns 0 to go on, 1 to wait for more, 2
+ * when finished (pc may be gone), -1 on a protocol error. */
 static int
-proxy_line(struct proxy_conn *pc, char *line, size_t n)
+proxy_chunked(struct proxy_conn *pc)
 {
-	if (pc->pc_head_bytes > PROXY_MAX_HEAD)
-		return -1;
-	switch (pc->pc_state) {
-	case PC_STATUS:
-		if (proxy_parse_status(pc, line) == -1 || pc->pc_code == 101)
-			return -1;
-		pc->pc_interim = pc->pc_code < 200;
-		pc->pc_state = PC_HEADERS;
-		return 0;
-	case PC_HEADERS:
-		if (n > 0)
-			return proxy_parse_header(pc, line);
-		if (pc->pc_interim) {
-			/* 100 Continue and friends: skip, read the next. */
-			proxy_conn_reset_head(pc);
-			pc->pc_got_bytes = 1;
-			pc->pc_state = PC_STATUS;
-			return 0;
-		}
-		return proxy_head_done(pc);
-	case PC_CHUNK_SIZE:
-		if (proxy_chunk_size(line, &pc->pc_remaining) == -1)
-			return -1;
-		pc->pc_state =
-		    pc->pc_remaining == 0 ? PC_TRAILERS : PC_CHUNK_DATA;
-		return 0;
-	case PC_CHUNK_END:
-		if (n != 0)
-			return -1;
-		pc->pc_state = PC_CHUNK_SIZE;
-		return 0;
-	case PC_TRAILERS:
-		/* Trailers are dropped: a header hidden there must never
-		 * reach the client as if the upstream had sent it. */
-		if (n > 0)
-			return 0;
-		proxy_done(pc);
+	struct evbuffer *dec = pc->pc_pool->pp_chunk;
+	size_t avail = evbuffer_get_length(pc->pc_in), n;
+	unsigned char *data;
+	ssize_t used;
+	int done, status;
+
+	if (avail == 0)
 		return 1;
-	default:
+	n = avail < PROXY_READ ? avail : PROXY_READ;
+	data = evbuffer_pullup(pc->pc_in, (ev_ssize_t)n);
+	if (data == NULL)
 		return -1;
+	used = http1_chunked_decode(&pc->pc_chunk, (const char *)data, n, dec,
+	    INT64_MAX / 2, &done, &status);
+	if (used == -1)
+		return -1;
+	evbuffer_drain(pc->pc_in, (size_t)used);
+	if (evbuffer_get_length(dec) > 0)
+		proxy_body_out(pc, dec, evbuffer_get_length(dec));
+	if (done) {
+		proxy_done(pc);
+		return 2;
 	}
+	return used == 0 ? 1 : 0;
 }
 
 /* Run the response parser over what has arrived.  Returns 0 when it
  * needs more data or is paused, 1 when the request is finished or failed
  * (pc may be gone). */
 static int
-proxy_parse(struct proxy_conn *pc, struct evbuffer *in)
+proxy_parse(struct proxy_conn *pc)
 {
-	char *line;
-	size_t n, avail;
+	size_t avail, n;
 	int rc;
 
 	while (!pc->pc_paused) {
-		avail = evbuffer_get_length(in);
+		avail = evbuffer_get_length(pc->pc_in);
 		switch (pc->pc_state) {
-		case PC_STATUS:
-		case PC_HEADERS:
-		case PC_CHUNK_SIZE:
-		case PC_CHUNK_END:
-		case PC_TRAILERS:
-			line =
-			    evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
-			if (line == NULL) {
-				if (avail > PROXY_MAX_LINE) {
-					proxy_fail(pc, 502, "line too long");
-					return 1;
-				}
-				return 0;
-			}
-			pc->pc_head_bytes += n + 2;
-			rc = proxy_line(pc, line, n);
-			free(line);
+		case PC_HEAD:
+			rc = proxy_head(pc);
 			if (rc == -1) {
 				proxy_fail(pc, 502, "malformed response");
 				return 1;
 			}
+			if (rc == 2)
+				return 1;
 			if (rc == 1)
-				return 1; /* finished; pc may be gone */
+				return 0;
 			break;
 		case PC_BODY_LENGTH:
-		case PC_CHUNK_DATA:
 			if (avail == 0)
 				return 0;
 			n = avail < (uint64_t)pc->pc_remaining
 			    ? avail
 			    : (size_t)pc->pc_remaining;
-			proxy_body_out(pc, in, n);
+			proxy_body_out(pc, pc->pc_in, n);
 			pc->pc_remaining -= n;
 			if (pc->pc_remaining > 0)
 				break;
-			if (pc->pc_state == PC_CHUNK_DATA) {
-				pc->pc_state = PC_CHUNK_END;
-				break;
-			}
 			proxy_done(pc);
 			return 1;
+		case PC_BODY_CHUNKED:
+			rc = proxy_chunked(pc);
+			if (rc == -1) {
+				proxy_fail(pc, 502, "malformed chunked body");
+				return 1;
+			}
+			if (rc == 2)
+				return 1;
+			if (rc == 1)
+				return 0;
+			break;
 		case PC_BODY_CLOSE:
 			if (avail == 0)
 				return 0;
-			proxy_body_out(pc, in, avail);
+			proxy_body_out(pc, pc->pc_in, avail);
 			break;
 		default:
 			return 0;
@@ -832,64 +826,169 @@ proxy_parse(struct proxy_conn *pc, struct evbuffer *in)
 	return 0;
 }
 
+/* After parsing: what it produced for the client goes out in one write,
+ * and reading stops while the client is behind. */
 static void
-proxy_read_cb(struct bufferevent *bev, void *arg)
+proxy_after_parse(struct proxy_conn *pc)
 {
-	struct proxy_conn *pc = proxy_conn_cast(arg);
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	if (pc->pc_rq == NULL)
-		return;
-	if (evbuffer_get_length(in) > 0)
-		pc->pc_got_bytes = 1;
-	/* Everything this read produced for the client goes out in one
-	 * write. */
-	if (proxy_parse(pc, in) == 0 && pc->pc_rq != NULL &&
-	    pc->pc_rq->rq_state == RQ_STREAMING)
+	if (pc->pc_rq->rq_state == RQ_STREAMING)
 		conn_flush(pc->pc_rq->rq_conn);
+	if (pc->pc_paused)
+		proxy_read_off(pc);
+	else
+		proxy_deadline(pc, pc->pc_pool->pp_cfg->cf_upstream_timeout);
 }
 
 static void
-proxy_event_cb(struct bufferevent *bev, short what, void *arg)
+proxy_resume(struct proxy_conn *pc)
+{
+	/* Data may already wait in pc_in: no read event announces it. */
+	if (proxy_parse(pc) == 1)
+		return;
+	proxy_read_on(pc);
+	proxy_after_parse(pc);
+}
+
+/* Read once.  Returns 1 for bytes, 0 for nothing now, -1 at EOF or on an
+ * error (errno, 0 for EOF). */
+static int
+proxy_recv(struct proxy_conn *pc)
+{
+	struct evbuffer_iovec vec[2];
+	int nv;
+	ssize_t n;
+
+	nv = evbuffer_reserve_space(pc->pc_in, PROXY_READ, vec, 2);
+	if (nv <= 0)
+		return -1;
+	n = readv(pc->pc_fd, (struct iovec *)vec, nv);
+	if (n > 0) {
+		size_t left = (size_t)n;
+		int i;
+
+		for (i = 0; i < nv; i++) {
+			size_t take =
+			    left < vec[i].iov_len ? left : vec[i].iov_len;
+
+			vec[i].iov_len = take;
+			left -= take;
+		}
+		evbuffer_commit_space(pc->pc_in, vec, nv);
+		return 1;
+	}
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n == 0)
+		errno = 0;
+	return -1;
+}
+
+static void
+proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy_conn *pc = proxy_conn_cast(arg);
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct timeval tv;
-	int one = 1;
+	int rc;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		if (proxy_addr.ss_family != AF_UNIX)
-			(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
-			    TCP_NODELAY, &one, sizeof(one));
-		tv.tv_sec = pc->pc_pool->pp_cfg->cf_upstream_timeout;
-		tv.tv_usec = 0;
-		bufferevent_set_timeouts(bev, &tv, &tv);
-		if (pc->pc_state == PC_CONNECTING)
-			pc->pc_state = PC_STATUS;
+	(void)fd;
+	(void)what;
+	if (pc->pc_rq == NULL) {
+		/* Idle in the pool: a close, or bytes nobody asked for. */
+		proxy_conn_free(pc);
+		return;
+	}
+	if (evbuffer_get_length(pc->pc_in) >= PROXY_READ_WATER) {
+		proxy_read_off(pc);
+		return;
+	}
+	rc = proxy_recv(pc);
+	if (rc == 0)
+		return;
+	if (rc == -1) {
+		int err = errno;
+
+		if (err == 0 && pc->pc_state == PC_BODY_CLOSE) {
+			/* The close marks the end. */
+			proxy_done(pc);
+			return;
+		}
+		if (pc->pc_state != PC_CONNECTING && proxy_retry(pc) == 0)
+			return;
+		proxy_fail(pc, 502,
+		    pc->pc_state == PC_CONNECTING || err == ECONNREFUSED
+		        ? "connection refused"
+		        : (err == 0 ? (pc->pc_state == PC_HEAD &&
+		                                  !pc->pc_got_bytes
+		                              ? "closed before answering"
+		                              : "closed early")
+		                    : "reset"));
+		return;
+	}
+	pc->pc_got_bytes = 1;
+	if (proxy_parse(pc) == 1)
+		return;
+	proxy_after_parse(pc);
+}
+
+static void
+proxy_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_conn *pc = proxy_conn_cast(arg);
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)what;
+	if (pc->pc_state == PC_CONNECTING) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0) {
+			event_del(pc->pc_wev);
+			if (pc->pc_rq != NULL)
+				proxy_fail(pc, 502, "connection refused");
+			else
+				proxy_conn_free(pc);
+			return;
+		}
+		pc->pc_state = PC_HEAD;
+		if (pc->pc_rq == NULL) {
+			proxy_conn_free(pc);
+			return;
+		}
+		proxy_deadline(pc, pc->pc_pool->pp_cfg->cf_upstream_timeout);
+	} else {
+		/* Progress writing a large body counts as activity. */
+		proxy_deadline(pc, pc->pc_pool->pp_cfg->cf_upstream_timeout);
+	}
+	if (proxy_flush(pc) == -1) {
+		if (proxy_retry(pc) == 0)
+			return;
+		proxy_fail(pc, 502, "write failed");
+	}
+}
+
+static void
+proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_conn *pc = proxy_conn_cast(arg);
+
+	(void)fd;
+	(void)what;
+	pc->pc_armed = 0;
+	if (pc->pc_deadline == 0)
+		return;
+	if (proxy_now_ms() < pc->pc_deadline) {
+		proxy_arm(pc);
 		return;
 	}
 	if (pc->pc_rq == NULL) {
 		proxy_conn_free(pc);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && pc->pc_state == PC_BODY_CLOSE) {
-		/* The close marks the end: pass on what is left, bounded by
-		 * the read watermark, then finish. */
-		if (evbuffer_get_length(in) > 0)
-			proxy_body_out(pc, in, evbuffer_get_length(in));
-		proxy_done(pc);
+	if (pc->pc_paused) {
+		/* Waiting for the client, not the upstream: conn.c's own
+		 * deadline covers a client that stopped reading. */
+		pc->pc_deadline = 0;
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		proxy_fail(pc, 504,
-		    pc->pc_state == PC_CONNECTING ? "connect timeout"
-		                                  : "timeout");
-		return;
-	}
-	if (proxy_retry(pc) == 0)
-		return;
-	proxy_fail(pc, 502,
-	    pc->pc_state == PC_CONNECTING
-	        ? "connection refused"
-	        : ((what & BEV_EVENT_EOF) ? "closed early" : "reset"));
+	proxy_fail(pc, 504,
+	    pc->pc_state == PC_CONNECTING ? "connect timeout" : "timeout");
 }
