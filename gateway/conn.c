@@ -851,16 +851,24 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_status_line(struct conn *c, int status, const char *reason)
 {
-	char line[128];
-	int n;
+	char line[160];
+	size_t rl;
 
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", status,
-	    reason != NULL && reason[0] != '\0' ? reason : "Status");
-	if (n > 0 && (size_t)n < sizeof(line))
-		evbuffer_add(c->c_out, line, (size_t)n);
-	else
-		evbuffer_add_printf(
-		    c->c_out, "HTTP/1.1 %03d Status\r\n", status);
+	if (reason == NULL || reason[0] == '\0')
+		reason = "Status";
+	rl = strlen(reason);
+	if (rl > sizeof(line) - 16 || status < 100 || status > 999) {
+		reason = "Status";
+		rl = 6;
+	}
+	memcpy(line, "HTTP/1.1 ", 9);
+	line[9] = (char)('0' + status / 100);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	line[12] = ' ';
+	memcpy(line + 13, reason, rl);
+	memcpy(line + 13 + rl, "\r\n", 2);
+	evbuffer_add(c->c_out, line, 15 + rl);
 }
 
 static int
@@ -946,16 +954,22 @@ conn_head_end(struct conn *c, enum conn_body framing, int has_date, int close)
 void
 conn_body(struct conn *c, struct evbuffer *src, size_t n)
 {
-	char sz[24];
-	int k;
+	static const char hex[] = "0123456789abcdef";
+	char sz[24], *p = sz + sizeof(sz);
+	size_t v = n;
 
 	if (c->c_nobody_out || c->c_dead || n == 0) {
 		evbuffer_drain(src, n);
 		return;
 	}
 	if (c->c_chunked_out) {
-		k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
-		evbuffer_add(c->c_out, sz, (size_t)k);
+		*--p = '\n';
+		*--p = '\r';
+		do {
+			*--p = hex[v & 15];
+			v >>= 4;
+		} while (v != 0);
+		evbuffer_add(c->c_out, p, (size_t)(sz + sizeof(sz) - p));
 	}
 	evbuffer_remove_buffer(src, c->c_out, n);
 	if (c->c_chunked_out)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,14 +73,55 @@ crypto_random(void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * SHA-256 is on every signed-in request (the store key of the session id).
+ * EVP_Digest with EVP_sha256() looks the algorithm up in the provider
+ * (locks, a property query) and allocates a context every call; fetching
+ * it once and keeping one context per thread makes a hash cost what the
+ * hash costs.
+ */
+static pthread_once_t crypto_md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *crypto_md_sha256;
+static pthread_key_t crypto_md_key;
+
+static void
+crypto_md_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void
+crypto_md_init(void)
+{
+	crypto_md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&crypto_md_key, crypto_md_ctx_free) != 0) {
+		EVP_MD_free(crypto_md_sha256);
+		crypto_md_sha256 = NULL;
+	}
+}
+
 int
 crypto_sha256(
     const void *data, size_t len, unsigned char out[CRYPTO_SHA256_LEN])
 {
+	EVP_MD_CTX *ctx;
 	unsigned int n = 0;
 
-	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 ||
-	    n != CRYPTO_SHA256_LEN)
+	pthread_once(&crypto_md_once, crypto_md_init);
+	if (crypto_md_sha256 == NULL)
+		return -1;
+	ctx = pthread_getspecific(crypto_md_key);
+	if (ctx == NULL) {
+		ctx = EVP_MD_CTX_new();
+		if (ctx == NULL ||
+		    pthread_setspecific(crypto_md_key, ctx) != 0) {
+			EVP_MD_CTX_free(ctx);
+			return -1;
+		}
+	}
+	if (EVP_DigestInit_ex2(ctx, crypto_md_sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, data, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != CRYPTO_SHA256_LEN)
 		return -1;
 	return 0;
 }

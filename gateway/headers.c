@@ -154,33 +154,110 @@ headers_peer_trusted(const struct config *cfg, const char *addr)
 	return 0;
 }
 
-/* Lower-case name with '_' read as '-', for comparisons. */
-static void
-headers_fold(const char *name, char *out, size_t size)
+/* Lower-case name with '_' read as '-', for comparisons; n is the
+ * name's length, the folded copy is at most size - 1 bytes of it. */
+static size_t
+headers_fold(const char *name, size_t n, char *out, size_t size)
 {
 	size_t i;
 
-	for (i = 0; name[i] != '\0' && i + 1 < size; i++)
-		out[i] = name[i] == '_' ? '-'
-		                        : (char)tolower((unsigned char)name[i]);
+	for (i = 0; i < n && i + 1 < size; i++)
+		out[i] = name[i] == '_'
+		    ? '-'
+		    : (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
+		                                              : name[i]);
 	out[i] = '\0';
+	return i;
+}
+
+#define HEADERS_IS(f, n, lit)                                                  \
+	((n) == sizeof(lit) - 1 && memcmp((f), (lit), sizeof(lit) - 1) == 0)
+
+unsigned int
+headers_kind(const char *name, size_t n)
+{
+	char f[64];
+	size_t fl;
+
+	if (n >= sizeof(f)) {
+		/* Only the owned prefixes are that long. */
+		headers_fold(name, n, f, sizeof(f));
+		fl = n;
+	} else
+		fl = headers_fold(name, n, f, sizeof(f));
+	if (f[0] == 'x' && f[1] == '-') {
+		if (strncmp(f, "x-forwarded-", 12) == 0) {
+			const char *t = f + 12;
+			size_t tl = fl - 12;
+
+			if (HEADERS_IS(t, tl, "for") ||
+			    HEADERS_IS(t, tl, "host") ||
+			    HEADERS_IS(t, tl, "proto") ||
+			    HEADERS_IS(t, tl, "port") ||
+			    HEADERS_IS(t, tl, "prefix") ||
+			    HEADERS_IS(t, tl, "user") ||
+			    HEADERS_IS(t, tl, "email") ||
+			    HEADERS_IS(t, tl, "groups") ||
+			    HEADERS_IS(t, tl, "preferred-username") ||
+			    HEADERS_IS(t, tl, "access-token") ||
+			    HEADERS_IS(t, tl, "uri") ||
+			    HEADERS_IS(t, tl, "method"))
+				return HEADERS_OWNED;
+			return 0;
+		}
+		if (strncmp(f, "x-ms-client-principal", 21) == 0 ||
+		    strncmp(f, "x-ms-token-", 11) == 0 ||
+		    strncmp(f, "x-auth-request-", 15) == 0 ||
+		    strncmp(f, "x-gatehouse-", 12) == 0 ||
+		    HEADERS_IS(f, fl, "x-real-ip") ||
+		    HEADERS_IS(f, fl, "x-request-id") ||
+		    HEADERS_IS(f, fl, "x-original-uri") ||
+		    HEADERS_IS(f, fl, "x-original-url"))
+			return HEADERS_OWNED;
+		return 0;
+	}
+	switch (fl) {
+	case 2:
+		return HEADERS_IS(f, fl, "te") ? HEADERS_HOP : 0;
+	case 4:
+		return HEADERS_IS(f, fl, "host") ? HEADERS_HOST
+		    : HEADERS_IS(f, fl, "date")  ? HEADERS_DATE
+		                                 : 0;
+	case 6:
+		return HEADERS_IS(f, fl, "cookie") ? HEADERS_COOKIE
+		    : HEADERS_IS(f, fl, "expect")  ? HEADERS_EXPECT
+		                                   : 0;
+	case 7:
+		return HEADERS_IS(f, fl, "trailer") ||
+		        HEADERS_IS(f, fl, "upgrade")
+		    ? HEADERS_HOP
+		    : 0;
+	case 9:
+		return HEADERS_IS(f, fl, "forwarded") ? HEADERS_OWNED : 0;
+	case 10:
+		return HEADERS_IS(f, fl, "connection") ||
+		        HEADERS_IS(f, fl, "keep-alive")
+		    ? HEADERS_HOP
+		    : 0;
+	case 13:
+		return HEADERS_IS(f, fl, "authorization")
+		    ? HEADERS_AUTHORIZATION
+		    : 0;
+	case 14:
+		return HEADERS_IS(f, fl, "content-length") ? HEADERS_LENGTH : 0;
+	case 17:
+		return HEADERS_IS(f, fl, "transfer-encoding") ? HEADERS_HOP : 0;
+	default:
+		break;
+	}
+	return strncmp(f, "proxy-", 6) == 0 ? HEADERS_HOP : 0;
 }
 
 int
 headers_is_hop_by_hop(const char *name, const char *connection)
 {
-	static const char *const hop[] = {"connection", "keep-alive", "te",
-	    "trailer", "transfer-encoding", "upgrade"};
-	char f[64];
-	size_t i;
-
-	headers_fold(name, f, sizeof(f));
-	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strcmp(f, hop[i]) == 0)
-			return 1;
-	if (strncmp(f, "proxy-", 6) == 0)
-		return 1;
-	return connection != NULL && http1_list_has(connection, name);
+	return (headers_kind(name, strlen(name)) & HEADERS_HOP) != 0 ||
+	    (connection != NULL && http1_list_has(connection, name));
 }
 
 int
@@ -188,26 +265,7 @@ headers_is_owned(const char *name)
 {
 	/* Every header gatehouse sets or reads as a statement from itself
 	 * or a trusted proxy. */
-	static const char *const owned[] = {"forwarded", "x-forwarded-for",
-	    "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
-	    "x-forwarded-prefix", "x-forwarded-user", "x-forwarded-email",
-	    "x-forwarded-groups", "x-forwarded-preferred-username",
-	    "x-forwarded-access-token", "x-real-ip", "x-request-id",
-	    "x-original-uri", "x-original-url", "x-forwarded-uri",
-	    "x-forwarded-method"};
-	char f[128];
-	size_t i;
-
-	headers_fold(name, f, sizeof(f));
-	if (strncmp(f, "x-ms-client-principal", 21) == 0 ||
-	    strncmp(f, "x-ms-token-", 11) == 0 ||
-	    strncmp(f, "x-auth-request-", 15) == 0 ||
-	    strncmp(f, "x-gatehouse-", 12) == 0)
-		return 1;
-	for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-		if (strcmp(f, owned[i]) == 0)
-			return 1;
-	return 0;
+	return (headers_kind(name, strlen(name)) & HEADERS_OWNED) != 0;
 }
 
 static int
@@ -241,18 +299,93 @@ headers_request_id(struct request_ctx *rq)
 	x ^= x >> 31;
 	x *= 0xbf58476d1ce4e5b9ULL;
 	x ^= x >> 27;
-	snprintf(rq->rq_id, sizeof(rq->rq_id), "%02x%014llx", w->w_id & 0xff,
-	    (unsigned long long)(x & 0xffffffffffffffULL));
+	/* "%02x%014llx" of the worker id and 56 bits of x, by hand: this is
+	 * on every request. */
+	{
+		static const char hex[] = "0123456789abcdef";
+		uint64_t v = ((uint64_t)(w->w_id & 0xff) << 56) |
+		    (x & 0xffffffffffffffULL);
+		int i;
+
+		for (i = 15; i >= 0; i--, v >>= 4)
+			rq->rq_id[i] = hex[v & 15];
+		rq->rq_id[16] = '\0';
+	}
 }
 
-static void
-headers_add3(struct evbuffer *out, const char *name, size_t nl,
+void
+headers_writer_start(
+    struct headers_writer *w, struct evbuffer *out, size_t hint)
+{
+	w->hw_out = out;
+	w->hw_len = 0;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)hint, &w->hw_vec, 1) != 1)
+		w->hw_vec.iov_base = NULL;
+}
+
+void
+headers_writer_add(struct headers_writer *w, const void *p, size_t n)
+{
+	if (w->hw_vec.iov_base != NULL && w->hw_vec.iov_len - w->hw_len < n) {
+		w->hw_vec.iov_len = w->hw_len;
+		evbuffer_commit_space(w->hw_out, &w->hw_vec, 1);
+		headers_writer_start(w, w->hw_out, n > 4096 ? n : 4096);
+	}
+	if (w->hw_vec.iov_base == NULL) {
+		evbuffer_add(w->hw_out, p, n);
+		return;
+	}
+	memcpy((char *)w->hw_vec.iov_base + w->hw_len, p, n);
+	w->hw_len += n;
+}
+
+void
+headers_writer_field(struct headers_writer *w, const char *name, size_t nl,
     const char *value, size_t vl)
 {
-	evbuffer_add(out, name, nl);
-	evbuffer_add(out, ": ", 2);
-	evbuffer_add(out, value, vl);
-	evbuffer_add(out, "\r\n", 2);
+	if (w->hw_vec.iov_base != NULL &&
+	    w->hw_vec.iov_len - w->hw_len >= nl + vl + 4) {
+		char *p = (char *)w->hw_vec.iov_base + w->hw_len;
+
+		memcpy(p, name, nl);
+		p[nl] = ':';
+		p[nl + 1] = ' ';
+		memcpy(p + nl + 2, value, vl);
+		p[nl + 2 + vl] = '\r';
+		p[nl + 3 + vl] = '\n';
+		w->hw_len += nl + vl + 4;
+		return;
+	}
+	headers_writer_add(w, name, nl);
+	headers_writer_add(w, ": ", 2);
+	headers_writer_add(w, value, vl);
+	headers_writer_add(w, "\r\n", 2);
+}
+
+void
+headers_writer_end(struct headers_writer *w)
+{
+	if (w->hw_vec.iov_base == NULL)
+		return;
+	w->hw_vec.iov_len = w->hw_len;
+	evbuffer_commit_space(w->hw_out, &w->hw_vec, 1);
+	w->hw_vec.iov_base = NULL;
+}
+
+size_t
+headers_u64(char *buf, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
 }
 
 /*
@@ -262,7 +395,7 @@ headers_add3(struct evbuffer *out, const char *name, size_t nl,
  */
 static void
 headers_cookie_filtered(
-    struct evbuffer *out, const struct config *cfg, const char *value)
+    struct headers_writer *w, const struct config *cfg, const char *value)
 {
 	const char *p = value, *e, *eq;
 	size_t cn =
@@ -283,88 +416,96 @@ headers_cookie_filtered(
 			continue;
 		}
 		if (n++ == 0)
-			evbuffer_add(out, "Cookie: ", 8);
+			headers_writer_add(w, "Cookie: ", 8);
 		else
-			evbuffer_add(out, "; ", 2);
-		evbuffer_add(out, p, e - p);
+			headers_writer_add(w, "; ", 2);
+		headers_writer_add(w, p, e - p);
 		p = e;
 	}
 	if (n > 0)
-		evbuffer_add(out, "\r\n", 2);
+		headers_writer_add(w, "\r\n", 2);
 }
 
 int
-headers_upstream_request(
-    struct request_ctx *rq, struct evbuffer *out, size_t body_len, int has_body)
+headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
+    size_t body_len, int has_body)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct http1_req *in = rq->rq_hreq;
 	const struct http1_hdr *h;
-	const char *conn, *xff = NULL, *proto = NULL, *host = NULL, *chost;
+	const char *conn = NULL, *xff = NULL, *proto = NULL, *host = NULL;
+	const char *ident = NULL;
+	unsigned int kind;
 	char num[32];
-	int i, n;
+	size_t n;
+	int i;
 
-	conn = request_header(rq, "Connection");
+	for (i = 0; i < in->hr_nhdrs; i++) {
+		h = &in->hr_hdrs[i];
+		if (h->hh_nlen == 10 && conn == NULL &&
+		    strcasecmp(h->hh_name, "Connection") == 0)
+			conn = h->hh_value;
+	}
 	if (rq->rq_peer_trusted) {
 		xff = request_header(rq, "X-Forwarded-For");
 		proto = request_header(rq, "X-Forwarded-Proto");
 		host = request_header(rq, "X-Forwarded-Host");
 	}
-	chost = in->hr_host;
 	for (i = 0; i < in->hr_nhdrs; i++) {
 		h = &in->hr_hdrs[i];
-		if (headers_is_hop_by_hop(h->hh_name, conn) ||
-		    headers_is_owned(h->hh_name) ||
-		    strcasecmp(h->hh_name, "Host") == 0 ||
-		    strcasecmp(h->hh_name, "Content-Length") == 0 ||
-		    strcasecmp(h->hh_name, "Expect") == 0)
+		kind = headers_kind(h->hh_name, h->hh_nlen);
+		/* Framing and routing headers are gatehouse's to set, in any
+		 * spelling ("Content_Length" too). */
+		if ((kind &
+		        (HEADERS_HOP | HEADERS_OWNED | HEADERS_HOST |
+		            HEADERS_LENGTH | HEADERS_EXPECT)) != 0 ||
+		    (conn != NULL && http1_list_has(conn, h->hh_name)))
 			continue;
-		if (strcasecmp(h->hh_name, "Cookie") == 0) {
-			headers_cookie_filtered(out, cfg, h->hh_value);
+		if ((kind & HEADERS_COOKIE) != 0) {
+			headers_cookie_filtered(w, cfg, h->hh_value);
 			continue;
 		}
 		/* The gateway's own bearer replaces the client's. */
-		if (cfg->cf_forward_authorization &&
-		    rq->rq_upstream_hdrs != NULL &&
-		    strcasecmp(h->hh_name, "Authorization") == 0)
+		if ((kind & HEADERS_AUTHORIZATION) != 0 &&
+		    cfg->cf_forward_authorization &&
+		    rq->rq_upstream_hdrs != NULL)
 			continue;
-		headers_add3(
-		    out, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);
+		headers_writer_field(
+		    w, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);
 	}
 	if (rq->rq_upstream_hdrs != NULL)
-		evbuffer_add(
-		    out, rq->rq_upstream_hdrs, strlen(rq->rq_upstream_hdrs));
-	else if (rq->rq_session != NULL && rq->rq_session->se_ident != NULL)
-		evbuffer_add(out, rq->rq_session->se_ident,
-		    strlen(rq->rq_session->se_ident));
-	headers_add3(out, "Host", 4, cfg->cf_upstream.cu_hostport,
+		ident = rq->rq_upstream_hdrs;
+	else if (rq->rq_session != NULL)
+		ident = rq->rq_session->se_ident;
+	if (ident != NULL)
+		headers_writer_add(w, ident, strlen(ident));
+	headers_writer_field(w, "Host", 4, cfg->cf_upstream.cu_hostport,
 	    strlen(cfg->cf_upstream.cu_hostport));
+	headers_writer_add(w, "X-Forwarded-For: ", 17);
 	if (xff != NULL && headers_value_ok(xff)) {
-		evbuffer_add(out, "X-Forwarded-For: ", 17);
-		evbuffer_add(out, xff, strlen(xff));
-		evbuffer_add(out, ", ", 2);
-		evbuffer_add(out, rq->rq_peer, strlen(rq->rq_peer));
-		evbuffer_add(out, "\r\n", 2);
-	} else
-		headers_add3(out, "X-Forwarded-For", 15, rq->rq_peer,
-		    strlen(rq->rq_peer));
+		headers_writer_add(w, xff, strlen(xff));
+		headers_writer_add(w, ", ", 2);
+	}
+	headers_writer_add(w, rq->rq_peer, strlen(rq->rq_peer));
+	headers_writer_add(w, "\r\n", 2);
 	if (proto != NULL &&
 	    (strcmp(proto, "https") == 0 || strcmp(proto, "http") == 0))
-		headers_add3(
-		    out, "X-Forwarded-Proto", 17, proto, strlen(proto));
+		headers_writer_field(
+		    w, "X-Forwarded-Proto", 17, proto, strlen(proto));
 	else
-		evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
+		headers_writer_add(w, "X-Forwarded-Proto: http\r\n", 25);
 	if (host == NULL)
-		host = chost;
+		host = in->hr_host;
 	if (host != NULL && host[0] != '\0' && headers_value_ok(host))
-		headers_add3(out, "X-Forwarded-Host", 16, host, strlen(host));
-	headers_add3(out, "X-Request-Id", 12, rq->rq_id, strlen(rq->rq_id));
+		headers_writer_field(
+		    w, "X-Forwarded-Host", 16, host, strlen(host));
+	headers_writer_field(
+	    w, "X-Request-Id", 12, rq->rq_id, strlen(rq->rq_id));
 	if (has_body || body_len > 0) {
-		n = snprintf(
-		    num, sizeof(num), "Content-Length: %zu\r\n", body_len);
-		evbuffer_add(out, num, (size_t)n);
+		n = headers_u64(num, body_len);
+		headers_writer_field(w, "Content-Length", 14, num, n);
 	}
-	evbuffer_add(out, "\r\n", 2);
+	headers_writer_add(w, "\r\n", 2);
 	return 0;
 }
 

@@ -14,7 +14,10 @@
 
 #include "config.h"
 
-struct evbuffer;
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
 struct evkeyvalq;
 struct request_ctx;
 
@@ -23,6 +26,23 @@ extern const size_t headers_nkeys;
 
 /* Whether `addr` (text form) is inside one of cfg's trusted_proxies. */
 int headers_peer_trusted(const struct config *cfg, const char *addr);
+
+/* What a header name is to gatehouse (headers_kind), as flags. */
+#define HEADERS_HOP 0x01           /* hop-by-hop (RFC 9110 7.6.1) */
+#define HEADERS_OWNED 0x02         /* gatehouse sets it; never the client */
+#define HEADERS_HOST 0x04          /* Host */
+#define HEADERS_LENGTH 0x08        /* Content-Length */
+#define HEADERS_EXPECT 0x10        /* Expect */
+#define HEADERS_COOKIE 0x20        /* Cookie */
+#define HEADERS_AUTHORIZATION 0x40 /* Authorization */
+#define HEADERS_DATE 0x80          /* Date */
+
+/*
+ * Classify the header name name[0..n) (any case, '_' read as '-', so
+ * x_forwarded_user and X-FORWARDED-USER are both caught).  Returns the
+ * HEADERS_* flags that apply, 0 for an ordinary header.
+ */
+unsigned int headers_kind(const char *name, size_t n);
 
 /*
  * Whether a header name is hop-by-hop (RFC 9110 7.6.1) or named by the
@@ -38,14 +58,37 @@ int headers_is_hop_by_hop(const char *name, const char *connection);
 int headers_is_owned(const char *name);
 
 /*
- * Append the request head's header lines for the upstream to `out`:
+ * Header lines written straight into an evbuffer's reserved space: one
+ * reservation instead of an evbuffer_add per piece.  Nothing else may
+ * touch the evbuffer between _start and _end.
+ */
+struct headers_writer {
+	struct evbuffer *hw_out;
+	struct evbuffer_iovec hw_vec;
+	size_t hw_len;
+};
+
+void headers_writer_start(
+    struct headers_writer *w, struct evbuffer *out, size_t hint);
+void headers_writer_add(struct headers_writer *w, const void *p, size_t n);
+/* "name: value\r\n". */
+void headers_writer_field(struct headers_writer *w, const char *name, size_t nl,
+    const char *value, size_t vl);
+void headers_writer_end(struct headers_writer *w);
+
+/* Decimal digits of v into buf (at least 21 bytes), NUL-terminated;
+ * returns their number. */
+size_t headers_u64(char *buf, uint64_t v);
+
+/*
+ * Append the request head's header lines for the upstream to `w`:
  * the client's headers less hop-by-hop and owned ones, then the identity
  * block (rq_upstream_hdrs when set, else the session's), Host,
  * X-Forwarded-For/-Proto/-Host (taken from the client only when
  * rq_peer_trusted), X-Request-Id and Content-Length.  Returns 0, or -1
  * when a client header is unusable (the caller answers 400).
  */
-int headers_upstream_request(struct request_ctx *rq, struct evbuffer *out,
+int headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
     size_t body_len, int has_body);
 
 /*

@@ -197,7 +197,9 @@ http1_fields(char *p, char *end, struct http1_hdr *hdrs, int max, int *stored,
 		while (v < cr && (*v == ' ' || *v == '\t'))
 			v++;
 		for (ve = v; ve < cr; ve++)
-			if (!http1_value_byte((unsigned char)*ve)) {
+			if ((unsigned char)*ve < 0x20 || *ve == 0x7f) {
+				if (*ve == '\t')
+					continue;
 				*why = "a control character in a header value";
 				return -1;
 			}
@@ -458,7 +460,8 @@ http1_parse_response(char *buf, size_t len, struct http1_resp *p)
 	p->hp_close = p->hp_minor == 0;
 	for (i = 0; i < p->hp_nhdrs; i++) {
 		h = &p->hp_hdrs[i];
-		if (strcasecmp(h->hh_name, "Content-Length") == 0) {
+		if (h->hh_nlen == 14 &&
+		    strcasecmp(h->hh_name, "Content-Length") == 0) {
 			int64_t l;
 
 			/* Repeated equal values are allowed for responses
@@ -467,15 +470,18 @@ http1_parse_response(char *buf, size_t len, struct http1_resp *p)
 			    (cl++ > 0 && l != p->hp_length))
 				return -1;
 			p->hp_length = l;
-		} else if (strcasecmp(h->hh_name, "Transfer-Encoding") == 0) {
+		} else if (h->hh_nlen == 17 &&
+		    strcasecmp(h->hh_name, "Transfer-Encoding") == 0) {
 			if (te != NULL)
 				return -1;
 			te = h->hh_value;
-		} else if (strcasecmp(h->hh_name, "Connection") == 0) {
+		} else if (h->hh_nlen == 10 &&
+		    strcasecmp(h->hh_name, "Connection") == 0) {
 			p->hp_connection = h->hh_value;
 			if (http1_list_has(h->hh_value, "close"))
 				p->hp_close = 1;
-		} else if (strcasecmp(h->hh_name, "Date") == 0)
+		} else if (h->hh_nlen == 4 &&
+		    strcasecmp(h->hh_name, "Date") == 0)
 			p->hp_has_date = 1;
 	}
 	if (te != NULL) {

@@ -438,7 +438,7 @@ static void
 proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evbuffer *out = pc->pc_out;
+	struct headers_writer w;
 	struct evbuffer *body = request_body(rq);
 	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
 	const char *prefix = cfg->cf_upstream.cu_prefix;
@@ -451,14 +451,16 @@ proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 	pc->pc_got_bytes = 0;
 	pc->pc_paused = 0;
 	pc->pc_scan = 0;
-	evbuffer_add(out, rq->rq_method, strlen(rq->rq_method));
-	evbuffer_add(out, " ", 1);
-	evbuffer_add(out, prefix, strlen(prefix));
-	evbuffer_add(out, rq->rq_path, strlen(rq->rq_path));
-	evbuffer_add(out, " HTTP/1.1\r\n", 11);
-	headers_upstream_request(rq, out, blen, has_body);
+	headers_writer_start(&w, pc->pc_out, 4096);
+	headers_writer_add(&w, rq->rq_method, strlen(rq->rq_method));
+	headers_writer_add(&w, " ", 1);
+	headers_writer_add(&w, prefix, strlen(prefix));
+	headers_writer_add(&w, rq->rq_path, strlen(rq->rq_path));
+	headers_writer_add(&w, " HTTP/1.1\r\n", 11);
+	headers_upstream_request(rq, &w, blen, has_body);
+	headers_writer_end(&w);
 	if (blen > 0)
-		evbuffer_add_buffer_reference(out, body);
+		evbuffer_add_buffer_reference(pc->pc_out, body);
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_up_start);
 	proxy_read_on(pc);
 	if (pc->pc_state == PC_CONNECTING)
@@ -639,10 +641,10 @@ proxy_head_out(struct proxy_conn *pc, const struct http1_resp *p)
 {
 	struct request_ctx *rq = pc->pc_rq;
 	const struct http1_hdr *h;
-	struct evbuffer *out;
+	struct headers_writer w;
 	enum conn_body framing;
 	int i, nobody;
-	char buf[48];
+	char buf[24];
 
 	pc->pc_keepalive = !p->hp_close;
 	nobody = rq->rq_head || p->hp_status == 204 || p->hp_status == 304;
@@ -665,25 +667,23 @@ proxy_head_out(struct proxy_conn *pc, const struct http1_resp *p)
 	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
 	rq->rq_status = p->hp_status;
 	rq->rq_state = RQ_STREAMING;
-	out = conn_head_begin(rq->rq_conn, p->hp_status, p->hp_reason);
+	headers_writer_start(
+	    &w, conn_head_begin(rq->rq_conn, p->hp_status, p->hp_reason), 2048);
 	for (i = 0; i < p->hp_nhdrs; i++) {
 		h = &p->hp_hdrs[i];
-		if ((h->hh_nlen == 14 &&
-		        strcasecmp(h->hh_name, "Content-Length") == 0) ||
-		    headers_is_hop_by_hop(h->hh_name, p->hp_connection))
+		if ((headers_kind(h->hh_name, h->hh_nlen) &
+		        (HEADERS_HOP | HEADERS_LENGTH)) != 0 ||
+		    (p->hp_connection != NULL &&
+		        http1_list_has(p->hp_connection, h->hh_name)))
 			continue;
-		evbuffer_add(out, h->hh_name, h->hh_nlen);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->hh_value, h->hh_vlen);
-		evbuffer_add(out, "\r\n", 2);
+		headers_writer_field(
+		    &w, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);
 	}
 	if (p->hp_length >= 0 && !p->hp_chunked &&
-	    (framing != CONN_BODY_NONE || nobody || p->hp_length == 0)) {
-		int k = snprintf(buf, sizeof(buf), "Content-Length: %lld\r\n",
-		    (long long)p->hp_length);
-
-		evbuffer_add(out, buf, (size_t)k);
-	}
+	    (framing != CONN_BODY_NONE || nobody || p->hp_length == 0))
+		headers_writer_field(&w, "Content-Length", 14, buf,
+		    headers_u64(buf, (uint64_t)p->hp_length));
+	headers_writer_end(&w);
 	conn_head_end(rq->rq_conn, framing, p->hp_has_date, 0);
 	if (framing == CONN_BODY_NONE) {
 		pc->pc_state = PC_IDLE;

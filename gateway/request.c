@@ -118,6 +118,8 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 {
 	struct worker *w = conn_worker(c);
 	struct request_ctx *rq;
+	const char *m;
+	size_t ml;
 
 	rq = calloc(1, sizeof(*rq));
 	if (rq == NULL) {
@@ -135,12 +137,21 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 	rq->rq_event = "proxy";
 	/* Copied: the head goes back to the connection when the response
 	 * is complete, and the access line is written after that. */
-	snprintf(rq->rq_methodbuf, sizeof(rq->rq_methodbuf), "%s",
-	    req->hr_method != NULL ? req->hr_method : "OTHER");
+	m = req->hr_method != NULL ? req->hr_method : "OTHER";
+	ml = strlen(m);
+	if (ml >= sizeof(rq->rq_methodbuf))
+		ml = sizeof(rq->rq_methodbuf) - 1;
+	memcpy(rq->rq_methodbuf, m, ml);
+	rq->rq_methodbuf[ml] = '\0';
 	rq->rq_method = rq->rq_methodbuf;
 	rq->rq_head = strcmp(rq->rq_method, "HEAD") == 0;
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
-	snprintf(rq->rq_peer, sizeof(rq->rq_peer), "%s", conn_peer(c));
+	m = conn_peer(c);
+	ml = strlen(m);
+	if (ml >= sizeof(rq->rq_peer))
+		ml = sizeof(rq->rq_peer) - 1;
+	memcpy(rq->rq_peer, m, ml);
+	rq->rq_peer[ml] = '\0';
 	rq->rq_peer_trusted = conn_peer_trusted(c);
 	w->w_inflight++;
 	conn_attach(c, rq);

@@ -359,28 +359,39 @@ int
 router_normalise(struct request_ctx *rq, const char *uri)
 {
 	const char *q = strchr(uri, '?');
+	size_t rl = q != NULL ? (size_t)(q - uri) : strlen(uri), nl, ql;
 	struct gh_error err;
-	char *raw;
+	char small[1024], *raw = NULL;
 
-	raw = strndup(uri, q != NULL ? (size_t)(q - uri) : strlen(uri));
-	if (raw == NULL) {
-		errpage_send(rq, 500, "internal", "Out of memory.", 1);
-		return -1;
+	if (q == NULL) {
+		rq->rq_normpath = path_normalise_dup(uri, 0, &err);
+	} else {
+		raw = rl < sizeof(small) ? small : malloc(rl + 1);
+		if (raw == NULL) {
+			errpage_send(rq, 500, "internal", "Out of memory.", 1);
+			return -1;
+		}
+		memcpy(raw, uri, rl);
+		raw[rl] = '\0';
+		rq->rq_normpath = path_normalise_dup(raw, 0, &err);
+		if (raw != small)
+			free(raw);
 	}
-	rq->rq_normpath = path_normalise_dup(raw, 0, &err);
-	free(raw);
 	if (rq->rq_normpath == NULL) {
 		log_info("bad_path id=%s reason=\"%s\"", rq->rq_id, err.ge_msg);
 		errpage_send(rq, 400, "bad_path",
 		    "The request path cannot be used safely.", 1);
 		return -1;
 	}
-	if (asprintf(&rq->rq_path, "%s%s", rq->rq_normpath,
-	        q != NULL ? q : "") == -1) {
-		rq->rq_path = NULL;
+	nl = strlen(rq->rq_normpath);
+	ql = q != NULL ? strlen(q) : 0;
+	rq->rq_path = malloc(nl + ql + 1);
+	if (rq->rq_path == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 1);
 		return -1;
 	}
+	memcpy(rq->rq_path, rq->rq_normpath, nl);
+	memcpy(rq->rq_path + nl, q != NULL ? q : "", ql + 1);
 	return 0;
 }
 
