@@ -38,6 +38,8 @@
 #define CONN_LOW_WATER (64 * 1024)
 #define CONN_LINGER_MS 2000 /* reading what follows an error, at most */
 #define CONN_MAX_EMPTY 4    /* empty lines allowed before a request */
+#define CONN_BODY_INLINE (64 * 1024) /* read before dispatch; more streams */
+#define CONN_BODY_HOLD (1024 * 1024) /* streamed body held for a consumer */
 
 enum conn_state {
 	CS_IDLE,   /* waiting for the first byte of a request */
@@ -69,12 +71,17 @@ struct conn {
 	struct http1_chunked c_chunk;
 	int64_t c_left; /* Content-Length body bytes still to read */
 	struct request_ctx *c_rq;
-	int c_close;        /* close once the current response is out */
-	int c_chunked_out;  /* the response body goes out as chunks */
-	int c_nobody_out;   /* the response has no body (HEAD, 204, ...) */
-	int c_dead;         /* the socket failed: torn down next turn */
-	int c_read_off;     /* reading paused: buffer full while serving */
-	int c_shut;         /* shutdown(SHUT_WR) done */
+	int c_close;       /* close once the current response is out */
+	int c_chunked_out; /* the response body goes out as chunks */
+	int c_nobody_out;  /* the response has no body (HEAD, 204, ...) */
+	int c_dead;        /* the socket failed: torn down next turn */
+	int c_read_off;    /* reading paused: buffer full while serving */
+	int c_shut;        /* shutdown(SHUT_WR) done */
+	int c_body_open;   /* the request body is still arriving */
+	int c_body_paused; /* its consumer cannot take more now */
+	int c_body_err;    /* 400/413 when it broke off, else 0 */
+	void (*c_body_cb)(void *);
+	void *c_body_arg;
 	int64_t c_deadline; /* monotonic ms; 0 for none */
 	int64_t c_armed;    /* when c_tev fires; 0 if not pending */
 	void (*c_drain_cb)(void *);
@@ -443,8 +450,14 @@ conn_finish(struct conn *c)
 
 	c->c_rq = NULL;
 	c->c_drain_cb = NULL;
+	c->c_body_cb = NULL;
 	if (c->c_dead)
 		return;
+	/* Answered before its body was all read: what follows on the
+	 * connection is the rest of that body, not a request. */
+	if (c->c_body_open)
+		c->c_close = 1;
+	c->c_body_open = c->c_body_paused = c->c_body_err = 0;
 	c->c_chunked_out = c->c_nobody_out = 0;
 	if (c->c_body != NULL)
 		evbuffer_free(c->c_body);
@@ -591,9 +604,11 @@ conn_head(struct conn *c, size_t hlen)
 	}
 }
 
-/* Take body bytes from the buffer; dispatch once the body is complete. */
-static void
-conn_body_in(struct conn *c)
+/* Take body bytes from the input buffer into c_body.  Returns 1 when the
+ * body is complete, 0 for more to come, -1 when it is malformed or too
+ * large (c_body_err says which). */
+static int
+conn_body_take(struct conn *c)
 {
 	size_t avail = c->c_len - c->c_pos, n;
 	ssize_t used;
@@ -602,8 +617,8 @@ conn_body_in(struct conn *c)
 	if (!c->c_req.hr_chunked) {
 		n = avail < (uint64_t)c->c_left ? avail : (size_t)c->c_left;
 		if (evbuffer_add(c->c_body, c->c_in + c->c_pos, n) == -1) {
-			conn_close_soon(c);
-			return;
+			c->c_body_err = 500;
+			return -1;
 		}
 		c->c_pos += n;
 		c->c_left -= n;
@@ -614,17 +629,13 @@ conn_body_in(struct conn *c)
 		    (int64_t)c->c_worker->w_cfg->cf_max_request_body, &done,
 		    &status);
 		if (used == -1) {
-			conn_refuse(c, status,
-			    status == 413 ? "request body too large"
-			                  : "malformed chunked body");
-			return;
+			c->c_body_err = status;
+			return -1;
 		}
 		c->c_pos += used;
 	}
-	if (done) {
-		conn_dispatch(c);
-		return;
-	}
+	if (done)
+		return 1;
 	/* Reuse the room after the head: keep only an incomplete chunk
 	 * line, moved back to the start of the body area. */
 	n = c->c_len - c->c_pos;
@@ -632,7 +643,95 @@ conn_body_in(struct conn *c)
 		memmove(c->c_in + c->c_bodyat, c->c_in + c->c_pos, n);
 	c->c_pos = c->c_bodyat;
 	c->c_len = c->c_bodyat + n;
+	return 0;
+}
+
+/* CS_BODY: read up to CONN_BODY_INLINE of the body before dispatching;
+ * a body that ends by then is whole in c_body, a longer one streams. */
+static void
+conn_body_in(struct conn *c)
+{
+	switch (conn_body_take(c)) {
+	case 1:
+		conn_dispatch(c);
+		return;
+	case -1:
+		conn_refuse(c, c->c_body_err,
+		    c->c_body_err == 413 ? "request body too large"
+		                         : "malformed chunked body");
+		return;
+	default:
+		break;
+	}
+	/* Only a body of known length streams: a chunked one is read whole
+	 * (up to max_request_body) and goes on with a Content-Length, as
+	 * nginx does, since many applications cannot read a chunked body. */
+	if (!c->c_req.hr_chunked &&
+	    evbuffer_get_length(c->c_body) >= CONN_BODY_INLINE) {
+		c->c_body_open = 1;
+		conn_dispatch(c);
+		return;
+	}
 	conn_deadline(c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+}
+
+/* CS_ACTIVE with the body still arriving: hand it to its consumer as it
+ * comes; hold at most CONN_BODY_HOLD while the consumer is not ready. */
+static void
+conn_body_stream(struct conn *c)
+{
+	int rc = conn_body_take(c);
+
+	if (rc != 0)
+		c->c_body_open = 0;
+	else
+		conn_deadline(
+		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+	if (c->c_body_cb != NULL)
+		c->c_body_cb(c->c_body_arg);
+	if (c->c_body_open && !c->c_read_off &&
+	    (c->c_body_paused ||
+	        evbuffer_get_length(c->c_body) >= CONN_BODY_HOLD)) {
+		c->c_read_off = 1;
+		event_del(c->c_rev);
+	}
+}
+
+int
+conn_body_more(const struct conn *c)
+{
+	return c->c_body_open;
+}
+
+int
+conn_body_error(const struct conn *c)
+{
+	return c->c_body_err;
+}
+
+void
+conn_body_consume(struct conn *c, void (*cb)(void *), void *arg)
+{
+	c->c_body_cb = cb;
+	c->c_body_arg = arg;
+	if (cb != NULL &&
+	    (evbuffer_get_length(c->c_body) > 0 || !c->c_body_open ||
+	        c->c_body_err != 0))
+		cb(arg);
+}
+
+void
+conn_body_pause(struct conn *c, int pause)
+{
+	c->c_body_paused = pause;
+	if (!pause && c->c_read_off && c->c_body_open && !c->c_dead &&
+	    evbuffer_get_length(c->c_body) < CONN_BODY_HOLD) {
+		c->c_read_off = 0;
+		event_add(c->c_rev, NULL);
+		/* Bytes may wait in the input buffer already. */
+		if (c->c_pos < c->c_len)
+			event_active(c->c_rev, EV_READ, 0);
+	}
 }
 
 static void
@@ -701,6 +800,9 @@ conn_process(struct conn *c)
 				return;
 			break;
 		case CS_ACTIVE:
+			if (c->c_body_open && c->c_len > c->c_pos)
+				conn_body_stream(c);
+			return;
 		case CS_LINGER:
 		default:
 			return;
@@ -874,7 +976,9 @@ conn_status_line(struct conn *c, int status, const char *reason)
 static int
 conn_closing(const struct conn *c, int close)
 {
-	return close || c->c_close || c->c_worker->w_draining;
+	/* A body still arriving when the answer goes out: the connection
+	 * cannot carry another request after it. */
+	return close || c->c_close || c->c_body_open || c->c_worker->w_draining;
 }
 
 /* Connection and Date, the empty line. */
@@ -989,6 +1093,8 @@ conn_abort(struct conn *c)
 {
 	c->c_rq = NULL;
 	c->c_drain_cb = NULL;
+	c->c_body_cb = NULL;
+	c->c_body_open = 0;
 	conn_close_soon(c);
 }
 

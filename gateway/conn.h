@@ -50,6 +50,25 @@ const char *conn_peer(const struct conn *c);
 int conn_peer_trusted(const struct conn *c);
 
 /*
+ * Request bodies.  Up to 64 KiB of a body is read before the request is
+ * dispatched: a body that ends by then is whole in the request's body
+ * buffer, and so is a chunked one (up to max_request_body).  A longer
+ * body with a Content-Length streams: the request is dispatched with what has
+ * arrived and conn_body_more() is 1 until the rest is in.  Its consumer
+ * registers with conn_body_consume: cb(arg) runs (from the event loop, or
+ * at once when something is already there) whenever new bytes are in the
+ * body buffer (the consumer drains it), when the body has ended
+ * (conn_body_more() 0), or when it broke off (conn_body_error() 400 or
+ * 413).  conn_body_pause(c, 1) stops reading the client (back-pressure);
+ * without a consumer at most 1 MiB is held.  A response completed before
+ * the body was all read closes the connection after it.
+ */
+int conn_body_more(const struct conn *c);
+int conn_body_error(const struct conn *c);
+void conn_body_consume(struct conn *c, void (*cb)(void *), void *arg);
+void conn_body_pause(struct conn *c, int pause);
+
+/*
  * Send a complete response to the request being served: status, reason,
  * the header fields in hdrs (borrowed; Connection, Content-Length,
  * Transfer-Encoding and Date there are ignored: the connection writes its

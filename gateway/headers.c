@@ -428,7 +428,7 @@ headers_cookie_filtered(
 
 int
 headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
-    size_t body_len, int has_body)
+    int64_t body_len, int has_body)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct http1_req *in = rq->rq_hreq;
@@ -502,7 +502,7 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 	headers_writer_field(
 	    w, "X-Request-Id", 12, rq->rq_id, strlen(rq->rq_id));
 	if (has_body || body_len > 0) {
-		n = headers_u64(num, body_len);
+		n = headers_u64(num, (uint64_t)body_len);
 		headers_writer_field(w, "Content-Length", 14, num, n);
 	}
 	headers_writer_add(w, "\r\n", 2);

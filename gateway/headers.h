@@ -85,11 +85,12 @@ size_t headers_u64(char *buf, uint64_t v);
  * the client's headers less hop-by-hop and owned ones, then the identity
  * block (rq_upstream_hdrs when set, else the session's), Host,
  * X-Forwarded-For/-Proto/-Host (taken from the client only when
- * rq_peer_trusted), X-Request-Id and Content-Length.  Returns 0, or -1
+ * rq_peer_trusted), X-Request-Id and Content-Length: body_len (when there
+ * is a body, or the method has one).  Returns 0, or -1
  * when a client header is unusable (the caller answers 400).
  */
 int headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
-    size_t body_len, int has_body);
+    int64_t body_len, int has_body);
 
 /*
  * The identity header block for a signed-in user's claims (borrowed):

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "conn.h"
 #include "cookie.h"
 #include "errpage.h"
 #include "headers.h"
@@ -308,6 +309,10 @@ oidc_callback_params(struct request_ctx *rq, struct evkeyvalq *q)
 
 	TAILQ_INIT(q);
 	if (strcmp(rq->rq_method, "POST") == 0) {
+		/* A form_post answer is a few KiB; one still streaming in
+		 * (over 64 KiB) is not one. */
+		if (conn_body_more(rq->rq_conn))
+			return -1;
 		ct = request_header(rq, "Content-Type");
 		len = in != NULL ? evbuffer_get_length(in) : 0;
 		if (ct == NULL ||

@@ -108,6 +108,9 @@ struct proxy_conn {
 	int pc_keepalive; /* may go back to the pool when done */
 	int pc_paused;    /* reading paused for back-pressure */
 	int pc_reading;   /* pc_rev is added */
+	int pc_streaming; /* the request body is streaming upstream */
+	int pc_streamed;  /* some of it was sent: no retry possible */
+	int pc_up_paused; /* the client's body is paused for us */
 	size_t pc_scan;   /* http1_head_scan's resume point */
 	int64_t pc_remaining;
 	struct http1_chunked pc_chunk;
@@ -349,6 +352,7 @@ proxy_pool_free(struct proxy_pool *pool)
 }
 
 static void proxy_read_cb(evutil_socket_t, short, void *);
+static void proxy_body_cb(void *);
 static void proxy_write_cb(evutil_socket_t, short, void *);
 static void proxy_timer_cb(evutil_socket_t, short, void *);
 static void proxy_fail(struct proxy_conn *pc, int status, const char *why);
@@ -445,7 +449,13 @@ proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 	int has_body = strcmp(rq->rq_method, "POST") == 0 ||
 	    strcmp(rq->rq_method, "PUT") == 0 ||
 	    strcmp(rq->rq_method, "PATCH") == 0;
+	int64_t len = (int64_t)blen;
 
+	/* A body still arriving streams, with the length the client gave
+	 * (only those stream: conn.h). */
+	pc->pc_streaming = conn_body_more(rq->rq_conn);
+	if (pc->pc_streaming)
+		len = rq->rq_hreq->hr_length;
 	pc->pc_rq = rq;
 	rq->rq_upconn = pc;
 	pc->pc_got_bytes = 0;
@@ -457,18 +467,25 @@ proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 	headers_writer_add(&w, prefix, strlen(prefix));
 	headers_writer_add(&w, rq->rq_path, strlen(rq->rq_path));
 	headers_writer_add(&w, " HTTP/1.1\r\n", 11);
-	headers_upstream_request(rq, &w, blen, has_body);
+	headers_upstream_request(rq, &w, len, has_body);
 	headers_writer_end(&w);
-	if (blen > 0)
+	if (!pc->pc_streaming && blen > 0)
 		evbuffer_add_buffer_reference(pc->pc_out, body);
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_up_start);
 	proxy_read_on(pc);
-	if (pc->pc_state == PC_CONNECTING)
-		return; /* written once connected */
-	pc->pc_state = PC_HEAD;
-	proxy_deadline(pc, cfg->cf_upstream_timeout);
-	if (proxy_flush(pc) == -1 && proxy_retry(pc) == -1)
-		proxy_fail(pc, 502, "write failed");
+	if (pc->pc_state != PC_CONNECTING) {
+		pc->pc_state = PC_HEAD;
+		proxy_deadline(pc, cfg->cf_upstream_timeout);
+		if (proxy_flush(pc) == -1) {
+			if (proxy_retry(pc) == -1)
+				proxy_fail(pc, 502, "write failed");
+			return;
+		}
+	}
+	/* Last (it may run at once and end the request): what of the body
+	 * has arrived, and the rest as it comes. */
+	if (pc->pc_streaming)
+		conn_body_consume(rq->rq_conn, proxy_body_cb, rq);
 }
 
 enum step
@@ -511,7 +528,9 @@ proxy_conn_release(struct proxy_conn *pc)
 	if (pc->pc_rq != NULL)
 		pc->pc_rq->rq_upconn = NULL;
 	pc->pc_rq = NULL;
-	if (!pc->pc_keepalive ||
+	/* A body not all sent (the upstream answered early) leaves the
+	 * connection mid-message: never reused. */
+	if (!pc->pc_keepalive || pc->pc_streaming ||
 	    pool->pp_nidle >= pool->pp_cfg->cf_upstream_keepalive ||
 	    evbuffer_get_length(pc->pc_in) > 0 ||
 	    evbuffer_get_length(pc->pc_out) > 0) {
@@ -578,7 +597,8 @@ proxy_retry(struct proxy_conn *pc)
 	struct request_ctx *rq = pc->pc_rq;
 	struct proxy_conn *npc;
 
-	if (!pc->pc_reused || pc->pc_got_bytes || rq->rq_state != RQ_UPSTREAM)
+	if (!pc->pc_reused || pc->pc_got_bytes || pc->pc_streamed ||
+	    rq->rq_state != RQ_UPSTREAM)
 		return -1;
 	npc = proxy_conn_connect(pc->pc_pool);
 	if (npc == NULL)
@@ -591,6 +611,64 @@ proxy_retry(struct proxy_conn *pc)
 }
 
 static void proxy_resume(struct proxy_conn *pc);
+
+/*
+ * The client's body, streaming: move what has arrived to the upstream,
+ * and hold the client back while the upstream is slow to take it.
+ */
+static void
+proxy_body_cb(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+	struct proxy_conn *pc = rq->rq_upconn;
+	struct evbuffer *body = request_body(rq);
+	size_t n = evbuffer_get_length(body);
+	int err = conn_body_error(rq->rq_conn);
+
+	if (pc == NULL || !pc->pc_streaming)
+		return;
+	if (err != 0) {
+		/* Broken off mid-body: the upstream must not take a short
+		 * body for a whole one, so its connection goes. */
+		conn_body_consume(rq->rq_conn, NULL, NULL);
+		pc->pc_rq = NULL;
+		rq->rq_upconn = NULL;
+		proxy_conn_free(pc);
+		if (rq->rq_state == RQ_STREAMING) {
+			request_abort(rq);
+			return;
+		}
+		evhttp_clear_headers(request_out(rq));
+		errpage_send(rq, err == 413 ? 413 : 400,
+		    err == 413 ? "body_too_large" : "bad_request",
+		    err == 413 ? "The request body is larger than this "
+		                 "gateway accepts."
+		               : "The request body is malformed.",
+		    1);
+		return;
+	}
+	if (n > 0) {
+		evbuffer_remove_buffer(body, pc->pc_out, n);
+		pc->pc_streamed = 1;
+	}
+	if (!conn_body_more(rq->rq_conn)) {
+		pc->pc_streaming = 0;
+		conn_body_consume(rq->rq_conn, NULL, NULL);
+	}
+	if (pc->pc_state == PC_CONNECTING)
+		return; /* written once connected */
+	/* The upstream is waiting for the body, not silent. */
+	proxy_deadline(pc, pc->pc_pool->pp_cfg->cf_upstream_timeout);
+	if (proxy_flush(pc) == -1) {
+		proxy_fail(pc, 502, "write failed");
+		return;
+	}
+	if (pc->pc_streaming && !pc->pc_up_paused &&
+	    evbuffer_get_length(pc->pc_out) > PROXY_HIGH_WATER) {
+		pc->pc_up_paused = 1;
+		conn_body_pause(rq->rq_conn, 1);
+	}
+}
 
 /* The client took enough of what was queued: read the upstream again. */
 static void
@@ -962,6 +1040,12 @@ proxy_write_cb(evutil_socket_t fd, short what, void *arg)
 		if (proxy_retry(pc) == 0)
 			return;
 		proxy_fail(pc, 502, "write failed");
+		return;
+	}
+	if (pc->pc_up_paused &&
+	    evbuffer_get_length(pc->pc_out) < PROXY_HIGH_WATER / 4) {
+		pc->pc_up_paused = 0;
+		conn_body_pause(pc->pc_rq->rq_conn, 0);
 	}
 }
 

@@ -71,8 +71,8 @@ const struct config_key server_keys[] = {
         "100", "Most request header fields accepted; more gets 431.", 0},
     {"max_request_body", config_parse_size,
         offsetof(struct config, cf_max_request_body), "16M",
-        "Largest request body accepted (held in memory); larger gets "
-        "413.",
+        "Largest request body accepted (bodies stream; a chunked one is "
+        "held); larger gets 413.",
         0},
     {"max_request_line", config_parse_size,
         offsetof(struct config, cf_max_request_line), "8k",

@@ -418,6 +418,12 @@ REFUSED = {
                     b"\nhello" + SMUGGLED,
     "absolute-form": b"GET http://evil.example/public/a HTTP/1.1\r\n"
                      b"Host: x\r\n\r\n" + SMUGGLED,
+    # RFC 9112 3.2: a 1.1 request without Host, or with two, is a 400.
+    "no-host": b"GET /public/a HTTP/1.1\r\n\r\n" + SMUGGLED,
+    "two-hosts": b"GET /public/a HTTP/1.1\r\nHost: x\r\nHost: evil.example"
+                 b"\r\n\r\n" + SMUGGLED,
+    "host-userinfo": b"GET /public/a HTTP/1.1\r\nHost: evil.example@x\r\n"
+                     b"\r\n" + SMUGGLED,
 }
 
 
@@ -517,6 +523,20 @@ EQUIVALENT = {
     "cl-leading-zeros": POST + b"Content-Length: 005\r\n\r\nhello",
     "cl-ows": POST + b"Content-Length:  5 \r\n\r\nhello",
 }
+
+
+def test_connection_close_in_a_list(site):
+    """"Connection: close, X-Foo" is a close (the token anywhere in the
+    list), and X-Foo, named hop-by-hop, does not reach the upstream."""
+    out = raw_request(site.g.port, b"GET /public/a HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: X-Foo, close\r\nX-Foo: bar\r\n\r\n"
+                      + SMUGGLED, timeout=5)
+    head = out.split(b"\r\n\r\n")[0]
+    assert out.startswith(b"HTTP/1.1 200"), out[:200]
+    assert b"Connection: close" in head
+    echoes = _echoes(out)
+    assert [e["path"] for e in echoes] == ["/public/a"]
+    assert "x-foo" not in _hdrs(echoes[0])
 
 
 def test_duplicate_content_length_refused(site):

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: ISC
 """The streaming reverse proxy, through the real binary (issue: foundation)."""
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -146,6 +147,63 @@ def test_upload_limit(upstream, gatehouse):
     assert requests.get(g.url + "/echo", timeout=5).status_code == 200
 
 
+def test_upload_streams_with_bounded_memory(upstream, gatehouse):
+    """A body with a Content-Length streams to the upstream as it
+    arrives, with back-pressure: 256 MiB pass and the gateway's memory
+    stays flat (it used to hold each body whole, up to max_request_body)."""
+    g = gatehouse(["upstream = " + upstream.url, "max_request_body = 1G"])
+    n = 256 << 20
+    block = os.urandom(1 << 20)
+    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=120)
+    c.putrequest("POST", "/echo")
+    c.putheader("Content-Length", str(n))
+    c.endheaders()
+    h = hashlib.sha256()
+    for _ in range(n >> 20):
+        c.send(block)
+        h.update(block)
+    r = c.getresponse()
+    e = json.loads(r.read())
+    c.close()
+    assert r.status == 200
+    assert e["body_len"] == n and e["body_sha256"] == h.hexdigest()
+    assert ["Content-Length", str(n)] in e["headers"]
+    peak = g.peak_rss_kib()
+    print("peak RSS %d KiB" % peak)
+    if not SANITIZED:
+        assert peak < 64 * 1024, "peak RSS %d KiB" % peak
+
+
+def test_upload_answered_early_closes(upstream, gatehouse):
+    """The upstream answers before reading a streaming body: the answer
+    reaches the client, then the connection closes (what follows on it is
+    body, not a request), and neither side's connection is reused."""
+    g = gatehouse(["upstream = " + upstream.url])
+    before = upstream.stats()["connections"]
+    s = socket.create_connection(("127.0.0.1", g.port), 5)
+    s.sendall(b"POST /status?code=403 HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 10000000\r\n\r\n" + b"a" * 200000)
+    out = b""
+    s.settimeout(5)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    head = out.split(b"\r\n\r\n")[0]
+    assert out.startswith(b"HTTP/1.1 403"), out[:200]
+    assert b"Connection: close" in head
+    assert out.count(b"HTTP/1.") == 1
+    e = requests.get(g.url + "/echo", timeout=5).json()
+    assert e["method"] == "GET"
+    # The upstream connection that took part of a body was not pooled.
+    assert upstream.stats()["connections"] >= before + 2
+
+
 def test_hop_by_hop_stripped_both_ways(upstream, gatehouse):
     g = gatehouse(["upstream = " + upstream.url])
     r = requests.get(g.url + "/echo", headers={
@@ -241,6 +299,37 @@ def test_upstream_hostile_responses_502(upstream, gatehouse):
         assert r.status_code == 502, kind
     r = requests.get(g.url + "/raw?kind=continue", timeout=5)
     assert r.status_code == 200 and r.text == "ok"
+
+
+@pytest.mark.parametrize("kind", ["te_cl", "two_cl", "bad_status",
+                                  "obs_fold", "te_gzip", "huge_head",
+                                  "many_headers", "chunk_overrun",
+                                  "trailing_response"])
+def test_hostile_upstream_does_not_poison_the_pool(upstream, gatehouse, kind):
+    """Whatever a hostile upstream sends, the next requests on the pool
+    get their own answers: a malformed response, or one with bytes after
+    it, leaves its connection out of the pool."""
+    g = gatehouse(["upstream = " + upstream.url, "workers = 1"])
+    s = requests.Session()
+    for _ in range(3):  # warm the pool
+        assert s.get(g.url + "/echo", timeout=5).status_code == 200
+    if kind == "chunk_overrun":
+        # The head is out before the body turns bad: the client sees a
+        # cut response, never a complete-looking one.
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            s.get(g.url + "/raw?kind=" + kind, timeout=5)
+    else:
+        r = s.get(g.url + "/raw?kind=" + kind, timeout=5)
+        if kind == "trailing_response":
+            assert r.status_code == 200 and r.text == "ok"
+        else:
+            assert r.status_code == 502, (kind, r.status_code, r.text[:100])
+    for i in range(20):
+        r = s.get(g.url + "/echo?n=%d" % i, timeout=5)
+        assert r.status_code == 200, r.text[:200]
+        assert r.json()["path"] == "/echo?n=%d" % i
+        assert "SMUGGLED" not in r.text
+    assert g.proc.alive()
 
 
 def test_upstream_trailers_dropped(upstream, gatehouse):

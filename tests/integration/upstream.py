@@ -194,10 +194,26 @@ class Handler(BaseHTTPRequestHandler):
             "te_gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
             "continue": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
                         b"Content-Length: 2\r\n\r\nok",
+            # A well-framed answer with a second one behind it on the
+            # same keep-alive connection: whoever reuses the connection
+            # next would read SMUGGLED as theirs.
+            "trailing_response": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                 b"\r\nokHTTP/1.1 200 OK\r\nContent-Length: "
+                                 b"8\r\n\r\nSMUGGLED",
+            "huge_head": b"HTTP/1.1 200 OK\r\n" + b"".join(
+                b"X-Filler-%d: %s\r\n" % (i, b"v" * 1000)
+                for i in range(100)) + b"Content-Length: 0\r\n\r\n",
+            "many_headers": b"HTTP/1.1 200 OK\r\n" + b"".join(
+                b"X-H%d: v\r\n" % i for i in range(300))
+            + b"Content-Length: 0\r\n\r\n",
+            "chunk_overrun": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
+                             b"\r\n\r\n2\r\nokSMUGGLED\r\n0\r\n\r\n",
         }[kind]
         self.wfile.write(raw)
         self.wfile.flush()
-        self.close_connection = True
+        # Kept open where the attack needs the connection to live on.
+        self.close_connection = kind not in ("trailing_response",
+                                             "chunk_overrun")
 
 
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
