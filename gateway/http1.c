@@ -452,7 +452,7 @@ http1_parse_response(char *buf, size_t len, struct http1_resp *p)
 	p->hp_status =
 	    (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 	*eol = '\0';
-	p->hp_reason = eol - buf > 12 ? buf + 13 : "";
+	p->hp_reason = eol - buf > 12 ? buf + 13 : eol; /* "" in the buffer */
 	n = http1_fields(eol + 2, end, p->hp_hdrs, p->hp_maxhdrs, &p->hp_nhdrs,
 	    &bytes, &why);
 	if (n == -1 || n > p->hp_maxhdrs)
