@@ -516,14 +516,18 @@ def test_callback_malformed_400(op, tmp, upstream):
                                    "refresh_different_aud"])
 def test_refresh_id_token_changing_identity_ends_session(op, tmp, upstream,
                                                          fault):
-    op.config(expires_in=2)
+    # Wide margins: the sign-in and the first request must both come
+    # before the refresh window opens, even on a loaded machine.
+    op.config(expires_in=8)
     g = start_gateway(op, tmp, upstream, ["forward_access_token = on",
-                                          "refresh_before = 1s"])
+                                          "refresh_before = 4s"])
+    t0 = time.time()
     s, r = sign_in(g, USER)
     cookie = s.cookies.get("gatehouse")
     assert s.get(g.url + "/private", timeout=5).status_code == 200
+    assert op.counter("token_refresh") == 0, "refreshed before the fault"
     op.fault(fault)
-    time.sleep(1.5)  # now within refresh_before of the expiry
+    time.sleep(max(0.0, t0 + 4.5 - time.time()))  # within refresh_before
     up0 = upstream.stats()["requests"]
     r = s.get(g.url + "/private", headers=JSON, allow_redirects=False,
               timeout=10)
