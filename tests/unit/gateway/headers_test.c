@@ -52,6 +52,49 @@ test_hop_by_hop(void)
 }
 
 static void
+test_kind(void)
+{
+	static const struct {
+		const char *name;
+		unsigned int kind;
+	} cases[] = {
+	    {"Host", HEADERS_HOST},
+	    {"HOST", HEADERS_HOST},
+	    {"Content-Length", HEADERS_LENGTH},
+	    {"content_length", HEADERS_LENGTH},
+	    {"Expect", HEADERS_EXPECT},
+	    {"Cookie", HEADERS_COOKIE},
+	    {"authorization", HEADERS_AUTHORIZATION},
+	    {"Date", HEADERS_DATE},
+	    {"Transfer_Encoding", HEADERS_HOP},
+	    {"Keep_Alive", HEADERS_HOP},
+	    {"Proxy_Authorization", HEADERS_HOP},
+	    {"X_FORWARDED_PREFERRED_USERNAME", HEADERS_OWNED},
+	    {"x-forwarded-access-token", HEADERS_OWNED},
+	    {"X-Forwarded-Port", HEADERS_OWNED},
+	    {"X-Forwarded-Prefix", HEADERS_OWNED},
+	    {"X-Forwarded-Groups", HEADERS_OWNED},
+	    {"X-Original-Url", HEADERS_OWNED},
+	    {"x_ms_client_principal_idp", HEADERS_OWNED},
+	    {"X-MS-TOKEN-AAD-REFRESH-TOKEN-AND-A-VERY-LONG-NAME-PAST-SIXTY-"
+	     "FOUR-BYTES",
+	        HEADERS_OWNED},
+	    {"X-Forwarded", 0},
+	    {"X-Forwarded-", 0},
+	    {"Hos", 0},
+	    {"Hosts", 0},
+	    {"Content-Type", 0},
+	    {"Te-", 0},
+	    {"", 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		is_int(headers_kind(cases[i].name, strlen(cases[i].name)),
+		    cases[i].kind, "kind of \"%s\"", cases[i].name);
+}
+
+static void
 test_trusted(void)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
@@ -89,6 +132,7 @@ main(void)
 {
 	test_owned();
 	test_hop_by_hop();
+	test_kind();
 	test_trusted();
 	return done_testing();
 }
