@@ -6,10 +6,11 @@
  *
  * Records: a key is STORE_KEY_LEN (16) binary bytes, which the caller
  * derives from SHA-256 of the session id (its first 16 bytes), so the store
- * never sees an id; 128 bits leave no room for a collision or a second
- * preimage among any number of sessions.  A record has an expiry in unix
- * seconds and two parts, both opaque byte strings that the caller formats
- * (and seals: tokens are encrypted at rest):
+ * never sees an id; keys must be uniformly random (a hash), since a backend
+ * may index by part of them (the LMDB backend: 63 bits, checking the rest;
+ * see store_put).  A record has an expiry in unix seconds and two parts,
+ * both opaque byte strings that the caller formats (and seals: tokens are
+ * encrypted at rest):
  *   - the hot part, read by every lookup: keep it small (the LMDB backend
  *     keeps a hot part of up to STORE_HOT_INLINE_MAX bytes inside its
  *     B-tree leaf, so a lookup touches one leaf page and nothing else);
@@ -135,6 +136,13 @@ int store_get(struct store *st, const unsigned char key[STORE_KEY_LEN],
  * of another.  Returns STORE_OK once the record is committed, STORE_FULL
  * when there is no room (nothing changed; records already there stay
  * readable, and del and sweep still work), or STORE_ERR.  Any thread.
+ *
+ * The LMDB backend indexes a record by 63 bits of its key and checks 64
+ * more on every get, put_hot and del (127 of the 128 bits count), so a key
+ * never reads, touches or deletes another key's record; but a put
+ * replaces a record whose key shares those 63 bits (its user signs in
+ * again): with random keys, probability n / 2^63 per put among n records,
+ * about 1e-13 at a million.
  *
  * Durability of the LMDB backend: after STORE_OK the record survives the
  * process being killed (even by SIGKILL) because the commit has reached

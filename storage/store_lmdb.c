@@ -5,32 +5,33 @@
  * call, values handed to the caller's callback before the transaction ends
  * (S13).
  *
- * Record layout (format 2).  The caller's 16-byte key k splits into an
- * 8-byte prefix p (k[0..7]) and an 8-byte check c (k[8..15]); a record is
- * two entries of the one unnamed database, next to each other in key
- * order:
- *   p || 0x00  ->  expiry (8 bytes, big-endian unix seconds) || c || hot
- *   p || 0x01  ->  cold
+ * Record layout (format 2).  The caller's 16-byte key k splits into a
+ * prefix p, k[0..7] read as a native 64-bit integer with its lowest bit
+ * cleared, and a check c, k[8..15].  A record is two entries of the one
+ * unnamed database (MDB_INTEGERKEY), next to each other in key order:
+ *   p      ->  expiry (8 bytes, big-endian unix seconds) || c || hot
+ *   p | 1  ->  cold
  * A lookup reads the hot entry only.  With a hot part of up to
  * STORE_HOT_INLINE_MAX bytes it sits inside its B-tree leaf page (LMDB
  * moves a node above 2038 bytes to overflow pages of its own, 4 KiB each),
  * so the lookup touches the branch pages, one leaf page and nothing else;
  * the cold part, large and on an overflow page, is read only when asked
- * for.  The 9-byte keys keep branch nodes small (20 bytes), so at a
- * million records the lowest branch level is about 18 MiB rather than 27
- * (17-byte keys) and more of it stays in the CPU caches.
+ * for.  The 8-byte integer keys keep branch nodes small (18 bytes, against
+ * 44 for the 32-byte keys of format 1), so at a million records the
+ * lowest branch level is about 16 MiB rather than 40 and more of it stays
+ * in the CPU caches, and LMDB compares them without calling memcmp.
  *
- * The check c, compared on every get, put_hot and del, keeps a 128-bit
+ * The check c, compared on every get, put_hot and del, keeps a 127-bit
  * key: a cookie whose key shares p with a stored record but not c finds
  * nothing.  Two records whose keys share p cannot both be stored: the
  * later put replaces the earlier (its user signs in again).  For random
- * keys that happens with probability n / 2^64 per put among n records
- * (about 5e-14 at a million).
+ * keys that happens with probability n / 2^63 per put among n records
+ * (about 1e-13 at a million).
  *
  * The sweep reads the expiry of hot entries only, and deletes a cold entry
- * with its hot one.  Entries of any other shape are not ours: format 1
- * (32-byte keys, one entry per record) is never found by a 9-byte key, and
- * the sweep deletes such entries on sight.
+ * with its hot one.  Format 1 (32-byte keys, one entry per record, no
+ * MDB_INTEGERKEY) is recognised by the database's flags when the store is
+ * opened and its records are dropped there: their users sign in again.
  */
 #include <sys/stat.h>
 
@@ -46,9 +47,8 @@
 #include "store.h"
 
 #define LMDB_EXPIRY_LEN 8
-#define LMDB_PREFIX_LEN 8 /* k[0..7]: in the LMDB key */
+#define LMDB_PREFIX_LEN 8 /* k[0..7]: the LMDB key */
 #define LMDB_CHECK_LEN (STORE_KEY_LEN - LMDB_PREFIX_LEN) /* k[8..15] */
-#define LMDB_KEY_LEN (LMDB_PREFIX_LEN + 1)               /* prefix || part */
 #define LMDB_HOT_HDR_LEN (LMDB_EXPIRY_LEN + LMDB_CHECK_LEN)
 #define LMDB_PART_HOT 0x00
 #define LMDB_PART_COLD 0x01
@@ -64,7 +64,7 @@ struct store_lmdb {
 	MDB_dbi sl_dbi;
 	/* Where the next sweep starts; only read and written while holding
 	 * LMDB's write lock (inside a write transaction). */
-	unsigned char sl_sweep_key[LMDB_KEY_LEN];
+	size_t sl_sweep_key; /* a hot entry's key */
 	int sl_sweep_have;
 };
 
@@ -95,14 +95,28 @@ lmdb_expiry_decode(const unsigned char *p)
 	return (time_t)(int64_t)v;
 }
 
+/* MDB_INTEGERKEY keys are size_t: 8 bytes here, or the prefix is weak. */
+_Static_assert(sizeof(size_t) == LMDB_PREFIX_LEN, "64-bit size_t needed");
+
+/* Point k at *buf, set to the LMDB key of part `part` of key's record. */
 static void
-lmdb_key_make(MDB_val *k, unsigned char buf[LMDB_KEY_LEN],
-    const unsigned char *key, unsigned char part)
+lmdb_key_make(MDB_val *k, size_t *buf, const unsigned char *key, size_t part)
 {
-	memcpy(buf, key, LMDB_PREFIX_LEN);
-	buf[LMDB_PREFIX_LEN] = part;
-	k->mv_size = LMDB_KEY_LEN;
+	memcpy(buf, key, sizeof(*buf));
+	*buf = (*buf & ~(size_t)1) | part;
+	k->mv_size = sizeof(*buf);
 	k->mv_data = buf;
+}
+
+/* The integer of an LMDB key; 0 if it is not one of ours (wrong size). */
+static size_t
+lmdb_key_value(const MDB_val *k)
+{
+	size_t v = 0;
+
+	if (k->mv_size == sizeof(v))
+		memcpy(&v, k->mv_data, sizeof(v));
+	return v;
 }
 
 /* 1 if hot entry d is one of ours and belongs to key (its check matches). */
@@ -163,6 +177,36 @@ lmdb_dir_make(const char *path, struct gh_error *err)
 fail:
 	free(p);
 	p = NULL;
+	return rc;
+}
+
+/*
+ * Open the database in txn (a write transaction) as format 2.  A database
+ * without MDB_INTEGERKEY holds format-1 records (or nothing): they are
+ * dropped, since format 2 cannot read them and its integer key order
+ * cannot share a tree with their byte order.  0 or an LMDB error.
+ */
+static int
+lmdb_format_check(MDB_txn *txn, MDB_dbi *dbi, const char *path)
+{
+	unsigned int flags = 0;
+	MDB_stat ms;
+	int rc;
+
+	rc = mdb_dbi_open(txn, NULL, 0, dbi);
+	if (rc == 0)
+		rc = mdb_dbi_flags(txn, *dbi, &flags);
+	if (rc != 0 || (flags & MDB_INTEGERKEY))
+		return rc;
+	rc = mdb_stat(txn, *dbi, &ms);
+	if (rc == 0 && ms.ms_entries > 0) {
+		log_info("session store %s: dropping %zu records of an older "
+		         "format; their users sign in again",
+		    path, ms.ms_entries);
+		rc = mdb_drop(txn, *dbi, 0);
+	}
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, NULL, MDB_INTEGERKEY, dbi);
 	return rc;
 }
 
@@ -227,7 +271,7 @@ store_lmdb_open(const char *path, size_t map_size, struct gh_error *err)
 		    path, dead);
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc == 0)
-		rc = mdb_dbi_open(txn, NULL, 0, &sl->sl_dbi);
+		rc = lmdb_format_check(txn, &sl->sl_dbi, path);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -318,7 +362,7 @@ store_lmdb_get(void *h, void *rdh, const unsigned char *key, time_t now,
 {
 	struct store_lmdb *sl = h;
 	struct store_lmdb_reader *rd = rdh;
-	unsigned char kb[LMDB_KEY_LEN];
+	size_t kb;
 	MDB_txn *txn;
 	MDB_val k, hot, cold = {0, NULL};
 	int rc, ret = STORE_ERR;
@@ -326,7 +370,7 @@ store_lmdb_get(void *h, void *rdh, const unsigned char *key, time_t now,
 	txn = lmdb_read_begin(sl, rd);
 	if (txn == NULL)
 		return STORE_ERR;
-	lmdb_key_make(&k, kb, key, LMDB_PART_HOT);
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
 	rc = mdb_get(txn, sl->sl_dbi, &k, &hot);
 	if (rc == MDB_NOTFOUND) {
 		ret = STORE_NOTFOUND;
@@ -351,7 +395,7 @@ store_lmdb_get(void *h, void *rdh, const unsigned char *key, time_t now,
 		goto done;
 	}
 	if (flags & STORE_COLD) {
-		kb[LMDB_PREFIX_LEN] = LMDB_PART_COLD;
+		kb |= LMDB_PART_COLD;
 		rc = mdb_get(txn, sl->sl_dbi, &k, &cold);
 		if (rc == MDB_NOTFOUND) {
 			/* Both parts are written and deleted together, so
@@ -406,7 +450,8 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
     const void *hot, size_t hotlen, const void *cold, size_t coldlen)
 {
 	struct store_lmdb *sl = h;
-	unsigned char kb[LMDB_KEY_LEN], hdr[LMDB_HOT_HDR_LEN];
+	unsigned char hdr[LMDB_HOT_HDR_LEN];
+	size_t kb;
 	MDB_txn *txn = NULL;
 	MDB_val k;
 	int rc;
@@ -418,10 +463,10 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
 		return lmdb_write_result("mdb_txn_begin", rc);
 	lmdb_expiry_encode(hdr, expiry);
 	memcpy(hdr + LMDB_EXPIRY_LEN, key + LMDB_PREFIX_LEN, LMDB_CHECK_LEN);
-	lmdb_key_make(&k, kb, key, LMDB_PART_HOT);
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
 	rc = lmdb_entry_put(sl, txn, &k, hdr, sizeof(hdr), hot, hotlen);
 	if (rc == 0) {
-		kb[LMDB_PREFIX_LEN] = LMDB_PART_COLD;
+		kb |= LMDB_PART_COLD;
 		rc = lmdb_entry_put(sl, txn, &k, NULL, 0, cold, coldlen);
 	}
 	if (rc != 0) {
@@ -439,7 +484,8 @@ store_lmdb_put_hot(
     void *h, const unsigned char *key, const void *hot, size_t hotlen)
 {
 	struct store_lmdb *sl = h;
-	unsigned char kb[LMDB_KEY_LEN], hdr[LMDB_HOT_HDR_LEN];
+	unsigned char hdr[LMDB_HOT_HDR_LEN];
+	size_t kb;
 	MDB_txn *txn = NULL;
 	MDB_val k, d;
 	int rc;
@@ -449,7 +495,7 @@ store_lmdb_put_hot(
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_write_result("mdb_txn_begin", rc);
-	lmdb_key_make(&k, kb, key, LMDB_PART_HOT);
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
 	rc = mdb_get(txn, sl->sl_dbi, &k, &d);
 	if (rc == MDB_NOTFOUND || (rc == 0 && !lmdb_hot_mine(&d, key))) {
 		/* Deleted meanwhile (logout, sweep): stays deleted. */
@@ -473,7 +519,7 @@ static int
 store_lmdb_del(void *h, const unsigned char *key)
 {
 	struct store_lmdb *sl = h;
-	unsigned char kb[LMDB_KEY_LEN];
+	size_t kb;
 	MDB_txn *txn = NULL;
 	MDB_val k, d;
 	int rc, found;
@@ -481,7 +527,7 @@ store_lmdb_del(void *h, const unsigned char *key)
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_write_result("mdb_txn_begin", rc);
-	lmdb_key_make(&k, kb, key, LMDB_PART_HOT);
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
 	rc = mdb_get(txn, sl->sl_dbi, &k, &d);
 	if (rc == 0 && !lmdb_hot_mine(&d, key) &&
 	    d.mv_size >= LMDB_HOT_HDR_LEN) {
@@ -495,7 +541,7 @@ store_lmdb_del(void *h, const unsigned char *key)
 		rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
 	if (rc == 0 || rc == MDB_NOTFOUND) {
 		/* The cold entry goes too, even without a hot one. */
-		kb[LMDB_PREFIX_LEN] = LMDB_PART_COLD;
+		kb |= LMDB_PART_COLD;
 		rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
@@ -518,57 +564,42 @@ enum lmdb_sweep_verdict {
 
 /* The sweep's view of the entries it has walked past in this step. */
 struct lmdb_sweep_pos {
-	unsigned char
-	    lp_prev[LMDB_PREFIX_LEN]; /* prefix of the last hot entry */
-	int lp_have; /* lp_prev is set (not at the start, no wrap since) */
-	int lp_live; /* that hot entry stays */
+	size_t lp_prev; /* key of the last hot entry */
+	int lp_have;    /* lp_prev is set (not at the start, no wrap since) */
+	int lp_live;    /* that hot entry stays */
 };
 
 /*
  * Judge the entry under k (data d).  Hot entries go when expired; a cold
  * entry stays only right after its own hot entry, when that one stays;
- * anything else is not ours (format 1, damage) and goes.  A cold entry
- * always directly follows its hot entry in key order (key || 0 < key ||
- * 1), so one look back is enough.
+ * anything else is not ours (damage) and goes.  A cold entry always
+ * directly follows its hot entry in key order (p < p | 1), so one look
+ * back is enough.
  */
 static enum lmdb_sweep_verdict
 lmdb_sweep_judge(
     struct lmdb_sweep_pos *lp, const MDB_val *k, const MDB_val *d, time_t now)
 {
-	const unsigned char *kp = k->mv_data;
+	size_t v = lmdb_key_value(k);
 	int mine, gone;
 
-	if (k->mv_size != LMDB_KEY_LEN) {
+	if (k->mv_size != sizeof(v)) {
 		lp->lp_have = 0;
 		return LMDB_SWEEP_DROP;
 	}
-	if (kp[LMDB_PREFIX_LEN] == LMDB_PART_HOT) {
+	if ((v & 1) == LMDB_PART_HOT) {
 		gone = d->mv_size < LMDB_HOT_HDR_LEN ||
 		    lmdb_expiry_decode(d->mv_data) <= now;
-		memcpy(lp->lp_prev, kp, LMDB_PREFIX_LEN);
+		lp->lp_prev = v;
 		lp->lp_have = 1;
 		lp->lp_live = !gone;
 		return gone ? LMDB_SWEEP_DROP : LMDB_SWEEP_KEEP;
 	}
-	mine = kp[LMDB_PREFIX_LEN] == LMDB_PART_COLD && lp->lp_have &&
-	    memcmp(lp->lp_prev, kp, LMDB_PREFIX_LEN) == 0;
+	mine = lp->lp_have && lp->lp_prev == (v & ~(size_t)1);
 	lp->lp_have = 0;
 	if (!mine)
 		return LMDB_SWEEP_DROP;
 	return lp->lp_live ? LMDB_SWEEP_KEEP : LMDB_SWEEP_DROP_PAIR;
-}
-
-/* LMDB's default key order: bytes, then length. */
-static int
-lmdb_key_cmp(const MDB_val *a, const unsigned char *b, size_t blen)
-{
-	size_t n = a->mv_size < blen ? a->mv_size : blen;
-	int c;
-
-	c = memcmp(a->mv_data, b, n);
-	if (c != 0)
-		return c;
-	return a->mv_size < blen ? -1 : a->mv_size > blen;
 }
 
 /*
@@ -584,7 +615,7 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 {
 	struct store_lmdb *sl = h;
 	struct lmdb_sweep_pos lp;
-	unsigned char start[LMDB_KEY_LEN];
+	size_t start;
 	enum lmdb_sweep_verdict v;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -611,11 +642,11 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 	}
 	/* We hold the write lock now, so the sweep position is ours. */
 	have_start = sl->sl_sweep_have;
-	memcpy(start, sl->sl_sweep_key, sizeof(start));
+	start = sl->sl_sweep_key;
 	sl->sl_sweep_have = 0;
 	if (have_start) {
 		k.mv_size = sizeof(start);
-		k.mv_data = start;
+		k.mv_data = &start;
 		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 		wrapped = 0;
 	} else {
@@ -635,17 +666,14 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 			ret = lmdb_write_result("mdb_cursor_get", rc);
 			goto fail;
 		}
-		if (have_start && wrapped &&
-		    lmdb_key_cmp(&k, start, sizeof(start)) >= 0)
+		if (have_start && wrapped && lmdb_key_value(&k) >= start)
 			break;
 		v = lmdb_sweep_judge(&lp, &k, &d, now);
 		if (v != LMDB_SWEEP_DROP_PAIR &&
 		    (n == max || visited == budget)) {
-			if (k.mv_size == LMDB_KEY_LEN) {
-				memcpy(sl->sl_sweep_key, k.mv_data,
-				    LMDB_PREFIX_LEN);
-				sl->sl_sweep_key[LMDB_PREFIX_LEN] =
-				    LMDB_PART_HOT;
+			if (k.mv_size == sizeof(start)) {
+				sl->sl_sweep_key =
+				    lmdb_key_value(&k) & ~(size_t)1;
 				sl->sl_sweep_have = 1;
 			}
 			break;

@@ -91,8 +91,9 @@ ident_of(const char *claims)
 /*
  * Direct LMDB access to the store's files, to look at and damage what was
  * written; only between session_shutdown and store_start.  The LMDB key of
- * a part is the first 8 bytes of the session's store key and the part (0
- * hot, 1 cold); a hot entry is expiry (8) || check (8) || hot part.
+ * a part is the first 8 bytes of the session's store key as an integer,
+ * its lowest bit the part (0 hot, 1 cold); a hot entry is expiry (8) ||
+ * check (8) || hot part.
  */
 static MDB_env *
 raw_open(MDB_txn **txn, MDB_dbi *dbi, int rdonly)
@@ -150,7 +151,8 @@ static int
 raw_damage(const char *cookie, unsigned char part, size_t len, size_t off,
     const char *patch)
 {
-	unsigned char key[32], kb[9], *copy = NULL;
+	unsigned char key[32], *copy = NULL;
+	size_t kb;
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
@@ -158,10 +160,10 @@ raw_damage(const char *cookie, unsigned char part, size_t len, size_t off,
 	int rc;
 
 	cookie_key(cookie, key);
-	memcpy(kb, key, 8);
-	kb[8] = part;
+	memcpy(&kb, key, sizeof(kb));
+	kb = (kb & ~(size_t)1) | part;
 	k.mv_size = sizeof(kb);
-	k.mv_data = kb;
+	k.mv_data = &kb;
 	env = raw_open(&txn, &dbi, 0);
 	if (env == NULL)
 		return -1;
@@ -409,7 +411,8 @@ test_delete_and_sweep(void)
 static void
 test_damage(void)
 {
-	char cookie[SESSION_ID_B64_LEN + 1];
+	char cookie[SESSION_ID_B64_LEN + 1], old_path[256],
+	    store_path_save[256];
 	unsigned char key[32], kb[32];
 	struct session *s = NULL;
 	MDB_env *env;
@@ -466,15 +469,17 @@ test_damage(void)
 	session_free(s);
 	s = NULL;
 
-	/* A format-1 record (the previous layout: the whole SHA-256 as the
-	 * key, one "GHS2" value) under a fresh cookie's id. */
-	make_session(NOW, cookie);
-	ok(damage(cookie, 0, (size_t)-1, 0, NULL) == 0 &&
-	        damage(cookie, 1, (size_t)-1, 0, NULL) == 0,
-	    "remove the new record");
+	/* A store of format 1 (the previous layout: the whole SHA-256 as
+	 * the key, one "GHS2" value, no MDB_INTEGERKEY) with this cookie's
+	 * record: it reads as no session, and opening drops it. */
 	session_shutdown();
 	cookie_key(cookie, key);
 	memcpy(kb, key, sizeof(kb));
+	snprintf(old_path, sizeof(old_path), "%s/old-sessions", tmpdir);
+	mkdir(old_path, 0700);
+	cfg.cf_session_store = old_path;
+	memcpy(store_path_save, store_path, sizeof(store_path));
+	memcpy(store_path, old_path, sizeof(store_path));
 	env = raw_open(&txn, &dbi, 0);
 	k.mv_size = sizeof(kb);
 	k.mv_data = kb;
@@ -485,14 +490,18 @@ test_damage(void)
 		memcpy((char *)d.mv_data + 8, "GHS2", 4);
 		ok(mdb_put(txn, dbi, &k, &d, 0) == 0 &&
 		        mdb_txn_commit(txn) == 0,
-		    "write a format-1 record");
+		    "a format-1 store");
 		mdb_env_close(env);
 	}
 	free(d.mv_data);
 	store_start();
 	is_int(session_load(NULL, cookie, NOW + 1, &cfg, &s), SESSION_NONE,
 	    "a format-1 record reads as no session");
-	ok(session_sweep(NOW, 1000) >= 1, "and the sweep removes it");
+	session_shutdown();
+	is_int(raw_entries(), 0, "opening the store dropped it");
+	memcpy(store_path, store_path_save, sizeof(store_path));
+	cfg.cf_session_store = store_path;
+	store_start();
 }
 
 static void

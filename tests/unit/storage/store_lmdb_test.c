@@ -203,18 +203,17 @@ raw_entries(const char *name)
 }
 
 /* The LMDB key of part `part` (0 hot, 1 cold) of record i: the first 8
- * bytes of its key, then the part (store_lmdb.c's format 2). */
-#define RAW_KEY_LEN 9
+ * bytes of its key as an integer, its lowest bit the part (store_lmdb.c's
+ * format 2). */
 static void
-raw_key(MDB_val *k, unsigned char buf[RAW_KEY_LEN], unsigned int i,
-    unsigned char part)
+raw_key(MDB_val *k, size_t *buf, unsigned int i, size_t part)
 {
 	unsigned char key[STORE_KEY_LEN];
 
 	make_key(key, i);
-	memcpy(buf, key, 8);
-	buf[8] = part;
-	k->mv_size = RAW_KEY_LEN;
+	memcpy(buf, key, sizeof(*buf));
+	*buf = (*buf & ~(size_t)1) | part;
+	k->mv_size = sizeof(*buf);
 	k->mv_data = buf;
 }
 
@@ -373,8 +372,10 @@ test_basic(void)
 static void
 test_layout(void)
 {
-	unsigned char kb[RAW_KEY_LEN], old[32], hot[STORE_HOT_INLINE_MAX];
+	unsigned char old[32], hot[STORE_HOT_INLINE_MAX];
 	unsigned char key[STORE_KEY_LEN];
+	char path[256];
+	size_t kb;
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
@@ -406,17 +407,17 @@ test_layout(void)
 		mdb_env_close(env);
 	}
 
-	/* A record without its cold part; a hot part too short for an
-	 * expiry; a format-1 record (32-byte key). */
-	raw_key(&k, kb, 2, 1);
-	ok(raw_set("layout", kb, sizeof(kb), NULL, 0) == 0, "drop a cold part");
-	raw_key(&k, kb, 3, 0);
-	raw_set("layout", kb, sizeof(kb), "abc", 3);
-	raw_key(&k, kb, 3, 1);
-	raw_set("layout", kb, sizeof(kb), "cold", 4);
-	memset(old, 0x42, sizeof(old));
-	raw_set("layout", old, sizeof(old),
-	    "\0\0\0\0\0\0\x13\x88GHS2 old record", 23);
+	/* A record without its cold part; a hot part too short for its
+	 * header; an orphan cold part. */
+	raw_key(&k, &kb, 2, 1);
+	ok(raw_set("layout", &kb, sizeof(kb), NULL, 0) == 0,
+	    "drop a cold part");
+	raw_key(&k, &kb, 3, 0);
+	raw_set("layout", &kb, sizeof(kb), "abc", 3);
+	raw_key(&k, &kb, 3, 1);
+	raw_set("layout", &kb, sizeof(kb), "cold", 4);
+	raw_key(&k, &kb, 8, 1);
+	raw_set("layout", &kb, sizeof(kb), "orphan", 6);
 	st = open_at("layout", 0);
 	ok(st != NULL, "reopen");
 	if (st == NULL)
@@ -432,8 +433,8 @@ test_layout(void)
 	    "a hot part shorter than its expiry: "
 	    "NOTFOUND");
 	is_int(store_sweep(st, 1000, 100, &deleted), STORE_OK, "sweep");
-	/* 2's cold is gone already; 3 (too short) and the old record go. */
-	is_int(deleted, 2, "sweep drops the damaged and old records");
+	/* 2's cold is gone already; 3 (too short) and 8's cold go. */
+	is_int(deleted, 2, "sweep drops the damaged record and the orphan");
 	ok(get_rc(st, 1, 1000, STORE_COLD, &g) == STORE_OK &&
 	        g.hotlen == sizeof(hot) && g.coldlen == 4,
 	    "live record untouched by the sweep");
@@ -444,6 +445,24 @@ test_layout(void)
 	is_int(store_del(st, key), STORE_OK, "del of a record without cold");
 	store_close(st);
 	is_int(raw_entries("layout"), 0, "del leaves no entry behind");
+
+	/* A format-1 store: 32-byte keys, one entry per record, no
+	 * MDB_INTEGERKEY.  Opening it drops the old records. */
+	snprintf(path, sizeof(path), "%s/old", tmpdir);
+	mkdir(path, 0700);
+	memset(old, 0x42, sizeof(old));
+	ok(raw_set("old", old, sizeof(old), "\0\0\0\0\x7f\0\0\0GHS2 old record",
+	       23) == 0,
+	    "a format-1 store");
+	st = open_at("old", 0);
+	ok(st != NULL, "opens");
+	if (st == NULL)
+		return;
+	make_key(key, 1);
+	is_int(store_put(st, key, 5000, "new", 3, "", 0), STORE_OK,
+	    "takes new records");
+	store_close(st);
+	is_int(raw_entries("old"), 2, "and kept none of the old ones");
 }
 
 /* Two keys that share the 8 bytes the LMDB key keeps: the other 8 are
