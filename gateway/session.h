@@ -121,9 +121,17 @@ int session_set_claims(struct session *s, const char *claims_json);
 int session_set_tokens(struct session *s, const char *access,
     const char *refresh, const char *idtoken, int64_t at_expires);
 
-/* Decrypt the tokens into se_access/se_refresh/se_idtoken, reading the
+/*
+ * Decrypt the tokens into se_access/se_refresh/se_idtoken, reading the
  * cold part first if needed.  0, or -1 (also when the record has ended or
- * its cold part is missing or unreadable: treat as no session). */
+ * its cold part is missing or unreadable: treat as no session).
+ *
+ * The lazy cold read (here, in session_claims and session_set_*) reads
+ * the hot part again in the same transaction and takes it too, so claims,
+ * tokens, se_ident and the times of s always come from one commit (another
+ * worker may have refreshed the record since the lookup): a se_ident
+ * pointer taken before the call may be stale after it.
+ */
 int session_open_tokens(struct session *s);
 
 /* The claims as JSON (borrowed, valid until s is freed or reloaded;

@@ -42,7 +42,7 @@ struct gh_error;
 #define STORE_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
 /* The largest hot part the LMDB backend keeps inline in a leaf page (4 KiB
  * pages); a larger one still works, on an overflow page of its own. */
-#define STORE_HOT_INLINE_MAX 2005
+#define STORE_HOT_INLINE_MAX 2006
 
 enum store_result {
 	STORE_OK = 0,

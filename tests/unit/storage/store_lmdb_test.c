@@ -372,7 +372,8 @@ test_basic(void)
 static void
 test_layout(void)
 {
-	unsigned char old[32], hot[STORE_HOT_INLINE_MAX];
+	unsigned char old[32], hot[STORE_HOT_INLINE_MAX],
+	    big_hot[STORE_HOT_INLINE_MAX + 1];
 	unsigned char key[STORE_KEY_LEN];
 	char path[256];
 	size_t kb;
@@ -390,6 +391,7 @@ test_layout(void)
 	if (st == NULL)
 		return;
 	memset(hot, 'h', sizeof(hot));
+	memset(big_hot, 'H', sizeof(big_hot));
 	make_key(key, 1);
 	store_put(st, key, 5000, hot, sizeof(hot), "cold", 4);
 	make_key(key, 2);
@@ -406,6 +408,40 @@ test_layout(void)
 		mdb_txn_abort(txn);
 		mdb_env_close(env);
 	}
+	st = open_at("layout", 0);
+	ok(st != NULL, "reopen");
+	if (st == NULL)
+		return;
+	make_key(key, 9);
+	store_put(st, key, 5000, big_hot, sizeof(big_hot), "cold", 4);
+	store_del(st, key);
+	store_close(st);
+	env = raw_open("layout", &txn, &dbi, 1);
+	ok(env != NULL && mdb_stat(txn, dbi, &ms) == 0 &&
+	        ms.ms_overflow_pages == 0,
+	    "still no overflow page after a larger one came and went");
+	if (env != NULL) {
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+	}
+	st = open_at("layout", 0);
+	if (st == NULL)
+		return;
+	store_put(st, key, 5000, big_hot, sizeof(big_hot), "cold", 4);
+	store_close(st);
+	env = raw_open("layout", &txn, &dbi, 1);
+	ok(env != NULL && mdb_stat(txn, dbi, &ms) == 0 &&
+	        ms.ms_overflow_pages == 1,
+	    "one byte more and the hot part takes an overflow page");
+	if (env != NULL) {
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+	}
+	st = open_at("layout", 0);
+	if (st == NULL)
+		return;
+	store_del(st, key);
+	store_close(st);
 
 	/* A record without its cold part; a hot part too short for its
 	 * header; an orphan cold part. */
