@@ -4,8 +4,10 @@
  * small sealed values the sign-in flow keeps in cookies.
  */
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,8 +22,6 @@
 #include "session.h"
 #include "store.h"
 
-#define SESSION_MAGIC "GHS2"
-#define SESSION_HDR_LEN (4 + 5 * 8 + 3 * 4)
 #define SESSION_TOUCH_EVERY 60 /* seconds between last_seen updates */
 /* The smallest map worth opening: a few hundred sessions of a few KiB.
  * Below it a value like "64" (meant as 64M) would give a store that is
@@ -161,7 +161,37 @@ session_new(time_t now, const struct config *cfg)
 	}
 	s->se_created = s->se_last_seen = now;
 	s->se_expires = now + cfg->cf_session_lifetime;
+	/* Nothing in the store yet: the first save writes both parts. */
+	s->se_cold = SESSION_COLD_LOADED;
+	s->se_cold_dirty = 1;
 	return s;
+}
+
+/* Drop the cold part s holds (claims, sealed and opened tokens). */
+static void
+session_cold_clear(struct session *s)
+{
+	free(s->se_claims_json);
+	s->se_claims_json = NULL;
+	free(s->se_sealed);
+	s->se_sealed = NULL;
+	s->se_sealed_len = 0;
+	json_decref(s->se_claims);
+	s->se_claims = NULL;
+	crypto_secret_cleanup(&s->se_access);
+	crypto_secret_cleanup(&s->se_refresh);
+	crypto_secret_cleanup(&s->se_idtoken);
+	s->se_open = 0;
+}
+
+/* Replace s's identity block with one it owns (takes ident). */
+static void
+session_ident_take(struct session *s, char *ident)
+{
+	if (!s->se_ident_inline)
+		free(s->se_ident);
+	s->se_ident = ident;
+	s->se_ident_inline = 0;
 }
 
 void
@@ -169,13 +199,8 @@ session_free(struct session *s)
 {
 	if (s == NULL)
 		return;
-	free(s->se_claims_json);
-	free(s->se_ident);
-	free(s->se_sealed);
-	json_decref(s->se_claims);
-	crypto_secret_cleanup(&s->se_access);
-	crypto_secret_cleanup(&s->se_refresh);
-	crypto_secret_cleanup(&s->se_idtoken);
+	session_cold_clear(s);
+	session_ident_take(s, NULL);
 	memset(s->se_cookie, 0, sizeof(s->se_cookie));
 	free(s);
 }
@@ -195,6 +220,12 @@ session_get64(const unsigned char *p)
 	return v;
 }
 
+static void
+session_put32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
 static uint32_t
 session_get32(const unsigned char *p)
 {
@@ -204,119 +235,181 @@ session_get32(const unsigned char *p)
 	return v;
 }
 
-/* Record: magic, created, last_seen, expires, at_expires, then the lengths
- * of claims, identity block and sealed tokens, then those bytes.  The
- * store keeps its own expiry in front so its sweep never parses this. */
+/*
+ * The two parts of a record (host byte order: a store is not moved
+ * between machines).  The store keeps its own expiry in front of the hot
+ * part, so its sweep never parses either.
+ *
+ * Hot, SESSION_HOT_HDR_LEN + ident bytes, read by every lookup:
+ *   "GHS3", u32 ident length, i64 created, last_seen, expires,
+ *   at_expires, at_lifetime, then the identity header block.
+ * Everything a lookup needs sits at fixed offsets in the first cache line,
+ * and the block is copied out as is (no NUL stored: the copy adds it).
+ *
+ * Cold, SESSION_COLD_HDR_LEN + claims + sealed bytes:
+ *   "GHC3", u32 claims length, u32 sealed length, the claims JSON, the
+ *   sealed tokens.
+ *
+ * A new layout gets new magics: a record of any other version reads as no
+ * session.
+ */
+#define SESSION_HOT_MAGIC "GHS3"
+#define SESSION_COLD_MAGIC "GHC3"
+#define SESSION_HOT_HDR_LEN (4 + 4 + 5 * 8)
+#define SESSION_COLD_HDR_LEN (4 + 2 * 4)
+
 static unsigned char *
-session_format(const struct session *s, size_t *len)
+session_hot_format(const struct session *s, size_t *len)
 {
-	uint32_t cl = (uint32_t)strlen(
-	             s->se_claims_json ? s->se_claims_json : ""),
-	         il = (uint32_t)strlen(s->se_ident ? s->se_ident : ""),
-	         sl = (uint32_t)s->se_sealed_len;
+	size_t il = s->se_ident != NULL ? strlen(s->se_ident) : 0;
 	unsigned char *buf, *p;
 
-	*len = SESSION_HDR_LEN + cl + il + sl;
+	if (il > UINT32_MAX)
+		return NULL;
+	*len = SESSION_HOT_HDR_LEN + il;
 	buf = malloc(*len);
 	if (buf == NULL)
 		return NULL;
 	p = buf;
-	memcpy(p, SESSION_MAGIC, 4);
-	p += 4;
-	session_put64(p, s->se_created);
-	session_put64(p + 8, s->se_last_seen);
-	session_put64(p + 16, s->se_expires);
-	session_put64(p + 24, s->se_at_expires);
-	session_put64(p + 32, s->se_at_lifetime);
-	p += 40;
-	memcpy(p, &cl, 4);
-	memcpy(p + 4, &il, 4);
-	memcpy(p + 8, &sl, 4);
-	p += 12;
-	memcpy(p, s->se_claims_json, cl);
-	p += cl;
-	memcpy(p, s->se_ident, il);
-	p += il;
-	if (sl > 0)
-		memcpy(p, s->se_sealed, sl);
+	memcpy(p, SESSION_HOT_MAGIC, 4);
+	session_put32(p + 4, (uint32_t)il);
+	session_put64(p + 8, s->se_created);
+	session_put64(p + 16, s->se_last_seen);
+	session_put64(p + 24, s->se_expires);
+	session_put64(p + 32, s->se_at_expires);
+	session_put64(p + 40, s->se_at_lifetime);
+	if (il > 0)
+		memcpy(p + SESSION_HOT_HDR_LEN, s->se_ident, il);
 	return buf;
 }
 
-static int
-session_parse(struct session *s, const unsigned char *buf, size_t len)
+static unsigned char *
+session_cold_format(const struct session *s, size_t *len)
 {
-	uint32_t cl, il, sl;
-	const unsigned char *p;
+	size_t cl = s->se_claims_json != NULL ? strlen(s->se_claims_json) : 0,
+	       sl = s->se_sealed_len;
+	unsigned char *buf, *p;
 
-	if (len < SESSION_HDR_LEN || memcmp(buf, SESSION_MAGIC, 4) != 0)
+	if (cl > UINT32_MAX || sl > UINT32_MAX)
+		return NULL;
+	*len = SESSION_COLD_HDR_LEN + cl + sl;
+	buf = malloc(*len);
+	if (buf == NULL)
+		return NULL;
+	p = buf;
+	memcpy(p, SESSION_COLD_MAGIC, 4);
+	session_put32(p + 4, (uint32_t)cl);
+	session_put32(p + 8, (uint32_t)sl);
+	p += SESSION_COLD_HDR_LEN;
+	if (cl > 0)
+		memcpy(p, s->se_claims_json, cl);
+	if (sl > 0)
+		memcpy(p + cl, s->se_sealed, sl);
+	return buf;
+}
+
+/* The identity block's length if hot is a well-formed hot part, else -1. */
+static ssize_t
+session_hot_check(const unsigned char *hot, size_t len)
+{
+	uint32_t il;
+
+	if (len < SESSION_HOT_HDR_LEN || memcmp(hot, SESSION_HOT_MAGIC, 4) != 0)
 		return -1;
-	p = buf + 4;
-	s->se_created = session_get64(p);
-	s->se_last_seen = session_get64(p + 8);
-	s->se_expires = session_get64(p + 16);
-	s->se_at_expires = session_get64(p + 24);
-	s->se_at_lifetime = session_get64(p + 32);
-	p += 40;
-	cl = session_get32(p);
-	il = session_get32(p + 4);
-	sl = session_get32(p + 8);
-	p += 12;
-	if ((size_t)cl + il + sl != len - SESSION_HDR_LEN)
+	il = session_get32(hot + 4);
+	if (il != len - SESSION_HOT_HDR_LEN)
 		return -1;
-	free(s->se_claims_json);
-	free(s->se_ident);
-	free(s->se_sealed);
-	s->se_claims_json = strndup((const char *)p, cl);
-	s->se_ident = strndup((const char *)p + cl, il);
-	s->se_sealed = malloc(sl > 0 ? sl : 1);
-	if (s->se_claims_json == NULL || s->se_ident == NULL ||
-	    s->se_sealed == NULL)
+	return (ssize_t)il;
+}
+
+static void
+session_hot_times(struct session *s, const unsigned char *hot)
+{
+	s->se_created = session_get64(hot + 8);
+	s->se_last_seen = session_get64(hot + 16);
+	s->se_expires = session_get64(hot + 24);
+	s->se_at_expires = session_get64(hot + 32);
+	s->se_at_lifetime = session_get64(hot + 40);
+}
+
+/* What a get callback of this file found, beside its 0 / -1. */
+struct session_get {
+	struct session *sg_s; /* NULL: the hot callback allocates it */
+	const unsigned char *sg_key;
+	struct store_reader *sg_reader;
+	int sg_garbled; /* the record is not one this version can read */
+};
+
+/*
+ * Hot-part callback, inside the store's read transaction: check the part,
+ * then copy the identity block out once.  For session_load the session is
+ * allocated here with the block in the same allocation (one malloc per
+ * lookup); for session_reload the block replaces s's.
+ */
+static int
+session_hot_cb(void *arg, const unsigned char *hot, size_t len,
+    const unsigned char *cold, size_t coldlen)
+{
+	struct session_get *sg = arg;
+	struct session *s = sg->sg_s;
+	ssize_t il;
+	char *ident;
+
+	(void)cold;
+	(void)coldlen;
+	il = session_hot_check(hot, len);
+	if (il == -1) {
+		sg->sg_garbled = 1;
 		return -1;
-	memcpy(s->se_sealed, p + cl + il, sl);
-	s->se_sealed_len = sl;
-	json_decref(s->se_claims);
-	s->se_claims = NULL;
-	s->se_open = 0;
+	}
+	if (s == NULL) {
+		s = malloc(sizeof(*s) + (size_t)il + 1);
+		if (s == NULL)
+			return -1;
+		memset(s, 0, sizeof(*s));
+		ident = (char *)(s + 1);
+		s->se_ident = ident;
+		s->se_ident_inline = 1;
+		memcpy(s->se_key, sg->sg_key, sizeof(s->se_key));
+		sg->sg_s = s;
+	} else {
+		ident = malloc((size_t)il + 1);
+		if (ident == NULL)
+			return -1;
+		session_ident_take(s, ident);
+	}
+	memcpy(ident, hot + SESSION_HOT_HDR_LEN, (size_t)il);
+	ident[il] = '\0';
+	session_hot_times(s, hot);
+	s->se_reader = sg->sg_reader;
+	s->se_cold = SESSION_COLD_UNREAD;
+	s->se_cold_dirty = 0;
 	return 0;
 }
 
-enum session_result
-session_save(struct session *s)
+static int
+session_get(struct store_reader *reader, const unsigned char *key, time_t now,
+    int flags, store_get_fn *fn, void *arg)
 {
-	unsigned char *buf;
-	size_t len;
-	int rc;
-
-	buf = session_format(s, &len);
-	if (buf == NULL)
-		return SESSION_ERR;
-	rc = store_put(
-	    session_store, s->se_key, (time_t)s->se_expires, buf, len);
-	free(buf);
-	if (rc == STORE_FULL)
-		return SESSION_FULL;
-	return rc == STORE_OK ? SESSION_OK : SESSION_ERR;
+	return reader != NULL
+	    ? store_reader_get(reader, key, now, flags, fn, arg)
+	    : store_get(session_store, key, now, flags, fn, arg);
 }
 
+/* Read the hot part of sg->sg_key's record into sg->sg_s (allocating it
+ * when NULL) and check its times. */
 static enum session_result
-session_fetch(struct store_reader *reader, struct session *s, time_t now,
-    const struct config *cfg)
+session_fetch(struct session_get *sg, time_t now, const struct config *cfg)
 {
-	unsigned char *val = NULL;
-	size_t len;
+	struct session *s;
 	int rc;
 
-	rc = reader != NULL
-	    ? store_reader_get(reader, s->se_key, now, &val, &len)
-	    : store_get(session_store, s->se_key, now, &val, &len);
-	if (rc == STORE_NOTFOUND)
-		return SESSION_NONE;
+	rc = session_get(sg->sg_reader, sg->sg_key, now, 0, session_hot_cb, sg);
+	if (rc == STORE_NOTFOUND || sg->sg_garbled)
+		return SESSION_NONE; /* unreadable: treat as signed out */
 	if (rc != STORE_OK)
 		return SESSION_ERR;
-	rc = session_parse(s, val, len);
-	free(val);
-	if (rc == -1)
-		return SESSION_NONE; /* unreadable: treat as signed out */
+	s = sg->sg_s;
 	if (now >= s->se_expires ||
 	    now - s->se_last_seen > cfg->cf_session_idle_timeout)
 		return SESSION_NONE;
@@ -324,11 +417,49 @@ session_fetch(struct store_reader *reader, struct session *s, time_t now,
 }
 
 enum session_result
+session_save(struct session *s)
+{
+	unsigned char *hot, *cold = NULL;
+	size_t hlen, clen = 0;
+	int rc;
+
+	hot = session_hot_format(s, &hlen);
+	if (hot == NULL)
+		return SESSION_ERR;
+	if (s->se_cold_dirty) {
+		cold = session_cold_format(s, &clen);
+		if (cold == NULL) {
+			free(hot);
+			return SESSION_ERR;
+		}
+		rc = store_put(session_store, s->se_key, (time_t)s->se_expires,
+		    hot, hlen, cold, clen);
+		if (rc == STORE_OK)
+			s->se_cold_dirty = 0;
+	} else {
+		/* A touch: the cold part, large, is not rewritten. */
+		rc = store_put_hot(session_store, s->se_key, hot, hlen);
+	}
+	free(hot);
+	free(cold);
+	switch (rc) {
+	case STORE_OK:
+		return SESSION_OK;
+	case STORE_NOTFOUND:
+		return SESSION_NONE;
+	case STORE_FULL:
+		return SESSION_FULL;
+	default:
+		return SESSION_ERR;
+	}
+}
+
+enum session_result
 session_load(struct store_reader *reader, const char *cookie, time_t now,
     const struct config *cfg, struct session **out)
 {
-	unsigned char id[33];
-	struct session *s;
+	unsigned char id[33], key[32];
+	struct session_get sg;
 	enum session_result r;
 	size_t n;
 
@@ -340,20 +471,21 @@ session_load(struct store_reader *reader, const char *cookie, time_t now,
 	        cookie, SESSION_ID_B64_LEN, id, sizeof(id), &n) == -1 ||
 	    n != 32)
 		return SESSION_NONE;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
+	if (crypto_sha256(id, 32, key) == -1)
 		return SESSION_ERR;
-	crypto_sha256(id, 32, s->se_key);
-	r = session_fetch(reader, s, now, cfg);
+	memset(&sg, 0, sizeof(sg));
+	sg.sg_key = key;
+	sg.sg_reader = reader;
+	r = session_fetch(&sg, now, cfg);
 	if (r != SESSION_OK) {
-		session_free(s);
+		session_free(sg.sg_s);
 		return r;
 	}
-	if (now - s->se_last_seen >= SESSION_TOUCH_EVERY) {
-		s->se_last_seen = now;
-		(void)session_save(s);
+	if (now - sg.sg_s->se_last_seen >= SESSION_TOUCH_EVERY) {
+		sg.sg_s->se_last_seen = now;
+		(void)session_save(sg.sg_s);
 	}
-	*out = s;
+	*out = sg.sg_s;
 	return SESSION_OK;
 }
 
@@ -361,27 +493,124 @@ enum session_result
 session_reload(struct store_reader *reader, struct session *s, time_t now,
     const struct config *cfg)
 {
-	crypto_secret_cleanup(&s->se_access);
-	crypto_secret_cleanup(&s->se_refresh);
-	crypto_secret_cleanup(&s->se_idtoken);
-	return session_fetch(reader, s, now, cfg);
+	struct session_get sg;
+
+	session_cold_clear(s);
+	memset(&sg, 0, sizeof(sg));
+	sg.sg_s = s;
+	sg.sg_key = s->se_key;
+	sg.sg_reader = reader;
+	return session_fetch(&sg, now, cfg);
+}
+
+/*
+ * Cold-part callback, inside the store's read transaction, which read the
+ * hot part again with it: both come from the same commit, so s takes the
+ * hot part's times and identity block too (another worker may have
+ * refreshed the record since s was loaded).  Checks everything before
+ * changing s.
+ */
+static int
+session_cold_cb(void *arg, const unsigned char *hot, size_t hotlen,
+    const unsigned char *cold, size_t len)
+{
+	struct session_get *sg = arg;
+	struct session *s = sg->sg_s;
+	uint32_t cl, sl;
+	ssize_t il;
+	char *claims = NULL, *ident = NULL;
+	unsigned char *sealed = NULL;
+
+	il = session_hot_check(hot, hotlen);
+	if (il == -1 || len < SESSION_COLD_HDR_LEN ||
+	    memcmp(cold, SESSION_COLD_MAGIC, 4) != 0) {
+		sg->sg_garbled = 1;
+		return -1;
+	}
+	cl = session_get32(cold + 4);
+	sl = session_get32(cold + 8);
+	if ((uint64_t)cl + sl != len - SESSION_COLD_HDR_LEN) {
+		sg->sg_garbled = 1;
+		return -1;
+	}
+	claims = strndup((const char *)cold + SESSION_COLD_HDR_LEN, cl);
+	sealed = malloc(sl > 0 ? sl : 1);
+	if ((size_t)il != strlen(s->se_ident) ||
+	    memcmp(s->se_ident, hot + SESSION_HOT_HDR_LEN, (size_t)il) != 0)
+		ident = strndup(
+		    (const char *)hot + SESSION_HOT_HDR_LEN, (size_t)il);
+	else
+		ident = s->se_ident;
+	if (claims == NULL || sealed == NULL || ident == NULL) {
+		free(claims);
+		free(sealed);
+		if (ident != s->se_ident)
+			free(ident);
+		return -1;
+	}
+	if (sl > 0)
+		memcpy(sealed, cold + SESSION_COLD_HDR_LEN + cl, sl);
+	if (ident != s->se_ident)
+		session_ident_take(s, ident);
+	session_hot_times(s, hot);
+	session_cold_clear(s);
+	s->se_claims_json = claims;
+	s->se_sealed = sealed;
+	s->se_sealed_len = sl;
+	s->se_cold = SESSION_COLD_LOADED;
+	return 0;
+}
+
+/* Make s's cold part available: read it (with the hot part again) in one
+ * short read transaction through s's reader.  0, or -1 (the record ended,
+ * or its cold part is missing or unreadable: SESSION_COLD_GONE, which
+ * reads as no session; or an error). */
+static int
+session_cold_load(struct session *s)
+{
+	struct session_get sg;
+	int rc;
+
+	if (s->se_cold == SESSION_COLD_LOADED)
+		return 0;
+	if (s->se_cold == SESSION_COLD_GONE)
+		return -1;
+	memset(&sg, 0, sizeof(sg));
+	sg.sg_s = s;
+	rc = session_get(s->se_reader, s->se_key, time(NULL), STORE_COLD,
+	    session_cold_cb, &sg);
+	if (rc == STORE_OK)
+		return 0;
+	if (rc == STORE_NOTFOUND || sg.sg_garbled)
+		s->se_cold = SESSION_COLD_GONE;
+	return -1;
 }
 
 int
 session_set_claims(struct session *s, const char *claims_json)
 {
 	json_error_t jerr;
+	char *copy, *ident;
+	json_t *claims;
 
-	free(s->se_claims_json);
-	free(s->se_ident);
-	s->se_ident = NULL;
-	json_decref(s->se_claims);
-	s->se_claims_json = strdup(claims_json);
-	s->se_claims = json_loads(claims_json, 0, &jerr);
-	if (s->se_claims_json == NULL || s->se_claims == NULL)
+	if (session_cold_load(s) == -1)
 		return -1;
-	s->se_ident = headers_identity_block(s->se_claims);
-	return s->se_ident == NULL ? -1 : 0;
+	copy = strdup(claims_json);
+	claims = json_loads(claims_json, 0, &jerr);
+	ident = claims != NULL ? headers_identity_block(claims) : NULL;
+	if (copy == NULL || claims == NULL || ident == NULL) {
+		free(copy);
+		json_decref(claims);
+		free(ident);
+		return -1;
+	}
+	free(s->se_claims_json);
+	s->se_claims_json = copy;
+	json_decref(s->se_claims);
+	s->se_claims = claims;
+	session_ident_take(s, ident);
+	s->se_cold_dirty = 1;
+	return 0;
 }
 
 json_t *
@@ -389,7 +618,8 @@ session_claims(struct session *s)
 {
 	json_error_t jerr;
 
-	if (s->se_claims == NULL && s->se_claims_json != NULL)
+	if (s->se_claims == NULL && session_cold_load(s) == 0 &&
+	    s->se_claims_json != NULL)
 		s->se_claims = json_loads(s->se_claims_json, 0, &jerr);
 	return s->se_claims;
 }
@@ -415,6 +645,9 @@ session_set_tokens(struct session *s, const char *access, const char *refresh,
 	unsigned char *pt, *p, *out;
 	int rc = -1;
 
+	/* The claims must be there for the save that writes the tokens. */
+	if (session_cold_load(s) == -1)
+		return -1;
 	ptlen = 12 + al + rl + il;
 	pt = malloc(ptlen);
 	out = malloc(ptlen + CRYPTO_AEAD_OVERHEAD);
@@ -435,6 +668,7 @@ session_set_tokens(struct session *s, const char *access, const char *refresh,
 	out = NULL;
 	s->se_at_expires = at_expires;
 	s->se_at_lifetime = at_expires > 0 ? at_expires - time(NULL) : 0;
+	s->se_cold_dirty = 1;
 	crypto_secret_set(&s->se_access, access ? access : "", al);
 	crypto_secret_set(&s->se_refresh, refresh ? refresh : "", rl);
 	crypto_secret_set(&s->se_idtoken, idtoken ? idtoken : "", il);
@@ -476,7 +710,8 @@ session_open_tokens(struct session *s)
 
 	if (s->se_open)
 		return 0;
-	if (s->se_sealed_len < CRYPTO_AEAD_OVERHEAD)
+	if (session_cold_load(s) == -1 ||
+	    s->se_sealed_len < CRYPTO_AEAD_OVERHEAD)
 		return -1;
 	pt = malloc(s->se_sealed_len);
 	if (pt == NULL)

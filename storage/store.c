@@ -83,18 +83,25 @@ store_close(struct store *st)
 
 int
 store_get(struct store *st, const unsigned char key[STORE_KEY_LEN], time_t now,
-    unsigned char **val, size_t *len)
+    int flags, store_get_fn *fn, void *arg)
 {
-	*val = NULL;
-	*len = 0;
-	return st->st_be->get(st->st_h, NULL, key, now, val, len);
+	return st->st_be->get(st->st_h, NULL, key, now, flags, fn, arg);
 }
 
 int
 store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
-    time_t expiry, const void *val, size_t len)
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen)
 {
-	return st->st_be->put(st->st_h, key, expiry, val, len);
+	return st->st_be->put(
+	    st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+}
+
+int
+store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    const void *hot, size_t hotlen)
+{
+	return st->st_be->put_hot(st->st_h, key, hot, hotlen);
 }
 
 int
@@ -144,12 +151,10 @@ store_reader_free(struct store_reader *rd)
 
 int
 store_reader_get(struct store_reader *rd,
-    const unsigned char key[STORE_KEY_LEN], time_t now, unsigned char **val,
-    size_t *len)
+    const unsigned char key[STORE_KEY_LEN], time_t now, int flags,
+    store_get_fn *fn, void *arg)
 {
 	struct store *st = rd->sr_store;
 
-	*val = NULL;
-	*len = 0;
-	return st->st_be->get(st->st_h, rd->sr_h, key, now, val, len);
+	return st->st_be->get(st->st_h, rd->sr_h, key, now, flags, fn, arg);
 }

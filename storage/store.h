@@ -4,11 +4,23 @@
  * vtable), backends chosen by name ("lmdb", the default, in
  * store_lmdb.c), and the store_* calls the rest of gatehouse uses.
  *
- * Records: a key is STORE_KEY_LEN (32) binary bytes, which the caller
- * derives as SHA-256 of the session id, so the store never sees an id.  A
- * value is an opaque byte string (the caller seals it: tokens are encrypted
- * at rest) with an expiry in unix seconds.  The store copies values in on
- * put and out on get; it never hands out a pointer into its own memory.
+ * Records: a key is STORE_KEY_LEN (16) binary bytes, which the caller
+ * derives from SHA-256 of the session id (its first 16 bytes), so the store
+ * never sees an id; keys must be uniformly random (a hash), since a backend
+ * may index by part of them (the LMDB backend: 63 bits, checking the rest;
+ * see store_put).  A record has an expiry in unix seconds and two parts,
+ * both opaque byte strings that the caller formats (and seals: tokens are
+ * encrypted at rest):
+ *   - the hot part, read by every lookup: keep it small (the LMDB backend
+ *     keeps a hot part of up to STORE_HOT_INLINE_MAX bytes inside its
+ *     B-tree leaf, so a lookup touches one leaf page and nothing else);
+ *   - the cold part, read only when asked for (STORE_COLD), in its own
+ *     short transaction, which reads the hot part again with it so the two
+ *     always come from the same commit.
+ * The store copies values in on put.  On get it hands them to a callback
+ * inside its read transaction (borrowed pointers, valid only during the
+ * callback), so a lookup copies what it keeps once, straight from the
+ * store's memory, and allocates nothing of its own.
  *
  * Threads: one struct store per process, opened before the workers start
  * and closed after they stop.  get, put, del and sweep may be called from
@@ -25,31 +37,54 @@
 
 struct gh_error;
 
-#define STORE_KEY_LEN 32
+#define STORE_KEY_LEN 16
 #define STORE_BACKEND_DEFAULT "lmdb"
 #define STORE_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
+/* The largest hot part the LMDB backend keeps inline in a leaf page (4 KiB
+ * pages); a larger one still works, on an overflow page of its own. */
+#define STORE_HOT_INLINE_MAX 2006
 
 enum store_result {
 	STORE_OK = 0,
-	STORE_NOTFOUND, /* no such key, or its record has expired */
+	STORE_NOTFOUND, /* no such key, its record has expired, or (with
+	                   STORE_COLD) its cold part is missing */
 	STORE_FULL,     /* no room (LMDB map full); the store stays usable; not
 	                   logged by the backend (the caller says what failed) */
-	STORE_ERR       /* anything else; logged by the backend */
+	STORE_ERR       /* anything else, or the callback refused the record;
+	                   store errors are logged by the backend */
 };
+
+/* Flags of get. */
+#define STORE_COLD 0x1 /* read the cold part too */
+
+/*
+ * Called by get inside the store's read transaction with the record's
+ * parts: hot (hotlen bytes) always, cold (coldlen bytes) when STORE_COLD
+ * was asked for, else NULL and 0.  Both pointers are borrowed and valid
+ * only until the callback returns (they point into the store's memory
+ * map, which may be read-only): copy what must outlive it, and do not call
+ * the store from it.  Return 0 to accept the record, -1 to refuse it (get
+ * then returns STORE_ERR and logs nothing).
+ */
+typedef int store_get_fn(void *arg, const unsigned char *hot, size_t hotlen,
+    const unsigned char *cold, size_t coldlen);
 
 /*
  * A backend.  `h` is the backend's handle from open, `rd` its per-thread
- * reader from reader_new.  The semantics of each entry are those of the
- * store_* function of the same name below; get's *val is new (malloc).
+ * reader from reader_new (NULL: the call opens its own transaction).  The
+ * semantics of each entry are those of the store_* function of the same
+ * name below.
  */
 struct store_backend {
 	const char *name;
 	void *(*open)(const char *path, size_t map_size, struct gh_error *err);
 	void (*close)(void *h);
 	int (*get)(void *h, void *rd, const unsigned char *key, time_t now,
-	    unsigned char **val, size_t *len);
+	    int flags, store_get_fn *fn, void *arg);
 	int (*put)(void *h, const unsigned char *key, time_t expiry,
-	    const void *val, size_t len);
+	    const void *hot, size_t hotlen, const void *cold, size_t coldlen);
+	int (*put_hot)(
+	    void *h, const unsigned char *key, const void *hot, size_t hotlen);
 	int (*del)(void *h, const unsigned char *key);
 	int (*sweep)(void *h, time_t now, size_t max, size_t *deleted);
 	void *(*reader_new)(void *h);
@@ -71,6 +106,10 @@ const struct store_backend *store_backend_find(const char *name);
  * the most the store may hold in bytes (0: STORE_MAP_SIZE_DEFAULT).
  * Returns a new store (store_close), or NULL with err set.  Main thread,
  * before the workers start.
+ *
+ * Records of an older format (the LMDB backend's single-part records of
+ * 32-byte keys) are never found by get, and the sweep deletes them: their
+ * users sign in again.
  */
 struct store *store_open(const char *backend, const char *path, size_t map_size,
     struct gh_error *err);
@@ -80,45 +119,71 @@ struct store *store_open(const char *backend, const char *path, size_t map_size,
 void store_close(struct store *st);
 
 /*
- * Look up key.  On STORE_OK, *val is a new buffer of *len bytes (free());
- * it is a copy, valid after the store's transaction has ended.  A record
- * whose expiry is <= now is STORE_NOTFOUND (the sweep removes it later).
- * Otherwise STORE_NOTFOUND or STORE_ERR, and *val is NULL.  Any thread.
+ * Look up key and call fn(arg, ...) with its record (see store_get_fn),
+ * the cold part only when flags has STORE_COLD.  Returns STORE_OK when
+ * fn accepted it; STORE_NOTFOUND when there is no record, when its expiry
+ * is <= now (the sweep removes it later), or when STORE_COLD was asked for
+ * and the record has no cold part (it reads as no record; fn is not
+ * called); STORE_ERR when fn refused it or the store failed.  Any thread.
  */
 int store_get(struct store *st, const unsigned char key[STORE_KEY_LEN],
-    time_t now, unsigned char **val, size_t *len);
+    time_t now, int flags, store_get_fn *fn, void *arg);
 
 /*
- * Insert or replace key's record: len bytes of val (borrowed, copied in),
- * expiring at `expiry` (unix seconds).  Returns STORE_OK once the record is
- * committed, STORE_FULL when there is no room (nothing changed; records
- * already there stay readable, and del and sweep still work), or STORE_ERR.
- * Any thread.
+ * Insert or replace key's whole record: the hot part (hotlen bytes of hot)
+ * and the cold part (coldlen bytes of cold; either may be empty), both
+ * borrowed and copied in, expiring at `expiry` (unix seconds), in one
+ * transaction: a get never sees the hot part of one put with the cold part
+ * of another.  Returns STORE_OK once the record is committed, STORE_FULL
+ * when there is no room (nothing changed; records already there stay
+ * readable, and del and sweep still work), or STORE_ERR.  Any thread.
+ *
+ * The LMDB backend indexes a record by 63 bits of its key and checks 64
+ * more on every get, put_hot and del (127 of the 128 bits count), so a key
+ * never reads, touches or deletes another key's record; but a put
+ * replaces a record whose key shares those 63 bits (its user signs in
+ * again): with random keys, probability n / 2^63 per put among n records,
+ * about 1e-13 at a million.
  *
  * Durability of the LMDB backend: after STORE_OK the record survives the
  * process being killed (even by SIGKILL) because the commit has reached
  * the kernel.  The data file is fsync'd on each commit but the meta page is
  * not (MDB_NOMETASYNC), so a power cut or kernel crash can lose the last
- * transaction(s) committed before it, never the database's integrity: the
- * affected users sign in again.
+ * transaction(s) committed before it, never the database's integrity (and
+ * never one part of a record without the other): the affected users sign
+ * in again, or see the record as it was before their last update.
  */
 int store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
-    time_t expiry, const void *val, size_t len);
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen);
 
-/* Delete key's record: STORE_OK, STORE_NOTFOUND, STORE_FULL (in theory:
- * no page left even for the copy-on-write a delete needs) or STORE_ERR.
- * Any thread. */
+/*
+ * Replace only the hot part of key's existing record (hotlen bytes of hot,
+ * borrowed, copied in); its cold part and expiry stay.  Cheaper than
+ * store_put when only the small part changed (a last-seen time).  Returns
+ * STORE_OK once committed, STORE_NOTFOUND when key has no record (it is
+ * not created: a record deleted meanwhile stays deleted), STORE_FULL or
+ * STORE_ERR as for store_put, with the same durability.  Any thread.
+ */
+int store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    const void *hot, size_t hotlen);
+
+/* Delete key's record, both parts, in one transaction: STORE_OK,
+ * STORE_NOTFOUND, STORE_FULL (in theory: no page left even for the
+ * copy-on-write a delete needs) or STORE_ERR.  Any thread. */
 int store_del(struct store *st, const unsigned char key[STORE_KEY_LEN]);
 
 /*
- * Delete records whose expiry is <= now, at most `max` of them, in one
- * short write transaction.  To keep that transaction short the call also
- * visits at most about 16 * max records (at least 256), starting where the
- * previous call stopped and wrapping around, so a timer calling it every
- * few seconds sweeps the whole store in small steps.  *deleted (may be
- * NULL) gets the number removed; *deleted < max means the pass reached its
- * start again, or its visit budget.  STORE_OK, STORE_FULL (as for del) or
- * STORE_ERR.  Any thread.
+ * Delete records (both parts) whose expiry is <= now, at most `max` of
+ * them, in one short write transaction; a cold part without its hot part,
+ * and a record of an older format, count as expired.  To keep that
+ * transaction short the call also visits at most about 16 * max stored
+ * parts (at least 256), starting where the previous call stopped and
+ * wrapping around, so a timer calling it every few seconds sweeps the whole
+ * store in small steps.  *deleted (may be NULL) gets the number of records
+ * removed; *deleted < max means the pass reached its start again, or its
+ * visit budget.  STORE_OK, STORE_FULL (as for del) or STORE_ERR.  Any
+ * thread.
  */
 int store_sweep(struct store *st, time_t now, size_t max, size_t *deleted);
 
@@ -139,9 +204,10 @@ struct store_reader *store_reader_new(struct store *st);
 /* Free rd (takes it); NULL is a no-op. */
 void store_reader_free(struct store_reader *rd);
 
-/* store_get through rd: same contract, results and ownership. */
+/* store_get through rd: same contract and results, one short read
+ * transaction per call (renewed and reset, never held after it). */
 int store_reader_get(struct store_reader *rd,
-    const unsigned char key[STORE_KEY_LEN], time_t now, unsigned char **val,
-    size_t *len);
+    const unsigned char key[STORE_KEY_LEN], time_t now, int flags,
+    store_get_fn *fn, void *arg);
 
 #endif

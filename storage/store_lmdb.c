@@ -2,11 +2,36 @@
 /*
  * store_lmdb.c: the default session-store backend.  One LMDB environment
  * per process shared by the worker threads, one short transaction per
- * call, values copied out before the transaction ends (S13).
+ * call, values handed to the caller's callback before the transaction ends
+ * (S13).
  *
- * Record layout: key = 32 bytes (SHA-256 of the session id, chosen by the
- * caller); data = expiry (8 bytes, big-endian unix seconds) || value.  The
- * sweep reads the first 8 bytes only.
+ * Record layout (format 2).  The caller's 16-byte key k splits into a
+ * prefix p, k[0..7] read as a native 64-bit integer with its lowest bit
+ * cleared, and a check c, k[8..15].  A record is two entries of the one
+ * unnamed database (MDB_INTEGERKEY), next to each other in key order:
+ *   p      ->  expiry (8 bytes, big-endian unix seconds) || c || hot
+ *   p | 1  ->  cold
+ * A lookup reads the hot entry only.  With a hot part of up to
+ * STORE_HOT_INLINE_MAX bytes it sits inside its B-tree leaf page (LMDB
+ * moves a node above 2038 bytes to overflow pages of its own, 4 KiB each),
+ * so the lookup touches the branch pages, one leaf page and nothing else;
+ * the cold part, large and on an overflow page, is read only when asked
+ * for.  The 8-byte integer keys keep branch nodes small (18 bytes, against
+ * 44 for the 32-byte keys of format 1), so at a million records the
+ * lowest branch level is about 16 MiB rather than 40 and more of it stays
+ * in the CPU caches, and LMDB compares them without calling memcmp.
+ *
+ * The check c, compared on every get, put_hot and del, keeps a 127-bit
+ * key: a cookie whose key shares p with a stored record but not c finds
+ * nothing.  Two records whose keys share p cannot both be stored: the
+ * later put replaces the earlier (its user signs in again).  For random
+ * keys that happens with probability n / 2^63 per put among n records
+ * (about 1e-13 at a million).
+ *
+ * The sweep reads the expiry of hot entries only, and deletes a cold entry
+ * with its hot one.  Format 1 (32-byte keys, one entry per record, no
+ * MDB_INTEGERKEY) is recognised by the database's flags when the store is
+ * opened and its records are dropped there: their users sign in again.
  */
 #include <sys/stat.h>
 
@@ -22,6 +47,12 @@
 #include "store.h"
 
 #define LMDB_EXPIRY_LEN 8
+#define LMDB_PREFIX_LEN 8 /* k[0..7]: the LMDB key */
+#define LMDB_CHECK_LEN (STORE_KEY_LEN - LMDB_PREFIX_LEN) /* k[8..15] */
+#define LMDB_HOT_HDR_LEN (LMDB_EXPIRY_LEN + LMDB_CHECK_LEN)
+#define LMDB_PART_HOT 0x00
+#define LMDB_PART_COLD 0x01
+#define LMDB_CACHE_LINE 64
 /* Reader slots: one per worker's reader plus transient ones for store_get
  * and for other processes (mdb_stat, a second gatehouse during a restart). */
 #define LMDB_MAX_READERS 512
@@ -33,7 +64,7 @@ struct store_lmdb {
 	MDB_dbi sl_dbi;
 	/* Where the next sweep starts; only read and written while holding
 	 * LMDB's write lock (inside a write transaction). */
-	unsigned char sl_sweep_key[STORE_KEY_LEN];
+	size_t sl_sweep_key; /* a hot entry's key */
 	int sl_sweep_have;
 };
 
@@ -62,6 +93,39 @@ lmdb_expiry_decode(const unsigned char *p)
 	for (i = 0; i < 8; i++)
 		v = v << 8 | p[i];
 	return (time_t)(int64_t)v;
+}
+
+/* MDB_INTEGERKEY keys are size_t: 8 bytes here, or the prefix is weak. */
+_Static_assert(sizeof(size_t) == LMDB_PREFIX_LEN, "64-bit size_t needed");
+
+/* Point k at *buf, set to the LMDB key of part `part` of key's record. */
+static void
+lmdb_key_make(MDB_val *k, size_t *buf, const unsigned char *key, size_t part)
+{
+	memcpy(buf, key, sizeof(*buf));
+	*buf = (*buf & ~(size_t)1) | part;
+	k->mv_size = sizeof(*buf);
+	k->mv_data = buf;
+}
+
+/* The integer of an LMDB key; 0 if it is not one of ours (wrong size). */
+static size_t
+lmdb_key_value(const MDB_val *k)
+{
+	size_t v = 0;
+
+	if (k->mv_size == sizeof(v))
+		memcpy(&v, k->mv_data, sizeof(v));
+	return v;
+}
+
+/* 1 if hot entry d is one of ours and belongs to key (its check matches). */
+static int
+lmdb_hot_mine(const MDB_val *d, const unsigned char *key)
+{
+	return d->mv_size >= LMDB_HOT_HDR_LEN &&
+	    memcmp((const unsigned char *)d->mv_data + LMDB_EXPIRY_LEN,
+	        key + LMDB_PREFIX_LEN, LMDB_CHECK_LEN) == 0;
 }
 
 /*
@@ -118,6 +182,36 @@ fail:
 	return rc;
 }
 
+/*
+ * Open the database in txn (a write transaction) as format 2.  A database
+ * without MDB_INTEGERKEY holds format-1 records (or nothing): they are
+ * dropped, since format 2 cannot read them and its integer key order
+ * cannot share a tree with their byte order.  0 or an LMDB error.
+ */
+static int
+lmdb_format_check(MDB_txn *txn, MDB_dbi *dbi, const char *path)
+{
+	unsigned int flags = 0;
+	MDB_stat ms;
+	int rc;
+
+	rc = mdb_dbi_open(txn, NULL, 0, dbi);
+	if (rc == 0)
+		rc = mdb_dbi_flags(txn, *dbi, &flags);
+	if (rc != 0 || (flags & MDB_INTEGERKEY))
+		return rc;
+	rc = mdb_stat(txn, *dbi, &ms);
+	if (rc == 0 && ms.ms_entries > 0) {
+		log_info("session store %s: dropping %zu records of an older "
+		         "format; their users sign in again",
+		    path, ms.ms_entries);
+		rc = mdb_drop(txn, *dbi, 0);
+	}
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, NULL, MDB_INTEGERKEY, dbi);
+	return rc;
+}
+
 static void *
 store_lmdb_open(const char *path, size_t map_size, struct gh_error *err)
 {
@@ -153,8 +247,14 @@ store_lmdb_open(const char *path, size_t map_size, struct gh_error *err)
 	 * commit has still reached the kernel when put returns, so it
 	 * survives a killed process, and a power cut can lose only the
 	 * last commits, never the database's integrity (see store.h).
+	 * MDB_NORDAHEAD: lookups are random by construction (hashed keys),
+	 * so when the store is not in the page cache, the kernel's
+	 * readahead would read neighbouring pages no lookup asked for and
+	 * push useful ones out.  Not MDB_NOMEMINIT: it would let stale heap
+	 * bytes of this process reach the unused parts of written pages.
 	 */
-	rc = mdb_env_open(sl->sl_env, path, MDB_NOTLS | MDB_NOMETASYNC, 0600);
+	rc = mdb_env_open(
+	    sl->sl_env, path, MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD, 0600);
 	if (rc != 0) {
 		gh_error_set(err, "store_open", "%s: mdb_env_open: %s", path,
 		    mdb_strerror(rc));
@@ -173,7 +273,7 @@ store_lmdb_open(const char *path, size_t map_size, struct gh_error *err)
 		    path, dead);
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc == 0)
-		rc = mdb_dbi_open(txn, NULL, 0, &sl->sl_dbi);
+		rc = lmdb_format_check(txn, &sl->sl_dbi, path);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -228,35 +328,52 @@ lmdb_reader_txn(struct store_lmdb *sl, struct store_lmdb_reader *rd)
 	return rd->lr_txn;
 }
 
+/* Begin a read transaction for one lookup: the reader's, renewed, or a
+ * new one when rd is NULL.  NULL on failure (logged). */
+static MDB_txn *
+lmdb_read_begin(struct store_lmdb *sl, struct store_lmdb_reader *rd)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (rd != NULL)
+		return lmdb_reader_txn(sl, rd);
+	rc = mdb_txn_begin(sl->sl_env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		log_warnx("session store: mdb_txn_begin: %s", mdb_strerror(rc));
+		return NULL;
+	}
+	return txn;
+}
+
+/* Start loading the lines of a value the callback is about to read: they
+ * arrive while it does its own work (an allocation) before it copies. */
+static void
+lmdb_prefetch(const MDB_val *d)
+{
+	const unsigned char *p = d->mv_data;
+	size_t off;
+
+	for (off = LMDB_CACHE_LINE; off < d->mv_size; off += LMDB_CACHE_LINE)
+		__builtin_prefetch(p + off);
+}
+
 static int
 store_lmdb_get(void *h, void *rdh, const unsigned char *key, time_t now,
-    unsigned char **val, size_t *len)
+    int flags, store_get_fn *fn, void *arg)
 {
 	struct store_lmdb *sl = h;
 	struct store_lmdb_reader *rd = rdh;
-	MDB_txn *txn = NULL;
-	MDB_val k, d;
-	unsigned char *copy;
-	size_t n;
+	size_t kb;
+	MDB_txn *txn;
+	MDB_val k, hot, cold = {0, NULL};
 	int rc, ret = STORE_ERR;
 
-	*val = NULL;
-	*len = 0;
-	if (rd != NULL) {
-		txn = lmdb_reader_txn(sl, rd);
-		if (txn == NULL)
-			return STORE_ERR;
-	} else {
-		rc = mdb_txn_begin(sl->sl_env, NULL, MDB_RDONLY, &txn);
-		if (rc != 0) {
-			log_warnx("session store: mdb_txn_begin: %s",
-			    mdb_strerror(rc));
-			return STORE_ERR;
-		}
-	}
-	k.mv_size = STORE_KEY_LEN;
-	k.mv_data = (void *)(uintptr_t)key;
-	rc = mdb_get(txn, sl->sl_dbi, &k, &d);
+	txn = lmdb_read_begin(sl, rd);
+	if (txn == NULL)
+		return STORE_ERR;
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
+	rc = mdb_get(txn, sl->sl_dbi, &k, &hot);
 	if (rc == MDB_NOTFOUND) {
 		ret = STORE_NOTFOUND;
 		goto done;
@@ -265,27 +382,42 @@ store_lmdb_get(void *h, void *rdh, const unsigned char *key, time_t now,
 		log_warnx("session store: mdb_get: %s", mdb_strerror(rc));
 		goto done;
 	}
-	if (d.mv_size < LMDB_EXPIRY_LEN) {
+	lmdb_prefetch(&hot);
+	if (hot.mv_size < LMDB_HOT_HDR_LEN) {
+		/* Not one of ours: reads as no record; the sweep drops it. */
 		log_warnx("session store: record of %zu bytes is too short",
-		    d.mv_size);
-		goto done;
-	}
-	if (lmdb_expiry_decode(d.mv_data) <= now) {
+		    hot.mv_size);
 		ret = STORE_NOTFOUND;
 		goto done;
 	}
-	/* d points into the map and is only valid until the transaction
-	 * ends just below: copy it out (S13). */
-	n = d.mv_size - LMDB_EXPIRY_LEN;
-	copy = malloc(n > 0 ? n : 1);
-	if (copy == NULL) {
-		log_warnx("session store: out of memory");
+	/* Another key with the same prefix (see the top of this file). */
+	if (!lmdb_hot_mine(&hot, key) ||
+	    lmdb_expiry_decode(hot.mv_data) <= now) {
+		ret = STORE_NOTFOUND;
 		goto done;
 	}
-	memcpy(copy, (unsigned char *)d.mv_data + LMDB_EXPIRY_LEN, n);
-	*val = copy;
-	*len = n;
-	ret = STORE_OK;
+	if (flags & STORE_COLD) {
+		kb |= LMDB_PART_COLD;
+		rc = mdb_get(txn, sl->sl_dbi, &k, &cold);
+		if (rc == MDB_NOTFOUND) {
+			/* Both parts are written and deleted together, so
+			 * only damage gets here: no record. */
+			log_warnx("session store: a record has no cold part");
+			ret = STORE_NOTFOUND;
+			goto done;
+		}
+		if (rc != 0) {
+			log_warnx(
+			    "session store: mdb_get: %s", mdb_strerror(rc));
+			goto done;
+		}
+		lmdb_prefetch(&cold);
+	}
+	/* hot and cold point into the map and are only valid until the
+	 * transaction ends just below: the callback copies (S13). */
+	rc = fn(arg, (const unsigned char *)hot.mv_data + LMDB_HOT_HDR_LEN,
+	    hot.mv_size - LMDB_HOT_HDR_LEN, cold.mv_data, cold.mv_size);
+	ret = rc == 0 ? STORE_OK : STORE_ERR;
 done:
 	if (rd != NULL)
 		mdb_txn_reset(txn);
@@ -294,34 +426,93 @@ done:
 	return ret;
 }
 
+/* Write one entry of plen + len bytes (prefix, then val) under k in txn,
+ * without a second copy (MDB_RESERVE). */
 static int
-store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
-    const void *val, size_t len)
+lmdb_entry_put(struct store_lmdb *sl, MDB_txn *txn, MDB_val *k,
+    const unsigned char *prefix, size_t plen, const void *val, size_t len)
 {
-	struct store_lmdb *sl = h;
-	MDB_txn *txn = NULL;
-	MDB_val k, d;
+	MDB_val d;
 	int rc;
 
-	if (len > SIZE_MAX - LMDB_EXPIRY_LEN)
+	d.mv_size = plen + len;
+	d.mv_data = NULL;
+	rc = mdb_put(txn, sl->sl_dbi, k, &d, MDB_RESERVE);
+	if (rc != 0)
+		return rc;
+	if (plen > 0)
+		memcpy(d.mv_data, prefix, plen);
+	if (len > 0)
+		memcpy((unsigned char *)d.mv_data + plen, val, len);
+	return 0;
+}
+
+static int
+store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+{
+	struct store_lmdb *sl = h;
+	unsigned char hdr[LMDB_HOT_HDR_LEN];
+	size_t kb;
+	MDB_txn *txn = NULL;
+	MDB_val k;
+	int rc;
+
+	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
 		return STORE_ERR;
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_write_result("mdb_txn_begin", rc);
-	k.mv_size = STORE_KEY_LEN;
-	k.mv_data = (void *)(uintptr_t)key;
-	d.mv_size = LMDB_EXPIRY_LEN + len;
-	d.mv_data = NULL;
-	rc = mdb_put(txn, sl->sl_dbi, &k, &d, MDB_RESERVE);
+	lmdb_expiry_encode(hdr, expiry);
+	memcpy(hdr + LMDB_EXPIRY_LEN, key + LMDB_PREFIX_LEN, LMDB_CHECK_LEN);
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
+	rc = lmdb_entry_put(sl, txn, &k, hdr, sizeof(hdr), hot, hotlen);
+	if (rc == 0) {
+		kb |= LMDB_PART_COLD;
+		rc = lmdb_entry_put(sl, txn, &k, NULL, 0, cold, coldlen);
+	}
 	if (rc != 0) {
 		/* MDB_MAP_FULL lands here; aborting leaves the store as it
-		 * was, so it stays usable. */
+		 * was (neither part written), so it stays usable. */
 		mdb_txn_abort(txn);
 		return lmdb_write_result("mdb_put", rc);
 	}
-	lmdb_expiry_encode(d.mv_data, expiry);
-	if (len > 0)
-		memcpy((unsigned char *)d.mv_data + LMDB_EXPIRY_LEN, val, len);
+	rc = mdb_txn_commit(txn);
+	return lmdb_write_result("mdb_txn_commit", rc);
+}
+
+static int
+store_lmdb_put_hot(
+    void *h, const unsigned char *key, const void *hot, size_t hotlen)
+{
+	struct store_lmdb *sl = h;
+	unsigned char hdr[LMDB_HOT_HDR_LEN];
+	size_t kb;
+	MDB_txn *txn = NULL;
+	MDB_val k, d;
+	int rc;
+
+	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
+		return STORE_ERR;
+	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
+	if (rc != 0)
+		return lmdb_write_result("mdb_txn_begin", rc);
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
+	rc = mdb_get(txn, sl->sl_dbi, &k, &d);
+	if (rc == MDB_NOTFOUND || (rc == 0 && !lmdb_hot_mine(&d, key))) {
+		/* Deleted meanwhile (logout, sweep): stays deleted. */
+		mdb_txn_abort(txn);
+		return STORE_NOTFOUND;
+	}
+	if (rc == 0) {
+		/* Keep expiry and check; d is invalid once the put runs. */
+		memcpy(hdr, d.mv_data, sizeof(hdr));
+		rc = lmdb_entry_put(sl, txn, &k, hdr, sizeof(hdr), hot, hotlen);
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_write_result("mdb_put", rc);
+	}
 	rc = mdb_txn_commit(txn);
 	return lmdb_write_result("mdb_txn_commit", rc);
 }
@@ -330,43 +521,109 @@ static int
 store_lmdb_del(void *h, const unsigned char *key)
 {
 	struct store_lmdb *sl = h;
+	size_t kb;
 	MDB_txn *txn = NULL;
-	MDB_val k;
-	int rc;
+	MDB_val k, d;
+	int rc, found;
 
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_write_result("mdb_txn_begin", rc);
-	k.mv_size = STORE_KEY_LEN;
-	k.mv_data = (void *)(uintptr_t)key;
-	rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
-	if (rc == MDB_NOTFOUND) {
+	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
+	rc = mdb_get(txn, sl->sl_dbi, &k, &d);
+	if (rc == 0 && !lmdb_hot_mine(&d, key) &&
+	    d.mv_size >= LMDB_HOT_HDR_LEN) {
+		/* Another key's record under the same prefix: not ours to
+		 * delete. */
 		mdb_txn_abort(txn);
 		return STORE_NOTFOUND;
+	}
+	found = rc == 0;
+	if (rc == 0)
+		rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
+	if (rc == 0 || rc == MDB_NOTFOUND) {
+		/* The cold entry goes too, even without a hot one. */
+		kb |= LMDB_PART_COLD;
+		rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
 	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return lmdb_write_result("mdb_del", rc);
 	}
 	rc = mdb_txn_commit(txn);
-	return lmdb_write_result("mdb_txn_commit", rc);
+	rc = lmdb_write_result("mdb_txn_commit", rc);
+	return rc == STORE_OK && !found ? STORE_NOTFOUND : rc;
+}
+
+/* What the sweep does with one entry. */
+enum lmdb_sweep_verdict {
+	LMDB_SWEEP_KEEP,
+	LMDB_SWEEP_DROP,     /* a record (or stray entry) to delete */
+	LMDB_SWEEP_DROP_PAIR /* the cold entry of a hot one just deleted */
+};
+
+/* The sweep's view of the entries it has walked past in this step. */
+struct lmdb_sweep_pos {
+	size_t lp_prev; /* key of the last hot entry */
+	int lp_have;    /* lp_prev is set (not at the start, no wrap since) */
+	int lp_live;    /* that hot entry stays */
+};
+
+/*
+ * Judge the entry under k (data d).  Hot entries go when expired; a cold
+ * entry stays only right after its own hot entry, when that one stays;
+ * anything else is not ours (damage) and goes.  A cold entry always
+ * directly follows its hot entry in key order (p < p | 1), so one look
+ * back is enough.
+ */
+static enum lmdb_sweep_verdict
+lmdb_sweep_judge(
+    struct lmdb_sweep_pos *lp, const MDB_val *k, const MDB_val *d, time_t now)
+{
+	size_t v = lmdb_key_value(k);
+	int mine, gone;
+
+	if (k->mv_size != sizeof(v)) {
+		lp->lp_have = 0;
+		return LMDB_SWEEP_DROP;
+	}
+	if ((v & 1) == LMDB_PART_HOT) {
+		gone = d->mv_size < LMDB_HOT_HDR_LEN ||
+		    lmdb_expiry_decode(d->mv_data) <= now;
+		lp->lp_prev = v;
+		lp->lp_have = 1;
+		lp->lp_live = !gone;
+		return gone ? LMDB_SWEEP_DROP : LMDB_SWEEP_KEEP;
+	}
+	mine = lp->lp_have && lp->lp_prev == (v & ~(size_t)1);
+	lp->lp_have = 0;
+	if (!mine)
+		return LMDB_SWEEP_DROP;
+	return lp->lp_live ? LMDB_SWEEP_KEEP : LMDB_SWEEP_DROP_PAIR;
 }
 
 /*
  * One bounded step of the sweep: start at the remembered key (or the
  * first), delete expired records, wrap around once, and stop after `max`
- * deletions, after the visit budget, or on coming back to the start.
+ * deletions, after the visit budget, or on coming back to the start.  A
+ * step resumes on a record's hot key (a stop on a cold entry remembers
+ * its hot key), so a cold entry is always judged after the hot entry
+ * before it, and never stops between a deleted hot entry and its cold one.
  */
 static int
 store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 {
 	struct store_lmdb *sl = h;
-	unsigned char start[STORE_KEY_LEN];
+	struct lmdb_sweep_pos lp;
+	size_t start;
+	enum lmdb_sweep_verdict v;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, d;
 	size_t n = 0, visited = 0, budget;
-	int rc, have_start, wrapped, ret = STORE_ERR;
+	int rc, have_start, wrapped, changed = 0, ret = STORE_ERR;
 
 	*deleted = 0;
 	if (max == 0)
@@ -376,6 +633,7 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 	    : max * LMDB_SWEEP_VISIT_FACTOR;
 	if (budget < LMDB_SWEEP_VISIT_MIN)
 		budget = LMDB_SWEEP_VISIT_MIN;
+	memset(&lp, 0, sizeof(lp));
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_write_result("mdb_txn_begin", rc);
@@ -386,11 +644,11 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 	}
 	/* We hold the write lock now, so the sweep position is ours. */
 	have_start = sl->sl_sweep_have;
-	memcpy(start, sl->sl_sweep_key, sizeof(start));
+	start = sl->sl_sweep_key;
 	sl->sl_sweep_have = 0;
 	if (have_start) {
 		k.mv_size = sizeof(start);
-		k.mv_data = start;
+		k.mv_data = &start;
 		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 		wrapped = 0;
 	} else {
@@ -402,6 +660,7 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 			if (wrapped)
 				break;
 			wrapped = 1;
+			lp.lp_have = 0;
 			rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
 			continue;
 		}
@@ -409,34 +668,36 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 			ret = lmdb_write_result("mdb_cursor_get", rc);
 			goto fail;
 		}
-		if (have_start && wrapped && k.mv_size == sizeof(start) &&
-		    memcmp(k.mv_data, start, sizeof(start)) >= 0)
+		if (have_start && wrapped && lmdb_key_value(&k) >= start)
 			break;
-		if (n == max || visited == budget) {
-			if (k.mv_size == sizeof(sl->sl_sweep_key)) {
-				memcpy(sl->sl_sweep_key, k.mv_data,
-				    sizeof(sl->sl_sweep_key));
+		v = lmdb_sweep_judge(&lp, &k, &d, now);
+		if (v != LMDB_SWEEP_DROP_PAIR &&
+		    (n == max || visited == budget)) {
+			if (k.mv_size == sizeof(start)) {
+				sl->sl_sweep_key =
+				    lmdb_key_value(&k) & ~(size_t)1;
 				sl->sl_sweep_have = 1;
 			}
 			break;
 		}
 		visited++;
-		if (d.mv_size >= LMDB_EXPIRY_LEN &&
-		    lmdb_expiry_decode(d.mv_data) <= now) {
+		if (v != LMDB_SWEEP_KEEP) {
 			rc = mdb_cursor_del(cur, 0);
 			if (rc != 0) {
 				ret = lmdb_write_result("mdb_cursor_del", rc);
 				goto fail;
 			}
-			n++;
+			changed = 1;
+			if (v == LMDB_SWEEP_DROP)
+				n++;
 		}
 		/* After mdb_cursor_del the cursor already sits on the next
-		 * record, and MDB_NEXT returns that one (LMDB's C_DEL). */
+		 * entry, and MDB_NEXT returns that one (LMDB's C_DEL). */
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	if (n == 0) {
+	if (!changed) {
 		/* Nothing changed: no commit, no fsync. */
 		mdb_txn_abort(txn);
 		return STORE_OK;
@@ -495,6 +756,7 @@ const struct store_backend store_lmdb_backend = {
     .close = store_lmdb_close,
     .get = store_lmdb_get,
     .put = store_lmdb_put,
+    .put_hot = store_lmdb_put_hot,
     .del = store_lmdb_del,
     .sweep = store_lmdb_sweep,
     .reader_new = store_lmdb_reader_new,
