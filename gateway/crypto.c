@@ -600,6 +600,16 @@ key_file_read(
 	 * them); the mode checked below is the target's. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1) {
+		/* A dangling symlink is a key that was meant to be there (a
+		 * secret volume not mounted): never a reason to create one. */
+		if (errno == ENOENT && lstat(path, &sb) == 0 &&
+		    S_ISLNK(sb.st_mode)) {
+			gh_error_set(err, "key_file_read",
+			    "%s: cannot open: a symbolic link to a missing "
+			    "file",
+			    path);
+			return -1;
+		}
 		if (errno == ENOENT) {
 			*absent = 1;
 			return -1;

@@ -156,6 +156,12 @@ router_me(struct request_ctx *rq)
 		return;
 	}
 	s = rq->rq_session;
+	/* A session whose claims cannot be read (its cold part lost) is no
+	 * session to show. */
+	if (session_claims(s) == NULL) {
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
 	router_iso_time(s->se_expires, exp, sizeof(exp));
 	doc = json_pack("{s:s,s:s,s:O?,s:s}", "provider_name", "aad", "user_id",
 	    headers_identity_user(session_claims(s)), "user_claims",
