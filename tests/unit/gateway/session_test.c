@@ -544,6 +544,66 @@ done:
 	session_reader_free(rd);
 }
 
+/*
+ * A million forged session ids, each of the exact shape of a real one
+ * (32 random bytes, base64url): every one is no session, the store neither
+ * grows nor changes (a lookup never writes), and the real sessions among
+ * them still load.  The id itself is never compared with anything: its
+ * SHA-256 is the key, so a guess learns nothing from how a lookup ends.
+ */
+static void
+test_forged_ids(void)
+{
+	struct store_reader *rd = NULL;
+	char real[8][SESSION_ID_B64_LEN + 1], forged[SESSION_ID_B64_LEN + 1];
+	unsigned char id[32];
+	struct session *s = NULL;
+	struct stat before, after;
+	char data[300];
+	long entries;
+	size_t n, hits = 0, i, real_ok = 0;
+
+	for (i = 0; i < 8; i++)
+		if (make_session(NOW, real[i]) == -1)
+			goto done;
+	entries = raw_entries();
+	snprintf(data, sizeof(data), "%s/data.mdb", store_path);
+	if (!ok(stat(data, &before) == 0, "stat the store"))
+		goto done;
+	/* After raw_entries: closing its second environment would free this
+	 * process's reader slots (LMDB: one environment per process). */
+	rd = session_reader_new();
+	for (i = 0; i < 1000000; i++) {
+		if (crypto_random(id, sizeof(id)) == -1 ||
+		    crypto_b64url_encode(
+		        id, sizeof(id), forged, sizeof(forged), &n) == -1)
+			break;
+		if (session_load(rd, forged, NOW + 1, &cfg, &s) != SESSION_NONE)
+			hits++;
+		session_free(s);
+		s = NULL;
+		/* The real ones, between the forged ones. */
+		if (i % 125000 == 0 &&
+		    session_load(rd, real[i / 125000], NOW + 1, &cfg, &s) ==
+		        SESSION_OK)
+			real_ok++;
+		session_free(s);
+		s = NULL;
+	}
+	is_int(i, 1000000, "a million forged ids tried");
+	is_int(hits, 0, "none of them is a session");
+	is_int(real_ok, 8, "the real sessions among them load");
+	session_reader_free(rd);
+	rd = NULL;
+	is_int(raw_entries(), entries, "no new record");
+	ok(stat(data, &after) == 0 && after.st_size == before.st_size &&
+	        after.st_blocks == before.st_blocks &&
+	        after.st_mtime == before.st_mtime,
+	    "the store file is unchanged");
+done:
+	session_reader_free(rd);
+}
+
 static int
 rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -573,6 +633,9 @@ main(void)
 		ok(0, "session_init");
 		return done_testing();
 	}
+	/* First: the damage tests open the store a second time in this
+	 * process, which LMDB's reader table does not expect. */
+	test_forged_ids();
 	test_hot_then_cold();
 	test_cold_follows_update();
 	test_times();
