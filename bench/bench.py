@@ -978,19 +978,21 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
                  rec["du"] / 2**20, rec["du"] / max(rec["sessions"], 1)))
     L.append("")
     L.append("| records in store | records | hot / cold bytes | raw get ns "
-             "| session_load ns | cold get ns | load + claims ns | put us | "
+             "| session_load ns (any session) | session_load ns (active "
+             "set) | cold get ns | load + claims ns | put us | "
              "disk bytes/record | LMDB depth, branch / leaf / overflow "
              "pages |")
     L.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| --- |")
+             "| ---: | --- |")
     for (count, raw), r in store.items():
         st = r.get("lmdb", {})
         sess = raw is None
-        L.append("| %d | %s | %d / %d | %.0f | %s | %s | %s | %.1f | %.0f | "
-                 "%s, %s / %s / %s |" % (
+        L.append("| %d | %s | %d / %d | %.0f | %s | %s | %s | %s | %.1f | "
+                 "%.0f | %s, %s / %s / %s |" % (
                      count, "sessions" if sess else "raw",
                      r["hot_bytes"], r["cold_bytes"], r["get_ns"],
                      "%.0f" % r["load_ns"] if sess else "-",
+                     "%.0f" % r["active_ns"] if sess else "-",
                      "%.0f" % r["cold_get_ns"] if sess else "-",
                      "%.0f" % r["claims_ns"] if sess else "-",
                      r["put_us"], r["du"] / count, st.get("tree", "?"),
@@ -1009,8 +1011,15 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
              "parts; load + claims adds the lazy cold read and the JSON "
              "parse (routes with criteria, /.auth/me). Random existing "
              "records, every page touched once before timing, median of %d "
-             "interleaved rounds." % (store_base, next(iter(
-                 store.values()))["rounds"]))
+             "interleaved rounds. \"any session\": each lookup a random one "
+             "of all the sessions in the store (the worst case: at a "
+             "million every lookup misses the caches and the TLB); "
+             "\"active set\": lookups among %d sessions spread at random "
+             "through the store, the users active now among all the "
+             "sessions kept (what a gateway sees as its store fills with "
+             "idle sessions)." % (store_base, next(iter(
+                 store.values()))["rounds"], next(iter(
+                     store.values())).get("active", 1000)))
     L.append("")
     L.append("Policy decision, 100-route table (policy_match + policy_eval, "
              "with claims): first match %.0f ns, last match %.0f ns; first "
@@ -1058,9 +1067,15 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
             continue
         big = store[(count, raw)]
         if raw is None:
+            rr = ratio(big["active_ns"], small["active_ns"])
+            checks.append(("session lookup (session_load, an active set "
+                           "of %d) at %d within 1.5x of 1000"
+                           % (big.get("active", 1000), count), rr <= 1.5,
+                           "%.2fx" % rr))
             rr = ratio(big["load_ns"], small["load_ns"])
-            checks.append(("session lookup (session_load) at %d within "
-                           "1.5x of 1000" % count, rr <= 1.5, "%.2fx" % rr))
+            checks.append(("session lookup (session_load, any of the "
+                           "sessions) at %d within 1.5x of 1000" % count,
+                           rr <= 1.5, "%.2fx" % rr))
         rr = ratio(big["get_ns"], small["get_ns"])
         checks.append(("raw store get at %d within 1.5x of 1000 (%s)"
                        % (count, "sessions" if raw is None else

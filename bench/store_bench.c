@@ -23,12 +23,19 @@
  *   cold_get_ns    the raw lookup of both parts (STORE_COLD), what the
  *                  lazy cold read adds costs the store;
  *   claims_ns      session_load then session_claims (the lazy cold read
- *                  and the JSON parse: a route with criteria, /.auth/me).
+ *                  and the JSON parse: a route with criteria, /.auth/me);
+ *   active_ns      session_load as load_ns, but over ACTIVE sessions only
+ *                  (STORE_BENCH_ACTIVE, 1000 by default), spread at random
+ *                  through the store: the users signed in and active now
+ *                  among all the sessions the store keeps (idle ones
+ *                  included), which is what a gateway's lookups look like
+ *                  as its store grows.  load_ns is the other extreme: every
+ *                  lookup a random one of all the sessions.
  * The second form fills the store with store_put of records of HOT-byte
  * hot parts and COLD-byte (default 0) cold parts of random bytes, and times
  * get_ns only: with a small HOT, the B-tree walk without a large value.
  *
- * STORE_BENCH_ONLY=get|load|cold|claims in the environment times that
+ * STORE_BENCH_ONLY=get|load|cold|claims|active in the environment times that
  * kind alone (the others print 0), for a profiler; STORE_BENCH_REUSE=1
  * skips the fill when DIR holds a store of an earlier run (its clock is
  * kept in DIR/now, so no lookup counts as a touch), to profile a big store
@@ -313,10 +320,11 @@ main(int argc, char **argv)
 	struct session *s;
 	struct bench_copy *bc;
 	struct stat sb;
-	unsigned char *keys[3];
-	char *cookies[3], spath[2048], kpath[2048], dpath[4096];
+	unsigned char *keys[4];
+	char *cookies[4], spath[2048], kpath[2048], dpath[4096];
 	double get_ns[ROUNDS], load_ns[ROUNDS], cold_ns[ROUNDS],
-	    claims_ns[ROUNDS], t0, fill_s, warm_s;
+	    claims_ns[ROUNDS], active_ns[ROUNDS], t0, fill_s, warm_s;
+	size_t active, *act;
 	size_t count, lookups, per, raw = 0, raw_cold = 0, i, j, hot_bytes,
 	                            cold_bytes;
 	char *end;
@@ -377,18 +385,35 @@ main(int argc, char **argv)
 	if (bc == NULL)
 		err(1, "malloc");
 
-	/* Inputs of every timed lookup, random sessions, in order. */
-	for (k = 0; k < 3; k++) {
+	/* Inputs of every timed lookup, random sessions, in order; the
+	 * fourth set draws from the active sessions only. */
+	active = getenv("STORE_BENCH_ACTIVE") != NULL
+	    ? strtoul(getenv("STORE_BENCH_ACTIVE"), NULL, 10)
+	    : 1000;
+	if (active == 0 || active > count)
+		active = count;
+	act = malloc(active * sizeof(*act));
+	if (act == NULL)
+		err(1, "malloc");
+	for (i = 0; i < active; i++) {
+		r = bench_mix(r);
+		act[i] = active == count ? i : r % count;
+	}
+	for (k = 0; k < 4; k++) {
 		keys[k] = malloc(lookups * STORE_KEY_LEN);
 		cookies[k] = malloc(lookups * COOKIE_LEN);
 		if (keys[k] == NULL || cookies[k] == NULL)
 			err(1, "malloc");
 		for (i = 0; i < lookups; i++) {
+			size_t n;
+
 			r = bench_mix(r);
-			bench_key(r % count, keys[k] + i * STORE_KEY_LEN);
-			bench_cookie(r % count, cookies[k] + i * COOKIE_LEN);
+			n = k == 3 ? act[r % active] : r % count;
+			bench_key(n, keys[k] + i * STORE_KEY_LEN);
+			bench_cookie(n, cookies[k] + i * COOKIE_LEN);
 		}
 	}
+	free(act);
 
 	/* Fault every page in: both parts of every record, once. */
 	t0 = bench_now();
@@ -418,6 +443,7 @@ main(int argc, char **argv)
 	memset(load_ns, 0, sizeof(load_ns));
 	memset(cold_ns, 0, sizeof(cold_ns));
 	memset(claims_ns, 0, sizeof(claims_ns));
+	memset(active_ns, 0, sizeof(active_ns));
 	for (round = 0; round < ROUNDS; round++) {
 		if (bench_skip(only, "get"))
 			goto load;
@@ -453,7 +479,7 @@ main(int argc, char **argv)
 		cold_ns[round] = (bench_now() - t0) * 1e9 / (double)per;
 	claims:
 		if (bench_skip(only, "claims"))
-			continue;
+			goto active;
 		t0 = bench_now();
 		for (i = round * per, j = i + per; i < j; i++) {
 			if (session_load(rd, cookies[2] + i * COOKIE_LEN, now,
@@ -466,6 +492,19 @@ main(int argc, char **argv)
 			session_free(s);
 		}
 		claims_ns[round] = (bench_now() - t0) * 1e9 / (double)per;
+	active:
+		if (bench_skip(only, "active"))
+			continue;
+		t0 = bench_now();
+		for (i = round * per, j = i + per; i < j; i++) {
+			if (session_load(rd, cookies[3] + i * COOKIE_LEN, now,
+			        &cfg, &s) != SESSION_OK) {
+				bad++;
+				continue;
+			}
+			session_free(s);
+		}
+		active_ns[round] = (bench_now() - t0) * 1e9 / (double)per;
 	}
 
 	store_reader_free(rd);
@@ -485,13 +524,15 @@ main(int argc, char **argv)
 	    warm_s * 1e9 / (double)count, bench_median(get_ns, ROUNDS));
 	if (raw == 0)
 		printf(", \"load_ns\": %.1f, \"cold_get_ns\": %.1f, "
-		       "\"claims_ns\": %.1f",
+		       "\"claims_ns\": %.1f, \"active\": %zu, "
+		       "\"active_ns\": %.1f",
 		    bench_median(load_ns, ROUNDS),
 		    bench_median(cold_ns, ROUNDS),
-		    bench_median(claims_ns, ROUNDS));
+		    bench_median(claims_ns, ROUNDS), active,
+		    bench_median(active_ns, ROUNDS));
 	printf(", \"errors\": %zu, \"data_bytes\": %lld}\n", bad,
 	    (long long)sb.st_blocks * 512);
-	for (k = 0; k < 3; k++) {
+	for (k = 0; k < 4; k++) {
 		free(keys[k]);
 		free(cookies[k]);
 	}
