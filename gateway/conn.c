@@ -34,7 +34,7 @@
 
 #define CONN_MAGIC 0x434f4e4eu /* "CONN" */
 #define CONN_BUF 8192          /* input buffer, grown for big heads */
-#define CONN_CACHE 64          /* idle input buffers kept per thread */
+#define CONN_CACHE 512 /* idle buffers kept per thread (8 + 2.4 KiB each) */
 #define CONN_LOW_WATER (64 * 1024)
 #define CONN_LINGER_MS 2000 /* reading what follows an error, at most */
 #define CONN_MAX_EMPTY 4    /* empty lines allowed before a request */
