@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "deadline.h"
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
@@ -82,8 +83,7 @@ struct conn {
 	int c_body_err;    /* 400/413 when it broke off, else 0 */
 	void (*c_body_cb)(void *);
 	void *c_body_arg;
-	int64_t c_deadline; /* monotonic ms; 0 for none */
-	int64_t c_armed;    /* when c_tev fires; 0 if not pending */
+	struct deadline c_dl; /* on c_tev */
 	void (*c_drain_cb)(void *);
 	void *c_drain_arg;
 	char c_peer[64];
@@ -115,44 +115,11 @@ conn_cast(void *arg)
 	return c;
 }
 
-static int64_t
-conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Arm the timer for c_deadline, unless it already fires no later: a
- * deadline that moves later is found when the timer fires, so keep-alive
- * traffic re-arms nothing. */
-static void
-conn_arm(struct conn *c)
-{
-	struct timeval tv;
-	int64_t ms;
-
-	if (c->c_deadline == 0 ||
-	    (c->c_armed != 0 && c->c_armed <= c->c_deadline + 10))
-		return;
-	ms = c->c_deadline - conn_now_ms();
-	if (ms < 0)
-		ms = 0;
-	/* COARSE time can lag by a tick: fire a little late, never early. */
-	ms += 10;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	c->c_armed = c->c_deadline + 10;
-	event_add(c->c_tev, &tv);
-}
-
 /* Set the deadline ms from now (0: none). */
 static void
 conn_deadline(struct conn *c, int64_t ms)
 {
-	c->c_deadline = ms == 0 ? 0 : conn_now_ms() + ms;
-	conn_arm(c);
+	deadline_set(&c->c_dl, ms);
 }
 
 /* Run the timer callback on the next loop turn (teardown, deferred
@@ -298,6 +265,7 @@ conn_accept(
 	c->c_wev =
 	    event_new(w->w_base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	c->c_tev = evtimer_new(w->w_base, conn_timer_cb, c);
+	c->c_dl.dl_ev = c->c_tev;
 	c->c_out = evbuffer_new();
 	if (c->c_rev == NULL || c->c_wev == NULL || c->c_tev == NULL ||
 	    c->c_out == NULL || event_add(c->c_rev, NULL) == -1) {
@@ -495,7 +463,7 @@ static void
 conn_dispatch(struct conn *c)
 {
 	c->c_state = CS_ACTIVE;
-	c->c_deadline = 0;
+	c->c_dl.dl_at = 0;
 	if (c->c_req.hr_close)
 		c->c_close = 1;
 	c->c_rq = NULL;
@@ -782,8 +750,8 @@ conn_process(struct conn *c)
 				}
 				/* The whole head must arrive within
 				 * header_timeout of its first byte. */
-				if (c->c_deadline == 0 ||
-				    c->c_deadline - conn_now_ms() >
+				if (c->c_dl.dl_at == 0 ||
+				    c->c_dl.dl_at - deadline_now_ms() >
 				        (int64_t)cfg->cf_header_timeout * 1000)
 					conn_deadline(c,
 					    (int64_t)cfg->cf_header_timeout *
@@ -910,22 +878,15 @@ static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = conn_cast(arg);
-	int64_t now;
 
 	(void)fd;
 	(void)what;
-	c->c_armed = 0;
 	if (c->c_dead) {
 		conn_teardown(c);
 		return;
 	}
-	if (c->c_deadline == 0)
+	if (!deadline_fired(&c->c_dl))
 		return;
-	now = conn_now_ms();
-	if (now < c->c_deadline) {
-		conn_arm(c);
-		return;
-	}
 	switch (c->c_state) {
 	case CS_HEAD:
 		log_info("timeout client=%s reason=\"request head not complete "

@@ -30,6 +30,7 @@
 #include <event2/http.h>
 
 #include "conn.h"
+#include "deadline.h"
 #include "errpage.h"
 #include "headers.h"
 #include "http1.h"
@@ -114,8 +115,7 @@ struct proxy_conn {
 	size_t pc_scan;   /* http1_head_scan's resume point */
 	int64_t pc_remaining;
 	struct http1_chunked pc_chunk;
-	int64_t pc_deadline; /* monotonic ms; 0 for none */
-	int64_t pc_armed;
+	struct deadline pc_dl; /* on pc_tev */
 };
 
 /* Resolved once in the main thread; read-only in the workers. */
@@ -235,41 +235,10 @@ proxy_conn_cast(void *arg)
 	return pc;
 }
 
-static int64_t
-proxy_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The deadline, lazily armed as in conn.c: moving it later costs nothing
- * until the timer fires. */
-static void
-proxy_arm(struct proxy_conn *pc)
-{
-	struct timeval tv;
-	int64_t ms;
-
-	if (pc->pc_deadline == 0 ||
-	    (pc->pc_armed != 0 && pc->pc_armed <= pc->pc_deadline + 10))
-		return;
-	ms = pc->pc_deadline - proxy_now_ms();
-	if (ms < 0)
-		ms = 0;
-	ms += 10;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	pc->pc_armed = pc->pc_deadline + 10;
-	event_add(pc->pc_tev, &tv);
-}
-
 static void
 proxy_deadline(struct proxy_conn *pc, int secs)
 {
-	pc->pc_deadline = secs == 0 ? 0 : proxy_now_ms() + (int64_t)secs * 1000;
-	proxy_arm(pc);
+	deadline_set(&pc->pc_dl, (int64_t)secs * 1000);
 }
 
 static void
@@ -378,6 +347,7 @@ proxy_conn_connect(struct proxy_pool *pool)
 	pc->pc_wev = event_new(
 	    base, pc->pc_fd, EV_WRITE | EV_PERSIST, proxy_write_cb, pc);
 	pc->pc_tev = evtimer_new(base, proxy_timer_cb, pc);
+	pc->pc_dl.dl_ev = pc->pc_tev;
 	pc->pc_in = evbuffer_new();
 	pc->pc_out = evbuffer_new();
 	if (pc->pc_rev == NULL || pc->pc_wev == NULL || pc->pc_tev == NULL ||
@@ -539,7 +509,7 @@ proxy_conn_release(struct proxy_conn *pc)
 	}
 	pc->pc_state = PC_IDLE;
 	pc->pc_reused = 0;
-	pc->pc_deadline = 0;
+	pc->pc_dl.dl_at = 0;
 	/* An idle connection is only watched for the upstream closing it;
 	 * any byte it sends now is a protocol error (proxy_read_cb). */
 	proxy_read_on(pc);
@@ -1056,13 +1026,8 @@ proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	pc->pc_armed = 0;
-	if (pc->pc_deadline == 0)
+	if (!deadline_fired(&pc->pc_dl))
 		return;
-	if (proxy_now_ms() < pc->pc_deadline) {
-		proxy_arm(pc);
-		return;
-	}
 	if (pc->pc_rq == NULL) {
 		proxy_conn_free(pc);
 		return;
@@ -1070,7 +1035,7 @@ proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (pc->pc_paused) {
 		/* Waiting for the client, not the upstream: conn.c's own
 		 * deadline covers a client that stopped reading. */
-		pc->pc_deadline = 0;
+		pc->pc_dl.dl_at = 0;
 		return;
 	}
 	proxy_fail(pc, 504,
