@@ -829,15 +829,19 @@ proxy_parse(struct proxy_conn *pc)
 		avail = evbuffer_get_length(pc->pc_in);
 		switch (pc->pc_state) {
 		case PC_HEAD:
-			rc = proxy_head(pc);
+		case PC_BODY_CHUNKED:
+			/* Both: 0 go on, 1 wait, 2 finished, -1 malformed. */
+			rc = pc->pc_state == PC_HEAD ? proxy_head(pc)
+			                             : proxy_chunked(pc);
 			if (rc == -1) {
-				proxy_fail(pc, 502, "malformed response");
+				proxy_fail(pc, 502,
+				    pc->pc_state == PC_HEAD
+				        ? "malformed response"
+				        : "malformed chunked body");
 				return 1;
 			}
-			if (rc == 2)
-				return 1;
-			if (rc == 1)
-				return 0;
+			if (rc != 0)
+				return rc == 2;
 			break;
 		case PC_BODY_LENGTH:
 			if (avail == 0)
@@ -851,17 +855,6 @@ proxy_parse(struct proxy_conn *pc)
 				break;
 			proxy_done(pc);
 			return 1;
-		case PC_BODY_CHUNKED:
-			rc = proxy_chunked(pc);
-			if (rc == -1) {
-				proxy_fail(pc, 502, "malformed chunked body");
-				return 1;
-			}
-			if (rc == 2)
-				return 1;
-			if (rc == 1)
-				return 0;
-			break;
 		case PC_BODY_CLOSE:
 			if (avail == 0)
 				return 0;
