@@ -702,12 +702,19 @@ conn_body_pause(struct conn *c, int pause)
 	}
 }
 
+/* The largest request head read before it is refused with 431: both
+ * limits, and slack for the request line and field syntax. */
+static size_t
+conn_max_head(const struct config *cfg)
+{
+	return cfg->cf_max_request_line + cfg->cf_max_header_size + 1024;
+}
+
 static void
 conn_process(struct conn *c)
 {
 	const struct config *cfg = c->c_worker->w_cfg;
-	size_t maxhead =
-	    cfg->cf_max_request_line + cfg->cf_max_header_size + 1024;
+	size_t maxhead = conn_max_head(cfg);
 	ssize_t hlen;
 
 	while (!c->c_dead) {
@@ -784,8 +791,9 @@ static int
 conn_recv(struct conn *c)
 {
 	const struct config *cfg = c->c_worker->w_cfg;
-	size_t maxhead = cfg->cf_max_request_line + cfg->cf_max_header_size +
-	    1024 + CONN_BUF;
+	/* Room for the largest head allowed and the start of what follows,
+	 * so an over-long head is seen as such (431), not as a full buffer. */
+	size_t maxhead = conn_max_head(cfg) + CONN_BUF;
 	ssize_t n;
 	char *nb;
 
@@ -818,11 +826,8 @@ conn_recv(struct conn *c)
 		return 1;
 	}
 	if (n == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-		if (c->c_len == 0)
-			conn_buf_put(c);
-		return 0;
-	}
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0; /* an empty buffer goes back in conn_read_cb */
 	return -1;
 }
 
@@ -860,11 +865,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	rc = conn_recv(c);
 	if (rc == -1) {
-		if (c->c_state == CS_ACTIVE && c->c_rq != NULL) {
-			conn_teardown(c);
-			return;
-		}
-		conn_free(c);
+		/* Closed or failed: a request being served learns it. */
+		conn_teardown(c);
 		return;
 	}
 	conn_process(c);

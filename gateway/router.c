@@ -524,49 +524,46 @@ router_route(struct request_ctx *rq)
 	}
 }
 
-/* The parser's refusals, each with its page (S10). */
+/* The parser's refusals, each with its page (S10); the last row is the
+ * default.  Only 405 keeps the connection: its head was read whole and
+ * nothing of a body is left unread. */
+static const struct {
+	int rr_status;
+	const char *rr_code;
+	const char *rr_message;
+	int rr_close;
+} router_refusals[] = {
+    {405, "method_not_allowed", "This method is not allowed.", 0},
+    {413, "body_too_large",
+        "The request body is larger than this gateway accepts.", 1},
+    {414, "uri_too_long",
+        "The request URI is longer than this gateway accepts.", 1},
+    {417, "expectation_failed",
+        "Only the 100-continue expectation is supported.", 1},
+    {431, "headers_too_large",
+        "The request headers are larger than this gateway accepts.", 1},
+    {505, "http_version_not_supported",
+        "This gateway speaks HTTP versions 1.0 and 1.1 only.", 1},
+    {400, "bad_request", "The request is malformed.", 1},
+};
+
 static void
 router_refuse(struct request_ctx *rq, int status)
 {
 	const struct http1_req *r = rq->rq_hreq;
+	const size_t n = sizeof(router_refusals) / sizeof(router_refusals[0]);
 	char why[128];
+	size_t i;
 
 	if (r->hr_why != NULL)
 		log_info("refused id=%s client=%s status=%d reason=\"%s\"",
 		    rq->rq_id, rq->rq_peer, status,
 		    log_sanitize(why, sizeof(why), r->hr_why));
-	switch (status) {
-	case 405:
-		errpage_send(rq, 405, "method_not_allowed",
-		    "This method is not allowed.", 0);
-		return;
-	case 413:
-		errpage_send(rq, 413, "body_too_large",
-		    "The request body is larger than this gateway accepts.", 1);
-		return;
-	case 414:
-		errpage_send(rq, 414, "uri_too_long",
-		    "The request URI is longer than this gateway accepts.", 1);
-		return;
-	case 417:
-		errpage_send(rq, 417, "expectation_failed",
-		    "Only the 100-continue expectation is supported.", 1);
-		return;
-	case 431:
-		errpage_send(rq, 431, "headers_too_large",
-		    "The request headers are larger than this gateway "
-		    "accepts.",
-		    1);
-		return;
-	case 505:
-		errpage_send(rq, 505, "http_version_not_supported",
-		    "This gateway speaks HTTP versions 1.0 and 1.1 only.", 1);
-		return;
-	default:
-		errpage_send(
-		    rq, 400, "bad_request", "The request is malformed.", 1);
-		return;
-	}
+	for (i = 0; i + 1 < n && router_refusals[i].rr_status != status; i++)
+		;
+	errpage_send(rq, router_refusals[i].rr_status,
+	    router_refusals[i].rr_code, router_refusals[i].rr_message,
+	    router_refusals[i].rr_close);
 }
 
 void

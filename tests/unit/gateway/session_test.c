@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "headers.h"
 #include "session.h"
 #include "store.h"
+#include "rmtree.h"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/session_test.XXXXXX";
@@ -604,15 +604,6 @@ done:
 	session_reader_free(rd);
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 main(void)
 {
@@ -643,6 +634,6 @@ main(void)
 	test_damage();
 	test_rewrite();
 	session_shutdown();
-	ok(nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0, "cleanup");
+	ok(test_rmtree(tmpdir) == 0, "cleanup");
 	return done_testing();
 }

@@ -4,7 +4,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -17,6 +16,7 @@
 
 #include "error.h"
 #include "store.h"
+#include "rmtree.h"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/store_lmdb_test.XXXXXX";
@@ -917,15 +917,6 @@ test_kill9(void)
 	store_close(st);
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 main(void)
 {
@@ -943,6 +934,6 @@ main(void)
 	test_threads();
 	test_map_full();
 	test_kill9();
-	ok(nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0, "cleanup");
+	ok(test_rmtree(tmpdir) == 0, "cleanup");
 	return done_testing();
 }
