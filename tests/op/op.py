@@ -47,7 +47,7 @@ USER_NS = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 RESERVED_SCOPES = ("openid", "profile", "offline_access", "email")
 VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 # form-urlencoded id ":" form-urlencoded secret (RFC 6749 2.3.1)
-FORM_ENCODED_RE = re.compile(r"^[A-Za-z0-9\-._*+%]*:[A-Za-z0-9\-._*+%]*$")
+FORM_ENCODED_RE = re.compile(r"^[A-Za-z0-9\-._~*+%]*:[A-Za-z0-9\-._~*+%]*$")
 MAX_BODY = 1 << 20
 LOG_CAP = 2000
 
