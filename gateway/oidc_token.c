@@ -18,7 +18,6 @@
 #include "config.h"
 #include "http_client.h"
 #include "jose.h"
-#include "log.h"
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
