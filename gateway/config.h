@@ -117,7 +117,7 @@ struct config {
 	char *cf_redirect_uri;
 	char *cf_scopes;      /* beyond openid profile offline_access */
 	int cf_response_mode; /* OIDC_RESPONSE_QUERY or _FORM_POST */
-	int cf_token_auth;    /* OIDC_AUTH_POST or _BASIC */
+	int cf_token_auth;    /* OIDC_AUTH_AUTO, _BASIC or _POST */
 	char *cf_ca_file;
 	int cf_provider_timeout;  /* seconds */
 	int cf_clock_skew;        /* seconds */

@@ -11,6 +11,7 @@
 #include <cjose/cjose.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "crypto.h"
 #include "error.h"
@@ -491,6 +492,88 @@ jose_verify(const char *jwt, const struct jwks *keys,
 done:
 	json_decref(payload);
 	json_decref(hdr);
+	return rc;
+}
+
+/* The hash OIDC Core 3.1.3.6 pairs with a JWS alg, or NULL. */
+static const EVP_MD *
+jose_at_hash_md(const char *alg)
+{
+	size_t n = alg != NULL ? strlen(alg) : 0;
+
+	if (n == 5 && (alg[0] == 'R' || alg[0] == 'P' || alg[0] == 'E') &&
+	    alg[1] == 'S') {
+		if (strcmp(alg + 2, "256") == 0)
+			return EVP_sha256();
+		if (strcmp(alg + 2, "384") == 0)
+			return EVP_sha384();
+		if (strcmp(alg + 2, "512") == 0)
+			return EVP_sha512();
+	}
+	/* Ed25519, the EdDSA curve that providers publish. */
+	if (n == 5 && strcmp(alg, "EdDSA") == 0)
+		return EVP_sha512();
+	return NULL;
+}
+
+int
+jose_at_hash_format(
+    const char *alg, const char *access_token, char *out, size_t size)
+{
+	const EVP_MD *md = jose_at_hash_md(alg);
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int hlen = 0;
+
+	if (md == NULL || access_token == NULL ||
+	    EVP_Digest(
+	        access_token, strlen(access_token), h, &hlen, md, NULL) != 1)
+		return -1;
+	return crypto_b64url_encode(h, hlen / 2, out, size, NULL);
+}
+
+int
+jose_at_hash_verify(const char *idtoken, const json_t *claims,
+    const char *access_token, struct gh_error *err)
+{
+	char want[JOSE_AT_HASH_MAX], *alg = NULL;
+	const json_t *v;
+	const char *got;
+	size_t n;
+	int rc = -1;
+
+	v = json_object_get(claims, "at_hash");
+	if (v == NULL)
+		return 0; /* optional in the code flow */
+	got = json_string_value(v);
+	if (got == NULL) {
+		gh_error_set(err, "at_hash_mismatch",
+		    "ID token at_hash is not a string");
+		return -1;
+	}
+	/* Security: an at_hash names the access token this ID token was
+	 * issued with; an answer without one cannot match it. */
+	if (access_token == NULL) {
+		gh_error_set(err, "at_hash_mismatch",
+		    "ID token has an at_hash but no access token came with it");
+		return -1;
+	}
+	/* The header was covered by the signature jose_verify checked, so
+	 * its alg is the one the provider signed with. */
+	if (jose_peek_header(idtoken, &alg, NULL) == -1 ||
+	    jose_at_hash_format(alg, access_token, want, sizeof(want)) == -1) {
+		gh_error_set(err, "at_hash_mismatch",
+		    "no at_hash is defined for the ID token's alg");
+		goto done;
+	}
+	n = strlen(want);
+	if (strlen(got) != n || CRYPTO_memcmp(got, want, n) != 0) {
+		gh_error_set(err, "at_hash_mismatch",
+		    "ID token at_hash does not match the access token");
+		goto done;
+	}
+	rc = 0;
+done:
+	free(alg);
 	return rc;
 }
 

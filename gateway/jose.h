@@ -90,6 +90,32 @@ enum jose_result jose_verify(const char *jwt, const struct jwks *keys,
  */
 int jose_peek_header(const char *jwt, char **alg, char **kid);
 
+/* Room for an at_hash value: base64url of half a SHA-512, and its NUL. */
+#define JOSE_AT_HASH_MAX 44
+
+/*
+ * The at_hash of `access_token` for an ID token signed with `alg` (OIDC
+ * Core 3.1.3.6): the left half of the hash that alg uses (SHA-256 for
+ * RS256, ES256, PS256; SHA-384 for *384; SHA-512 for *512 and EdDSA) of
+ * the token's ASCII bytes, base64url without padding.  out (size >=
+ * JOSE_AT_HASH_MAX) gets the NUL-terminated value.  Returns 0, or -1 for an
+ * alg with no defined hash or a short buffer.
+ */
+int jose_at_hash_format(
+    const char *alg, const char *access_token, char *out, size_t size);
+
+/*
+ * Bind an ID token to the access token that came with it (OIDC Core
+ * 3.1.3.8, 3.2.2.9, 12.2).  `idtoken` is a token jose_verify accepted
+ * (borrowed; its alg is read from its header), `claims` its payload, and
+ * `access_token` (may be NULL) the token from the same answer.  Returns 0
+ * when claims has no at_hash, or it equals the access token's; -1 when it
+ * differs, is not a string, there is no access token to match, or the alg
+ * has no hash, with err (may be NULL) set: ge_code "at_hash_mismatch".
+ */
+int jose_at_hash_verify(const char *idtoken, const json_t *claims,
+    const char *access_token, struct gh_error *err);
+
 /* The string claim `name` of a claims object, borrowed from claims, or
  * NULL when claims is NULL, the claim is absent or is not a string. */
 const char *jose_claim_get(const json_t *claims, const char *name);

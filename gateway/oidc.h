@@ -24,6 +24,14 @@ struct worker;
 #define OIDC_RESPONSE_FORM_POST 1
 #define OIDC_AUTH_POST 0
 #define OIDC_AUTH_BASIC 1
+#define OIDC_AUTH_AUTO 2 /* chosen from the provider's metadata */
+
+/* token_endpoint_auth_methods_supported as bits (struct oidc_meta). */
+#define OIDC_TAM_LISTED 0x01 /* the member is there (else: basic only) */
+#define OIDC_TAM_BASIC 0x02
+#define OIDC_TAM_POST 0x04
+#define OIDC_TAM_PRIVATE_KEY_JWT 0x08
+#define OIDC_TAM_NONE 0x10
 
 extern const struct config_key oidc_keys[];
 extern const size_t oidc_nkeys;
@@ -49,6 +57,7 @@ struct oidc_meta {
 	char *om_jwks_uri;
 	char *om_end_session_endpoint; /* NULL when the provider has none */
 	int om_iss_param;              /* RFC 9207 iss in the response */
+	unsigned int om_token_auth;    /* OIDC_TAM_* bits */
 };
 
 /*

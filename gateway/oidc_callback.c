@@ -286,7 +286,13 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 	if (jr == JOSE_KID_UNKNOWN && !retried &&
 	    oidc_provider_jwks_refetch(op, oidc_callback_jwks_cb, rq) == 0)
 		return; /* parked until the new key set is in */
+	/* Security: the ID token vouches for the access token it names by
+	 * at_hash; a swapped access token is refused like a bad ID token. */
+	if (jr == JOSE_OK &&
+	    oidc_tokens_at_hash_check(rq->rq_tokens, claims, &err) == -1)
+		jr = JOSE_INVALID;
 	if (jr != JOSE_OK) {
+		json_decref(claims);
 		snprintf(why, sizeof(why), "%s: %s",
 		    err.ge_code != NULL ? err.ge_code : "invalid", err.ge_msg);
 		oidc_fail(rq, 401, "invalid_id_token", why,
@@ -345,6 +351,7 @@ oidc_callback(struct request_ctx *rq)
 	const struct oidc_meta *m;
 	struct evkeyvalq q;
 	struct evbuffer *form = NULL;
+	struct gh_error err;
 	const char *state, *code, *iss;
 	int used;
 
@@ -428,9 +435,19 @@ oidc_callback(struct request_ctx *rq)
 	httpc_form_add(form, "code_verifier", rq->rq_flow->of_verifier);
 	evhttp_clear_headers(&q);
 	rq->rq_state = RQ_PROVIDER;
-	rq->rq_xfer = oidc_token_request(rq, form, oidc_callback_token_cb, rq);
+	rq->rq_xfer =
+	    oidc_token_request(rq, form, oidc_callback_token_cb, rq, &err);
 	evbuffer_free(form);
-	if (rq->rq_xfer == NULL)
+	if (rq->rq_xfer != NULL)
+		return;
+	if (err.ge_code != NULL &&
+	    strcmp(err.ge_code, "token_auth_unsupported") == 0)
+		oidc_fail(rq, 502, err.ge_code, err.ge_msg,
+		    "Signing in is not possible: gatehouse is not set up to "
+		    "authenticate in a way the identity provider accepts "
+		    "(token_auth_method). Please tell the site's "
+		    "administrator.");
+	else
 		oidc_fail(rq, 502, "provider_error",
 		    "token request could not start",
 		    "The identity provider could not be reached. Please try "

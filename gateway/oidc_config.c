@@ -79,9 +79,13 @@ const struct config_key oidc_keys[] = {
         "Scopes beyond openid profile offline_access, e.g. User.Read for "
         "Microsoft Graph.",
         0},
-    {"token_auth_method", oidc_parse_token_auth, 0, "client_secret_post",
-        "How the client authenticates at the token endpoint: "
-        "client_secret_post or client_secret_basic.",
+    {"token_auth_method", oidc_parse_token_auth, 0, "auto",
+        "How the client authenticates at the token endpoint: auto (from "
+        "the provider's token_endpoint_auth_methods_supported: "
+        "client_secret_basic when listed or when the provider lists "
+        "none, else client_secret_post), client_secret_basic or "
+        "client_secret_post (refused at sign-in when the provider lists "
+        "its methods without it).",
         0},
 };
 const size_t oidc_nkeys = sizeof(oidc_keys) / sizeof(oidc_keys[0]);
@@ -109,12 +113,15 @@ oidc_parse_token_auth(struct config *cfg, const struct config_key *key,
 {
 	(void)key;
 	(void)line;
-	if (strcmp(value, "client_secret_post") == 0)
+	if (strcmp(value, "auto") == 0)
+		cfg->cf_token_auth = OIDC_AUTH_AUTO;
+	else if (strcmp(value, "client_secret_post") == 0)
 		cfg->cf_token_auth = OIDC_AUTH_POST;
 	else if (strcmp(value, "client_secret_basic") == 0)
 		cfg->cf_token_auth = OIDC_AUTH_BASIC;
 	else {
-		*errstr = "expected client_secret_post or client_secret_basic";
+		*errstr = "expected auto, client_secret_basic or "
+		          "client_secret_post";
 		return -1;
 	}
 	return 0;

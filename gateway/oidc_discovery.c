@@ -206,6 +206,8 @@ oidc_discovery_parse(struct oidc_provider *op, const char *body, size_t len)
 	m->om_end_session_endpoint = oidc_json_dup(doc, "end_session_endpoint");
 	m->om_iss_param = json_is_true(json_object_get(
 	    doc, "authorization_response_iss_parameter_supported"));
+	m->om_token_auth = oidc_token_auth_parse(
+	    json_object_get(doc, "token_endpoint_auth_methods_supported"));
 	json_decref(doc);
 	if (m->om_issuer == NULL || m->om_authorization_endpoint == NULL ||
 	    m->om_token_endpoint == NULL || m->om_jwks_uri == NULL)

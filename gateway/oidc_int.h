@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "error.h"
 #include "http_client.h"
@@ -63,6 +65,9 @@ int oidc_params_parse(
 /* A local path is safe and not one of gatehouse's own endpoints; else "/". */
 const char *oidc_target_or_root(const struct config *cfg, const char *t);
 
+/* The longest token gatehouse keeps or forwards from a token answer. */
+#define OIDC_TOKEN_MAX (16 * 1024)
+
 /* Token endpoint response, parsed. */
 struct oidc_tokens {
 	char *ot_access;
@@ -76,13 +81,34 @@ void oidc_tokens_cleanup(struct oidc_tokens *t);
 /*
  * Turn a token endpoint answer into tokens.  Returns 0; or the HTTP status
  * for the person (401 the provider refused, 502 garbage, 504 timeout) with
- * *code and a message for the log in err.
+ * *code and a message for the log in err.  Garbage includes a token that
+ * could split a header or a URL it is later put in: access_token must be
+ * an RFC 6750 b64token, refresh_token RFC 6749 VSCHARs, id_token base64url
+ * parts and dots, each at most OIDC_TOKEN_MAX bytes.
  */
 int oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
     const char **code, struct gh_error *err);
 
-/* Start a token endpoint POST with the client's credentials added. */
+/*
+ * Check the ID token's at_hash (when it has one) against the access token
+ * of the same answer.  idtoken and claims: what jose_verify accepted.
+ * 0, or -1 with err set.
+ */
+int oidc_tokens_at_hash_check(
+    const struct oidc_tokens *t, const json_t *claims, struct gh_error *err);
+
+/* token_endpoint_auth_methods_supported (borrowed; may be NULL) as
+ * OIDC_TAM_* bits; 0 when absent, not an array or empty. */
+unsigned int oidc_token_auth_parse(const json_t *v);
+
+/*
+ * Start a token endpoint POST with the client's credentials added, in the
+ * way chosen by token_auth_method and the provider's metadata.  Returns the
+ * transfer, or NULL with err set (no usable method: the message says
+ * which; or the request could not start).
+ */
 struct httpc_xfer *oidc_token_request(struct request_ctx *rq,
-    struct evbuffer *form, httpc_done_fn *done, void *arg);
+    struct evbuffer *form, httpc_done_fn *done, void *arg,
+    struct gh_error *err);
 
 #endif

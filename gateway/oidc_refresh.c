@@ -246,9 +246,15 @@ oidc_refresh_idtoken_check(
 		    err.ge_msg);
 		return IDT_UNSURE;
 	}
+	/* Security: a new ID token that names another access token (at_hash)
+	 * vouches for none of this answer. */
+	if (jr == JOSE_OK &&
+	    oidc_tokens_at_hash_check(&f->of_tokens, claims, &err) == -1)
+		jr = JOSE_INVALID;
 	if (jr != JOSE_OK) {
 		log_warnx("refresh result=invalid_id_token reason=\"%s\"",
 		    err.ge_msg);
+		json_decref(claims);
 		return IDT_REFUSED;
 	}
 	old = session_claims(f->of_session);
@@ -350,6 +356,7 @@ oidc_flight_start(struct request_ctx *rq)
 	struct worker *w = rq->rq_worker;
 	struct oidc_flight *f;
 	struct evbuffer *form;
+	struct gh_error err;
 
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
@@ -372,10 +379,13 @@ oidc_flight_start(struct request_ctx *rq)
 	httpc_form_add(form, "grant_type", "refresh_token");
 	httpc_form_add(
 	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
-	f->of_xfer = oidc_token_request(rq, form, oidc_flight_done_cb, f);
+	f->of_xfer = oidc_token_request(rq, form, oidc_flight_done_cb, f, &err);
 	evbuffer_free(form);
-	if (f->of_xfer == NULL)
+	if (f->of_xfer == NULL) {
+		log_warnx("refresh id=%s result=failed reason=\"%s\"",
+		    rq->rq_id, err.ge_msg);
 		goto fail;
+	}
 	f->of_next = w->w_flights;
 	w->w_flights = f;
 	return f;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * oidc_token.c: calls to the token endpoint (code redemption and refresh)
- * and reading their answers.  The client secret goes in the form
- * (client_secret_post) or in HTTP Basic, never in a log line.
+ * and reading their answers.  The client secret goes in HTTP Basic or in
+ * the form, as token_auth_method and the provider's metadata decide, never
+ * in a log line; every token that comes back is checked before it can be
+ * kept or put in a header.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 #include "config.h"
 #include "http_client.h"
+#include "jose.h"
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
@@ -41,6 +44,96 @@ oidc_token_dup(json_t *doc, const char *name)
 	const char *s = json_string_value(json_object_get(doc, name));
 
 	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+/* RFC 6750 2.1 b64token: the only bytes an "Authorization: Bearer"
+ * credential may hold. */
+static int
+oidc_token_b64token(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~' || c == '+' || c == '/';
+}
+
+/*
+ * Whether `s` is safe where it goes next.  OIDC_TOK_BEARER: the access
+ * token, which becomes a header value (X-MS-TOKEN-AAD-ACCESS-TOKEN,
+ * Authorization to the upstream and to Graph), so exactly the b64token
+ * grammar, '=' only at the end.  OIDC_TOK_JWS: the ID token, which goes in
+ * the sign-out URL; base64url parts and dots.  OIDC_TOK_VSCHAR: the
+ * refresh token, kept and sent back in a form; RFC 6749 A.17's 1*VSCHAR.
+ * Returns NULL, or why not (for the log; never the value itself).
+ */
+enum oidc_tok_kind { OIDC_TOK_BEARER, OIDC_TOK_JWS, OIDC_TOK_VSCHAR };
+
+static const char *
+oidc_token_unsafe(
+    const char *s, enum oidc_tok_kind kind, char *buf, size_t size)
+{
+	size_t i, n = strnlen(s, OIDC_TOKEN_MAX + 1);
+	int c, ok, pad = 0;
+
+	if (n > OIDC_TOKEN_MAX) {
+		snprintf(buf, size, "is longer than %d bytes", OIDC_TOKEN_MAX);
+		return buf;
+	}
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		switch (kind) {
+		case OIDC_TOK_BEARER:
+			if (c == '=' && i > 0)
+				pad = 1;
+			ok = pad ? c == '=' : oidc_token_b64token(c);
+			break;
+		case OIDC_TOK_JWS:
+			ok = oidc_token_b64token(c) && c != '+' && c != '/' &&
+			    c != '~';
+			break;
+		default:
+			ok = c >= 0x20 && c <= 0x7e;
+			break;
+		}
+		if (!ok) {
+			snprintf(buf, size,
+			    "has a byte (0x%02x) at offset %zu that is not "
+			    "allowed there",
+			    c, i);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* Security: a hostile provider must not be able to split the upstream
+ * request (CR LF in a token copied into a header) or the sign-out URL, nor
+ * have gatehouse store what it would later forward. */
+static int
+oidc_tokens_check(const struct oidc_tokens *t, struct gh_error *err)
+{
+	const char *name = NULL, *why = NULL;
+	char buf[96];
+
+	if (t->ot_access != NULL) {
+		name = "access_token";
+		why = oidc_token_unsafe(
+		    t->ot_access, OIDC_TOK_BEARER, buf, sizeof(buf));
+	}
+	if (why == NULL && t->ot_idtoken != NULL) {
+		name = "id_token";
+		why = oidc_token_unsafe(
+		    t->ot_idtoken, OIDC_TOK_JWS, buf, sizeof(buf));
+	}
+	if (why == NULL && t->ot_refresh != NULL) {
+		name = "refresh_token";
+		why = oidc_token_unsafe(
+		    t->ot_refresh, OIDC_TOK_VSCHAR, buf, sizeof(buf));
+	}
+	if (why == NULL)
+		return 0;
+	gh_error_set(
+	    err, "provider_error", "token endpoint answered: %s %s", name, why);
+	return -1;
 }
 
 int
@@ -104,6 +197,12 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 	t->ot_access = oidc_token_dup(doc, "access_token");
 	t->ot_refresh = oidc_token_dup(doc, "refresh_token");
 	t->ot_idtoken = oidc_token_dup(doc, "id_token");
+	if (oidc_tokens_check(t, err) == -1) {
+		json_decref(doc);
+		oidc_tokens_cleanup(t);
+		*code = "provider_error";
+		return 502;
+	}
 	exp = json_object_get(doc, "expires_in");
 	t->ot_expires_in = json_is_integer(exp)
 	    ? (long)json_integer_value(exp)
@@ -115,9 +214,89 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 	return 0;
 }
 
+int
+oidc_tokens_at_hash_check(
+    const struct oidc_tokens *t, const json_t *claims, struct gh_error *err)
+{
+	return jose_at_hash_verify(t->ot_idtoken, claims, t->ot_access, err);
+}
+
+unsigned int
+oidc_token_auth_parse(const json_t *v)
+{
+	static const struct {
+		const char *name;
+		unsigned int bit;
+	} known[] = {
+	    {"client_secret_basic", OIDC_TAM_BASIC},
+	    {"client_secret_post", OIDC_TAM_POST},
+	    {"private_key_jwt", OIDC_TAM_PRIVATE_KEY_JWT},
+	    {"none", OIDC_TAM_NONE},
+	};
+	unsigned int bits = 0;
+	const char *s;
+	size_t i, k;
+
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return 0;
+	bits = OIDC_TAM_LISTED;
+	for (i = 0; i < json_array_size(v); i++) {
+		s = json_string_value(json_array_get(v, i));
+		for (k = 0; s != NULL && k < sizeof(known) / sizeof(known[0]);
+		     k++)
+			if (strcmp(s, known[k].name) == 0)
+				bits |= known[k].bit;
+	}
+	return bits;
+}
+
+/*
+ * How to authenticate at the token endpoint: OIDC_AUTH_BASIC or _POST, or
+ * -1 with err set.  An explicit token_auth_method wins unless the provider
+ * lists its methods and that one is not among them (it would only earn an
+ * invalid_client, after the secret was sent).  Otherwise Basic when listed
+ * or when the provider lists nothing (OIDC Discovery 3: the default is
+ * client_secret_basic), then post.  "none" is never used: gatehouse is a
+ * confidential client, and private_key_jwt needs a key it does not have.
+ */
+static int
+oidc_token_auth_choose(
+    const struct config *cfg, unsigned int tam, struct gh_error *err)
+{
+	const char *name;
+	int want = cfg->cf_token_auth;
+
+	if (!(tam & OIDC_TAM_LISTED))
+		return want == OIDC_AUTH_AUTO ? OIDC_AUTH_BASIC : want;
+	if (want == OIDC_AUTH_BASIC || want == OIDC_AUTH_POST) {
+		if (tam &
+		    (want == OIDC_AUTH_BASIC ? OIDC_TAM_BASIC : OIDC_TAM_POST))
+			return want;
+		name = want == OIDC_AUTH_BASIC ? "client_secret_basic"
+		                               : "client_secret_post";
+		gh_error_set(err, "token_auth_unsupported",
+		    "token_auth_method = %s, but the provider's "
+		    "token_endpoint_auth_methods_supported does not list it "
+		    "(set token_auth_method = auto or another method)",
+		    name);
+		return -1;
+	}
+	if (tam & OIDC_TAM_BASIC)
+		return OIDC_AUTH_BASIC;
+	if (tam & OIDC_TAM_POST)
+		return OIDC_AUTH_POST;
+	gh_error_set(err, "token_auth_unsupported",
+	    "the provider's token_endpoint_auth_methods_supported lists "
+	    "neither client_secret_basic nor client_secret_post%s",
+	    (tam & OIDC_TAM_NONE) ? " (\"none\" is never used by a "
+	                            "confidential client)"
+	                          : "");
+	return -1;
+}
+
 struct httpc_xfer *
 oidc_token_request(struct request_ctx *rq, struct evbuffer *form,
-    httpc_done_fn *done, void *arg)
+    httpc_done_fn *done, void *arg, struct gh_error *err)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct oidc_meta *m =
@@ -126,12 +305,18 @@ oidc_token_request(struct request_ctx *rq, struct evbuffer *form,
 	char *basic = NULL, *id = NULL, *sec = NULL, *cred = NULL, *body;
 	struct httpc_req req;
 	struct httpc_xfer *x = NULL;
-	struct gh_error err;
 	size_t len, clen;
+	int how;
 
-	if (m == NULL)
+	if (m == NULL) {
+		gh_error_set(err, "provider_unavailable", "no metadata");
 		return NULL;
-	if (cfg->cf_token_auth == OIDC_AUTH_BASIC) {
+	}
+	how = oidc_token_auth_choose(cfg, m->om_token_auth, err);
+	if (how == -1)
+		return NULL;
+	gh_error_set(err, "internal", "out of memory");
+	if (how == OIDC_AUTH_BASIC) {
 		/* RFC 6749 2.3.1: form-encode each, then base64. */
 		id = httpc_form_escape(cfg->cf_client_id);
 		sec =
@@ -162,7 +347,7 @@ oidc_token_request(struct request_ctx *rq, struct evbuffer *form,
 	req.hq_body_len = len;
 	req.hq_headers = hdrs;
 	req.hq_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
-	x = httpc_request(rq->rq_worker->w_httpc, &req, done, arg, &err);
+	x = httpc_request(rq->rq_worker->w_httpc, &req, done, arg, err);
 	/* The form held the secret and a code or refresh token. */
 	OPENSSL_cleanse(body, len);
 done:

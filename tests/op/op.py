@@ -46,6 +46,8 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:8080/.auth/callback"
 USER_NS = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 RESERVED_SCOPES = ("openid", "profile", "offline_access", "email")
 VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+# form-urlencoded id ":" form-urlencoded secret (RFC 6749 2.3.1)
+FORM_ENCODED_RE = re.compile(r"^[A-Za-z0-9\-._~*+%]*:[A-Za-z0-9\-._~*+%]*$")
 MAX_BODY = 1 << 20
 LOG_CAP = 2000
 
@@ -79,6 +81,10 @@ FAULTS = {
     "token_override": "token",
     "token_redirect": "token",
     "token_reset": "token",
+    # one token in an otherwise good answer made hostile (kind: crlf,
+    # space, nul, del, nel, long; field: access_token, refresh_token or
+    # id_token), or set to `value`
+    "token_hostile": "token",
     # the id_token in a token answer
     "id_token_unknown_kid": "id_token",
     "id_token_bad_signature": "id_token",
@@ -98,6 +104,7 @@ FAULTS = {
     "id_token_jku": "id_token",
     "id_token_claims": "id_token",
     "id_token_retired_key": "id_token",
+    "id_token_wrong_at_hash": "id_token",
     # refresh_token grant only
     "refresh_different_sub": "id_token",
     "refresh_different_iss": "id_token",
@@ -127,6 +134,13 @@ DEFAULT_CONFIG = {
     "require_state": True,
     "require_nonce": True,
     "time_offset": 0,
+    # OIDC Core 3.1.3.6: an at_hash of the access token in each ID token
+    "id_token_at_hash": False,
+    # None: advertise post, private_key_jwt and basic, accept post and
+    # basic.  A list: advertise exactly it and refuse any other method
+    # (401 invalid_client).  "absent": no such member in discovery, and
+    # only client_secret_basic, its default (OIDC Discovery 3).
+    "token_auth_methods": None,
 }
 
 
@@ -179,6 +193,31 @@ class Key:
             return True
         except Exception:
             return False
+
+
+def at_hash(access_token, hash_name="sha256"):
+    """OIDC Core 3.1.3.6: base64url of the left half of the hash."""
+    h = hashlib.new(hash_name, access_token.encode("ascii")).digest()
+    return b64u(h[:len(h) // 2])
+
+
+def hostile_token(token, kind):
+    """A token a hostile provider might send, built on a real one."""
+    if kind == "crlf":
+        return token + "\r\nX-Injected: evil"
+    if kind == "lf":
+        return token + "\nX-Injected: evil"
+    if kind == "space":
+        return token[:20] + " " + token[20:]
+    if kind == "nul":
+        return token + "\u0000X-Injected: evil"
+    if kind == "del":
+        return token + "\x7f"
+    if kind == "nel":
+        return token + "\u0085X-Injected: evil"
+    if kind == "long":
+        return token + "A" * (20 * 1024)
+    raise ValueError("unknown hostile kind %r" % (kind,))
 
 
 def jwt_rs256(header, payload, key):
@@ -293,6 +332,8 @@ class State:
                              "refresh_token")
         params = {k: v for k, v in spec.items()
                   if k not in ("name", "sticky", "times", "grant")}
+        if name == "token_hostile" and "value" not in params:
+            hostile_token("tok", params.get("kind", "crlf"))  # a known kind
         with self.lock:
             if name == "id_token_retired_key" and not self.retired:
                 raise ValueError("no retired key: rotate with keep_old "
@@ -573,6 +614,11 @@ class Handler(BaseHTTPRequestHandler):
         }
         if st.config["advertise_iss"]:
             doc["authorization_response_iss_parameter_supported"] = True
+        methods = st.config["token_auth_methods"]
+        if methods == "absent":
+            del doc["token_endpoint_auth_methods_supported"]
+        elif methods is not None:
+            doc["token_endpoint_auth_methods_supported"] = list(methods)
         return doc
 
     def ep_discovery(self, method, query, form):
@@ -864,7 +910,13 @@ class Handler(BaseHTTPRequestHandler):
         if auth.lower().startswith("basic "):
             try:
                 raw = base64.b64decode(auth[6:].strip(), validate=True)
-                bid, _, bsecret = raw.decode("utf-8").partition(":")
+                # RFC 6749 2.3.1: each of id and secret is form-encoded
+                # before the colon joins them, so only these bytes can
+                # appear, and the first colon is the separator.
+                text = raw.decode("ascii")
+                if not FORM_ENCODED_RE.match(text):
+                    raise ValueError("Basic credentials not form-encoded")
+                bid, _, bsecret = text.partition(":")
                 bid, bsecret = unquote_plus(bid), unquote_plus(bsecret)
             except Exception:
                 return self.token_error(401, "invalid_client", "AADSTS7000215:"
@@ -886,6 +938,16 @@ class Handler(BaseHTTPRequestHandler):
                 "contain the following parameter: 'client_assertion' or "
                 "'client_secret'.", 7000218)
         notes["client_auth"] = how
+        allowed = cfg["token_auth_methods"]
+        if allowed is None:
+            allowed = ("client_secret_basic", "client_secret_post")
+        elif allowed == "absent":
+            allowed = ("client_secret_basic",)
+        if how not in allowed:
+            return self.token_error(
+                401, "invalid_client", "AADSTS7000218: client "
+                "authentication by %s is not allowed for this client "
+                "(allowed: %s)." % (how, ", ".join(allowed)), 7000218)
         if client_id != cfg["client_id"]:
             return self.token_error(
                 401, "invalid_client", "AADSTS700016: Application with "
@@ -1066,7 +1128,8 @@ class Handler(BaseHTTPRequestHandler):
             resp["refresh_token"] = rt
         if "openid" in all_scopes:
             resp["id_token"] = self.id_token(cfg, client_id, claims, nonce,
-                                             grant, now)
+                                             grant, now,
+                                             resp["access_token"])
         if client_info:
             resp["client_info"] = b64u_json({"uid": claims.get("oid"),
                                              "utid": st.tenant_id})
@@ -1077,6 +1140,13 @@ class Handler(BaseHTTPRequestHandler):
         fault = st.take_fault(["token_override"], grant)
         if fault:
             resp.update(fault.get("fields", {}))
+        fault = st.take_fault(["token_hostile"], grant)
+        if fault:
+            field = fault.get("field", "access_token")
+            resp[field] = fault["value"] if "value" in fault else \
+                hostile_token(resp.get(field, "tok"),
+                              fault.get("kind", "crlf"))
+            self.entry["notes"]["hostile"] = field
         st.count("tokens_issued")
         self.send_json(200, resp)
 
@@ -1102,7 +1172,8 @@ class Handler(BaseHTTPRequestHandler):
                          {k: v for k, v in payload.items() if v is not None},
                          key)
 
-    def id_token(self, cfg, client_id, claims, nonce, grant, now):
+    def id_token(self, cfg, client_id, claims, nonce, grant, now,
+                 access_token=None):
         st = self.state
         payload = {
             "aud": client_id, "iss": st.issuer,
@@ -1113,6 +1184,8 @@ class Handler(BaseHTTPRequestHandler):
         if nonce is not None:
             payload["nonce"] = nonce
         payload["ver"] = "2.0"
+        if cfg["id_token_at_hash"] and access_token is not None:
+            payload["at_hash"] = at_hash(access_token)
         key = st.signing_key
         header = {"typ": "JWT", "alg": "RS256", "kid": key.kid}
         faults = st.take_all_faults(
@@ -1166,6 +1239,12 @@ class Handler(BaseHTTPRequestHandler):
         f = names.get("refresh_different_aud")
         if f:
             payload["aud"] = f.get("aud", str(uuid.uuid4()))
+        f = names.get("id_token_wrong_at_hash")
+        if f:
+            # the hash of another token, well-formed: only a check of the
+            # binding can tell
+            payload["at_hash"] = f.get("at_hash", at_hash(
+                (access_token or "") + "-not-this-one"))
         f = names.get("id_token_claims")
         if f:
             payload.update(f.get("claims", {}))
