@@ -102,12 +102,11 @@ int
 forward_auth_target_parse(const struct http1_hdr *hdrs, int nhdrs,
     const char *own_method, struct forward_auth_target *t, struct gh_error *err)
 {
-	const char *fwd, *orig, *uri;
+	const char *fwd, *orig, *uri, *method;
 	int status;
 
 	memset(t, 0, sizeof(*t));
-	status =
-	    forward_auth_method(hdrs, nhdrs, own_method, &t->ft_method, err);
+	status = forward_auth_method(hdrs, nhdrs, own_method, &method, err);
 	if (status != 0)
 		return status;
 	if (forward_auth_single(hdrs, nhdrs, "X-Forwarded-Uri", &fwd) == -1 ||
@@ -131,14 +130,12 @@ forward_auth_target_parse(const struct http1_hdr *hdrs, int nhdrs,
 		    "X-Forwarded-Uri or X-Original-URI must name the request");
 		return 400;
 	}
-	if (path_target_normalise(uri, &t->ft_normpath, &t->ft_path, err) ==
-	    -1) {
-		t->ft_method = NULL;
+	if (path_target_normalise(uri, &t->ft_normpath, &t->ft_path, err) == -1)
 		return err != NULL && err->ge_code != NULL &&
 		        strcmp(err->ge_code, "path_nomem") == 0
 		    ? 500
 		    : 400;
-	}
+	t->ft_method = method;
 	return 0;
 }
 
