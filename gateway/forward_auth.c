@@ -43,8 +43,8 @@ const size_t forward_auth_nkeys =
     sizeof(forward_auth_keys) / sizeof(forward_auth_keys[0]);
 
 /*
- * The value of header `name` in hdrs into *value (borrowed; NULL when
- * absent).  Returns -1 when it is repeated with different values: which
+ * The value of header `name` in hdrs into *value (borrowed, its first
+ * copy; NULL when absent).  Returns -1 when it is repeated with different values: which
  * copy a front proxy set and which the client sent cannot be told apart.
  */
 static int
@@ -59,9 +59,10 @@ forward_auth_single(const struct http1_hdr *hdrs, int nhdrs, const char *name,
 		if (hdrs[i].hh_nlen != n ||
 		    strcasecmp(hdrs[i].hh_name, name) != 0)
 			continue;
-		if (*value != NULL && strcmp(*value, hdrs[i].hh_value) != 0)
+		if (*value == NULL)
+			*value = hdrs[i].hh_value;
+		else if (strcmp(*value, hdrs[i].hh_value) != 0)
 			return -1;
-		*value = hdrs[i].hh_value;
 	}
 	return 0;
 }
