@@ -44,8 +44,9 @@ const size_t forward_auth_nkeys =
 
 /*
  * The value of header `name` in hdrs into *value (borrowed, its first
- * copy; NULL when absent).  Returns -1 when it is repeated with different values: which
- * copy a front proxy set and which the client sent cannot be told apart.
+ * copy; NULL when absent).  Returns -1 when it is repeated with different
+ * values: which copy a front proxy set and which the client sent cannot be told
+ * apart.
  */
 static int
 forward_auth_single(const struct http1_hdr *hdrs, int nhdrs, const char *name,
