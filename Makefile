@@ -145,6 +145,7 @@ clean:
 FUZZ_CORPUS_callback = tests/corpus/callback tests/corpus/redirect
 FUZZ_CORPUS_config   = tests/corpus/config
 FUZZ_CORPUS_cookie   = tests/corpus/cookie
+FUZZ_CORPUS_forward_auth = tests/corpus/forward_auth
 FUZZ_CORPUS_http1    = tests/corpus/http1
 FUZZ_CORPUS_jwt      = tests/corpus/jwt tests/corpus/jwks tests/corpus/claims
 FUZZ_CORPUS_path     = tests/corpus/path tests/corpus/route

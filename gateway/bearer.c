@@ -114,6 +114,13 @@ bearer_verify(struct request_ctx *rq, int retried)
 	if (jr == JOSE_KID_UNKNOWN && !retried &&
 	    oidc_provider_jwks_refetch(op, bearer_jwks_cb, rq) == 0)
 		return;
+	/* Security: a valid signature from the provider is not enough: an
+	 * ID token (or any other JWT it signs) is not an access token. */
+	if (jr == JOSE_OK && jose_access_token_check(tok, claims, &err) == -1) {
+		json_decref(claims);
+		claims = NULL;
+		jr = JOSE_INVALID;
+	}
 	if (jr != JOSE_OK) {
 		snprintf(why, sizeof(why), "%s: %s",
 		    err.ge_code != NULL ? err.ge_code : "invalid", err.ge_msg);

@@ -12,8 +12,9 @@ struct request_ctx;
 
 /*
  * Check rq's bearer token against its route (rq_route): signature by kid
- * from the JWKS, iss, aud in api_audience, exp/nbf with skew, then the
- * route's criteria.  401 (WWW-Authenticate: Bearer error="invalid_token")
+ * from the JWKS, iss, aud in api_audience, exp/nbf with skew, that it is
+ * an access token and no other kind of JWT (jose_access_token_check), then
+ * the route's criteria.  401 (WWW-Authenticate: Bearer error="invalid_token")
  * for a missing or bad token, 403 (error="insufficient_scope") when the
  * criteria fail; otherwise the identity headers are filled from the token's
  * claims and the request goes on.  Worker thread; may park on a JWKS

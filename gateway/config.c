@@ -4,6 +4,9 @@
  * comments, ${NAME} expansion, the MSAL sample's .env and GATEHOUSE_<KEY>
  * overrides; it does not know the keys, which each module owns (S16).
  */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +25,7 @@
 #include "session.h"
 #include "cookie.h"
 #include "groups.h"
+#include "forward_auth.h"
 
 struct config_table {
 	const struct config_key *ct_keys;
@@ -35,6 +39,7 @@ static const struct config_table config_tables[] = {
     {proxy_keys, &proxy_nkeys, NULL},
     {headers_keys, &headers_nkeys, NULL},
     {router_keys, &router_nkeys, router_config_check},
+    {forward_auth_keys, &forward_auth_nkeys, NULL},
     {policy_keys, &policy_nkeys, policy_config_check},
     {oidc_keys, &oidc_nkeys, oidc_config_check},
     {session_keys, &session_nkeys, NULL},
@@ -387,6 +392,109 @@ config_url_split(const char *url, int *https, char **host, int *port,
 oom:
 	*errstr = "out of memory";
 	return -1;
+}
+
+static int
+config_cidr_parse(const char *s, struct config_cidr *c)
+{
+	char addr[64], *slash, *ep;
+	long prefix;
+	int max;
+
+	if (strlen(s) >= sizeof(addr))
+		return -1;
+	strcpy(addr, s);
+	slash = strchr(addr, '/');
+	if (slash != NULL)
+		*slash++ = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, addr, c->cc_addr) == 1) {
+		c->cc_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, c->cc_addr) == 1) {
+		c->cc_family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	prefix = max;
+	if (slash != NULL) {
+		prefix = strtol(slash, &ep, 10);
+		if (*slash == '\0' || *ep != '\0' || prefix < 0 || prefix > max)
+			return -1;
+	}
+	c->cc_prefix = (int)prefix;
+	return 0;
+}
+
+int
+config_parse_cidrs(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	struct config_cidrs *dst =
+	    (struct config_cidrs *)((char *)cfg + key->ck_off);
+	char *copy, *tok, *save = NULL;
+	int n = 0;
+
+	(void)line;
+	copy = strdup(value);
+	if (copy == NULL) {
+		*errstr = "out of memory";
+		return -1;
+	}
+	for (tok = strtok_r(copy, " ,\t", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		if (n == CONFIG_MAX_CIDRS) {
+			*errstr = "too many entries (at most 64)";
+			goto fail;
+		}
+		if (config_cidr_parse(tok, &dst->cs_v[n]) == -1) {
+			*errstr = "expected IP addresses or CIDR blocks such "
+			          "as 10.0.0.0/8 or ::1";
+			goto fail;
+		}
+		n++;
+	}
+	dst->cs_n = n;
+	free(copy);
+	return 0;
+fail:
+	free(copy);
+	return -1;
+}
+
+int
+config_cidrs_contains(const struct config_cidrs *list, const char *addr)
+{
+	unsigned char a[16];
+	int family, i, bits, bytes;
+
+	if (list == NULL || list->cs_n == 0 || addr == NULL)
+		return 0;
+	if (inet_pton(AF_INET, addr, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < list->cs_n; i++) {
+		const struct config_cidr *c = &list->cs_v[i];
+
+		if (c->cc_family != family)
+			continue;
+		bits = c->cc_prefix;
+		bytes = bits / 8;
+		if (memcmp(a, c->cc_addr, bytes) != 0)
+			continue;
+		if (bits % 8 != 0) {
+			unsigned char mask =
+			    (unsigned char)(0xff << (8 - bits % 8));
+
+			if ((a[bytes] & mask) != (c->cc_addr[bytes] & mask))
+				continue;
+		}
+		return 1;
+	}
+	return 0;
 }
 
 int

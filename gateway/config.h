@@ -51,7 +51,7 @@ struct config_key {
 	int ck_flags;
 };
 
-/* One CIDR block of trusted_proxies. */
+/* One CIDR block of an address list (trusted_proxies, ...). */
 struct config_cidr {
 	int cc_family; /* AF_INET or AF_INET6 */
 	uint8_t cc_addr[16];
@@ -59,6 +59,13 @@ struct config_cidr {
 };
 
 #define CONFIG_MAX_CIDRS 64
+
+/* An address list: config_parse_cidrs fills it, config_cidrs_contains
+ * asks it. */
+struct config_cidrs {
+	struct config_cidr cs_v[CONFIG_MAX_CIDRS];
+	int cs_n;
+};
 
 /* The upstream: a TCP host:port or a unix socket, with an optional prefix. */
 struct config_upstream {
@@ -95,11 +102,14 @@ struct config {
 	int cf_upstream_keepalive;       /* idle connections kept per worker */
 
 	/* headers */
-	struct config_cidr cf_trusted[CONFIG_MAX_CIDRS];
-	int cf_ntrusted;
+	struct config_cidrs cf_trusted;
 
 	/* router */
 	char *cf_auth_prefix;
+
+	/* forward_auth */
+	struct config_cidrs cf_forward_auth_peers;
+	int cf_forward_auth_tokens;
 
 	/* policies: the route table, built line by line */
 	struct policy_table *cf_routes;
@@ -183,6 +193,13 @@ config_parse_fn config_parse_bool;   /* int: on/off, yes/no, true/false, 1/0 */
 config_parse_fn config_parse_duration; /* int seconds: 30, 30s, 5m, 2h, 1d */
 config_parse_fn config_parse_size;     /* size_t bytes: 512, 64k, 16M, 1G */
 config_parse_fn config_parse_url;      /* char *: absolute http(s) URL */
+/* struct config_cidrs: IP addresses or CIDR blocks, space or comma
+ * separated; an empty value is an empty list. */
+config_parse_fn config_parse_cidrs;
+
+/* 1 if addr (an IPv4 or IPv6 address as text) is inside one of the blocks
+ * of list, else 0 (also for NULL or text that is no address). */
+int config_cidrs_contains(const struct config_cidrs *list, const char *addr);
 
 /*
  * Parse an absolute http or https URL into its parts; any output may be NULL.

@@ -30,9 +30,6 @@
 #include "session.h"
 #include "server.h"
 
-static int headers_parse_trusted(struct config *, const struct config_key *,
-    const char *, int, const char **);
-
 const struct config_key headers_keys[] = {
     {"forward_access_token", config_parse_bool,
         offsetof(struct config, cf_forward_access_token), "off",
@@ -44,7 +41,8 @@ const struct config_key headers_keys[] = {
         "With forward_access_token, also send it as Authorization: "
         "Bearer (replacing the client's).",
         0},
-    {"trusted_proxies", headers_parse_trusted, 0, "",
+    {"trusted_proxies", config_parse_cidrs, offsetof(struct config, cf_trusted),
+        "",
         "Addresses or CIDR blocks (space or comma separated) whose "
         "X-Forwarded-* and X-Request-Id headers are believed; none by "
         "default.",
@@ -52,106 +50,10 @@ const struct config_key headers_keys[] = {
 };
 const size_t headers_nkeys = sizeof(headers_keys) / sizeof(headers_keys[0]);
 
-static int
-headers_parse_cidr(const char *s, struct config_cidr *c)
-{
-	char addr[64], *slash, *ep;
-	long prefix;
-	int max;
-
-	if (strlen(s) >= sizeof(addr))
-		return -1;
-	strcpy(addr, s);
-	slash = strchr(addr, '/');
-	if (slash != NULL)
-		*slash++ = '\0';
-	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, addr, c->cc_addr) == 1) {
-		c->cc_family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, c->cc_addr) == 1) {
-		c->cc_family = AF_INET6;
-		max = 128;
-	} else
-		return -1;
-	prefix = max;
-	if (slash != NULL) {
-		prefix = strtol(slash, &ep, 10);
-		if (*slash == '\0' || *ep != '\0' || prefix < 0 || prefix > max)
-			return -1;
-	}
-	c->cc_prefix = (int)prefix;
-	return 0;
-}
-
-static int
-headers_parse_trusted(struct config *cfg, const struct config_key *key,
-    const char *value, int line, const char **errstr)
-{
-	char *copy, *tok, *save = NULL;
-	int n = 0;
-
-	(void)line;
-	(void)key;
-	copy = strdup(value);
-	if (copy == NULL) {
-		*errstr = "out of memory";
-		return -1;
-	}
-	for (tok = strtok_r(copy, " ,\t", &save); tok != NULL;
-	     tok = strtok_r(NULL, " ,\t", &save)) {
-		if (n == CONFIG_MAX_CIDRS) {
-			*errstr = "too many trusted_proxies entries";
-			goto fail;
-		}
-		if (headers_parse_cidr(tok, &cfg->cf_trusted[n]) == -1) {
-			*errstr = "expected IP addresses or CIDR blocks such "
-			          "as 10.0.0.0/8 or ::1";
-			goto fail;
-		}
-		n++;
-	}
-	cfg->cf_ntrusted = n;
-	free(copy);
-	return 0;
-fail:
-	free(copy);
-	return -1;
-}
-
 int
 headers_peer_trusted(const struct config *cfg, const char *addr)
 {
-	unsigned char a[16];
-	int family, i, bits, bytes;
-
-	if (cfg->cf_ntrusted == 0 || addr == NULL)
-		return 0;
-	if (inet_pton(AF_INET, addr, a) == 1)
-		family = AF_INET;
-	else if (inet_pton(AF_INET6, addr, a) == 1)
-		family = AF_INET6;
-	else
-		return 0;
-	for (i = 0; i < cfg->cf_ntrusted; i++) {
-		const struct config_cidr *c = &cfg->cf_trusted[i];
-
-		if (c->cc_family != family)
-			continue;
-		bits = c->cc_prefix;
-		bytes = bits / 8;
-		if (memcmp(a, c->cc_addr, bytes) != 0)
-			continue;
-		if (bits % 8 != 0) {
-			unsigned char mask =
-			    (unsigned char)(0xff << (8 - bits % 8));
-
-			if ((a[bytes] & mask) != (c->cc_addr[bytes] & mask))
-				continue;
-		}
-		return 1;
-	}
-	return 0;
+	return config_cidrs_contains(&cfg->cf_trusted, addr);
 }
 
 /* Lower-case name with '_' read as '-', for comparisons; n is the

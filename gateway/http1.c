@@ -377,6 +377,12 @@ http1_request_fields(const struct http1_limits *lim, struct http1_req *r)
 }
 
 int
+http1_method_served(const char *m)
+{
+	return strcmp(m, "CONNECT") != 0 && strcmp(m, "TRACE") != 0;
+}
+
+int
 http1_parse_request(
     char *buf, size_t len, const struct http1_limits *lim, struct http1_req *r)
 {
@@ -411,9 +417,7 @@ http1_parse_request(
 		r->hr_status = 431;
 		r->hr_why = "too many or too large header fields";
 	}
-	if (r->hr_status == 0 &&
-	    (strcmp(r->hr_method, "CONNECT") == 0 ||
-	        strcmp(r->hr_method, "TRACE") == 0)) {
+	if (r->hr_status == 0 && !http1_method_served(r->hr_method)) {
 		r->hr_status = 405;
 		r->hr_why = "CONNECT and TRACE are not served";
 	}

@@ -64,6 +64,14 @@ struct http1_req {
 ssize_t http1_head_scan(const char *buf, size_t len, size_t *pos);
 
 /*
+ * 0 for a method gatehouse never serves, whatever the routes say: CONNECT
+ * (a tunnel to anywhere) and TRACE (echoes the request, cookies included,
+ * back to a script); 1 otherwise.  Both are answered 405, by the parser in
+ * proxy mode and by forward-auth when a front proxy names them.
+ */
+int http1_method_served(const char *m);
+
+/*
  * Parse the request head buf[0..len) found by http1_head_scan, in place
  * (names and values are NUL-terminated inside buf).  r->hr_hdrs and
  * r->hr_maxhdrs must be set by the caller; the rest is filled in.

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjose/cjose.h>
 #include <jansson.h>
@@ -626,4 +627,89 @@ jose_claim_get(const json_t *claims, const char *name)
 	if (claims == NULL || name == NULL)
 		return NULL;
 	return json_string_value(json_object_get(claims, name));
+}
+
+/* 1 if the typ header names an access token: RFC 9068's at+jwt, or the
+ * plain JWT Entra puts on its access tokens (RFC 7515 4.1.9: media types
+ * compare case-insensitively and "application/" may be left out). */
+static int
+jose_typ_access(const char *typ)
+{
+	if (strncasecmp(typ, "application/", 12) == 0)
+		typ += 12;
+	return strcasecmp(typ, "at+jwt") == 0 || strcasecmp(typ, "jwt") == 0;
+}
+
+/* 1 if claim `name` grants something: a string with a non-space
+ * character, or an array with an element. */
+static int
+jose_claim_grants(const json_t *claims, const char *name)
+{
+	json_t *v = json_object_get(claims, name);
+	const char *s;
+
+	if (json_is_array(v))
+		return json_array_size(v) > 0;
+	s = json_string_value(v);
+	return s != NULL && s[strspn(s, " ")] != '\0';
+}
+
+int
+jose_access_token_check(
+    const char *jwt, const json_t *claims, struct gh_error *err)
+{
+	static const char *const id_only[] = {"nonce", "at_hash", "c_hash"};
+	struct jose_part p[3];
+	json_t *hdr, *typ;
+	char c[64];
+	size_t i, len;
+	int rc = -1;
+
+	len = jwt != NULL ? strnlen(jwt, JOSE_MAX_JWT + 1) : 0;
+	if (claims == NULL || len == 0 || len > JOSE_MAX_JWT ||
+	    jose_split(jwt, len, p) == -1) {
+		gh_error_set(err, "malformed", "no verified JWT to check");
+		return -1;
+	}
+	hdr = jose_part_json(&p[0]);
+	if (hdr == NULL) {
+		gh_error_set(err, "malformed",
+		    "JWT header is not base64url of a JSON object");
+		return -1;
+	}
+	/* Security (RFC 8725 3.11): an explicit typ is honoured, so a
+	 * logout token, an ID token typed as such or any other JWT signed
+	 * by the same provider is never taken for an access token. */
+	typ = json_object_get(hdr, "typ");
+	if (typ != NULL &&
+	    (!json_is_string(typ) ||
+	        !jose_typ_access(json_string_value(typ)))) {
+		gh_error_set(err, "not_access_token",
+		    "JWT typ %s is not an access token's",
+		    jose_clean(c, sizeof(c), json_string_value(typ)));
+		goto done;
+	}
+	/* Security: an ID token has the same issuer and, by default, the same
+	 * audience (client_id) as this app's own API, and it travels in the
+	 * sign-out URL.  The claims only an ID token carries unmask it. */
+	for (i = 0; i < sizeof(id_only) / sizeof(id_only[0]); i++) {
+		if (json_object_get(claims, id_only[i]) != NULL) {
+			gh_error_set(err, "not_access_token",
+			    "JWT carries %s, an ID token's claim", id_only[i]);
+			goto done;
+		}
+	}
+	/* As Microsoft.Identity.Web: an access token grants something,
+	 * delegated scopes (scp, or RFC 9068's scope) or app roles. */
+	if (!jose_claim_grants(claims, "scp") &&
+	    !jose_claim_grants(claims, "scope") &&
+	    !jose_claim_grants(claims, "roles")) {
+		gh_error_set(err, "not_access_token",
+		    "JWT has no scp, scope or roles claim");
+		goto done;
+	}
+	rc = 0;
+done:
+	json_decref(hdr);
+	return rc;
 }

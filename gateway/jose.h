@@ -83,6 +83,19 @@ enum jose_result jose_verify(const char *jwt, const struct jwks *keys,
     const struct jose_check *chk, json_t **claims, struct gh_error *err);
 
 /*
+ * Whether `jwt`, which jose_verify has just accepted with `claims` (both
+ * borrowed), is an access token and not another kind of JWT from the same
+ * provider (RFC 9068, RFC 8725 3.11): a typ header, when present, must be
+ * at+jwt or JWT (Entra's access tokens), with or without "application/",
+ * in any case; nonce, at_hash and c_hash (ID-token claims) must be absent;
+ * scp, scope (RFC 9068) or roles must grant something (a non-blank string
+ * or a non-empty array).  Returns 0, or -1 with err set (ge_code
+ * "not_access_token", or "malformed" when jwt is no compact JWT).
+ */
+int jose_access_token_check(
+    const char *jwt, const json_t *claims, struct gh_error *err);
+
+/*
  * Read the protected header of `jwt` WITHOUT verifying anything (for logs
  * and key-selection decisions only).  *alg and *kid (either pointer may be
  * NULL) become new strings (free()) or NULL when the header lacks them.

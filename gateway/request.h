@@ -57,7 +57,7 @@ struct request_ctx {
 	char rq_id[33];               /* request id (X-Request-Id) */
 	char rq_peer[64];             /* client address as text */
 	int rq_peer_trusted;          /* peer is in trusted_proxies */
-	const char *rq_method;        /* rq_methodbuf, or static */
+	const char *rq_method; /* rq_methodbuf, or borrowed from rq_hreq */
 	char rq_methodbuf[24];
 	int rq_head;       /* HEAD: no response body */
 	int rq_close;      /* close the connection after it */

@@ -70,17 +70,6 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
-/* Methods are upper-case tokens (RFC 9110 9.1: case-sensitive; every
- * registered one is upper-case); anything else cannot match a route. */
-static int
-router_method_ok(const char *m)
-{
-	for (; *m != '\0'; m++)
-		if (!((*m >= 'A' && *m <= 'Z') || *m == '-' || *m == '_'))
-			return 0;
-	return 1;
-}
-
 static void
 router_healthz(struct request_ctx *rq)
 {
@@ -270,7 +259,10 @@ router_forward_identity(struct request_ctx *rq)
 	size_t il, al = 0, cap;
 	char exp[32], *p;
 
-	if (!cfg->cf_forward_access_token) {
+	/* Security: forward-auth's answer goes to whoever may call
+	 * /.auth/verify, so the token joins it only when asked for. */
+	if (!cfg->cf_forward_access_token ||
+	    (rq->rq_verify && !cfg->cf_forward_auth_tokens)) {
 		router_allow(rq);
 		return;
 	}
@@ -356,49 +348,26 @@ router_deny(struct request_ctx *rq, const struct policy_route *route)
 }
 
 /*
- * Split the target into path and query, normalise the path (policies/path)
- * and keep both: rq_normpath is what routes match, rq_path (normalised
- * path plus the query as sent) is what the upstream receives, so the check
- * and the use cannot disagree.  Returns 0, or -1 when a 400 has been sent.
+ * Normalise the target (policies/path) into rq_normpath (what routes match)
+ * and rq_path (what the upstream receives).  Returns 0, or -1 when a 400
+ * (or 500) has been sent.
  */
 int
 router_normalise(struct request_ctx *rq, const char *uri)
 {
-	const char *q = strchr(uri, '?');
-	size_t rl = q != NULL ? (size_t)(q - uri) : strlen(uri), nl, ql;
 	struct gh_error err;
-	char small[1024], *raw = NULL;
 
-	if (q == NULL) {
-		rq->rq_normpath = path_normalise_dup(uri, 0, &err);
-	} else {
-		raw = rl < sizeof(small) ? small : malloc(rl + 1);
-		if (raw == NULL) {
-			errpage_send(rq, 500, "internal", "Out of memory.", 1);
-			return -1;
-		}
-		memcpy(raw, uri, rl);
-		raw[rl] = '\0';
-		rq->rq_normpath = path_normalise_dup(raw, 0, &err);
-		if (raw != small)
-			free(raw);
-	}
-	if (rq->rq_normpath == NULL) {
-		log_info("bad_path id=%s reason=\"%s\"", rq->rq_id, err.ge_msg);
-		errpage_send(rq, 400, "bad_path",
-		    "The request path cannot be used safely.", 1);
-		return -1;
-	}
-	nl = strlen(rq->rq_normpath);
-	ql = q != NULL ? strlen(q) : 0;
-	rq->rq_path = malloc(nl + ql + 1);
-	if (rq->rq_path == NULL) {
+	if (path_target_normalise(uri, &rq->rq_normpath, &rq->rq_path, &err) ==
+	    0)
+		return 0;
+	if (err.ge_code != NULL && strcmp(err.ge_code, "path_nomem") == 0) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 1);
 		return -1;
 	}
-	memcpy(rq->rq_path, rq->rq_normpath, nl);
-	memcpy(rq->rq_path + nl, q != NULL ? q : "", ql + 1);
-	return 0;
+	log_info("bad_path id=%s reason=\"%s\"", rq->rq_id, err.ge_msg);
+	errpage_send(
+	    rq, 400, "bad_path", "The request path cannot be used safely.", 1);
+	return -1;
 }
 
 /* After groups were read from Graph (or not): evaluate again, with the
@@ -579,7 +548,7 @@ router_request(struct request_ctx *rq)
 		router_refuse(rq, r->hr_status);
 		return;
 	}
-	if (!router_method_ok(rq->rq_method)) {
+	if (!policy_method_valid(rq->rq_method, strlen(rq->rq_method))) {
 		router_refuse(rq, 405);
 		return;
 	}

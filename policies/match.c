@@ -26,8 +26,8 @@ policy_method_bit(const char *method)
 	return 0;
 }
 
-static int
-policy_method_token_ok(const char *s, size_t len)
+int
+policy_method_valid(const char *s, size_t len)
 {
 	size_t i;
 
@@ -75,7 +75,7 @@ policy_methods_parse(
 	for (;;) {
 		comma = strchr(p, ',');
 		len = comma == NULL ? strlen(p) : (size_t)(comma - p);
-		if (!policy_method_token_ok(p, len)) {
+		if (!policy_method_valid(p, len)) {
 			gh_error_set(err, "route_bad_method",
 			    "bad method \"%.*s\": methods are upper-case "
 			    "tokens "

@@ -287,3 +287,40 @@ path_normalise_dup(const char *raw_path, int flags, struct gh_error *err)
 	}
 	return out;
 }
+
+int
+path_target_normalise(
+    const char *target, char **normpath, char **path, struct gh_error *err)
+{
+	const char *q = strchr(target, '?');
+	size_t rl = q != NULL ? (size_t)(q - target) : strlen(target), nl, ql;
+	char *raw = NULL;
+
+	*normpath = *path = NULL;
+	if (q == NULL) {
+		*normpath = path_normalise_dup(target, 0, err);
+	} else {
+		raw = strndup(target, rl);
+		if (raw == NULL) {
+			gh_error_set(err, "path_nomem", "out of memory");
+			return -1;
+		}
+		*normpath = path_normalise_dup(raw, 0, err);
+		free(raw);
+	}
+	if (*normpath == NULL)
+		return -1;
+	/* The query goes on exactly as sent: only the path is matched. */
+	nl = strlen(*normpath);
+	ql = q != NULL ? strlen(q) : 0;
+	*path = malloc(nl + ql + 1);
+	if (*path == NULL) {
+		free(*normpath);
+		*normpath = NULL;
+		gh_error_set(err, "path_nomem", "out of memory");
+		return -1;
+	}
+	memcpy(*path, *normpath, nl);
+	memcpy(*path + nl, q != NULL ? q : "", ql + 1);
+	return 0;
+}

@@ -59,4 +59,15 @@ size_t path_segment_name_len(const char *seg, size_t len);
  */
 char *path_normalise_dup(const char *raw_path, int flags, struct gh_error *err);
 
+/*
+ * A request target ("/path?query") split at its first '?', its path
+ * normalised as path_normalise() does (flags 0): *normpath (new) is what
+ * routes match, *path (new) is the normalised path followed by the query
+ * exactly as sent, what the upstream receives, so the check and the use
+ * cannot disagree.  Returns 0, or -1 with both NULL and err set (ge_code
+ * "path_nomem" when out of memory, a path_* refusal otherwise).
+ */
+int path_target_normalise(
+    const char *target, char **normpath, char **path, struct gh_error *err);
+
 #endif

@@ -104,6 +104,16 @@ int policy_table_check(const struct policy_table *t,
     void (*report)(int line, const char *msg, void *arg), void *arg);
 
 /*
+ * 1 if s[0..len) is a method gatehouse routes: an upper-case token (A-Z,
+ * then A-Z, 0-9, '-' or '_'; RFC 9110 9.1 makes methods case-sensitive and
+ * every registered one is upper-case), else 0.  The one rule for a route
+ * line's method list, a request line's method in proxy mode and the method
+ * a front proxy names to forward-auth, so that a method a route can name is
+ * exactly a method a request can be matched with.  Any thread.
+ */
+int policy_method_valid(const char *s, size_t len);
+
+/*
  * The first route matching method and normalised_path (the output of
  * path_normalise()), or NULL: no match, which means deny.  The result is
  * borrowed from t.  Never allocates.

@@ -15,7 +15,8 @@
  *    "HEADER\nPAYLOAD", signed here with the fixed key the header's alg
  *    asks for (RS256 by default), so the claim checks behind the signature
  *    see hostile payloads.
- * Seeds: tests/corpus/jwt (tokens), tests/corpus/jwks (key sets) and
+ * Seeds: tests/corpus/jwt (tokens, and access-* header and payload pairs
+ * for the access-token check), tests/corpus/jwks (key sets) and
  * tests/corpus/claims (header and payload pairs).
  */
 #include <stdio.h>
@@ -167,6 +168,15 @@ fuzz_jwt_verify(
 	if (r == JOSE_OK) {
 		(void)jose_claim_get(claims, "sub");
 		(void)jose_claim_get(claims, "email");
+		/* What bearer.c asks next. */
+		memset(&err, 0, sizeof(err));
+		if (jose_access_token_check(jwt, claims, &err) == -1 &&
+		    err.ge_code == NULL) {
+			fprintf(stderr,
+			    "jose_access_token_check broke its "
+			    "contract\n");
+			abort();
+		}
 	}
 	json_decref(claims);
 }

@@ -8,9 +8,11 @@ forward_access_token and route lines of examples/nginx/gateway.conf, so
 the example is what is tested.  Every server binds 127.0.0.1 on a free
 port, is started here and is stopped by its PID."""
 import base64
+import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -18,8 +20,11 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
-from conftest import BIN, Gatehouse, Proc, Upstream, free_port, wait_port
-from op_client import OP, read_auth_response, _with_param, verify_jwt
+from conftest import (BIN, Gatehouse, Proc, Upstream, free_port, raw_request,
+                      wait_port)
+from op_client import (OP, full_sign_in, read_auth_response, _with_param,
+                       verify_jwt)
+from signin import sign_in, start_gateway
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -31,7 +36,8 @@ EX_LISTEN = "listen 127.0.0.1:8080;"
 EX_GATEHOUSE = "server 127.0.0.1:4180;"
 EX_APP = "server 127.0.0.1:3000;"
 # gateway.conf keys the test takes from the example as they are.
-EX_KEYS = ("trusted_proxies", "forward_access_token", "route")
+EX_KEYS = ("trusted_proxies", "forward_access_token", "forward_auth_tokens",
+           "route")
 
 IDENTITY = ("x-forwarded-user", "x-forwarded-email",
             "x-ms-client-principal-name", "x-ms-client-principal-id",
@@ -423,3 +429,269 @@ def test_example_gateway_conf_is_valid():
                            text=True, timeout=20)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "configuration OK" in r.stdout + r.stderr
+
+
+# -- forward-auth agrees with proxy mode -------------------------------------
+# Every method gatehouse proxies: the standard ones, WebDAV's (RFC 4918,
+# 3253, 5323, 3744, 5842) and a few invented upper-case tokens; then the two
+# it never serves.
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
+           "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK",
+           "UNLOCK", "REPORT", "SEARCH", "ACL", "BIND", "MKCALENDAR",
+           "FROB", "PURGE", "X-CUSTOM", "M-SEARCH", "BREW2", "A_B"]
+NOT_SERVED = ["CONNECT", "TRACE"]
+# Method-specific allows and denies in front of looser rules, so a method
+# matched the wrong way falls through to a different verdict.
+AGREE_ROUTES = [
+    "route /anon/* allow anonymous",
+    "route MKCOL,PROPFIND,FROB /dav/* deny",
+    "route /dav/* allow anonymous",
+    "route PUT,DELETE,MOVE,COPY,PROPPATCH /files/* allow role:Admin",
+    "route /files/* allow authenticated",
+    "route GET,HEAD /docs/* allow anonymous",
+    "route /docs/* allow authenticated",
+    "route LOCK,UNLOCK,X-CUSTOM,M-SEARCH /locks/* allow anonymous",
+    "route /locks/* deny",
+    "route /api/* bearer",
+    "route POST,REPORT,SEARCH,BREW2 /closed/* allow anonymous",
+    "route /closed/* deny",
+    "route /* allow authenticated",
+]
+AGREE_PATHS = ["/anon/x", "/dav/x", "/files/x", "/docs/x", "/locks/x",
+               "/api/x", "/closed/x", "/other?q=1"]
+
+
+def _ask(port, method, path, headers):
+    """One request on its own connection; (status, headers dict)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, headers=headers)
+        r = c.getresponse()
+        r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        c.close()
+
+
+def _proxy_verdict(status):
+    if 200 <= status < 300:
+        return "allow"
+    return {302: "login", 401: "login", 403: "deny", 405: "refused"}.get(
+        status, "status %d" % status)
+
+
+def _verify_verdict(status):
+    if 200 <= status < 300:
+        return "allow"
+    return {401: "login", 403: "deny", 405: "refused"}.get(
+        status, "status %d" % status)
+
+
+@pytest.fixture
+def agree(tmp, upstream):
+    o = OP()
+    o.config(access_token_audience=o.client_id)
+    o.user("ada@contoso.com", roles=["Admin"])
+    g = start_gateway(o, tmp, upstream, ["trusted_proxies = 127.0.0.1"],
+                      routes=AGREE_ROUTES)
+    yield o, g
+    o.stop()
+
+
+def test_verify_agrees_with_proxy_mode_for_every_method(agree, upstream):
+    """For every method x route x who asks, /.auth/verify gives the
+    verdict proxy mode gives: a route naming MKCOL or LOCK matches in both
+    modes, never falling through to a looser rule in one."""
+    op, g = agree
+    user, _ = sign_in(g, "bob@contoso.com")
+    admin, _ = sign_in(g, "ada@contoso.com")
+    _, tok = full_sign_in(op, "bob@contoso.com")
+    who = {
+        "signed-out": {},
+        "user": {"Cookie": "gatehouse=" + user.cookies.get("gatehouse")},
+        "admin": {"Cookie": "gatehouse=" + admin.cookies.get("gatehouse")},
+        "bearer": {"Authorization": "Bearer " + tok["access_token"]},
+    }
+    seen, mismatches = set(), []
+    for method in METHODS + NOT_SERVED:
+        for path in AGREE_PATHS:
+            for name, hdrs in who.items():
+                ps, _ = _ask(g.port, method, path, hdrs)
+                vs, _ = _ask(g.port, "GET", "/.auth/verify", dict(
+                    hdrs, **{"X-Forwarded-Method": method,
+                             "X-Forwarded-Uri": path,
+                             "X-Forwarded-Host": "app.example"}))
+                p, v = _proxy_verdict(ps), _verify_verdict(vs)
+                seen.add(p)
+                if p != v:
+                    mismatches.append((method, path, name, ps, vs))
+    assert not mismatches, mismatches[:20]
+    # The table exercises every verdict.
+    assert seen == {"allow", "login", "deny", "refused"}, seen
+    # The method-specific rules did decide (not only the catch-alls).
+    assert _ask(g.port, "MKCOL", "/dav/x", {})[0] == 403
+    assert _ask(g.port, "GET", "/dav/x", {})[0] == 200
+    assert _ask(g.port, "LOCK", "/locks/x", {})[0] == 200
+    assert _ask(g.port, "GET", "/locks/x", who["user"])[0] == 403
+
+
+def test_verify_takes_its_own_method_without_x_forwarded_method(agree):
+    """nginx's auth_request and Envoy's ext_authz send the original
+    method: without X-Forwarded-Method that is the one judged."""
+    _, g = agree
+    fwd = {"X-Forwarded-Uri": "/dav/x"}
+    assert _ask(g.port, "MKCOL", "/.auth/verify", fwd)[0] == 403
+    assert _ask(g.port, "PROPPATCH", "/.auth/verify", fwd)[0] == 200
+    assert _ask(g.port, "GET", "/.auth/verify", fwd)[0] == 200
+    # The header, when present, wins over the verify request's own.
+    assert _ask(g.port, "GET", "/.auth/verify",
+                dict(fwd, **{"X-Forwarded-Method": "MKCOL"}))[0] == 403
+
+
+def test_verify_refuses_ambiguous_or_invalid_targets(agree):
+    """Two URI headers that disagree (one of them is the client's), a
+    header repeated with another value, or a method proxy mode would not
+    take: 400, never a guess.  CONNECT and TRACE: 405, as in proxy mode."""
+    _, g = agree
+
+    def raw(lines):
+        head = "GET /.auth/verify HTTP/1.1\r\nHost: x\r\n" + "".join(
+            l + "\r\n" for l in lines) + "Connection: close\r\n\r\n"
+        out = raw_request(g.port, head.encode())
+        return int(out.split(b" ", 2)[1])
+
+    # Control: either header alone, or both equal, names the request.
+    assert raw(["X-Original-URI: /anon/x"]) == 200
+    assert raw(["X-Forwarded-Uri: /anon/x"]) == 200
+    assert raw(["X-Forwarded-Uri: /anon/x", "X-Original-URI: /anon/x"]) == 200
+    # The client adds X-Forwarded-Uri beside nginx's X-Original-URI (or
+    # X-Original-URI beside Traefik's X-Forwarded-Uri).
+    assert raw(["X-Original-URI: /closed/x",
+                "X-Forwarded-Uri: /anon/x"]) == 400
+    assert raw(["X-Forwarded-Uri: /closed/x",
+                "X-Original-URI: /anon/x"]) == 400
+    assert g.loggrep(r'verify id=\w+ result=uri_conflict')
+    # Equal after normalisation is not equal: the strings differ.
+    assert raw(["X-Forwarded-Uri: /anon/x",
+                "X-Original-URI: /anon/./x"]) == 400
+    # Repeated with another value.
+    assert raw(["X-Forwarded-Uri: /closed/x",
+                "X-Forwarded-Uri: /anon/x"]) == 400
+    assert raw(["X-Original-URI: /anon/x", "X-Original-URI: /anon/x"]) == 200
+    assert raw(["X-Forwarded-Method: MKCOL", "X-Forwarded-Method: GET",
+                "X-Forwarded-Uri: /dav/x"]) == 400
+    assert g.loggrep(r'verify id=\w+ result=method_conflict')
+    # Methods proxy mode would not route.
+    for m in ("get", "Mkcol", "G/T", "9X", "-X", "GET X", ""):
+        assert raw(["X-Forwarded-Method: " + m,
+                    "X-Forwarded-Uri: /anon/x"]) == 400, m
+    assert g.loggrep(r'verify id=\w+ result=method_invalid')
+    for m in NOT_SERVED:
+        assert raw(["X-Forwarded-Method: " + m,
+                    "X-Forwarded-Uri: /anon/x"]) == 405, m
+        assert _ask(g.port, m, "/anon/x", {})[0] == 405
+    # No target, or not origin-form.
+    assert raw([]) == 400
+    assert raw(["X-Forwarded-Uri: http://evil.example/anon/x"]) == 400
+    assert raw(["X-Forwarded-Uri: /anon/..%2fclosed"]) == 400
+
+
+# -- who may ask, and what the answer carries ---------------------------------
+def _verify_from(port, source, headers):
+    """GET /.auth/verify from the loopback address `source` (Linux routes
+    all of 127/8 to lo); (status, headers)."""
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    head = "GET /.auth/verify HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    head += "".join("%s: %s\r\n" % kv for kv in headers.items()) + "\r\n"
+    s.sendall(head.encode())
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    lines = out.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    return int(lines[0].split(" ")[1]), {
+        l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip()
+        for l in lines[1:]}
+
+
+def test_forward_auth_peers_is_not_trusted_proxies(tmp, upstream):
+    """A peer whose X-Forwarded-* are believed (a TLS terminator) is not
+    thereby allowed to ask /.auth/verify: only forward_auth_peers are."""
+    o = OP()
+    try:
+        g = start_gateway(o, tmp, upstream,
+                          ["trusted_proxies = 127.0.0.1 127.0.0.2",
+                           "forward_auth_peers = 127.0.0.1"],
+                          routes=AGREE_ROUTES)
+        s, _ = sign_in(g, "bob@contoso.com")
+        h = {"X-Forwarded-Uri": "/other", "X-Forwarded-Proto": "https",
+             "Cookie": "gatehouse=" + s.cookies.get("gatehouse")}
+        st, hdrs = _verify_from(g.port, "127.0.0.1", h)
+        assert st == 200 and hdrs["x-forwarded-user"] == "bob@contoso.com"
+        st, hdrs = _verify_from(g.port, "127.0.0.2", h)
+        assert st == 403, st
+        assert "x-forwarded-user" not in hdrs
+        assert g.loggrep(r"verify id=\w+ client=127.0.0.2 "
+                         r"result=not_forward_auth_peer")
+        # Not a trusted proxy at all: refused as before, whatever
+        # forward_auth_peers says.
+        g.stop()
+        g2 = start_gateway(o, tmp, upstream, ["trusted_proxies = 127.0.0.2",
+                                              "forward_auth_peers = "
+                                              "127.0.0.0/8"],
+                           routes=AGREE_ROUTES, name="gw2")
+        assert _verify_from(g2.port, "127.0.0.1", h)[0] == 403
+        assert g2.loggrep(r"verify id=\w+ client=127.0.0.1 "
+                          r"result=untrusted_peer")
+        # (The same session store and key: the session holds.)
+        st, hdrs = _verify_from(g2.port, "127.0.0.2", h)
+        assert st == 200 and hdrs["x-forwarded-user"] == "bob@contoso.com"
+    finally:
+        o.stop()
+
+
+TOKEN_HEADERS = ("x-ms-token-aad-access-token", "x-auth-request-access-token",
+                 "x-ms-token-aad-expires-on", "authorization")
+
+
+@pytest.mark.parametrize("tokens", ["default", "off", "on"])
+def test_verify_answers_tokens_only_when_asked(tmp, upstream, tokens):
+    """With forward_access_token on, the upstream gets the token in proxy
+    mode; /.auth/verify's answer carries it only with forward_auth_tokens
+    = on, and the identity headers either way."""
+    o = OP()
+    try:
+        extra = ["trusted_proxies = 127.0.0.1", "forward_access_token = on",
+                 "forward_authorization = on"]
+        if tokens != "default":
+            extra.append("forward_auth_tokens = " + tokens)
+        g = start_gateway(o, tmp, upstream, extra, routes=AGREE_ROUTES)
+        s, _ = sign_in(g, "bob@contoso.com")
+        r = s.get(g.url + "/.auth/verify", timeout=10, headers={
+            "X-Forwarded-Uri": "/other", "X-Forwarded-Method": "GET"})
+        assert r.status_code == 200
+        h = {k.lower(): v for k, v in r.headers.items()}
+        assert h["x-forwarded-user"] == "bob@contoso.com"
+        assert h["x-auth-request-user"] == "bob@contoso.com"
+        assert "x-ms-client-principal" in h
+        if tokens == "on":
+            for name in TOKEN_HEADERS:
+                assert name in h, name
+            verify_jwt(h["x-ms-token-aad-access-token"], o.jwks(),
+                       issuer=o.issuer)
+        else:
+            for name in TOKEN_HEADERS:
+                assert name not in h, name
+        # Proxy mode is unchanged: the upstream gets the token.
+        r = s.get(g.url + "/other", timeout=10)
+        assert r.status_code == 200
+        seen = {k.lower() for k, _ in r.json()["headers"]}
+        assert "x-ms-token-aad-access-token" in seen
+    finally:
+        o.stop()

@@ -74,6 +74,14 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
     do_HEAD = handle_any
 
+    def __getattr__(self, name):
+        # Any other method (WebDAV's MKCOL, LOCK, ..., invented ones) is
+        # echoed too, as an app that serves them would.
+        if name.startswith("do_") and name[3:].replace("-", "").replace(
+                "_", "").isalnum():
+            return self.handle_any
+        raise AttributeError(name)
+
     def p_echo(self):
         n, digest = self.read_body()
         self.send_json({

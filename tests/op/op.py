@@ -105,6 +105,8 @@ FAULTS = {
     "id_token_claims": "id_token",
     "id_token_retired_key": "id_token",
     "id_token_wrong_at_hash": "id_token",
+    # the access_token in a token answer
+    "access_token_claims": "access_token",
     # refresh_token grant only
     "refresh_different_sub": "id_token",
     "refresh_different_iss": "id_token",
@@ -1111,7 +1113,7 @@ class Handler(BaseHTTPRequestHandler):
             "expires_in": cfg["expires_in"],
             "ext_expires_in": cfg["expires_in"],
             "access_token": self.access_token(cfg, client_id, claims,
-                                              granted, now),
+                                              granted, now, grant),
         }
         all_scopes = set(scopes) | set(original_scopes or [])
         if "offline_access" in all_scopes or \
@@ -1150,7 +1152,8 @@ class Handler(BaseHTTPRequestHandler):
         st.count("tokens_issued")
         self.send_json(200, resp)
 
-    def access_token(self, cfg, client_id, claims, granted, now):
+    def access_token(self, cfg, client_id, claims, granted, now,
+                     grant=None):
         st = self.state
         payload = {
             "aud": cfg["access_token_audience"],
@@ -1168,7 +1171,16 @@ class Handler(BaseHTTPRequestHandler):
             if extra in claims:
                 payload[extra] = claims[extra]
         key = st.signing_key
-        return jwt_rs256({"typ": "JWT", "alg": "RS256", "kid": key.kid},
+        header = {"typ": "JWT", "alg": "RS256", "kid": key.kid}
+        # access_token_claims: "claims" are set (a null removes one) and
+        # "header" members likewise, still signed with the real key.
+        f = st.take_fault(["access_token_claims"], grant)
+        if f:
+            payload.update(f.get("claims", {}))
+            header.update(f.get("header", {}))
+            header = {k: v for k, v in header.items() if v is not None}
+            self.entry["notes"]["access_token_faults"] = [f["name"]]
+        return jwt_rs256(header,
                          {k: v for k, v in payload.items() if v is not None},
                          key)
 

@@ -105,7 +105,7 @@ test_trusted(void)
 	ok(k->ck_parse(
 	       cfg, k, "10.0.0.0/8 192.168.1.7, ::1 fd00::/8", 0, &err) == 0,
 	    "parse a list");
-	is_int(cfg->cf_ntrusted, 4, "four entries");
+	is_int(cfg->cf_trusted.cs_n, 4, "four entries");
 	ok(headers_peer_trusted(cfg, "10.1.2.3"), "inside /8");
 	ok(!headers_peer_trusted(cfg, "11.0.0.1"), "outside /8");
 	ok(headers_peer_trusted(cfg, "192.168.1.7"), "exact host");
@@ -118,7 +118,7 @@ test_trusted(void)
 	ok(k->ck_parse(cfg, k, "10.0.0.0/33", 0, &err) == -1, "bad prefix");
 	ok(k->ck_parse(cfg, k, "10.0.0.0/", 0, &err) == -1, "empty prefix");
 	ok(k->ck_parse(cfg, k, "example.com", 0, &err) == -1, "a name");
-	ok(k->ck_parse(cfg, k, "", 0, &err) == 0 && cfg->cf_ntrusted == 0,
+	ok(k->ck_parse(cfg, k, "", 0, &err) == 0 && cfg->cf_trusted.cs_n == 0,
 	    "empty list: trust nobody");
 	ok(!headers_peer_trusted(cfg, "10.1.2.3"), "nobody trusted");
 	ok(k->ck_parse(cfg, k, "172.16.0.0/12", 0, &err) == 0, "a /12");

@@ -622,6 +622,135 @@ test_corpus(const struct jwks *keys)
 	ok(nfiles >= 10, "corpus holds %d files", nfiles);
 }
 
+/*
+ * The access-* files of tests/corpus/jwt: "HEADER\nPAYLOAD", signed here
+ * with rsa1, verified as bearer.c does (no azp or nonce check), then
+ * jose_access_token_check.  A file without a row fails.
+ */
+static const struct {
+	const char *file;
+	const char *code; /* "ok", or jose_access_token_check's code */
+} access_expect[] = {
+    {"access-id-token-at-hash", "not_access_token"},
+    {"access-id-token-c-hash", "not_access_token"},
+    {"access-id-token-no-scope-no-roles", "not_access_token"},
+    {"access-id-token-nonce", "not_access_token"},
+    {"access-roles-empty", "not_access_token"},
+    {"access-scp-blank", "not_access_token"},
+    {"access-scp-not-string", "not_access_token"},
+    {"access-typ-at-jwt-suffix", "not_access_token"},
+    {"access-typ-id-token", "not_access_token"},
+    {"access-typ-logout-token", "not_access_token"},
+    {"access-typ-not-string", "not_access_token"},
+    {"access-valid-no-typ-roles", "ok"},
+    {"access-valid-typ-application-at-jwt-upper", "ok"},
+    {"access-valid-typ-at-jwt", "ok"},
+    {"access-valid-typ-jwt-scp", "ok"},
+};
+
+static void
+test_access_corpus(const cjose_jwk_t *r1, const struct jwks *keys)
+{
+	const size_t nrows = sizeof(access_expect) / sizeof(access_expect[0]);
+	struct jose_check chk;
+	struct dirent *de;
+	json_t *claims;
+	char path[512], buf[4096], *nl, *jwt;
+	const char *want, *got;
+	size_t i, n;
+	int nfiles = 0;
+	DIR *d;
+	FILE *f;
+
+	check_init(&chk);
+	chk.jc_issuer = "https://op.example/v2.0";
+	chk.jc_now = 1700000100;
+	chk.jc_client_id = NULL;
+	chk.jc_nonce = NULL;
+	d = opendir(CORPUS);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "access-", 7) != 0)
+			continue;
+		nfiles++;
+		for (i = 0, want = NULL; i < nrows; i++)
+			if (strcmp(access_expect[i].file, de->d_name) == 0)
+				want = access_expect[i].code;
+		if (!ok(want != NULL, "%s has a verdict", de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
+		f = fopen(path, "rb");
+		n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f != NULL)
+			fclose(f);
+		buf[n] = '\0';
+		nl = strchr(buf, '\n');
+		if (!ok(nl != NULL, "%s is HEADER\\nPAYLOAD", de->d_name))
+			continue;
+		*nl = '\0';
+		jwt = sign_raw(r1, buf, nl + 1);
+		claims = NULL;
+		memset(&err, 0, sizeof(err));
+		if (jose_verify(jwt, keys, &chk, &claims, &err) != JOSE_OK) {
+			ok(0, "%s verifies (%s)", de->d_name, err.ge_msg);
+			free(jwt);
+			continue;
+		}
+		got = jose_access_token_check(jwt, claims, &err) == 0
+		    ? "ok"
+		    : err.ge_code;
+		is_str(got, want, "access corpus %s", de->d_name);
+		json_decref(claims);
+		free(jwt);
+	}
+	closedir(d);
+	is_int(nfiles, (long long)nrows, "every access row has its file");
+}
+
+static void
+test_access(const cjose_jwk_t *r1, const struct jwks *keys)
+{
+	struct jose_check chk;
+	json_t *c, *claims = NULL;
+	char *jwt;
+
+	check_init(&chk);
+	chk.jc_client_id = NULL;
+	chk.jc_nonce = NULL;
+	/* This app's own ID token: same iss and aud as its API's tokens. */
+	c = claims_base();
+	json_object_set_new(c, "roles", json_pack("[s]", "Admin"));
+	jwt =
+	    sign(r1, "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"JWT\"}", c);
+	ok(jose_verify(jwt, keys, &chk, &claims, &err) == JOSE_OK,
+	    "an ID token verifies as a JWT");
+	ok(jose_access_token_check(jwt, claims, &err) == -1 &&
+	        strcmp(err.ge_code, "not_access_token") == 0 &&
+	        strstr(err.ge_msg, "nonce") != NULL,
+	    "but is no access token: it carries nonce");
+	json_decref(claims);
+	claims = NULL;
+	free(jwt);
+	/* The same claims as an access token. */
+	c = claims_base();
+	json_object_del(c, "nonce");
+	json_object_set_new(c, "scp", json_string("api.read"));
+	jwt = sign(r1, "{\"alg\":\"RS256\",\"kid\":\"rsa1\"}", c);
+	ok(jose_verify(jwt, keys, &chk, &claims, &err) == JOSE_OK &&
+	        jose_access_token_check(jwt, claims, &err) == 0,
+	    "without nonce, with scp and no typ: an access token");
+	ok(jose_access_token_check(NULL, claims, &err) == -1 &&
+	        strcmp(err.ge_code, "malformed") == 0,
+	    "no JWT: refused");
+	ok(jose_access_token_check(jwt, NULL, &err) == -1,
+	    "no claims: refused");
+	ok(jose_access_token_check("a.b", claims, &err) == -1,
+	    "two parts: refused");
+	json_decref(claims);
+	free(jwt);
+}
+
 int
 main(void)
 {
@@ -651,6 +780,8 @@ main(void)
 	test_shape(r1, keys);
 	test_peek(r1);
 	test_corpus(keys);
+	test_access(r1, keys);
+	test_access_corpus(r1, keys);
 
 	jwks_free(keys);
 	jwks_free(one);
