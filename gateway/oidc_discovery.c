@@ -341,13 +341,13 @@ oidc_label_equal(const char *a, size_t alen, const char *b, size_t blen)
 
 /*
  * An Entra authority: whether the discovery issuer belongs to the
- * authority's tenant.  An issuer on the authority's own host is that host
- * speaking for itself.  External ID names the issuer's host after the
- * tenant's GUID ({x}.ciamlogin.com), which is any tenant's host as far as
- * the name goes: it is accepted only when {x} is the tenant the authority
- * names (the first segment of its path, or the first label of a path-less
- * authority's host) or the tenant the document's own token endpoint names
- * on the authority's host, and when its path is empty, "/{x}" or
+ * authority's tenant.  An issuer on the authority's own host (any scheme or
+ * port) is that host speaking for itself.  External ID names the issuer's host
+ * after the tenant's GUID ({x}.ciamlogin.com), which is any tenant's host as
+ * far as the name goes: it is accepted only when {x} is the tenant the
+ * authority names (the first segment of its path, or the first label of a
+ * path-less authority's host) or the tenant the document's own token endpoint
+ * names on the authority's host, and when its path is empty, "/{x}" or
  * "/{x}/v2.0".  Any other host is another provider.
  */
 static int
@@ -357,16 +357,17 @@ oidc_issuer_of_tenant(const struct config *cfg, const struct oidc_meta *m)
 	char *ahost = NULL, *apath = NULL, *ihost = NULL, *ipath = NULL;
 	char *thost = NULL, *tpath = NULL;
 	const char *errstr, *seg;
-	int ahttps, ihttps, thttps, aport, iport, tport, ok = 0;
+	int ihttps, ok = 0;
 	size_t hlen, xlen, slen, plen;
 
-	if (config_url_split(cfg->cf_authority, &ahttps, &ahost, &aport, &apath,
-	        &errstr) == -1 ||
+	if (config_url_split(
+	        cfg->cf_authority, NULL, &ahost, NULL, &apath, &errstr) == -1 ||
 	    config_url_split(
-	        m->om_issuer, &ihttps, &ihost, &iport, &ipath, &errstr) == -1)
+	        m->om_issuer, &ihttps, &ihost, NULL, &ipath, &errstr) == -1)
 		goto done;
-	if (ahttps == ihttps && aport == iport &&
-	    strcasecmp(ahost, ihost) == 0) {
+	/* The same host, whatever the scheme or port (a TLS front end may
+	 * serve what the provider names on another port). */
+	if (strcasecmp(ahost, ihost) == 0) {
 		ok = 1;
 		goto done;
 	}
@@ -398,9 +399,8 @@ oidc_issuer_of_tenant(const struct config *cfg, const struct oidc_meta *m)
 		ok = 1;
 		goto done;
 	}
-	if (config_url_split(m->om_token_endpoint, &thttps, &thost, &tport,
-	        &tpath, &errstr) == 0 &&
-	    thttps == ahttps && tport == aport &&
+	if (config_url_split(m->om_token_endpoint, NULL, &thost, NULL, &tpath,
+	        &errstr) == 0 &&
 	    strcasecmp(thost, ahost) == 0) {
 		seg = oidc_path_first(tpath, &slen);
 		ok = oidc_label_equal(seg, slen, ihost, xlen);
