@@ -5,9 +5,11 @@
  * Fetching and refreshing the document is oidc_discovery's job; this module
  * only parses text and answers lookups.
  *
- * Threads: a struct jwks is immutable once jwks_parse returns it.  Parse,
- * look up and free it on one worker's thread (the cjose keys inside carry
- * non-atomic reference counts); any thread may parse its own set.
+ * Threads: a struct jwks is immutable once jwks_parse returns it, and
+ * several threads may look keys up and verify with them at once (nothing
+ * here or in a cjose verification takes a key reference).  The cjose keys
+ * inside carry non-atomic reference counts: never retain one, and free the
+ * set only once no thread uses it (oidc_discovery.c counts its users).
  */
 #ifndef GATEHOUSE_JWKS_H
 #define GATEHOUSE_JWKS_H

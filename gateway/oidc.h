@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * oidc.h: the public face of the OpenID Connect flows.  Each worker owns
- * one struct oidc_provider (discovery document and JWKS, fetched through the
- * worker's http client and refreshed on a timer, S18); the endpoints park
- * the request while the provider answers (STEP_AGAIN).  Worker thread only,
- * except the config functions (main thread).
+ * oidc.h: the public face of the OpenID Connect flows.  The provider's
+ * discovery document and JWKS are fetched once for the whole process and
+ * shared by every worker; each worker reads them through its own struct
+ * oidc_provider handle.  The endpoints park the request while the provider
+ * answers (STEP_AGAIN).  Worker thread only, except the config functions
+ * (main thread).
  */
 #ifndef GATEHOUSE_OIDC_H
 #define GATEHOUSE_OIDC_H
@@ -61,21 +62,33 @@ struct oidc_meta {
 };
 
 /*
- * The worker's provider: starts fetching at once and keeps itself fresh.
- * Returns new or NULL.  oidc_provider_free(NULL) is a no-op.
+ * The worker's handle on the process's provider.  Worker 0's handle starts
+ * the first fetch once its loop runs and keeps the copy fresh; the others
+ * take each new copy when told (oidc_provider_notify).  Main thread, before
+ * the workers start; returns new or NULL.  oidc_provider_free(NULL) is a
+ * no-op; main thread, after every worker's loop has ended (the last one
+ * freed drops the shared copy).
  */
 struct oidc_provider *oidc_provider_new(struct worker *w);
 void oidc_provider_free(struct oidc_provider *op);
 
-/* The metadata (borrowed; valid until the next event-loop turn) or NULL
- * when the provider is not usable. */
+/*
+ * A fetch for the process has ended: take the current copy, wake the
+ * waiters it concerns.  On the worker's thread, from its mail pipe.
+ */
+void oidc_provider_notify(struct oidc_provider *op);
+
+/* The metadata or NULL when the provider is not usable.  Borrowed and
+ * valid until the next event-loop turn: a request that waits for I/O reads
+ * it again when it resumes, it does not keep the pointer. */
 const struct oidc_meta *oidc_provider_meta(struct oidc_provider *op);
 const struct jwks *oidc_provider_jwks(struct oidc_provider *op);
 enum oidc_state oidc_provider_state(struct oidc_provider *op);
 
 /*
  * A token named a kid the JWKS lacks: refetch the JWKS unless that was done
- * in the last minute.  done(arg, 1) runs once a new set is in hand,
+ * in the last minute (by any worker; a refetch already running is joined
+ * instead).  done(arg, 1) runs once a new set is in hand,
  * done(arg, 0) when nothing was fetched (rate-limited or failed).  Returns
  * 0 (done will be called later) or -1 (it will not).
  */

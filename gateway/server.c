@@ -451,9 +451,9 @@ server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(w->w_listen_ev, NULL);
 }
 
-/* Messages from the main thread, one byte each on the worker's pipe: 'S'
- * stop, 'R' take w_next_routes.  The only way another thread reaches a
- * worker, so libevent needs no locks. */
+/* Messages from other threads, one byte each on the worker's pipe: 'S'
+ * stop, 'R' take w_next_routes, 'P' a provider fetch has ended.  The only
+ * way another thread reaches a worker, so libevent needs no locks. */
 static void
 server_mail_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -469,6 +469,8 @@ server_mail_cb(evutil_socket_t fd, short what, void *arg)
 			    &w->w_next_routes, __ATOMIC_ACQUIRE);
 		else if (buf[i] == 'S')
 			server_stop_cb(-1, 0, w);
+		else if (buf[i] == 'P' && w->w_provider != NULL)
+			oidc_provider_notify(w->w_provider);
 	}
 }
 
@@ -552,6 +554,19 @@ server_mail(struct worker *w, char what)
 {
 	if (write(w->w_mail[1], &what, 1) != 1)
 		log_warn("worker %d: cannot signal", w->w_id);
+}
+
+void
+server_tell_all(char what)
+{
+	int i;
+
+	/* The array is set before any worker starts and freed after every
+	 * worker has stopped, so worker threads may walk it. */
+	for (i = 0; i < server_nworkers; i++)
+		if (server_workers[i].w_magic == WORKER_MAGIC &&
+		    server_workers[i].w_mail[1] != -1)
+			server_mail(&server_workers[i], what);
 }
 
 /* Route tables read on SIGHUP.  Requests in flight may still point into

@@ -2,8 +2,8 @@
 /*
  * server.h: listeners and worker threads.  Each worker has its own
  * event_base, its own SO_REUSEPORT listening socket on the shared port and
- * its own client connections (conn.h) (S18); the only shared state is the
- * read-only config and the session store.
+ * its own client connections (conn.h); the shared state is the read-only
+ * config, the session store and the provider's metadata (oidc_discovery.c).
  */
 #ifndef GATEHOUSE_SERVER_H
 #define GATEHOUSE_SERVER_H
@@ -70,6 +70,12 @@ int server_config_check(
  * (the reason has been logged).  Main thread only.
  */
 int server_run(const struct config *cfg);
+
+/*
+ * Tell every worker `what` through its mail pipe ('P': a provider fetch
+ * has ended).  Any thread, while the workers exist.
+ */
+void server_tell_all(char what);
 
 /* A request has finished on this worker (for the graceful drain). */
 void server_request_done(struct worker *w);

@@ -64,6 +64,8 @@ FAULTS = {
     "discovery_override": "discovery",
     "discovery_stall": "discovery",
     "discovery_redirect": "discovery",
+    # after `after` good answers (default 1), every later one is a 503
+    "discovery_down_after": "discovery",
     # jwks_uri
     "jwks_down": "jwks",
     "jwks_invalid_json": "jwks",
@@ -71,6 +73,7 @@ FAULTS = {
     "jwks_broken": "jwks",
     "jwks_stall": "jwks",
     "jwks_redirect": "jwks",
+    "jwks_down_after": "jwks",
     # token endpoint, whole answer
     "token_500": "token",
     "token_garbage": "token",
@@ -373,6 +376,20 @@ class State:
                     return self._consume(fault)
         return None
 
+    def take_down_after(self, name):
+        """The `*_down_after` faults: let `after` answers through, then
+        consume (fail) every later one while the fault is armed."""
+        with self.lock:
+            for fault in self.faults:
+                if fault["name"] != name:
+                    continue
+                seen = fault.setdefault("passed", 0)
+                if seen < int(fault["params"].get("after", 1)):
+                    fault["passed"] = seen + 1
+                    return None
+                return self._consume(fault)
+        return None
+
     def take_all_faults(self, names, grant=None):
         """Consume one shot of every active fault among names."""
         out = []
@@ -626,6 +643,10 @@ class Handler(BaseHTTPRequestHandler):
     def ep_discovery(self, method, query, form):
         st = self.state
         self.stall("discovery_stall")
+        if st.take_down_after("discovery_down_after"):
+            return self.send_json(503, {
+                "error": "temporarily_unavailable",
+                "error_description": "AADSTS90033: service unavailable"})
         fault = st.take_fault(["discovery_redirect"])
         if fault:
             return self.fault_redirect(fault)
@@ -655,6 +676,8 @@ class Handler(BaseHTTPRequestHandler):
     def ep_jwks(self, method, query, form):
         st = self.state
         self.stall("jwks_stall")
+        if st.take_down_after("jwks_down_after"):
+            return self.send_json(503, {"error": "temporarily_unavailable"})
         fault = st.take_fault(["jwks_redirect"])
         if fault:
             return self.fault_redirect(fault)
