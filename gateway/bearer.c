@@ -134,7 +134,8 @@ bearer_verify(struct request_ctx *rq, int retried)
 		    "the token's claims fail the route's criteria");
 		return;
 	}
-	rq->rq_upstream_hdrs = headers_identity_block(claims);
+	rq->rq_upstream_hdrs =
+	    headers_identity_block(claims, cfg->cf_trust_unverified_email);
 	json_decref(claims);
 	if (rq->rq_upstream_hdrs == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);

@@ -114,6 +114,7 @@ struct config {
 	/* policies: the route table, built line by line */
 	struct policy_table *cf_routes;
 	int cf_route_case_insensitive;
+	int cf_trust_unverified_email; /* also read by headers */
 
 	/* log */
 	int cf_log_level;

@@ -78,6 +78,8 @@ static const char *
 errpage_title(int status)
 {
 	switch (status) {
+	case 200:
+		return "Please confirm";
 	case 400:
 		return "Bad request";
 	case 401:
@@ -123,9 +125,14 @@ errpage_send_action(struct request_ctx *rq, int status, const char *code,
 	errpage_send_full(rq, status, code, message, action, href, 0);
 }
 
-void
-errpage_send_full(struct request_ctx *rq, int status, const char *code,
-    const char *message, const char *action, const char *href, int close)
+/*
+ * The one renderer.  With `form` set the action is a button that POSTs to
+ * href (a confirmation), otherwise a link.
+ */
+static void
+errpage_render(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *action, const char *href, int close,
+    int form)
 {
 	struct evkeyvalq *out = request_out(rq);
 	struct evbuffer *body;
@@ -148,6 +155,9 @@ errpage_send_full(struct request_ctx *rq, int status, const char *code,
 		if (href != NULL) {
 			evbuffer_add_printf(body, "\",\"action\":\"");
 			errpage_json_escape(body, href);
+			if (form)
+				evbuffer_add_printf(
+				    body, "\",\"action_method\":\"POST");
 		}
 		evbuffer_add_printf(
 		    body, "\",\"request_id\":\"%s\"}\n", rq->rq_id);
@@ -164,7 +174,15 @@ errpage_send_full(struct request_ctx *rq, int status, const char *code,
 		    "</style></head><body><h1>%s</h1><p>",
 		    status, title, title);
 		errpage_html_escape(body, message);
-		if (action != NULL && href != NULL) {
+		if (action != NULL && href != NULL && form) {
+			evbuffer_add_printf(
+			    body, "</p><form method=\"post\" action=\"");
+			errpage_html_escape(body, href);
+			evbuffer_add_printf(
+			    body, "\"><button type=\"submit\" id=\"confirm\">");
+			errpage_html_escape(body, action);
+			evbuffer_add_printf(body, "</button></form><p>");
+		} else if (action != NULL && href != NULL) {
 			evbuffer_add_printf(body, "</p><p><a href=\"");
 			errpage_html_escape(body, href);
 			evbuffer_add_printf(body, "\">");
@@ -172,16 +190,43 @@ errpage_send_full(struct request_ctx *rq, int status, const char *code,
 			evbuffer_add_printf(body, "</a>");
 		}
 		evbuffer_add_printf(body,
-		    "</p><p class=\"id\">Error %d &middot; request id %s</p>"
+		    "</p><p class=\"id\">%s %d &middot; request id %s</p>"
 		    "</body></html>\n",
-		    status, rq->rq_id);
+		    status < 400 ? "Status" : "Error", status, rq->rq_id);
 	}
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	/* Security: a page shown at the callback would otherwise send its
+	 * URL, with the authorization code and state, as the Referer of
+	 * whatever the person follows next; set once even when the caller
+	 * (the callback) already asked for it. */
+	evhttp_remove_header(out, "Referrer-Policy");
+	evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+	if (form) {
+		/* Security: a button that acts must not be framed by another
+		 * site and clicked through (clickjacking). */
+		evhttp_add_header(out, "X-Frame-Options", "DENY");
+		evhttp_add_header(
+		    out, "Content-Security-Policy", "frame-ancestors 'none'");
+	}
 	if (close)
 		rq->rq_close = 1;
 	if (rq->rq_event == NULL || strcmp(rq->rq_event, "proxy") == 0)
 		rq->rq_event = code;
 	request_reply(rq, status, title, body);
 	evbuffer_free(body);
+}
+
+void
+errpage_send_full(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *action, const char *href, int close)
+{
+	errpage_render(rq, status, code, message, action, href, close, 0);
+}
+
+void
+errpage_send_confirm(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *button, const char *href)
+{
+	errpage_render(rq, status, code, message, button, href, 0, 1);
 }

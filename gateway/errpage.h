@@ -13,9 +13,9 @@ struct request_ctx;
  * Send `status` with a page explaining `message` (plain text; it is escaped).
  * `code` is a short fixed token for JSON clients ("upstream_unreachable").
  * JSON when the client prefers application/json, HTML otherwise.  Adds
- * Cache-Control: no-store.  With `close` set the connection is closed after
- * the reply.  May finish the request: the caller must not touch rq
- * afterwards (S14).
+ * Cache-Control: no-store and Referrer-Policy: no-referrer.  With `close` set
+ * the connection is closed after the reply.  May finish the request: the caller
+ * must not touch rq afterwards (S14).
  */
 void errpage_send(struct request_ctx *rq, int status, const char *code,
     const char *message, int close);
@@ -28,6 +28,15 @@ void errpage_send_action(struct request_ctx *rq, int status, const char *code,
 /* Both of the above. */
 void errpage_send_full(struct request_ctx *rq, int status, const char *code,
     const char *message, const char *action, const char *href, int close);
+
+/*
+ * As errpage_send_action, but the action is a button that POSTs to href
+ * (a path on this site): a page that asks the person to confirm.  The JSON
+ * form carries href as "action" and "action_method": "POST".  The page may
+ * not be framed (X-Frame-Options, CSP frame-ancestors).
+ */
+void errpage_send_confirm(struct request_ctx *rq, int status, const char *code,
+    const char *message, const char *button, const char *href);
 
 /* Whether the client asked for JSON rather than a page. */
 int errpage_wants_json(struct request_ctx *rq);

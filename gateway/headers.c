@@ -26,6 +26,7 @@
 #include "config.h"
 #include "headers.h"
 #include "http1.h"
+#include "policy.h"
 #include "request.h"
 #include "session.h"
 #include "server.h"
@@ -435,23 +436,31 @@ headers_claim(const json_t *claims, const char *name)
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-const char *
-headers_identity_user(const json_t *claims)
+/* The user name: preferred_username, else the email when it may be used
+ * (policy_claims_email), else sub. */
+static const char *
+headers_user(const json_t *claims, int trust_unverified_email)
 {
 	const char *u;
 
 	u = headers_claim(claims, "preferred_username");
 	if (u == NULL)
-		u = headers_claim(claims, "email");
+		u = policy_claims_email(claims, trust_unverified_email);
 	if (u == NULL)
 		u = headers_claim(claims, "sub");
 	return u != NULL ? u : "";
 }
 
+const char *
+headers_identity_user(const json_t *claims)
+{
+	return headers_user(claims, 1);
+}
+
 /* Easy Auth's X-MS-CLIENT-PRINCIPAL: base64 of
  * {"auth_typ","claims":[{"typ","val"}],"name_typ","role_typ"}. */
 static char *
-headers_principal(const json_t *claims)
+headers_principal(const json_t *claims, const char *user)
 {
 	static const char name_typ[] =
 	    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
@@ -496,9 +505,8 @@ headers_principal(const json_t *claims)
 			    list, json_pack("{s:s,s:s}", "typ", k, "val", num));
 		}
 	}
-	json_array_append_new(list,
-	    json_pack("{s:s,s:s}", "typ", name_typ, "val",
-	        headers_identity_user(claims)));
+	json_array_append_new(
+	    list, json_pack("{s:s,s:s}", "typ", name_typ, "val", user));
 	json_object_set(p, "claims", list);
 	json_object_set_new(p, "name_typ", json_string(name_typ));
 	json_object_set_new(p, "role_typ", json_string(role_typ));
@@ -518,28 +526,31 @@ done:
 }
 
 char *
-headers_identity_block(const json_t *claims)
+headers_identity_block(const json_t *claims, int trust_unverified_email)
 {
 	struct evbuffer *b;
-	const char *email, *id;
+	const char *email, *id, *user;
 	char *principal, *out = NULL;
 	size_t len;
 
 	b = evbuffer_new();
 	if (b == NULL)
 		return NULL;
-	email = headers_claim(claims, "email");
+	/* Security: an address the provider has not verified is anyone's
+	 * to type; an app that trusts X-Forwarded-Email (or a user name
+	 * taken from it) would accept it as the owner's. */
+	email = policy_claims_email(claims, trust_unverified_email);
+	user = headers_user(claims, trust_unverified_email);
 	id = headers_claim(claims, "oid");
 	if (id == NULL)
 		id = headers_claim(claims, "sub");
-	headers_add_safe(b, "X-Forwarded-User", headers_identity_user(claims));
+	headers_add_safe(b, "X-Forwarded-User", user);
 	if (email != NULL)
 		headers_add_safe(b, "X-Forwarded-Email", email);
-	headers_add_safe(
-	    b, "X-MS-CLIENT-PRINCIPAL-NAME", headers_identity_user(claims));
+	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-NAME", user);
 	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-ID", id != NULL ? id : "");
 	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-IDP", "aad");
-	principal = headers_principal(claims);
+	principal = headers_principal(claims, user);
 	if (principal == NULL)
 		goto done;
 	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL", principal);

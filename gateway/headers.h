@@ -97,11 +97,14 @@ int headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
  * "X-Forwarded-User: ...\r\n" and the rest, X-Forwarded-Email and the Easy
  * Auth set (X-MS-CLIENT-PRINCIPAL-NAME, -ID, -IDP and X-MS-CLIENT-PRINCIPAL,
  * base64 JSON of the claims).  Control characters in claims are replaced.
- * Returns a new string or NULL.
+ * An email the provider marks unverified is not sent as X-Forwarded-Email
+ * nor used as the user name, unless trust_unverified_email is set (the
+ * configuration key of that name).  Returns a new string or NULL.
  */
-char *headers_identity_block(const json_t *claims);
+char *headers_identity_block(const json_t *claims, int trust_unverified_email);
 
-/* The user name shown upstream: preferred_username, else email, else sub
+/* The user name for logs and /.auth/me: preferred_username, else email
+ * (even unverified: the block above applies the stricter rule), else sub
  * (borrowed from claims; "" when none). */
 const char *headers_identity_user(const json_t *claims);
 

@@ -356,6 +356,10 @@ oidc_callback(struct request_ctx *rq)
 	int used;
 
 	rq->rq_event = "callback";
+	/* Security: every answer here (the redirect onward, a restart, an
+	 * error page) must not pass this URL, with the code and state in
+	 * it, as the Referer of the next request. */
+	evhttp_add_header(request_out(rq), "Referrer-Policy", "no-referrer");
 	if (strcmp(rq->rq_method, "GET") != 0 &&
 	    strcmp(rq->rq_method, "POST") != 0) {
 		errpage_send(rq, 405, "method_not_allowed",

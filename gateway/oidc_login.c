@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "oidc.h"
 #include "oidc_int.h"
+#include "path.h"
 #include "request.h"
 #include "server.h"
 #include "session.h"
@@ -109,40 +111,81 @@ oidc_path_shape_ok(const char *s, int raw)
 	return 1;
 }
 
-int
-oidc_redirect_safe(const char *target)
+/*
+ * Whether the path part of s (up to '?' or '#'), once normalised as the
+ * router normalises request paths (dot segments, duplicate slashes,
+ * unreserved escapes) and compared without regard to case, is one of
+ * gatehouse's own endpoints: under auth_prefix (also as "/.auth;x", which a
+ * servlet upstream reads as "/.auth"), or the callback path.
+ */
+static int
+oidc_path_is_ours(const struct config *cfg, const char *s)
+{
+	char path[2048], norm[2048];
+	size_t n = strcspn(s, "?#"), plen;
+
+	if (n >= sizeof(path))
+		return 1;
+	memcpy(path, s, n);
+	path[n] = '\0';
+	/* A path the router refuses (400) reaches no endpoint; the other
+	 * levels of decoding are checked on their own. */
+	if (path_normalise(path, PATH_FOLD_CASE, norm, sizeof(norm), NULL) ==
+	    -1)
+		return 0;
+	plen = strlen(cfg->cf_auth_prefix);
+	if (strncasecmp(norm, cfg->cf_auth_prefix, plen) == 0 &&
+	    (norm[plen] == '/' || norm[plen] == '\0' || norm[plen] == ';'))
+		return 1;
+	return cfg->cf_callback_path != NULL &&
+	    strcasecmp(norm, cfg->cf_callback_path) == 0;
+}
+
+/*
+ * Security: a return URL passes through an unknown number of decoders
+ * before it is acted on (the browser, a front proxy, the app's framework,
+ * the app's own redirect helper), so it is percent-decoded to a fixed
+ * point and every level must be a local path: "/%252Eauth/logout" is
+ * checked as itself, as "/%2Eauth/logout" and as "/.auth/logout".  This
+ * was chosen over refusing every "%25": encoded characters in an app's
+ * paths (%20, UTF-8) keep working, and no count of decodings can reach a
+ * shape that was not checked.  Each decoding shortens the string, so the
+ * loop ends; a malformed escape is refused, as no decoder's reading of it
+ * can be predicted.  cfg NULL: the shape checks only.
+ */
+static int
+oidc_redirect_check(const struct config *cfg, const char *target)
 {
 	char a[2048], b[2048];
-	int i;
+	int raw = 1;
 
-	/* Security: every decoding the browser or the app might apply is
-	 * checked, so an encoded "//" or "\" cannot slip through. */
 	if (target == NULL || strlen(target) >= sizeof(a))
 		return 0;
 	snprintf(a, sizeof(a), "%s", target);
-	for (i = 0; i < 3; i++) {
-		if (!oidc_path_shape_ok(a, i == 0))
+	for (;;) {
+		if (!oidc_path_shape_ok(a, raw))
+			return 0;
+		if (cfg != NULL && oidc_path_is_ours(cfg, a))
 			return 0;
 		if (strchr(a, '%') == NULL)
 			return 1;
 		if (oidc_pct_decode(a, b, sizeof(b)) == -1)
 			return 0;
 		memcpy(a, b, sizeof(a));
+		raw = 0;
 	}
-	return oidc_path_shape_ok(a, 0) && strchr(a, '%') == NULL;
+}
+
+int
+oidc_redirect_safe(const char *target)
+{
+	return oidc_redirect_check(NULL, target);
 }
 
 const char *
 oidc_target_or_root(const struct config *cfg, const char *t)
 {
-	size_t n = strlen(cfg->cf_auth_prefix);
-
-	if (t == NULL || !oidc_redirect_safe(t))
-		return "/";
-	if (strncmp(t, cfg->cf_auth_prefix, n) == 0 &&
-	    (t[n] == '/' || t[n] == '\0' || t[n] == '?'))
-		return "/";
-	return t;
+	return oidc_redirect_check(cfg, t) ? t : "/";
 }
 
 int

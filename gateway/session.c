@@ -161,6 +161,7 @@ session_new(time_t now, const struct config *cfg)
 	}
 	s->se_created = s->se_last_seen = now;
 	s->se_expires = now + cfg->cf_session_lifetime;
+	s->se_trust_unverified_email = cfg->cf_trust_unverified_email;
 	/* Nothing in the store yet: the first save writes both parts. */
 	s->se_cold = SESSION_COLD_LOADED;
 	s->se_cold_dirty = 1;
@@ -481,6 +482,7 @@ session_load(struct store_reader *reader, const char *cookie, time_t now,
 		session_free(sg.sg_s);
 		return r;
 	}
+	sg.sg_s->se_trust_unverified_email = cfg->cf_trust_unverified_email;
 	if (now - sg.sg_s->se_last_seen >= SESSION_TOUCH_EVERY) {
 		sg.sg_s->se_last_seen = now;
 		(void)session_save(sg.sg_s);
@@ -597,7 +599,9 @@ session_set_claims(struct session *s, const char *claims_json)
 		return -1;
 	copy = strdup(claims_json);
 	claims = json_loads(claims_json, 0, &jerr);
-	ident = claims != NULL ? headers_identity_block(claims) : NULL;
+	ident = claims != NULL
+	    ? headers_identity_block(claims, s->se_trust_unverified_email)
+	    : NULL;
 	if (copy == NULL || claims == NULL || ident == NULL) {
 		free(copy);
 		json_decref(claims);

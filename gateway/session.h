@@ -64,6 +64,9 @@ struct session {
 	int se_cold;                    /* enum session_cold */
 	int se_cold_dirty;   /* claims or tokens changed since the last save */
 	int se_ident_inline; /* se_ident lies in s's own allocation */
+	/* cfg's trust_unverified_email, for the identity block that
+	 * session_set_claims builds. */
+	int se_trust_unverified_email;
 };
 
 /* Where a session's cold part stands. */

@@ -51,6 +51,19 @@ policy_table_set_case_insensitive(struct policy_table *t, int on)
 	t->pt_case_insensitive = on != 0;
 }
 
+void
+policy_table_set_trust_unverified_email(struct policy_table *t, int on)
+{
+	struct policy_route *r;
+	size_t i, j;
+
+	for (i = 0; i < t->pt_nroutes; i++) {
+		r = t->pt_routes[i];
+		for (j = 0; j < r->pr_ncrits; j++)
+			r->pr_crits[j].pc_trust_unverified = on != 0;
+	}
+}
+
 size_t
 policy_table_count(const struct policy_table *t)
 {

@@ -52,6 +52,23 @@ void policy_table_free(struct policy_table *t);
  */
 void policy_table_set_case_insensitive(struct policy_table *t, int on);
 
+/*
+ * Let email: criteria match an address the provider marks unverified
+ * (trust_unverified_email = on).  Table-wide, like the above; off by
+ * default (see policy_claims_email).
+ */
+void policy_table_set_trust_unverified_email(struct policy_table *t, int on);
+
+/*
+ * The "email" claim of claims (borrowed from claims), or NULL when there
+ * is none, it is empty, or the provider says it is unverified
+ * ("email_verified": false or "false") and trust_unverified is 0.  An
+ * absent email_verified is not a refusal: many providers only send
+ * verified addresses and omit the claim.  The one rule for email:
+ * criteria and the X-Forwarded-Email header.  Pure; any thread.
+ */
+const char *policy_claims_email(const json_t *claims, int trust_unverified);
+
 /* Number of routes in the table. */
 size_t policy_table_count(const struct policy_table *t);
 /* The i-th route in file order (borrowed), or NULL past the end. */

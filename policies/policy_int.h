@@ -47,8 +47,9 @@ enum policy_kind {
 
 struct policy_crit {
 	enum policy_kind pc_kind;
-	char *pc_name;  /* claim name for claim:, else NULL */
-	char *pc_value; /* value; email: lower-cased glob */
+	char *pc_name;           /* claim name for claim:, else NULL */
+	char *pc_value;          /* value; email: lower-cased glob */
+	int pc_trust_unverified; /* email: trust_unverified_email */
 };
 
 /* Result of one criterion. */

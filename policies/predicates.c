@@ -141,8 +141,29 @@ policy_glob(const char *pat, size_t plen, const char *s, size_t slen)
  * have exactly one '@'; local parts and domains are globbed separately, so
  * '*' never crosses the '@' (security: "*@contoso.com" must not accept
  * "x@evil.example@contoso.com").  Case-insensitive throughout: mailbox
- * providers treat local parts so in practice and Entra does too.
+ * providers treat local parts so in practice and Entra does too.  An
+ * address the provider marks unverified never matches (policy_claims_email).
  */
+const char *
+policy_claims_email(const json_t *claims, int trust_unverified)
+{
+	const json_t *v = json_object_get(claims, "email_verified");
+	const char *email = json_string_value(json_object_get(claims, "email"));
+
+	if (email == NULL || email[0] == '\0')
+		return NULL;
+	/* Security: a provider that lets anyone type an address and marks
+	 * it unverified (Auth0, Cognito, Keycloak without verification)
+	 * would otherwise let a stranger claim a colleague's address.
+	 * Some providers send the flag as a string. */
+	if (!trust_unverified &&
+	    (json_is_false(v) ||
+	        (json_is_string(v) &&
+	            strcasecmp(json_string_value(v), "false") == 0)))
+		return NULL;
+	return email;
+}
+
 static enum policy_tri
 policy_check_email(
     const struct policy_crit *c, const json_t *claims, const json_t *groups)
@@ -150,7 +171,7 @@ policy_check_email(
 	const char *email, *at, *pat = c->pc_value, *pat_at;
 
 	(void)groups;
-	email = json_string_value(json_object_get(claims, "email"));
+	email = policy_claims_email(claims, c->pc_trust_unverified);
 	if (email == NULL)
 		return POLICY_FALSE;
 	at = strchr(email, '@');

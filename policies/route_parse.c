@@ -223,6 +223,8 @@ policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 		return 0;
 	policy_table_set_case_insensitive(
 	    cfg->cf_routes, cfg->cf_route_case_insensitive);
+	policy_table_set_trust_unverified_email(
+	    cfg->cf_routes, cfg->cf_trust_unverified_email);
 	return policy_table_check(cfg->cf_routes, policy_config_report, &ra);
 }
 
@@ -235,6 +237,11 @@ const struct config_key policy_keys[] = {
     {"route_case_insensitive", config_parse_bool,
         offsetof(struct config, cf_route_case_insensitive), "off",
         "Match route patterns without regard to ASCII case.", 0},
+    {"trust_unverified_email", config_parse_bool,
+        offsetof(struct config, cf_trust_unverified_email), "off",
+        "Use an email address the provider marks email_verified: false "
+        "(email: criteria, X-Forwarded-Email); off ignores it.",
+        0},
 };
 
 const size_t policy_nkeys = sizeof(policy_keys) / sizeof(policy_keys[0]);

@@ -9,7 +9,9 @@
  * gateway sees it).  It is parsed with and without the callback's
  * must-be-unique names; every decoded value, and the whole input (the
  * redirect corpus holds raw return paths), is put through the return-path
- * check.  Seeds: tests/corpus/callback and tests/corpus/redirect.
+ * check, and what oidc_target_or_root keeps must not lead back to
+ * "/.auth" in any decoding.  Seeds: tests/corpus/callback and
+ * tests/corpus/redirect.
  */
 #include <sys/queue.h>
 
@@ -32,13 +34,32 @@ static const char *const fuzz_callback_unique[] = {
 
 static struct config fuzz_cfg;
 
+/* Whether buf (len bytes) begins with "/.auth" as a whole segment, in
+ * any case. */
+static int
+fuzz_is_auth(const unsigned char *buf, size_t len)
+{
+	static const char prefix[] = "/.auth";
+	size_t i, n = sizeof(prefix) - 1;
+
+	if (len < n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((buf[i] >= 'A' && buf[i] <= 'Z' ? buf[i] + 32 : buf[i]) !=
+		    prefix[i])
+			return 0;
+	return len == n || buf[n] == '/' || buf[n] == '?' || buf[n] == '#' ||
+	    buf[n] == ';';
+}
+
 /*
  * The oracle's own view of a target: every percent-decoding of it (kept
  * with its length, so an encoded NUL cannot end the check early) must be
- * a path on this site without control characters or backslashes.
+ * a path on this site without control characters or backslashes, and,
+ * when `ours` is set, not one under gatehouse's own "/.auth".
  */
 static int
-fuzz_redirect_levels_ok(const char *t)
+fuzz_redirect_levels_ok(const char *t, int ours)
 {
 	unsigned char buf[2][2048];
 	size_t len, i, o;
@@ -51,6 +72,8 @@ fuzz_redirect_levels_ok(const char *t)
 	for (level = 0; level < 5; level++) {
 		if (len < 1 || buf[cur][0] != '/' ||
 		    (len > 1 && (buf[cur][1] == '/' || buf[cur][1] == '\\')))
+			return 0;
+		if (ours && fuzz_is_auth(buf[cur], len))
 			return 0;
 		more = 0;
 		for (i = 0; i < len; i++) {
@@ -90,7 +113,9 @@ fuzz_redirect_check(const char *t)
 			goto broken;
 		return;
 	}
-	if (!fuzz_redirect_levels_ok(t))
+	if (!fuzz_redirect_levels_ok(t, 0))
+		goto broken;
+	if (strcmp(r, "/") != 0 && !fuzz_redirect_levels_ok(r, 1))
 		goto broken;
 	return;
 broken:

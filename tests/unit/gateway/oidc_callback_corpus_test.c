@@ -56,6 +56,8 @@ static const struct {
     {"plus-as-space", 0, "error_description", "Sign in was cancelled"},
     {"post-login-redirect-auth-prefix", 0, "post_login_redirect_uri",
         "/.auth/logout"},
+    {"post-login-redirect-auth-prefix-double-encoded", 0,
+        "post_login_redirect_uri", "/%252Eauth/logout"},
     {"post-login-redirect-nul", 0, "post_login_redirect_uri",
         "/%00%2F%2Fevil.example"},
     {"post-login-redirect-protocol-relative", 0, "post_login_redirect_uri",

@@ -83,7 +83,7 @@ ident_of(const char *claims)
 	char *b;
 
 	j = json_loads(claims, 0, &jerr);
-	b = j != NULL ? headers_identity_block(j) : NULL;
+	b = j != NULL ? headers_identity_block(j, 0) : NULL;
 	json_decref(j);
 	return b;
 }

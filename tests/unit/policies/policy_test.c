@@ -448,6 +448,66 @@ done:
 		json_decref(claims[w]);
 }
 
+/* email_verified: false (or "false") never matches unless trusted;
+ * absent, true or anything else is as before. */
+static void
+test_email_verified(void)
+{
+	static const struct {
+		const char *claims;
+		int trusted;
+		enum policy_verdict want;
+	} cases[] = {
+	    {"{\"email\":\"a@contoso.com\"}", 0, POLICY_ALLOW},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":true}", 0,
+	        POLICY_ALLOW},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":\"true\"}", 0,
+	        POLICY_ALLOW},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":false}", 0,
+	        POLICY_DENY},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":\"false\"}", 0,
+	        POLICY_DENY},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":\"FALSE\"}", 0,
+	        POLICY_DENY},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":null}", 0,
+	        POLICY_ALLOW},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":false}", 1,
+	        POLICY_ALLOW},
+	    {"{\"email\":\"a@contoso.com\",\"email_verified\":\"false\"}", 1,
+	        POLICY_ALLOW},
+	    {"{\"email\":\"a@other.org\",\"email_verified\":false}", 1,
+	        POLICY_DENY},
+	};
+	static const char *const lines[] = {
+	    "/x allow email:*@contoso.com", NULL};
+	struct policy_table *t;
+	const struct policy_route *r;
+	json_t *claims;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t = table_make(lines, 0);
+		policy_table_set_trust_unverified_email(t, cases[i].trusted);
+		claims = json_loads(cases[i].claims, 0, NULL);
+		r = policy_match(t, "GET", "/x");
+		ok(claims != NULL && r != NULL, "case %zu set up", i);
+		is_int(r == NULL ? -1 : (int)policy_eval(r, claims),
+		    cases[i].want, "%s trusted=%d", cases[i].claims,
+		    cases[i].trusted);
+		json_decref(claims);
+		policy_table_free(t);
+	}
+	claims =
+	    json_loads("{\"email\":\"a@b.c\",\"email_verified\":0}", 0, NULL);
+	is_str(policy_claims_email(claims, 0), "a@b.c",
+	    "only false and \"false\" mean unverified");
+	json_decref(claims);
+	claims =
+	    json_loads("{\"email\":\"\",\"email_verified\":true}", 0, NULL);
+	ok(policy_claims_email(claims, 1) == NULL, "empty email is none");
+	json_decref(claims);
+}
+
 static void
 test_groups_fetched(void)
 {
@@ -642,6 +702,7 @@ main(void)
 	test_match(1);
 	test_empty_and_star();
 	test_criteria();
+	test_email_verified();
 	test_groups_fetched();
 	test_first_match();
 	test_check();
