@@ -39,7 +39,8 @@
 #define CONN_LOW_WATER (64 * 1024)
 #define CONN_LINGER_MS 2000 /* reading what follows an error, at most */
 #define CONN_MAX_EMPTY 4    /* empty lines allowed before a request */
-#define CONN_BODY_INLINE (64 * 1024) /* read before forwarding; more streams   \
+#define CONN_BODY_INLINE                                                       \
+	(64 * 1024)                  /* read before forwarding; more streams   \
 	                              */
 #define CONN_BODY_HOLD (1024 * 1024) /* streamed body held for a consumer */
 

@@ -207,8 +207,9 @@ class Handler(BaseHTTPRequestHandler):
                 b"X-H%d: v\r\n" % i for i in range(300))
             + b"Content-Length: 0\r\n\r\n",
             # Hop-by-hop options named in a second Connection line.
-            "two_connection": b"HTTP/1.1 200 OK\r\nConnection: keep-alive"
-                              b"\r\nConnection: X-Upstream-Secret\r\n"
+            "two_connection": b"HTTP/1.1 200 OK\r\nConnection: "
+                              b"X-Upstream-Secret\r\nConnection: keep-alive"
+                              b"\r\n"
                               b"X-Upstream-Secret: 1\r\nX-Kept: yes\r\n"
                               b"Content-Length: 2\r\n\r\nok",
             "chunk_overrun": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
