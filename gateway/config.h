@@ -88,6 +88,7 @@ struct config {
 	int cf_listen_port;
 	int cf_workers;
 	size_t cf_max_request_body;
+	size_t cf_max_buffered_bodies;
 	size_t cf_max_header_size;
 	int cf_max_headers;
 	size_t cf_max_request_line;

@@ -39,14 +39,15 @@
 #define CONN_LOW_WATER (64 * 1024)
 #define CONN_LINGER_MS 2000 /* reading what follows an error, at most */
 #define CONN_MAX_EMPTY 4    /* empty lines allowed before a request */
-#define CONN_BODY_INLINE (64 * 1024) /* read before dispatch; more streams */
+#define CONN_BODY_INLINE                                                       \
+	(64 * 1024)                  /* read before forwarding; more streams   \
+	                              */
 #define CONN_BODY_HOLD (1024 * 1024) /* streamed body held for a consumer */
 
 enum conn_state {
 	CS_IDLE,   /* waiting for the first byte of a request */
 	CS_HEAD,   /* reading a request head */
-	CS_BODY,   /* reading its body */
-	CS_ACTIVE, /* the request is being served */
+	CS_ACTIVE, /* the request is being served (its body may follow) */
 	CS_LINGER, /* closing: output drains, then shutdown, input dropped */
 };
 
@@ -72,15 +73,19 @@ struct conn {
 	struct http1_chunked c_chunk;
 	int64_t c_left; /* Content-Length body bytes still to read */
 	struct request_ctx *c_rq;
-	int c_close;       /* close once the current response is out */
-	int c_chunked_out; /* the response body goes out as chunks */
-	int c_nobody_out;  /* the response has no body (HEAD, 204, ...) */
-	int c_dead;        /* the socket failed: torn down next turn */
-	int c_read_off;    /* reading paused: buffer full while serving */
-	int c_shut;        /* shutdown(SHUT_WR) done */
-	int c_body_open;   /* the request body is still arriving */
-	int c_body_paused; /* its consumer cannot take more now */
-	int c_body_err;    /* 400/413 when it broke off, else 0 */
+	int c_close;           /* close once the current response is out */
+	int c_chunked_out;     /* the response body goes out as chunks */
+	int c_nobody_out;      /* the response has no body (HEAD, 204, ...) */
+	int c_dead;            /* the socket failed: torn down next turn */
+	int c_read_off;        /* reading paused: buffer full while serving */
+	int c_shut;            /* shutdown(SHUT_WR) done */
+	int c_body_open;       /* the request body is still arriving */
+	int c_body_paused;     /* its consumer cannot take more now */
+	int c_body_err;        /* 400/413/503 when it broke off, else 0 */
+	int c_body_held;       /* not asked for yet: its bytes wait unread */
+	int c_body_fill;       /* being read before its consumer gets it */
+	int64_t c_body_max;    /* the limit of this body (413 past it) */
+	size_t c_body_charged; /* c_body bytes counted in conn_body_total */
 	void (*c_body_cb)(void *);
 	void *c_body_arg;
 	struct deadline c_dl; /* on c_tev */
@@ -104,6 +109,42 @@ static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_timer_cb(evutil_socket_t, short, void *);
 static void conn_process(struct conn *c);
+
+/*
+ * Request body bytes held in memory by every connection of the process
+ * (all workers), against max_buffered_bodies.  A cap, not spooling to a
+ * temporary file as nginx does: a file write blocks the worker's event
+ * loop, a body may carry credentials or personal data that should not
+ * reach a disk, and files left by a killed process need cleaning.  The
+ * price is a 503 under a burst of large chunked uploads, which a client
+ * can retry; a body with a Content-Length streams and counts only what is
+ * held at a time.
+ */
+static size_t conn_body_total;
+
+/* Bring conn_body_total in line with what c's body buffer holds now. */
+static void
+conn_body_charge(struct conn *c)
+{
+	size_t now = c->c_body != NULL ? evbuffer_get_length(c->c_body) : 0;
+
+	if (now > c->c_body_charged)
+		__atomic_add_fetch(&conn_body_total, now - c->c_body_charged,
+		    __ATOMIC_RELAXED);
+	else if (now < c->c_body_charged)
+		__atomic_sub_fetch(&conn_body_total, c->c_body_charged - now,
+		    __ATOMIC_RELAXED);
+	c->c_body_charged = now;
+}
+
+static void
+conn_body_free(struct conn *c)
+{
+	if (c->c_body != NULL)
+		evbuffer_free(c->c_body);
+	c->c_body = NULL;
+	conn_body_charge(c);
+}
 
 static struct conn *
 conn_cast(void *arg)
@@ -209,8 +250,7 @@ conn_free(struct conn *c)
 	event_free(c->c_wev);
 	event_free(c->c_tev);
 	evbuffer_free(c->c_out);
-	if (c->c_body != NULL)
-		evbuffer_free(c->c_body);
+	conn_body_free(c);
 	conn_buf_put(c);
 	conn_hdrs_put(c);
 	close(c->c_fd);
@@ -407,7 +447,39 @@ conn_close_soon(struct conn *c)
 {
 	c->c_state = CS_LINGER;
 	c->c_close = 1;
+	/* Read (and drop) what the client still sends, a body left unread
+	 * too: unread bytes at close() turn it into a reset that can destroy
+	 * the response before the client reads it. */
+	if (c->c_read_off && !c->c_dead) {
+		c->c_read_off = 0;
+		event_add(c->c_rev, NULL);
+	}
 	conn_flush(c);
+}
+
+/*
+ * A body not (all) read when its response is complete: 1 when the rest of
+ * it is in the input buffer already (*n its bytes there), so the
+ * connection can go on with what follows; 0 when it is not, or broke off.
+ */
+static int
+conn_body_skippable(const struct conn *c, size_t *n)
+{
+	size_t avail = c->c_len - c->c_pos;
+	struct http1_chunked ch = c->c_chunk;
+	ssize_t used;
+	int done, status;
+
+	if (c->c_body_err != 0 || c->c_in == NULL)
+		return 0;
+	if (!c->c_req.hr_chunked) {
+		*n = (size_t)c->c_left;
+		return avail >= (uint64_t)c->c_left;
+	}
+	used = http1_chunked_decode(&ch, c->c_in + c->c_pos, avail, NULL,
+	    c->c_body_max, &done, &status);
+	*n = used > 0 ? (size_t)used : 0;
+	return used != -1 && done;
 }
 
 /* The current response is complete: the next request may start. */
@@ -421,15 +493,22 @@ conn_finish(struct conn *c)
 	c->c_body_cb = NULL;
 	if (c->c_dead)
 		return;
-	/* Answered before its body was all read: what follows on the
-	 * connection is the rest of that body, not a request. */
-	if (c->c_body_open)
-		c->c_close = 1;
+	/* Answered before its body was all read (a redirect to sign-in, a
+	 * refusal, an endpoint that takes no body): what follows on the
+	 * connection is the rest of that body, not a request, unless all of
+	 * it is in the buffer already. */
+	if (c->c_body_open) {
+		size_t n = 0;
+
+		if (conn_body_skippable(c, &n))
+			c->c_pos += n;
+		else
+			c->c_close = 1;
+	}
 	c->c_body_open = c->c_body_paused = c->c_body_err = 0;
+	c->c_body_held = c->c_body_fill = 0;
 	c->c_chunked_out = c->c_nobody_out = 0;
-	if (c->c_body != NULL)
-		evbuffer_free(c->c_body);
-	c->c_body = NULL;
+	conn_body_free(c);
 	if (c->c_close || c->c_worker->w_draining) {
 		conn_close_soon(c);
 		return;
@@ -565,16 +644,20 @@ conn_head(struct conn *c, size_t hlen)
 	memset(&c->c_chunk, 0, sizeof(c->c_chunk));
 	c->c_bodyat = c->c_pos;
 	c->c_left = c->c_req.hr_length;
-	c->c_state = CS_BODY;
-	if (c->c_req.hr_continue && c->c_len == c->c_pos) {
-		evbuffer_add(c->c_out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-		conn_flush(c);
-	}
+	c->c_body_max = (int64_t)cfg->cf_max_request_body;
+	/* Access is decided on the head alone: the body stays unread (at
+	 * most a buffer of it, in the input buffer) until the request is to
+	 * be served with it (conn_body_read).  A client that may not pass
+	 * cannot make the gateway hold its body. */
+	c->c_body_open = 1;
+	c->c_body_held = 1;
+	conn_dispatch(c);
 }
 
 /* Take body bytes from the input buffer into c_body.  Returns 1 when the
- * body is complete, 0 for more to come, -1 when it is malformed or too
- * large (c_body_err says which). */
+ * body is complete, 0 for more to come, -1 when it is malformed, too
+ * large, or would take the process past max_buffered_bodies (c_body_err
+ * says which). */
 static int
 conn_body_take(struct conn *c)
 {
@@ -582,6 +665,15 @@ conn_body_take(struct conn *c)
 	ssize_t used;
 	int done, status;
 
+	/* Only a body read before it is forwarded is refused for the
+	 * process-wide cap; one streaming to its consumer is held back by
+	 * back-pressure instead (CONN_BODY_HOLD). */
+	if (c->c_body_fill &&
+	    __atomic_load_n(&conn_body_total, __ATOMIC_RELAXED) + avail >
+	        c->c_worker->w_cfg->cf_max_buffered_bodies) {
+		c->c_body_err = 503;
+		return -1;
+	}
 	if (!c->c_req.hr_chunked) {
 		n = avail < (uint64_t)c->c_left ? avail : (size_t)c->c_left;
 		if (evbuffer_add(c->c_body, c->c_in + c->c_pos, n) == -1) {
@@ -593,9 +685,7 @@ conn_body_take(struct conn *c)
 		done = c->c_left == 0;
 	} else {
 		used = http1_chunked_decode(&c->c_chunk, c->c_in + c->c_pos,
-		    avail, c->c_body,
-		    (int64_t)c->c_worker->w_cfg->cf_max_request_body, &done,
-		    &status);
+		    avail, c->c_body, c->c_body_max, &done, &status);
 		if (used == -1) {
 			c->c_body_err = status;
 			return -1;
@@ -614,33 +704,73 @@ conn_body_take(struct conn *c)
 	return 0;
 }
 
-/* CS_BODY: read up to CONN_BODY_INLINE of the body before dispatching;
- * a body that ends by then is whole in c_body, a longer one streams. */
+/* The body is being read for its consumer (conn_body_read): up to
+ * CONN_BODY_INLINE of it, or all of a chunked one (up to c_body_max), then
+ * the consumer is called; what remains of a longer body with a
+ * Content-Length streams to it (conn_body_consume). */
 static void
-conn_body_in(struct conn *c)
+conn_body_fill(struct conn *c)
 {
-	switch (conn_body_take(c)) {
-	case 1:
-		conn_dispatch(c);
-		return;
-	case -1:
-		conn_refuse(c, c->c_body_err,
-		    c->c_body_err == 413 ? "request body too large"
-		                         : "malformed chunked body");
-		return;
-	default:
-		break;
-	}
+	void (*cb)(void *);
+	int rc = c->c_body_err != 0 ? -1 : conn_body_take(c);
+
+	conn_body_charge(c);
 	/* Only a body of known length streams: a chunked one is read whole
 	 * (up to max_request_body) and goes on with a Content-Length, as
-	 * nginx does, since many applications cannot read a chunked body. */
-	if (!c->c_req.hr_chunked &&
-	    evbuffer_get_length(c->c_body) >= CONN_BODY_INLINE) {
-		c->c_body_open = 1;
-		conn_dispatch(c);
+	 * nginx does, since many applications cannot read a chunked body,
+	 * and a small body whole in memory can be sent again when a pooled
+	 * upstream connection turns out stale. */
+	if (rc == 0 &&
+	    (c->c_req.hr_chunked ||
+	        evbuffer_get_length(c->c_body) < CONN_BODY_INLINE)) {
+		conn_deadline(
+		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
 		return;
 	}
+	if (rc != 0) {
+		c->c_body_open = 0;
+		conn_deadline(c, 0);
+	}
+	c->c_body_fill = 0;
+	cb = c->c_body_cb;
+	c->c_body_cb = NULL;
+	/* Last: the consumer may end the request. */
+	if (cb != NULL)
+		cb(c->c_body_arg);
+}
+
+int
+conn_body_held(const struct conn *c)
+{
+	return c->c_body_held;
+}
+
+void
+conn_body_read(struct conn *c, int64_t max, void (*cb)(void *), void *arg)
+{
+	c->c_body_held = 0;
+	c->c_body_fill = 1;
+	c->c_body_max = max;
+	c->c_body_cb = cb;
+	c->c_body_arg = arg;
+	if (!c->c_req.hr_chunked && c->c_req.hr_length > max)
+		c->c_body_err = 413;
+	/* The client waiting for it learns now that the body is wanted;
+	 * never earlier, or a request that is refused would be sent. */
+	else if (c->c_req.hr_continue && c->c_req.hr_minor >= 1 &&
+	    c->c_len == c->c_pos) {
+		evbuffer_add(c->c_out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_flush(c);
+	}
 	conn_deadline(c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+	if (c->c_read_off && !c->c_dead) {
+		c->c_read_off = 0;
+		event_add(c->c_rev, NULL);
+	}
+	/* What has arrived is taken on the next loop turn, never inside
+	 * the caller's stack. */
+	if (!c->c_dead && (c->c_pos < c->c_len || c->c_body_err != 0))
+		event_active(c->c_rev, EV_READ, 0);
 }
 
 /* CS_ACTIVE with the body still arriving: hand it to its consumer as it
@@ -650,13 +780,16 @@ conn_body_stream(struct conn *c)
 {
 	int rc = conn_body_take(c);
 
-	if (rc != 0)
+	conn_body_charge(c);
+	if (rc != 0) {
 		c->c_body_open = 0;
-	else
+		conn_deadline(c, 0);
+	} else
 		conn_deadline(
 		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
 	if (c->c_body_cb != NULL)
 		c->c_body_cb(c->c_body_arg);
+	conn_body_charge(c);
 	if (c->c_body_open && !c->c_read_off &&
 	    (c->c_body_paused ||
 	        evbuffer_get_length(c->c_body) >= CONN_BODY_HOLD)) {
@@ -684,8 +817,10 @@ conn_body_consume(struct conn *c, void (*cb)(void *), void *arg)
 	c->c_body_arg = arg;
 	if (cb != NULL &&
 	    (evbuffer_get_length(c->c_body) > 0 || !c->c_body_open ||
-	        c->c_body_err != 0))
+	        c->c_body_err != 0)) {
 		cb(arg);
+		conn_body_charge(c);
+	}
 }
 
 void
@@ -708,6 +843,26 @@ static size_t
 conn_max_head(const struct config *cfg)
 {
 	return cfg->cf_max_request_line + cfg->cf_max_header_size + 1024;
+}
+
+/*
+ * A head not complete yet: 0 while it may still be, 414 (as nginx) when its
+ * request line is longer than max_request_line allows, 431 when the head
+ * is over maxhead.  The line is judged as soon as it is too long, not only
+ * once the whole head is.
+ */
+static int
+conn_head_too_large(const struct conn *c, size_t maxhead)
+{
+	/* Method (20 at most), two spaces, "HTTP/1.1" and CRLF. */
+	size_t maxline = c->c_worker->w_cfg->cf_max_request_line + 40;
+	size_t have = c->c_len - c->c_start;
+	const char *nl = memchr(c->c_in + c->c_start, '\n', have);
+	size_t line = nl != NULL ? (size_t)(nl - (c->c_in + c->c_start)) : have;
+
+	if (line > maxline)
+		return 414;
+	return have > maxhead ? 431 : 0;
 }
 
 static void
@@ -750,9 +905,14 @@ conn_process(struct conn *c)
 				return;
 			}
 			if (hlen == 0) {
-				if (c->c_len - c->c_start > maxhead) {
-					conn_refuse(c, 431,
-					    "the request head is too large");
+				int st = conn_head_too_large(c, maxhead);
+
+				if (st != 0) {
+					conn_refuse(c, st,
+					    st == 414
+					        ? "the request line is too long"
+					        : "the request head is too "
+					          "large");
 					return;
 				}
 				/* The whole head must arrive within
@@ -767,16 +927,26 @@ conn_process(struct conn *c)
 			}
 			conn_head(c, (size_t)hlen);
 			break;
-		case CS_BODY:
-			if (c->c_len == c->c_pos)
-				return;
-			conn_body_in(c);
-			if (c->c_state == CS_BODY)
-				return;
-			break;
 		case CS_ACTIVE:
-			if (c->c_body_open && c->c_len > c->c_pos)
+			/* A held body waits in the buffer, unread. */
+			if (!c->c_body_open || c->c_body_held)
+				return;
+			if (c->c_body_fill) {
+				if (c->c_len > c->c_pos || c->c_body_err != 0)
+					conn_body_fill(c);
+			} else if (c->c_len > c->c_pos)
 				conn_body_stream(c);
+			/* The buffer was full before the body was taken
+			 * from it: read on, unless its consumer holds back. */
+			if (!c->c_dead && c->c_state == CS_ACTIVE &&
+			    c->c_read_off && c->c_body_open &&
+			    !c->c_body_paused && c->c_len < c->c_cap &&
+			    (c->c_body == NULL ||
+			        evbuffer_get_length(c->c_body) <
+			            CONN_BODY_HOLD)) {
+				c->c_read_off = 0;
+				event_add(c->c_rev, NULL);
+			}
 			return;
 		case CS_LINGER:
 		default:
@@ -895,12 +1065,13 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		         "within header_timeout\"",
 		    c->c_peer);
 		break;
-	case CS_BODY:
-		log_info("timeout client=%s reason=\"request body stalled "
-		         "for idle_timeout\"",
-		    c->c_peer);
-		break;
 	case CS_ACTIVE:
+		if (c->c_body_open && !c->c_body_held) {
+			log_info("timeout client=%s reason=\"request body "
+			         "stalled for idle_timeout\"",
+			    c->c_peer);
+			break;
+		}
 		log_info("timeout client=%s reason=\"the client stopped "
 		         "reading for idle_timeout\"",
 		    c->c_peer);
@@ -939,9 +1110,13 @@ conn_status_line(struct conn *c, int status, const char *reason)
 static int
 conn_closing(const struct conn *c, int close)
 {
+	size_t n;
+
 	/* A body still arriving when the answer goes out: the connection
 	 * cannot carry another request after it. */
-	return close || c->c_close || c->c_body_open || c->c_worker->w_draining;
+	return close || c->c_close ||
+	    (c->c_body_open && !conn_body_skippable(c, &n)) ||
+	    c->c_worker->w_draining;
 }
 
 /* Connection and Date, the empty line. */

@@ -14,6 +14,7 @@
 
 #include <sys/socket.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conn;
 struct evbuffer;
@@ -50,19 +51,27 @@ const char *conn_peer(const struct conn *c);
 int conn_peer_trusted(const struct conn *c);
 
 /*
- * Request bodies.  Up to 64 KiB of a body is read before the request is
- * dispatched: a body that ends by then is whole in the request's body
- * buffer, and so is a chunked one (up to max_request_body).  A longer
- * body with a Content-Length streams: the request is dispatched with what has
- * arrived and conn_body_more() is 1 until the rest is in.  Its consumer
- * registers with conn_body_consume: cb(arg) runs (from the event loop, or
- * at once when something is already there) whenever new bytes are in the
- * body buffer (the consumer drains it), when the body has ended
- * (conn_body_more() 0), or when it broke off (conn_body_error() 400 or
- * 413).  conn_body_pause(c, 1) stops reading the client (back-pressure);
- * without a consumer at most 1 MiB is held.  A response completed before
- * the body was all read closes the connection after it.
+ * Request bodies.  A request is dispatched as soon as its head is parsed,
+ * its body unread (conn_body_held() 1): access is decided on the head, and
+ * a request answered without its body (a sign-in redirect, a refusal) costs
+ * no more than its input buffer.  The request layer asks for the body with
+ * conn_body_read once it will use it: that sends "100 Continue" when the
+ * client waits for it, then reads up to 64 KiB of a body, or all of a
+ * chunked one (up to max), and calls cb(arg) from the event loop: the body
+ * is whole in the request's body buffer (conn_body_more() 0), or a longer
+ * one with a Content-Length streams (conn_body_more() 1 until the rest is
+ * in), or it broke off (conn_body_error(): 400 malformed, 413 over max,
+ * 503 past max_buffered_bodies for the whole process).  A streaming
+ * body's consumer registers with conn_body_consume: cb(arg) runs (from the
+ * event loop, or at once when something is already there) whenever new
+ * bytes are in the body buffer (the consumer drains it), when the body has
+ * ended, or when it broke off.  conn_body_pause(c, 1) stops reading the
+ * client (back-pressure); without a consumer at most 1 MiB is held.  A
+ * response completed before the body was all read closes the connection
+ * after it, unless the rest of the body is in the input buffer already.
  */
+int conn_body_held(const struct conn *c);
+void conn_body_read(struct conn *c, int64_t max, void (*cb)(void *), void *arg);
 int conn_body_more(const struct conn *c);
 int conn_body_error(const struct conn *c);
 void conn_body_consume(struct conn *c, void (*cb)(void *), void *arg);

@@ -343,6 +343,7 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 	size_t n;
 	int i;
 
+	/* Options named in any Connection line are hop-by-hop. */
 	for (i = 0; i < in->hr_nhdrs; i++) {
 		h = &in->hr_hdrs[i];
 		if (h->hh_nlen == 10 && conn == NULL &&
@@ -362,7 +363,9 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 		if ((kind &
 		        (HEADERS_HOP | HEADERS_OWNED | HEADERS_HOST |
 		            HEADERS_LENGTH | HEADERS_EXPECT)) != 0 ||
-		    (conn != NULL && http1_list_has(conn, h->hh_name)))
+		    (conn != NULL &&
+		        http1_connection_has(
+		            in->hr_hdrs, in->hr_nhdrs, h->hh_name)))
 			continue;
 		if ((kind & HEADERS_COOKIE) != 0) {
 			headers_cookie_filtered(w, cfg, h->hh_value);

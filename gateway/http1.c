@@ -129,6 +129,19 @@ http1_list_has(const char *list, const char *name)
 	return 0;
 }
 
+int
+http1_connection_has(const struct http1_hdr *hdrs, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (hdrs[i].hh_nlen == 10 &&
+		    strcasecmp(hdrs[i].hh_name, "Connection") == 0 &&
+		    http1_list_has(hdrs[i].hh_value, name))
+			return 1;
+	return 0;
+}
+
 ssize_t
 http1_head_scan(const char *buf, size_t len, size_t *pos)
 {
@@ -295,15 +308,66 @@ bad:
 	return -1;
 }
 
+/*
+ * Fields a request may carry once (RFC 9110 5.3: a field that is not a
+ * list cannot be repeated).  When one of these comes twice, one hop or
+ * check may read the first and another the last, so the request is a 400
+ * rather than a guess.  Cookie is not here: some clients split it.
+ */
+static const struct {
+	const char *hs_name;
+	size_t hs_len;
+} http1_singletons[] = {
+    /* The credential a bearer route verifies is the one the upstream gets. */
+    {"Authorization", 13},
+    /* Same, for a proxy in front or behind. */
+    {"Proxy-Authorization", 19},
+    /* Decides how the callback's form body (and the upstream) reads it. */
+    {"Content-Type", 12},
+    /* Forward-auth decides on these: the method and path asked about. */
+    {"X-Forwarded-Method", 18},
+    {"X-Forwarded-Uri", 15},
+    {"X-Original-URI", 14},
+    /* From a trusted proxy they build redirect and callback URLs. */
+    {"X-Forwarded-Host", 16},
+    {"X-Forwarded-Proto", 17},
+    /* Sign-in and sign-out decide on these. */
+    {"Sec-Fetch-Site", 14},
+    {"Sec-Fetch-Mode", 14},
+};
+
+/* Index of h in http1_singletons, or -1. */
+static int
+http1_singleton(const struct http1_hdr *h)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http1_singletons) / sizeof(http1_singletons[0]);
+	     i++)
+		if (http1_singletons[i].hs_len == h->hh_nlen &&
+		    strcasecmp(http1_singletons[i].hs_name, h->hh_name) == 0)
+			return (int)i;
+	return -1;
+}
+
 /* Framing and connection headers (RFC 9112 6, 9.6). */
 static int
 http1_request_fields(const struct http1_limits *lim, struct http1_req *r)
 {
 	const struct http1_hdr *h;
-	int i, te = 0, cl = 0, host = 0;
+	int i, te = 0, cl = 0, host = 0, close = 0, keep = 0, s;
+	unsigned int seen = 0;
 
 	for (i = 0; i < r->hr_nhdrs; i++) {
 		h = &r->hr_hdrs[i];
+		if ((s = http1_singleton(h)) != -1) {
+			if ((seen & (1u << s)) != 0) {
+				r->hr_why = "a header field that may appear "
+				            "once is repeated";
+				return -1;
+			}
+			seen |= 1u << s;
+		}
 		switch (h->hh_nlen) {
 		case 4:
 			if (strcasecmp(h->hh_name, "Host") != 0)
@@ -328,11 +392,12 @@ http1_request_fields(const struct http1_limits *lim, struct http1_req *r)
 		case 10:
 			if (strcasecmp(h->hh_name, "Connection") != 0)
 				break;
+			/* Every Connection line counts (RFC 9110 7.6.1): a
+			 * close anywhere wins over a keep-alive anywhere. */
 			if (http1_list_has(h->hh_value, "close"))
-				r->hr_close = 1;
-			else if (r->hr_minor == 0 &&
-			    http1_list_has(h->hh_value, "keep-alive"))
-				r->hr_close = 0;
+				close = 1;
+			if (http1_list_has(h->hh_value, "keep-alive"))
+				keep = 1;
 			break;
 		case 14:
 			if (strcasecmp(h->hh_name, "Content-Length") != 0)
@@ -361,6 +426,7 @@ http1_request_fields(const struct http1_limits *lim, struct http1_req *r)
 			break;
 		}
 	}
+	r->hr_close = close || (r->hr_minor == 0 && !keep);
 	if (te > 0 && cl > 0) {
 		r->hr_why = "both Content-Length and Transfer-Encoding";
 		return -1;

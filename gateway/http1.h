@@ -96,7 +96,7 @@ struct http1_resp {
 	int64_t hp_length;         /* Content-Length, -1 when absent */
 	int hp_chunked;            /* Transfer-Encoding: chunked */
 	int hp_close;              /* Connection: close, or HTTP/1.0 */
-	const char *hp_connection; /* last Connection value, or NULL */
+	const char *hp_connection; /* a Connection value, or NULL */
 	int hp_has_date;
 };
 
@@ -133,5 +133,11 @@ int http1_is_token(const char *s, size_t n);
 
 /* 1 if the comma-separated list `list` contains token `name` (any case). */
 int http1_list_has(const char *list, const char *name);
+
+/*
+ * 1 if any of the Connection fields among hdrs[0..n) names `name` (RFC
+ * 9110 7.6.1: every Connection line counts, not only the first).
+ */
+int http1_connection_has(const struct http1_hdr *hdrs, int n, const char *name);
 
 #endif

@@ -366,6 +366,11 @@ oidc_callback(struct request_ctx *rq)
 		    "The sign-in callback takes GET or POST.", 0);
 		return;
 	}
+	/* A form_post answer comes as a body, read now that the request is
+	 * known to be a callback (a few KiB; 64 KiB at most). */
+	if (strcmp(rq->rq_method, "POST") == 0 &&
+	    request_body_read(rq, 64 * 1024, oidc_callback) == 1)
+		return;
 	if (oidc_callback_params(rq, &q) == -1) {
 		evhttp_clear_headers(&q);
 		oidc_fail(rq, 400, "bad_callback",

@@ -458,11 +458,25 @@ proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 		conn_body_consume(rq->rq_conn, proxy_body_cb, rq);
 }
 
+static void
+proxy_forward_resume(struct request_ctx *rq)
+{
+	(void)proxy_forward(rq);
+}
+
 enum step
 proxy_forward(struct request_ctx *rq)
 {
 	struct proxy_pool *pool = rq->rq_worker->w_pool;
 	struct proxy_conn *pc;
+
+	/* Access has been granted: only now is the body read (and "100
+	 * Continue" sent), so a client that may not pass never makes the
+	 * gateway hold it. */
+	if (request_body_read(rq,
+	        (int64_t)rq->rq_worker->w_cfg->cf_max_request_body,
+	        proxy_forward_resume) == 1)
+		return STEP_AGAIN;
 
 	pc = TAILQ_FIRST(&pool->pp_idle);
 	if (pc != NULL) {
@@ -722,7 +736,8 @@ proxy_head_out(struct proxy_conn *pc, const struct http1_resp *p)
 		if ((headers_kind(h->hh_name, h->hh_nlen) &
 		        (HEADERS_HOP | HEADERS_LENGTH)) != 0 ||
 		    (p->hp_connection != NULL &&
-		        http1_list_has(p->hp_connection, h->hh_name)))
+		        http1_connection_has(
+		            p->hp_hdrs, p->hp_nhdrs, h->hh_name)))
 			continue;
 		headers_writer_field(
 		    &w, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);

@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "conn.h"
+#include "errpage.h"
 #include "http1.h"
 #include "http_client.h"
 #include "log.h"
@@ -169,6 +170,50 @@ struct evbuffer *
 request_body(struct request_ctx *rq)
 {
 	return rq->rq_body;
+}
+
+static void
+request_body_ready(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+	int err = conn_body_error(rq->rq_conn);
+
+	rq->rq_state = RQ_NEW;
+	switch (err) {
+	case 0:
+		rq->rq_resume(rq);
+		return;
+	case 413:
+		errpage_send(rq, 413, "body_too_large",
+		    "The request body is larger than this gateway accepts.", 1);
+		return;
+	case 503:
+		log_warnx("busy id=%s client=%s reason=\"request bodies held "
+		          "in memory reached max_buffered_bodies\"",
+		    rq->rq_id, rq->rq_peer);
+		evhttp_add_header(request_out(rq), "Retry-After", "5");
+		errpage_send(rq, 503, "busy",
+		    "The gateway is busy receiving other requests; try again "
+		    "shortly.",
+		    1);
+		return;
+	default:
+		errpage_send(rq, 400, "bad_request",
+		    "The request body is malformed.", 1);
+		return;
+	}
+}
+
+int
+request_body_read(
+    struct request_ctx *rq, int64_t max, void (*resume)(struct request_ctx *))
+{
+	if (!conn_body_held(rq->rq_conn))
+		return 0;
+	rq->rq_resume = resume;
+	rq->rq_state = RQ_BODY;
+	conn_body_read(rq->rq_conn, max, request_body_ready, rq);
+	return 1;
 }
 
 const char *

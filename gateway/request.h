@@ -30,6 +30,7 @@ struct session;
 /* Where a request is (relayd's relay_state, S18): no hidden flags. */
 enum rq_state {
 	RQ_NEW,         /* in the router */
+	RQ_BODY,        /* reading the request body it will be served with */
 	RQ_PROVIDER,    /* waiting for the OpenID Provider */
 	RQ_UPSTREAM,    /* waiting for the upstream's response head */
 	RQ_STREAMING,   /* response head sent, body flowing */
@@ -103,6 +104,16 @@ struct evkeyvalq *request_out(struct request_ctx *rq);
 
 /* The request body (borrowed; may be NULL or empty). */
 struct evbuffer *request_body(struct request_ctx *rq);
+
+/*
+ * The request is to be served with its body: when the body has not been
+ * read yet, start reading it (up to max bytes; conn_body_read) and return
+ * 1: resume(rq) runs once it is in (or streaming, conn.h), or the request
+ * is answered 400, 413 or 503 when it broke off.  Returns 0 when there is
+ * nothing to wait for (no body, or it is already read).
+ */
+int request_body_read(
+    struct request_ctx *rq, int64_t max, void (*resume)(struct request_ctx *));
 
 /*
  * Elapsed milliseconds since *from.

@@ -64,6 +64,12 @@ const struct config_key server_keys[] = {
         0},
     {"log_level", server_parse_log_level, offsetof(struct config, cf_log_level),
         "info", "Logging level: error, warn, info or debug.", 0},
+    {"max_buffered_bodies", config_parse_size,
+        offsetof(struct config, cf_max_buffered_bodies), "128M",
+        "Most request body bytes held in memory at once by the whole "
+        "process (bodies read before they are forwarded: chunked ones, "
+        "and the first 64k of others); a request past it gets 503.",
+        0},
     {"max_header_size", config_parse_size,
         offsetof(struct config, cf_max_header_size), "16k",
         "Largest request header block accepted; larger gets 431.", 0},
@@ -72,7 +78,7 @@ const struct config_key server_keys[] = {
     {"max_request_body", config_parse_size,
         offsetof(struct config, cf_max_request_body), "16M",
         "Largest request body accepted (bodies stream; a chunked one is "
-        "held); larger gets 413.",
+        "held, within max_buffered_bodies); larger gets 413.",
         0},
     {"max_request_line", config_parse_size,
         offsetof(struct config, cf_max_request_line), "8k",

@@ -214,6 +214,12 @@ class Handler(BaseHTTPRequestHandler):
             "many_headers": b"HTTP/1.1 200 OK\r\n" + b"".join(
                 b"X-H%d: v\r\n" % i for i in range(300))
             + b"Content-Length: 0\r\n\r\n",
+            # Hop-by-hop options named in a second Connection line.
+            "two_connection": b"HTTP/1.1 200 OK\r\nConnection: "
+                              b"X-Upstream-Secret\r\nConnection: keep-alive"
+                              b"\r\n"
+                              b"X-Upstream-Secret: 1\r\nX-Kept: yes\r\n"
+                              b"Content-Length: 2\r\n\r\nok",
             "chunk_overrun": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
                              b"\r\n\r\n2\r\nokSMUGGLED\r\n0\r\n\r\n",
         }[kind]

@@ -134,6 +134,49 @@ static const struct req_case req_cases[] = {
     {"another expectation",
         "POST / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 0, 417},
     {"incomplete", "GET / HTTP/1.1\r\nHost: a\r\n", -3, 0},
+    {"two Authorization",
+        "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer a\r\n"
+        "authorization: Bearer b\r\n\r\n",
+        -1, 400},
+    {"two Proxy-Authorization",
+        "GET / HTTP/1.1\r\nHost: a\r\nProxy-Authorization: a\r\n"
+        "Proxy-Authorization: a\r\n\r\n",
+        -1, 400},
+    {"two Content-Type",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n\r\n",
+        -1, 400},
+    {"two X-Forwarded-Uri",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Uri: /a\r\n"
+        "X-FORWARDED-URI: /b\r\n\r\n",
+        -1, 400},
+    {"two X-Original-URI",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Original-URI: /a\r\n"
+        "X-Original-URI: /a\r\n\r\n",
+        -1, 400},
+    {"two X-Forwarded-Method",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Method: GET\r\n"
+        "X-Forwarded-Method: MKCOL\r\n\r\n",
+        -1, 400},
+    {"two X-Forwarded-Host",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Host: a\r\n"
+        "X-Forwarded-Host: b\r\n\r\n",
+        -1, 400},
+    {"two X-Forwarded-Proto",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n"
+        "X-Forwarded-Proto: http\r\n\r\n",
+        -1, 400},
+    {"X-Forwarded-Uri and X-Original-URI once each",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Uri: /a\r\n"
+        "X-Original-URI: /a\r\n\r\n",
+        0, 0},
+    {"Cookie may repeat",
+        "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n", 0,
+        0},
+    {"X-Forwarded-For may repeat",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n"
+        "X-Forwarded-For: 5.6.7.8\r\n\r\n",
+        0, 0},
 };
 
 static void
@@ -181,6 +224,27 @@ test_fields(void)
 	ok(!r.hr_close, "1.0 with keep-alive stays open");
 	is_int(parse("GET / HTTP/1.0\r\n\r\n", &r, hdrs), 0, "1.0");
 	ok(r.hr_close, "1.0 closes by default");
+	is_int(parse("GET / HTTP/1.0\r\nConnection: close\r\n"
+	             "Connection: keep-alive\r\n\r\n",
+	           &r, hdrs),
+	    0, "1.0, close then keep-alive");
+	ok(r.hr_close, "a close in any Connection line wins");
+	is_int(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n"
+	             "Connection: close\r\n\r\n",
+	           &r, hdrs),
+	    0, "1.0, keep-alive then close");
+	ok(r.hr_close, "whatever the order");
+	is_int(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a\r\n"
+	             "Connection: close, x-b\r\n\r\n",
+	           &r, hdrs),
+	    0, "1.1, two Connection lines");
+	ok(r.hr_close, "close in the second line");
+	ok(http1_connection_has(r.hr_hdrs, r.hr_nhdrs, "X-A"),
+	    "option of the first line");
+	ok(http1_connection_has(r.hr_hdrs, r.hr_nhdrs, "x-b"),
+	    "option of the second line");
+	ok(!http1_connection_has(r.hr_hdrs, r.hr_nhdrs, "Host"),
+	    "a field not named");
 	is_int(parse("GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n", &r, hdrs),
 	    0, "an empty value");
 	is_str(r.hr_hdrs[1].hh_value, "", "is empty");
