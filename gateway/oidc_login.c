@@ -128,11 +128,13 @@ oidc_path_is_ours(const struct config *cfg, const char *s)
 		return 1;
 	memcpy(path, s, n);
 	path[n] = '\0';
-	/* A path the router refuses (400) reaches no endpoint; the other
-	 * levels of decoding are checked on their own. */
+	/* Security: a path the router would refuse is still no safe
+	 * target.  The browser re-encodes what it sends (a raw 0xFD becomes
+	 * %FD, which the router accepts), so "/.auth/lo\xFDin" would reach
+	 * gatehouse's own endpoints after all: count it as ours. */
 	if (path_normalise(path, PATH_FOLD_CASE, norm, sizeof(norm), NULL) ==
 	    -1)
-		return 0;
+		return 1;
 	plen = strlen(cfg->cf_auth_prefix);
 	if (strncasecmp(norm, cfg->cf_auth_prefix, plen) == 0 &&
 	    (norm[plen] == '/' || norm[plen] == '\0' || norm[plen] == ';'))
