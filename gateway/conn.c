@@ -404,6 +404,12 @@ conn_flush(struct conn *c)
 	}
 	if (event_pending(c->c_wev, EV_WRITE, NULL))
 		event_del(c->c_wev);
+	/* A consumer waits for the output to drain (a paused upstream): it
+	 * drained here, outside the write callback, so that callback will not
+	 * run to say so; run it on the next turn (never inside the caller's
+	 * stack), or the waiter stalls until idle_timeout. */
+	if (c->c_drain_cb != NULL)
+		event_active(c->c_wev, EV_WRITE, 0);
 	if (c->c_state == CS_LINGER && !c->c_shut) {
 		/* Everything is out: half-close, and read until the client
 		 * closes too (or the linger deadline), so what it still sends
