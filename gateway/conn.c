@@ -30,8 +30,7 @@
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
-#include "request.h"
-#include "server.h"
+#include "worker.h"
 
 #define CONN_MAGIC 0x434f4e4eu /* "CONN" */
 #define CONN_BUF 8192          /* input buffer, grown for big heads */
@@ -71,21 +70,22 @@ struct conn {
 	struct http1_hdr *c_hdrs;
 	struct evbuffer *c_body;
 	struct http1_chunked c_chunk;
-	int64_t c_left; /* Content-Length body bytes still to read */
-	struct request_ctx *c_rq;
-	int c_close;           /* close once the current response is out */
-	int c_chunked_out;     /* the response body goes out as chunks */
-	int c_nobody_out;      /* the response has no body (HEAD, 204, ...) */
-	int c_dead;            /* the socket failed: torn down next turn */
-	int c_read_off;        /* reading paused: buffer full while serving */
-	int c_shut;            /* shutdown(SHUT_WR) done */
-	int c_body_open;       /* the request body is still arriving */
-	int c_body_paused;     /* its consumer cannot take more now */
-	int c_body_err;        /* 400/413/503 when it broke off, else 0 */
-	int c_body_held;       /* not asked for yet: its bytes wait unread */
-	int c_body_fill;       /* being read before its consumer gets it */
-	int64_t c_body_max;    /* the limit of this body (413 past it) */
-	size_t c_body_charged; /* c_body bytes counted in conn_body_total */
+	int64_t c_left;         /* Content-Length body bytes still to read */
+	void (*c_gone)(void *); /* the request layer, told if c goes first */
+	void *c_gone_arg;       /* NULL when no request is being served */
+	int c_close;            /* close once the current response is out */
+	int c_chunked_out;      /* the response body goes out as chunks */
+	int c_nobody_out;       /* the response has no body (HEAD, 204, ...) */
+	int c_dead;             /* the socket failed: torn down next turn */
+	int c_read_off;         /* reading paused: buffer full while serving */
+	int c_shut;             /* shutdown(SHUT_WR) done */
+	int c_body_open;        /* the request body is still arriving */
+	int c_body_paused;      /* its consumer cannot take more now */
+	int c_body_err;         /* 400/413/503 when it broke off, else 0 */
+	int c_body_held;        /* not asked for yet: its bytes wait unread */
+	int c_body_fill;        /* being read before its consumer gets it */
+	int64_t c_body_max;     /* the limit of this body (413 past it) */
+	size_t c_body_charged;  /* c_body bytes counted in conn_body_total */
 	void (*c_body_cb)(void *);
 	void *c_body_arg;
 	struct deadline c_dl; /* on c_tev */
@@ -264,11 +264,11 @@ conn_free(struct conn *c)
 static void
 conn_teardown(struct conn *c)
 {
-	struct request_ctx *rq = c->c_rq;
+	void *arg = c->c_gone_arg;
 
-	c->c_rq = NULL;
-	if (rq != NULL)
-		request_client_gone(rq);
+	c->c_gone_arg = NULL;
+	if (arg != NULL)
+		c->c_gone(arg);
 	conn_free(c);
 }
 
@@ -344,9 +344,10 @@ conn_worker(const struct conn *c)
 }
 
 void
-conn_attach(struct conn *c, struct request_ctx *rq)
+conn_attach(struct conn *c, void (*gone)(void *), void *arg)
 {
-	c->c_rq = rq;
+	c->c_gone = gone;
+	c->c_gone_arg = arg;
 }
 
 const char *
@@ -488,7 +489,7 @@ conn_finish(struct conn *c)
 {
 	size_t left;
 
-	c->c_rq = NULL;
+	c->c_gone_arg = NULL;
 	c->c_drain_cb = NULL;
 	c->c_body_cb = NULL;
 	if (c->c_dead)
@@ -545,9 +546,9 @@ conn_dispatch(struct conn *c)
 	c->c_dl.dl_at = 0;
 	if (c->c_req.hr_close)
 		c->c_close = 1;
-	c->c_rq = NULL;
-	/* May answer at once (conn_respond clears c_rq again). */
-	request_start(c, &c->c_req, c->c_body);
+	c->c_gone_arg = NULL;
+	/* May answer at once (conn_respond clears c_gone_arg again). */
+	c->c_worker->w_dispatch(c, &c->c_req, c->c_body);
 }
 
 /* A request that cannot be read: it is answered (and logged) through
@@ -1229,7 +1230,7 @@ conn_end(struct conn *c)
 void
 conn_abort(struct conn *c)
 {
-	c->c_rq = NULL;
+	c->c_gone_arg = NULL;
 	c->c_drain_cb = NULL;
 	c->c_body_cb = NULL;
 	c->c_body_open = 0;
@@ -1255,11 +1256,11 @@ conn_free_all(struct worker *w)
 	struct conn *c;
 
 	while ((c = TAILQ_FIRST(&w->w_conns)) != NULL) {
-		struct request_ctx *rq = c->c_rq;
+		void *arg = c->c_gone_arg;
 
-		c->c_rq = NULL;
-		if (rq != NULL)
-			request_client_gone(rq);
+		c->c_gone_arg = NULL;
+		if (arg != NULL)
+			c->c_gone(arg);
 		conn_free(c);
 	}
 	while (conn_ncache > 0)

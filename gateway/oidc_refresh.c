@@ -395,6 +395,17 @@ fail:
 	return NULL;
 }
 
+/* The request's cleanup for its poll timer. */
+static void
+oidc_refresh_timer_cleanup(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	if (rq->rq_timer != NULL)
+		event_free(rq->rq_timer);
+	rq->rq_timer = NULL;
+}
+
 static void
 oidc_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -473,6 +484,7 @@ oidc_refresh_ensure(
 	rq->rq_resume = resume;
 	rq->rq_state = RQ_PROVIDER;
 	if (f != NULL) {
+		request_cleanup_add(rq, oidc_request_cleanup, rq);
 		nw = reallocarray(
 		    f->of_waiters, f->of_nwaiters + 1, sizeof(*nw));
 		if (nw == NULL)
@@ -482,6 +494,7 @@ oidc_refresh_ensure(
 		return STEP_AGAIN;
 	}
 	/* Another worker is refreshing: look again shortly. */
+	request_cleanup_add(rq, oidc_refresh_timer_cleanup, rq);
 	rq->rq_timer = evtimer_new(rq->rq_worker->w_base, oidc_poll_cb, rq);
 	if (rq->rq_timer == NULL)
 		return STEP_DECLINED;
