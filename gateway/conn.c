@@ -30,6 +30,7 @@
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
+#include "magic.h"
 #include "worker.h"
 
 #define CONN_MAGIC 0x434f4e4eu /* "CONN" */
@@ -149,11 +150,7 @@ conn_body_free(struct conn *c)
 static struct conn *
 conn_cast(void *arg)
 {
-	struct conn *c = arg;
-
-	if (c == NULL || c->c_magic != CONN_MAGIC)
-		abort();
-	return c;
+	return MAGIC_CAST(struct conn, c_magic, CONN_MAGIC, arg);
 }
 
 /* Set the deadline ms from now (0: none). */

@@ -23,6 +23,7 @@
 #include "http_client.h"
 #include "jose.h"
 #include "log.h"
+#include "magic.h"
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
@@ -184,11 +185,7 @@ static void oidc_flight_verify(struct oidc_flight *f, int retried);
 static struct oidc_flight *
 oidc_flight_cast(void *arg)
 {
-	struct oidc_flight *f = arg;
-
-	if (f == NULL || f->of_magic != OIDC_FLIGHT_MAGIC)
-		abort();
-	return f;
+	return MAGIC_CAST(struct oidc_flight, of_magic, OIDC_FLIGHT_MAGIC, arg);
 }
 
 /* The JWKS refetch an unknown kid asked for has ended. */

@@ -35,6 +35,7 @@
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
+#include "magic.h"
 #include "proxy.h"
 #include "request.h"
 #include "server.h"
@@ -228,11 +229,7 @@ proxy_resolve(const struct config *cfg)
 static struct proxy_conn *
 proxy_conn_cast(void *arg)
 {
-	struct proxy_conn *pc = arg;
-
-	if (pc == NULL || pc->pc_magic != PROXY_CONN_MAGIC)
-		abort();
-	return pc;
+	return MAGIC_CAST(struct proxy_conn, pc_magic, PROXY_CONN_MAGIC, arg);
 }
 
 static void

@@ -22,17 +22,14 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "magic.h"
 #include "request.h"
 #include "worker.h"
 
 struct request_ctx *
 request_cast(void *arg)
 {
-	struct request_ctx *rq = arg;
-
-	if (rq == NULL || rq->rq_magic != REQUEST_MAGIC)
-		abort();
-	return rq;
+	return MAGIC_CAST(struct request_ctx, rq_magic, REQUEST_MAGIC, arg);
 }
 
 double

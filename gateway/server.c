@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "http_client.h"
 #include "log.h"
+#include "magic.h"
 #include "oidc.h"
 #include "policy.h"
 #include "proxy.h"
@@ -276,11 +277,7 @@ static int server_nworkers;
 static struct worker *
 server_worker_cast(void *arg)
 {
-	struct worker *w = arg;
-
-	if (w == NULL || w->w_magic != WORKER_MAGIC)
-		abort();
-	return w;
+	return MAGIC_CAST(struct worker, w_magic, WORKER_MAGIC, arg);
 }
 
 static void
