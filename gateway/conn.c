@@ -27,7 +27,6 @@
 #include "config.h"
 #include "conn.h"
 #include "deadline.h"
-#include "headers.h"
 #include "http1.h"
 #include "log.h"
 #include "magic.h"
@@ -326,7 +325,7 @@ conn_accept(
 		    &((const struct sockaddr_in6 *)sa)->sin6_addr, c->c_peer,
 		    sizeof(c->c_peer));
 	(void)salen;
-	c->c_trusted = headers_peer_trusted(w->w_cfg, c->c_peer);
+	c->c_trusted = config_cidrs_contains(&w->w_cfg->cf_trusted, c->c_peer);
 	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
 	/* A new connection has header_timeout to deliver its first head. */
 	conn_deadline(c, (int64_t)w->w_cfg->cf_header_timeout * 1000);
