@@ -13,7 +13,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "request.h"
-#include "server.h"
+#include "worker.h"
 #include "session.h"
 
 static int groups_parse_overage(struct config *, const struct config_key *,

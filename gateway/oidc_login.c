@@ -30,7 +30,8 @@
 #include "oidc_int.h"
 #include "path.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 #include "session.h"
 
 int

@@ -27,7 +27,8 @@
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 #include "session.h"
 
 #define OIDC_FLIGHT_MAGIC 0x464c4754u /* "FLGT" */

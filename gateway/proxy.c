@@ -38,7 +38,8 @@
 #include "magic.h"
 #include "proxy.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 
 #define PROXY_HIGH_WATER (256 * 1024) /* client output before pausing */
 #define PROXY_READ_WATER (256 * 1024) /* upstream input buffered at most */

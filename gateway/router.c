@@ -33,7 +33,7 @@
 #include "proxy.h"
 #include "request.h"
 #include "router.h"
-#include "server.h"
+#include "worker.h"
 
 static void router_allow(struct request_ctx *rq);
 static void router_signed_in(struct request_ctx *rq);
