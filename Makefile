@@ -1,6 +1,6 @@
 # gatehouse: an OpenID Connect authentication gateway.
 # Targets: all (build/gatehouse), deps, test, unit, integration, asan,
-# check-sample, check-exports, format, format-check, demo, run, bench,
+# check-sample, check-exports, check-includes, format, format-check, demo, run, bench,
 # fuzz, clean.
 
 BUILD    ?= build
@@ -86,7 +86,7 @@ unit: $(UNIT_BINS) $(FUZZ_REPLAY)
 	@$(FUZZ_REPLAY_RUN)
 
 # The C unit tests alone, without the integration suite.
-.PHONY: check-exports
+.PHONY: check-exports check-includes
 
 integration: $(BUILD)/gatehouse
 	GATEHOUSE_BIN=$(abspath $(BUILD)/gatehouse) \
@@ -108,11 +108,14 @@ format-check:
 # The whole suite, then again under ASan and UBSan in build/asan.
 test: deps
 	$(MAKE) format-check
-	$(MAKE) all unit check-sample check-exports integration
+	$(MAKE) all unit check-sample check-exports check-includes integration
 	$(MAKE) asan
 
 check-exports: $(BUILD)/gatehouse
 	tests/check_exports.sh $(BUILD)
+
+check-includes:
+	tests/check_includes.sh .
 
 asan:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \

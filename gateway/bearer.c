@@ -22,7 +22,8 @@
 #include "proxy.h"
 #include "request.h"
 #include "router.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 
 #define BEARER_MAX 16384
 

@@ -27,11 +27,10 @@
 #include "config.h"
 #include "conn.h"
 #include "deadline.h"
-#include "headers.h"
 #include "http1.h"
 #include "log.h"
-#include "request.h"
-#include "server.h"
+#include "magic.h"
+#include "worker.h"
 
 #define CONN_MAGIC 0x434f4e4eu /* "CONN" */
 #define CONN_BUF 8192          /* input buffer, grown for big heads */
@@ -71,21 +70,22 @@ struct conn {
 	struct http1_hdr *c_hdrs;
 	struct evbuffer *c_body;
 	struct http1_chunked c_chunk;
-	int64_t c_left; /* Content-Length body bytes still to read */
-	struct request_ctx *c_rq;
-	int c_close;           /* close once the current response is out */
-	int c_chunked_out;     /* the response body goes out as chunks */
-	int c_nobody_out;      /* the response has no body (HEAD, 204, ...) */
-	int c_dead;            /* the socket failed: torn down next turn */
-	int c_read_off;        /* reading paused: buffer full while serving */
-	int c_shut;            /* shutdown(SHUT_WR) done */
-	int c_body_open;       /* the request body is still arriving */
-	int c_body_paused;     /* its consumer cannot take more now */
-	int c_body_err;        /* 400/413/503 when it broke off, else 0 */
-	int c_body_held;       /* not asked for yet: its bytes wait unread */
-	int c_body_fill;       /* being read before its consumer gets it */
-	int64_t c_body_max;    /* the limit of this body (413 past it) */
-	size_t c_body_charged; /* c_body bytes counted in conn_body_total */
+	int64_t c_left;         /* Content-Length body bytes still to read */
+	void (*c_gone)(void *); /* the request layer, told if c goes first */
+	void *c_gone_arg;       /* NULL when no request is being served */
+	int c_close;            /* close once the current response is out */
+	int c_chunked_out;      /* the response body goes out as chunks */
+	int c_nobody_out;       /* the response has no body (HEAD, 204, ...) */
+	int c_dead;             /* the socket failed: torn down next turn */
+	int c_read_off;         /* reading paused: buffer full while serving */
+	int c_shut;             /* shutdown(SHUT_WR) done */
+	int c_body_open;        /* the request body is still arriving */
+	int c_body_paused;      /* its consumer cannot take more now */
+	int c_body_err;         /* 400/413/503 when it broke off, else 0 */
+	int c_body_held;        /* not asked for yet: its bytes wait unread */
+	int c_body_fill;        /* being read before its consumer gets it */
+	int64_t c_body_max;     /* the limit of this body (413 past it) */
+	size_t c_body_charged;  /* c_body bytes counted in conn_body_total */
 	void (*c_body_cb)(void *);
 	void *c_body_arg;
 	struct deadline c_dl; /* on c_tev */
@@ -149,11 +149,7 @@ conn_body_free(struct conn *c)
 static struct conn *
 conn_cast(void *arg)
 {
-	struct conn *c = arg;
-
-	if (c == NULL || c->c_magic != CONN_MAGIC)
-		abort();
-	return c;
+	return MAGIC_CAST(struct conn, c_magic, CONN_MAGIC, arg);
 }
 
 /* Set the deadline ms from now (0: none). */
@@ -264,11 +260,11 @@ conn_free(struct conn *c)
 static void
 conn_teardown(struct conn *c)
 {
-	struct request_ctx *rq = c->c_rq;
+	void *arg = c->c_gone_arg;
 
-	c->c_rq = NULL;
-	if (rq != NULL)
-		request_client_gone(rq);
+	c->c_gone_arg = NULL;
+	if (arg != NULL)
+		c->c_gone(arg);
 	conn_free(c);
 }
 
@@ -329,7 +325,7 @@ conn_accept(
 		    &((const struct sockaddr_in6 *)sa)->sin6_addr, c->c_peer,
 		    sizeof(c->c_peer));
 	(void)salen;
-	c->c_trusted = headers_peer_trusted(w->w_cfg, c->c_peer);
+	c->c_trusted = config_cidrs_contains(&w->w_cfg->cf_trusted, c->c_peer);
 	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
 	/* A new connection has header_timeout to deliver its first head. */
 	conn_deadline(c, (int64_t)w->w_cfg->cf_header_timeout * 1000);
@@ -344,9 +340,10 @@ conn_worker(const struct conn *c)
 }
 
 void
-conn_attach(struct conn *c, struct request_ctx *rq)
+conn_attach(struct conn *c, void (*gone)(void *), void *arg)
 {
-	c->c_rq = rq;
+	c->c_gone = gone;
+	c->c_gone_arg = arg;
 }
 
 const char *
@@ -494,7 +491,7 @@ conn_finish(struct conn *c)
 {
 	size_t left;
 
-	c->c_rq = NULL;
+	c->c_gone_arg = NULL;
 	c->c_drain_cb = NULL;
 	c->c_body_cb = NULL;
 	if (c->c_dead)
@@ -551,9 +548,9 @@ conn_dispatch(struct conn *c)
 	c->c_dl.dl_at = 0;
 	if (c->c_req.hr_close)
 		c->c_close = 1;
-	c->c_rq = NULL;
-	/* May answer at once (conn_respond clears c_rq again). */
-	request_start(c, &c->c_req, c->c_body);
+	c->c_gone_arg = NULL;
+	/* May answer at once (conn_respond clears c_gone_arg again). */
+	c->c_worker->w_dispatch(c, &c->c_req, c->c_body);
 }
 
 /* A request that cannot be read: it is answered (and logged) through
@@ -1235,7 +1232,7 @@ conn_end(struct conn *c)
 void
 conn_abort(struct conn *c)
 {
-	c->c_rq = NULL;
+	c->c_gone_arg = NULL;
 	c->c_drain_cb = NULL;
 	c->c_body_cb = NULL;
 	c->c_body_open = 0;
@@ -1261,11 +1258,11 @@ conn_free_all(struct worker *w)
 	struct conn *c;
 
 	while ((c = TAILQ_FIRST(&w->w_conns)) != NULL) {
-		struct request_ctx *rq = c->c_rq;
+		void *arg = c->c_gone_arg;
 
-		c->c_rq = NULL;
-		if (rq != NULL)
-			request_client_gone(rq);
+		c->c_gone_arg = NULL;
+		if (arg != NULL)
+			c->c_gone(arg);
 		conn_free(c);
 	}
 	while (conn_ncache > 0)

@@ -19,7 +19,6 @@
 struct conn;
 struct evbuffer;
 struct evkeyvalq;
-struct request_ctx;
 struct worker;
 
 /* How a streamed response's body is framed towards the client. */
@@ -40,9 +39,9 @@ void conn_accept(
 /* The worker c belongs to (borrowed). */
 struct worker *conn_worker(const struct conn *c);
 
-/* The request layer's context for the request being served on c, from
- * request_start; it is told (request_client_gone) if c goes away first. */
-void conn_attach(struct conn *c, struct request_ctx *rq);
+/* The request being served on c: gone(arg) runs, from the event loop, if
+ * c goes away (or is freed at exit) before the response is complete. */
+void conn_attach(struct conn *c, void (*gone)(void *), void *arg);
 
 /* The peer's address as text (borrowed, lives as long as c). */
 const char *conn_peer(const struct conn *c);

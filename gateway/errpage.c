@@ -10,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "errpage.h"
+#include "log.h"
 #include "request.h"
 
 void
@@ -229,4 +230,29 @@ errpage_send_confirm(struct request_ctx *rq, int status, const char *code,
     const char *message, const char *button, const char *href)
 {
 	errpage_render(rq, status, code, message, button, href, 0, 1);
+}
+
+void
+errpage_body_failed(struct request_ctx *rq, int status)
+{
+	switch (status) {
+	case 413:
+		errpage_send(rq, 413, "body_too_large",
+		    "The request body is larger than this gateway accepts.", 1);
+		return;
+	case 503:
+		log_warnx("busy id=%s client=%s reason=\"request bodies held "
+		          "in memory reached max_buffered_bodies\"",
+		    rq->rq_id, rq->rq_peer);
+		evhttp_add_header(request_out(rq), "Retry-After", "5");
+		errpage_send(rq, 503, "busy",
+		    "The gateway is busy receiving other requests; try again "
+		    "shortly.",
+		    1);
+		return;
+	default:
+		errpage_send(rq, 400, "bad_request",
+		    "The request body is malformed.", 1);
+		return;
+	}
 }

@@ -20,6 +20,13 @@ struct request_ctx;
 void errpage_send(struct request_ctx *rq, int status, const char *code,
     const char *message, int close);
 
+/*
+ * The request body broke off (request_body_read): answer status 400
+ * (malformed), 413 (larger than allowed) or 503 (too many bodies held,
+ * with Retry-After), and close the connection.  Frees rq.
+ */
+void errpage_body_failed(struct request_ctx *rq, int status);
+
 /* As errpage_send, with a link for the person ("Try again", href); the
  * JSON form carries href as "action". */
 void errpage_send_action(struct request_ctx *rq, int status, const char *code,

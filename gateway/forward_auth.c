@@ -22,7 +22,7 @@
 #include "policy.h"
 #include "request.h"
 #include "router.h"
-#include "server.h"
+#include "worker.h"
 #include "session.h"
 
 /* Sorted by name (S17). */

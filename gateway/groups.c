@@ -13,7 +13,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "request.h"
-#include "server.h"
+#include "worker.h"
 #include "session.h"
 
 static int groups_parse_overage(struct config *, const struct config_key *,
@@ -72,6 +72,16 @@ groups_store(struct request_ctx *rq, json_t *ids)
 		rc = 0;
 	free(text);
 	return rc;
+}
+
+/* The request's cleanup for its groups call in flight. */
+static void
+groups_xfer_cleanup(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	httpc_cancel(rq->rq_xfer);
+	rq->rq_xfer = NULL;
 }
 
 static void
@@ -148,6 +158,7 @@ groups_fetch(struct request_ctx *rq, void (*resume)(struct request_ctx *rq))
 	req.hq_headers = hdrs;
 	rq->rq_resume = resume;
 	rq->rq_state = RQ_PROVIDER;
+	request_cleanup_add(rq, groups_xfer_cleanup, rq);
 	rq->rq_xfer = httpc_request(
 	    rq->rq_worker->w_httpc, &req, groups_done_cb, rq, &err);
 	OPENSSL_cleanse(auth, strlen(auth));

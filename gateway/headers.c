@@ -29,7 +29,7 @@
 #include "policy.h"
 #include "request.h"
 #include "session.h"
-#include "server.h"
+#include "worker.h"
 
 const struct config_key headers_keys[] = {
     {"forward_access_token", config_parse_bool,

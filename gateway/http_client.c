@@ -20,6 +20,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "magic.h"
 
 #define HTTPC_MAGIC 0x48545043u      /* "HTPC" */
 #define HTTPC_XFER_MAGIC 0x48585652u /* "HXFR" */
@@ -82,21 +83,13 @@ struct httpc_sock {
 static struct httpc *
 httpc_cast(void *arg)
 {
-	struct httpc *h = arg;
-
-	if (h == NULL || h->h_magic != HTTPC_MAGIC)
-		abort();
-	return h;
+	return MAGIC_CAST(struct httpc, h_magic, HTTPC_MAGIC, arg);
 }
 
 static struct httpc_xfer *
 httpc_xfer_cast(void *arg)
 {
-	struct httpc_xfer *x = arg;
-
-	if (x == NULL || x->x_magic != HTTPC_XFER_MAGIC)
-		abort();
-	return x;
+	return MAGIC_CAST(struct httpc_xfer, x_magic, HTTPC_XFER_MAGIC, arg);
 }
 
 int

@@ -130,8 +130,10 @@ void oidc_refresh_forget(struct request_ctx *rq);
  * worker's loop has ended. */
 void oidc_refresh_shutdown_worker(struct worker *w);
 
-/* Free what the oidc steps hung on rq (flow, tokens, waits). */
-void oidc_request_cleanup(struct request_ctx *rq);
+/* Let go of what the oidc steps hung on the request arg (flow, tokens,
+ * waits): its cleanup (request_cleanup_add), registered by each step
+ * when it hangs one. */
+void oidc_request_cleanup(void *arg);
 
 /* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
 void oidc_challenge(struct request_ctx *rq);

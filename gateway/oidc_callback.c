@@ -30,7 +30,8 @@
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 #include "session.h"
 
 static const char *const oidc_callback_unique[] = {
@@ -39,8 +40,10 @@ static const char *const oidc_callback_unique[] = {
 static void oidc_callback_verify(struct request_ctx *rq, int retried);
 
 void
-oidc_request_cleanup(struct request_ctx *rq)
+oidc_request_cleanup(void *arg)
 {
+	struct request_ctx *rq = request_cast(arg);
+
 	if (rq->rq_worker->w_provider != NULL)
 		oidc_provider_unwait(rq->rq_worker->w_provider, rq);
 	oidc_refresh_forget(rq);
@@ -51,6 +54,16 @@ oidc_request_cleanup(struct request_ctx *rq)
 		free(rq->rq_tokens);
 	}
 	rq->rq_tokens = NULL;
+}
+
+/* The request's cleanup for its token request in flight. */
+static void
+oidc_callback_xfer_cleanup(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	httpc_cancel(rq->rq_xfer);
+	rq->rq_xfer = NULL;
 }
 
 static void
@@ -171,6 +184,7 @@ oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 		    "again later.");
 		return;
 	}
+	request_cleanup_add(rq, oidc_request_cleanup, rq);
 	rq->rq_tokens = malloc(sizeof(*rq->rq_tokens));
 	if (rq->rq_tokens == NULL) {
 		oidc_tokens_cleanup(&t);
@@ -369,7 +383,8 @@ oidc_callback(struct request_ctx *rq)
 	/* A form_post answer comes as a body, read now that the request is
 	 * known to be a callback (a few KiB; 64 KiB at most). */
 	if (strcmp(rq->rq_method, "POST") == 0 &&
-	    request_body_read(rq, 64 * 1024, oidc_callback) == 1)
+	    request_body_read(
+	        rq, 64 * 1024, oidc_callback, errpage_body_failed) == 1)
 		return;
 	if (oidc_callback_params(rq, &q) == -1) {
 		evhttp_clear_headers(&q);
@@ -413,6 +428,7 @@ oidc_callback(struct request_ctx *rq)
 		    "provider.");
 		return;
 	}
+	request_cleanup_add(rq, oidc_request_cleanup, rq);
 	rq->rq_flow =
 	    strlen(state) == OIDC_STATE_LEN ? oidc_flow_find(rq, state) : NULL;
 	if (rq->rq_flow == NULL) {
@@ -444,6 +460,7 @@ oidc_callback(struct request_ctx *rq)
 	httpc_form_add(form, "code_verifier", rq->rq_flow->of_verifier);
 	evhttp_clear_headers(&q);
 	rq->rq_state = RQ_PROVIDER;
+	request_cleanup_add(rq, oidc_callback_xfer_cleanup, rq);
 	rq->rq_xfer =
 	    oidc_token_request(rq, form, oidc_callback_token_cb, rq, &err);
 	evbuffer_free(form);

@@ -32,6 +32,7 @@
 #include "http_client.h"
 #include "jwks.h"
 #include "log.h"
+#include "magic.h"
 #include "oidc.h"
 #include "oidc_int.h"
 #include "server.h"
@@ -100,11 +101,8 @@ static void oidc_flight_discovery(struct oidc_provider *op);
 static struct oidc_provider *
 oidc_provider_cast(void *arg)
 {
-	struct oidc_provider *op = arg;
-
-	if (op == NULL || op->op_magic != OIDC_PROVIDER_MAGIC)
-		abort();
-	return op;
+	return MAGIC_CAST(
+	    struct oidc_provider, op_magic, OIDC_PROVIDER_MAGIC, arg);
 }
 
 void

@@ -30,7 +30,8 @@
 #include "oidc_int.h"
 #include "path.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 #include "session.h"
 
 int
@@ -503,6 +504,7 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	if (m == NULL) {
 		/* Just started: wait for the first fetch rather than
 		 * refuse. */
+		request_cleanup_add(rq, oidc_request_cleanup, rq);
 		if (oidc_provider_wait(rq->rq_worker->w_provider,
 		        oidc_login_wait_cb, rq) == 0) {
 			rq->rq_state = RQ_PROVIDER;

@@ -26,7 +26,8 @@
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 #include "session.h"
 
 static void

@@ -23,10 +23,12 @@
 #include "http_client.h"
 #include "jose.h"
 #include "log.h"
+#include "magic.h"
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 #include "session.h"
 
 #define OIDC_FLIGHT_MAGIC 0x464c4754u /* "FLGT" */
@@ -184,11 +186,7 @@ static void oidc_flight_verify(struct oidc_flight *f, int retried);
 static struct oidc_flight *
 oidc_flight_cast(void *arg)
 {
-	struct oidc_flight *f = arg;
-
-	if (f == NULL || f->of_magic != OIDC_FLIGHT_MAGIC)
-		abort();
-	return f;
+	return MAGIC_CAST(struct oidc_flight, of_magic, OIDC_FLIGHT_MAGIC, arg);
 }
 
 /* The JWKS refetch an unknown kid asked for has ended. */
@@ -395,6 +393,17 @@ fail:
 	return NULL;
 }
 
+/* The request's cleanup for its poll timer. */
+static void
+oidc_refresh_timer_cleanup(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	if (rq->rq_timer != NULL)
+		event_free(rq->rq_timer);
+	rq->rq_timer = NULL;
+}
+
 static void
 oidc_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -473,6 +482,7 @@ oidc_refresh_ensure(
 	rq->rq_resume = resume;
 	rq->rq_state = RQ_PROVIDER;
 	if (f != NULL) {
+		request_cleanup_add(rq, oidc_request_cleanup, rq);
 		nw = reallocarray(
 		    f->of_waiters, f->of_nwaiters + 1, sizeof(*nw));
 		if (nw == NULL)
@@ -482,6 +492,7 @@ oidc_refresh_ensure(
 		return STEP_AGAIN;
 	}
 	/* Another worker is refreshing: look again shortly. */
+	request_cleanup_add(rq, oidc_refresh_timer_cleanup, rq);
 	rq->rq_timer = evtimer_new(rq->rq_worker->w_base, oidc_poll_cb, rq);
 	if (rq->rq_timer == NULL)
 		return STEP_DECLINED;

@@ -21,7 +21,7 @@
 #include "oidc.h"
 #include "oidc_int.h"
 #include "request.h"
-#include "server.h"
+#include "worker.h"
 
 void
 oidc_tokens_cleanup(struct oidc_tokens *t)

@@ -35,9 +35,11 @@
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
+#include "magic.h"
 #include "proxy.h"
 #include "request.h"
-#include "server.h"
+#include "config.h"
+#include "worker.h"
 
 #define PROXY_HIGH_WATER (256 * 1024) /* client output before pausing */
 #define PROXY_READ_WATER (256 * 1024) /* upstream input buffered at most */
@@ -228,11 +230,7 @@ proxy_resolve(const struct config *cfg)
 static struct proxy_conn *
 proxy_conn_cast(void *arg)
 {
-	struct proxy_conn *pc = arg;
-
-	if (pc == NULL || pc->pc_magic != PROXY_CONN_MAGIC)
-		abort();
-	return pc;
+	return MAGIC_CAST(struct proxy_conn, pc_magic, PROXY_CONN_MAGIC, arg);
 }
 
 static void
@@ -405,6 +403,7 @@ proxy_flush(struct proxy_conn *pc)
 /* The reused connection had been closed by the upstream before it saw the
  * request: send it again once on a fresh connection. */
 static int proxy_retry(struct proxy_conn *pc);
+static void proxy_abandon(void *arg);
 
 /* Write the request head and body (a reference to the request's own
  * buffer, so a retry can send it again without a copy). */
@@ -428,6 +427,7 @@ proxy_conn_send(struct proxy_conn *pc, struct request_ctx *rq)
 		len = rq->rq_hreq->hr_length;
 	pc->pc_rq = rq;
 	rq->rq_upconn = pc;
+	request_cleanup_add(rq, proxy_abandon, rq);
 	pc->pc_got_bytes = 0;
 	pc->pc_paused = 0;
 	pc->pc_scan = 0;
@@ -475,7 +475,7 @@ proxy_forward(struct request_ctx *rq)
 	 * gateway hold it. */
 	if (request_body_read(rq,
 	        (int64_t)rq->rq_worker->w_cfg->cf_max_request_body,
-	        proxy_forward_resume) == 1)
+	        proxy_forward_resume, errpage_body_failed) == 1)
 		return STEP_AGAIN;
 
 	pc = TAILQ_FIRST(&pool->pp_idle);
@@ -532,9 +532,13 @@ proxy_conn_release(struct proxy_conn *pc)
 	pool->pp_nidle++;
 }
 
-void
-proxy_abandon(struct request_ctx *rq)
+/* The request's cleanup: close the upstream connection it still uses
+ * (the client went away; it is never returned to the pool half-read).
+ * Every other way a request ends has let go of it already. */
+static void
+proxy_abandon(void *arg)
 {
+	struct request_ctx *rq = request_cast(arg);
 	struct proxy_conn *pc = rq->rq_upconn;
 
 	if (pc == NULL)

@@ -35,10 +35,4 @@ void proxy_pool_free(struct proxy_pool *pool);
  */
 enum step proxy_forward(struct request_ctx *rq);
 
-/*
- * The client went away: close the upstream connection rq was using (it is
- * never returned to the pool half-read).
- */
-void proxy_abandon(struct request_ctx *rq);
-
 #endif

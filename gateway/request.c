@@ -18,26 +18,18 @@
 
 #include <openssl/crypto.h>
 
+#include "config.h"
 #include "conn.h"
-#include "errpage.h"
 #include "http1.h"
-#include "http_client.h"
 #include "log.h"
-#include "oidc.h"
-#include "session.h"
-#include "proxy.h"
+#include "magic.h"
 #include "request.h"
-#include "router.h"
-#include "server.h"
+#include "worker.h"
 
 struct request_ctx *
 request_cast(void *arg)
 {
-	struct request_ctx *rq = arg;
-
-	if (rq == NULL || rq->rq_magic != REQUEST_MAGIC)
-		abort();
-	return rq;
+	return MAGIC_CAST(struct request_ctx, rq_magic, REQUEST_MAGIC, arg);
 }
 
 double
@@ -70,11 +62,28 @@ request_log(struct request_ctx *rq)
 	    request_ms_since(&rq->rq_start));
 }
 
-/* The one place a ctx is freed (S13). */
+void
+request_cleanup_add(struct request_ctx *rq, void (*fn)(void *), void *arg)
+{
+	int i;
+
+	for (i = 0; i < rq->rq_ncleanup; i++)
+		if (rq->rq_cleanup[i].rc_fn == fn &&
+		    rq->rq_cleanup[i].rc_arg == arg)
+			return;
+	/* The registrants are a fixed few (request.h). */
+	if (rq->rq_ncleanup == REQUEST_NCLEANUP)
+		abort();
+	rq->rq_cleanup[rq->rq_ncleanup].rc_fn = fn;
+	rq->rq_cleanup[rq->rq_ncleanup].rc_arg = arg;
+	rq->rq_ncleanup++;
+}
+
+/* The one place a ctx is freed. */
 static void
 request_free(struct request_ctx *rq)
 {
-	struct worker *w = rq->rq_worker;
+	struct request_cleanup *rc;
 
 	if (rq->rq_worker->w_cfg->cf_access_log)
 		request_log(rq);
@@ -82,15 +91,10 @@ request_free(struct request_ctx *rq)
 	rq->rq_path = NULL;
 	free(rq->rq_normpath);
 	rq->rq_normpath = NULL;
-	if (rq->rq_xfer != NULL)
-		httpc_cancel(rq->rq_xfer);
-	rq->rq_xfer = NULL;
-	oidc_request_cleanup(rq);
-	session_free(rq->rq_session);
-	rq->rq_session = NULL;
-	if (rq->rq_timer != NULL)
-		event_free(rq->rq_timer);
-	rq->rq_timer = NULL;
+	while (rq->rq_ncleanup > 0) {
+		rc = &rq->rq_cleanup[--rq->rq_ncleanup];
+		rc->rc_fn(rc->rc_arg);
+	}
 	if (rq->rq_upstream_hdrs != NULL) {
 		OPENSSL_cleanse(
 		    rq->rq_upstream_hdrs, strlen(rq->rq_upstream_hdrs));
@@ -100,21 +104,23 @@ request_free(struct request_ctx *rq)
 	evhttp_clear_headers(&rq->rq_out);
 	rq->rq_magic = 0;
 	free(rq);
-	server_request_done(w);
 }
 
-void
-request_client_gone(struct request_ctx *rq)
+/* The client connection went away (or timed out) while rq was being
+ * served (conn_attach): stop everything it waits for and free it. */
+static void
+request_client_gone(void *arg)
 {
+	struct request_ctx *rq = request_cast(arg);
+
 	rq->rq_state = RQ_CLIENT_GONE;
 	if (rq->rq_status == 0)
 		rq->rq_status = 499; /* nginx's "client closed request" */
 	rq->rq_event = "client_gone";
-	proxy_abandon(rq);
 	request_free(rq);
 }
 
-void
+struct request_ctx *
 request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 {
 	struct worker *w = conn_worker(c);
@@ -125,7 +131,7 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 	rq = calloc(1, sizeof(*rq));
 	if (rq == NULL) {
 		conn_respond(c, 503, "Service Unavailable", NULL, NULL, 1);
-		return;
+		return NULL;
 	}
 	rq->rq_magic = REQUEST_MAGIC;
 	rq->rq_worker = w;
@@ -154,10 +160,8 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 	memcpy(rq->rq_peer, m, ml);
 	rq->rq_peer[ml] = '\0';
 	rq->rq_peer_trusted = conn_peer_trusted(c);
-	w->w_inflight++;
-	conn_attach(c, rq);
-	/* May answer at once: rq is gone after this (S14). */
-	router_request(rq);
+	conn_attach(c, request_client_gone, rq);
+	return rq;
 }
 
 struct evkeyvalq *
@@ -179,38 +183,21 @@ request_body_ready(void *arg)
 	int err = conn_body_error(rq->rq_conn);
 
 	rq->rq_state = RQ_NEW;
-	switch (err) {
-	case 0:
+	if (err == 0)
 		rq->rq_resume(rq);
-		return;
-	case 413:
-		errpage_send(rq, 413, "body_too_large",
-		    "The request body is larger than this gateway accepts.", 1);
-		return;
-	case 503:
-		log_warnx("busy id=%s client=%s reason=\"request bodies held "
-		          "in memory reached max_buffered_bodies\"",
-		    rq->rq_id, rq->rq_peer);
-		evhttp_add_header(request_out(rq), "Retry-After", "5");
-		errpage_send(rq, 503, "busy",
-		    "The gateway is busy receiving other requests; try again "
-		    "shortly.",
-		    1);
-		return;
-	default:
-		errpage_send(rq, 400, "bad_request",
-		    "The request body is malformed.", 1);
-		return;
-	}
+	else
+		rq->rq_fail(rq, err);
 }
 
 int
-request_body_read(
-    struct request_ctx *rq, int64_t max, void (*resume)(struct request_ctx *))
+request_body_read(struct request_ctx *rq, int64_t max,
+    void (*resume)(struct request_ctx *),
+    void (*fail)(struct request_ctx *, int status))
 {
 	if (!conn_body_held(rq->rq_conn))
 		return 0;
 	rq->rq_resume = resume;
+	rq->rq_fail = fail;
 	rq->rq_state = RQ_BODY;
 	conn_body_read(rq->rq_conn, max, request_body_ready, rq);
 	return 1;

@@ -15,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 
 struct conn;
+struct event;
 struct evbuffer;
 struct http1_req;
 struct worker;
@@ -26,6 +27,33 @@ struct policy_route;
 struct session;
 
 #define REQUEST_MAGIC 0x52514354u /* "RQCT" */
+
+/*
+ * The cleanup registry (nginx's ngx_http_cleanup_add).  The request layer
+ * frees only what is its own (the paths, the output headers, the upstream
+ * header lines); whoever hangs anything else on a request registers how to
+ * let go of it, when it hangs it: the server (the worker's count of
+ * requests in flight, at dispatch), the router (the signed-in session),
+ * the OpenID Connect handlers (a sign-in flow, a token response, a wait
+ * for the provider's metadata or for another request's refresh, the
+ * refresh poll timer, a provider transfer), the groups lookup (its
+ * provider transfer) and the proxy (the upstream connection).  The
+ * functions run once, in the reverse order of their registration, in one
+ * place: when the request is freed, after its access-log line and before
+ * its memory goes, whichever way it ends (replied, ended, aborted, or the
+ * client went away: the upstream connection is let go of then, and it is
+ * already let go of on every other way).  They only let go: no reply, no
+ * call back into a handler; each is a no-op when what it lets go of is
+ * gone already.  Registering the same fn and arg again is a no-op, so a
+ * handler registers each time it hangs something.  REQUEST_NCLEANUP bounds
+ * the registrants above; one more is a programming error and aborts.
+ */
+#define REQUEST_NCLEANUP 8
+
+struct request_cleanup {
+	void (*rc_fn)(void *arg);
+	void *rc_arg;
+};
 
 /* Where a request is (relayd's relay_state, S18): no hidden flags. */
 enum rq_state {
@@ -80,24 +108,25 @@ struct request_ctx {
 	struct event *rq_timer;                  /* waits (refresh poll) */
 	int rq_verify;          /* forward-auth: answer, do not proxy */
 	char *rq_upstream_hdrs; /* extra header lines (new) */
+	void (*rq_fail)(struct request_ctx *, int); /* body broke off */
+	struct request_cleanup rq_cleanup[REQUEST_NCLEANUP];
+	int rq_ncleanup;
 };
 
 /*
  * A request head (and body) has been read on connection c: make its
- * context, attach it to c (conn_attach) and run it through the router.
- * req and body are borrowed from the connection for the request's life.
- * The request may be answered (and freed) before this returns.  Called by
- * conn.c only.
+ * context and attach it to c (conn_attach), so that it is freed if c goes
+ * away first.  req and body are borrowed from the connection for the
+ * request's life.  Returns the context for the caller (the worker's
+ * dispatch function, worker.h) to register its cleanup and run it through
+ * the handlers; NULL when it could not be made (c has been answered 503).
  */
-void request_start(
+struct request_ctx *request_start(
     struct conn *c, struct http1_req *req, struct evbuffer *body);
 
-/*
- * The client connection went away (or timed out) while rq was being
- * served: stop everything it waits for and free it.  Called by conn.c
- * only, from the event loop.
- */
-void request_client_gone(struct request_ctx *rq);
+/* Register fn(arg) to run when rq is freed (see the registry above). */
+void request_cleanup_add(
+    struct request_ctx *rq, void (*fn)(void *arg), void *arg);
 
 /* The response headers being built (borrowed from rq). */
 struct evkeyvalq *request_out(struct request_ctx *rq);
@@ -108,12 +137,14 @@ struct evbuffer *request_body(struct request_ctx *rq);
 /*
  * The request is to be served with its body: when the body has not been
  * read yet, start reading it (up to max bytes; conn_body_read) and return
- * 1: resume(rq) runs once it is in (or streaming, conn.h), or the request
- * is answered 400, 413 or 503 when it broke off.  Returns 0 when there is
+ * 1: resume(rq) runs once it is in (or streaming, conn.h), or fail(rq,
+ * status) when it broke off (status 400 malformed, 413 too large, 503 too
+ * many bodies held; fail answers the request).  Returns 0 when there is
  * nothing to wait for (no body, or it is already read).
  */
-int request_body_read(
-    struct request_ctx *rq, int64_t max, void (*resume)(struct request_ctx *));
+int request_body_read(struct request_ctx *rq, int64_t max,
+    void (*resume)(struct request_ctx *),
+    void (*fail)(struct request_ctx *, int status));
 
 /*
  * Elapsed milliseconds since *from.

@@ -33,7 +33,7 @@
 #include "proxy.h"
 #include "request.h"
 #include "router.h"
-#include "server.h"
+#include "worker.h"
 
 static void router_allow(struct request_ctx *rq);
 static void router_signed_in(struct request_ctx *rq);
@@ -85,6 +85,16 @@ router_healthz(struct request_ctx *rq)
 	evbuffer_free(body);
 }
 
+/* The request's cleanup for its session. */
+static void
+router_session_cleanup(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	session_free(rq->rq_session);
+	rq->rq_session = NULL;
+}
+
 /* Load rq's session from its cookie into rq->rq_session; 0 if none. */
 static int
 router_session(struct request_ctx *rq)
@@ -96,6 +106,7 @@ router_session(struct request_ctx *rq)
 	    cookie_get(
 	        rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
 		return 0;
+	request_cleanup_add(rq, router_session_cleanup, rq);
 	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
 	           &rq->rq_session) == SESSION_OK;
 }

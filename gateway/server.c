@@ -27,9 +27,12 @@
 #include "conn.h"
 #include "http_client.h"
 #include "log.h"
+#include "magic.h"
 #include "oidc.h"
 #include "policy.h"
 #include "proxy.h"
+#include "request.h"
+#include "router.h"
 #include "server.h"
 #include "session.h"
 
@@ -274,11 +277,7 @@ static int server_nworkers;
 static struct worker *
 server_worker_cast(void *arg)
 {
-	struct worker *w = arg;
-
-	if (w == NULL || w->w_magic != WORKER_MAGIC)
-		abort();
-	return w;
+	return MAGIC_CAST(struct worker, w_magic, WORKER_MAGIC, arg);
 }
 
 static void
@@ -325,6 +324,28 @@ server_request_done(struct worker *w)
 	w->w_inflight--;
 	if (w->w_draining && w->w_inflight == 0)
 		event_base_loopexit(w->w_base, NULL);
+}
+
+/* The request's cleanup: registered first, so it runs last. */
+static void
+server_request_cleanup(void *arg)
+{
+	server_request_done(server_worker_cast(arg));
+}
+
+/* A worker's dispatch (worker.h): count the request in flight, for the
+ * graceful drain, and route it. */
+static void
+server_dispatch(struct conn *c, struct http1_req *req, struct evbuffer *body)
+{
+	struct request_ctx *rq = request_start(c, req, body);
+
+	if (rq == NULL)
+		return;
+	rq->rq_worker->w_inflight++;
+	request_cleanup_add(rq, server_request_cleanup, rq->rq_worker);
+	/* May answer at once: rq is gone after this. */
+	router_request(rq);
 }
 
 static void
@@ -488,6 +509,7 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	w->w_magic = WORKER_MAGIC;
 	w->w_id = id;
 	w->w_cfg = cfg;
+	w->w_dispatch = server_dispatch;
 	w->w_routes = cfg->cf_routes;
 	w->w_mail[0] = w->w_mail[1] = -1;
 	w->w_listen_fd = -1;
