@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * session.c: session records in the store, the process's keys, and the
- * small sealed values the sign-in flow keeps in cookies.
+ * session.c: session records in the store (sealed with keyfile.c's token
+ * key), and the small sealed values the sign-in flow keeps in cookies.
  */
-#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <pthread.h>
@@ -18,6 +17,7 @@
 #include "crypto.h"
 #include "error.h"
 #include "headers.h"
+#include "keyfile.h"
 #include "log.h"
 #include "session.h"
 #include "store.h"
@@ -73,52 +73,15 @@ session_parse_map_size(struct config *cfg, const struct config_key *key,
 
 /* Process-wide and read-only once the workers run. */
 static struct store *session_store;
-static struct secret session_cookie_key;
-static struct secret session_token_key;
-
-/* Create the key file's directory (0700) when missing, like the store's:
- * a first start needs no preparation. */
-static void
-session_mkdir_parent(const char *path)
-{
-	char buf[4096], *p;
-
-	if (strlen(path) >= sizeof(buf))
-		return;
-	strcpy(buf, path);
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		(void)mkdir(buf, 0700);
-		*p = '/';
-	}
-}
 
 int
 session_init(const struct config *cfg, struct gh_error *err)
 {
-	struct secret master = {NULL, 0};
-	int rc = -1;
-
-	session_mkdir_parent(cfg->cf_session_key_file);
-	if (crypto_key_file_load(cfg->cf_session_key_file, &master, err) == -1)
+	if (keyfile_init(cfg->cf_session_key_file, err) == -1)
 		return -1;
-	if (crypto_secret_derive(
-	        &master, CRYPTO_INFO_COOKIE, &session_cookie_key) == -1 ||
-	    crypto_secret_derive(
-	        &master, CRYPTO_INFO_TOKEN, &session_token_key) == -1) {
-		gh_error_set(err, "key_derive", "cannot derive session keys");
-		goto done;
-	}
 	session_store = store_open(
 	    "lmdb", cfg->cf_session_store, cfg->cf_session_map_size, err);
-	if (session_store == NULL)
-		goto done;
-	rc = 0;
-done:
-	crypto_secret_cleanup(&master);
-	return rc;
+	return session_store == NULL ? -1 : 0;
 }
 
 void
@@ -126,8 +89,7 @@ session_shutdown(void)
 {
 	store_close(session_store);
 	session_store = NULL;
-	crypto_secret_cleanup(&session_cookie_key);
-	crypto_secret_cleanup(&session_token_key);
+	keyfile_shutdown();
 }
 
 struct store_reader *
@@ -663,7 +625,7 @@ session_set_tokens(struct session *s, const char *access, const char *refresh,
 	session_add_field(&p, idtoken);
 	/* Bound to this record's key, so a sealed blob cannot be moved to
 	 * another session. */
-	if (crypto_aead_seal(&session_token_key, s->se_key, sizeof(s->se_key),
+	if (crypto_aead_seal(keyfile_token_key(), s->se_key, sizeof(s->se_key),
 	        pt, ptlen, out, ptlen + CRYPTO_AEAD_OVERHEAD, &outlen) == -1)
 		goto done;
 	free(s->se_sealed);
@@ -720,7 +682,7 @@ session_open_tokens(struct session *s)
 	pt = malloc(s->se_sealed_len);
 	if (pt == NULL)
 		return -1;
-	if (crypto_aead_open(&session_token_key, s->se_key, sizeof(s->se_key),
+	if (crypto_aead_open(keyfile_token_key(), s->se_key, sizeof(s->se_key),
 	        s->se_sealed, s->se_sealed_len, pt, s->se_sealed_len,
 	        &ptlen) == -1)
 		goto done;
@@ -805,7 +767,7 @@ session_seal_cookie(const char *aad, const void *pt, size_t len)
 	sealed = malloc(len + CRYPTO_AEAD_OVERHEAD);
 	if (sealed == NULL)
 		return NULL;
-	if (crypto_aead_seal(&session_cookie_key, aad, strlen(aad), pt, len,
+	if (crypto_aead_seal(keyfile_cookie_key(), aad, strlen(aad), pt, len,
 	        sealed, len + CRYPTO_AEAD_OVERHEAD, &slen) == 0) {
 		cap = CRYPTO_B64URL_ENCLEN(slen) + 1;
 		out = malloc(cap);
@@ -830,7 +792,7 @@ session_open_cookie(const char *aad, const char *b64, size_t *len)
 	pt = malloc(cap + 1);
 	if (sealed == NULL || pt == NULL ||
 	    crypto_b64url_decode(b64, blen, sealed, cap, &slen) == -1 ||
-	    crypto_aead_open(&session_cookie_key, aad, strlen(aad), sealed,
+	    crypto_aead_open(keyfile_cookie_key(), aad, strlen(aad), sealed,
 	        slen, pt, cap, len) == -1) {
 		free(sealed);
 		free(pt);

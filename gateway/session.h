@@ -79,8 +79,9 @@ enum session_cold {
 enum session_result { SESSION_OK, SESSION_NONE, SESSION_FULL, SESSION_ERR };
 
 /*
- * Load the key file (created 0600 when absent) and open the store.  Main
- * thread, before the workers start.  0 or -1 with err.
+ * Load the process's keys (keyfile_init: the key file is created 0600 when
+ * absent) and open the store.  Main thread, before the workers start.  0
+ * or -1 with err.
  */
 int session_init(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
