@@ -420,7 +420,7 @@ oidc_callback(struct request_ctx *rq)
 		oidc_callback_restart(rq, "unknown or expired state");
 		return;
 	}
-	used = session_state_consume(
+	used = oidc_flow_state_consume(
 	    state, time(NULL), rq->rq_flow->of_created + OIDC_FLOW_TTL);
 	if (used != 0) {
 		evhttp_clear_headers(&q);

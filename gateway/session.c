@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * session.c: session records in the store (sealed with keyfile.c's token
- * key), and the small sealed values the sign-in flow keeps in cookies.
+ * session.c: session records in the store, their tokens sealed with
+ * keyfile.c's token key.
  */
 #include <sys/types.h>
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -710,97 +709,6 @@ session_delete(struct session *s)
 	if (rc == STORE_FULL || rc == STORE_ERR)
 		log_warnx("session store: a session could not be deleted: %s",
 		    rc == STORE_FULL ? "the store is full" : "write failed");
-}
-
-/*
- * Used sign-in states, in memory and shared by the workers.  A state is
- * single use: a second callback with it is refused.  This needs no disk
- * (it saved one fsync'd commit per sign-in): the window is the flow's ten
- * minutes, and a replay after a restart still fails at the provider, where
- * the code is single use too.  Full slots evict the entry nearest expiry.
- */
-#define SESSION_USED_SLOTS 65536
-#define SESSION_USED_PROBE 32
-static pthread_mutex_t session_used_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	unsigned char su_hash[16];
-	time_t su_until;
-} session_used[SESSION_USED_SLOTS];
-
-int
-session_state_consume(const char *state, time_t now, time_t until)
-{
-	unsigned char h[32];
-	size_t i, idx, victim;
-	uint32_t start;
-	int rc = 0;
-
-	if (crypto_sha256(state, strlen(state), h) == -1)
-		return -1;
-	memcpy(&start, h, sizeof(start));
-	pthread_mutex_lock(&session_used_mu);
-	victim = start % SESSION_USED_SLOTS;
-	for (i = 0; i < SESSION_USED_PROBE; i++) {
-		idx = (start + i) % SESSION_USED_SLOTS;
-		if (session_used[idx].su_until > now &&
-		    memcmp(session_used[idx].su_hash, h, 16) == 0) {
-			rc = 1;
-			goto done;
-		}
-		if (session_used[idx].su_until < session_used[victim].su_until)
-			victim = idx;
-	}
-	memcpy(session_used[victim].su_hash, h, 16);
-	session_used[victim].su_until = until;
-done:
-	pthread_mutex_unlock(&session_used_mu);
-	return rc;
-}
-
-char *
-session_seal_cookie(const char *aad, const void *pt, size_t len)
-{
-	unsigned char *sealed;
-	char *out = NULL;
-	size_t slen, olen, cap;
-
-	sealed = malloc(len + CRYPTO_AEAD_OVERHEAD);
-	if (sealed == NULL)
-		return NULL;
-	if (crypto_aead_seal(keyfile_cookie_key(), aad, strlen(aad), pt, len,
-	        sealed, len + CRYPTO_AEAD_OVERHEAD, &slen) == 0) {
-		cap = CRYPTO_B64URL_ENCLEN(slen) + 1;
-		out = malloc(cap);
-		if (out != NULL &&
-		    crypto_b64url_encode(sealed, slen, out, cap, &olen) == -1) {
-			free(out);
-			out = NULL;
-		}
-	}
-	free(sealed);
-	return out;
-}
-
-char *
-session_open_cookie(const char *aad, const char *b64, size_t *len)
-{
-	unsigned char *sealed = NULL, *pt = NULL;
-	size_t blen = strlen(b64), slen, cap;
-
-	cap = CRYPTO_B64URL_DECLEN(blen) + 1;
-	sealed = malloc(cap);
-	pt = malloc(cap + 1);
-	if (sealed == NULL || pt == NULL ||
-	    crypto_b64url_decode(b64, blen, sealed, cap, &slen) == -1 ||
-	    crypto_aead_open(keyfile_cookie_key(), aad, strlen(aad), sealed,
-	        slen, pt, cap, len) == -1) {
-		free(sealed);
-		free(pt);
-		return NULL;
-	}
-	free(sealed);
-	pt[*len] = '\0';
-	return (char *)pt;
 }
 
 size_t

@@ -153,18 +153,6 @@ enum session_result session_save(struct session *s);
 /* Delete the record of s, both parts (logout). */
 void session_delete(struct session *s);
 
-/*
- * Remember a sign-in `state` as used (single use) until `until`, in memory
- * shared by the workers; returns 1 if it was already used, 0 if now
- * recorded, -1 on error.  Any thread.
- */
-int session_state_consume(const char *state, time_t now, time_t until);
-
-/* Seal / open a small value with the cookie key; aad binds it to a
- * context (e.g. the state).  New strings (base64url) or NULL. */
-char *session_seal_cookie(const char *aad, const void *pt, size_t len);
-char *session_open_cookie(const char *aad, const char *b64, size_t *len);
-
 /* A worker's read handle on the store (reused read transaction). */
 struct store_reader *session_reader_new(void);
 void session_reader_free(struct store_reader *r);
