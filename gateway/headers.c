@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -24,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "headers.h"
 #include "http1.h"
 #include "policy.h"
@@ -566,5 +568,54 @@ headers_identity_block(const json_t *claims, int trust_unverified_email)
 	}
 done:
 	evbuffer_free(b);
+	return out;
+}
+
+void
+headers_iso_time(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+char *
+headers_identity_tokens(const char *ident, const struct secret *access,
+    int64_t at_expires, int authorization)
+{
+	static const char at_name[] = "X-MS-TOKEN-AAD-ACCESS-TOKEN: ";
+	static const char auth_name[] = "Authorization: Bearer ";
+	size_t il, al = access != NULL ? access->len : 0, cap;
+	char exp[32], *out, *p;
+
+	il = strlen(ident);
+	headers_iso_time(at_expires, exp, sizeof(exp));
+	cap = il + 1 +
+	    (al > 0 ? sizeof(at_name) + al + 2 + 64 + sizeof(auth_name) + al + 2
+	            : 0);
+	out = malloc(cap);
+	if (out == NULL)
+		return NULL;
+	p = out;
+	memcpy(p, ident, il);
+	p += il;
+	if (al > 0) {
+		memcpy(p, at_name, sizeof(at_name) - 1);
+		p += sizeof(at_name) - 1;
+		memcpy(p, access->buf, al);
+		p += al;
+		p += sprintf(p, "\r\nX-MS-TOKEN-AAD-EXPIRES-ON: %s\r\n", exp);
+		if (authorization) {
+			memcpy(p, auth_name, sizeof(auth_name) - 1);
+			p += sizeof(auth_name) - 1;
+			memcpy(p, access->buf, al);
+			p += al;
+			memcpy(p, "\r\n", 2);
+			p += 2;
+		}
+	}
+	*p = '\0';
 	return out;
 }

@@ -103,6 +103,21 @@ int headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
  */
 char *headers_identity_block(const json_t *claims, int trust_unverified_email);
 
+struct secret;
+
+/*
+ * The identity block `ident` followed by the access token's headers,
+ * X-MS-TOKEN-AAD-ACCESS-TOKEN, X-MS-TOKEN-AAD-EXPIRES-ON (at_expires) and,
+ * with `authorization`, Authorization: Bearer; the block alone when access
+ * is NULL or empty.  A new string (it holds the token: cleanse it before
+ * freeing) or NULL.
+ */
+char *headers_identity_tokens(const char *ident, const struct secret *access,
+    int64_t at_expires, int authorization);
+
+/* t (seconds since the epoch) as ISO 8601 UTC, "2006-01-02T15:04:05Z". */
+void headers_iso_time(int64_t t, char *buf, size_t size);
+
 /* The user name for logs and /.auth/me: preferred_username, else email
  * (even unverified: the block above applies the stricter rule), else sub
  * (borrowed from claims; "" when none). */

@@ -3,8 +3,9 @@
  * oidc_login.c: /.auth/login starts a sign-in (or, with prompt=create, a
  * sign-up): a fresh state, nonce and PKCE verifier, kept in a sealed
  * cookie of their own (oidc_flow.c) so parallel tabs each complete, then a
- * redirect to the provider's authorization endpoint.  Also the challenge
- * sent to requests that need a session and have none.
+ * redirect to the provider's authorization endpoint.  Also the session a
+ * request's cookie names, and the challenge sent to requests that need a
+ * session and have none.
  */
 #include <sys/queue.h>
 
@@ -30,6 +31,7 @@
 #include "path.h"
 #include "request.h"
 #include "server.h"
+#include "session.h"
 
 int
 oidc_config_loopback(const struct config *cfg)
@@ -450,6 +452,20 @@ oidc_is_navigation(struct request_ctx *rq)
 		return strcmp(mode, "navigate") == 0;
 	return accept == NULL || strstr(accept, "text/html") != NULL ||
 	    strstr(accept, "*/*") != NULL;
+}
+
+int
+oidc_signed_in(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	char cookie[COOKIE_MAX_VALUE];
+
+	if (!oidc_configured(cfg) ||
+	    cookie_get(
+	        rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
+		return 0;
+	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
+	           &rq->rq_session) == SESSION_OK;
 }
 
 void
