@@ -18,7 +18,7 @@
 #include "config.h"
 #include "endpoints.h"
 #include "errpage.h"
-#include "headers.h"
+#include "identity.h"
 #include "oidc.h"
 #include "request.h"
 #include "server.h"
@@ -79,12 +79,12 @@ endpoints_me(struct request_ctx *rq)
 		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
 		return;
 	}
-	headers_iso_time(s->se_expires, exp, sizeof(exp));
+	identity_iso_time(s->se_expires, exp, sizeof(exp));
 	doc = json_pack("{s:s,s:s,s:O?,s:s}", "provider_name", "aad", "user_id",
-	    headers_identity_user(session_claims(s)), "user_claims",
-	    session_claims(s), "session_expires_on", exp);
+	    identity_user(session_claims(s)), "user_claims", session_claims(s),
+	    "session_expires_on", exp);
 	if (doc != NULL && s->se_at_expires != 0) {
-		headers_iso_time(s->se_at_expires, at, sizeof(at));
+		identity_iso_time(s->se_at_expires, at, sizeof(at));
 		json_object_set_new(doc, "expires_on", json_string(at));
 	}
 	if (doc != NULL && cfg->cf_me_includes_tokens &&
@@ -116,7 +116,7 @@ endpoints_refresh_done(struct request_ctx *rq)
 		    "The tokens could not be refreshed.", 0);
 		return;
 	}
-	headers_iso_time(rq->rq_session->se_at_expires, at, sizeof(at));
+	identity_iso_time(rq->rq_session->se_at_expires, at, sizeof(at));
 	doc = json_pack("{s:s}", "expires_on", at);
 	endpoints_json_reply(rq, 200, doc);
 	json_decref(doc);

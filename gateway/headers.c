@@ -4,34 +4,27 @@
  * send a header the upstream would read as one gatehouse set, so every
  * gatehouse-owned name is dropped whatever its case, and with '_' for '-'
  * (CGI, WSGI and PHP map both to the same variable).  X-Forwarded-* from
- * the client are believed only from trusted_proxies.
+ * the client are believed only from trusted_proxies.  The identity headers
+ * are identity.c's.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
-#include <sys/queue.h>
-
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <jansson.h>
-#include <openssl/evp.h>
 
 #include "config.h"
-#include "crypto.h"
 #include "headers.h"
 #include "http1.h"
-#include "policy.h"
 #include "request.h"
-#include "session.h"
 #include "server.h"
+#include "session.h"
 
 const struct config_key headers_keys[] = {
     {"forward_access_token", config_parse_bool,
@@ -173,7 +166,7 @@ headers_is_owned(const char *name)
 	return (headers_kind(name, strlen(name)) & HEADERS_OWNED) != 0;
 }
 
-static int
+int
 headers_value_ok(const char *s)
 {
 	for (; *s != '\0'; s++)
@@ -415,207 +408,4 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 	}
 	headers_writer_add(w, "\r\n", 2);
 	return 0;
-}
-
-/* Append `name: value` with every control character replaced, so a claim
- * can never split the header block. */
-static void
-headers_add_safe(struct evbuffer *out, const char *name, const char *value)
-{
-	const unsigned char *p;
-
-	evbuffer_add_printf(out, "%s: ", name);
-	for (p = (const unsigned char *)value; *p != '\0'; p++) {
-		unsigned char c = (*p < 0x20 || *p == 0x7f) ? '?' : *p;
-
-		evbuffer_add(out, &c, 1);
-	}
-	evbuffer_add(out, "\r\n", 2);
-}
-
-static const char *
-headers_claim(const json_t *claims, const char *name)
-{
-	const char *s = json_string_value(json_object_get(claims, name));
-
-	return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
-/* The user name: preferred_username, else the email when it may be used
- * (policy_claims_email), else sub. */
-static const char *
-headers_user(const json_t *claims, int trust_unverified_email)
-{
-	const char *u;
-
-	u = headers_claim(claims, "preferred_username");
-	if (u == NULL)
-		u = policy_claims_email(claims, trust_unverified_email);
-	if (u == NULL)
-		u = headers_claim(claims, "sub");
-	return u != NULL ? u : "";
-}
-
-const char *
-headers_identity_user(const json_t *claims)
-{
-	return headers_user(claims, 1);
-}
-
-/* Easy Auth's X-MS-CLIENT-PRINCIPAL: base64 of
- * {"auth_typ","claims":[{"typ","val"}],"name_typ","role_typ"}. */
-static char *
-headers_principal(const json_t *claims, const char *user)
-{
-	static const char name_typ[] =
-	    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
-	static const char role_typ[] =
-	    "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
-	json_t *p, *list, *v, *e;
-	const char *k;
-	char *json = NULL, *b64 = NULL;
-	size_t i, len;
-
-	p = json_object();
-	list = json_array();
-	if (p == NULL || list == NULL)
-		goto done;
-	json_object_set_new(p, "auth_typ", json_string("aad"));
-	json_object_foreach((json_t *)claims, k, v)
-	{
-		if (json_is_string(v)) {
-			e = json_pack(
-			    "{s:s,s:s}", "typ", k, "val", json_string_value(v));
-			json_array_append_new(list, e);
-		} else if (json_is_array(v)) {
-			json_array_foreach(v, i, e)
-			{
-				if (!json_is_string(e))
-					continue;
-				json_array_append_new(list,
-				    json_pack("{s:s,s:s}", "typ",
-				        strcmp(k, "roles") == 0 ? role_typ : k,
-				        "val", json_string_value(e)));
-			}
-		} else if (json_is_integer(v) || json_is_boolean(v)) {
-			char num[32];
-
-			if (json_is_boolean(v))
-				snprintf(num, sizeof(num), "%s",
-				    json_is_true(v) ? "true" : "false");
-			else
-				snprintf(num, sizeof(num), "%lld",
-				    (long long)json_integer_value(v));
-			json_array_append_new(
-			    list, json_pack("{s:s,s:s}", "typ", k, "val", num));
-		}
-	}
-	json_array_append_new(
-	    list, json_pack("{s:s,s:s}", "typ", name_typ, "val", user));
-	json_object_set(p, "claims", list);
-	json_object_set_new(p, "name_typ", json_string(name_typ));
-	json_object_set_new(p, "role_typ", json_string(role_typ));
-	json = json_dumps(p, JSON_COMPACT);
-	if (json == NULL)
-		goto done;
-	len = strlen(json);
-	b64 = malloc(4 * ((len + 2) / 3) + 1);
-	if (b64 != NULL)
-		EVP_EncodeBlock(
-		    (unsigned char *)b64, (unsigned char *)json, (int)len);
-done:
-	free(json);
-	json_decref(list);
-	json_decref(p);
-	return b64;
-}
-
-char *
-headers_identity_block(const json_t *claims, int trust_unverified_email)
-{
-	struct evbuffer *b;
-	const char *email, *id, *user;
-	char *principal, *out = NULL;
-	size_t len;
-
-	b = evbuffer_new();
-	if (b == NULL)
-		return NULL;
-	/* Security: an address the provider has not verified is anyone's
-	 * to type; an app that trusts X-Forwarded-Email (or a user name
-	 * taken from it) would accept it as the owner's. */
-	email = policy_claims_email(claims, trust_unverified_email);
-	user = headers_user(claims, trust_unverified_email);
-	id = headers_claim(claims, "oid");
-	if (id == NULL)
-		id = headers_claim(claims, "sub");
-	headers_add_safe(b, "X-Forwarded-User", user);
-	if (email != NULL)
-		headers_add_safe(b, "X-Forwarded-Email", email);
-	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-NAME", user);
-	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-ID", id != NULL ? id : "");
-	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL-IDP", "aad");
-	principal = headers_principal(claims, user);
-	if (principal == NULL)
-		goto done;
-	headers_add_safe(b, "X-MS-CLIENT-PRINCIPAL", principal);
-	free(principal);
-	len = evbuffer_get_length(b);
-	out = malloc(len + 1);
-	if (out != NULL) {
-		evbuffer_remove(b, out, len);
-		out[len] = '\0';
-	}
-done:
-	evbuffer_free(b);
-	return out;
-}
-
-void
-headers_iso_time(int64_t t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-char *
-headers_identity_tokens(const char *ident, const struct secret *access,
-    int64_t at_expires, int authorization)
-{
-	static const char at_name[] = "X-MS-TOKEN-AAD-ACCESS-TOKEN: ";
-	static const char auth_name[] = "Authorization: Bearer ";
-	size_t il, al = access != NULL ? access->len : 0, cap;
-	char exp[32], *out, *p;
-
-	il = strlen(ident);
-	headers_iso_time(at_expires, exp, sizeof(exp));
-	cap = il + 1 +
-	    (al > 0 ? sizeof(at_name) + al + 2 + 64 + sizeof(auth_name) + al + 2
-	            : 0);
-	out = malloc(cap);
-	if (out == NULL)
-		return NULL;
-	p = out;
-	memcpy(p, ident, il);
-	p += il;
-	if (al > 0) {
-		memcpy(p, at_name, sizeof(at_name) - 1);
-		p += sizeof(at_name) - 1;
-		memcpy(p, access->buf, al);
-		p += al;
-		p += sprintf(p, "\r\nX-MS-TOKEN-AAD-EXPIRES-ON: %s\r\n", exp);
-		if (authorization) {
-			memcpy(p, auth_name, sizeof(auth_name) - 1);
-			p += sizeof(auth_name) - 1;
-			memcpy(p, access->buf, al);
-			p += al;
-			memcpy(p, "\r\n", 2);
-			p += 2;
-		}
-	}
-	*p = '\0';
-	return out;
 }

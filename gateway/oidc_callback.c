@@ -23,8 +23,8 @@
 #include "conn.h"
 #include "cookie.h"
 #include "errpage.h"
-#include "headers.h"
 #include "http_client.h"
+#include "identity.h"
 #include "jose.h"
 #include "log.h"
 #include "oidc.h"
@@ -248,7 +248,7 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	rq->rq_event = "callback";
 	log_info("callback id=%s result=ok user=\"%s\"", rq->rq_id,
-	    log_sanitize(user, sizeof(user), headers_identity_user(claims)));
+	    log_sanitize(user, sizeof(user), identity_user(claims)));
 	session_free(s);
 	request_reply(rq, 302, "Found", NULL);
 }

@@ -18,6 +18,7 @@
 #include "endpoints.h"
 #include "forward_auth.h"
 #include "groups.h"
+#include "identity.h"
 #include "log.h"
 #include "oidc.h"
 #include "session.h"
@@ -108,7 +109,7 @@ router_forward_identity(struct request_ctx *rq)
 	}
 	/* Tokens are decrypted only when they are forwarded, and copied
 	 * once, into a buffer that request_free cleanses. */
-	rq->rq_upstream_hdrs = headers_identity_tokens(s->se_ident,
+	rq->rq_upstream_hdrs = identity_tokens(s->se_ident,
 	    session_open_tokens(s) == 0 ? &s->se_access : NULL,
 	    s->se_at_expires, cfg->cf_forward_authorization);
 	if (rq->rq_upstream_hdrs == NULL) {

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "error.h"
-#include "headers.h"
+#include "identity.h"
 #include "keyfile.h"
 #include "log.h"
 #include "session.h"
@@ -561,7 +561,7 @@ session_set_claims(struct session *s, const char *claims_json)
 	copy = strdup(claims_json);
 	claims = json_loads(claims_json, 0, &jerr);
 	ident = claims != NULL
-	    ? headers_identity_block(claims, s->se_trust_unverified_email)
+	    ? identity_block(claims, s->se_trust_unverified_email)
 	    : NULL;
 	if (copy == NULL || claims == NULL || ident == NULL) {
 		free(copy);
