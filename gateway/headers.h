@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * headers.h: what crosses the gateway in headers.  Incoming: every header
+ * headers.h: what crosses the gateway in headers (headers.c, and
+ * headers_write.c for the lines written).  Incoming: every header
  * gatehouse itself sets is dropped whatever its case or spelling, and
  * hop-by-hop headers go.  Outgoing: X-Forwarded-*, X-Request-Id.  The
  * identity headers are identity.c's.
@@ -62,6 +63,8 @@ int headers_value_ok(const char *s);
 
 /* Set rq->rq_id from a trusted X-Request-Id or a fresh random one. */
 void headers_request_id(struct request_ctx *rq);
+
+/* --- writing header lines (headers_write.c) ---------------------------- */
 
 /*
  * Header lines written straight into an evbuffer's reserved space: one
