@@ -14,8 +14,8 @@
  * times, over random existing sessions:
  *   get_ns         the raw store lookup: store_reader_get of the hot part,
  *                  copied out by the callback (what the store costs);
- *   load_ns        session_load from the cookie value, as router.c calls
- *                  it for every signed-in request: base64url decode,
+ *   load_ns        session_load from the cookie value, as oidc_signed_in
+ *                  calls it for every signed-in request: base64url decode,
  *                  SHA-256 of the id, the lookup through the worker's
  *                  reader, the one copy of the identity block, the time
  *                  checks, session_free; no claims parsing, no decryption

@@ -14,7 +14,7 @@
 #include "bearer.h"
 #include "errpage.h"
 #include "forward_auth.h"
-#include "headers.h"
+#include "identity.h"
 #include "jose.h"
 #include "log.h"
 #include "oidc.h"
@@ -136,7 +136,7 @@ bearer_verify(struct request_ctx *rq, int retried)
 		return;
 	}
 	rq->rq_upstream_hdrs =
-	    headers_identity_block(claims, cfg->cf_trust_unverified_email);
+	    identity_block(claims, cfg->cf_trust_unverified_email);
 	json_decref(claims);
 	if (rq->rq_upstream_hdrs == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);

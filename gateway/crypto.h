@@ -12,8 +12,6 @@
 
 #include <stddef.h>
 
-struct gh_error;
-
 struct secret {
 	unsigned char *buf;
 	size_t len;
@@ -133,29 +131,9 @@ int crypto_b64url_decode(const char *in, size_t inlen, unsigned char *out,
 
 /* 1 when the len bytes at a and b are equal, else 0, in time that depends
  * only on len (CRYPTO_memcmp).  For MACs, state values and tokens. */
-/* The value of one hex digit (either case), or -1. */
-int crypto_hex_value(int c);
-
 int crypto_ct_equal(const void *a, const void *b, size_t len);
 
-/*
- * Load the 32-byte master key from `path` into out (new content; the
- * caller calls crypto_secret_cleanup).
- *
- * If the file does not exist it is created atomically: 32 random bytes as
- * 64 lower-case hex characters and a newline go to a mode-0600 temporary
- * file in the same directory (O_CREAT|O_EXCL), which is fsync'd and then
- * linked to `path` (so a concurrent starter never sees a half-written key
- * and both end up with the same one).  The directory must exist.
- *
- * An existing file is refused when it is not a regular file, when it is
- * accessible by group or others (mode & 077; the message names the path,
- * the mode and the fix "chmod 600"), when it cannot be read, or when its
- * content is not exactly 64 hex characters optionally followed by one
- * newline.  Returns 0, or -1 with err set.  Call before the event loop
- * (blocking I/O).
- */
-int crypto_key_file_load(
-    const char *path, struct secret *out, struct gh_error *err);
+/* The value of one hex digit (either case), or -1. */
+int crypto_hex_value(int c);
 
 #endif

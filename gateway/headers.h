@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * headers.h: what crosses the gateway in headers.  Incoming: every header
+ * headers.h: what crosses the gateway in headers (headers.c, and
+ * headers_write.c for the lines written).  Incoming: every header
  * gatehouse itself sets is dropped whatever its case or spelling, and
- * hop-by-hop headers go.  Outgoing: X-Forwarded-*, X-Request-Id.
+ * hop-by-hop headers go.  Outgoing: X-Forwarded-*, X-Request-Id.  The
+ * identity headers are identity.c's.
  */
 #ifndef GATEHOUSE_HEADERS_H
 #define GATEHOUSE_HEADERS_H
 
-#include <stddef.h>
 #include <sys/socket.h>
 
-#include <jansson.h>
-
-#include "config.h"
-
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/buffer.h>
+
+#include "config.h"
 
 struct evkeyvalq;
 struct request_ctx;
@@ -57,6 +57,15 @@ int headers_is_hop_by_hop(const char *name, const char *connection);
  */
 int headers_is_owned(const char *name);
 
+/* Whether a header value can be passed on as it is: no control character
+ * but tab. */
+int headers_value_ok(const char *s);
+
+/* Set rq->rq_id from a trusted X-Request-Id or a fresh random one. */
+void headers_request_id(struct request_ctx *rq);
+
+/* --- writing header lines (headers_write.c) ---------------------------- */
+
 /*
  * Header lines written straight into an evbuffer's reserved space: one
  * reservation instead of an evbuffer_add per piece.  Nothing else may
@@ -91,24 +100,5 @@ size_t headers_u64(char *buf, uint64_t v);
  */
 int headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
     int64_t body_len, int has_body);
-
-/*
- * The identity header block for a signed-in user's claims (borrowed):
- * "X-Forwarded-User: ...\r\n" and the rest, X-Forwarded-Email and the Easy
- * Auth set (X-MS-CLIENT-PRINCIPAL-NAME, -ID, -IDP and X-MS-CLIENT-PRINCIPAL,
- * base64 JSON of the claims).  Control characters in claims are replaced.
- * An email the provider marks unverified is not sent as X-Forwarded-Email
- * nor used as the user name, unless trust_unverified_email is set (the
- * configuration key of that name).  Returns a new string or NULL.
- */
-char *headers_identity_block(const json_t *claims, int trust_unverified_email);
-
-/* The user name for logs and /.auth/me: preferred_username, else email
- * (even unverified: the block above applies the stricter rule), else sub
- * (borrowed from claims; "" when none). */
-const char *headers_identity_user(const json_t *claims);
-
-/* Set rq->rq_id from a trusted X-Request-Id or a fresh random one. */
-void headers_request_id(struct request_ctx *rq);
 
 #endif

@@ -135,6 +135,10 @@ void oidc_refresh_shutdown_worker(struct worker *w);
  * when it hangs one. */
 void oidc_request_cleanup(void *arg);
 
+/* Load rq's session from its session cookie into rq->rq_session; 1 when
+ * there is one, 0 when none (or no provider is configured) (oidc_login.c). */
+int oidc_signed_in(struct request_ctx *rq);
+
 /* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
 void oidc_challenge(struct request_ctx *rq);
 

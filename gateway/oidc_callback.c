@@ -23,8 +23,8 @@
 #include "conn.h"
 #include "cookie.h"
 #include "errpage.h"
-#include "headers.h"
 #include "http_client.h"
+#include "identity.h"
 #include "jose.h"
 #include "log.h"
 #include "oidc.h"
@@ -262,7 +262,7 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	rq->rq_event = "callback";
 	log_info("callback id=%s result=ok user=\"%s\"", rq->rq_id,
-	    log_sanitize(user, sizeof(user), headers_identity_user(claims)));
+	    log_sanitize(user, sizeof(user), identity_user(claims)));
 	session_free(s);
 	request_reply(rq, 302, "Found", NULL);
 }
@@ -436,7 +436,7 @@ oidc_callback(struct request_ctx *rq)
 		oidc_callback_restart(rq, "unknown or expired state");
 		return;
 	}
-	used = session_state_consume(
+	used = oidc_flow_state_consume(
 	    state, time(NULL), rq->rq_flow->of_created + OIDC_FLOW_TTL);
 	if (used != 0) {
 		evhttp_clear_headers(&q);

@@ -39,6 +39,21 @@ void oidc_flow_cookie_name(const struct config *cfg, const char *state,
 /* Read the flow for `state` from the request's cookies; new or NULL. */
 struct oidc_flow *oidc_flow_find(struct request_ctx *rq, const char *state);
 
+/* f as the flow cookie's value: sealed with the cookie key, bound to its
+ * state.  A new string (base64url) or NULL. */
+char *oidc_flow_seal(const struct oidc_flow *f);
+
+/* Expire (into `out`) the oldest flow cookies of rq's browser so that a
+ * new one keeps them within max_pending_logins. */
+void oidc_flow_cap(struct request_ctx *rq, struct evkeyvalq *out);
+
+/*
+ * Remember a sign-in `state` as used (single use) until `until`, in memory
+ * shared by the workers; returns 1 if it was already used, 0 if now
+ * recorded, -1 on error.  Any thread.
+ */
+int oidc_flow_state_consume(const char *state, time_t now, time_t until);
+
 void oidc_meta_cleanup(struct oidc_meta *m);
 int oidc_issuer_equal(const char *a, const char *b);
 int oidc_config_loopback(const struct config *cfg);

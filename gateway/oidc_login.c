@@ -2,9 +2,10 @@
 /*
  * oidc_login.c: /.auth/login starts a sign-in (or, with prompt=create, a
  * sign-up): a fresh state, nonce and PKCE verifier, kept in a sealed
- * cookie of their own so parallel tabs each complete, then a redirect to
- * the provider's authorization endpoint.  Also the challenge sent to
- * requests that need a session and have none.
+ * cookie of their own (oidc_flow.c) so parallel tabs each complete, then a
+ * redirect to the provider's authorization endpoint.  Also the session a
+ * request's cookie names, and the challenge sent to requests that need a
+ * session and have none.
  */
 #include <sys/queue.h>
 
@@ -18,7 +19,6 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "cookie.h"
@@ -233,145 +233,6 @@ oidc_params_parse(
 	return 0;
 }
 
-void
-oidc_flow_free(struct oidc_flow *f)
-{
-	if (f == NULL)
-		return;
-	free(f->of_target);
-	OPENSSL_cleanse(f, sizeof(*f));
-	free(f);
-}
-
-void
-oidc_flow_cookie_name(const struct config *cfg, const char *state,
-    time_t created, char *out, size_t size)
-{
-	unsigned char h[32];
-
-	crypto_sha256(state, strlen(state), h);
-	/* The time first, so names sort oldest first. */
-	snprintf(out, size, "%s_flow_%08llx%02x%02x%02x%02x",
-	    cfg->cf_cookie_name, (unsigned long long)created & 0xffffffffULL,
-	    h[0], h[1], h[2], h[3]);
-}
-
-struct oidc_flow_search {
-	const struct config *cfg;
-	const char *state;
-	struct oidc_flow *found;
-	size_t prefix_len;
-};
-
-static void
-oidc_flow_search_cb(const char *name, const char *value, void *arg)
-{
-	struct oidc_flow_search *fs = arg;
-	struct oidc_flow *f;
-	char want[96], aad[80], *pt;
-	json_t *j;
-	json_error_t jerr;
-	size_t len;
-	unsigned long long t;
-
-	if (fs->found != NULL ||
-	    sscanf(name + fs->prefix_len, "%8llx", &t) != 1)
-		return;
-	oidc_flow_cookie_name(
-	    fs->cfg, fs->state, (time_t)t, want, sizeof(want));
-	if (strcmp(want, name) != 0)
-		return;
-	snprintf(aad, sizeof(aad), "flow:%s", fs->state);
-	pt = session_open_cookie(aad, value, &len);
-	if (pt == NULL)
-		return;
-	j = json_loadb(pt, len, 0, &jerr);
-	OPENSSL_cleanse(pt, len);
-	free(pt);
-	f = calloc(1, sizeof(*f));
-	if (j == NULL || f == NULL ||
-	    !json_is_string(json_object_get(j, "n")) ||
-	    !json_is_string(json_object_get(j, "v")) ||
-	    !json_is_string(json_object_get(j, "r")) ||
-	    !json_is_integer(json_object_get(j, "t"))) {
-		json_decref(j);
-		free(f);
-		return;
-	}
-	snprintf(f->of_state, sizeof(f->of_state), "%s", fs->state);
-	snprintf(f->of_nonce, sizeof(f->of_nonce), "%s",
-	    json_string_value(json_object_get(j, "n")));
-	snprintf(f->of_verifier, sizeof(f->of_verifier), "%s",
-	    json_string_value(json_object_get(j, "v")));
-	f->of_target = strdup(json_string_value(json_object_get(j, "r")));
-	f->of_created = (time_t)json_integer_value(json_object_get(j, "t"));
-	snprintf(f->of_cookie, sizeof(f->of_cookie), "%s", name);
-	json_decref(j);
-	if (f->of_target == NULL || f->of_created != (time_t)t ||
-	    time(NULL) - f->of_created > OIDC_FLOW_TTL) {
-		oidc_flow_free(f);
-		return;
-	}
-	fs->found = f;
-}
-
-struct oidc_flow *
-oidc_flow_find(struct request_ctx *rq, const char *state)
-{
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct oidc_flow_search fs = {cfg, state, NULL, 0};
-	char prefix[96];
-
-	snprintf(prefix, sizeof(prefix), "%s_flow_", cfg->cf_cookie_name);
-	fs.prefix_len = strlen(prefix);
-	cookie_foreach(rq->rq_hreq, prefix, oidc_flow_search_cb, &fs);
-	return fs.found;
-}
-
-/* Pending flows of this browser, oldest first, to keep within the cap. */
-struct oidc_flow_list {
-	char names[32][96];
-	int n;
-};
-
-static void
-oidc_flow_list_cb(const char *name, const char *value, void *arg)
-{
-	struct oidc_flow_list *fl = arg;
-
-	(void)value;
-	if (fl->n < 32)
-		snprintf(fl->names[fl->n++], sizeof(fl->names[0]), "%s", name);
-}
-
-static int
-oidc_name_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-static void
-oidc_flow_cap(struct request_ctx *rq, struct evkeyvalq *out)
-{
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct oidc_flow_list fl;
-	char prefix[96];
-	int i, drop;
-
-	fl.n = 0;
-	snprintf(prefix, sizeof(prefix), "%s_flow_", cfg->cf_cookie_name);
-	cookie_foreach(rq->rq_hreq, prefix, oidc_flow_list_cb, &fl);
-	drop = fl.n - (cfg->cf_max_pending_logins - 1);
-	if (drop <= 0)
-		return;
-	qsort(fl.names, fl.n, sizeof(fl.names[0]), oidc_name_cmp);
-	for (i = 0; i < drop; i++)
-		cookie_set(out, cfg, fl.names[i], "", 0,
-		    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST
-		        ? COOKIE_NONE
-		        : COOKIE_LAX);
-}
-
 static int
 oidc_random_b64(char *out, size_t size)
 {
@@ -454,27 +315,6 @@ oidc_authorize_url(const struct config *cfg, const struct oidc_meta *m,
 	free(scope);
 	evbuffer_free(b);
 	return out;
-}
-
-static char *
-oidc_flow_seal(const struct oidc_flow *f)
-{
-	char aad[80], *json, *sealed;
-	json_t *j;
-
-	j = json_pack("{s:s,s:s,s:s,s:I}", "n", f->of_nonce, "v",
-	    f->of_verifier, "r", f->of_target, "t", (json_int_t)f->of_created);
-	if (j == NULL)
-		return NULL;
-	json = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (json == NULL)
-		return NULL;
-	snprintf(aad, sizeof(aad), "flow:%s", f->of_state);
-	sealed = session_seal_cookie(aad, json, strlen(json));
-	OPENSSL_cleanse(json, strlen(json));
-	free(json);
-	return sealed;
 }
 
 static void oidc_login_wait_cb(void *arg, int ok);
@@ -614,6 +454,31 @@ oidc_is_navigation(struct request_ctx *rq)
 		return strcmp(mode, "navigate") == 0;
 	return accept == NULL || strstr(accept, "text/html") != NULL ||
 	    strstr(accept, "*/*") != NULL;
+}
+
+/* The request's cleanup for the session it loaded. */
+static void
+oidc_session_cleanup(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	session_free(rq->rq_session);
+	rq->rq_session = NULL;
+}
+
+int
+oidc_signed_in(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	char cookie[COOKIE_MAX_VALUE];
+
+	if (!oidc_configured(cfg) ||
+	    cookie_get(
+	        rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
+		return 0;
+	request_cleanup_add(rq, oidc_session_cleanup, rq);
+	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
+	           &rq->rq_session) == SESSION_OK;
 }
 
 void

@@ -20,8 +20,8 @@
 
 #include "cookie.h"
 #include "errpage.h"
-#include "headers.h"
 #include "http_client.h"
+#include "identity.h"
 #include "log.h"
 #include "oidc.h"
 #include "oidc_int.h"
@@ -142,8 +142,8 @@ oidc_logout(struct request_ctx *rq)
 	        sizeof(cookie)) == 1 &&
 	    session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
 	        &s) == SESSION_OK) {
-		log_sanitize(user, sizeof(user),
-		    headers_identity_user(session_claims(s)));
+		log_sanitize(
+		    user, sizeof(user), identity_user(session_claims(s)));
 		(void)session_open_tokens(s);
 		session_delete(s);
 	}

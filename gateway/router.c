@@ -1,30 +1,24 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * router.c: the evhttp generic callback.  Checks the request against the
- * limits, then sends /.auth/... to gatehouse's endpoints and everything else
+ * router.c: where each request goes.  Checks the request against the
+ * limits, then sends /.auth/... to gatehouse's endpoints (oidc_*.c,
+ * endpoints.c, forward_auth.c) and everything else through the route table
  * down the pipeline to the upstream.
  */
-#include <sys/queue.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "config.h"
 #include "errpage.h"
 #include "headers.h"
 #include "http1.h"
 #include "bearer.h"
-#include "cookie.h"
+#include "endpoints.h"
 #include "forward_auth.h"
 #include "groups.h"
+#include "identity.h"
 #include "log.h"
 #include "oidc.h"
 #include "session.h"
@@ -70,166 +64,6 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
-static void
-router_healthz(struct request_ctx *rq)
-{
-	struct evkeyvalq *out = request_out(rq);
-	struct evbuffer *body = evbuffer_new();
-
-	rq->rq_event = "healthz";
-	evhttp_add_header(out, "Content-Type", "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (body != NULL)
-		evbuffer_add_printf(body, "{\"status\":\"ok\"}\n");
-	request_reply(rq, 200, "OK", body);
-	evbuffer_free(body);
-}
-
-/* The request's cleanup for its session. */
-static void
-router_session_cleanup(void *arg)
-{
-	struct request_ctx *rq = request_cast(arg);
-
-	session_free(rq->rq_session);
-	rq->rq_session = NULL;
-}
-
-/* Load rq's session from its cookie into rq->rq_session; 0 if none. */
-static int
-router_session(struct request_ctx *rq)
-{
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	char cookie[COOKIE_MAX_VALUE];
-
-	if (!oidc_configured(cfg) ||
-	    cookie_get(
-	        rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
-		return 0;
-	request_cleanup_add(rq, router_session_cleanup, rq);
-	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
-	           &rq->rq_session) == SESSION_OK;
-}
-
-static void
-router_json_reply(struct request_ctx *rq, int status, json_t *doc)
-{
-	struct evkeyvalq *out = request_out(rq);
-	struct evbuffer *body = evbuffer_new();
-	char *text = json_dumps(doc, JSON_INDENT(2));
-
-	evhttp_add_header(out, "Content-Type", "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (body != NULL && text != NULL) {
-		evbuffer_add_printf(body, "%s\n", text);
-		OPENSSL_cleanse(text, strlen(text));
-	}
-	free(text);
-	request_reply(rq, status, status == 200 ? "OK" : "Error", body);
-	evbuffer_free(body);
-}
-
-static void
-router_iso_time(int64_t t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* /.auth/me: who is signed in. */
-static void
-router_me(struct request_ctx *rq)
-{
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct session *s;
-	json_t *doc;
-	char exp[32], at[32];
-
-	rq->rq_event = "me";
-	if (!router_session(rq)) {
-		evhttp_add_header(request_out(rq), "WWW-Authenticate",
-		    "Bearer realm=\"gatehouse\"");
-		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
-		return;
-	}
-	s = rq->rq_session;
-	/* A session whose claims cannot be read (its cold part lost) is no
-	 * session to show. */
-	if (session_claims(s) == NULL) {
-		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
-		return;
-	}
-	router_iso_time(s->se_expires, exp, sizeof(exp));
-	doc = json_pack("{s:s,s:s,s:O?,s:s}", "provider_name", "aad", "user_id",
-	    headers_identity_user(session_claims(s)), "user_claims",
-	    session_claims(s), "session_expires_on", exp);
-	if (doc != NULL && s->se_at_expires != 0) {
-		router_iso_time(s->se_at_expires, at, sizeof(at));
-		json_object_set_new(doc, "expires_on", json_string(at));
-	}
-	if (doc != NULL && cfg->cf_me_includes_tokens &&
-	    session_open_tokens(s) == 0 && s->se_access.len > 0)
-		json_object_set_new(doc, "access_token",
-		    json_stringn(
-		        (const char *)s->se_access.buf, s->se_access.len));
-	if (doc == NULL) {
-		errpage_send(rq, 500, "internal", "Out of memory.", 0);
-		return;
-	}
-	router_json_reply(rq, 200, doc);
-	json_decref(doc);
-}
-
-static void
-router_refresh_done(struct request_ctx *rq)
-{
-	json_t *doc;
-	char at[32];
-
-	if (rq->rq_session == NULL) {
-		errpage_send(rq, 401, "unauthenticated",
-		    "The session has ended; sign in again.", 0);
-		return;
-	}
-	if (rq->rq_session->se_at_expires <= time(NULL)) {
-		errpage_send(rq, 502, "refresh_failed",
-		    "The tokens could not be refreshed.", 0);
-		return;
-	}
-	router_iso_time(rq->rq_session->se_at_expires, at, sizeof(at));
-	doc = json_pack("{s:s}", "expires_on", at);
-	router_json_reply(rq, 200, doc);
-	json_decref(doc);
-}
-
-/* POST /.auth/refresh: refresh the tokens now. */
-static void
-router_refresh(struct request_ctx *rq)
-{
-	rq->rq_event = "refresh";
-	if (strcmp(rq->rq_method, "POST") != 0) {
-		errpage_send(
-		    rq, 405, "method_not_allowed", "Use POST to refresh.", 0);
-		return;
-	}
-	if (!router_session(rq)) {
-		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
-		return;
-	}
-	switch (oidc_refresh_ensure(rq, 1, router_refresh_done)) {
-	case STEP_AGAIN:
-		return;
-	case STEP_ERROR:
-		return;
-	default:
-		errpage_send(rq, 502, "refresh_failed",
-		    "The tokens could not be refreshed.", 0);
-	}
-}
-
 /* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
  * prefix, query included. */
 static void
@@ -239,7 +73,7 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 
 	rq->rq_event = "endpoint";
 	if (n == 8 && strncmp(sub, "/healthz", 8) == 0)
-		router_healthz(rq);
+		endpoints_healthz(rq);
 	else if (n == 6 && strncmp(sub, "/login", 6) == 0)
 		oidc_login(rq);
 	else if (n == 7 && strncmp(sub, "/logout", 7) == 0)
@@ -247,9 +81,9 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 	else if (n == 9 && strncmp(sub, "/callback", 9) == 0)
 		oidc_callback(rq);
 	else if (n == 3 && strncmp(sub, "/me", 3) == 0)
-		router_me(rq);
+		endpoints_me(rq);
 	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
-		router_refresh(rq);
+		endpoints_refresh(rq);
 	else if (n == 7 && strncmp(sub, "/verify", 7) == 0)
 		forward_auth_verify(rq);
 	else
@@ -263,12 +97,8 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 void
 router_forward_identity(struct request_ctx *rq)
 {
-	static const char at_name[] = "X-MS-TOKEN-AAD-ACCESS-TOKEN: ";
-	static const char auth_name[] = "Authorization: Bearer ";
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	struct session *s = rq->rq_session;
-	size_t il, al = 0, cap;
-	char exp[32], *p;
 
 	/* Security: forward-auth's answer goes to whoever may call
 	 * /.auth/verify, so the token joins it only when asked for. */
@@ -279,37 +109,13 @@ router_forward_identity(struct request_ctx *rq)
 	}
 	/* Tokens are decrypted only when they are forwarded, and copied
 	 * once, into a buffer that request_free cleanses. */
-	if (session_open_tokens(s) == 0)
-		al = s->se_access.len;
-	il = strlen(s->se_ident);
-	router_iso_time(s->se_at_expires, exp, sizeof(exp));
-	cap = il + 1 +
-	    (al > 0 ? sizeof(at_name) + al + 2 + 64 + sizeof(auth_name) + al + 2
-	            : 0);
-	rq->rq_upstream_hdrs = malloc(cap);
+	rq->rq_upstream_hdrs = identity_tokens(s->se_ident,
+	    session_open_tokens(s) == 0 ? &s->se_access : NULL,
+	    s->se_at_expires, cfg->cf_forward_authorization);
 	if (rq->rq_upstream_hdrs == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
 	}
-	p = rq->rq_upstream_hdrs;
-	memcpy(p, s->se_ident, il);
-	p += il;
-	if (al > 0) {
-		memcpy(p, at_name, sizeof(at_name) - 1);
-		p += sizeof(at_name) - 1;
-		memcpy(p, s->se_access.buf, al);
-		p += al;
-		p += sprintf(p, "\r\nX-MS-TOKEN-AAD-EXPIRES-ON: %s\r\n", exp);
-		if (cfg->cf_forward_authorization) {
-			memcpy(p, auth_name, sizeof(auth_name) - 1);
-			p += sizeof(auth_name) - 1;
-			memcpy(p, s->se_access.buf, al);
-			p += al;
-			memcpy(p, "\r\n", 2);
-			p += 2;
-		}
-	}
-	*p = '\0';
 	router_allow(rq);
 }
 
@@ -405,7 +211,7 @@ router_signed_in(struct request_ctx *rq)
 {
 	enum policy_verdict v;
 
-	if (!router_session(rq)) {
+	if (!oidc_signed_in(rq)) {
 		oidc_challenge(rq);
 		return;
 	}

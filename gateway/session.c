@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * session.c: session records in the store, the process's keys, and the
- * small sealed values the sign-in flow keeps in cookies.
+ * session.c: session records in the store, their tokens sealed with
+ * keyfile.c's token key.
  */
-#include <sys/stat.h>
 #include <sys/types.h>
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +15,8 @@
 #include "config.h"
 #include "crypto.h"
 #include "error.h"
-#include "headers.h"
+#include "identity.h"
+#include "keyfile.h"
 #include "log.h"
 #include "session.h"
 #include "store.h"
@@ -73,52 +72,15 @@ session_parse_map_size(struct config *cfg, const struct config_key *key,
 
 /* Process-wide and read-only once the workers run. */
 static struct store *session_store;
-static struct secret session_cookie_key;
-static struct secret session_token_key;
-
-/* Create the key file's directory (0700) when missing, like the store's:
- * a first start needs no preparation. */
-static void
-session_mkdir_parent(const char *path)
-{
-	char buf[4096], *p;
-
-	if (strlen(path) >= sizeof(buf))
-		return;
-	strcpy(buf, path);
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		(void)mkdir(buf, 0700);
-		*p = '/';
-	}
-}
 
 int
 session_init(const struct config *cfg, struct gh_error *err)
 {
-	struct secret master = {NULL, 0};
-	int rc = -1;
-
-	session_mkdir_parent(cfg->cf_session_key_file);
-	if (crypto_key_file_load(cfg->cf_session_key_file, &master, err) == -1)
+	if (keyfile_init(cfg->cf_session_key_file, err) == -1)
 		return -1;
-	if (crypto_secret_derive(
-	        &master, CRYPTO_INFO_COOKIE, &session_cookie_key) == -1 ||
-	    crypto_secret_derive(
-	        &master, CRYPTO_INFO_TOKEN, &session_token_key) == -1) {
-		gh_error_set(err, "key_derive", "cannot derive session keys");
-		goto done;
-	}
 	session_store = store_open(
 	    "lmdb", cfg->cf_session_store, cfg->cf_session_map_size, err);
-	if (session_store == NULL)
-		goto done;
-	rc = 0;
-done:
-	crypto_secret_cleanup(&master);
-	return rc;
+	return session_store == NULL ? -1 : 0;
 }
 
 void
@@ -126,8 +88,7 @@ session_shutdown(void)
 {
 	store_close(session_store);
 	session_store = NULL;
-	crypto_secret_cleanup(&session_cookie_key);
-	crypto_secret_cleanup(&session_token_key);
+	keyfile_shutdown();
 }
 
 struct store_reader *
@@ -600,7 +561,7 @@ session_set_claims(struct session *s, const char *claims_json)
 	copy = strdup(claims_json);
 	claims = json_loads(claims_json, 0, &jerr);
 	ident = claims != NULL
-	    ? headers_identity_block(claims, s->se_trust_unverified_email)
+	    ? identity_block(claims, s->se_trust_unverified_email)
 	    : NULL;
 	if (copy == NULL || claims == NULL || ident == NULL) {
 		free(copy);
@@ -663,7 +624,7 @@ session_set_tokens(struct session *s, const char *access, const char *refresh,
 	session_add_field(&p, idtoken);
 	/* Bound to this record's key, so a sealed blob cannot be moved to
 	 * another session. */
-	if (crypto_aead_seal(&session_token_key, s->se_key, sizeof(s->se_key),
+	if (crypto_aead_seal(keyfile_token_key(), s->se_key, sizeof(s->se_key),
 	        pt, ptlen, out, ptlen + CRYPTO_AEAD_OVERHEAD, &outlen) == -1)
 		goto done;
 	free(s->se_sealed);
@@ -720,7 +681,7 @@ session_open_tokens(struct session *s)
 	pt = malloc(s->se_sealed_len);
 	if (pt == NULL)
 		return -1;
-	if (crypto_aead_open(&session_token_key, s->se_key, sizeof(s->se_key),
+	if (crypto_aead_open(keyfile_token_key(), s->se_key, sizeof(s->se_key),
 	        s->se_sealed, s->se_sealed_len, pt, s->se_sealed_len,
 	        &ptlen) == -1)
 		goto done;
@@ -748,97 +709,6 @@ session_delete(struct session *s)
 	if (rc == STORE_FULL || rc == STORE_ERR)
 		log_warnx("session store: a session could not be deleted: %s",
 		    rc == STORE_FULL ? "the store is full" : "write failed");
-}
-
-/*
- * Used sign-in states, in memory and shared by the workers.  A state is
- * single use: a second callback with it is refused.  This needs no disk
- * (it saved one fsync'd commit per sign-in): the window is the flow's ten
- * minutes, and a replay after a restart still fails at the provider, where
- * the code is single use too.  Full slots evict the entry nearest expiry.
- */
-#define SESSION_USED_SLOTS 65536
-#define SESSION_USED_PROBE 32
-static pthread_mutex_t session_used_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	unsigned char su_hash[16];
-	time_t su_until;
-} session_used[SESSION_USED_SLOTS];
-
-int
-session_state_consume(const char *state, time_t now, time_t until)
-{
-	unsigned char h[32];
-	size_t i, idx, victim;
-	uint32_t start;
-	int rc = 0;
-
-	if (crypto_sha256(state, strlen(state), h) == -1)
-		return -1;
-	memcpy(&start, h, sizeof(start));
-	pthread_mutex_lock(&session_used_mu);
-	victim = start % SESSION_USED_SLOTS;
-	for (i = 0; i < SESSION_USED_PROBE; i++) {
-		idx = (start + i) % SESSION_USED_SLOTS;
-		if (session_used[idx].su_until > now &&
-		    memcmp(session_used[idx].su_hash, h, 16) == 0) {
-			rc = 1;
-			goto done;
-		}
-		if (session_used[idx].su_until < session_used[victim].su_until)
-			victim = idx;
-	}
-	memcpy(session_used[victim].su_hash, h, 16);
-	session_used[victim].su_until = until;
-done:
-	pthread_mutex_unlock(&session_used_mu);
-	return rc;
-}
-
-char *
-session_seal_cookie(const char *aad, const void *pt, size_t len)
-{
-	unsigned char *sealed;
-	char *out = NULL;
-	size_t slen, olen, cap;
-
-	sealed = malloc(len + CRYPTO_AEAD_OVERHEAD);
-	if (sealed == NULL)
-		return NULL;
-	if (crypto_aead_seal(&session_cookie_key, aad, strlen(aad), pt, len,
-	        sealed, len + CRYPTO_AEAD_OVERHEAD, &slen) == 0) {
-		cap = CRYPTO_B64URL_ENCLEN(slen) + 1;
-		out = malloc(cap);
-		if (out != NULL &&
-		    crypto_b64url_encode(sealed, slen, out, cap, &olen) == -1) {
-			free(out);
-			out = NULL;
-		}
-	}
-	free(sealed);
-	return out;
-}
-
-char *
-session_open_cookie(const char *aad, const char *b64, size_t *len)
-{
-	unsigned char *sealed = NULL, *pt = NULL;
-	size_t blen = strlen(b64), slen, cap;
-
-	cap = CRYPTO_B64URL_DECLEN(blen) + 1;
-	sealed = malloc(cap);
-	pt = malloc(cap + 1);
-	if (sealed == NULL || pt == NULL ||
-	    crypto_b64url_decode(b64, blen, sealed, cap, &slen) == -1 ||
-	    crypto_aead_open(&session_cookie_key, aad, strlen(aad), sealed,
-	        slen, pt, cap, len) == -1) {
-		free(sealed);
-		free(pt);
-		return NULL;
-	}
-	free(sealed);
-	pt[*len] = '\0';
-	return (char *)pt;
 }
 
 size_t

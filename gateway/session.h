@@ -79,8 +79,9 @@ enum session_cold {
 enum session_result { SESSION_OK, SESSION_NONE, SESSION_FULL, SESSION_ERR };
 
 /*
- * Load the key file (created 0600 when absent) and open the store.  Main
- * thread, before the workers start.  0 or -1 with err.
+ * Load the process's keys (keyfile_init: the key file is created 0600 when
+ * absent) and open the store.  Main thread, before the workers start.  0
+ * or -1 with err.
  */
 int session_init(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
@@ -151,18 +152,6 @@ enum session_result session_save(struct session *s);
 
 /* Delete the record of s, both parts (logout). */
 void session_delete(struct session *s);
-
-/*
- * Remember a sign-in `state` as used (single use) until `until`, in memory
- * shared by the workers; returns 1 if it was already used, 0 if now
- * recorded, -1 on error.  Any thread.
- */
-int session_state_consume(const char *state, time_t now, time_t until);
-
-/* Seal / open a small value with the cookie key; aad binds it to a
- * context (e.g. the state).  New strings (base64url) or NULL. */
-char *session_seal_cookie(const char *aad, const void *pt, size_t len);
-char *session_open_cookie(const char *aad, const char *b64, size_t *len);
 
 /* A worker's read handle on the store (reused read transaction). */
 struct store_reader *session_reader_new(void);

@@ -1,7 +1,9 @@
 #!/bin/sh
 # S25: every global symbol a source file defines carries its module prefix
 # (the file name: gateway/http_client.c -> httpc_, storage/store_lmdb.c ->
-# store_lmdb_ or store_).  Exceptions: main, and fatal/fatalx in log.c.
+# store_lmdb_ or store_; a family of files such as gateway/oidc_*.c or
+# gateway/headers_*.c shares its family's prefix).  Exceptions: main, and
+# fatal/fatalx in log.c.
 set -e
 build=${1:-build}
 status=0
@@ -10,6 +12,7 @@ for obj in $(find "$build/gateway" "$build/policies" "$build/storage" -name '*.o
 	case "$base" in
 	http_client) prefix=httpc_ ;;
 	oidc_*) prefix=oidc_ ;;
+	headers_*) prefix=headers_ ;;
 	store_lmdb) prefix=store_ ;;
 	route_parse|match|predicates) prefix=policy_ ;;
 	*) prefix=${base}_ ;;

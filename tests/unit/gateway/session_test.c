@@ -19,7 +19,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "error.h"
-#include "headers.h"
+#include "identity.h"
 #include "session.h"
 #include "store.h"
 #include "rmtree.h"
@@ -74,7 +74,7 @@ make_session(time_t now, char cookie[SESSION_ID_B64_LEN + 1])
 	return rc;
 }
 
-/* The identity block headers.c builds for claims. */
+/* The identity block identity.c builds for claims. */
 static char *
 ident_of(const char *claims)
 {
@@ -83,7 +83,7 @@ ident_of(const char *claims)
 	char *b;
 
 	j = json_loads(claims, 0, &jerr);
-	b = j != NULL ? headers_identity_block(j, 0) : NULL;
+	b = j != NULL ? identity_block(j, 0) : NULL;
 	json_decref(j);
 	return b;
 }

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * endpoints.h: /.auth/me, /.auth/refresh and /.auth/healthz, which the
+ * router calls for those paths under the auth prefix.  Each sends the
+ * reply (now or, for a refresh, later); rq is not to be touched afterwards.
+ * Worker thread.
+ */
+#ifndef GATEHOUSE_ENDPOINTS_H
+#define GATEHOUSE_ENDPOINTS_H
+
+struct request_ctx;
+
+/* GET /.auth/healthz: 200 {"status":"ok"} while the process serves. */
+void endpoints_healthz(struct request_ctx *rq);
+
+/* /.auth/me: the signed-in user's claims as JSON (and the access token
+ * with me_includes_tokens), or 401. */
+void endpoints_me(struct request_ctx *rq);
+
+/* POST /.auth/refresh: refresh the session's tokens now; the new expiry
+ * as JSON, or 401, 405 or 502. */
+void endpoints_refresh(struct request_ctx *rq);
+
+#endif
