@@ -7,8 +7,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "bearer.h"
@@ -33,7 +31,7 @@ static void
 bearer_refuse(
     struct request_ctx *rq, int status, const char *error, const char *why)
 {
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	char hdr[256], buf[200];
 
 	rq->rq_event = "bearer";
@@ -44,7 +42,7 @@ bearer_refuse(
 		    "Bearer realm=\"gatehouse\", "
 		    "error=\"%s\"",
 		    error);
-	evhttp_add_header(out, "WWW-Authenticate", hdr);
+	resp_hdrs_add(out, "WWW-Authenticate", hdr);
 	log_info("bearer id=%s result=%s reason=\"%s\"", rq->rq_id,
 	    error != NULL ? error : "missing",
 	    log_sanitize(buf, sizeof(buf), why));

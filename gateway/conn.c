@@ -22,7 +22,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/keyvalq_struct.h>
 
 #include "config.h"
 #include "conn.h"
@@ -30,6 +29,7 @@
 #include "http1.h"
 #include "log.h"
 #include "magic.h"
+#include "resp_hdrs.h"
 #include "worker.h"
 
 #define CONN_MAGIC 0x434f4e4eu /* "CONN" */
@@ -1141,29 +1141,29 @@ conn_head_tail(struct conn *c, int has_date, int close)
 
 void
 conn_respond(struct conn *c, int status, const char *reason,
-    struct evkeyvalq *hdrs, struct evbuffer *body, int close)
+    const struct resp_hdrs *hdrs, struct evbuffer *body, int close)
 {
-	struct evkeyval *h;
+	const struct resp_hdr *h;
 	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
 	int head = c->c_req.hr_method != NULL &&
 	    strcmp(c->c_req.hr_method, "HEAD") == 0;
 	char cl[48];
+	size_t i;
 	int n;
 
 	conn_status_line(c, status, reason);
-	if (hdrs != NULL)
-		TAILQ_FOREACH(h, hdrs, next)
-		{
-			if (strcasecmp(h->key, "Connection") == 0 ||
-			    strcasecmp(h->key, "Content-Length") == 0 ||
-			    strcasecmp(h->key, "Transfer-Encoding") == 0 ||
-			    strcasecmp(h->key, "Date") == 0)
-				continue;
-			evbuffer_add(c->c_out, h->key, strlen(h->key));
-			evbuffer_add(c->c_out, ": ", 2);
-			evbuffer_add(c->c_out, h->value, strlen(h->value));
-			evbuffer_add(c->c_out, "\r\n", 2);
-		}
+	for (i = 0; hdrs != NULL && i < hdrs->rh_n; i++) {
+		h = &hdrs->rh_v[i];
+		if (strcasecmp(h->rh_name, "Connection") == 0 ||
+		    strcasecmp(h->rh_name, "Content-Length") == 0 ||
+		    strcasecmp(h->rh_name, "Transfer-Encoding") == 0 ||
+		    strcasecmp(h->rh_name, "Date") == 0)
+			continue;
+		evbuffer_add(c->c_out, h->rh_name, h->rh_nlen);
+		evbuffer_add(c->c_out, ": ", 2);
+		evbuffer_add(c->c_out, h->rh_value, h->rh_vlen);
+		evbuffer_add(c->c_out, "\r\n", 2);
+	}
 	if (status >= 200 && status != 204 && status != 304) {
 		n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", blen);
 		evbuffer_add(c->c_out, cl, (size_t)n);

@@ -18,7 +18,7 @@
 
 struct conn;
 struct evbuffer;
-struct evkeyvalq;
+struct resp_hdrs;
 struct worker;
 
 /* How a streamed response's body is framed towards the client. */
@@ -85,7 +85,7 @@ void conn_body_pause(struct conn *c, int pause);
  * the connection once this returns; the caller frees its context.
  */
 void conn_respond(struct conn *c, int status, const char *reason,
-    struct evkeyvalq *hdrs, struct evbuffer *body, int close);
+    const struct resp_hdrs *hdrs, struct evbuffer *body, int close);
 
 /*
  * A streamed response: conn_head_begin writes the status line and returns

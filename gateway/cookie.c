@@ -8,13 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "config.h"
 #include "cookie.h"
 #include "http1.h"
 #include "headers.h"
+#include "resp_hdrs.h"
 
 static int cookie_parse_name(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -177,7 +175,7 @@ cookie_foreach(const struct http1_req *in, const char *prefix,
 }
 
 void
-cookie_set(struct evkeyvalq *out, const struct config *cfg, const char *name,
+cookie_set(struct resp_hdrs *out, const struct config *cfg, const char *name,
     const char *value, int max_age, int samesite)
 {
 	char buf[COOKIE_MAX_VALUE + 512], age[64] = "";
@@ -194,5 +192,5 @@ cookie_set(struct evkeyvalq *out, const struct config *cfg, const char *name,
 	    secure ? "; Secure" : "",
 	    cfg->cf_cookie_domain != NULL ? "; Domain=" : "",
 	    cfg->cf_cookie_domain != NULL ? cfg->cf_cookie_domain : "");
-	evhttp_add_header(out, "Set-Cookie", buf);
+	resp_hdrs_add(out, "Set-Cookie", buf);
 }

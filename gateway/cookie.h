@@ -11,7 +11,7 @@
 
 #include "config.h"
 
-struct evkeyvalq;
+struct resp_hdrs;
 struct http1_req;
 
 extern const struct config_key cookie_keys[];
@@ -44,7 +44,7 @@ int cookie_foreach(const struct http1_req *in, const char *prefix,
  * when cookie_domain is set.  max_age < 0: a browser-session cookie;
  * max_age == 0: delete it.
  */
-void cookie_set(struct evkeyvalq *out, const struct config *cfg,
+void cookie_set(struct resp_hdrs *out, const struct config *cfg,
     const char *name, const char *value, int max_age, int samesite);
 
 #endif

@@ -10,8 +10,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
@@ -27,12 +25,12 @@
 void
 endpoints_healthz(struct request_ctx *rq)
 {
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 
 	rq->rq_event = "healthz";
-	evhttp_add_header(out, "Content-Type", "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Content-Type", "application/json");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	if (body != NULL)
 		evbuffer_add_printf(body, "{\"status\":\"ok\"}\n");
 	request_reply(rq, 200, "OK", body);
@@ -42,12 +40,12 @@ endpoints_healthz(struct request_ctx *rq)
 static void
 endpoints_json_reply(struct request_ctx *rq, int status, json_t *doc)
 {
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 	char *text = json_dumps(doc, JSON_INDENT(2));
 
-	evhttp_add_header(out, "Content-Type", "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Content-Type", "application/json");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	if (body != NULL && text != NULL) {
 		evbuffer_add_printf(body, "%s\n", text);
 		OPENSSL_cleanse(text, strlen(text));
@@ -67,7 +65,7 @@ endpoints_me(struct request_ctx *rq)
 
 	rq->rq_event = "me";
 	if (!oidc_signed_in(rq)) {
-		evhttp_add_header(request_out(rq), "WWW-Authenticate",
+		resp_hdrs_add(request_out(rq), "WWW-Authenticate",
 		    "Bearer realm=\"gatehouse\"");
 		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
 		return;

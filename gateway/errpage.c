@@ -6,8 +6,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "errpage.h"
 #include "log.h"
@@ -135,7 +133,7 @@ errpage_render(struct request_ctx *rq, int status, const char *code,
     const char *message, const char *action, const char *href, int close,
     int form)
 {
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	struct evbuffer *body;
 	const char *title = errpage_title(status);
 
@@ -144,10 +142,9 @@ errpage_render(struct request_ctx *rq, int status, const char *code,
 		request_reply(rq, status, title, NULL);
 		return;
 	}
-	evhttp_remove_header(out, "Content-Type");
-	evhttp_remove_header(out, "Content-Length");
+	resp_hdrs_remove(out, "Content-Length");
 	if (errpage_wants_json(rq)) {
-		evhttp_add_header(out, "Content-Type", "application/json");
+		resp_hdrs_set(out, "Content-Type", "application/json");
 		evbuffer_add_printf(body,
 		    "{\"error\":\"%s\",\"status\":%d,"
 		    "\"message\":\"",
@@ -163,8 +160,7 @@ errpage_render(struct request_ctx *rq, int status, const char *code,
 		evbuffer_add_printf(
 		    body, "\",\"request_id\":\"%s\"}\n", rq->rq_id);
 	} else {
-		evhttp_add_header(
-		    out, "Content-Type", "text/html; charset=utf-8");
+		resp_hdrs_set(out, "Content-Type", "text/html; charset=utf-8");
 		evbuffer_add_printf(body,
 		    "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 		    "<meta charset=\"utf-8\"><title>%d %s</title>"
@@ -195,19 +191,18 @@ errpage_render(struct request_ctx *rq, int status, const char *code,
 		    "</body></html>\n",
 		    status < 400 ? "Status" : "Error", status, rq->rq_id);
 	}
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "X-Content-Type-Options", "nosniff");
 	/* Security: a page shown at the callback would otherwise send its
 	 * URL, with the authorization code and state, as the Referer of
 	 * whatever the person follows next; set once even when the caller
 	 * (the callback) already asked for it. */
-	evhttp_remove_header(out, "Referrer-Policy");
-	evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+	resp_hdrs_set(out, "Referrer-Policy", "no-referrer");
 	if (form) {
 		/* Security: a button that acts must not be framed by another
 		 * site and clicked through (clickjacking). */
-		evhttp_add_header(out, "X-Frame-Options", "DENY");
-		evhttp_add_header(
+		resp_hdrs_add(out, "X-Frame-Options", "DENY");
+		resp_hdrs_add(
 		    out, "Content-Security-Policy", "frame-ancestors 'none'");
 	}
 	if (close)
@@ -244,7 +239,7 @@ errpage_body_failed(struct request_ctx *rq, int status)
 		log_warnx("busy id=%s client=%s reason=\"request bodies held "
 		          "in memory reached max_buffered_bodies\"",
 		    rq->rq_id, rq->rq_peer);
-		evhttp_add_header(request_out(rq), "Retry-After", "5");
+		resp_hdrs_add(request_out(rq), "Retry-After", "5");
 		errpage_send(rq, 503, "busy",
 		    "The gateway is busy receiving other requests; try again "
 		    "shortly.",

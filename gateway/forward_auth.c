@@ -10,8 +10,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "config.h"
 #include "errpage.h"
@@ -209,10 +207,11 @@ forward_auth_verify(struct request_ctx *rq)
 
 /* Turn "Name: value\r\n" lines into response headers. */
 static void
-forward_auth_copy_lines(struct evkeyvalq *out, const char *lines)
+forward_auth_copy_lines(struct resp_hdrs *out, const char *lines)
 {
-	const char *p = lines, *e, *colon;
-	char name[64], *value;
+	const char *p = lines, *e, *colon, *value;
+	char name[64];
+	size_t vlen;
 
 	while (p != NULL && *p != '\0') {
 		e = strstr(p, "\r\n");
@@ -222,23 +221,23 @@ forward_auth_copy_lines(struct evkeyvalq *out, const char *lines)
 		if (colon != NULL && (size_t)(colon - p) < sizeof(name)) {
 			memcpy(name, p, colon - p);
 			name[colon - p] = '\0';
-			value = strndup(colon + 2, e - colon - 2);
-			if (value != NULL) {
-				evhttp_add_header(out, name, value);
-				if (strcmp(name, "X-Forwarded-User") == 0)
-					evhttp_add_header(
-					    out, "X-Auth-Request-User", value);
-				else if (strcmp(name, "X-Forwarded-Email") == 0)
-					evhttp_add_header(
-					    out, "X-Auth-Request-Email", value);
-				else if (strcmp(name,
-				             "X-MS-TOKEN-AAD-ACCESS-TOKEN") ==
-				    0)
-					evhttp_add_header(out,
-					    "X-Auth-Request-Access-Token",
-					    value);
-				free(value);
-			}
+			/* The lines are gatehouse's own ("Name: value"), but
+			 * a bare "Name:" must not read past the line. */
+			value = colon + 1;
+			if (value < e && *value == ' ')
+				value++;
+			vlen = (size_t)(e - value);
+			resp_hdrs_addn(out, name, value, vlen);
+			if (strcmp(name, "X-Forwarded-User") == 0)
+				resp_hdrs_addn(
+				    out, "X-Auth-Request-User", value, vlen);
+			else if (strcmp(name, "X-Forwarded-Email") == 0)
+				resp_hdrs_addn(
+				    out, "X-Auth-Request-Email", value, vlen);
+			else if (strcmp(name, "X-MS-TOKEN-AAD-ACCESS-TOKEN") ==
+			    0)
+				resp_hdrs_addn(out,
+				    "X-Auth-Request-Access-Token", value, vlen);
 		}
 		p = e + 2;
 	}
@@ -247,15 +246,15 @@ forward_auth_copy_lines(struct evkeyvalq *out, const char *lines)
 void
 forward_auth_reply(struct request_ctx *rq, int status)
 {
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 
 	if (rq->rq_upstream_hdrs != NULL)
 		forward_auth_copy_lines(out, rq->rq_upstream_hdrs);
 	else if (rq->rq_session != NULL)
 		forward_auth_copy_lines(out, rq->rq_session->se_ident);
-	evhttp_add_header(out, "Content-Type", "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Content-Type", "application/json");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	if (body != NULL)
 		evbuffer_add_printf(body, "{\"status\":\"allowed\"}\n");
 	request_reply(rq, status, "OK", body);

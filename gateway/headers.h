@@ -18,7 +18,6 @@
 
 #include "config.h"
 
-struct evkeyvalq;
 struct request_ctx;
 
 extern const struct config_key headers_keys[];

@@ -83,7 +83,7 @@ static void
 oidc_callback_restart(struct request_ctx *rq, const char *why)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	char name[96], val[8], loc[128], buf[128];
 
 	snprintf(name, sizeof(name), "%s_retry", cfg->cf_cookie_name);
@@ -105,8 +105,8 @@ oidc_callback_restart(struct request_ctx *rq, const char *why)
 	cookie_set(out, cfg, name, "1", 120, COOKIE_LAX);
 	snprintf(loc, sizeof(loc), "%s/login?post_login_redirect_uri=%%2F",
 	    cfg->cf_auth_prefix);
-	evhttp_add_header(out, "Location", loc);
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Location", loc);
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	request_reply(rq, 302, "Found", NULL);
 }
 
@@ -215,7 +215,7 @@ static void
 oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	struct oidc_tokens *t = rq->rq_tokens;
 	struct session *s;
 	char *json = NULL, retry[96], user[128];
@@ -258,8 +258,8 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	snprintf(retry, sizeof(retry), "%s_retry", cfg->cf_cookie_name);
 	if (cookie_get(rq->rq_hreq, retry, user, sizeof(user)) != 0)
 		cookie_set(out, cfg, retry, "", 0, COOKIE_LAX);
-	evhttp_add_header(out, "Location", rq->rq_flow->of_target);
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Location", rq->rq_flow->of_target);
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	rq->rq_event = "callback";
 	log_info("callback id=%s result=ok user=\"%s\"", rq->rq_id,
 	    log_sanitize(user, sizeof(user), identity_user(claims)));
@@ -373,7 +373,7 @@ oidc_callback(struct request_ctx *rq)
 	/* Security: every answer here (the redirect onward, a restart, an
 	 * error page) must not pass this URL, with the code and state in
 	 * it, as the Referer of the next request. */
-	evhttp_add_header(request_out(rq), "Referrer-Policy", "no-referrer");
+	resp_hdrs_add(request_out(rq), "Referrer-Policy", "no-referrer");
 	if (strcmp(rq->rq_method, "GET") != 0 &&
 	    strcmp(rq->rq_method, "POST") != 0) {
 		errpage_send(rq, 405, "method_not_allowed",

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
@@ -191,7 +190,7 @@ oidc_name_cmp(const void *a, const void *b)
 }
 
 void
-oidc_flow_cap(struct request_ctx *rq, struct evkeyvalq *out)
+oidc_flow_cap(struct request_ctx *rq, struct resp_hdrs *out)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	struct oidc_flow_list fl;

@@ -45,7 +45,7 @@ char *oidc_flow_seal(const struct oidc_flow *f);
 
 /* Expire (into `out`) the oldest flow cookies of rq's browser so that a
  * new one keeps them within max_pending_logins. */
-void oidc_flow_cap(struct request_ctx *rq, struct evkeyvalq *out);
+void oidc_flow_cap(struct request_ctx *rq, struct resp_hdrs *out);
 
 /*
  * Remember a sign-in `state` as used (single use) until `until`, in memory

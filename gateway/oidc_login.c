@@ -337,7 +337,7 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct oidc_meta *m =
 	    oidc_provider_meta(rq->rq_worker->w_provider);
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	struct oidc_flow f;
 	char *url = NULL, *sealed = NULL;
 
@@ -372,8 +372,8 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	cookie_set(out, cfg, f.of_cookie, sealed, OIDC_FLOW_TTL,
 	    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST ? COOKIE_NONE
 	                                                     : COOKIE_LAX);
-	evhttp_add_header(out, "Location", url);
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Location", url);
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	rq->rq_event = prompt != NULL && strcmp(prompt, "create") == 0
 	    ? "signup"
 	    : "login";
@@ -485,7 +485,7 @@ void
 oidc_challenge(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	char *esc, *loc;
 
 	rq->rq_event = "unauthenticated";
@@ -496,7 +496,7 @@ oidc_challenge(struct request_ctx *rq)
 		if (esc != NULL &&
 		    asprintf(&loc, "%s/login?post_login_redirect_uri=%s",
 		        cfg->cf_auth_prefix, esc) != -1) {
-			evhttp_add_header(out, "X-Auth-Redirect", loc);
+			resp_hdrs_add(out, "X-Auth-Redirect", loc);
 			free(loc);
 		}
 		free(esc);
@@ -505,7 +505,7 @@ oidc_challenge(struct request_ctx *rq)
 		return;
 	}
 	if (!oidc_is_navigation(rq) || errpage_wants_json(rq)) {
-		evhttp_add_header(
+		resp_hdrs_add(
 		    out, "WWW-Authenticate", "Bearer realm=\"gatehouse\"");
 		errpage_send(
 		    rq, 401, "unauthenticated", "Sign-in is required.", 0);
@@ -520,8 +520,8 @@ oidc_challenge(struct request_ctx *rq)
 		return;
 	}
 	free(esc);
-	evhttp_add_header(out, "Location", loc);
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Location", loc);
+	resp_hdrs_add(out, "Cache-Control", "no-store");
 	free(loc);
 	request_reply(rq, 302, "Found", NULL);
 }

@@ -108,7 +108,7 @@ void
 oidc_logout(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct evkeyvalq *out = request_out(rq);
+	struct resp_hdrs *out = request_out(rq);
 	const struct oidc_meta *m;
 	struct session *s = NULL;
 	struct evkeyvalq q;
@@ -180,10 +180,9 @@ oidc_logout(struct request_ctx *rq)
 		evbuffer_add_printf(loc, "%s", target);
 	n = evbuffer_get_length(loc);
 	evbuffer_add(loc, "", 1);
-	evhttp_add_header(
-	    out, "Location", (const char *)evbuffer_pullup(loc, -1));
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+	resp_hdrs_add(out, "Location", (const char *)evbuffer_pullup(loc, -1));
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Referrer-Policy", "no-referrer");
 	log_info("logout id=%s user=\"%s\" provider=%s", rq->rq_id, user,
 	    m != NULL && m->om_end_session_endpoint != NULL ? "yes" : "no");
 	(void)n;

@@ -566,7 +566,7 @@ proxy_fail(struct proxy_conn *pc, int status, const char *why)
 		request_abort(rq);
 		return;
 	}
-	evhttp_clear_headers(request_out(rq));
+	resp_hdrs_cleanup(request_out(rq));
 	if (status == 504)
 		errpage_send(rq, 504, "upstream_timeout",
 		    "The application behind this gateway did not answer in "
@@ -626,7 +626,7 @@ proxy_body_cb(void *arg)
 			request_abort(rq);
 			return;
 		}
-		evhttp_clear_headers(request_out(rq));
+		resp_hdrs_cleanup(request_out(rq));
 		errpage_send(rq, err == 413 ? 413 : 400,
 		    err == 413 ? "body_too_large" : "bad_request",
 		    err == 413 ? "The request body is larger than this "

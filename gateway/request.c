@@ -13,8 +13,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include <openssl/crypto.h>
 
@@ -101,7 +99,7 @@ request_free(struct request_ctx *rq)
 		free(rq->rq_upstream_hdrs);
 	}
 	rq->rq_upstream_hdrs = NULL;
-	evhttp_clear_headers(&rq->rq_out);
+	resp_hdrs_cleanup(&rq->rq_out);
 	rq->rq_magic = 0;
 	free(rq);
 }
@@ -138,7 +136,6 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 	rq->rq_conn = c;
 	rq->rq_hreq = req;
 	rq->rq_body = body;
-	TAILQ_INIT(&rq->rq_out);
 	rq->rq_state = RQ_NEW;
 	rq->rq_up_ms = -1;
 	rq->rq_event = "proxy";
@@ -164,7 +161,7 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 	return rq;
 }
 
-struct evkeyvalq *
+struct resp_hdrs *
 request_out(struct request_ctx *rq)
 {
 	return &rq->rq_out;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <event2/keyvalq_struct.h>
+#include "resp_hdrs.h"
 
 struct conn;
 struct event;
@@ -81,7 +81,7 @@ struct request_ctx {
 	struct conn *rq_conn;         /* the client connection (borrowed) */
 	struct http1_req *rq_hreq;    /* the parsed head (borrowed) */
 	struct evbuffer *rq_body;     /* the request body (borrowed) */
-	struct evkeyvalq rq_out;      /* response headers being built */
+	struct resp_hdrs rq_out;      /* response headers being built */
 	struct proxy_conn *rq_upconn; /* the upstream connection in use */
 	char rq_id[33];               /* request id (X-Request-Id) */
 	char rq_peer[64];             /* client address as text */
@@ -129,7 +129,7 @@ void request_cleanup_add(
     struct request_ctx *rq, void (*fn)(void *arg), void *arg);
 
 /* The response headers being built (borrowed from rq). */
-struct evkeyvalq *request_out(struct request_ctx *rq);
+struct resp_hdrs *request_out(struct request_ctx *rq);
 
 /* The request body (borrowed; may be NULL or empty). */
 struct evbuffer *request_body(struct request_ctx *rq);

@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "cookie.h"
 #include "hdrs.h"
 #include "tap.h"

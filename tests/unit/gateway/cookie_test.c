@@ -5,12 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "config.h"
 #include "cookie.h"
 #include "hdrs.h"
+#include "resp_hdrs.h"
 #include "tap.h"
 
 static void
@@ -27,7 +25,7 @@ int
 main(void)
 {
 	struct test_hdrs h;
-	struct evkeyvalq out;
+	struct resp_hdrs out;
 	struct config cfg;
 	char v[64];
 	const char *sc;
@@ -70,28 +68,28 @@ main(void)
 	test_hdrs_init(&h);
 
 	memset(&cfg, 0, sizeof(cfg));
-	TAILQ_INIT(&out);
+	resp_hdrs_init(&out);
 	cookie_set(&out, &cfg, "gatehouse", "val", 3600, COOKIE_LAX);
-	sc = evhttp_find_header(&out, "Set-Cookie");
+	sc = resp_hdrs_get(&out, "Set-Cookie");
 	is_str(sc,
 	    "gatehouse=val; Path=/; HttpOnly; Max-Age=3600; "
 	    "SameSite=Lax",
 	    "lax session cookie over http");
-	evhttp_clear_headers(&out);
+	resp_hdrs_cleanup(&out);
 	cfg.cf_public_https = 1;
 	cfg.cf_cookie_domain = "example.com";
 	cookie_set(&out, &cfg, "gatehouse", "val", 0, COOKIE_LAX);
-	sc = evhttp_find_header(&out, "Set-Cookie");
+	sc = resp_hdrs_get(&out, "Set-Cookie");
 	ok(strstr(sc, "Max-Age=0") != NULL && strstr(sc, "; Secure") &&
 	        strstr(sc, "Domain=example.com") && strstr(sc, "gatehouse=;"),
 	    "delete over https with domain: %s", sc);
-	evhttp_clear_headers(&out);
+	resp_hdrs_cleanup(&out);
 	cfg.cf_public_https = 0;
 	cfg.cf_cookie_domain = NULL;
 	cookie_set(&out, &cfg, "f", "v", 600, COOKIE_NONE);
-	sc = evhttp_find_header(&out, "Set-Cookie");
+	sc = resp_hdrs_get(&out, "Set-Cookie");
 	ok(strstr(sc, "SameSite=None; Secure") != NULL,
 	    "SameSite=None always Secure");
-	evhttp_clear_headers(&out);
+	resp_hdrs_cleanup(&out);
 	return done_testing();
 }
