@@ -26,7 +26,7 @@
 #include "session.h"
 
 /* Sorted by name (S17). */
-const struct config_key forward_auth_keys[] = {
+static const struct config_key forward_auth_keys[] = {
     {"forward_auth_peers", config_parse_cidrs,
         offsetof(struct config, cf_forward_auth_peers), "127.0.0.0/8 ::1",
         "Addresses or CIDR blocks that may ask /.auth/verify (each must "
@@ -39,8 +39,9 @@ const struct config_key forward_auth_keys[] = {
         "/.auth/verify's answer for the front proxy to hand on.",
         0},
 };
-const size_t forward_auth_nkeys =
-    sizeof(forward_auth_keys) / sizeof(forward_auth_keys[0]);
+const struct config_module forward_auth_config_module = {"forward_auth",
+    forward_auth_keys, sizeof(forward_auth_keys) / sizeof(forward_auth_keys[0]),
+    NULL, NULL};
 
 /*
  * The value of header `name` in hdrs into *value (borrowed, its first

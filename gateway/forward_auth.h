@@ -16,8 +16,8 @@ struct gh_error;
 struct http1_hdr;
 struct request_ctx;
 
-extern const struct config_key forward_auth_keys[];
-extern const size_t forward_auth_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module forward_auth_config_module;
 
 /* The request a front proxy names, as forward-auth judges it. */
 struct forward_auth_target {

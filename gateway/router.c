@@ -33,16 +33,15 @@ static void router_allow(struct request_ctx *rq);
 static void router_signed_in(struct request_ctx *rq);
 static void router_signed_in_continue(struct request_ctx *rq);
 
-const struct config_key router_keys[] = {
+static const struct config_key router_keys[] = {
     {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
         "/.auth",
         "Path prefix of gatehouse's own endpoints (login, callback, "
         "logout, me, verify, healthz).",
         0},
 };
-const size_t router_nkeys = sizeof(router_keys) / sizeof(router_keys[0]);
 
-int
+static int
 router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
 	const char *p = cfg->cf_auth_prefix;
@@ -63,6 +62,9 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	}
 	return 0;
 }
+
+const struct config_module router_config_module = {"router", router_keys,
+    sizeof(router_keys) / sizeof(router_keys[0]), router_config_check, NULL};
 
 /* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
  * prefix, query included. */
