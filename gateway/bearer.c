@@ -21,7 +21,6 @@
 #include "policy.h"
 #include "proxy.h"
 #include "request.h"
-#include "router.h"
 #include "config.h"
 #include "worker.h"
 

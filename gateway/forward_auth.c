@@ -21,7 +21,6 @@
 #include "path.h"
 #include "policy.h"
 #include "request.h"
-#include "router.h"
 #include "worker.h"
 #include "session.h"
 
@@ -152,7 +151,7 @@ forward_auth_target_cleanup(struct forward_auth_target *t)
 	t->ft_method = NULL;
 }
 
-void
+int
 forward_auth_verify(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
@@ -171,7 +170,7 @@ forward_auth_verify(struct request_ctx *rq)
 		    rq->rq_id, rq->rq_peer);
 		errpage_send(rq, 403, "untrusted_proxy",
 		    "Forward-auth is only answered for trusted_proxies.", 0);
-		return;
+		return -1;
 	}
 	/* Security: whose X-Forwarded-* are believed (a TLS terminator,
 	 * say) is not who may ask for the verdict: the answer carries the
@@ -181,7 +180,7 @@ forward_auth_verify(struct request_ctx *rq)
 		    rq->rq_id, rq->rq_peer);
 		errpage_send(rq, 403, "not_forward_auth_peer",
 		    "Forward-auth is only answered for forward_auth_peers.", 0);
-		return;
+		return -1;
 	}
 	status = forward_auth_target_parse(
 	    r->hr_hdrs, r->hr_nhdrs, rq->rq_method, &t, &err);
@@ -197,7 +196,7 @@ forward_auth_verify(struct request_ctx *rq)
 			    0);
 		else
 			errpage_send(rq, 500, "internal", "Out of memory.", 0);
-		return;
+		return -1;
 	}
 	/* The method is borrowed from the head, which lives as long as rq. */
 	rq->rq_method = t.ft_method;
@@ -205,7 +204,7 @@ forward_auth_verify(struct request_ctx *rq)
 	rq->rq_path = t.ft_path;
 	free(rq->rq_normpath);
 	rq->rq_normpath = t.ft_normpath;
-	router_route(rq);
+	return 0;
 }
 
 /* Turn "Name: value\r\n" lines into response headers. */

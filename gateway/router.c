@@ -86,9 +86,10 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		endpoints_me(rq);
 	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
 		endpoints_refresh(rq);
-	else if (n == 7 && strncmp(sub, "/verify", 7) == 0)
-		forward_auth_verify(rq);
-	else
+	else if (n == 7 && strncmp(sub, "/verify", 7) == 0) {
+		if (forward_auth_verify(rq) == 0)
+			router_route(rq);
+	} else
 		errpage_send(rq, 404, "not_found",
 		    "There is no such gatehouse endpoint.", 0);
 }
