@@ -19,7 +19,6 @@
 #include "policy.h"
 #include "proxy.h"
 #include "request.h"
-#include "router.h"
 #include "config.h"
 #include "worker.h"
 

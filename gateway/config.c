@@ -2,7 +2,8 @@
 /*
  * config.c: the configuration file format.  It knows key = value lines,
  * comments, ${NAME} expansion, the MSAL sample's .env and GATEHOUSE_<KEY>
- * overrides; it does not know the keys, which each module owns (S16).
+ * overrides; it does not know the keys, which each module owns and
+ * config_modules.c lists.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -16,38 +17,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "proxy.h"
-#include "router.h"
-#include "server.h"
-#include "headers.h"
-#include "policy.h"
-#include "oidc.h"
-#include "session.h"
-#include "cookie.h"
-#include "groups.h"
-#include "forward_auth.h"
-
-struct config_table {
-	const struct config_key *ct_keys;
-	const size_t *ct_nkeys;
-	config_check_fn *ct_check; /* NULL for none */
-};
-
-/* Every module's key table, in the order --help and the sample show them. */
-static const struct config_table config_tables[] = {
-    {server_keys, &server_nkeys, server_config_check},
-    {proxy_keys, &proxy_nkeys, NULL},
-    {headers_keys, &headers_nkeys, NULL},
-    {router_keys, &router_nkeys, router_config_check},
-    {forward_auth_keys, &forward_auth_nkeys, NULL},
-    {policy_keys, &policy_nkeys, policy_config_check},
-    {oidc_keys, &oidc_nkeys, oidc_config_check},
-    {session_keys, &session_nkeys, NULL},
-    {cookie_keys, &cookie_nkeys, NULL},
-    {groups_keys, &groups_nkeys, NULL},
-};
-
-#define CONFIG_NTABLES (sizeof(config_tables) / sizeof(config_tables[0]))
 
 /* Keys of the MSAL sample's .env and the keys they fill. */
 static const struct {
@@ -114,14 +83,13 @@ config_key_cmp(const void *a, const void *b)
 const struct config_key *
 config_key_find(const char *name)
 {
+	const struct config_module *const *m;
 	const struct config_key *k;
-	size_t i;
 
-	for (i = 0; i < CONFIG_NTABLES; i++) {
-		/* Each table is kept sorted (S17). */
-		k = bsearch(name, config_tables[i].ct_keys,
-		    *config_tables[i].ct_nkeys, sizeof(struct config_key),
-		    config_key_cmp);
+	for (m = config_modules_list; *m != NULL; m++) {
+		/* Each module keeps its table sorted by name. */
+		k = bsearch(name, (*m)->cm_keys, (*m)->cm_nkeys,
+		    sizeof(struct config_key), config_key_cmp);
 		if (k != NULL)
 			return k;
 	}
@@ -131,11 +99,12 @@ config_key_find(const char *name)
 void
 config_key_foreach(void (*fn)(const struct config_key *, void *), void *arg)
 {
-	size_t i, j;
+	const struct config_module *const *m;
+	size_t j;
 
-	for (i = 0; i < CONFIG_NTABLES; i++)
-		for (j = 0; j < *config_tables[i].ct_nkeys; j++)
-			fn(&config_tables[i].ct_keys[j], arg);
+	for (m = config_modules_list; *m != NULL; m++)
+		for (j = 0; j < (*m)->cm_nkeys; j++)
+			fn(&(*m)->cm_keys[j], arg);
 }
 
 static void
@@ -865,13 +834,13 @@ config_check_report(void *arg, int line, const char *msg)
 }
 
 static void
-config_check_tables(struct config_parse *cp, struct config *cfg)
+config_check_modules(struct config_parse *cp, struct config *cfg)
 {
-	size_t i;
+	const struct config_module *const *m;
 
-	for (i = 0; i < CONFIG_NTABLES; i++)
-		if (config_tables[i].ct_check != NULL)
-			config_tables[i].ct_check(cfg, config_check_report, cp);
+	for (m = config_modules_list; *m != NULL; m++)
+		if ((*m)->cm_check != NULL)
+			(*m)->cm_check(cfg, config_check_report, cp);
 }
 
 static char *
@@ -921,7 +890,7 @@ config_load(const char *path, FILE *errf)
 		config_key_foreach(config_check_required, &ea);
 		/* Cross-key checks run even after errors, so one --check
 		 * shows every problem. */
-		config_check_tables(&cp, cfg);
+		config_check_modules(&cp, cfg);
 	}
 	for (i = 0; i < cp.cp_dotenv.n; i++) {
 		free(cp.cp_dotenv.name[i]);
@@ -934,42 +903,33 @@ config_load(const char *path, FILE *errf)
 	return cfg;
 }
 
+/* Release the field of one key filled by a generic parser; a module's own
+ * parsers leave theirs to its cm_free. */
+static void
+config_key_free(const struct config_key *k, void *arg)
+{
+	struct config *cfg = arg;
+	void *field = (char *)cfg + k->ck_off;
+
+	if (k->ck_parse == config_parse_str ||
+	    k->ck_parse == config_parse_url) {
+		free(*(char **)field);
+		*(char **)field = NULL;
+	} else if (k->ck_parse == config_parse_secret)
+		crypto_secret_cleanup((struct secret *)field);
+}
+
 void
 config_free(struct config *cfg)
 {
+	const struct config_module *const *m;
+
 	if (cfg == NULL)
 		return;
+	config_key_foreach(config_key_free, cfg);
+	for (m = config_modules_list; *m != NULL; m++)
+		if ((*m)->cm_free != NULL)
+			(*m)->cm_free(cfg);
 	free(cfg->cf_file);
-	free(cfg->cf_listen_host);
-	free(cfg->cf_upstream.cu_host);
-	free(cfg->cf_upstream.cu_unix);
-	free(cfg->cf_upstream.cu_prefix);
-	free(cfg->cf_upstream.cu_hostport);
-	free(cfg->cf_auth_prefix);
-	policy_table_free(cfg->cf_routes);
-	free(cfg->cf_authority);
-	free(cfg->cf_oidc_issuer);
-	free(cfg->cf_client_id);
-	crypto_secret_cleanup(&cfg->cf_client_secret);
-	free(cfg->cf_redirect_uri);
-	free(cfg->cf_scopes);
-	free(cfg->cf_ca_file);
-	free(cfg->cf_post_logout_redirect_uri);
-	free(cfg->cf_public_base);
-	free(cfg->cf_callback_path);
-	free(cfg->cf_discovery_url);
-	free(cfg->cf_api_audience);
-	free(cfg->cf_graph_endpoint);
-	if (cfg->cf_api_audiences != NULL) {
-		int i;
-
-		for (i = 0; cfg->cf_api_audiences[i] != NULL; i++)
-			free(cfg->cf_api_audiences[i]);
-		free(cfg->cf_api_audiences);
-	}
-	free(cfg->cf_session_store);
-	free(cfg->cf_session_key_file);
-	free(cfg->cf_cookie_name);
-	free(cfg->cf_cookie_domain);
 	free(cfg);
 }

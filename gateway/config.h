@@ -2,8 +2,10 @@
 /*
  * config.h: the configuration file format and the immutable struct config.
  * config.c knows the format (key = value, #, ${NAME}, GATEHOUSE_<KEY>, .env);
- * each module owns its keys through a sorted table of struct config_key
- * (S16), registered in config.c's table list.
+ * each module owns its keys: a sorted table of struct config_key, its
+ * parsers, its cross-key check and its free hook, exported as one struct
+ * config_module.  config_modules.c, above every module, lists them; config.c
+ * only walks that list and names no module.
  */
 #ifndef GATEHOUSE_CONFIG_H
 #define GATEHOUSE_CONFIG_H
@@ -38,6 +40,10 @@ typedef void config_report_fn(void *arg, int line, const char *msg);
 typedef int config_check_fn(
     struct config *cfg, config_report_fn *report, void *arg);
 
+/* A module's release of what its own parsers and check allocated in cfg
+ * (the fields that no generic parser filled); the rest is left as is. */
+typedef void config_free_fn(struct config *cfg);
+
 #define CONFIG_REQUIRED 0x01 /* a value must be given */
 #define CONFIG_MULTI 0x02    /* may repeat; each line is parsed in turn */
 #define CONFIG_SECRET 0x04   /* never printed or logged */
@@ -50,6 +56,27 @@ struct config_key {
 	const char *ck_help;    /* one sentence for --help and the sample */
 	int ck_flags;
 };
+
+/*
+ * One module's configuration.  config_free releases the field of every key
+ * whose parser is a generic one (config_parse_str and config_parse_url own a
+ * char *, config_parse_secret a struct secret; the others store values that
+ * need no freeing), then calls cm_free for the rest.
+ */
+struct config_module {
+	const char *cm_name;
+	const struct config_key *cm_keys; /* sorted by name */
+	size_t cm_nkeys;
+	config_check_fn *cm_check; /* NULL for none */
+	config_free_fn *cm_free;   /* NULL for none */
+};
+
+/*
+ * Every module's configuration, in the order --help and the sample show
+ * their keys; NULL-terminated.  Defined in config_modules.c, the one file
+ * that names the modules, so that config.c includes none of them.
+ */
+extern const struct config_module *const config_modules_list[];
 
 /* One CIDR block of an address list (trusted_proxies, ...). */
 struct config_cidr {

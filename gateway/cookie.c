@@ -18,9 +18,10 @@ static int cookie_parse_name(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int cookie_parse_domain(struct config *, const struct config_key *,
     const char *, int, const char **);
+static void cookie_config_free(struct config *);
 
 /* Sorted by name (S17). */
-const struct config_key cookie_keys[] = {
+static const struct config_key cookie_keys[] = {
     {"cookie_domain", cookie_parse_domain, 0, NULL,
         "Domain attribute of the session cookie (to share it with "
         "subdomains); host-only by default.",
@@ -31,7 +32,8 @@ const struct config_key cookie_keys[] = {
         "suffix).",
         0},
 };
-const size_t cookie_nkeys = sizeof(cookie_keys) / sizeof(cookie_keys[0]);
+const struct config_module cookie_config_module = {"cookie", cookie_keys,
+    sizeof(cookie_keys) / sizeof(cookie_keys[0]), NULL, cookie_config_free};
 
 static int
 cookie_parse_name(struct config *cfg, const struct config_key *key,
@@ -61,6 +63,14 @@ cookie_parse_domain(struct config *cfg, const struct config_key *key,
 	free(cfg->cf_cookie_domain);
 	cfg->cf_cookie_domain = strdup(value);
 	return 0;
+}
+
+/* Both keys have their own parsers, so their strings are freed here. */
+static void
+cookie_config_free(struct config *cfg)
+{
+	free(cfg->cf_cookie_name);
+	free(cfg->cf_cookie_domain);
 }
 
 /*

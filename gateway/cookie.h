@@ -14,8 +14,8 @@
 struct resp_hdrs;
 struct http1_req;
 
-extern const struct config_key cookie_keys[];
-extern const size_t cookie_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module cookie_config_module;
 
 #define COOKIE_MAX_VALUE 4096
 

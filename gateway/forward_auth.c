@@ -19,12 +19,11 @@
 #include "path.h"
 #include "policy.h"
 #include "request.h"
-#include "router.h"
 #include "worker.h"
 #include "session.h"
 
 /* Sorted by name (S17). */
-const struct config_key forward_auth_keys[] = {
+static const struct config_key forward_auth_keys[] = {
     {"forward_auth_peers", config_parse_cidrs,
         offsetof(struct config, cf_forward_auth_peers), "127.0.0.0/8 ::1",
         "Addresses or CIDR blocks that may ask /.auth/verify (each must "
@@ -37,8 +36,9 @@ const struct config_key forward_auth_keys[] = {
         "/.auth/verify's answer for the front proxy to hand on.",
         0},
 };
-const size_t forward_auth_nkeys =
-    sizeof(forward_auth_keys) / sizeof(forward_auth_keys[0]);
+const struct config_module forward_auth_config_module = {"forward_auth",
+    forward_auth_keys, sizeof(forward_auth_keys) / sizeof(forward_auth_keys[0]),
+    NULL, NULL};
 
 /*
  * The value of header `name` in hdrs into *value (borrowed, its first
@@ -149,7 +149,7 @@ forward_auth_target_cleanup(struct forward_auth_target *t)
 	t->ft_method = NULL;
 }
 
-void
+int
 forward_auth_verify(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
@@ -168,7 +168,7 @@ forward_auth_verify(struct request_ctx *rq)
 		    rq->rq_id, rq->rq_peer);
 		errpage_send(rq, 403, "untrusted_proxy",
 		    "Forward-auth is only answered for trusted_proxies.", 0);
-		return;
+		return -1;
 	}
 	/* Security: whose X-Forwarded-* are believed (a TLS terminator,
 	 * say) is not who may ask for the verdict: the answer carries the
@@ -178,7 +178,7 @@ forward_auth_verify(struct request_ctx *rq)
 		    rq->rq_id, rq->rq_peer);
 		errpage_send(rq, 403, "not_forward_auth_peer",
 		    "Forward-auth is only answered for forward_auth_peers.", 0);
-		return;
+		return -1;
 	}
 	status = forward_auth_target_parse(
 	    r->hr_hdrs, r->hr_nhdrs, rq->rq_method, &t, &err);
@@ -194,7 +194,7 @@ forward_auth_verify(struct request_ctx *rq)
 			    0);
 		else
 			errpage_send(rq, 500, "internal", "Out of memory.", 0);
-		return;
+		return -1;
 	}
 	/* The method is borrowed from the head, which lives as long as rq. */
 	rq->rq_method = t.ft_method;
@@ -202,7 +202,7 @@ forward_auth_verify(struct request_ctx *rq)
 	rq->rq_path = t.ft_path;
 	free(rq->rq_normpath);
 	rq->rq_normpath = t.ft_normpath;
-	router_route(rq);
+	return 0;
 }
 
 /* Turn "Name: value\r\n" lines into response headers. */

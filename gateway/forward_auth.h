@@ -16,8 +16,8 @@ struct gh_error;
 struct http1_hdr;
 struct request_ctx;
 
-extern const struct config_key forward_auth_keys[];
-extern const size_t forward_auth_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module forward_auth_config_module;
 
 /* The request a front proxy names, as forward-auth judges it. */
 struct forward_auth_target {
@@ -49,14 +49,18 @@ int forward_auth_target_parse(const struct http1_hdr *hdrs, int nhdrs,
 void forward_auth_target_cleanup(struct forward_auth_target *t);
 
 /*
- * Answer for the request named by the headers (forward_auth_target_parse)
- * when the peer is in both trusted_proxies and forward_auth_peers (403
- * otherwise): 200 with the identity headers (the access token too only
- * with forward_auth_tokens), 401 with X-Auth-Redirect (the sign-in URL)
- * when not signed in, 403 when a route denies, 405 for CONNECT and TRACE.
- * Worker thread; sends the reply now or later.
+ * Take up a verify request: when the peer is in both trusted_proxies and
+ * forward_auth_peers, put the request named by the headers
+ * (forward_auth_target_parse) in rq (rq_method, rq_path, rq_normpath, and
+ * rq_verify set) and return 0; the caller then routes it, and the route's
+ * outcome is answered as forward-auth answers (forward_auth_reply: 200
+ * with the identity headers, the access token too only with
+ * forward_auth_tokens; 401 with X-Auth-Redirect when not signed in; 403
+ * when a route denies).  Otherwise the answer (403, 400, 405 for CONNECT
+ * and TRACE, 500) has been sent and -1 is returned.  The caller routes, so
+ * that this module does not call back up into the router.  Worker thread.
  */
-void forward_auth_verify(struct request_ctx *rq);
+int forward_auth_verify(struct request_ctx *rq);
 
 /* The 200 of a verified request: identity headers as response headers. */
 void forward_auth_reply(struct request_ctx *rq, int status);

@@ -20,7 +20,7 @@ static int groups_parse_overage(struct config *, const struct config_key *,
     const char *, int, const char **);
 
 /* Sorted by name (S17). */
-const struct config_key groups_keys[] = {
+static const struct config_key groups_keys[] = {
     {"graph_endpoint", config_parse_url,
         offsetof(struct config, cf_graph_endpoint),
         "https://graph.microsoft.com/v1.0",
@@ -31,7 +31,8 @@ const struct config_key groups_keys[] = {
         "the ids from Graph (needs a scope such as GroupMember.Read.All).",
         0},
 };
-const size_t groups_nkeys = sizeof(groups_keys) / sizeof(groups_keys[0]);
+const struct config_module groups_config_module = {"groups", groups_keys,
+    sizeof(groups_keys) / sizeof(groups_keys[0]), NULL, NULL};
 
 static int
 groups_parse_overage(struct config *cfg, const struct config_key *key,

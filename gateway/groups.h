@@ -14,8 +14,8 @@
 #include "config.h"
 #include "request.h"
 
-extern const struct config_key groups_keys[];
-extern const size_t groups_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module groups_config_module;
 
 #define GROUPS_OVERAGE_OFF 0
 #define GROUPS_OVERAGE_GRAPH 1

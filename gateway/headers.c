@@ -22,7 +22,7 @@
 #include "request.h"
 #include "worker.h"
 
-const struct config_key headers_keys[] = {
+static const struct config_key headers_keys[] = {
     {"forward_access_token", config_parse_bool,
         offsetof(struct config, cf_forward_access_token), "off",
         "Send the user's access token upstream as "
@@ -40,7 +40,8 @@ const struct config_key headers_keys[] = {
         "default.",
         0},
 };
-const size_t headers_nkeys = sizeof(headers_keys) / sizeof(headers_keys[0]);
+const struct config_module headers_config_module = {"headers", headers_keys,
+    sizeof(headers_keys) / sizeof(headers_keys[0]), NULL, NULL};
 
 int
 headers_peer_trusted(const struct config *cfg, const char *addr)

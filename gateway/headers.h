@@ -20,8 +20,8 @@
 
 struct request_ctx;
 
-extern const struct config_key headers_keys[];
-extern const size_t headers_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module headers_config_module;
 
 /* Whether `addr` (text form) is inside one of cfg's trusted_proxies. */
 int headers_peer_trusted(const struct config *cfg, const char *addr);

@@ -34,11 +34,10 @@ struct worker;
 #define OIDC_TAM_PRIVATE_KEY_JWT 0x08
 #define OIDC_TAM_NONE 0x10
 
-extern const struct config_key oidc_keys[];
-extern const size_t oidc_nkeys;
-
-/* Cross-key checks; also derives cf_public_base and cf_callback_path. */
-int oidc_config_check(struct config *cfg, config_report_fn *report, void *arg);
+/* Its configuration keys (config_modules.c lists it); the cross-key check
+ * also derives cf_public_base, cf_callback_path, cf_discovery_url and
+ * cf_api_audiences, which its free hook releases. */
+extern const struct config_module oidc_config_module;
 
 /* Whether a provider is configured at all. */
 int oidc_configured(const struct config *cfg);

@@ -14,7 +14,7 @@ static int oidc_parse_token_auth(struct config *, const struct config_key *,
     const char *, int, const char **);
 
 /* Sorted by name (S17). */
-const struct config_key oidc_keys[] = {
+static const struct config_key oidc_keys[] = {
     {"api_audience", config_parse_str, offsetof(struct config, cf_api_audience),
         NULL,
         "Audiences accepted in bearer tokens on API routes (space "
@@ -88,7 +88,6 @@ const struct config_key oidc_keys[] = {
         "its methods without it).",
         0},
 };
-const size_t oidc_nkeys = sizeof(oidc_keys) / sizeof(oidc_keys[0]);
 
 static int
 oidc_parse_response_mode(struct config *cfg, const struct config_key *key,
@@ -267,7 +266,7 @@ oidc_parse_audiences(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
-int
+static int
 oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
 	int errors = 0;
@@ -323,3 +322,23 @@ oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	}
 	return errors;
 }
+
+/* What the check derived; the keys' own strings are the generic ones. */
+static void
+oidc_config_free(struct config *cfg)
+{
+	int i;
+
+	free(cfg->cf_public_base);
+	free(cfg->cf_callback_path);
+	free(cfg->cf_discovery_url);
+	if (cfg->cf_api_audiences != NULL) {
+		for (i = 0; cfg->cf_api_audiences[i] != NULL; i++)
+			free(cfg->cf_api_audiences[i]);
+		free(cfg->cf_api_audiences);
+	}
+}
+
+const struct config_module oidc_config_module = {"oidc", oidc_keys,
+    sizeof(oidc_keys) / sizeof(oidc_keys[0]), oidc_config_check,
+    oidc_config_free};

@@ -51,8 +51,9 @@
 
 static int proxy_parse_upstream(struct config *, const struct config_key *,
     const char *, int, const char **);
+static void proxy_config_free(struct config *);
 
-const struct config_key proxy_keys[] = {
+static const struct config_key proxy_keys[] = {
     {"upstream", proxy_parse_upstream, 0, NULL,
         "The application to protect: http://host:port[/prefix] or "
         "unix:/path/to/socket[:/prefix].",
@@ -69,7 +70,8 @@ const struct config_key proxy_keys[] = {
         "response has started, before the response is cut).",
         0},
 };
-const size_t proxy_nkeys = sizeof(proxy_keys) / sizeof(proxy_keys[0]);
+const struct config_module proxy_config_module = {"proxy", proxy_keys,
+    sizeof(proxy_keys) / sizeof(proxy_keys[0]), NULL, proxy_config_free};
 
 enum pc_state {
 	PC_IDLE,       /* in the pool, or between requests */
@@ -191,6 +193,17 @@ proxy_parse_upstream(struct config *cfg, const struct config_key *key,
 		return -1;
 	}
 	return 0;
+}
+
+static void
+proxy_config_free(struct config *cfg)
+{
+	struct config_upstream *up = &cfg->cf_upstream;
+
+	free(up->cu_host);
+	free(up->cu_unix);
+	free(up->cu_prefix);
+	free(up->cu_hostport);
 }
 
 int

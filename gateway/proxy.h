@@ -14,8 +14,8 @@
 struct event_base;
 struct proxy_pool;
 
-extern const struct config_key proxy_keys[];
-extern const size_t proxy_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module proxy_config_module;
 
 /*
  * Resolve the upstream address once; main thread, before the workers start.

@@ -33,16 +33,15 @@ static void router_allow(struct request_ctx *rq);
 static void router_signed_in(struct request_ctx *rq);
 static void router_signed_in_continue(struct request_ctx *rq);
 
-const struct config_key router_keys[] = {
+static const struct config_key router_keys[] = {
     {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
         "/.auth",
         "Path prefix of gatehouse's own endpoints (login, callback, "
         "logout, me, verify, healthz).",
         0},
 };
-const size_t router_nkeys = sizeof(router_keys) / sizeof(router_keys[0]);
 
-int
+static int
 router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
 	const char *p = cfg->cf_auth_prefix;
@@ -64,6 +63,9 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
+const struct config_module router_config_module = {"router", router_keys,
+    sizeof(router_keys) / sizeof(router_keys[0]), router_config_check, NULL};
+
 /* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
  * prefix, query included. */
 static void
@@ -84,9 +86,10 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		endpoints_me(rq);
 	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
 		endpoints_refresh(rq);
-	else if (n == 7 && strncmp(sub, "/verify", 7) == 0)
-		forward_auth_verify(rq);
-	else
+	else if (n == 7 && strncmp(sub, "/verify", 7) == 0) {
+		if (forward_auth_verify(rq) == 0)
+			router_route(rq);
+	} else
 		errpage_send(rq, 404, "not_found",
 		    "There is no such gatehouse endpoint.", 0);
 }

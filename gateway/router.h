@@ -10,11 +10,8 @@
 
 #include "config.h"
 
-extern const struct config_key router_keys[];
-extern const size_t router_nkeys;
-
-int router_config_check(
-    struct config *cfg, config_report_fn *report, void *arg);
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module router_config_module;
 
 struct request_ctx;
 struct policy_route;

@@ -44,7 +44,7 @@ static int server_parse_log_level(struct config *, const struct config_key *,
     const char *, int, const char **);
 
 /* Sorted by name (S17). */
-const struct config_key server_keys[] = {
+static const struct config_key server_keys[] = {
     {"access_log", config_parse_bool, offsetof(struct config, cf_access_log),
         "on", "Write one access line per request to the log.", 0},
     {"drain_timeout", config_parse_duration,
@@ -92,7 +92,6 @@ const struct config_key server_keys[] = {
         "core.",
         0},
 };
-const size_t server_nkeys = sizeof(server_keys) / sizeof(server_keys[0]);
 
 static int
 server_parse_listen(struct config *cfg, const struct config_key *key,
@@ -185,7 +184,7 @@ server_parse_log_level(struct config *cfg, const struct config_key *key,
 	return 0;
 }
 
-int
+static int
 server_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
 	long n;
@@ -211,6 +210,16 @@ server_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	}
 	return errors;
 }
+
+static void
+server_config_free(struct config *cfg)
+{
+	free(cfg->cf_listen_host);
+}
+
+const struct config_module server_config_module = {"server", server_keys,
+    sizeof(server_keys) / sizeof(server_keys[0]), server_config_check,
+    server_config_free};
 
 /* --- listening ----------------------------------------------------- */
 

@@ -13,12 +13,8 @@
 #include "config.h"
 #include "worker.h"
 
-extern const struct config_key server_keys[];
-extern const size_t server_nkeys;
-
-/* Cross-key checks of the server keys (config layer). */
-int server_config_check(
-    struct config *cfg, config_report_fn *report, void *arg);
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module server_config_module;
 
 /*
  * Start cfg->cf_workers workers on the listen address and serve until

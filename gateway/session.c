@@ -31,7 +31,7 @@ static int session_parse_map_size(struct config *, const struct config_key *,
     const char *, int, const char **);
 
 /* Sorted by name (S17). */
-const struct config_key session_keys[] = {
+static const struct config_key session_keys[] = {
     {"session_idle_timeout", config_parse_duration,
         offsetof(struct config, cf_session_idle_timeout), "8h",
         "A session unused this long ends.", 0},
@@ -55,7 +55,8 @@ const struct config_key session_keys[] = {
         "/var/lib/gatehouse/sessions",
         "Directory of the LMDB session store (created when absent).", 0},
 };
-const size_t session_nkeys = sizeof(session_keys) / sizeof(session_keys[0]);
+const struct config_module session_config_module = {"session", session_keys,
+    sizeof(session_keys) / sizeof(session_keys[0]), NULL, NULL};
 
 static int
 session_parse_map_size(struct config *cfg, const struct config_key *key,

@@ -33,8 +33,8 @@
 struct gh_error;
 struct store_reader;
 
-extern const struct config_key session_keys[];
-extern const size_t session_nkeys;
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module session_config_module;
 
 #define SESSION_ID_B64_LEN 43 /* base64url of 32 bytes */
 

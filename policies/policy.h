@@ -171,13 +171,12 @@ enum policy_verdict policy_eval_groups(
 const char *policy_verdict_name(enum policy_verdict v);
 
 /*
- * Configuration (S16): the `route` key (CONFIG_MULTI) and
- * `route_case_insensitive` (bool, default off).  The route table lives in
- * struct config as `struct policy_table *cf_routes` and the flag as
- * `int cf_route_case_insensitive`.
+ * Configuration: the `route` key (CONFIG_MULTI), `route_case_insensitive`
+ * and `trust_unverified_email` (bools, default off).  The route table lives
+ * in struct config as `struct policy_table *cf_routes`, freed by the
+ * module's free hook.  config_modules.c lists it.
  */
-extern const struct config_key policy_keys[];
-extern const size_t policy_nkeys;
+extern const struct config_module policy_config_module;
 
 /*
  * Parse one `route` value at config line `line` into cfg->cf_routes
@@ -186,14 +185,5 @@ extern const size_t policy_nkeys;
  */
 int policy_config_route(struct config *cfg, const struct config_key *key,
     const char *value, int line, const char **errstr);
-
-/*
- * The table's cross-key check (config_tables' ct_check): applies
- * cf_route_case_insensitive to the table and fails on the first route that
- * can never match, reporting each with its line.  Returns the number of
- * problems.  Main thread.
- */
-int policy_config_check(
-    struct config *cfg, config_report_fn *report, void *arg);
 
 #endif

@@ -214,7 +214,13 @@ policy_config_report(int line, const char *msg, void *arg)
 	ra->report(ra->arg, line, msg);
 }
 
-int
+/*
+ * The table's cross-key check: applies cf_route_case_insensitive and
+ * trust_unverified_email to the table and fails on the first route that
+ * can never match, reporting each with its line.  Returns the number of
+ * problems.  Main thread.
+ */
+static int
 policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
 	struct policy_report_arg ra = {report, arg};
@@ -229,7 +235,7 @@ policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 }
 
 /* Sorted by name (S17). */
-const struct config_key policy_keys[] = {
+static const struct config_key policy_keys[] = {
     {"route", policy_config_route, 0, NULL,
         "Access policy: [METHODS] PATTERN ACTION [CRITERIA...]; first "
         "match wins, no match is denied.",
@@ -244,4 +250,12 @@ const struct config_key policy_keys[] = {
         0},
 };
 
-const size_t policy_nkeys = sizeof(policy_keys) / sizeof(policy_keys[0]);
+static void
+policy_config_free(struct config *cfg)
+{
+	policy_table_free(cfg->cf_routes);
+}
+
+const struct config_module policy_config_module = {"policy", policy_keys,
+    sizeof(policy_keys) / sizeof(policy_keys[0]), policy_config_check,
+    policy_config_free};

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * config_modules.c: the list of modules that own configuration keys.  It
+ * is the one place that names them, above them all, so that config.c
+ * (below every module) includes none of their headers.  The order is the
+ * order of the keys in --help and in gateway.conf.sample.
+ */
+#include <stddef.h>
+
+#include "config.h"
+#include "cookie.h"
+#include "forward_auth.h"
+#include "groups.h"
+#include "headers.h"
+#include "oidc.h"
+#include "policy.h"
+#include "proxy.h"
+#include "router.h"
+#include "server.h"
+#include "session.h"
+
+const struct config_module *const config_modules_list[] = {
+    &server_config_module,
+    &proxy_config_module,
+    &headers_config_module,
+    &router_config_module,
+    &forward_auth_config_module,
+    &policy_config_module,
+    &oidc_config_module,
+    &session_config_module,
+    &cookie_config_module,
+    &groups_config_module,
+    NULL,
+};
