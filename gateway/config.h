@@ -105,7 +105,7 @@ struct config_upstream {
 
 /*
  * The whole configuration.  Built once by config_load(), then read-only: the
- * workers share it without locks.  Members use the cf_ prefix (S7).
+ * workers share it without locks.  Members use the cf_ prefix.
  */
 struct config {
 	char *cf_file; /* the path it was read from */

@@ -256,7 +256,7 @@ conn_free(struct conn *c)
 
 /* The connection is over.  A request still being served learns that its
  * client has gone (and frees itself) first.  Only from conn's own
- * callbacks, at their top (S14). */
+ * callbacks, at their top. */
 static void
 conn_teardown(struct conn *c)
 {

@@ -20,7 +20,7 @@ static int cookie_parse_domain(struct config *, const struct config_key *,
     const char *, int, const char **);
 static void cookie_config_free(struct config *);
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key cookie_keys[] = {
     {"cookie_domain", cookie_parse_domain, 0, NULL,
         "Domain attribute of the session cookie (to share it with "

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * crypto.c: OpenSSL wrappers (random, hashing, HMAC, HKDF, AES-256-GCM,
- * base64url, constant-time compare, hex digits) and the secret type (S15).
+ * base64url, constant-time compare, hex digits) and the secret type.
  * The master key file is keyfile.c's.
  */
 #include <limits.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * crypto.h: OpenSSL wrappers and the secret type (S15).  Key material and
+ * crypto.h: OpenSSL wrappers and the secret type.  Key material and
  * tokens live in struct secret, never in a char *, so that a "%s" in a log
  * call cannot compile against them.
  *

@@ -5,7 +5,7 @@
  * timer each time would cost a heap update per request.  Instead the timer
  * is armed only when the deadline moves earlier than the time it fires, and
  * a timer that fires before the (moved) deadline re-arms itself.  Members
- * use the dl_ prefix (S7).  Worker-thread only, like the timer's event.
+ * use the dl_ prefix.  Worker-thread only, like the timer's event.
  */
 #ifndef GATEHOUSE_DEADLINE_H
 #define GATEHOUSE_DEADLINE_H

@@ -2,7 +2,7 @@
 /*
  * error.h: struct gh_error, the detail that travels beside a -1 from the
  * deep layers (jose, oidc, config) up to the one place that logs a line and
- * shows a page (S10).  Never put a token, cookie or secret into one.
+ * shows a page.  Never put a token, cookie or secret into one.
  */
 #ifndef GATEHOUSE_ERROR_H
 #define GATEHOUSE_ERROR_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * errpage.c: every failure a person can meet becomes one response here
- * (S10): a short HTML page for browsers, JSON for API clients.
+ * errpage.c: every failure a person can meet becomes one response here:
+ * a short HTML page for browsers, JSON for API clients.
  */
 #include <string.h>
 

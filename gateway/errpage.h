@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * errpage.h: the one function that turns a failure into the response a
- * person sees (S10): an HTML page for browsers, JSON for API clients.
+ * person sees: an HTML page for browsers, JSON for API clients.
  */
 #ifndef GATEHOUSE_ERRPAGE_H
 #define GATEHOUSE_ERRPAGE_H
@@ -15,7 +15,7 @@ struct request_ctx;
  * JSON when the client prefers application/json, HTML otherwise.  Adds
  * Cache-Control: no-store and Referrer-Policy: no-referrer.  With `close` set
  * the connection is closed after the reply.  May finish the request: the caller
- * must not touch rq afterwards (S14).
+ * must not touch rq afterwards.
  */
 void errpage_send(struct request_ctx *rq, int status, const char *code,
     const char *message, int close);

@@ -22,7 +22,7 @@
 #include "worker.h"
 #include "session.h"
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key forward_auth_keys[] = {
     {"forward_auth_peers", config_parse_cidrs,
         offsetof(struct config, cf_forward_auth_peers), "127.0.0.0/8 ::1",

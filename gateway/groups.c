@@ -19,7 +19,7 @@
 static int groups_parse_overage(struct config *, const struct config_key *,
     const char *, int, const char **);
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key groups_keys[] = {
     {"graph_endpoint", config_parse_url,
         offsetof(struct config, cf_graph_endpoint),

@@ -35,7 +35,7 @@ struct http1_limits {
 	int64_t hl_max_body;  /* Content-Length or decoded chunked (413) */
 };
 
-/* A parsed request head.  Members use the hr_ prefix (S7). */
+/* A parsed request head.  Members use the hr_ prefix. */
 struct http1_req {
 	const char *hr_method; /* NUL-terminated, in the buffer */
 	const char *hr_target; /* NUL-terminated, in the buffer */
@@ -85,7 +85,7 @@ int http1_method_served(const char *m);
 int http1_parse_request(
     char *buf, size_t len, const struct http1_limits *lim, struct http1_req *r);
 
-/* A parsed response head (an upstream's).  Members use hp_ (S7). */
+/* A parsed response head (an upstream's).  Members use hp_. */
 struct http1_resp {
 	int hp_status;
 	int hp_minor;

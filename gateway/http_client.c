@@ -32,7 +32,7 @@
 #define HTTPC_USER_AGENT "gatehouse"
 #endif
 
-/* The client: one per worker (S18); members use the h_ prefix. */
+/* The client: one per worker; members use the h_ prefix. */
 struct httpc {
 	uint32_t h_magic;
 	struct event_base *h_base; /* borrowed */

@@ -2,9 +2,9 @@
 /*
  * http_client.h: outbound HTTP(S) to the OpenID Provider (discovery, JWKS,
  * token, refresh) over libcurl's multi interface, driven by a worker's
- * event_base in the shape of curl's hiperfifo example (S18).  The event
+ * event_base in the shape of curl's hiperfifo example.  The event
  * loop never blocks and no error exits: every failure reaches the
- * transfer's done callback (S11).
+ * transfer's done callback.
  *
  * Threads: curl_global_init() is process-wide and not thread-safe, so
  * main calls httpc_global_init() once before any worker starts (and

@@ -3,7 +3,7 @@
  * log.h: the logging API (relayd's, with format checks and a lazy debug).
  * Every call writes one whole line to stderr with a single write(2), so
  * lines from several worker threads never interleave.  Never pass a cookie,
- * token, Authorization value or secret to any of these (S19).
+ * token, Authorization value or secret to any of these.
  */
 #ifndef GATEHOUSE_LOG_H
 #define GATEHOUSE_LOG_H
@@ -50,7 +50,7 @@ void log_buffer_start(void);
 void log_buffer_flush(void);
 void log_buffer_stop(void);
 
-/* Before the event loop only (S11): log and exit(1). */
+/* Before the event loop only: log and exit(1). */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)

@@ -13,7 +13,7 @@ static int oidc_parse_response_mode(struct config *, const struct config_key *,
 static int oidc_parse_token_auth(struct config *, const struct config_key *,
     const char *, int, const char **);
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key oidc_keys[] = {
     {"api_audience", config_parse_str, offsetof(struct config, cf_api_audience),
         NULL,

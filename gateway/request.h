@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * request.h: the per-request context (S13).  Everything a request allocates
+ * request.h: the per-request context.  Everything a request allocates
  * hangs off struct request_ctx and is freed in one place, request_free().
- * Members use the rq_ prefix (S7).  Worker-thread only.
+ * Members use the rq_ prefix.  Worker-thread only.
  */
 #ifndef GATEHOUSE_REQUEST_H
 #define GATEHOUSE_REQUEST_H
@@ -55,7 +55,7 @@ struct request_cleanup {
 	void *rc_arg;
 };
 
-/* Where a request is (relayd's relay_state, S18): no hidden flags. */
+/* Where a request is (as relayd's relay_state): no hidden flags. */
 enum rq_state {
 	RQ_NEW,         /* in the router */
 	RQ_BODY,        /* reading the request body it will be served with */
@@ -66,7 +66,7 @@ enum rq_state {
 	RQ_CLIENT_GONE, /* the client went away; tearing down */
 };
 
-/* The pipeline's four verdicts (nginx, S8). */
+/* The pipeline's four verdicts (as nginx's). */
 enum step {
 	STEP_OK,       /* go on to the next step */
 	STEP_DECLINED, /* this step does not apply */
@@ -154,7 +154,7 @@ double request_ms_since(const struct timespec *from);
 /*
  * Send a complete response (status, body) with the headers already in the
  * request's output headers.  May finish the request: the caller must not
- * touch rq afterwards (S14).
+ * touch rq afterwards.
  */
 void request_reply(struct request_ctx *rq, int status, const char *reason,
     struct evbuffer *body);
@@ -162,7 +162,7 @@ void request_reply(struct request_ctx *rq, int status, const char *reason,
 /*
  * End a streamed response (after conn_head_begin/_end and conn_body on
  * rq->rq_conn): the last chunk if any, then rq is freed.  Must be the last
- * thing the caller does with rq (S14).
+ * thing the caller does with rq.
  */
 void request_end(struct request_ctx *rq);
 
@@ -177,7 +177,7 @@ const char *request_header(struct request_ctx *rq, const char *name);
  */
 void request_abort(struct request_ctx *rq);
 
-/* Cast a callback's void * back to a ctx, aborting on a bad magic (S14). */
+/* Cast a callback's void * back to a ctx, aborting on a bad magic. */
 struct request_ctx *request_cast(void *arg);
 
 #endif

@@ -313,7 +313,7 @@ router_route(struct request_ctx *rq)
 	}
 }
 
-/* The parser's refusals, each with its page (S10); the last row is the
+/* The parser's refusals, each with its page; the last row is the
  * default.  Only 405 keeps the connection: its head was read whole and
  * nothing of a body is left unread. */
 static const struct {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * server.c: the listening sockets and the worker threads, one event_base
- * and one evhttp each (S18), and the graceful drain on SIGTERM/SIGINT.
+ * server.c: the listening sockets and the worker threads (one event_base,
+ * one listening socket and one upstream pool each), the mail pipes that
+ * reach them, and the graceful drain on SIGTERM/SIGINT.
  */
 #include <sys/types.h>
 #include <sys/random.h>
@@ -43,7 +44,7 @@ static int server_parse_workers(struct config *, const struct config_key *,
 static int server_parse_log_level(struct config *, const struct config_key *,
     const char *, int, const char **);
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key server_keys[] = {
     {"access_log", config_parse_bool, offsetof(struct config, cf_access_log),
         "on", "Write one access line per request to the log.", 0},

@@ -30,7 +30,7 @@
 static int session_parse_map_size(struct config *, const struct config_key *,
     const char *, int, const char **);
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key session_keys[] = {
     {"session_idle_timeout", config_parse_duration,
         offsetof(struct config, cf_session_idle_timeout), "8h",

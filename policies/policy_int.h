@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * policy_int.h: the policies module's private types, shared by policy.c,
- * route_parse.c, match.c and predicates.c only (S4).
+ * route_parse.c, match.c and predicates.c only.
  */
 #ifndef GATEHOUSE_POLICY_INT_H
 #define GATEHOUSE_POLICY_INT_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * route_parse.c: the `route` line grammar into struct policy_route, and the
- * `route` / `route_case_insensitive` config keys (S16).
+ * `route` / `route_case_insensitive` config keys.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -234,7 +234,7 @@ policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 	return policy_table_check(cfg->cf_routes, policy_config_report, &ra);
 }
 
-/* Sorted by name (S17). */
+/* Sorted by name: looked up with bsearch. */
 static const struct config_key policy_keys[] = {
     {"route", policy_config_route, 0, NULL,
         "Access policy: [METHODS] PATTERN ACTION [CRITERIA...]; first "

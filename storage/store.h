@@ -25,7 +25,7 @@
  * Threads: one struct store per process, opened before the workers start
  * and closed after they stop.  get, put, del and sweep may be called from
  * any thread at the same time.  Each call is one short transaction that
- * ends before the call returns (S13), so no transaction ever spans an
+ * ends before the call returns, so no transaction ever spans an
  * event-loop turn.  A struct store_reader belongs to one thread at a time
  * (normally one per worker).
  */

@@ -3,7 +3,7 @@
  * store_lmdb.c: the default session-store backend.  One LMDB environment
  * per process shared by the worker threads, one short transaction per
  * call, values handed to the caller's callback before the transaction ends
- * (S13).
+ * (LMDB's values are valid only inside it).
  *
  * Record layout (format 2).  The caller's 16-byte key k splits into a
  * prefix p, k[0..7] read as a native 64-bit integer with its lowest bit
@@ -414,7 +414,7 @@ store_lmdb_get(void *h, void *rdh, const unsigned char *key, time_t now,
 		lmdb_prefetch(&cold);
 	}
 	/* hot and cold point into the map and are only valid until the
-	 * transaction ends just below: the callback copies (S13). */
+	 * transaction ends just below: the callback copies. */
 	rc = fn(arg, (const unsigned char *)hot.mv_data + LMDB_HOT_HDR_LEN,
 	    hot.mv_size - LMDB_HOT_HDR_LEN, cold.mv_data, cold.mv_size);
 	ret = rc == 0 ? STORE_OK : STORE_ERR;

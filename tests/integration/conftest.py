@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 """The integration harness: starts the real build/gatehouse and real helper
-servers on free loopback ports, and stops them by PID (S23)."""
+servers on free loopback ports, and stops them by PID."""
 import os
 import re
 import signal

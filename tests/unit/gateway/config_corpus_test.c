@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * config_corpus_test.c: the defined outcome of every file in
- * tests/corpus/config (S24): loaded with config_load the way
+ * tests/corpus/config: loaded with config_load the way
  * tests/fuzz/config_fuzz.c does (from a private directory holding a fixed
  * .env, no GATEHOUSE_* variables, GH_FUZZ_HOST and GH_FUZZ_SECRET set), each
  * must be accepted or refused as the table says.  A refused file must name

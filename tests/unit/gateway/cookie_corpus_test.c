@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * cookie_corpus_test.c: the defined outcome of every file in
- * tests/corpus/cookie (S24).  Each line of a file is one Cookie header, as
+ * tests/corpus/cookie.  Each line of a file is one Cookie header, as
  * tests/fuzz/cookie_fuzz.c builds them; the session cookie "gatehouse" is
  * looked up as the gateway does, and the sign-in flow cookies counted.  A
  * corpus file without a row fails.  Run from the repository root.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * jose_corpus_test.c: the defined outcome of every file in
- * tests/corpus/claims (S24).  Each file is "HEADER\nPAYLOAD": signed here
+ * tests/corpus/claims.  Each file is "HEADER\nPAYLOAD": signed here
  * with a fresh key of the kind the header's alg names, exactly as
  * tests/fuzz/jwt_fuzz.c does, then verified; the result must be the one
  * the table below gives.  A corpus file without a row fails, so a new

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * oidc_callback_corpus_test.c: the defined outcome of every file in
- * tests/corpus/callback (S24): each is a callback query string or
+ * tests/corpus/callback: each is a callback query string or
  * form_post body, parsed with oidc_params_parse and the callback's
  * must-be-unique names, as tests/fuzz/callback_fuzz.c does.  A corpus file
  * without a row fails.  Run from the repository root.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * path_test.c: policies/path.c, table-driven, plus the hostile-input corpus
- * in tests/corpus/path/ (S24): each file holds a raw path on its first line
+ * in tests/corpus/path/: each file holds a raw path on its first line
  * and the expected outcome on the second, "refuse" or "= /normalised".
  */
 #include <dirent.h>
