@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "proxy.h"
+#include "upstream.h"
 #include "router.h"
 #include "server.h"
 #include "headers.h"
@@ -36,7 +36,7 @@ struct config_table {
 /* Every module's key table, in the order --help and the sample show them. */
 static const struct config_table config_tables[] = {
     {server_keys, &server_nkeys, server_config_check},
-    {proxy_keys, &proxy_nkeys, NULL},
+    {upstream_keys, &upstream_nkeys, NULL},
     {headers_keys, &headers_nkeys, NULL},
     {router_keys, &router_nkeys, router_config_check},
     {forward_auth_keys, &forward_auth_nkeys, NULL},
