@@ -430,6 +430,7 @@ upstream_flush(struct upstream_conn *uc)
  * request: send it again once on a fresh connection. */
 static int upstream_retry(struct upstream_conn *uc);
 static void upstream_abandon(void *arg);
+static int upstream_answer_first(struct upstream_conn *uc);
 
 /* Write the request head and body (a reference to the request's own
  * buffer, so a retry can send it again without a copy). */
@@ -476,7 +477,8 @@ upstream_send(struct upstream_conn *uc, struct request_ctx *rq,
 		uc->uc_state = UC_HEAD;
 		upstream_deadline(uc, cfg->cf_upstream_timeout);
 		if (upstream_flush(uc) == -1) {
-			if (upstream_retry(uc) == -1)
+			if (upstream_answer_first(uc) == 0 &&
+			    upstream_retry(uc) == -1)
 				upstream_fail(uc, 502, "write failed");
 			return;
 		}
@@ -609,7 +611,8 @@ upstream_body_cb(void *arg)
 	/* The upstream is waiting for the body, not silent. */
 	upstream_deadline(uc, uc->uc_pool->pp_cfg->cf_upstream_timeout);
 	if (upstream_flush(uc) == -1) {
-		upstream_fail(uc, 502, "write failed");
+		if (upstream_answer_first(uc) == 0)
+			upstream_fail(uc, 502, "write failed");
 		return;
 	}
 	if ((uc->uc_flags & (UC_BODY_STREAMING | UC_BODY_PAUSED)) ==
@@ -857,6 +860,28 @@ upstream_recv(struct upstream_conn *uc)
 	return -1;
 }
 
+/*
+ * Writing failed.  The upstream may have answered and closed without
+ * reading the whole request (a 403 to an upload: the close with unread
+ * bytes is a reset), and its answer then waits in the socket behind the
+ * reset that failed the write.  It is read first, as if it had come
+ * before the write.  Returns 1 when that ended the exchange (uc is gone),
+ * 0 when the write failure stands (uc is as it was, or holds part of an
+ * answer: nothing more will come).
+ */
+static int
+upstream_answer_first(struct upstream_conn *uc)
+{
+	if (uc->uc_state != UC_HEAD)
+		return 0;
+	while (evbuffer_get_length(uc->uc_in) < UPSTREAM_READ_WATER &&
+	    upstream_recv(uc) == 1)
+		uc->uc_flags |= UC_GOT_BYTES;
+	if (evbuffer_get_length(uc->uc_in) == 0)
+		return 0;
+	return upstream_parse(uc) == UC_STEP_FINISHED;
+}
+
 static void
 upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -932,7 +957,7 @@ upstream_write_cb(evutil_socket_t fd, short what, void *arg)
 		upstream_deadline(uc, uc->uc_pool->pp_cfg->cf_upstream_timeout);
 	}
 	if (upstream_flush(uc) == -1) {
-		if (upstream_retry(uc) == 0)
+		if (upstream_answer_first(uc) == 1 || upstream_retry(uc) == 0)
 			return;
 		upstream_fail(uc, 502, "write failed");
 		return;
