@@ -14,14 +14,14 @@
 #include "headers.h"
 #include "oidc.h"
 #include "policy.h"
-#include "proxy.h"
 #include "router.h"
 #include "server.h"
 #include "session.h"
+#include "upstream.h"
 
 const struct config_module *const config_modules_list[] = {
     &server_config_module,
-    &proxy_config_module,
+    &upstream_config_module,
     &headers_config_module,
     &router_config_module,
     &forward_auth_config_module,

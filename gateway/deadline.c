@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * deadline.c: a lazily armed timer (deadline.h), shared by the client
- * connections (conn.c) and the upstream connections (proxy.c).
+ * connections (conn.c) and the upstream connections (upstream.c).
  */
 #include <time.h>
 

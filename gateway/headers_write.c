@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * headers_write.c: header lines written into an evbuffer (the writer, for
- * the upstream request head here and the client's response head in
- * proxy.c), and the request head's lines for the upstream: the client's
+ * the upstream request head (upstream.c) and the client's response head
+ * (proxy.c)), and the request head's lines for the upstream: the client's
  * headers less hop-by-hop and owned ones (headers.c classes them), the
  * identity block, Host, X-Forwarded-*, X-Request-Id, Content-Length.
  */

@@ -19,7 +19,7 @@ struct event;
 struct evbuffer;
 struct http1_req;
 struct worker;
-struct proxy_conn;
+struct upstream_conn;
 struct httpc_xfer;
 struct oidc_flow;
 struct oidc_tokens;
@@ -78,14 +78,14 @@ struct request_ctx {
 	uint32_t rq_magic;
 	enum rq_state rq_state;
 	struct worker *rq_worker;
-	struct conn *rq_conn;         /* the client connection (borrowed) */
-	struct http1_req *rq_hreq;    /* the parsed head (borrowed) */
-	struct evbuffer *rq_body;     /* the request body (borrowed) */
-	struct resp_hdrs rq_out;      /* response headers being built */
-	struct proxy_conn *rq_upconn; /* the upstream connection in use */
-	char rq_id[33];               /* request id (X-Request-Id) */
-	char rq_peer[64];             /* client address as text */
-	int rq_peer_trusted;          /* peer is in trusted_proxies */
+	struct conn *rq_conn;            /* the client connection (borrowed) */
+	struct http1_req *rq_hreq;       /* the parsed head (borrowed) */
+	struct evbuffer *rq_body;        /* the request body (borrowed) */
+	struct resp_hdrs rq_out;         /* response headers being built */
+	struct upstream_conn *rq_upconn; /* the upstream connection in use */
+	char rq_id[33];                  /* request id (X-Request-Id) */
+	char rq_peer[64];                /* client address as text */
+	int rq_peer_trusted;             /* peer is in trusted_proxies */
 	const char *rq_method; /* rq_methodbuf, or borrowed from rq_hreq */
 	char rq_methodbuf[24];
 	int rq_head;       /* HEAD: no response body */

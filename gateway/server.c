@@ -31,7 +31,7 @@
 #include "magic.h"
 #include "oidc.h"
 #include "policy.h"
-#include "proxy.h"
+#include "upstream.h"
 #include "request.h"
 #include "router.h"
 #include "server.h"
@@ -527,7 +527,7 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
 		return -1;
-	w->w_pool = proxy_pool_new(w->w_base, cfg);
+	w->w_pool = upstream_pool_new(w->w_base, cfg);
 	w->w_drain_ev = evtimer_new(w->w_base, server_drain_deadline_cb, w);
 	w->w_accept_ev = evtimer_new(w->w_base, server_accept_resume_cb, w);
 	if (w->w_pool == NULL || w->w_drain_ev == NULL ||
@@ -560,7 +560,7 @@ server_worker_cleanup(struct worker *w)
 	/* Connections cut by the drain deadline: their requests end here. */
 	if (w->w_base != NULL)
 		conn_free_all(w);
-	proxy_pool_free(w->w_pool);
+	upstream_pool_free(w->w_pool);
 	oidc_refresh_shutdown_worker(w);
 	oidc_provider_free(w->w_provider);
 	httpc_free(w->w_httpc);
@@ -682,7 +682,7 @@ server_run(const struct config *cfg)
 	int i, sig, started = 0, rc = -1;
 
 	server_raise_nofile();
-	if (proxy_resolve(cfg) == -1)
+	if (upstream_resolve(cfg) == -1)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
 	/* Workers never see the signals; the main thread waits for them. */

@@ -18,7 +18,7 @@ struct http1_req;
 struct conn;
 struct event;
 struct event_base;
-struct proxy_pool;
+struct upstream_pool;
 struct httpc;
 struct oidc_provider;
 struct store_reader;
@@ -42,7 +42,7 @@ struct worker {
 	int w_mail[2];                       /* pipe from the main thread */
 	struct event *w_mail_ev;
 	const struct policy_table *w_next_routes; /* atomic, from SIGHUP */
-	struct proxy_pool *w_pool;
+	struct upstream_pool *w_pool;
 	struct httpc *w_httpc;            /* calls to the provider */
 	struct oidc_provider *w_provider; /* NULL without a provider */
 	struct store_reader *w_reader;    /* session store reads */

@@ -204,6 +204,57 @@ def test_upload_answered_early_closes(upstream, gatehouse):
     assert upstream.stats()["connections"] >= before + 2
 
 
+def all_stopped(pid):
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                return False
+    return True
+
+
+def test_upload_answered_early_then_reset(upstream, gatehouse):
+    """The upstream answers an upload early and resets the connection (it
+    closes with the body unread), and gatehouse gets to write more of the
+    body before it reads: the answer waiting behind the reset is still what
+    the client sees, not a 502 for the failed write.  gatehouse is stopped
+    while the client's bytes and then the answer arrive, so that it meets
+    them in that order."""
+    g = gatehouse(["upstream = " + upstream.url])
+    before = upstream.stats()["requests"]
+    s = socket.create_connection(("127.0.0.1", g.port), 5)
+    s.sendall(b"POST /answer_reset?code=403&ms=700 HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 10000000\r\n\r\n" + b"a" * 200000)
+    end = time.time() + 5
+    while upstream.stats()["requests"] < before + 2 and time.time() < end:
+        time.sleep(0.02)
+    os.kill(g.pid, signal.SIGSTOP)
+    try:
+        # A stop is not immediate: the bytes must not be read before every
+        # thread has stopped.
+        while time.time() < end and not all_stopped(g.pid):
+            time.sleep(0.01)
+        s.sendall(b"b" * 1000)
+        time.sleep(1.5)
+    finally:
+        os.kill(g.pid, signal.SIGCONT)
+    out = b""
+    s.settimeout(5)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    head = out.split(b"\r\n\r\n")[0]
+    assert out.startswith(b"HTTP/1.1 403"), out[:200]
+    assert b"Connection: close" in head
+    assert out.count(b"HTTP/1.") == 1
+    assert requests.get(g.url + "/echo", timeout=5).json()["method"] == "GET"
+
+
 def test_hop_by_hop_stripped_both_ways(upstream, gatehouse):
     g = gatehouse(["upstream = " + upstream.url])
     r = requests.get(g.url + "/echo", headers={

@@ -164,6 +164,21 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    def p_answer_reset(self):
+        # Answer without reading the body, some time after the head came,
+        # then reset the connection (as a server closing with the body
+        # unread does).
+        time.sleep(int(self.q("ms", "500")) / 1000.0)
+        self.send_response(int(self.q("code", "403")))
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.close_connection = True
+        self.connection.close()
+
     def p_cut(self):
         # Promise 100000 bytes, send 1000, close.
         self.send_response(200)
