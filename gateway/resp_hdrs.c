@@ -10,30 +10,8 @@
 
 #include <openssl/crypto.h>
 
+#include "http1.h"
 #include "resp_hdrs.h"
-
-/* RFC 9110 tchar. */
-static int
-resp_hdrs_tchar(unsigned char ch)
-{
-	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= 'A' && ch <= 'Z'))
-		return 1;
-	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
-static int
-resp_hdrs_name_ok(const char *name, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!resp_hdrs_tchar((unsigned char)name[i]))
-			return 0;
-	return 1;
-}
 
 static int
 resp_hdrs_value_ok(const char *value, size_t n)
@@ -82,7 +60,7 @@ resp_hdrs_addn(
 	struct resp_hdr *v, *f;
 	char *p;
 
-	if (!resp_hdrs_name_ok(name, nlen) ||
+	if (!http1_is_token(name, nlen) ||
 	    !resp_hdrs_value_ok(value, vlen) || vlen > SIZE_MAX - nlen - 2)
 		return -1;
 	if (h->rh_n == h->rh_cap) {
