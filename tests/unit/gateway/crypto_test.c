@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "hex.h"
 #include "tap.h"
 
 static int
@@ -21,16 +22,6 @@ hex_decode(const char *hex, unsigned char *out, size_t outsize)
 		out[i] = (unsigned char)b;
 	}
 	return (int)n;
-}
-
-static void
-hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		sprintf(out + 2 * i, "%02x", in[i]);
-	out[2 * len] = '\0';
 }
 
 static void

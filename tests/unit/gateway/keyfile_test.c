@@ -12,17 +12,8 @@
 #include "crypto.h"
 #include "error.h"
 #include "keyfile.h"
+#include "hex.h"
 #include "tap.h"
-
-static void
-hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		sprintf(out + 2 * i, "%02x", in[i]);
-	out[2 * len] = '\0';
-}
 
 static int
 write_file(const char *path, const char *text, mode_t mode)
@@ -81,6 +72,7 @@ expect_refused(
 static void
 test_key_file(void)
 {
+	/* mkdtemp() replaces the X's with a unique name. */
 	char dir[] = "/tmp/keyfile_test.XXXXXX", path[128], sub[256];
 	char text[128], hex[2 * CRYPTO_KEY_LEN + 1];
 	struct secret k1 = {NULL, 0}, k2 = {NULL, 0};
