@@ -60,8 +60,8 @@ resp_hdrs_addn(
 	struct resp_hdr *v, *f;
 	char *p;
 
-	if (!http1_is_token(name, nlen) ||
-	    !resp_hdrs_value_ok(value, vlen) || vlen > SIZE_MAX - nlen - 2)
+	if (!http1_is_token(name, nlen) || !resp_hdrs_value_ok(value, vlen) ||
+	    vlen > SIZE_MAX - nlen - 2)
 		return -1;
 	if (h->rh_n == h->rh_cap) {
 		cap = h->rh_cap == 0 ? 8 : h->rh_cap * 2;
