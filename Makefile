@@ -21,14 +21,15 @@ DEB_TEST  = python3 python3-pytest python3-requests python3-cryptography \
 # Node.js and npm (for the demo's OpenID Provider) are checked by command,
 # since a nodesource install provides them without Debian's npm package.
 
-SRCS_GATEWAY  = $(wildcard gateway/*.c)
+SRCS_GATEWAY  = $(wildcard gateway/*.c gateway/*/*.c)
 SRCS_POLICIES = $(wildcard policies/*.c)
 SRCS_STORAGE  = $(wildcard storage/*.c)
 SRCS = $(SRCS_GATEWAY) $(SRCS_POLICIES) $(SRCS_STORAGE)
+HDRS = $(wildcard gateway/*.h gateway/*/*.h policies/*.h storage/*.h)
 OBJS = $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
 LIBOBJS = $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
 
-UNIT_SRCS = $(wildcard tests/unit/*/*_test.c)
+UNIT_SRCS = $(wildcard tests/unit/*/*_test.c tests/unit/*/*/*_test.c)
 UNIT_BINS = $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
 
 # libFuzzer targets, also replayed on their corpora by `make unit`.
@@ -97,12 +98,12 @@ check-sample: $(BUILD)/gatehouse
 	$(BUILD)/gatehouse -c gateway.conf.sample --check
 
 format:
-	clang-format -i $(SRCS) $(wildcard gateway/*.h policies/*.h storage/*.h) $(UNIT_SRCS) \
+	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS) \
 	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
 format-check:
 	clang-format --dry-run --Werror $(SRCS) \
-	    $(wildcard gateway/*.h policies/*.h storage/*.h) $(UNIT_SRCS) \
+	    $(HDRS) $(UNIT_SRCS) \
 	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
 # The whole suite, then again under ASan and UBSan in build/asan.
@@ -144,7 +145,7 @@ clean:
 # (clang, libFuzzer), which `make fuzz` runs for FUZZ_SECONDS on a scratch
 # copy of the corpus.
 
-# The seed corpora of each target (S24).
+# The seed corpora of each target.
 FUZZ_CORPUS_callback = tests/corpus/callback tests/corpus/redirect
 FUZZ_CORPUS_config   = tests/corpus/config
 FUZZ_CORPUS_cookie   = tests/corpus/cookie

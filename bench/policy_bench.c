@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "policy.h"
 
 #define BENCH_ROUTES 100

@@ -60,10 +60,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "crypto.h"
-#include "error.h"
-#include "session.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/error.h"
+#include "session/session.h"
 #include "store.h"
 
 #define ROUNDS 5

@@ -7,17 +7,17 @@
  */
 #include <stddef.h>
 
-#include "config.h"
-#include "cookie.h"
-#include "forward_auth.h"
-#include "groups.h"
-#include "headers.h"
-#include "oidc.h"
+#include "core/config.h"
+#include "oidc/groups.h"
+#include "oidc/oidc.h"
 #include "policy.h"
-#include "router.h"
+#include "route/forward_auth.h"
+#include "route/headers.h"
+#include "route/router.h"
+#include "route/upstream.h"
 #include "server.h"
-#include "session.h"
-#include "upstream.h"
+#include "session/cookie.h"
+#include "session/session.h"
 
 const struct config_module *const config_modules_list[] = {
     &server_config_module,

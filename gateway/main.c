@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "error.h"
-#include "http_client.h"
-#include "log.h"
-#include "oidc.h"
-#include "session.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "oidc/http_client.h"
+#include "oidc/oidc.h"
 #include "server.h"
+#include "session/session.h"
 
 static void
 main_usage(FILE *f)

@@ -24,18 +24,18 @@
 
 #include <event2/event.h>
 
-#include "config.h"
-#include "conn.h"
-#include "http_client.h"
-#include "log.h"
-#include "magic.h"
-#include "oidc.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/magic.h"
+#include "http/conn.h"
+#include "http/request.h"
+#include "oidc/http_client.h"
+#include "oidc/oidc.h"
 #include "policy.h"
-#include "upstream.h"
-#include "request.h"
-#include "router.h"
+#include "route/router.h"
+#include "route/upstream.h"
 #include "server.h"
-#include "session.h"
+#include "session/session.h"
 
 static int server_parse_listen(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -594,7 +594,9 @@ server_mail(struct worker *w, char what)
 		log_warn("worker %d: cannot signal", w->w_id);
 }
 
-void
+/* Tell every worker `what` through its mail pipe.  Any thread, while the
+ * workers exist. */
+static void
 server_tell_all(char what)
 {
 	int i;
@@ -605,6 +607,13 @@ server_tell_all(char what)
 		if (server_workers[i].w_magic == WORKER_MAGIC &&
 		    server_workers[i].w_mail[1] != -1)
 			server_mail(&server_workers[i], what);
+}
+
+/* A provider fetch has ended: every worker takes the new copy. */
+static void
+server_announce_provider(void)
+{
+	server_tell_all('P');
 }
 
 /* Route tables read on SIGHUP.  Requests in flight may still point into
@@ -693,6 +702,7 @@ server_run(const struct config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	server_nworkers = cfg->cf_workers;
+	oidc_provider_set_announce(server_announce_provider);
 	server_workers = calloc(server_nworkers, sizeof(*server_workers));
 	if (server_workers == NULL)
 		goto done;

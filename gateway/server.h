@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "worker.h"
+#include "core/config.h"
+#include "http/worker.h"
 
 /* Its configuration keys (config_modules.c lists it). */
 extern const struct config_module server_config_module;
@@ -23,12 +23,6 @@ extern const struct config_module server_config_module;
  * (the reason has been logged).  Main thread only.
  */
 int server_run(const struct config *cfg);
-
-/*
- * Tell every worker `what` through its mail pipe ('P': a provider fetch
- * has ended).  Any thread, while the workers exist.
- */
-void server_tell_all(char what);
 
 /* A request has finished on this worker (for the graceful drain). */
 void server_request_done(struct worker *w);

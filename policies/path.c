@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
+#include "core/crypto.h"
 #include "path.h"
 
 /* UTF-8 decoding state across consecutive escaped bytes >= 0x80. */

@@ -14,8 +14,8 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "error.h"
+#include "core/config.h"
+#include "core/error.h"
 
 struct policy_table;
 struct policy_route;

@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "policy.h"
 
 /* One pattern segment; ps_str points into pp_text. */

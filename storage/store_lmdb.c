@@ -42,8 +42,8 @@
 
 #include <lmdb.h>
 
-#include "error.h"
-#include "log.h"
+#include "core/error.h"
+#include "core/log.h"
 #include "store.h"
 
 #define LMDB_EXPIRY_LEN 8

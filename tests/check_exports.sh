@@ -1,6 +1,6 @@
 #!/bin/sh
-# S25: every global symbol a source file defines carries its module prefix
-# (the file name: gateway/http_client.c -> httpc_, storage/store_lmdb.c ->
+# Every global symbol a source file defines carries its module prefix
+# (the file name: gateway/oidc/http_client.c -> httpc_, storage/store_lmdb.c ->
 # store_lmdb_ or store_; a family of files such as gateway/oidc_*.c or
 # gateway/headers_*.c shares its family's prefix).  Exceptions: main, and
 # fatal/fatalx in log.c.

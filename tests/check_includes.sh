@@ -1,16 +1,36 @@
 #!/usr/bin/python3
 # The include graph of gateway/, policies/ and storage/ must have no cycle,
-# so that the layering can be drawn.  A module is a .c file together with
-# its same-named .h and its private X_int.h (a header alone is a module
-# too); module A depends on module B when A.c or A.h includes B.h.  Every
-# strongly connected set of modules is reported with one cycle through it,
-# and any cycle fails the check (exit status 1).
+# and each folder may include only the folders below it (FOLDERS), so that
+# the layering can be drawn.  A module is a .c file together with its
+# same-named .h and its private X_int.h (a header alone is a module too);
+# module A depends on module B when A.c or A.h includes B.h.  Every strongly
+# connected set of modules is reported with one cycle through it, every
+# include that climbs a layer with the file that makes it; either fails
+# the check (exit status 1).
 # Usage: tests/check_includes.sh [source root]
 import os
 import re
 import sys
 
-DIRS = ("gateway", "policies", "storage")
+# Folder -> the folders its files may include (besides its own).  Headers
+# are named from an -I directory: "core/log.h" under gateway/, "policy.h"
+# in policies/, "store.h" in storage/.
+CORE = "gateway/core"
+HTTP = "gateway/http"
+SESSION = "gateway/session"
+OIDC = "gateway/oidc"
+ROUTE = "gateway/route"
+FOLDERS = {
+    CORE: (),
+    "policies": (CORE,),
+    "storage": (CORE,),
+    HTTP: (CORE,),
+    SESSION: (CORE, HTTP, "policies", "storage"),
+    OIDC: (CORE, HTTP, SESSION, "policies"),
+    ROUTE: (CORE, HTTP, SESSION, OIDC, "policies"),
+    "gateway": (CORE, HTTP, SESSION, OIDC, ROUTE, "policies", "storage"),
+}
+INCLUDE_DIRS = ("gateway", "policies", "storage")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -20,9 +40,9 @@ def module_of(base):
 
 
 def modules(root):
-    """Map each module (dir/base) to the files it is made of."""
+    """Map each module (folder/base) to the files it is made of."""
     mods = {}
-    for d in DIRS:
+    for d in FOLDERS:
         for f in sorted(os.listdir(os.path.join(root, d))):
             base, ext = os.path.splitext(f)
             if ext in (".c", ".h"):
@@ -34,10 +54,11 @@ def modules(root):
 def resolve(root, src_dir, name):
     """The module a quoted include names: beside the file first, then
     the -I directories in the Makefile's order; None when it is not ours."""
-    for d in (src_dir,) + DIRS:
-        if os.path.exists(os.path.join(root, d, name)):
-            base = os.path.splitext(os.path.basename(name))[0]
-            return d + "/" + module_of(base)
+    for d in (src_dir,) + INCLUDE_DIRS:
+        path = os.path.normpath(os.path.join(d, name))
+        if os.path.exists(os.path.join(root, path)):
+            base = os.path.splitext(os.path.basename(path))[0]
+            return os.path.dirname(path) + "/" + module_of(base)
     return None
 
 
@@ -134,15 +155,32 @@ def report(edges, via, comps, what):
         print("  for example: %s -> %s" % (cyc[0], " -> ".join(steps)))
 
 
+def climbs(edges, via):
+    """Every include of a folder its folder may not include."""
+    bad = []
+    for (a, b), f in sorted(via.items()):
+        fa, fb = os.path.dirname(a), os.path.dirname(b)
+        if fa != fb and fb not in FOLDERS[fa]:
+            bad.append("%s includes %s: %s may not include %s" % (
+                f, b, fa, fb))
+    return bad
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "."
     edges, via = graph(root)
+    status = 0
     comps = components(edges)
     if comps:
         report(edges, via, comps, "include cycle")
-        return 1
-    print("includes: the module graph of %s has no cycle" % ", ".join(DIRS))
-    return 0
+        status = 1
+    for line in climbs(edges, via):
+        print(line)
+        status = 1
+    if status == 0:
+        print("includes: no cycle, and each of %d folders includes only "
+              "the folders below it" % len(FOLDERS))
+    return status
 
 
 if __name__ == "__main__":

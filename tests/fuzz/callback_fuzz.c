@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * callback_fuzz.c: fuzz target for the sign-in callback's parameter parser
- * (gateway/oidc_login.c oidc_params_parse, as /.auth/callback uses it for
+ * (gateway/oidc/oidc_login.c oidc_params_parse, as /.auth/callback uses it for
  * the query and the form_post body) and the return-path check
  * (oidc_redirect_safe, oidc_target_or_root).
  *
@@ -22,11 +22,11 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "crypto.h"
-#include "config.h"
+#include "core/config.h"
+#include "core/crypto.h"
 #include "fuzz.h"
-#include "oidc.h"
-#include "oidc_int.h"
+#include "oidc/oidc.h"
+#include "oidc/oidc_int.h"
 
 /* The same list as oidc_callback.c's oidc_callback_unique. */
 static const char *const fuzz_callback_unique[] = {

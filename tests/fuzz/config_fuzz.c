@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * config_fuzz.c: fuzz target for the configuration file format
- * (gateway/config.c config_load, and through it every module's key
+ * (gateway/core/config.c config_load, and through it every module's key
  * parsers and cross-key checks).  The input is written to a file in a
  * private temporary directory and loaded from there.
  *
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "fuzz.h"
 
 extern char **environ;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * cookie_fuzz.c: fuzz target for the Cookie header parser
- * (gateway/cookie.c cookie_get and cookie_foreach).
+ * (gateway/session/cookie.c cookie_get and cookie_foreach).
  *
  * Input: each line is the value of one Cookie request header (several
  * lines give several headers, as a client may send), written into a
- * request head among unrelated headers and parsed by gateway/http1.c, as
+ * request head among unrelated headers and parsed by gateway/http/http1.c, as
  * a client's would be.  The session cookie and the sign-in flow cookies
  * are looked up as the gateway does, with a small and a full-size output
  * buffer, and every cookie is walked.
@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cookie.h"
 #include "fuzz.h"
-#include "http1.h"
+#include "http/http1.h"
+#include "session/cookie.h"
 
 struct fuzz_cookie_seen {
 	size_t n;

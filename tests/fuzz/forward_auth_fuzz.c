@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * forward_auth_fuzz.c: fuzz target for the headers a front proxy names a
- * request with on /.auth/verify (gateway/forward_auth.c
+ * request with on /.auth/verify (gateway/route/forward_auth.c
  * forward_auth_target_parse: X-Forwarded-Method, X-Forwarded-Uri,
  * X-Original-URI, their conflicts, the method rule shared with proxy mode
  * and the path normalisation).
@@ -19,12 +19,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "error.h"
-#include "forward_auth.h"
+#include "core/error.h"
 #include "fuzz.h"
-#include "http1.h"
+#include "http/http1.h"
 #include "path.h"
 #include "policy.h"
+#include "route/forward_auth.h"
 
 #define FUZZ_MAXHDRS 32
 

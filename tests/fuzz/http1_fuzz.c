@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * http1_fuzz.c: fuzz target for gateway/http1.c, the HTTP/1.1 parser both
+ * http1_fuzz.c: fuzz target for gateway/http/http1.c, the HTTP/1.1 parser both
  * sides of the gateway use.
  *
  * Input: the bytes a client sends on one connection.  They are read the
@@ -19,7 +19,7 @@
 #include <event2/buffer.h>
 
 #include "fuzz.h"
-#include "http1.h"
+#include "http/http1.h"
 
 #define FUZZ_MAXHDRS 16
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * jwt_fuzz.c: fuzz target for ID-token verification (gateway/jose.c
- * jose_verify, jose_peek_header) and JWKS parsing (gateway/jwks.c
+ * jwt_fuzz.c: fuzz target for ID-token verification (gateway/oidc/jose.c
+ * jose_verify, jose_peek_header) and JWKS parsing (gateway/oidc/jwks.c
  * jwks_parse, jwks_find).  A fixed key set (an RSA-2048 key "rsa1" for
  * RS256 and an EC P-256 key "ec1") is generated with cjose once, at the
  * first input.
@@ -26,10 +26,10 @@
 #include <cjose/cjose.h>
 #include <jansson.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "fuzz.h"
-#include "jose.h"
-#include "jwks.h"
+#include "oidc/jose.h"
+#include "oidc/jwks.h"
 
 #define FUZZ_ISS "https://op.example/v2.0"
 #define FUZZ_CLIENT "client-1"

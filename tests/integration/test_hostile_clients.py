@@ -495,7 +495,7 @@ def test_smuggling_framing_refused(site, name):
     assert echoes == [] and seen == 0
 
 
-# gatehouse's own parser (gateway/http1.c) refuses every one of these, so
+# gatehouse's own parser (gateway/http/http1.c) refuses every one of these, so
 # they are also held to the stronger outcome below: 400 and closed.
 @pytest.mark.parametrize("name", list(NO_SMUGGLE))
 def test_smuggling_no_second_request(site, name):

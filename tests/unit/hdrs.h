@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * hdrs.h: request heads for unit tests, built field by field the way
- * gateway/http1.c leaves them after parsing (borrowed strings).
+ * gateway/http/http1.c leaves them after parsing (borrowed strings).
  */
 #ifndef GATEHOUSE_TEST_HDRS_H
 #define GATEHOUSE_TEST_HDRS_H
 
 #include <string.h>
 
-#include "http1.h"
+#include "http/http1.h"
 
 #define TEST_HDRS_MAX 256
 

@@ -14,9 +14,9 @@
 
 #include <lmdb.h>
 
-#include "error.h"
-#include "store.h"
+#include "core/error.h"
 #include "rmtree.h"
+#include "store.h"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/store_lmdb_test.XXXXXX";

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc.h: the public face of the OpenID Connect flows.  The provider's
+ * discovery document and JWKS are fetched once for the whole process and
+ * shared by every worker; each worker reads them through its own struct
+ * oidc_provider handle.  The endpoints park the request while the provider
+ * answers (STEP_AGAIN).  Worker thread only, except the config functions
+ * (main thread).
+ */
+#ifndef GATEHOUSE_OIDC_H
+#define GATEHOUSE_OIDC_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "http/request.h"
+
+struct event_base;
+struct jwks;
+struct session;
+struct worker;
+
+#define OIDC_RESPONSE_QUERY 0
+#define OIDC_RESPONSE_FORM_POST 1
+#define OIDC_AUTH_POST 0
+#define OIDC_AUTH_BASIC 1
+#define OIDC_AUTH_AUTO 2 /* chosen from the provider's metadata */
+
+/* token_endpoint_auth_methods_supported as bits (struct oidc_meta). */
+#define OIDC_TAM_LISTED 0x01 /* the member is there (else: basic only) */
+#define OIDC_TAM_BASIC 0x02
+#define OIDC_TAM_POST 0x04
+#define OIDC_TAM_PRIVATE_KEY_JWT 0x08
+#define OIDC_TAM_NONE 0x10
+
+/* Its configuration keys (config_modules.c lists it); the cross-key check
+ * also derives cf_public_base, cf_callback_path, cf_discovery_url and
+ * cf_api_audiences, which its free hook releases. */
+extern const struct config_module oidc_config_module;
+
+/* Whether a provider is configured at all. */
+int oidc_configured(const struct config *cfg);
+
+/* --- provider metadata (oidc_discovery.c) ---------------------------- */
+
+enum oidc_state {
+	OIDC_UNKNOWN, /* never fetched yet */
+	OIDC_READY,   /* discovery and JWKS in hand */
+	OIDC_FAILED,  /* the last attempt failed; retrying with backoff */
+};
+
+struct oidc_meta {
+	char *om_issuer;
+	char *om_authorization_endpoint;
+	char *om_token_endpoint;
+	char *om_jwks_uri;
+	char *om_end_session_endpoint; /* NULL when the provider has none */
+	int om_iss_param;              /* RFC 9207 iss in the response */
+	unsigned int om_token_auth;    /* OIDC_TAM_* bits */
+};
+
+/*
+ * The worker's handle on the process's provider.  Worker 0's handle starts
+ * the first fetch once its loop runs and keeps the copy fresh; the others
+ * take each new copy when told (oidc_provider_notify).  Main thread, before
+ * the workers start; returns new or NULL.  oidc_provider_free(NULL) is a
+ * no-op; main thread, after every worker's loop has ended (the last one
+ * freed drops the shared copy).
+ */
+struct oidc_provider *oidc_provider_new(struct worker *w);
+
+/*
+ * How the end of a fetch reaches every worker, which then calls
+ * oidc_provider_notify on its own thread.  Set once by whoever runs the
+ * workers; main thread, before they start.
+ */
+void oidc_provider_set_announce(void (*announce)(void));
+void oidc_provider_free(struct oidc_provider *op);
+
+/*
+ * A fetch for the process has ended: take the current copy, wake the
+ * waiters it concerns.  On the worker's thread, from its mail pipe.
+ */
+void oidc_provider_notify(struct oidc_provider *op);
+
+/* The metadata or NULL when the provider is not usable.  Borrowed and
+ * valid until the next event-loop turn: a request that waits for I/O reads
+ * it again when it resumes, it does not keep the pointer. */
+const struct oidc_meta *oidc_provider_meta(struct oidc_provider *op);
+const struct jwks *oidc_provider_jwks(struct oidc_provider *op);
+enum oidc_state oidc_provider_state(struct oidc_provider *op);
+
+/*
+ * A token named a kid the JWKS lacks: refetch the JWKS unless that was done
+ * in the last minute (by any worker; a refetch already running is joined
+ * instead).  done(arg, 1) runs once a new set is in hand,
+ * done(arg, 0) when nothing was fetched (rate-limited or failed).  Returns
+ * 0 (done will be called later) or -1 (it will not).
+ */
+int oidc_provider_jwks_refetch(
+    struct oidc_provider *op, void (*done)(void *arg, int fresh), void *arg);
+
+/* --- the endpoints ------------------------------------------------------ */
+
+/* /.auth/login (oidc_login.c).  Sends the reply; rq is gone after. */
+void oidc_login(struct request_ctx *rq);
+
+/*
+ * Whether `target` is a safe place to send the browser after sign-in or
+ * sign-out: a path on this site only (no scheme, no host, no "//", no
+ * backslash, no control character, in raw or percent-encoded form).
+ */
+int oidc_redirect_safe(const char *target);
+
+/* The redirect_uri's path: /.auth/callback or the sample's own path. */
+void oidc_callback(struct request_ctx *rq);
+
+/* /.auth/logout (oidc_logout.c). */
+void oidc_logout(struct request_ctx *rq);
+
+/*
+ * Make sure rq's session has an access token that is not about to expire
+ * (within refresh_before).  STEP_OK: nothing to do or done; STEP_AGAIN:
+ * a refresh is running and `resume(rq)` will be called when it ends
+ * (check rq->rq_session again: NULL means the session ended); STEP_ERROR: a
+ * response has been sent.  Single flight per session across workers.
+ */
+enum step oidc_refresh_ensure(
+    struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq));
+
+/* Take a request that is going away off the refresh it waits for. */
+void oidc_refresh_forget(struct request_ctx *rq);
+
+/* Drop the refreshes a stopped worker still owned.  Main thread, after the
+ * worker's loop has ended. */
+void oidc_refresh_shutdown_worker(struct worker *w);
+
+/* Let go of what the oidc steps hung on the request arg (flow, tokens,
+ * waits): its cleanup (request_cleanup_add), registered by each step
+ * when it hangs one. */
+void oidc_request_cleanup(void *arg);
+
+/* Load rq's session from its session cookie into rq->rq_session; 1 when
+ * there is one, 0 when none (or no provider is configured) (oidc_login.c). */
+int oidc_signed_in(struct request_ctx *rq);
+
+/* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
+void oidc_challenge(struct request_ctx *rq);
+
+#endif

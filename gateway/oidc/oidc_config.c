@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: ISC */
+/* oidc_config.c: the OpenID Connect keys and their cross-checks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "oidc/oidc.h"
+#include "policy.h"
+
+static int oidc_parse_response_mode(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int oidc_parse_token_auth(struct config *, const struct config_key *,
+    const char *, int, const char **);
+
+/* Sorted by name: looked up with bsearch. */
+static const struct config_key oidc_keys[] = {
+    {"api_audience", config_parse_str, offsetof(struct config, cf_api_audience),
+        NULL,
+        "Audiences accepted in bearer tokens on API routes (space "
+        "separated); by default client_id and api://client_id.",
+        0},
+    {"authority", config_parse_url, offsetof(struct config, cf_authority), NULL,
+        "Entra authority, e.g. https://contoso.ciamlogin.com/"
+        "contoso.onmicrosoft.com; discovery at "
+        "{authority}/v2.0/.well-known/openid-configuration.",
+        0},
+    {"ca_file", config_parse_str, offsetof(struct config, cf_ca_file), NULL,
+        "PEM file of CAs to trust for the provider (a private CA); the "
+        "system's CAs otherwise.  TLS is always verified.",
+        0},
+    {"client_id", config_parse_str, offsetof(struct config, cf_client_id), NULL,
+        "The application (client) id registered at the provider.", 0},
+    {"client_secret", config_parse_secret,
+        offsetof(struct config, cf_client_secret), NULL,
+        "The client secret (its value, not its id).", CONFIG_SECRET},
+    {"clock_skew", config_parse_duration,
+        offsetof(struct config, cf_clock_skew), "5m",
+        "Clock difference tolerated on exp, nbf and iat.", 0},
+    {"discovery_refresh", config_parse_duration,
+        offsetof(struct config, cf_discovery_refresh), "1h",
+        "How often the discovery document and the JWKS are fetched "
+        "again.",
+        0},
+    {"max_pending_logins", config_parse_int,
+        offsetof(struct config, cf_max_pending_logins), "5",
+        "Sign-ins one browser may have in progress at once (parallel "
+        "tabs); the oldest is dropped beyond it.",
+        0},
+    {"me_includes_tokens", config_parse_bool,
+        offsetof(struct config, cf_me_includes_tokens), "off",
+        "Whether /.auth/me shows the access token as well as the claims.", 0},
+    {"oidc_issuer", config_parse_url, offsetof(struct config, cf_oidc_issuer),
+        NULL,
+        "Any OpenID Provider's issuer (or Entra OIDC_AUTHORITY for a "
+        "custom domain); discovery at {issuer}/.well-known/"
+        "openid-configuration.",
+        0},
+    {"post_logout_redirect_uri", config_parse_url,
+        offsetof(struct config, cf_post_logout_redirect_uri), NULL,
+        "Where the provider sends the browser after sign-out; by default "
+        "this site's / (a registered URI).",
+        0},
+    {"provider_timeout", config_parse_duration,
+        offsetof(struct config, cf_provider_timeout), "10s",
+        "How long a call to the provider may take.", 0},
+    {"redirect_uri", config_parse_url, offsetof(struct config, cf_redirect_uri),
+        NULL,
+        "This gateway's callback URL as registered, e.g. "
+        "https://app.example.com/.auth/callback; its path is served as "
+        "the callback.",
+        0},
+    {"refresh_before", config_parse_duration,
+        offsetof(struct config, cf_refresh_before), "5m",
+        "Refresh the access token this long before it expires.", 0},
+    {"response_mode", oidc_parse_response_mode, 0, "query",
+        "How the provider returns to the callback: query or form_post.", 0},
+    {"scopes", config_parse_str, offsetof(struct config, cf_scopes), "",
+        "Scopes beyond openid profile offline_access, e.g. User.Read for "
+        "Microsoft Graph.",
+        0},
+    {"token_auth_method", oidc_parse_token_auth, 0, "auto",
+        "How the client authenticates at the token endpoint: auto (from "
+        "the provider's token_endpoint_auth_methods_supported: "
+        "client_secret_basic when listed or when the provider lists "
+        "none, else client_secret_post), client_secret_basic or "
+        "client_secret_post (refused at sign-in when the provider lists "
+        "its methods without it).",
+        0},
+};
+
+static int
+oidc_parse_response_mode(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	(void)key;
+	(void)line;
+	if (strcmp(value, "query") == 0)
+		cfg->cf_response_mode = OIDC_RESPONSE_QUERY;
+	else if (strcmp(value, "form_post") == 0)
+		cfg->cf_response_mode = OIDC_RESPONSE_FORM_POST;
+	else {
+		*errstr = "expected query or form_post";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+oidc_parse_token_auth(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	(void)key;
+	(void)line;
+	if (strcmp(value, "auto") == 0)
+		cfg->cf_token_auth = OIDC_AUTH_AUTO;
+	else if (strcmp(value, "client_secret_post") == 0)
+		cfg->cf_token_auth = OIDC_AUTH_POST;
+	else if (strcmp(value, "client_secret_basic") == 0)
+		cfg->cf_token_auth = OIDC_AUTH_BASIC;
+	else {
+		*errstr = "expected auto, client_secret_basic or "
+		          "client_secret_post";
+		return -1;
+	}
+	return 0;
+}
+
+int
+oidc_configured(const struct config *cfg)
+{
+	return cfg->cf_authority != NULL || cfg->cf_oidc_issuer != NULL;
+}
+
+static int
+oidc_host_loopback(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* The provider must be https, except on loopback (tests and the demo). */
+static int
+oidc_check_provider_url(
+    const char *url, config_report_fn *report, void *arg, const char *name)
+{
+	char msg[160], *host = NULL, *path = NULL;
+	const char *errstr = NULL;
+	int https, port, bad;
+
+	if (config_url_split(url, &https, &host, &port, &path, &errstr) == -1) {
+		snprintf(msg, sizeof(msg), "%s: %s", name, errstr);
+		report(arg, 0, msg);
+		return 1;
+	}
+	bad = !https && !oidc_host_loopback(host);
+	if (bad) {
+		snprintf(msg, sizeof(msg),
+		    "%s must be an https URL (plain http is only allowed on "
+		    "loopback)",
+		    name);
+		report(arg, 0, msg);
+	} else if (strchr(path, '?') != NULL) {
+		snprintf(msg, sizeof(msg), "%s must not have a query", name);
+		report(arg, 0, msg);
+		bad = 1;
+	}
+	free(host);
+	free(path);
+	return bad;
+}
+
+/* Routes that need a signed-in user need a provider. */
+static int
+oidc_check_routes(struct config *cfg, config_report_fn *report, void *arg)
+{
+	size_t i, n;
+	int errors = 0;
+
+	if (cfg->cf_routes == NULL || oidc_configured(cfg))
+		return 0;
+	n = policy_table_count(cfg->cf_routes);
+	for (i = 0; i < n; i++) {
+		const struct policy_route *r =
+		    policy_table_route(cfg->cf_routes, i);
+
+		if (policy_route_action(r) == POLICY_ACTION_SIGNED_IN ||
+		    policy_route_action(r) == POLICY_ACTION_BEARER) {
+			report(arg, policy_route_line(r),
+			    "this route needs signed-in users, but neither "
+			    "authority nor oidc_issuer is set");
+			errors++;
+		}
+	}
+	return errors;
+}
+
+static int
+oidc_derive_public(struct config *cfg, config_report_fn *report, void *arg)
+{
+	char *host = NULL, *path = NULL, *q;
+	const char *errstr = NULL;
+	int https, port, def;
+
+	if (config_url_split(cfg->cf_redirect_uri, &https, &host, &port, &path,
+	        &errstr) == -1) {
+		report(arg, 0, errstr);
+		return 1;
+	}
+	q = strpbrk(path, "?#");
+	if (q != NULL || path[0] != '/' || strlen(path) < 2) {
+		report(arg, 0,
+		    "redirect_uri must have a path (e.g. /.auth/callback) and "
+		    "no query");
+		free(host);
+		free(path);
+		return 1;
+	}
+	def = port == (https ? 443 : 80);
+	free(cfg->cf_public_base);
+	if (asprintf(&cfg->cf_public_base, "%s://%s%s%s%s%.0d",
+	        https ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	        strchr(host, ':') ? "]" : "", def ? "" : ":",
+	        def ? 0 : port) == -1)
+		cfg->cf_public_base = NULL;
+	cfg->cf_public_https = https;
+	free(cfg->cf_callback_path);
+	cfg->cf_callback_path = path;
+	free(host);
+	return 0;
+}
+
+static int
+oidc_parse_audiences(struct config *cfg, config_report_fn *report, void *arg)
+{
+	char *copy, *tok, *save = NULL;
+	int n = 0;
+
+	if (cfg->cf_api_audiences != NULL)
+		return 0;
+	cfg->cf_api_audiences = calloc(17, sizeof(char *));
+	if (cfg->cf_api_audiences == NULL)
+		return 1;
+	if (cfg->cf_api_audience == NULL) {
+		if (cfg->cf_client_id == NULL)
+			return 0;
+		cfg->cf_api_audiences[n++] = strdup(cfg->cf_client_id);
+		if (asprintf(&cfg->cf_api_audiences[n], "api://%s",
+		        cfg->cf_client_id) != -1)
+			n++;
+		cfg->cf_napi_audiences = n;
+		return 0;
+	}
+	copy = strdup(cfg->cf_api_audience);
+	for (tok = copy != NULL ? strtok_r(copy, " ,", &save) : NULL;
+	     tok != NULL; tok = strtok_r(NULL, " ,", &save)) {
+		if (n == 16) {
+			report(arg, 0, "api_audience: at most 16 audiences");
+			free(copy);
+			return 1;
+		}
+		cfg->cf_api_audiences[n++] = strdup(tok);
+	}
+	free(copy);
+	cfg->cf_napi_audiences = n;
+	return 0;
+}
+
+static int
+oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
+{
+	int errors = 0;
+
+	errors += oidc_check_routes(cfg, report, arg);
+	if (!oidc_configured(cfg))
+		return errors;
+	if (cfg->cf_authority != NULL && cfg->cf_oidc_issuer != NULL) {
+		report(arg, 0, "set authority or oidc_issuer, not both");
+		errors++;
+	}
+	if (cfg->cf_authority != NULL)
+		errors += oidc_check_provider_url(
+		    cfg->cf_authority, report, arg, "authority");
+	if (cfg->cf_oidc_issuer != NULL)
+		errors += oidc_check_provider_url(
+		    cfg->cf_oidc_issuer, report, arg, "oidc_issuer");
+	free(cfg->cf_discovery_url);
+	cfg->cf_discovery_url = NULL;
+	{
+		const char *base = cfg->cf_authority != NULL
+		    ? cfg->cf_authority
+		    : cfg->cf_oidc_issuer;
+		size_t bl = strlen(base);
+
+		while (bl > 0 && base[bl - 1] == '/')
+			bl--;
+		/* Entra: {authority}/v2.0/...; generic: {issuer}/... */
+		if (asprintf(&cfg->cf_discovery_url,
+		        "%.*s%s/.well-known/openid-configuration", (int)bl,
+		        base, cfg->cf_authority != NULL ? "/v2.0" : "") == -1)
+			cfg->cf_discovery_url = NULL;
+	}
+	if (cfg->cf_client_id == NULL || cfg->cf_client_id[0] == '\0') {
+		report(arg, 0, "a provider is set, so client_id is required");
+		errors++;
+	}
+	if (cfg->cf_client_secret.buf == NULL) {
+		report(
+		    arg, 0, "a provider is set, so client_secret is required");
+		errors++;
+	}
+	if (cfg->cf_redirect_uri == NULL) {
+		report(
+		    arg, 0, "a provider is set, so redirect_uri is required");
+		errors++;
+	} else
+		errors += oidc_derive_public(cfg, report, arg);
+	errors += oidc_parse_audiences(cfg, report, arg);
+	if (cfg->cf_max_pending_logins < 1 || cfg->cf_max_pending_logins > 20) {
+		report(arg, 0, "max_pending_logins must be from 1 to 20");
+		errors++;
+	}
+	return errors;
+}
+
+/* What the check derived; the keys' own strings are the generic ones. */
+static void
+oidc_config_free(struct config *cfg)
+{
+	int i;
+
+	free(cfg->cf_public_base);
+	free(cfg->cf_callback_path);
+	free(cfg->cf_discovery_url);
+	if (cfg->cf_api_audiences != NULL) {
+		for (i = 0; cfg->cf_api_audiences[i] != NULL; i++)
+			free(cfg->cf_api_audiences[i]);
+		free(cfg->cf_api_audiences);
+	}
+}
+
+const struct config_module oidc_config_module = {"oidc", oidc_keys,
+    sizeof(oidc_keys) / sizeof(oidc_keys[0]), oidc_config_check,
+    oidc_config_free};

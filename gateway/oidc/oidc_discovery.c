@@ -1,0 +1,808 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc_discovery.c: the provider's metadata, one copy for the whole
+ * process.  Fetch the discovery document, check it, fetch the JWKS, and
+ * publish both as one immutable, reference-counted snapshot that every
+ * worker reads; keep it fresh on a timer, and keep the last good copy while
+ * the provider is unreachable (retrying with backoff).
+ *
+ * Threads.  One fetch (a "flight") runs at a time for the process, on the
+ * event loop of the worker that started it: worker 0 for the timed fetches
+ * and their retries, any worker for a JWKS refetch an unknown kid asks for.
+ * The shared state below is guarded by one mutex that is never held across
+ * I/O, only around a few assignments and a reference count.  When a
+ * flight ends, every worker is told (through its mail pipe: the server hands
+ * in how, oidc_provider_set_announce, as this layer does not know it); each
+ * then takes a reference to the current snapshot into its own struct
+ * oidc_provider and wakes its waiters.  Readers on the request path read
+ * only that worker-local pointer: no lock at all, and the snapshot they see
+ * cannot change under them within one event-loop turn.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/magic.h"
+#include "http/worker.h"
+#include "oidc/http_client.h"
+#include "oidc/jwks.h"
+#include "oidc/oidc.h"
+#include "oidc/oidc_int.h"
+
+#define OIDC_PROVIDER_MAGIC 0x4f504e44u /* "OPND" */
+#define OIDC_BACKOFF_MAX 60
+#define OIDC_JWKS_MIN_INTERVAL 60 /* seconds between unknown-kid refetches */
+
+enum oidc_fetch { FETCH_NONE, FETCH_DISCOVERY, FETCH_JWKS };
+
+/* A checked discovery document; a JWKS-only refetch reuses it. */
+struct oidc_doc {
+	int od_refs; /* atomic */
+	struct oidc_meta od_meta;
+};
+
+/* What one successful flight published.  Immutable; freed by whichever
+ * thread drops the last reference. */
+struct oidc_snap {
+	int sn_refs;             /* atomic */
+	uint64_t sn_seq;         /* the flight that fetched its keys */
+	struct oidc_doc *sn_doc; /* a reference */
+	struct jwks *sn_keys;    /* owned */
+};
+
+struct oidc_waiter {
+	void (*ow_done)(void *arg, int fresh);
+	void *ow_arg;
+	uint64_t ow_seq; /* woken once flight ow_seq has ended */
+};
+
+/* One worker's handle on the shared provider. */
+struct oidc_provider {
+	uint32_t op_magic;
+	struct worker *op_worker;
+	const struct config *op_cfg;
+	struct oidc_snap *op_snap; /* this worker's view, a reference; only
+	                              oidc_provider_notify changes it */
+	struct oidc_waiter *op_waiters;
+	size_t op_nwaiters;
+	struct event *op_timer; /* worker 0 only: timed fetches, retries */
+	/* The flight this worker runs for the process, if any. */
+	enum oidc_fetch op_fetch;
+	uint64_t op_seq;
+	struct httpc_xfer *op_xfer;
+	struct oidc_meta op_pending; /* checked, waiting for its JWKS */
+	struct oidc_doc *op_doc;     /* the document the keys will join */
+};
+
+/* The process-wide state; sh_lock guards every other member. */
+static struct {
+	pthread_mutex_t sh_lock;
+	int sh_nproviders;
+	struct oidc_snap *sh_snap;        /* current copy (a reference) */
+	struct oidc_provider *sh_fetcher; /* whose flight runs, or NULL */
+	uint64_t sh_started;              /* flights started */
+	uint64_t sh_ended;                /* the last flight that ended */
+	int sh_failed;                    /* the last flight failed */
+	int sh_backoff;                   /* seconds */
+	time_t sh_next;                   /* the next timed fetch */
+	time_t sh_refetched;              /* last unknown-kid refetch */
+} oidc_shared = {.sh_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Tells every worker that a flight has ended (oidc_provider_set_announce). */
+static void (*oidc_announce)(void);
+
+void
+oidc_provider_set_announce(void (*announce)(void))
+{
+	oidc_announce = announce;
+}
+
+static void oidc_flight_discovery(struct oidc_provider *op);
+
+static struct oidc_provider *
+oidc_provider_cast(void *arg)
+{
+	return MAGIC_CAST(
+	    struct oidc_provider, op_magic, OIDC_PROVIDER_MAGIC, arg);
+}
+
+void
+oidc_meta_cleanup(struct oidc_meta *m)
+{
+	free(m->om_issuer);
+	free(m->om_authorization_endpoint);
+	free(m->om_token_endpoint);
+	free(m->om_jwks_uri);
+	free(m->om_end_session_endpoint);
+	memset(m, 0, sizeof(*m));
+}
+
+/* --- snapshots ------------------------------------------------------- */
+
+static struct oidc_doc *
+oidc_doc_hold(struct oidc_doc *d)
+{
+	__atomic_add_fetch(&d->od_refs, 1, __ATOMIC_RELAXED);
+	return d;
+}
+
+static void
+oidc_doc_release(struct oidc_doc *d)
+{
+	if (d == NULL ||
+	    __atomic_sub_fetch(&d->od_refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	oidc_meta_cleanup(&d->od_meta);
+	free(d);
+}
+
+static void
+oidc_snap_release(struct oidc_snap *s)
+{
+	if (s == NULL ||
+	    __atomic_sub_fetch(&s->sn_refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	/* The last user: no other thread can still be verifying with
+	 * these keys (the decrement above orders their reads first). */
+	oidc_doc_release(s->sn_doc);
+	jwks_free(s->sn_keys);
+	free(s);
+}
+
+/* The current snapshot with a new reference, or NULL.  sh_lock held. */
+static struct oidc_snap *
+oidc_snap_grab_locked(void)
+{
+	struct oidc_snap *s = oidc_shared.sh_snap;
+
+	if (s != NULL)
+		__atomic_add_fetch(&s->sn_refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+/* --- waiters --------------------------------------------------------- */
+
+/* Room for one more waiter, so adding it later cannot fail.  0 or -1. */
+static int
+oidc_waiter_reserve(struct oidc_provider *op)
+{
+	struct oidc_waiter *nw;
+
+	nw = reallocarray(op->op_waiters, op->op_nwaiters + 1, sizeof(*nw));
+	if (nw == NULL)
+		return -1;
+	op->op_waiters = nw;
+	return 0;
+}
+
+static void
+oidc_waiter_add(struct oidc_provider *op, void (*done)(void *, int), void *arg,
+    uint64_t seq)
+{
+	struct oidc_waiter *w = &op->op_waiters[op->op_nwaiters++];
+
+	w->ow_done = done;
+	w->ow_arg = arg;
+	w->ow_seq = seq;
+}
+
+/* Wake the waiters whose flight has ended (up to `ended`). */
+static void
+oidc_wake_waiters(struct oidc_provider *op, uint64_t ended)
+{
+	struct oidc_waiter *w = op->op_waiters, *ready;
+	size_t i, n = op->op_nwaiters, nready = 0;
+	int fresh;
+
+	if (n == 0)
+		return;
+	ready = calloc(n, sizeof(*ready));
+	if (ready == NULL)
+		return; /* the next notification tries again */
+	/* The callbacks may queue or drop waiters: take the ready ones off
+	 * the list before calling any of them. */
+	op->op_nwaiters = 0;
+	for (i = 0; i < n; i++) {
+		if (w[i].ow_seq <= ended)
+			ready[nready++] = w[i];
+		else
+			op->op_waiters[op->op_nwaiters++] = w[i];
+	}
+	for (i = 0; i < nready; i++) {
+		fresh = op->op_snap != NULL &&
+		    op->op_snap->sn_seq >= ready[i].ow_seq;
+		ready[i].ow_done(ready[i].ow_arg, fresh);
+	}
+	free(ready);
+}
+
+/* --- flights --------------------------------------------------------- */
+
+static void
+oidc_timer_in(struct oidc_provider *op, long seconds)
+{
+	struct timeval tv = {seconds > 0 ? seconds : 0, 0};
+
+	if (op->op_timer != NULL)
+		evtimer_add(op->op_timer, &tv);
+}
+
+/*
+ * This worker's flight has ended: publish `snap` (NULL when it failed,
+ * and the last good copy stays), then tell every worker.
+ */
+static void
+oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
+    const char *what, const char *why)
+{
+	struct oidc_snap *old = NULL;
+	time_t now = time(NULL);
+	int backoff = 0, first = 0;
+
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	if (snap != NULL) {
+		old = oidc_shared.sh_snap;
+		first = old == NULL;
+		oidc_shared.sh_snap = snap;
+		oidc_shared.sh_failed = 0;
+		oidc_shared.sh_backoff = 0;
+		oidc_shared.sh_next = now + op->op_cfg->cf_discovery_refresh;
+	} else {
+		backoff = oidc_shared.sh_backoff == 0
+		    ? 1
+		    : (oidc_shared.sh_backoff * 2 > OIDC_BACKOFF_MAX
+		              ? OIDC_BACKOFF_MAX
+		              : oidc_shared.sh_backoff * 2);
+		oidc_shared.sh_backoff = backoff;
+		oidc_shared.sh_failed = 1;
+		oidc_shared.sh_next = now + backoff;
+	}
+	if (oidc_shared.sh_fetcher == op)
+		oidc_shared.sh_fetcher = NULL;
+	oidc_shared.sh_ended = op->op_seq;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+
+	oidc_snap_release(old);
+	oidc_meta_cleanup(&op->op_pending);
+	oidc_doc_release(op->op_doc);
+	op->op_doc = NULL;
+	op->op_fetch = FETCH_NONE;
+	op->op_xfer = NULL;
+	if (snap == NULL)
+		log_warnx("provider_error what=%s reason=\"%s\" retry_in=%ds",
+		    what, why, backoff);
+	else if (first)
+		log_info("provider fetched issuer=%s",
+		    snap->sn_doc->od_meta.om_issuer);
+	if (oidc_announce != NULL)
+		oidc_announce();
+}
+
+/*
+ * Make this worker the one running the next flight, unless one runs.
+ * Returns the flight's number, or 0 when another flight is running.
+ */
+static uint64_t
+oidc_flight_claim_locked(struct oidc_provider *op)
+{
+	if (oidc_shared.sh_fetcher != NULL)
+		return 0;
+	oidc_shared.sh_fetcher = op;
+	return ++oidc_shared.sh_started;
+}
+
+/* Why an answer other than 200 is not used, for the log. */
+static const char *
+oidc_status_why(const struct httpc_result *res, char *buf, size_t size)
+{
+	/* Security: redirects are never followed (http_client.c), so a
+	 * provider cannot move us to another host. */
+	snprintf(buf, size, "answered HTTP %ld%s", res->hr_code,
+	    res->hr_code >= 300 && res->hr_code < 400
+	        ? ", a redirect (not followed)"
+	        : "");
+	return buf;
+}
+
+static int
+oidc_endpoint_ok(const struct config *cfg, const char *url)
+{
+	const char *errstr;
+	char *host = NULL;
+	int https, loopback, ok;
+
+	if (url == NULL ||
+	    config_url_split(url, &https, &host, NULL, NULL, &errstr) == -1)
+		return 0;
+	loopback = strcmp(host, "127.0.0.1") == 0 ||
+	    strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
+	/* Plain http only where the configured provider is itself on
+	 * loopback (tests, the demo): never a downgrade for a real one. */
+	ok = https || (loopback && oidc_config_loopback(cfg));
+	free(host);
+	return ok;
+}
+
+/* The first segment of a URL path ("/a/b?c" gives "a"); *len its length. */
+static const char *
+oidc_path_first(const char *path, size_t *len)
+{
+	while (*path == '/')
+		path++;
+	*len = strcspn(path, "/?");
+	return path;
+}
+
+static int
+oidc_label_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen > 0 && alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+/*
+ * An Entra authority: whether the discovery issuer belongs to the
+ * authority's tenant.  An issuer on the authority's own host (any scheme or
+ * port) is that host speaking for itself.  External ID names the issuer's host
+ * after the tenant's GUID ({x}.ciamlogin.com), which is any tenant's host as
+ * far as the name goes: it is accepted only when {x} is the tenant the
+ * authority names (the first segment of its path, or the first label of a
+ * path-less authority's host) or the tenant the document's own token endpoint
+ * names on the authority's host, and when its path is empty, "/{x}" or
+ * "/{x}/v2.0".  Any other host is another provider.
+ */
+static int
+oidc_issuer_of_tenant(const struct config *cfg, const struct oidc_meta *m)
+{
+	static const char suffix[] = ".ciamlogin.com";
+	char *ahost = NULL, *apath = NULL, *ihost = NULL, *ipath = NULL;
+	char *thost = NULL, *tpath = NULL;
+	const char *errstr, *seg;
+	int ihttps, ok = 0;
+	size_t hlen, xlen, slen, plen;
+
+	if (config_url_split(
+	        cfg->cf_authority, NULL, &ahost, NULL, &apath, &errstr) == -1 ||
+	    config_url_split(
+	        m->om_issuer, &ihttps, &ihost, NULL, &ipath, &errstr) == -1)
+		goto done;
+	/* The same host, whatever the scheme or port (a TLS front end may
+	 * serve what the provider names on another port). */
+	if (strcasecmp(ahost, ihost) == 0) {
+		ok = 1;
+		goto done;
+	}
+	hlen = strlen(ihost);
+	if (!ihttps || hlen <= sizeof(suffix) - 1 ||
+	    strcasecmp(ihost + hlen - (sizeof(suffix) - 1), suffix) != 0)
+		goto done;
+	xlen = hlen - (sizeof(suffix) - 1);
+	if (memchr(ihost, '.', xlen) != NULL)
+		goto done;
+	/* The issuer's path: "", "/{x}" or "/{x}/v2.0", a trailing slash
+	 * aside. */
+	plen = strlen(ipath);
+	if (plen > 0 && ipath[plen - 1] == '/')
+		ipath[--plen] = '\0';
+	if (plen > 0) {
+		seg = oidc_path_first(ipath, &slen);
+		if (seg != ipath + 1 ||
+		    !oidc_label_equal(seg, slen, ihost, xlen) ||
+		    (seg[slen] != '\0' && strcmp(seg + slen, "/v2.0") != 0))
+			goto done;
+	}
+	seg = oidc_path_first(apath, &slen);
+	if (slen == 0) {
+		seg = ahost;
+		slen = strcspn(ahost, ".");
+	}
+	if (oidc_label_equal(seg, slen, ihost, xlen)) {
+		ok = 1;
+		goto done;
+	}
+	if (config_url_split(m->om_token_endpoint, NULL, &thost, NULL, &tpath,
+	        &errstr) == 0 &&
+	    strcasecmp(thost, ahost) == 0) {
+		seg = oidc_path_first(tpath, &slen);
+		ok = oidc_label_equal(seg, slen, ihost, xlen);
+	}
+done:
+	free(ahost);
+	free(apath);
+	free(ihost);
+	free(ipath);
+	free(thost);
+	free(tpath);
+	return ok;
+}
+
+static char *
+oidc_json_dup(json_t *doc, const char *name)
+{
+	const char *s = json_string_value(json_object_get(doc, name));
+
+	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+/* Check the discovery document; fill op_pending or say what is wrong. */
+static const char *
+oidc_discovery_parse(struct oidc_provider *op, const char *body, size_t len)
+{
+	const struct config *cfg = op->op_cfg;
+	struct oidc_meta *m = &op->op_pending;
+	json_error_t jerr;
+	json_t *doc;
+	const char *why = NULL;
+
+	doc = json_loadb(body, len, 0, &jerr);
+	if (doc == NULL || !json_is_object(doc)) {
+		json_decref(doc);
+		return "discovery document is not a JSON object";
+	}
+	oidc_meta_cleanup(m);
+	m->om_issuer = oidc_json_dup(doc, "issuer");
+	m->om_authorization_endpoint =
+	    oidc_json_dup(doc, "authorization_endpoint");
+	m->om_token_endpoint = oidc_json_dup(doc, "token_endpoint");
+	m->om_jwks_uri = oidc_json_dup(doc, "jwks_uri");
+	m->om_end_session_endpoint = oidc_json_dup(doc, "end_session_endpoint");
+	m->om_iss_param = json_is_true(json_object_get(
+	    doc, "authorization_response_iss_parameter_supported"));
+	m->om_token_auth = oidc_token_auth_parse(
+	    json_object_get(doc, "token_endpoint_auth_methods_supported"));
+	json_decref(doc);
+	if (m->om_issuer == NULL || m->om_authorization_endpoint == NULL ||
+	    m->om_token_endpoint == NULL || m->om_jwks_uri == NULL)
+		why =
+		    "discovery document lacks issuer, authorization_endpoint, "
+		    "token_endpoint or jwks_uri";
+	else if (cfg->cf_oidc_issuer != NULL &&
+	    !oidc_issuer_equal(m->om_issuer, cfg->cf_oidc_issuer))
+		why =
+		    "discovery issuer differs from the configured oidc_issuer";
+	else if (cfg->cf_authority != NULL && !oidc_issuer_of_tenant(cfg, m))
+		why = "discovery issuer is not the authority's tenant";
+	else if (!oidc_endpoint_ok(cfg, m->om_issuer) ||
+	    !oidc_endpoint_ok(cfg, m->om_authorization_endpoint) ||
+	    !oidc_endpoint_ok(cfg, m->om_token_endpoint) ||
+	    !oidc_endpoint_ok(cfg, m->om_jwks_uri) ||
+	    (m->om_end_session_endpoint != NULL &&
+	        !oidc_endpoint_ok(cfg, m->om_end_session_endpoint)))
+		why = "discovery document names an endpoint that is not https";
+	if (why != NULL)
+		oidc_meta_cleanup(m);
+	return why;
+}
+
+static void
+oidc_jwks_done_cb(const struct httpc_result *res, void *arg)
+{
+	struct oidc_provider *op = oidc_provider_cast(arg);
+	struct oidc_snap *snap;
+	struct gh_error err;
+	struct jwks *keys;
+	char why[80];
+
+	op->op_xfer = NULL;
+	if (res->hr_status != HTTPC_OK || res->hr_code != 200) {
+		oidc_flight_end(op, NULL, "jwks",
+		    res->hr_status != HTTPC_OK
+		        ? httpc_status_str(res->hr_status)
+		        : oidc_status_why(res, why, sizeof(why)));
+		return;
+	}
+	keys = jwks_parse(res->hr_body, res->hr_len, &err);
+	if (keys == NULL) {
+		oidc_flight_end(op, NULL, "jwks", err.ge_msg);
+		return;
+	}
+	snap = calloc(1, sizeof(*snap));
+	if (snap == NULL) {
+		jwks_free(keys);
+		oidc_flight_end(op, NULL, "jwks", "out of memory");
+		return;
+	}
+	snap->sn_refs = 1; /* the shared state's */
+	snap->sn_seq = op->op_seq;
+	snap->sn_keys = keys;
+	snap->sn_doc = op->op_doc;
+	op->op_doc = NULL;
+	oidc_flight_end(op, snap, "jwks", NULL);
+}
+
+/* Fetch the JWKS named by op_doc, the second half of any flight. */
+static void
+oidc_flight_jwks(struct oidc_provider *op)
+{
+	struct httpc_req req = {
+	    "GET", op->op_doc->od_meta.om_jwks_uri, NULL, 0, NULL, 0};
+	struct gh_error err;
+
+	op->op_fetch = FETCH_JWKS;
+	op->op_xfer = httpc_request(
+	    op->op_worker->w_httpc, &req, oidc_jwks_done_cb, op, &err);
+	if (op->op_xfer == NULL)
+		oidc_flight_end(op, NULL, "jwks", err.ge_msg);
+}
+
+static void
+oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
+{
+	struct oidc_provider *op = oidc_provider_cast(arg);
+	const char *why;
+	char buf[80];
+
+	op->op_xfer = NULL;
+	if (res->hr_status != HTTPC_OK) {
+		oidc_flight_end(
+		    op, NULL, "discovery", httpc_status_str(res->hr_status));
+		return;
+	}
+	if (res->hr_code != 200) {
+		oidc_flight_end(op, NULL, "discovery",
+		    oidc_status_why(res, buf, sizeof(buf)));
+		return;
+	}
+	why = oidc_discovery_parse(op, res->hr_body, res->hr_len);
+	if (why != NULL) {
+		oidc_flight_end(op, NULL, "discovery", why);
+		return;
+	}
+	op->op_doc = calloc(1, sizeof(*op->op_doc));
+	if (op->op_doc == NULL) {
+		oidc_flight_end(op, NULL, "discovery", "out of memory");
+		return;
+	}
+	op->op_doc->od_refs = 1;
+	op->op_doc->od_meta = op->op_pending;
+	memset(&op->op_pending, 0, sizeof(op->op_pending));
+	oidc_flight_jwks(op);
+}
+
+/* Start a whole flight (discovery, then its JWKS) if none runs. */
+static void
+oidc_flight_discovery(struct oidc_provider *op)
+{
+	struct httpc_req req = {
+	    "GET", op->op_cfg->cf_discovery_url, NULL, 0, NULL, 0};
+	struct gh_error err;
+	uint64_t seq;
+
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	seq = oidc_flight_claim_locked(op);
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (seq == 0)
+		return; /* its end will set the timer again */
+	op->op_seq = seq;
+	op->op_fetch = FETCH_DISCOVERY;
+	op->op_xfer = httpc_request(
+	    op->op_worker->w_httpc, &req, oidc_discovery_done_cb, op, &err);
+	if (op->op_xfer == NULL)
+		oidc_flight_end(op, NULL, "discovery", err.ge_msg);
+}
+
+/* Worker 0: a timed fetch or a retry is due. */
+static void
+oidc_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct oidc_provider *op = oidc_provider_cast(arg);
+	time_t next;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	next = oidc_shared.sh_next;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (next > time(NULL))
+		oidc_timer_in(op, next - time(NULL));
+	else
+		oidc_flight_discovery(op);
+}
+
+/* --- the API ----------------------------------------------------------- */
+
+struct oidc_provider *
+oidc_provider_new(struct worker *w)
+{
+	struct oidc_provider *op;
+
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->op_magic = OIDC_PROVIDER_MAGIC;
+	op->op_worker = w;
+	op->op_cfg = w->w_cfg;
+	if (w->w_id == 0) {
+		op->op_timer = evtimer_new(w->w_base, oidc_timer_cb, op);
+		if (op->op_timer == NULL) {
+			free(op);
+			return NULL;
+		}
+		/* The first fetch starts once the loop runs. */
+		oidc_timer_in(op, 0);
+	}
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	oidc_shared.sh_nproviders++;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	return op;
+}
+
+void
+oidc_provider_free(struct oidc_provider *op)
+{
+	struct oidc_snap *last = NULL;
+
+	if (op == NULL)
+		return;
+	if (op->op_xfer != NULL)
+		httpc_cancel(op->op_xfer);
+	op->op_xfer = NULL;
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	/* The loops have ended: nobody waits for a flight cut short. */
+	if (oidc_shared.sh_fetcher == op)
+		oidc_shared.sh_fetcher = NULL;
+	if (--oidc_shared.sh_nproviders == 0) {
+		last = oidc_shared.sh_snap;
+		oidc_shared.sh_snap = NULL;
+		oidc_shared.sh_started = oidc_shared.sh_ended = 0;
+		oidc_shared.sh_failed = oidc_shared.sh_backoff = 0;
+		oidc_shared.sh_next = oidc_shared.sh_refetched = 0;
+	}
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	oidc_snap_release(last);
+	oidc_snap_release(op->op_snap);
+	oidc_doc_release(op->op_doc);
+	free(op->op_waiters);
+	if (op->op_timer != NULL)
+		event_free(op->op_timer);
+	oidc_meta_cleanup(&op->op_pending);
+	op->op_magic = 0;
+	free(op);
+}
+
+void
+oidc_provider_notify(struct oidc_provider *op)
+{
+	struct oidc_snap *s;
+	uint64_t ended;
+	time_t next;
+	int fetching;
+
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	s = oidc_snap_grab_locked();
+	ended = oidc_shared.sh_ended;
+	next = oidc_shared.sh_next;
+	fetching = oidc_shared.sh_fetcher != NULL;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (s == op->op_snap)
+		oidc_snap_release(s);
+	else {
+		if (op->op_snap == NULL && s != NULL)
+			log_info("provider ready worker=%d issuer=%s",
+			    op->op_worker->w_id, s->sn_doc->od_meta.om_issuer);
+		/* Requests borrowed the old copy only within a loop turn
+		 * (see oidc.h); this is a new turn. */
+		oidc_snap_release(op->op_snap);
+		op->op_snap = s;
+	}
+	if (op->op_timer != NULL && !fetching) {
+		evtimer_del(op->op_timer);
+		oidc_timer_in(op, (long)(next - time(NULL)));
+	}
+	oidc_wake_waiters(op, ended);
+}
+
+const struct oidc_meta *
+oidc_provider_meta(struct oidc_provider *op)
+{
+	return op != NULL && op->op_snap != NULL ? &op->op_snap->sn_doc->od_meta
+	                                         : NULL;
+}
+
+const struct jwks *
+oidc_provider_jwks(struct oidc_provider *op)
+{
+	return op != NULL && op->op_snap != NULL ? op->op_snap->sn_keys : NULL;
+}
+
+enum oidc_state
+oidc_provider_state(struct oidc_provider *op)
+{
+	int failed;
+
+	if (op == NULL)
+		return OIDC_FAILED;
+	if (op->op_snap != NULL)
+		return OIDC_READY;
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	failed = oidc_shared.sh_failed;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	return failed ? OIDC_FAILED : OIDC_UNKNOWN;
+}
+
+int
+oidc_provider_jwks_refetch(
+    struct oidc_provider *op, void (*done)(void *arg, int fresh), void *arg)
+{
+	struct oidc_snap *cur;
+	time_t now = time(NULL);
+	uint64_t seq = 0;
+	int start = 0;
+
+	if (op->op_snap == NULL || oidc_waiter_reserve(op) == -1)
+		return -1;
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	cur = oidc_shared.sh_snap;
+	if (cur != NULL && cur->sn_seq > op->op_snap->sn_seq)
+		seq = cur->sn_seq; /* newer keys are on their way here */
+	else if (oidc_shared.sh_fetcher != NULL)
+		seq = oidc_shared.sh_started; /* join the running flight */
+	else if (oidc_shared.sh_refetched == 0 ||
+	    now - oidc_shared.sh_refetched >= OIDC_JWKS_MIN_INTERVAL) {
+		/* Only refetches caused by unknown kids are rate-limited,
+		 * and for the whole process: a key rotated just after a
+		 * timed fetch is still picked up, while a flood of forged
+		 * kids on any number of workers costs one fetch a
+		 * minute. */
+		oidc_shared.sh_refetched = now;
+		seq = oidc_flight_claim_locked(op);
+		start = 1;
+	}
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (seq == 0)
+		return -1;
+	oidc_waiter_add(op, done, arg, seq);
+	if (start) {
+		log_info("jwks_refetch reason=\"unknown kid\" worker=%d",
+		    op->op_worker->w_id);
+		op->op_seq = seq;
+		op->op_doc = oidc_doc_hold(op->op_snap->sn_doc);
+		/* A failure here ends the flight and tells the waiters. */
+		oidc_flight_jwks(op);
+	}
+	return 0;
+}
+
+int
+oidc_provider_wait(
+    struct oidc_provider *op, void (*done)(void *arg, int ok), void *arg)
+{
+	uint64_t seq = 0;
+
+	if (op->op_snap != NULL || oidc_waiter_reserve(op) == -1)
+		return -1;
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	if (oidc_shared.sh_snap != NULL)
+		seq = oidc_shared.sh_snap->sn_seq; /* on its way here */
+	else if (oidc_shared.sh_fetcher != NULL)
+		seq = oidc_shared.sh_started;
+	else if (oidc_shared.sh_ended == 0)
+		seq =
+		    oidc_shared.sh_started + 1; /* the first, about to start */
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	/* 0: the last attempt failed and the retry waits for its backoff. */
+	if (seq == 0)
+		return -1;
+	oidc_waiter_add(op, done, arg, seq);
+	return 0;
+}
+
+void
+oidc_provider_unwait(struct oidc_provider *op, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < op->op_nwaiters; i++)
+		if (op->op_waiters[i].ow_arg == arg) {
+			op->op_waiters[i] = op->op_waiters[--op->op_nwaiters];
+			i--;
+		}
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oidc_logout.c: /.auth/logout ends the session here (the record is
+ * deleted, so a copied cookie stops working) and at the provider
+ * (end_session_endpoint with id_token_hint, client_id and
+ * post_logout_redirect_uri).  A sign-out another site asked for is not
+ * carried out: the person is asked to confirm it.
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "http/errpage.h"
+#include "http/request.h"
+#include "http/worker.h"
+#include "oidc/http_client.h"
+#include "oidc/oidc.h"
+#include "oidc/oidc_int.h"
+#include "session/cookie.h"
+#include "session/identity.h"
+#include "session/session.h"
+
+static void
+oidc_logout_param(struct evbuffer *b, const char *name, const char *value)
+{
+	char *e = httpc_url_escape(value);
+
+	evbuffer_add_printf(b, "&%s=%s", name, e != NULL ? e : "");
+	free(e);
+}
+
+/*
+ * Whether this request to sign out came from this site (or from the
+ * person: a typed URL or a bookmark).  Security: without this check any
+ * site could end the session here and at the provider with a link
+ * (top-level navigations carry the SameSite=Lax cookie) or an auto-posted
+ * form.  Sec-Fetch-Site, which a page cannot forge, decides when it is
+ * present; otherwise an Origin header must name this site.  A request
+ * with neither comes from a script or a browser too old to send them
+ * (such browsers do send Origin on a cross-site POST); it is carried out,
+ * as refusing it would leave those users no way to sign out.
+ */
+static int
+oidc_logout_same_origin(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const char *site = request_header(rq, "Sec-Fetch-Site");
+	const char *origin = request_header(rq, "Origin");
+
+	if (site != NULL) {
+		if (strcmp(site, "same-origin") == 0)
+			return 1;
+		/* "none": the person typed it or used a bookmark; a POST
+		 * is never that. */
+		return strcmp(site, "none") == 0 &&
+		    strcmp(rq->rq_method, "GET") == 0;
+	}
+	if (origin != NULL)
+		return cfg->cf_public_base != NULL &&
+		    strcasecmp(origin, cfg->cf_public_base) == 0;
+	return 1;
+}
+
+/* Ask the person to confirm with a button that POSTs the same request
+ * (the return path already checked) from this site's own page. */
+static void
+oidc_logout_confirm(struct request_ctx *rq, const char *target, int status)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	char *esc = NULL, *href = NULL;
+	int rc;
+
+	esc = httpc_url_escape(target);
+	if (esc == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	rc = strcmp(target, "/") == 0
+	    ? asprintf(&href, "%s/logout", cfg->cf_auth_prefix)
+	    : asprintf(&href, "%s/logout?post_logout_redirect_uri=%s",
+	          cfg->cf_auth_prefix, esc);
+	free(esc);
+	if (rc == -1) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	log_info(
+	    "logout id=%s result=confirm client=%s", rq->rq_id, rq->rq_peer);
+	errpage_send_confirm(rq, status, "logout_confirm",
+	    status == 200 ? "Do you want to sign out?"
+	                  : "Another site asked to sign you out. Sign out only "
+	                    "if you meant to.",
+	    "Sign out", href);
+	free(href);
+}
+
+void
+oidc_logout(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct resp_hdrs *out = request_out(rq);
+	const struct oidc_meta *m;
+	struct session *s = NULL;
+	struct evkeyvalq q;
+	struct evbuffer *loc;
+	const char *query, *target;
+	char cookie[COOKIE_MAX_VALUE], *abs = NULL, user[128] = "";
+	size_t n;
+
+	rq->rq_event = "logout";
+	if (strcmp(rq->rq_method, "GET") != 0 &&
+	    strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(rq, 405, "method_not_allowed",
+		    "Sign-out takes GET or POST.", 0);
+		return;
+	}
+	query = strchr(rq->rq_path, '?');
+	if (oidc_params_parse(query != NULL ? query + 1 : NULL, &q, NULL) == -1)
+		TAILQ_INIT(&q);
+	/* Security: a local path only; anything else is "/". */
+	target = oidc_target_or_root(
+	    cfg, evhttp_find_header(&q, "post_logout_redirect_uri"));
+	if (!oidc_logout_same_origin(rq)) {
+		/* A cross-site GET is answered with the question; a
+		 * cross-site POST is refused, with the same button. */
+		oidc_logout_confirm(
+		    rq, target, strcmp(rq->rq_method, "GET") == 0 ? 200 : 403);
+		evhttp_clear_headers(&q);
+		return;
+	}
+	if (cookie_get(rq->rq_hreq, cfg->cf_cookie_name, cookie,
+	        sizeof(cookie)) == 1 &&
+	    session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
+	        &s) == SESSION_OK) {
+		log_sanitize(
+		    user, sizeof(user), identity_user(session_claims(s)));
+		(void)session_open_tokens(s);
+		session_delete(s);
+	}
+	cookie_set(out, cfg, cfg->cf_cookie_name, "", 0, COOKIE_LAX);
+	loc = evbuffer_new();
+	m = oidc_configured(cfg) ? oidc_provider_meta(rq->rq_worker->w_provider)
+	                         : NULL;
+	if (loc == NULL)
+		goto fail;
+	if (m != NULL && m->om_end_session_endpoint != NULL) {
+		if (strcmp(target, "/") != 0 ||
+		    cfg->cf_post_logout_redirect_uri == NULL) {
+			if (asprintf(&abs, "%s%s", cfg->cf_public_base,
+			        target) == -1)
+				abs = NULL;
+		} else
+			abs = strdup(cfg->cf_post_logout_redirect_uri);
+		evbuffer_add_printf(loc,
+		    "%s%cclient_id=", m->om_end_session_endpoint,
+		    strchr(m->om_end_session_endpoint, '?') ? '&' : '?');
+		evbuffer_drain(loc, 0);
+		{
+			char *e = httpc_url_escape(cfg->cf_client_id);
+
+			evbuffer_add_printf(loc, "%s", e != NULL ? e : "");
+			free(e);
+		}
+		if (s != NULL && s->se_idtoken.len > 0)
+			oidc_logout_param(loc, "id_token_hint",
+			    (const char *)s->se_idtoken.buf);
+		if (abs != NULL)
+			oidc_logout_param(loc, "post_logout_redirect_uri", abs);
+	} else
+		evbuffer_add_printf(loc, "%s", target);
+	n = evbuffer_get_length(loc);
+	evbuffer_add(loc, "", 1);
+	resp_hdrs_add(out, "Location", (const char *)evbuffer_pullup(loc, -1));
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	resp_hdrs_add(out, "Referrer-Policy", "no-referrer");
+	log_info("logout id=%s user=\"%s\" provider=%s", rq->rq_id, user,
+	    m != NULL && m->om_end_session_endpoint != NULL ? "yes" : "no");
+	(void)n;
+	evbuffer_free(loc);
+	free(abs);
+	session_free(s);
+	evhttp_clear_headers(&q);
+	request_reply(rq, 302, "Found", NULL);
+	return;
+fail:
+	free(abs);
+	session_free(s);
+	evhttp_clear_headers(&q);
+	errpage_send(rq, 500, "internal", "Out of memory.", 0);
+}

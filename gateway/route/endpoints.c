@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * endpoints.c: gatehouse's own small endpoints under the auth prefix:
+ * /.auth/me (who is signed in), /.auth/refresh (refresh the tokens now) and
+ * /.auth/healthz.  Sign-in and sign-out are oidc_*.c's, /.auth/verify
+ * forward_auth.c's.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "core/config.h"
+#include "http/errpage.h"
+#include "http/request.h"
+#include "http/worker.h"
+#include "oidc/oidc.h"
+#include "route/endpoints.h"
+#include "session/identity.h"
+#include "session/session.h"
+
+void
+endpoints_healthz(struct request_ctx *rq)
+{
+	struct resp_hdrs *out = request_out(rq);
+	struct evbuffer *body = evbuffer_new();
+
+	rq->rq_event = "healthz";
+	resp_hdrs_add(out, "Content-Type", "application/json");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	if (body != NULL)
+		evbuffer_add_printf(body, "{\"status\":\"ok\"}\n");
+	request_reply(rq, 200, "OK", body);
+	evbuffer_free(body);
+}
+
+static void
+endpoints_json_reply(struct request_ctx *rq, int status, json_t *doc)
+{
+	struct resp_hdrs *out = request_out(rq);
+	struct evbuffer *body = evbuffer_new();
+	char *text = json_dumps(doc, JSON_INDENT(2));
+
+	resp_hdrs_add(out, "Content-Type", "application/json");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	if (body != NULL && text != NULL) {
+		evbuffer_add_printf(body, "%s\n", text);
+		OPENSSL_cleanse(text, strlen(text));
+	}
+	free(text);
+	request_reply(rq, status, status == 200 ? "OK" : "Error", body);
+	evbuffer_free(body);
+}
+
+void
+endpoints_me(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct session *s;
+	json_t *doc;
+	char exp[32], at[32];
+
+	rq->rq_event = "me";
+	if (!oidc_signed_in(rq)) {
+		resp_hdrs_add(request_out(rq), "WWW-Authenticate",
+		    "Bearer realm=\"gatehouse\"");
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	s = rq->rq_session;
+	/* A session whose claims cannot be read (its cold part lost) is no
+	 * session to show. */
+	if (session_claims(s) == NULL) {
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	identity_iso_time(s->se_expires, exp, sizeof(exp));
+	doc = json_pack("{s:s,s:s,s:O?,s:s}", "provider_name", "aad", "user_id",
+	    identity_user(session_claims(s)), "user_claims", session_claims(s),
+	    "session_expires_on", exp);
+	if (doc != NULL && s->se_at_expires != 0) {
+		identity_iso_time(s->se_at_expires, at, sizeof(at));
+		json_object_set_new(doc, "expires_on", json_string(at));
+	}
+	if (doc != NULL && cfg->cf_me_includes_tokens &&
+	    session_open_tokens(s) == 0 && s->se_access.len > 0)
+		json_object_set_new(doc, "access_token",
+		    json_stringn(
+		        (const char *)s->se_access.buf, s->se_access.len));
+	if (doc == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	endpoints_json_reply(rq, 200, doc);
+	json_decref(doc);
+}
+
+static void
+endpoints_refresh_done(struct request_ctx *rq)
+{
+	json_t *doc;
+	char at[32];
+
+	if (rq->rq_session == NULL) {
+		errpage_send(rq, 401, "unauthenticated",
+		    "The session has ended; sign in again.", 0);
+		return;
+	}
+	if (rq->rq_session->se_at_expires <= time(NULL)) {
+		errpage_send(rq, 502, "refresh_failed",
+		    "The tokens could not be refreshed.", 0);
+		return;
+	}
+	identity_iso_time(rq->rq_session->se_at_expires, at, sizeof(at));
+	doc = json_pack("{s:s}", "expires_on", at);
+	endpoints_json_reply(rq, 200, doc);
+	json_decref(doc);
+}
+
+void
+endpoints_refresh(struct request_ctx *rq)
+{
+	rq->rq_event = "refresh";
+	if (strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(
+		    rq, 405, "method_not_allowed", "Use POST to refresh.", 0);
+		return;
+	}
+	if (!oidc_signed_in(rq)) {
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	switch (oidc_refresh_ensure(rq, 1, endpoints_refresh_done)) {
+	case STEP_AGAIN:
+		return;
+	case STEP_ERROR:
+		return;
+	default:
+		errpage_send(rq, 502, "refresh_failed",
+		    "The tokens could not be refreshed.", 0);
+	}
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * proxy.c: forwarding a granted request to the upstream and translating
+ * the response for the client.  The connection, the request writing and
+ * the response framing are upstream.c's; here the response head is
+ * filtered (hop-by-hop and framing fields dropped, the framing decided
+ * again for the client) and the body streamed with back-pressure: past
+ * PROXY_HIGH_WATER queued for the client, the upstream is not read until
+ * the client drains it.  A failure becomes a 502/504 page, or a cut
+ * response once the head is out.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "core/log.h"
+#include "http/conn.h"
+#include "http/errpage.h"
+#include "http/http1.h"
+#include "http/request.h"
+#include "http/worker.h"
+#include "route/headers.h"
+#include "route/proxy.h"
+#include "route/upstream.h"
+
+#define PROXY_HIGH_WATER (256 * 1024) /* client output before pausing */
+
+/* The exchange failed: answer with a page, or cut a response in flight. */
+static void
+proxy_fail(struct request_ctx *rq, int status)
+{
+	if (rq->rq_state == RQ_STREAMING) {
+		/* The head is out: the client must see a cut response, never
+		 * a short one that looks complete. */
+		request_abort(rq);
+		return;
+	}
+	resp_hdrs_cleanup(request_out(rq));
+	switch (status) {
+	case 400:
+	case 413:
+		/* The client's body broke off while it streamed upstream. */
+		errpage_send(rq, status,
+		    status == 413 ? "body_too_large" : "bad_request",
+		    status == 413 ? "The request body is larger than this "
+		                    "gateway accepts."
+		                  : "The request body is malformed.",
+		    1);
+		break;
+	case 504:
+		errpage_send(rq, 504, "upstream_timeout",
+		    "The application behind this gateway did not answer in "
+		    "time.",
+		    0);
+		break;
+	default:
+		errpage_send(rq, 502, "upstream_unreachable",
+		    "The application behind this gateway could not be reached "
+		    "or sent an invalid response.",
+		    0);
+		break;
+	}
+}
+
+/* The client took enough of what was queued: read the upstream again. */
+static void
+proxy_drained_cb(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	if (rq->rq_upconn != NULL)
+		upstream_resume(rq->rq_upconn);
+}
+
+/* Hand n bytes of body from src to the client.  Returns 1 to pause the
+ * upstream on back-pressure (resumed from proxy_drained_cb). */
+static int
+proxy_body_out(struct request_ctx *rq, struct evbuffer *src, size_t n)
+{
+	rq->rq_bytes += n;
+	conn_body(rq->rq_conn, src, n);
+	if (conn_pending(rq->rq_conn) > PROXY_HIGH_WATER) {
+		conn_flush(rq->rq_conn);
+		if (conn_pending(rq->rq_conn) > PROXY_HIGH_WATER) {
+			conn_on_drain(rq->rq_conn, proxy_drained_cb, rq);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* What a run of parsing produced for the client goes out in one write. */
+static void
+proxy_flush(struct request_ctx *rq)
+{
+	if (rq->rq_state == RQ_STREAMING)
+		conn_flush(rq->rq_conn);
+}
+
+/* The whole response has been passed on. */
+static void
+proxy_done(struct request_ctx *rq)
+{
+	/* Frees rq: the last thing done here. */
+	request_end(rq);
+}
+
+/* Send the response head to the client, with the framing decided again
+ * for it (RFC 9112 6.3): the upstream's own framing fields never pass. */
+static void
+proxy_head_out(struct request_ctx *rq, const struct http1_resp *p, int nobody)
+{
+	const struct http1_hdr *h;
+	struct headers_writer w;
+	enum conn_body framing;
+	int i;
+	char buf[24];
+
+	if (nobody)
+		framing = CONN_BODY_NONE;
+	else if (p->hp_chunked)
+		framing = CONN_BODY_STREAM;
+	else if (p->hp_length >= 0)
+		framing = p->hp_length == 0 ? CONN_BODY_NONE : CONN_BODY_LENGTH;
+	else
+		framing = CONN_BODY_STREAM; /* delimited by the close */
+	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
+	rq->rq_status = p->hp_status;
+	rq->rq_state = RQ_STREAMING;
+	headers_writer_start(
+	    &w, conn_head_begin(rq->rq_conn, p->hp_status, p->hp_reason), 2048);
+	for (i = 0; i < p->hp_nhdrs; i++) {
+		h = &p->hp_hdrs[i];
+		if ((headers_kind(h->hh_name, h->hh_nlen) &
+		        (HEADERS_HOP | HEADERS_LENGTH)) != 0 ||
+		    (p->hp_connection != NULL &&
+		        http1_connection_has(
+		            p->hp_hdrs, p->hp_nhdrs, h->hh_name)))
+			continue;
+		headers_writer_field(
+		    &w, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);
+	}
+	if (p->hp_length >= 0 && !p->hp_chunked &&
+	    (framing != CONN_BODY_NONE || nobody || p->hp_length == 0))
+		headers_writer_field(&w, "Content-Length", 14, buf,
+		    headers_u64(buf, (uint64_t)p->hp_length));
+	headers_writer_end(&w);
+	conn_head_end(rq->rq_conn, framing, p->hp_has_date, 0);
+}
+
+static const struct upstream_handler proxy_handler = {
+    .uh_head = proxy_head_out,
+    .uh_body = proxy_body_out,
+    .uh_flush = proxy_flush,
+    .uh_done = proxy_done,
+    .uh_fail = proxy_fail,
+};
+
+static void
+proxy_forward_resume(struct request_ctx *rq)
+{
+	(void)proxy_forward(rq);
+}
+
+enum step
+proxy_forward(struct request_ctx *rq)
+{
+	struct upstream_conn *uc;
+
+	/* Access has been granted: only now is the body read (and "100
+	 * Continue" sent), so a client that may not pass never makes the
+	 * gateway hold it. */
+	if (request_body_read(rq,
+	        (int64_t)rq->rq_worker->w_cfg->cf_max_request_body,
+	        proxy_forward_resume, errpage_body_failed) == 1)
+		return STEP_AGAIN;
+
+	uc = upstream_conn_get(rq->rq_worker->w_pool);
+	if (uc == NULL) {
+		log_warnx("upstream_error id=%s reason=\"%s\"", rq->rq_id,
+		    errno == ECONNREFUSED ? "connection refused"
+		                          : strerror(errno));
+		errpage_send(rq, 502, "upstream_unreachable",
+		    "The application behind this gateway could not be reached.",
+		    0);
+		return STEP_ERROR;
+	}
+	rq->rq_state = RQ_UPSTREAM;
+	upstream_send(uc, rq, &proxy_handler);
+	return STEP_AGAIN;
+}

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * router.c: where each request goes.  Checks the request against the
+ * limits, then sends /.auth/... to gatehouse's endpoints (oidc_*.c,
+ * endpoints.c, forward_auth.c) and everything else through the route table
+ * down the pipeline to the upstream.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "http/errpage.h"
+#include "http/http1.h"
+#include "http/request.h"
+#include "http/worker.h"
+#include "oidc/groups.h"
+#include "oidc/oidc.h"
+#include "path.h"
+#include "policy.h"
+#include "route/bearer.h"
+#include "route/endpoints.h"
+#include "route/forward_auth.h"
+#include "route/headers.h"
+#include "route/proxy.h"
+#include "route/router.h"
+#include "session/identity.h"
+#include "session/session.h"
+
+static void router_allow(struct request_ctx *rq);
+static void router_signed_in(struct request_ctx *rq);
+static void router_signed_in_continue(struct request_ctx *rq);
+
+static const struct config_key router_keys[] = {
+    {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
+        "/.auth",
+        "Path prefix of gatehouse's own endpoints (login, callback, "
+        "logout, me, verify, healthz).",
+        0},
+};
+
+static int
+router_config_check(struct config *cfg, config_report_fn *report, void *arg)
+{
+	const char *p = cfg->cf_auth_prefix;
+	size_t n = strlen(p);
+
+	char *norm = path_normalise_dup(p, 0, NULL);
+	int same = norm != NULL && strcmp(norm, p) == 0;
+
+	free(norm);
+	/* A prefix that is not in normal form could never match a
+	 * normalised request path, or match one it should not. */
+	if (!same || p[0] != '/' || n < 2 || p[n - 1] == '/' ||
+	    strpbrk(p, " \t?#%;") != NULL) {
+		report(arg, 0,
+		    "auth_prefix must be a path such as /.auth, without a "
+		    "trailing slash");
+		return 1;
+	}
+	return 0;
+}
+
+const struct config_module router_config_module = {"router", router_keys,
+    sizeof(router_keys) / sizeof(router_keys[0]), router_config_check, NULL};
+
+/* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
+ * prefix, query included. */
+static void
+router_endpoint(struct request_ctx *rq, const char *sub)
+{
+	size_t n = strcspn(sub, "?");
+
+	rq->rq_event = "endpoint";
+	if (n == 8 && strncmp(sub, "/healthz", 8) == 0)
+		endpoints_healthz(rq);
+	else if (n == 6 && strncmp(sub, "/login", 6) == 0)
+		oidc_login(rq);
+	else if (n == 7 && strncmp(sub, "/logout", 7) == 0)
+		oidc_logout(rq);
+	else if (n == 9 && strncmp(sub, "/callback", 9) == 0)
+		oidc_callback(rq);
+	else if (n == 3 && strncmp(sub, "/me", 3) == 0)
+		endpoints_me(rq);
+	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
+		endpoints_refresh(rq);
+	else if (n == 7 && strncmp(sub, "/verify", 7) == 0) {
+		if (forward_auth_verify(rq) == 0)
+			router_route(rq);
+	} else
+		errpage_send(rq, 404, "not_found",
+		    "There is no such gatehouse endpoint.", 0);
+}
+
+/* Identity (and, when configured, token) headers, then the upstream.
+ * Without token forwarding the session's identity block is sent as it is
+ * (headers_upstream_request), with no copy. */
+void
+router_forward_identity(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct session *s = rq->rq_session;
+
+	/* Security: forward-auth's answer goes to whoever may call
+	 * /.auth/verify, so the token joins it only when asked for. */
+	if (!cfg->cf_forward_access_token ||
+	    (rq->rq_verify && !cfg->cf_forward_auth_tokens)) {
+		router_allow(rq);
+		return;
+	}
+	/* Tokens are decrypted only when they are forwarded, and copied
+	 * once, into a buffer that request_free cleanses. */
+	rq->rq_upstream_hdrs = identity_tokens(s->se_ident,
+	    session_open_tokens(s) == 0 ? &s->se_access : NULL,
+	    s->se_at_expires, cfg->cf_forward_authorization);
+	if (rq->rq_upstream_hdrs == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	router_allow(rq);
+}
+
+/* After a wait for a refresh: the session may have ended meanwhile. */
+static void
+router_signed_in_resume(struct request_ctx *rq)
+{
+	if (rq->rq_session == NULL) {
+		oidc_challenge(rq);
+		return;
+	}
+	if (rq->rq_session->se_at_expires != 0 &&
+	    rq->rq_session->se_at_expires <= time(NULL)) {
+		errpage_send(rq, 502, "refresh_failed",
+		    "The sign-in could not be renewed with the identity "
+		    "provider. Please try again.",
+		    0);
+		return;
+	}
+	router_forward_identity(rq);
+}
+
+/* A route denies: 403 naming the route, never the criteria (so a refusal
+ * does not teach what would pass). */
+void
+router_deny(struct request_ctx *rq, const struct policy_route *route)
+{
+	char msg[256], pat[128];
+
+	rq->rq_event = "deny";
+	if (route == NULL) {
+		log_info("deny id=%s path=\"%s\" rule=none", rq->rq_id,
+		    log_sanitize(pat, sizeof(pat), rq->rq_normpath));
+		errpage_send(rq, 403, "access_denied",
+		    "No access rule allows this request.", 0);
+		return;
+	}
+	log_info("deny id=%s path=\"%s\" rule=\"%s\" line=%d", rq->rq_id,
+	    log_sanitize(msg, sizeof(msg), rq->rq_normpath),
+	    log_sanitize(pat, sizeof(pat), policy_route_pattern(route)),
+	    policy_route_line(route));
+	snprintf(msg, sizeof(msg),
+	    "The access rule for %s does not allow this "
+	    "request.",
+	    policy_route_pattern(route));
+	errpage_send(rq, 403, "access_denied", msg, 0);
+}
+
+/*
+ * Normalise the target (policies/path) into rq_normpath (what routes match)
+ * and rq_path (what the upstream receives).  Returns 0, or -1 when a 400
+ * (or 500) has been sent.
+ */
+int
+router_normalise(struct request_ctx *rq, const char *uri)
+{
+	struct gh_error err;
+
+	if (path_target_normalise(uri, &rq->rq_normpath, &rq->rq_path, &err) ==
+	    0)
+		return 0;
+	if (err.ge_code != NULL && strcmp(err.ge_code, "path_nomem") == 0) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 1);
+		return -1;
+	}
+	log_info("bad_path id=%s reason=\"%s\"", rq->rq_id, err.ge_msg);
+	errpage_send(
+	    rq, 400, "bad_path", "The request path cannot be used safely.", 1);
+	return -1;
+}
+
+/* After groups were read from Graph (or not): evaluate again, with the
+ * ids in the session's claims now. */
+static void
+router_groups_resume(struct request_ctx *rq)
+{
+	enum policy_verdict v;
+
+	v = policy_eval(rq->rq_route, session_claims(rq->rq_session));
+	if (v != POLICY_ALLOW) {
+		if (v == POLICY_NEED_GROUPS)
+			log_info("deny id=%s reason=\"group overage: the "
+			         "groups could not be read from Graph\"",
+			    rq->rq_id);
+		router_deny(rq, rq->rq_route);
+		return;
+	}
+	router_signed_in_continue(rq);
+}
+
+static void
+router_signed_in(struct request_ctx *rq)
+{
+	enum policy_verdict v;
+
+	if (!oidc_signed_in(rq)) {
+		oidc_challenge(rq);
+		return;
+	}
+	/* "allow authenticated" needs no claims: skip parsing them. */
+	v = rq->rq_route == NULL || !policy_route_has_criteria(rq->rq_route)
+	    ? POLICY_ALLOW
+	    : policy_eval(rq->rq_route, session_claims(rq->rq_session));
+	if (v == POLICY_NEED_GROUPS) {
+		/* Entra group overage: read the ids from Graph, or deny
+		 * saying why; never a silent no. */
+		if (groups_fetch(rq, router_groups_resume) == STEP_AGAIN)
+			return;
+		log_info("deny id=%s reason=\"group overage: the token points "
+		         "to its groups instead of listing them; set "
+		         "groups_overage = graph to read them\"",
+		    rq->rq_id);
+		v = POLICY_DENY;
+	}
+	if (v == POLICY_NEED_LOGIN) {
+		oidc_challenge(rq);
+		return;
+	}
+	if (v != POLICY_ALLOW) {
+		router_deny(rq, rq->rq_route);
+		return;
+	}
+	router_signed_in_continue(rq);
+}
+
+/* The route allows this user: refresh the token if need be, forward. */
+static void
+router_signed_in_continue(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+
+	if (cfg->cf_forward_access_token) {
+		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
+		case STEP_AGAIN:
+		case STEP_ERROR:
+			return;
+		case STEP_DECLINED:
+			/* Expired and cannot be refreshed: sign in again. */
+			oidc_challenge(rq);
+			return;
+		default:
+			break;
+		}
+	}
+	router_forward_identity(rq);
+}
+
+/* The request passed its route: to the upstream, or (forward-auth) the
+ * verdict back to the front proxy. */
+static void
+router_allow(struct request_ctx *rq)
+{
+	if (rq->rq_verify)
+		forward_auth_reply(rq, 200);
+	else
+		(void)proxy_forward(rq);
+}
+
+void
+router_route(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct policy_table *routes = rq->rq_worker->w_routes;
+	const struct policy_route *route = NULL;
+
+	if (routes != NULL) {
+		route = policy_match(routes, rq->rq_method, rq->rq_normpath);
+		if (route == NULL) {
+			router_deny(rq, NULL);
+			return;
+		}
+	}
+	rq->rq_route = route;
+	/* No route lines: everything is proxied, to signed-in users when a
+	 * provider is configured, to anyone otherwise. */
+	switch (route != NULL          ? policy_route_action(route)
+	        : oidc_configured(cfg) ? POLICY_ACTION_SIGNED_IN
+	                               : POLICY_ACTION_ANONYMOUS) {
+	case POLICY_ACTION_ANONYMOUS:
+		router_allow(rq);
+		return;
+	case POLICY_ACTION_SIGNED_IN:
+		router_signed_in(rq);
+		return;
+	case POLICY_ACTION_BEARER:
+		bearer_check(rq);
+		return;
+	case POLICY_ACTION_DENY:
+	default:
+		router_deny(rq, route);
+		return;
+	}
+}
+
+/* The parser's refusals, each with its page; the last row is the
+ * default.  Only 405 keeps the connection: its head was read whole and
+ * nothing of a body is left unread. */
+static const struct {
+	int rr_status;
+	const char *rr_code;
+	const char *rr_message;
+	int rr_close;
+} router_refusals[] = {
+    {405, "method_not_allowed", "This method is not allowed.", 0},
+    {413, "body_too_large",
+        "The request body is larger than this gateway accepts.", 1},
+    {414, "uri_too_long",
+        "The request URI is longer than this gateway accepts.", 1},
+    {417, "expectation_failed",
+        "Only the 100-continue expectation is supported.", 1},
+    {431, "headers_too_large",
+        "The request headers are larger than this gateway accepts.", 1},
+    {505, "http_version_not_supported",
+        "This gateway speaks HTTP versions 1.0 and 1.1 only.", 1},
+    {400, "bad_request", "The request is malformed.", 1},
+};
+
+static void
+router_refuse(struct request_ctx *rq, int status)
+{
+	const struct http1_req *r = rq->rq_hreq;
+	const size_t n = sizeof(router_refusals) / sizeof(router_refusals[0]);
+	char why[128];
+	size_t i;
+
+	if (r->hr_why != NULL)
+		log_info("refused id=%s client=%s status=%d reason=\"%s\"",
+		    rq->rq_id, rq->rq_peer, status,
+		    log_sanitize(why, sizeof(why), r->hr_why));
+	for (i = 0; i + 1 < n && router_refusals[i].rr_status != status; i++)
+		;
+	errpage_send(rq, router_refusals[i].rr_status,
+	    router_refusals[i].rr_code, router_refusals[i].rr_message,
+	    router_refusals[i].rr_close);
+}
+
+void
+router_request(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct http1_req *r = rq->rq_hreq;
+	const char *uri = r->hr_target;
+	size_t plen;
+
+	headers_request_id(rq);
+	if (r->hr_status != 0) {
+		router_refuse(rq, r->hr_status);
+		return;
+	}
+	if (!policy_method_valid(rq->rq_method, strlen(rq->rq_method))) {
+		router_refuse(rq, 405);
+		return;
+	}
+	/* Only origin-form targets ("/path?query") are served. */
+	if (uri[0] != '/') {
+		errpage_send(rq, 400, "bad_request",
+		    "The request target must be a path.", 1);
+		return;
+	}
+	if (router_normalise(rq, uri) == -1)
+		return;
+	plen = strlen(cfg->cf_auth_prefix);
+	if (strncmp(rq->rq_path, cfg->cf_auth_prefix, plen) == 0 &&
+	    (rq->rq_path[plen] == '/' || rq->rq_path[plen] == '\0' ||
+	        rq->rq_path[plen] == '?')) {
+		router_endpoint(rq, rq->rq_path + plen);
+		return;
+	}
+	if (cfg->cf_callback_path != NULL &&
+	    strcmp(rq->rq_normpath, cfg->cf_callback_path) == 0) {
+		oidc_callback(rq);
+		return;
+	}
+	router_route(rq);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * upstream.h: the client side towards the upstream.  The `upstream` key
+ * and its address, a per-worker keep-alive pool, writing the request (its
+ * body streamed as it arrives), reading the response and deciding its
+ * framing.  What the response becomes for the client is its user's
+ * business (proxy.c), reached through a struct upstream_handler.
+ */
+#ifndef GATEHOUSE_UPSTREAM_H
+#define GATEHOUSE_UPSTREAM_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+#include "http/http1.h"
+#include "http/request.h"
+
+struct event_base;
+struct evbuffer;
+struct upstream_pool;
+struct upstream_conn;
+
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module upstream_config_module;
+
+/*
+ * Resolve the upstream address once; main thread, before the workers start.
+ * Returns 0 or -1 (logged).
+ */
+int upstream_resolve(const struct config *cfg);
+
+/* A worker's pool (new); upstream_pool_free(NULL) is a no-op. */
+struct upstream_pool *upstream_pool_new(
+    struct event_base *base, const struct config *cfg);
+void upstream_pool_free(struct upstream_pool *pool);
+
+/*
+ * What becomes of the response, each called with the request being
+ * served.  None of them may free the connection; uh_done and uh_fail are
+ * called after the connection has been let go of (rq->rq_upconn is NULL).
+ */
+struct upstream_handler {
+	/* The head of the final response.  nobody: it has no body at all
+	 * (a HEAD request, 204, 304), whatever its framing headers say. */
+	void (*uh_head)(
+	    struct request_ctx *, const struct http1_resp *, int nobody);
+	/* n bytes of body from src.  Returns 1 to stop reading the upstream
+	 * until upstream_resume, 0 to go on. */
+	int (*uh_body)(struct request_ctx *, struct evbuffer *src, size_t n);
+	/* A run of parsing is over: what it produced may be sent. */
+	void (*uh_flush)(struct request_ctx *);
+	/* The whole response has been passed on. */
+	void (*uh_done)(struct request_ctx *);
+	/* The exchange failed: 502 or 504 (the upstream), 400 or 413 (the
+	 * client's body broke off while it streamed upstream). */
+	void (*uh_fail)(struct request_ctx *, int status);
+};
+
+/*
+ * A connection for one request: an idle one from the pool, or a new one
+ * (connecting).  Returns NULL with errno set.
+ */
+struct upstream_conn *upstream_conn_get(struct upstream_pool *pool);
+
+/*
+ * Send rq on uc and read the answer into h.  uc is hung on rq (rq_upconn,
+ * released by rq's cleanup if the request ends first).  It may end the
+ * request at once (h's uh_fail or uh_done).
+ */
+void upstream_send(struct upstream_conn *uc, struct request_ctx *rq,
+    const struct upstream_handler *h);
+
+/* The client caught up: read the upstream again if uh_body paused it. */
+void upstream_resume(struct upstream_conn *uc);
+
+#endif

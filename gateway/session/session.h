@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session.h: the signed-in session.  The browser holds only a random id
+ * (32 bytes from the CSPRNG, base64url in the cookie); the store is keyed by
+ * SHA-256 of the id (its first 16 bytes), never the id.  A record has two
+ * parts (see store.h):
+ *   - hot, read by every signed-in request: the times (created, last seen,
+ *     end, access-token expiry) and the identity header block, laid out so
+ *     a lookup copies the block once and parses nothing else;
+ *   - cold, read only when needed (session_claims, session_open_tokens,
+ *     session_set_*): the claims JSON, for routes with criteria and
+ *     /.auth/me, and the tokens sealed with AES-256-GCM, decrypted only
+ *     when they are used (forwarded, refreshed, logged out).
+ * A record of another format version (the magic in each part) reads as no
+ * session: its user signs in again.
+ *
+ * Threads: a struct session belongs to one request (or refresh) on one
+ * worker thread; the session_* functions below that take one may only be
+ * called there.
+ */
+#ifndef GATEHOUSE_SESSION_H
+#define GATEHOUSE_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+
+struct gh_error;
+struct store_reader;
+
+/* Its configuration keys (config_modules.c lists it). */
+extern const struct config_module session_config_module;
+
+#define SESSION_ID_B64_LEN 43 /* base64url of 32 bytes */
+
+struct session {
+	unsigned char se_key[32];               /* SHA-256(id); store key */
+	char se_cookie[SESSION_ID_B64_LEN + 1]; /* only set by session_new */
+	int64_t se_created;
+	int64_t se_last_seen;
+	int64_t se_expires;     /* absolute end */
+	int64_t se_at_expires;  /* access token expiry; 0 if none */
+	int64_t se_at_lifetime; /* its lifetime when it was issued */
+	/* Identity header block (hot part), NUL-terminated, never NULL after
+	 * session_load; owned by s (see se_ident_inline). */
+	char *se_ident;
+	/* The cold part, valid once se_cold is SESSION_COLD_LOADED; read
+	 * through session_claims / session_open_tokens, not directly. */
+	char *se_claims_json;     /* new */
+	unsigned char *se_sealed; /* sealed tokens (new) */
+	size_t se_sealed_len;
+	json_t *se_claims; /* parsed on demand; new reference */
+	int se_open;       /* tokens below are decrypted */
+	struct secret se_access;
+	struct secret se_refresh;
+	struct secret se_idtoken;
+	/* Private to session.c. */
+	struct store_reader *se_reader; /* borrowed: for the lazy cold read */
+	int se_cold;                    /* enum session_cold */
+	int se_cold_dirty;   /* claims or tokens changed since the last save */
+	int se_ident_inline; /* se_ident lies in s's own allocation */
+	/* cfg's trust_unverified_email, for the identity block that
+	 * session_set_claims builds. */
+	int se_trust_unverified_email;
+};
+
+/* Where a session's cold part stands. */
+enum session_cold {
+	SESSION_COLD_UNREAD, /* in the store, not read yet */
+	SESSION_COLD_LOADED, /* in s (or s is new: nothing to read) */
+	SESSION_COLD_GONE    /* the record ended or is damaged: no session */
+};
+
+enum session_result { SESSION_OK, SESSION_NONE, SESSION_FULL, SESSION_ERR };
+
+/*
+ * Load the process's keys (keyfile_init: the key file is created 0600 when
+ * absent) and open the store.  Main thread, before the workers start.  0
+ * or -1 with err.
+ */
+int session_init(const struct config *cfg, struct gh_error *err);
+void session_shutdown(void);
+
+/* A fresh session with a new random id (se_cookie set).  New or NULL. */
+struct session *session_new(time_t now, const struct config *cfg);
+void session_free(struct session *s);
+
+/*
+ * The session named by a cookie value, if it exists and is neither expired
+ * nor idle too long.  `reader` is the worker's read handle (may be NULL:
+ * each read then opens its own transaction).  Reads the hot part only,
+ * in one short read transaction, and copies the identity block once; the
+ * cold part is read later, when needed, through the same reader, so s
+ * keeps `reader` (borrowed): use s only on the reader's thread, and not
+ * after the reader is freed.  Refreshes last_seen at most once a minute
+ * (a write of the hot part only).  SESSION_OK with *out (new),
+ * SESSION_NONE (no such session, ended, or a record this version cannot
+ * read), or SESSION_ERR.
+ */
+enum session_result session_load(struct store_reader *reader,
+    const char *cookie, time_t now, const struct config *cfg,
+    struct session **out);
+
+/*
+ * Reload s's record under s->se_key (after another worker refreshed it):
+ * the hot part now, the cold part again when next needed; decrypted
+ * tokens and parsed claims are dropped (pointers from session_claims
+ * become invalid).  s keeps `reader` as for session_load.  SESSION_OK,
+ * SESSION_NONE or SESSION_ERR; on anything but SESSION_OK, free s.
+ */
+enum session_result session_reload(struct store_reader *reader,
+    struct session *s, time_t now, const struct config *cfg);
+
+/* Set the claims (JSON text, copied) and the identity header block.  Reads
+ * the cold part first if needed (so a save keeps the tokens).  0 or -1. */
+int session_set_claims(struct session *s, const char *claims_json);
+
+/* Seal the tokens into s (any may be NULL/empty).  Reads the cold part
+ * first if needed (so a save keeps the claims).  0 or -1. */
+int session_set_tokens(struct session *s, const char *access,
+    const char *refresh, const char *idtoken, int64_t at_expires);
+
+/*
+ * Decrypt the tokens into se_access/se_refresh/se_idtoken, reading the
+ * cold part first if needed.  0, or -1 (also when the record has ended or
+ * its cold part is missing or unreadable: treat as no session).
+ *
+ * The lazy cold read (here, in session_claims and session_set_*) reads
+ * the hot part again in the same transaction and takes it too, so claims,
+ * tokens, se_ident and the times of s always come from one commit (another
+ * worker may have refreshed the record since the lookup): a se_ident
+ * pointer taken before the call may be stale after it.
+ */
+int session_open_tokens(struct session *s);
+
+/* The claims as JSON (borrowed, valid until s is freed or reloaded;
+ * parsed once), reading the cold part first if needed; NULL when the
+ * record has ended or its cold part is missing or unreadable (a route
+ * with criteria then asks to sign in: policy_eval's NEED_LOGIN). */
+json_t *session_claims(struct session *s);
+
+/* Write s to the store: both parts when the claims or tokens changed (or s
+ * is new), else the hot part only.  SESSION_OK, SESSION_NONE (hot part
+ * only, and the record was deleted meanwhile: it stays deleted),
+ * SESSION_FULL (map full) or SESSION_ERR. */
+enum session_result session_save(struct session *s);
+
+/* Delete the record of s, both parts (logout). */
+void session_delete(struct session *s);
+
+/* A worker's read handle on the store (reused read transaction). */
+struct store_reader *session_reader_new(void);
+void session_reader_free(struct store_reader *r);
+
+/* Delete up to max expired records; returns how many went. */
+size_t session_sweep(time_t now, size_t max);
+
+#endif

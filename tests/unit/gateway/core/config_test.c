@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: ISC */
+/* config_test.c: the file format, through config_load(). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/gh-config-XXXXXX";
+
+static struct config *
+load(const char *text, char *errs, size_t errsize)
+{
+	char path[256];
+	FILE *f, *ef;
+	struct config *cfg;
+
+	snprintf(path, sizeof(path), "%s/t.conf", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	ef = fmemopen(errs, errsize, "w");
+	cfg = config_load(path, ef);
+	fclose(ef);
+	return cfg;
+}
+
+int
+main(void)
+{
+	struct config *cfg;
+	char errs[4096];
+	const struct config_key *k;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	unsetenv("GATEHOUSE_WORKERS");
+
+	cfg =
+	    load("upstream = http://127.0.0.1:3000/app/\n", errs, sizeof(errs));
+	ok(cfg != NULL, "minimal file loads");
+	is_str(cfg->cf_listen_host, "127.0.0.1", "listen default host");
+	is_int(cfg->cf_listen_port, 8080, "listen default port");
+	is_int(cfg->cf_max_request_body, 16 * 1024 * 1024, "16M default");
+	is_int(cfg->cf_upstream_timeout, 60, "60s default");
+	is_str(cfg->cf_upstream.cu_prefix, "/app", "prefix without slash");
+	is_str(cfg->cf_upstream.cu_hostport, "127.0.0.1:3000", "host:port");
+	ok(cfg->cf_workers >= 1, "auto workers resolved");
+	config_free(cfg);
+
+	cfg = load("upstream = http://[::1]:81\nlisten = [::]:9000\n"
+	           "max_request_body = 1G\nidle_timeout = 2m\nworkers = 3\n",
+	    errs, sizeof(errs));
+	ok(cfg != NULL, "v6, sizes, durations");
+	is_str(cfg->cf_upstream.cu_hostport, "[::1]:81", "v6 host:port");
+	is_str(cfg->cf_listen_host, "::", "v6 listen");
+	is_int(cfg->cf_max_request_body, 1024LL * 1024 * 1024, "1G");
+	is_int(cfg->cf_idle_timeout, 120, "2m");
+	is_int(cfg->cf_workers, 3, "workers");
+	config_free(cfg);
+
+	setenv("GH_TEST_PORT", "4242", 1);
+	cfg = load("upstream = unix:/run/app.sock:/p\nlisten = "
+	           "127.0.0.1:${GH_TEST_PORT}\n",
+	    errs, sizeof(errs));
+	ok(cfg != NULL, "unix upstream and ${}");
+	is_str(cfg->cf_upstream.cu_unix, "/run/app.sock", "socket path");
+	is_str(cfg->cf_upstream.cu_prefix, "/p", "socket prefix");
+	is_int(cfg->cf_listen_port, 4242, "expanded port");
+	config_free(cfg);
+
+	memset(errs, 0, sizeof(errs));
+	cfg = load("bogus = 1\nupstream = http://x:1\nupstream = http://y:1\n"
+	           "workers = -1\n",
+	    errs, sizeof(errs));
+	ok(cfg == NULL, "errors fail the load");
+	ok(strstr(errs, "t.conf:1: unknown key \"bogus\"") != NULL,
+	    "unknown key with line");
+	ok(strstr(errs, "t.conf:3: \"upstream\" is already set on line 2") !=
+	        NULL,
+	    "duplicate with both lines");
+	ok(strstr(errs, "t.conf:4: workers:") != NULL, "bad value with line");
+
+	k = config_key_find("upstream");
+	ok(k != NULL && (k->ck_flags & CONFIG_REQUIRED), "upstream required");
+	ok(config_key_find("nope") == NULL, "unknown lookup");
+	return done_testing();
+}
