@@ -133,7 +133,7 @@ run: deps all
 DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc
 bench: DEB_EXTRA = $(DEB_BENCH)
 bench: deps all
-	$(PYTHON) bench/bench.py
+	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

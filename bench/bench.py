@@ -41,6 +41,7 @@ CLIENT_SECRET = "bench~secret+/="
 APACHE_MODS = "/usr/lib/apache2/modules"
 CASES = [("hello", 64), ("hello", 256), ("16k", 64)]
 SMALL = "hello\n"
+BEFORE = "gatehouse (before)"
 
 
 def log(msg):
@@ -264,7 +265,7 @@ def start_op(sv, gh_ports, ap_port):
 
 
 def start_gatehouse(sv, up_port, op_port, port, workers, store_parent=None,
-                    name="gatehouse"):
+                    name="gatehouse", binary=BIN):
     tmp = sv.tmp
     conf = os.path.join(tmp, name + ".conf")
     store = os.path.join(store_parent or tmp, name + "-sessions")
@@ -283,7 +284,7 @@ def start_gatehouse(sv, up_port, op_port, port, workers, store_parent=None,
             "session_key_file = " + os.path.join(tmp, name + ".key"),
             "route /* allow authenticated",
         ]) + "\n")
-    p = sv.spawn(name, [BIN, "-c", conf], 1)
+    p = sv.spawn(name, [binary, "-c", conf], 1)
     wait_port(port, p)
     # The provider's metadata arrives asynchronously after start.
     end = time.time() + 15
@@ -707,7 +708,13 @@ def main():
     ap.add_argument("--store-big", type=int, default=1000000)
     ap.add_argument("--no-readme", action="store_true",
                     help="do not rewrite bench/README.md's results")
+    ap.add_argument("--before", metavar="BINARY",
+                    help="also measure this gatehouse binary (an older "
+                    "build) in the same run, as \"gatehouse (before)\"; "
+                    "implies --no-readme")
     a = ap.parse_args()
+    if a.before:
+        a.no_readme = True
     started = time.time()
     a.load0 = os.getloadavg()[0]
     for tool in ("wrk", "nginx", "node", "apache2", "taskset"):
@@ -735,9 +742,16 @@ def main():
     try:
         up, up_port = start_upstream(sv)
         gh_port, gh2_port, ap_oidc_port = free_port(), free_port(), free_port()
-        op, op_port = start_op(sv, (gh_port, gh2_port), ap_oidc_port)
+        gb_port = free_port()
+        op, op_port = start_op(sv, (gh_port, gh2_port, gb_port),
+                               ap_oidc_port)
         gh, gh_store = start_gatehouse(sv, up_port, op_port, gh_port,
                                        a.workers)
+        gb = None
+        if a.before:
+            gb, _ = start_gatehouse(sv, up_port, op_port, gb_port, a.workers,
+                                    name="gatehouse-before",
+                                    binary=os.path.abspath(a.before))
         ngx, ngx_port = start_nginx_proxy(sv, up_port)
         apa, ap_plain_port = start_apache(sv, up_port, op_port, ap_oidc_port)
         log("bench: servers up in %s (upstream :%d, OP :%d, gatehouse :%d, "
@@ -757,6 +771,9 @@ def main():
             ("mod_auth_openidc", ap_oidc_port, ap_cookie, apa.pid),
             ("gatehouse", gh_port, gh_cookie, gh.pid),
         ]
+        if gb is not None:
+            targets.append((BEFORE, gb_port, cookie_header(b.sign_in(
+                "http://127.0.0.1:%d" % gb_port)), gb.pid))
         for name, port, cookie, _ in targets:
             st, _, body = http_get(port, "/hello", {"Cookie": cookie}
                                    if cookie else {})
@@ -805,6 +822,8 @@ def main():
         gateways = (("mod_auth_openidc", ap_oidc_port, apa.pid),
                     ("gatehouse", gh_port, gh.pid),
                     ("gatehouse, store on tmpfs", gh2_port, gh2.pid))
+        if gb is not None:
+            gateways += ((BEFORE, gb_port, gb.pid),)
         try:
             for rnd in range(a.rounds):
                 for name, port, root in gateways:
@@ -943,6 +962,20 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
         L.append("| /%s c=%d | %.2f | %.2f | %.2f | %.2f |" % (
             path, conns, ratio(g["rps"], n["rps"]), ratio(g["rps"], o["rps"]),
             ratio(g["p99"], n["p99"]), ratio(g["cpu_us"], n["cpu_us"])))
+    if any(name == BEFORE for name in names):
+        L.append("")
+        L.append("This build against the one given by --before (same run; "
+                 "above 1.00 the new one is faster, or uses more CPU):")
+        L.append("")
+        L.append("| case | req/s new / before | p99 new / before | CPU/req "
+                 "new / before |")
+        L.append("| --- | ---: | ---: | ---: |")
+        for path, conns in CASES:
+            g = M[("gatehouse", path, conns)]
+            b = M[(BEFORE, path, conns)]
+            L.append("| /%s c=%d | %.2f | %.2f | %.2f |" % (
+                path, conns, ratio(g["rps"], b["rps"]),
+                ratio(g["p99"], b["p99"]), ratio(g["cpu_us"], b["cpu_us"])))
     L.append("")
     L.append("Sign-ins (%d per round by %d concurrent Python clients pinned "
              "to CPU 0 with the OP; from the anonymous GET of a protected "
