@@ -15,11 +15,17 @@ VERSION   = 0.1.0
 
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD = build-essential pkg-config libevent-dev libcurl4-openssl-dev \
-	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev clang-format
+	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev
 DEB_TEST  = python3 python3-pytest python3-requests python3-cryptography \
-	    lmdb-utils curl procps nginx-light chromium
+	    lmdb-utils curl procps nginx-light chromium clang-format
+# The demo runs on Python's standard library and the Node.js OpenID
+# Provider: none of the test tools (pytest, Chromium, nginx).
+DEB_DEMO  = python3
 # Node.js and npm (for the demo's OpenID Provider) are checked by command,
 # since a nodesource install provides them without Debian's npm package.
+# What `deps` installs besides the build: the tests' tools unless the goal
+# asks for less (demo, run) or more (bench).
+DEB_FOR   = $(DEB_TEST)
 
 SRCS_GATEWAY  = $(wildcard gateway/*.c gateway/*/*.c)
 SRCS_POLICIES = $(wildcard policies/*.c)
@@ -68,7 +74,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIBOBJS)
 
 # Install what is missing, and only that (a fresh Debian 12 needs it all).
 deps:
-	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST) $(DEB_EXTRA); do \
+	@missing=""; for p in $(DEB_BUILD) $(DEB_FOR) $(DEB_EXTRA); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 		    grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -123,11 +129,16 @@ asan:
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    all unit integration PYTEST_ARGS="$(ASAN_PYTEST_ARGS)"
 
+demo run: DEB_FOR = $(DEB_DEMO)
+
+# make demo UPSTREAM=http://127.0.0.1:8000 puts the demo in front of your
+# own app instead of examples/upstream-app; make run does the same with the
+# real tenant of .env.
 demo: deps all
-	$(PYTHON) examples/demo.py
+	$(PYTHON) examples/demo.py $(if $(UPSTREAM),--upstream $(UPSTREAM))
 
 run: deps all
-	$(PYTHON) examples/demo.py --tenant
+	$(PYTHON) examples/demo.py --tenant $(if $(UPSTREAM),--upstream $(UPSTREAM))
 
 # Benchmarks only: the peers gatehouse is measured against.
 DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc

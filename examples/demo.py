@@ -5,6 +5,7 @@
     /usr/bin/python3 examples/demo.py               # local demo: OP + Graph + app + gatehouse
     /usr/bin/python3 examples/demo.py --tenant      # real tenant from .env: app + gatehouse
     /usr/bin/python3 examples/demo.py --check-only  # start, probe, print OK, stop
+    ... --upstream http://127.0.0.1:8000           # your own app instead of the example
     (--no-gateway leaves build/gatehouse out; so does its absence.)
 
 The local demo starts, on free loopback ports:
@@ -13,7 +14,8 @@ The local demo starts, on free loopback ports:
   - examples/demo-op/graph.js, a stand-in for Microsoft Graph /v1.0/me,
   - examples/upstream-app/app.py, with GRAPH_ENDPOINT pointing at the stand-in,
   - build/gatehouse with demo-data/gatehouse.conf, generated on every run,
-and stops them all by PID on Ctrl-C or SIGTERM.  Logs: demo-data/logs/.
+and stops them all by PID on Ctrl-C or SIGTERM.  Logs: demo-data/logs/
+($DEMO_DATA_DIR/logs/ when that is set).
 Python standard library only.
 """
 import argparse
@@ -35,7 +37,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OPDIR = os.path.join(HERE, "demo-op")
 APP = os.path.join(HERE, "upstream-app", "app.py")
-DATA = os.path.join(ROOT, "demo-data")
+# DEMO_DATA_DIR moves the generated config, stores and logs elsewhere (the
+# tests run the demo in a temporary directory this way).
+DATA = os.environ.get("DEMO_DATA_DIR") or os.path.join(ROOT, "demo-data")
 LOGS = os.path.join(DATA, "logs")
 GATEHOUSE = os.environ.get("GATEHOUSE_BIN") or os.path.join(ROOT, "build", "gatehouse")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -74,6 +78,23 @@ def http_get(url, timeout=5.0):
         return e.code, e.read()
     except (urllib.error.URLError, OSError) as e:
         return None, str(getattr(e, "reason", e)).encode()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def http_head_noredirect(url, timeout=5.0):
+    """(status, Location) of a GET that does not follow redirects."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url, timeout=timeout) as r:
+            return r.status, r.headers.get("Location", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Location", "") or ""
+    except (urllib.error.URLError, OSError) as e:
+        return None, str(getattr(e, "reason", e))
 
 
 class Child:
@@ -220,10 +241,10 @@ def clean_env(extra=None):
     return env
 
 
-def common_config(listen_port, app_port, prefix=""):
+def common_config(listen_port, upstream, prefix=""):
     return [
         "listen = 127.0.0.1:%d" % listen_port,
-        "upstream = http://127.0.0.1:%d" % app_port,
+        "upstream = " + upstream,
         "session_store = %s" % os.path.join(DATA, prefix + "sessions"),
         "session_key_file = %s" % os.path.join(DATA, prefix + "session.key"),
         "forward_access_token = on",
@@ -231,6 +252,37 @@ def common_config(listen_port, app_port, prefix=""):
 
 
 ROUTES = ["route /healthz allow anonymous", "route /* allow authenticated"]
+# In front of your own app: everything behind a sign-in; edit the routes in
+# a copy of the generated config once you know which paths are public.
+OWN_ROUTES = ["route /* allow authenticated"]
+
+
+def upstream_url(url):
+    """The --upstream value, checked enough to fail here with a clear word
+    rather than in gatehouse's --check."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme != "http" or not u.hostname or u.path not in ("", "/") \
+            or u.query or u.fragment:
+        die("--upstream %r: give the app's address as http://HOST:PORT "
+            "(gatehouse forwards the request path unchanged)" % url)
+    return "http://%s" % u.netloc
+
+
+def start_app(demo, args, env):
+    """The example app, or (with --upstream) the user's own app, which we
+    only name.  Returns (upstream URL for the config, app URL, app port or
+    None)."""
+    if args.upstream:
+        url = upstream_url(args.upstream)
+        return url, url + "/", None
+    apf = os.path.join(DATA, "app.port")
+    if os.path.exists(apf):
+        os.unlink(apf)
+    app = demo.start("app", [PY, APP, "--port", "0", "--port-file", apf],
+                     env=clean_env(env))
+    app_port = demo.wait_port_file(app, apf)
+    url = "http://127.0.0.1:%d" % app_port
+    return url, url + "/", app_port
 
 
 # ------------------------------------------------------------------ modes
@@ -262,27 +314,25 @@ def start_local(demo, args):
                                  "--authority", authority], env=clean_env())
     graph_url = "http://127.0.0.1:%d/v1.0" % demo.wait_port_file(graph, gpf)
 
-    apf = os.path.join(DATA, "app.port")
-    app = demo.start("app", [PY, APP, "--port", "0", "--port-file", apf],
-                     env=clean_env({"GRAPH_ENDPOINT": graph_url}))
-    app_port = demo.wait_port_file(app, apf)
+    upstream, app_url, app_port = start_app(
+        demo, args, {"GRAPH_ENDPOINT": graph_url})
 
     info = {"url": base + "/", "authority": authority, "graph": graph_url,
-            "app": "http://127.0.0.1:%d/" % app_port, "gw_port": gw_port,
-            "app_port": app_port}
+            "app": app_url, "gw_port": gw_port, "app_port": app_port,
+            "own": bool(args.upstream)}
 
     # Sessions name refresh tokens of an OP that no longer exists: start clean.
     shutil.rmtree(os.path.join(DATA, "sessions"), ignore_errors=True)
     os.makedirs(os.path.join(DATA, "sessions"), exist_ok=True)
     conf = os.path.join(DATA, "gatehouse.conf")
-    write_config(conf, common_config(gw_port, app_port) + [
+    write_config(conf, common_config(gw_port, upstream) + [
         "authority = " + authority,
         "client_id = " + client_id,
         "client_secret = " + client_secret,
         "redirect_uri = %s/.auth/callback" % base,
         "scopes = User.Read",
         "post_logout_redirect_uri = %s/" % base,
-    ] + ROUTES)
+    ] + (OWN_ROUTES if args.upstream else ROUTES))
     info["conf"] = conf
     # No .env beside the config or in gatehouse's working directory
     # (demo-data/), so a .env meant for `make run` cannot leak in.
@@ -313,28 +363,23 @@ def start_tenant(demo, args):
     host = ru.hostname if ":" not in ru.hostname else "[%s]" % ru.hostname
     base = "%s://%s%s" % (ru.scheme, host, "" if ru.port is None else ":%d" % ru.port)
 
-    apf = os.path.join(DATA, "app.port")
-    if os.path.exists(apf):
-        os.unlink(apf)
     app_env = {"GRAPH_ENDPOINT": env["GRAPH_ENDPOINT"]} if env.get("GRAPH_ENDPOINT") else {}
-    app = demo.start("app", [PY, APP, "--port", "0", "--port-file", apf],
-                     env=clean_env(app_env))
-    app_port = demo.wait_port_file(app, apf)
+    upstream, app_url, app_port = start_app(demo, args, app_env)
 
     # Kept apart from the local demo's store, which is wiped on every run.
     os.makedirs(os.path.join(DATA, "tenant-sessions"), exist_ok=True)
     conf = os.path.join(DATA, "gatehouse-tenant.conf")
-    lines = common_config(gw_port, app_port, prefix="tenant-")
+    lines = common_config(gw_port, upstream, prefix="tenant-")
     # CLIENT_ID, CLIENT_SECRET, AUTHORITY and REDIRECT_URI come from the
     # .env, which gatehouse reads from its working directory.
     if env.get("SCOPE"):
         lines.append("scopes = " + env["SCOPE"])
     lines.append("post_logout_redirect_uri = %s/" % base)
-    write_config(conf, lines + ROUTES)
+    write_config(conf, lines + (OWN_ROUTES if args.upstream else ROUTES))
     info = {"url": base + "/", "authority": env["AUTHORITY"], "graph": None,
-            "app": "http://127.0.0.1:%d/" % app_port, "gw_port": gw_port,
-            "app_port": app_port, "conf": conf, "envfile": envfile,
-            "scope": env.get("SCOPE")}
+            "app": app_url, "gw_port": gw_port, "app_port": app_port,
+            "conf": conf, "envfile": envfile, "scope": env.get("SCOPE"),
+            "own": bool(args.upstream)}
     return info, os.path.dirname(envfile)
 
 
@@ -372,11 +417,32 @@ def check(info, gw, tenant):
             problems.append("Graph stand-in without a token: %s (wanted 401)" % status)
         else:
             say("demo: Graph stand-in    %s/me  401 without a token  OK" % info["graph"])
-    status, body = http_get(info["app"] + "healthz")
-    if status != 200:
-        problems.append("app %shealthz: %s %s" % (info["app"], status, body[:200]))
+    if info.get("own"):
+        # Any answer will do: your app's / may well want a signed-in user.
+        status, body = http_get(info["app"])
+        if status is None:
+            problems.append("your app at %s does not answer: %s (start it "
+                            "first)" % (info["app"], body[:200].decode(
+                                "utf-8", "replace")))
+        else:
+            say("demo: your app          %s  answers %d  OK"
+                % (info["app"], status))
     else:
-        say("demo: upstream app      %shealthz  OK" % info["app"])
+        status, body = http_get(info["app"] + "healthz")
+        if status != 200:
+            problems.append("app %shealthz: %s %s" % (info["app"], status, body[:200]))
+        else:
+            say("demo: upstream app      %shealthz  OK" % info["app"])
+    if gw is not None and info.get("own"):
+        # Through gatehouse, an anonymous visitor is sent to sign in.
+        url = "http://127.0.0.1:%d/" % info["gw_port"]
+        status, where = http_head_noredirect(url)
+        if status != 302 or not (where.startswith(info["authority"]) or
+                                 where.startswith("/.auth/login")):
+            problems.append("gatehouse %s: %s %s (wanted a redirect to "
+                            "sign in)" % (url, status, where[:200]))
+        else:
+            say("demo: gatehouse         %s  302 to sign in  OK" % url)
     if gw is not None:
         url = "http://127.0.0.1:%d/.auth/healthz" % info["gw_port"]
         status, body = http_get(url)
@@ -400,7 +466,8 @@ def banner(info, gw, tenant):
         say("  The password 'wrong' is refused; 'Cancel' shows a denied sign-in.")
         say("  Sign up: %s.auth/login?prompt=create&post_login_redirect_uri=/"
             % info["url"])
-        say("  Then try 'Call a downstream API' (Graph /me) and 'Sign out'.")
+        if not info.get("own"):
+            say("  Then try 'Call a downstream API' (Graph /me) and 'Sign out'.")
         say()
         say("  demo OP    %s" % info["authority"])
         say("  Graph      %s/me" % info["graph"])
@@ -424,6 +491,9 @@ def main():
                     help="start everything, probe it, print OK and stop")
     ap.add_argument("--no-gateway", action="store_true",
                     help="do not start build/gatehouse, only its neighbours")
+    ap.add_argument("--upstream", metavar="URL",
+                    help="put gatehouse in front of your own app at URL "
+                         "(http://HOST:PORT) instead of examples/upstream-app")
     ap.add_argument("--port", type=int, default=0,
                     help="gatehouse's port for the local demo (default 8080 "
                          "when free, else any free port)")
