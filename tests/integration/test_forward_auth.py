@@ -77,23 +77,26 @@ def render_nginx(tmp, nginx_port, gh_port, app_port):
     site_path = os.path.join(tmp, "site.conf")
     with open(site_path, "w") as f:
         f.write(site)
-    main = [
-        # As root the workers would otherwise switch to nobody, who cannot
-        # enter the private temporary directory.
-        "user root root;" if os.geteuid() == 0 else "",
-        "worker_processes 1;",
-        "pid %s/nginx.pid;" % tmp,
-        "error_log %s/nginx-error.log info;" % tmp,
-        "events { worker_connections 256; }",
-        "http {",
-        "  access_log %s/nginx-access.log;" % tmp,
-    ]
-    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        main.append("  %s_temp_path %s/%s_temp;" % (kind, tmp, kind))
-    main += ["  include %s;" % site_path, "}", ""]
+    # examples/nginx/foreground.conf, the README's way to run nginx
+    # without systemd, with its run-time directory in tmp.
+    with open(os.path.join(EXAMPLE, "foreground.conf")) as f:
+        main = f.read()
+    assert main.count("/tmp/gatehouse-nginx") >= 7, "foreground.conf moved"
+    assert main.count("include nginx.conf.example;") == 1
+    main = main.replace("/tmp/gatehouse-nginx", tmp)
+    main = main.replace("include nginx.conf.example;",
+                        "include %s;" % site_path)
+    main = main.replace("error_log stderr notice;",
+                        "error_log %s/nginx-error.log info;" % tmp)
+    main = main.replace("access_log /dev/stdout;",
+                        "access_log %s/nginx-access.log;" % tmp)
+    # As root the workers would otherwise switch to nobody, who cannot
+    # enter the private temporary directory.
+    if os.geteuid() == 0:
+        main = "user root root;\n" + main
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write("\n".join(main))
+        f.write(main)
     return conf
 
 
@@ -162,7 +165,7 @@ def stack():
                             st.upstream.port)
         st.nginx_err = os.path.join(tmp, "nginx-error.log")
         st.nginx = Proc([NGINX, "-e", st.nginx_err, "-p", tmp + "/",
-                         "-c", conf, "-g", "daemon off;"],
+                         "-c", conf],
                         os.path.join(tmp, "nginx.out"))
         started.append(st.nginx)
         try:
@@ -323,6 +326,27 @@ def test_admin_route_needs_the_role(stack):
     r = s.get(st.url + "/admin/x", headers=FORGED, timeout=10)
     assert r.status_code == 200, (r.status_code, diag(st))
     assert echo_headers(r)["x-forwarded-user"] == ["dave@contoso.com"]
+
+
+def test_denied_page_is_gatehouses(stack):
+    """nginx's error_page 403 shows gatehouse's own denial page (the same
+    decision asked again), not nginx's bare 403, and leaks no identity or
+    token header to the browser."""
+    st = stack
+    s = nginx_sign_in(st, "erin@contoso.com", "/admin/y")
+    before = upstream_requests(st)
+    for method in ("GET", "POST"):
+        r = s.request(method, st.url + "/admin/y", timeout=10)
+        assert r.status_code == 403, (method, r.status_code, diag(st))
+        assert "<center>nginx" not in r.text, r.text[:400]
+        assert "text/html" in r.headers.get("Content-Type", ""), r.headers
+        assert "gatehouse" in r.text.lower() or "denied" in r.text.lower(), \
+            r.text[:400]
+        for h in r.headers:
+            assert not h.lower().startswith(("x-ms-", "x-forwarded-",
+                                             "x-auth-request-")), h
+    # The app never saw the denied requests.
+    assert upstream_requests(st) == before + 1
 
 
 def test_anonymous_routes_and_api_clients(stack):
