@@ -586,20 +586,24 @@ def idle_connections(port, cookie, n, root):
 # -- C micro-benchmarks ------------------------------------------------------
 
 def build_c(name, outdir):
-    pk = "libevent libevent_pthreads libcurl jansson openssl lmdb cjose"
+    # The Makefile's PKGS: the libraries the objects below need.
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        pk = re.search(r"^PKGS\s*=\s*(.*)$", f.read(), re.M).group(1)
     cflags = subprocess.run(["pkg-config", "--cflags"] + pk.split(),
                             capture_output=True, text=True,
                             check=True).stdout.split()
     libs = subprocess.run(["pkg-config", "--libs"] + pk.split(),
                           capture_output=True, text=True,
                           check=True).stdout.split()
-    b = os.path.join(ROOT, "build")
-    objs = [os.path.join(b, "gateway", f) for f in
-            sorted(os.listdir(os.path.join(b, "gateway")))
-            if f.endswith(".o") and f != "main.o"]
-    for d in ("storage", "policies"):
-        objs += [os.path.join(b, d, f) for f in
-                 sorted(os.listdir(os.path.join(b, d))) if f.endswith(".o")]
+    # The objects of today's sources (as the Makefile names them), not
+    # whatever build/ holds: a moved or deleted file leaves a stale one.
+    objs = []
+    for d in ("gateway", "storage", "policies"):
+        for dirpath, _, files in sorted(os.walk(os.path.join(ROOT, d))):
+            rel = os.path.relpath(dirpath, ROOT)
+            objs += [os.path.join(ROOT, "build", rel, f[:-2] + ".o")
+                     for f in sorted(files)
+                     if f.endswith(".c") and (rel, f) != ("gateway", "main.c")]
     out = os.path.join(outdir, name)
     subprocess.run(["cc", "-std=gnu11", "-D_GNU_SOURCE", "-O2", "-g",
                     "-Wall", "-Wextra", "-Werror", "-Wstrict-prototypes",
