@@ -465,24 +465,31 @@ conn_close_soon(struct conn *c)
  * it is in the input buffer already (*n its bytes there), so the
  * connection can go on with what follows; 0 when it is not, or broke off.
  */
-static int
-conn_body_skippable(const struct conn *c, size_t *n)
+int
+conn_body_rest(const struct http1_req *r, int64_t left,
+    const struct http1_chunked *chunk, const char *buf, size_t avail,
+    int64_t max, size_t *n)
 {
-	size_t avail = c->c_len - c->c_pos;
-	struct http1_chunked ch = c->c_chunk;
+	struct http1_chunked ch = *chunk;
 	ssize_t used;
 	int done, status;
 
-	if (c->c_body_err != 0 || c->c_in == NULL)
-		return 0;
-	if (!c->c_req.hr_chunked) {
-		*n = (size_t)c->c_left;
-		return avail >= (uint64_t)c->c_left;
+	if (!r->hr_chunked) {
+		*n = (size_t)left;
+		return avail >= (uint64_t)left;
 	}
-	used = http1_chunked_decode(&ch, c->c_in + c->c_pos, avail, NULL,
-	    c->c_body_max, &done, &status);
+	used = http1_chunked_decode(&ch, buf, avail, NULL, max, &done, &status);
 	*n = used > 0 ? (size_t)used : 0;
 	return used != -1 && done;
+}
+
+static int
+conn_body_skippable(const struct conn *c, size_t *n)
+{
+	if (c->c_body_err != 0 || c->c_in == NULL)
+		return 0;
+	return conn_body_rest(&c->c_req, c->c_left, &c->c_chunk,
+	    c->c_in + c->c_pos, c->c_len - c->c_pos, c->c_body_max, n);
 }
 
 /* The current response is complete: the next request may start. */
@@ -604,6 +611,18 @@ conn_buf_room(struct conn *c, size_t want)
 	return 0;
 }
 
+enum conn_next
+conn_head_next(const struct http1_req *r)
+{
+	int body = r->hr_chunked || r->hr_length > 0;
+
+	/* Answered without reading a body it may have: the bytes after the
+	 * head cannot be trusted as the next request. */
+	if (r->hr_status != 0)
+		return body ? CONN_NEXT_ANSWER_CLOSE : CONN_NEXT_ANSWER;
+	return body ? CONN_NEXT_BODY : CONN_NEXT_ANSWER;
+}
+
 /* The head is in: parse it and decide what comes next. */
 static void
 conn_head(struct conn *c, size_t hlen)
@@ -627,17 +646,17 @@ conn_head(struct conn *c, size_t hlen)
 		conn_refuse(c, c->c_req.hr_status, c->c_req.hr_why);
 		return;
 	}
-	if (c->c_req.hr_status != 0) {
-		/* Answered without reading a body it may have: the bytes
-		 * after the head cannot be trusted as the next request. */
-		if (c->c_req.hr_chunked || c->c_req.hr_length > 0)
-			c->c_close = 1;
+	switch (conn_head_next(&c->c_req)) {
+	case CONN_NEXT_ANSWER_CLOSE:
+		c->c_close = 1;
 		conn_dispatch(c);
 		return;
-	}
-	if (!c->c_req.hr_chunked && c->c_req.hr_length == 0) {
+	case CONN_NEXT_ANSWER:
 		conn_dispatch(c);
 		return;
+	case CONN_NEXT_BODY:
+	default:
+		break;
 	}
 	c->c_body = evbuffer_new();
 	if (c->c_body == NULL || conn_buf_room(c, 4096 + 2) == -1) {
@@ -842,30 +861,37 @@ conn_body_pause(struct conn *c, int pause)
 
 /* The largest request head read before it is refused with 431: both
  * limits, and slack for the request line and field syntax. */
-static size_t
+size_t
 conn_max_head(const struct config *cfg)
 {
 	return cfg->cf_max_request_line + cfg->cf_max_header_size + 1024;
 }
 
-/*
- * A head not complete yet: 0 while it may still be, 414 (as nginx) when its
- * request line is longer than max_request_line allows, 431 when the head
- * is over maxhead.  The line is judged as soon as it is too long, not only
- * once the whole head is.
- */
-static int
-conn_head_too_large(const struct conn *c, size_t maxhead)
+int
+conn_head_limit(
+    const char *head, size_t have, size_t max_request_line, size_t maxhead)
 {
 	/* Method (20 at most), two spaces, "HTTP/1.1" and CRLF. */
-	size_t maxline = c->c_worker->w_cfg->cf_max_request_line + 40;
-	size_t have = c->c_len - c->c_start;
-	const char *nl = memchr(c->c_in + c->c_start, '\n', have);
-	size_t line = nl != NULL ? (size_t)(nl - (c->c_in + c->c_start)) : have;
+	size_t maxline = max_request_line + 40;
+	const char *nl = memchr(head, '\n', have);
+	size_t line = nl != NULL ? (size_t)(nl - head) : have;
 
 	if (line > maxline)
 		return 414;
 	return have > maxhead ? 431 : 0;
+}
+
+size_t
+conn_skip_empty(const char *buf, size_t len, int *empty)
+{
+	size_t n = 0;
+
+	while (len - n >= 2 && buf[n] == '\r' && buf[n + 1] == '\n' &&
+	    *empty < CONN_MAX_EMPTY) {
+		n += 2;
+		(*empty)++;
+	}
+	return n;
 }
 
 static void
@@ -880,13 +906,8 @@ conn_process(struct conn *c)
 		case CS_IDLE:
 			/* RFC 9112 2.2: empty lines before a request are
 			 * ignored (a few; not as a way to idle forever). */
-			while (c->c_len - c->c_pos >= 2 &&
-			    c->c_in[c->c_pos] == '\r' &&
-			    c->c_in[c->c_pos + 1] == '\n' &&
-			    c->c_empty < CONN_MAX_EMPTY) {
-				c->c_pos += 2;
-				c->c_empty++;
-			}
+			c->c_pos += conn_skip_empty(c->c_in + c->c_pos,
+			    c->c_len - c->c_pos, &c->c_empty);
 			if (c->c_len == c->c_pos)
 				return;
 			if (c->c_len - c->c_pos == 1 &&
@@ -908,7 +929,9 @@ conn_process(struct conn *c)
 				return;
 			}
 			if (hlen == 0) {
-				int st = conn_head_too_large(c, maxhead);
+				int st = conn_head_limit(c->c_in + c->c_start,
+				    c->c_len - c->c_start,
+				    cfg->cf_max_request_line, maxhead);
 
 				if (st != 0) {
 					conn_refuse(c, st,
@@ -1087,16 +1110,16 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- responses ------------------------------------------------------- */
 
-static void
-conn_status_line(struct conn *c, int status, const char *reason)
+size_t
+conn_status_line_fmt(
+    char line[CONN_STATUS_LINE_MAX], int status, const char *reason)
 {
-	char line[160];
 	size_t rl;
 
 	if (reason == NULL || reason[0] == '\0')
 		reason = "Status";
 	rl = strlen(reason);
-	if (rl > sizeof(line) - 16 || status < 100 || status > 999) {
+	if (rl > CONN_STATUS_LINE_MAX - 16 || status < 100 || status > 999) {
 		reason = "Status";
 		rl = 6;
 	}
@@ -1107,7 +1130,16 @@ conn_status_line(struct conn *c, int status, const char *reason)
 	line[12] = ' ';
 	memcpy(line + 13, reason, rl);
 	memcpy(line + 13 + rl, "\r\n", 2);
-	evbuffer_add(c->c_out, line, 15 + rl);
+	return 15 + rl;
+}
+
+static void
+conn_status_line(struct conn *c, int status, const char *reason)
+{
+	char line[CONN_STATUS_LINE_MAX];
+
+	evbuffer_add(
+	    c->c_out, line, conn_status_line_fmt(line, status, reason));
 }
 
 static int
@@ -1122,6 +1154,15 @@ conn_closing(const struct conn *c, int close)
 	    c->c_worker->w_draining;
 }
 
+const char *
+conn_connection_field(int close, int minor)
+{
+	if (close)
+		return "Connection: close\r\n";
+	/* Keep-alive is 1.1's default, and must be said to a 1.0 client. */
+	return minor == 0 ? "Connection: keep-alive\r\n" : "";
+}
+
 /* Connection and Date, the empty line. */
 static void
 conn_head_tail(struct conn *c, int has_date, int close)
@@ -1131,12 +1172,28 @@ conn_head_tail(struct conn *c, int has_date, int close)
 
 		evbuffer_add(c->c_out, d, strlen(d));
 	}
-	if (conn_closing(c, close)) {
+	const char *field;
+
+	if (conn_closing(c, close))
 		c->c_close = 1;
-		evbuffer_add(c->c_out, "Connection: close\r\n", 19);
-	} else if (c->c_req.hr_minor == 0)
-		evbuffer_add(c->c_out, "Connection: keep-alive\r\n", 24);
+	field = conn_connection_field(c->c_close, c->c_req.hr_minor);
+	evbuffer_add(c->c_out, field, strlen(field));
 	evbuffer_add(c->c_out, "\r\n", 2);
+}
+
+int
+conn_field_own(const char *name)
+{
+	return strcasecmp(name, "Connection") == 0 ||
+	    strcasecmp(name, "Content-Length") == 0 ||
+	    strcasecmp(name, "Transfer-Encoding") == 0 ||
+	    strcasecmp(name, "Date") == 0;
+}
+
+int
+conn_status_has_length(int status)
+{
+	return status >= 200 && status != 204 && status != 304;
 }
 
 void
@@ -1154,17 +1211,14 @@ conn_respond(struct conn *c, int status, const char *reason,
 	conn_status_line(c, status, reason);
 	for (i = 0; hdrs != NULL && i < hdrs->rh_n; i++) {
 		h = &hdrs->rh_v[i];
-		if (strcasecmp(h->rh_name, "Connection") == 0 ||
-		    strcasecmp(h->rh_name, "Content-Length") == 0 ||
-		    strcasecmp(h->rh_name, "Transfer-Encoding") == 0 ||
-		    strcasecmp(h->rh_name, "Date") == 0)
+		if (conn_field_own(h->rh_name))
 			continue;
 		evbuffer_add(c->c_out, h->rh_name, h->rh_nlen);
 		evbuffer_add(c->c_out, ": ", 2);
 		evbuffer_add(c->c_out, h->rh_value, h->rh_vlen);
 		evbuffer_add(c->c_out, "\r\n", 2);
 	}
-	if (status >= 200 && status != 204 && status != 304) {
+	if (conn_status_has_length(status)) {
 		n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", blen);
 		evbuffer_add(c->c_out, cl, (size_t)n);
 	}

@@ -16,8 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config;
 struct conn;
 struct evbuffer;
+struct http1_chunked;
+struct http1_req;
 struct resp_hdrs;
 struct worker;
 
@@ -131,5 +134,67 @@ void conn_drain_all(struct worker *w);
 
 /* At exit: free w's remaining connections (their requests are gone). */
 void conn_free_all(struct worker *w);
+
+/*
+ * The decisions a connection makes on bytes and parsed heads, apart from
+ * the socket (conn.c uses them; unit tests drive them directly).
+ */
+
+/*
+ * Empty lines before a request (RFC 9112 2.2): the bytes of those at the
+ * start of buf to skip.  *empty counts them for the request to come (from
+ * 0), so that no more than a few are ever skipped, not as a way to idle.
+ */
+size_t conn_skip_empty(const char *buf, size_t len, int *empty);
+
+/* The largest request head read before it is refused with 431: both
+ * limits, and slack for the request line and field syntax. */
+size_t conn_max_head(const struct config *cfg);
+
+/*
+ * A head not complete yet, its first `have` bytes at head: 0 while it may
+ * still be, 414 (as nginx) when its request line is longer than
+ * max_request_line allows, 431 when the head is over maxhead.  The line
+ * is judged as soon as it is too long, not only once the whole head is.
+ */
+int conn_head_limit(
+    const char *head, size_t have, size_t max_request_line, size_t maxhead);
+
+/* What follows a parsed head. */
+enum conn_next {
+	CONN_NEXT_ANSWER,       /* no body: served at once */
+	CONN_NEXT_ANSWER_CLOSE, /* refused with a body unread: then close */
+	CONN_NEXT_BODY,         /* served, its body held until asked for */
+};
+enum conn_next conn_head_next(const struct http1_req *r);
+
+/*
+ * A body not (all) read when its response is complete, r's body with left
+ * bytes of a Content-Length still to come, or chunked and decoded as far
+ * as chunk (its limit max): 1 when the rest of it is in the avail bytes at
+ * buf (*n of them), so the connection can go on with what follows; 0 when
+ * it is not, or is malformed.
+ */
+int conn_body_rest(const struct http1_req *r, int64_t left,
+    const struct http1_chunked *chunk, const char *buf, size_t avail,
+    int64_t max, size_t *n);
+
+/* The status line for status and reason into line; its length.  A
+ * reason that is empty or too long, or a status outside 100..999,
+ * becomes "Status". */
+#define CONN_STATUS_LINE_MAX 160
+size_t conn_status_line_fmt(
+    char line[CONN_STATUS_LINE_MAX], int status, const char *reason);
+
+/* 1 for a field the connection writes itself (Connection,
+ * Content-Length, Transfer-Encoding, Date): a caller's copy is dropped. */
+int conn_field_own(const char *name);
+
+/* 1 when a complete response of this status carries Content-Length. */
+int conn_status_has_length(int status);
+
+/* The Connection line ("" for none) of a response to an HTTP/1.<minor>
+ * request that closes (close 1) or keeps the connection. */
+const char *conn_connection_field(int close, int minor);
 
 #endif

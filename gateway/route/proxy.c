@@ -107,6 +107,35 @@ proxy_done(struct request_ctx *rq)
 	request_end(rq);
 }
 
+enum conn_body
+proxy_framing(const struct http1_resp *p, int nobody)
+{
+	if (nobody)
+		return CONN_BODY_NONE;
+	if (p->hp_chunked)
+		return CONN_BODY_STREAM;
+	if (p->hp_length >= 0)
+		return p->hp_length == 0 ? CONN_BODY_NONE : CONN_BODY_LENGTH;
+	return CONN_BODY_STREAM; /* delimited by the close */
+}
+
+int
+proxy_field_passes(const struct http1_resp *p, const struct http1_hdr *h)
+{
+	return (headers_kind(h->hh_name, h->hh_nlen) &
+	           (HEADERS_HOP | HEADERS_LENGTH)) == 0 &&
+	    (p->hp_connection == NULL ||
+	        !http1_connection_has(p->hp_hdrs, p->hp_nhdrs, h->hh_name));
+}
+
+int
+proxy_sends_length(
+    const struct http1_resp *p, enum conn_body framing, int nobody)
+{
+	return p->hp_length >= 0 && !p->hp_chunked &&
+	    (framing != CONN_BODY_NONE || nobody || p->hp_length == 0);
+}
+
 /* Send the response head to the client, with the framing decided again
  * for it (RFC 9112 6.3): the upstream's own framing fields never pass. */
 static void
@@ -114,18 +143,10 @@ proxy_head_out(struct request_ctx *rq, const struct http1_resp *p, int nobody)
 {
 	const struct http1_hdr *h;
 	struct headers_writer w;
-	enum conn_body framing;
+	enum conn_body framing = proxy_framing(p, nobody);
 	int i;
 	char buf[24];
 
-	if (nobody)
-		framing = CONN_BODY_NONE;
-	else if (p->hp_chunked)
-		framing = CONN_BODY_STREAM;
-	else if (p->hp_length >= 0)
-		framing = p->hp_length == 0 ? CONN_BODY_NONE : CONN_BODY_LENGTH;
-	else
-		framing = CONN_BODY_STREAM; /* delimited by the close */
 	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
 	rq->rq_status = p->hp_status;
 	rq->rq_state = RQ_STREAMING;
@@ -133,17 +154,12 @@ proxy_head_out(struct request_ctx *rq, const struct http1_resp *p, int nobody)
 	    &w, conn_head_begin(rq->rq_conn, p->hp_status, p->hp_reason), 2048);
 	for (i = 0; i < p->hp_nhdrs; i++) {
 		h = &p->hp_hdrs[i];
-		if ((headers_kind(h->hh_name, h->hh_nlen) &
-		        (HEADERS_HOP | HEADERS_LENGTH)) != 0 ||
-		    (p->hp_connection != NULL &&
-		        http1_connection_has(
-		            p->hp_hdrs, p->hp_nhdrs, h->hh_name)))
+		if (!proxy_field_passes(p, h))
 			continue;
 		headers_writer_field(
 		    &w, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);
 	}
-	if (p->hp_length >= 0 && !p->hp_chunked &&
-	    (framing != CONN_BODY_NONE || nobody || p->hp_length == 0))
+	if (proxy_sends_length(p, framing, nobody))
 		headers_writer_field(&w, "Content-Length", 14, buf,
 		    headers_u64(buf, (uint64_t)p->hp_length));
 	headers_writer_end(&w);

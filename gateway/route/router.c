@@ -66,32 +66,80 @@ router_config_check(struct config *cfg, config_report_fn *report, void *arg)
 const struct config_module router_config_module = {"router", router_keys,
     sizeof(router_keys) / sizeof(router_keys[0]), router_config_check, NULL};
 
+/* The endpoints by name, in router_endpoint's order. */
+static const struct {
+	const char *re_name;
+	size_t re_len;
+	enum router_endpoint re_ep;
+} router_endpoints[] = {
+    {"/healthz", 8, ROUTER_EP_HEALTHZ},
+    {"/login", 6, ROUTER_EP_LOGIN},
+    {"/logout", 7, ROUTER_EP_LOGOUT},
+    {"/callback", 9, ROUTER_EP_CALLBACK},
+    {"/me", 3, ROUTER_EP_ME},
+    {"/refresh", 8, ROUTER_EP_REFRESH},
+    {"/verify", 7, ROUTER_EP_VERIFY},
+};
+
+enum router_endpoint
+router_endpoint_find(const char *sub)
+{
+	size_t i, n = strcspn(sub, "?");
+
+	for (i = 0; i < sizeof(router_endpoints) / sizeof(router_endpoints[0]);
+	     i++)
+		if (n == router_endpoints[i].re_len &&
+		    strncmp(sub, router_endpoints[i].re_name, n) == 0)
+			return router_endpoints[i].re_ep;
+	return ROUTER_EP_NONE;
+}
+
+const char *
+router_auth_sub(const char *path, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+
+	if (strncmp(path, prefix, plen) == 0 &&
+	    (path[plen] == '/' || path[plen] == '\0' || path[plen] == '?'))
+		return path + plen;
+	return NULL;
+}
+
 /* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
  * prefix, query included. */
 static void
 router_endpoint(struct request_ctx *rq, const char *sub)
 {
-	size_t n = strcspn(sub, "?");
-
 	rq->rq_event = "endpoint";
-	if (n == 8 && strncmp(sub, "/healthz", 8) == 0)
+	switch (router_endpoint_find(sub)) {
+	case ROUTER_EP_HEALTHZ:
 		endpoints_healthz(rq);
-	else if (n == 6 && strncmp(sub, "/login", 6) == 0)
+		break;
+	case ROUTER_EP_LOGIN:
 		oidc_login(rq);
-	else if (n == 7 && strncmp(sub, "/logout", 7) == 0)
+		break;
+	case ROUTER_EP_LOGOUT:
 		oidc_logout(rq);
-	else if (n == 9 && strncmp(sub, "/callback", 9) == 0)
+		break;
+	case ROUTER_EP_CALLBACK:
 		oidc_callback(rq);
-	else if (n == 3 && strncmp(sub, "/me", 3) == 0)
+		break;
+	case ROUTER_EP_ME:
 		endpoints_me(rq);
-	else if (n == 8 && strncmp(sub, "/refresh", 8) == 0)
+		break;
+	case ROUTER_EP_REFRESH:
 		endpoints_refresh(rq);
-	else if (n == 7 && strncmp(sub, "/verify", 7) == 0) {
+		break;
+	case ROUTER_EP_VERIFY:
 		if (forward_auth_verify(rq) == 0)
 			router_route(rq);
-	} else
+		break;
+	case ROUTER_EP_NONE:
+	default:
 		errpage_send(rq, 404, "not_found",
 		    "There is no such gatehouse endpoint.", 0);
+		break;
+	}
 }
 
 /* Identity (and, when configured, token) headers, then the upstream.
@@ -277,6 +325,17 @@ router_allow(struct request_ctx *rq)
 		(void)proxy_forward(rq);
 }
 
+enum policy_action
+router_action(const struct config *cfg, const struct policy_route *route)
+{
+	/* No route lines: everything is proxied, to signed-in users when a
+	 * provider is configured, to anyone otherwise. */
+	if (route != NULL)
+		return policy_route_action(route);
+	return oidc_configured(cfg) ? POLICY_ACTION_SIGNED_IN
+	                            : POLICY_ACTION_ANONYMOUS;
+}
+
 void
 router_route(struct request_ctx *rq)
 {
@@ -292,11 +351,7 @@ router_route(struct request_ctx *rq)
 		}
 	}
 	rq->rq_route = route;
-	/* No route lines: everything is proxied, to signed-in users when a
-	 * provider is configured, to anyone otherwise. */
-	switch (route != NULL          ? policy_route_action(route)
-	        : oidc_configured(cfg) ? POLICY_ACTION_SIGNED_IN
-	                               : POLICY_ACTION_ANONYMOUS) {
+	switch (router_action(cfg, route)) {
 	case POLICY_ACTION_ANONYMOUS:
 		router_allow(rq);
 		return;
@@ -316,12 +371,7 @@ router_route(struct request_ctx *rq)
 /* The parser's refusals, each with its page; the last row is the
  * default.  Only 405 keeps the connection: its head was read whole and
  * nothing of a body is left unread. */
-static const struct {
-	int rr_status;
-	const char *rr_code;
-	const char *rr_message;
-	int rr_close;
-} router_refusals[] = {
+static const struct router_refusal router_refusals[] = {
     {405, "method_not_allowed", "This method is not allowed.", 0},
     {413, "body_too_large",
         "The request body is larger than this gateway accepts.", 1},
@@ -336,23 +386,30 @@ static const struct {
     {400, "bad_request", "The request is malformed.", 1},
 };
 
+const struct router_refusal *
+router_refusal_find(int status)
+{
+	const size_t n = sizeof(router_refusals) / sizeof(router_refusals[0]);
+	size_t i;
+
+	for (i = 0; i + 1 < n && router_refusals[i].rr_status != status; i++)
+		;
+	return &router_refusals[i];
+}
+
 static void
 router_refuse(struct request_ctx *rq, int status)
 {
 	const struct http1_req *r = rq->rq_hreq;
-	const size_t n = sizeof(router_refusals) / sizeof(router_refusals[0]);
+	const struct router_refusal *rr = router_refusal_find(status);
 	char why[128];
-	size_t i;
 
 	if (r->hr_why != NULL)
 		log_info("refused id=%s client=%s status=%d reason=\"%s\"",
 		    rq->rq_id, rq->rq_peer, status,
 		    log_sanitize(why, sizeof(why), r->hr_why));
-	for (i = 0; i + 1 < n && router_refusals[i].rr_status != status; i++)
-		;
-	errpage_send(rq, router_refusals[i].rr_status,
-	    router_refusals[i].rr_code, router_refusals[i].rr_message,
-	    router_refusals[i].rr_close);
+	errpage_send(
+	    rq, rr->rr_status, rr->rr_code, rr->rr_message, rr->rr_close);
 }
 
 void
@@ -360,8 +417,7 @@ router_request(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct http1_req *r = rq->rq_hreq;
-	const char *uri = r->hr_target;
-	size_t plen;
+	const char *uri = r->hr_target, *sub;
 
 	headers_request_id(rq);
 	if (r->hr_status != 0) {
@@ -380,11 +436,8 @@ router_request(struct request_ctx *rq)
 	}
 	if (router_normalise(rq, uri) == -1)
 		return;
-	plen = strlen(cfg->cf_auth_prefix);
-	if (strncmp(rq->rq_path, cfg->cf_auth_prefix, plen) == 0 &&
-	    (rq->rq_path[plen] == '/' || rq->rq_path[plen] == '\0' ||
-	        rq->rq_path[plen] == '?')) {
-		router_endpoint(rq, rq->rq_path + plen);
+	if ((sub = router_auth_sub(rq->rq_path, cfg->cf_auth_prefix)) != NULL) {
+		router_endpoint(rq, sub);
 		return;
 	}
 	if (cfg->cf_callback_path != NULL &&

@@ -656,6 +656,21 @@ upstream_done(struct upstream_conn *uc)
 	h->uh_done(rq);
 }
 
+int
+upstream_nobody(int head_request, int status)
+{
+	return head_request || status == 204 || status == 304;
+}
+
+int
+upstream_reusable(const struct http1_resp *p, int nobody)
+{
+	if (p->hp_close)
+		return 0;
+	/* A body delimited by the close: never reused. */
+	return nobody || p->hp_chunked || p->hp_length >= 0;
+}
+
 /* Decide the framing of the response (RFC 9112 6.3) and give the head to
  * the handler.  Returns 1 when the response is complete already (no
  * body), 0 to read the body. */
@@ -665,11 +680,11 @@ upstream_head_framing(struct upstream_conn *uc, const struct http1_resp *p)
 	struct request_ctx *rq = uc->uc_rq;
 	int nobody;
 
-	if (p->hp_close)
-		uc->uc_flags &= ~UC_KEEPALIVE;
-	else
+	nobody = upstream_nobody(rq->rq_head, p->hp_status);
+	if (upstream_reusable(p, nobody))
 		uc->uc_flags |= UC_KEEPALIVE;
-	nobody = rq->rq_head || p->hp_status == 204 || p->hp_status == 304;
+	else
+		uc->uc_flags &= ~UC_KEEPALIVE;
 	if (nobody) {
 		/* No body, whatever the framing headers say. */
 	} else if (p->hp_chunked) {
@@ -679,9 +694,7 @@ upstream_head_framing(struct upstream_conn *uc, const struct http1_resp *p)
 		uc->uc_state = UC_BODY_LENGTH;
 		uc->uc_remaining = p->hp_length;
 	} else {
-		/* Delimited by the close: never reused. */
 		uc->uc_state = UC_BODY_CLOSE;
-		uc->uc_flags &= ~UC_KEEPALIVE;
 	}
 	uc->uc_h->uh_head(rq, p, nobody);
 	if (nobody || (!p->hp_chunked && p->hp_length == 0)) {

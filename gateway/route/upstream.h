@@ -70,6 +70,16 @@ struct upstream_conn *upstream_conn_get(struct upstream_pool *pool);
 void upstream_send(struct upstream_conn *uc, struct request_ctx *rq,
     const struct upstream_handler *h);
 
+/* 1 when the response to a request (head_request: a HEAD) with this
+ * status has no body at all, whatever its framing fields say. */
+int upstream_nobody(int head_request, int status);
+
+/* 1 when the connection may carry another request once response head p
+ * (nobody: as upstream_nobody says) has been read whole: not after
+ * "Connection: close" or HTTP/1.0, nor after a body delimited by the
+ * close. */
+int upstream_reusable(const struct http1_resp *p, int nobody);
+
 /* The client caught up: read the upstream again if uh_body paused it. */
 void upstream_resume(struct upstream_conn *uc);
 

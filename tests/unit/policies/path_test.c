@@ -4,11 +4,11 @@
  * in tests/corpus/path/: each file holds a raw path on its first line
  * and the expected outcome on the second, "refuse" or "= /normalised".
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "path.h"
 #include "tap.h"
 
@@ -246,59 +246,51 @@ test_misc(void)
 	free(s);
 }
 
-static int
-corpus_line(FILE *f, char *buf, size_t size)
+/* The next line of *text (its newline dropped), or NULL at the end. */
+static char *
+corpus_line(char **text)
 {
-	size_t n;
+	char *line = *text, *nl;
 
-	if (fgets(buf, (int)size, f) == NULL)
-		return -1;
-	n = strlen(buf);
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	return 0;
+	if (line == NULL || line[0] == '\0')
+		return NULL;
+	nl = strchr(line, '\n');
+	if (nl != NULL)
+		*nl++ = '\0';
+	*text = nl;
+	return line;
+}
+
+static void
+check_file(const char *name, char *buf, size_t len, void *arg)
+{
+	char *raw, *want, *rest = buf, out[1024];
+	int *n = arg, rc;
+
+	(void)len;
+	raw = corpus_line(&rest);
+	want = corpus_line(&rest);
+	if (!ok(raw != NULL && want != NULL, "%s has two lines", name))
+		return;
+	(*n)++;
+	rc = path_normalise(raw, 0, out, sizeof(out), NULL);
+	if (strcmp(want, "refuse") == 0)
+		ok(rc == -1, "corpus %s: refused", name);
+	else if (!ok(strncmp(want, "= ", 2) == 0,
+	             "corpus %s: outcome is \"refuse\" or \"= PATH\"", name))
+		return;
+	else
+		is_str(rc == 0 ? out : NULL, want + 2, "corpus %s", name);
 }
 
 static void
 test_corpus(void)
 {
-	struct dirent *de;
-	DIR *d;
-	FILE *f;
-	char file[512], raw[1024], want[1024], out[1024];
-	int n = 0, rc;
+	int n = 0;
 
-	d = opendir(CORPUS_DIR);
-	if (!ok(d != NULL, "open %s (run from the repository root)",
-	        CORPUS_DIR))
+	if (!ok(test_corpus_walk(CORPUS_DIR, check_file, &n) != -1,
+	        "open %s (run from the repository root)", CORPUS_DIR))
 		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", CORPUS_DIR, de->d_name);
-		f = fopen(file, "r");
-		if (!ok(f != NULL, "open %s", file))
-			continue;
-		if (!ok(corpus_line(f, raw, sizeof(raw)) == 0 &&
-		            corpus_line(f, want, sizeof(want)) == 0,
-		        "%s has two lines", de->d_name)) {
-			fclose(f);
-			continue;
-		}
-		fclose(f);
-		n++;
-		rc = path_normalise(raw, 0, out, sizeof(out), NULL);
-		if (strcmp(want, "refuse") == 0)
-			ok(rc == -1, "corpus %s: refused", de->d_name);
-		else if (!ok(strncmp(want, "= ", 2) == 0,
-		             "corpus %s: outcome is \"refuse\" or \"= PATH\"",
-		             de->d_name))
-			continue;
-		else
-			is_str(rc == 0 ? out : NULL, want + 2, "corpus %s",
-			    de->d_name);
-	}
-	closedir(d);
 	ok(n >= 10, "corpus has at least 10 files (%d)", n);
 }
 

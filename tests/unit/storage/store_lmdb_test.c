@@ -15,11 +15,12 @@
 #include <lmdb.h>
 
 #include "core/error.h"
-#include "rmtree.h"
+#include "lmdb_raw.h"
 #include "store.h"
 #include "tap.h"
+#include "tmpdir.h"
 
-static char tmpdir[] = "/tmp/store_lmdb_test.XXXXXX";
+static char tmpdir[128];
 
 /* A well-spread key for number i (stands in for SHA-256). */
 static void
@@ -163,43 +164,19 @@ static MDB_env *
 raw_open(const char *name, MDB_txn **txn, MDB_dbi *dbi, int rdonly)
 {
 	char path[256];
-	MDB_env *env = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	if (mdb_env_create(&env) != 0)
-		return NULL;
-	mdb_env_set_mapsize(env, (size_t)1 << 30);
-	if (mdb_env_open(env, path, MDB_NOTLS, 0600) != 0 ||
-	    mdb_txn_begin(env, NULL, rdonly ? MDB_RDONLY : 0, txn) != 0) {
-		mdb_env_close(env);
-		return NULL;
-	}
-	if (mdb_dbi_open(*txn, NULL, 0, dbi) != 0) {
-		mdb_txn_abort(*txn);
-		mdb_env_close(env);
-		return NULL;
-	}
-	return env;
+	return test_lmdb_open(path, (size_t)1 << 30, txn, dbi, rdonly);
 }
 
 /* Entries in the store's database (both parts count), or -1. */
 static long
 raw_entries(const char *name)
 {
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_stat ms;
-	long n = -1;
+	char path[256];
 
-	env = raw_open(name, &txn, &dbi, 1);
-	if (env == NULL)
-		return -1;
-	if (mdb_stat(txn, dbi, &ms) == 0)
-		n = (long)ms.ms_entries;
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return n;
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return test_lmdb_entries(path, (size_t)1 << 30);
 }
 
 /* The LMDB key of part `part` (0 hot, 1 cold) of record i: the first 8
@@ -920,7 +897,7 @@ test_kill9(void)
 int
 main(void)
 {
-	if (mkdtemp(tmpdir) == NULL) {
+	if (test_tmpdir(tmpdir, sizeof(tmpdir), "store_lmdb_test") == -1) {
 		ok(0, "mkdtemp: %s", strerror(errno));
 		return done_testing();
 	}

@@ -8,14 +8,15 @@
  * a line or the file in its message.  A corpus file without a row fails.
  * Run from the repository root.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/config.h"
+#include "corpus.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 #define CORPUS "tests/corpus/config"
 
@@ -88,26 +89,20 @@ static const struct {
     {"whitespace-only", 0},
 };
 
-static char dir[64], conf[96], dotenv[96];
+static char dir[128], conf[256], dotenv[256];
 
+/* Write len bytes of text to path (created or emptied).  0 or -1. */
 static int
-copy_file(const char *from, const char *to)
+write_file(const char *path, const char *text, size_t len)
 {
-	char buf[8192];
-	FILE *in, *out;
-	size_t n;
+	FILE *f = fopen(path, "wb");
 	int rc = 0;
 
-	in = fopen(from, "rb");
-	out = fopen(to, "wb");
-	if (in == NULL || out == NULL)
+	if (f == NULL)
+		return -1;
+	if (fwrite(text, 1, len, f) != len)
 		rc = -1;
-	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
-		if (fwrite(buf, 1, n, out) != n)
-			rc = -1;
-	if (in != NULL)
-		fclose(in);
-	if (out != NULL && fclose(out) != 0)
+	if (fclose(f) != 0)
 		rc = -1;
 	return rc;
 }
@@ -133,8 +128,7 @@ setup(void)
 	}
 	setenv("GH_FUZZ_HOST", "127.0.0.1", 1);
 	setenv("GH_FUZZ_SECRET", "s3cret", 1);
-	snprintf(dir, sizeof(dir), "/tmp/gh-config-corpus.XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (test_tmpdir(dir, sizeof(dir), "config_corpus_test") == -1)
 		return -1;
 	snprintf(conf, sizeof(conf), "%s/gateway.conf", dir);
 	snprintf(dotenv, sizeof(dotenv), "%s/.env", dir);
@@ -148,51 +142,43 @@ setup(void)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-int
-main(void)
+/* One corpus file: copied to gateway.conf in the private directory, then
+ * loaded from there. */
+static void
+check_file(const char *name, char *text, size_t len, void *arg)
 {
 	char path[512], msg[4096];
-	struct dirent *de;
 	struct config *cfg;
 	size_t i, rows = sizeof(expect) / sizeof(expect[0]);
 	FILE *errf;
-	DIR *d;
-	int n = 0;
 
-	if (!ok(setup() == 0, "temporary directory"))
-		return done_testing();
-	d = opendir(CORPUS);
-	if (!ok(d != NULL, "open %s (run from the repository root)", CORPUS))
-		goto done;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		n++;
-		for (i = 0; i < rows; i++)
-			if (strcmp(expect[i].file, de->d_name) == 0)
-				break;
-		if (!ok(i < rows, "%s has an expected outcome", de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
-		if (!ok(copy_file(path, conf) == 0, "copy %s", path))
-			continue;
-		memset(msg, 0, sizeof(msg));
-		errf = fmemopen(msg, sizeof(msg) - 1, "w");
-		cfg = config_load(conf, errf != NULL ? errf : stderr);
-		if (errf != NULL)
-			fclose(errf);
-		ok((cfg != NULL) == expect[i].accept, "%s: %s", de->d_name,
-		    expect[i].accept ? "accepted" : "refused");
-		if (!expect[i].accept)
-			ok(strncmp(msg, conf, strlen(conf)) == 0,
-			    "%s: the message names the file", de->d_name);
-		config_free(cfg);
-	}
-	closedir(d);
-	is_int(n, rows, "every row has its file");
-done:
-	unlink(conf);
-	unlink(dotenv);
-	rmdir(dir);
+	(void)arg;
+	i = TEST_CORPUS_ROW(expect, name);
+	if (!ok(i < rows, "%s has an expected outcome", name))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", CORPUS, name);
+	if (!ok(write_file(conf, text, len) == 0, "copy %s", path))
+		return;
+	memset(msg, 0, sizeof(msg));
+	errf = fmemopen(msg, sizeof(msg) - 1, "w");
+	cfg = config_load(conf, errf != NULL ? errf : stderr);
+	if (errf != NULL)
+		fclose(errf);
+	ok((cfg != NULL) == expect[i].accept, "%s: %s", name,
+	    expect[i].accept ? "accepted" : "refused");
+	if (!expect[i].accept)
+		ok(strncmp(msg, conf, strlen(conf)) == 0,
+		    "%s: the message names the file", name);
+	config_free(cfg);
+}
+
+int
+main(void)
+{
+	if (ok(setup() == 0, "temporary directory"))
+		test_corpus_table(CORPUS, check_file, NULL,
+		    sizeof(expect) / sizeof(expect[0]));
+	if (dir[0] != '\0')
+		(void)test_rmtree(dir);
 	return done_testing();
 }

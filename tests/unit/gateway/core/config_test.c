@@ -7,8 +7,9 @@
 
 #include "core/config.h"
 #include "tap.h"
+#include "tmpdir.h"
 
-static char dir[] = "/tmp/gh-config-XXXXXX";
+static char dir[128];
 
 static struct config *
 load(const char *text, char *errs, size_t errsize)
@@ -34,7 +35,7 @@ main(void)
 	char errs[4096];
 	const struct config_key *k;
 
-	if (mkdtemp(dir) == NULL)
+	if (test_tmpdir(dir, sizeof(dir), "config_test") == -1)
 		return 1;
 	unsetenv("GATEHOUSE_WORKERS");
 
@@ -86,5 +87,6 @@ main(void)
 	k = config_key_find("upstream");
 	ok(k != NULL && (k->ck_flags & CONFIG_REQUIRED), "upstream required");
 	ok(config_key_find("nope") == NULL, "unknown lookup");
+	(void)test_rmtree(dir);
 	return done_testing();
 }

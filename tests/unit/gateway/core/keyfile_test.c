@@ -14,6 +14,7 @@
 #include "core/keyfile.h"
 #include "hex.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static int
 write_file(const char *path, const char *text, mode_t mode)
@@ -72,8 +73,7 @@ expect_refused(
 static void
 test_key_file(void)
 {
-	/* mkdtemp() replaces the X's with a unique name. */
-	char dir[] = "/tmp/keyfile_test.XXXXXX", path[128], sub[256];
+	char dir[128], path[256], sub[384];
 	char text[128], hex[2 * CRYPTO_KEY_LEN + 1];
 	struct secret k1 = {NULL, 0}, k2 = {NULL, 0};
 	struct gh_error err;
@@ -81,7 +81,7 @@ test_key_file(void)
 	ssize_t n;
 	int fd;
 
-	if (mkdtemp(dir) == NULL) {
+	if (test_tmpdir(dir, sizeof(dir), "keyfile_test") == -1) {
 		ok(0, "mkdtemp");
 		return;
 	}

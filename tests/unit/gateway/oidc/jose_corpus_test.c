@@ -7,7 +7,6 @@
  * the table below gives.  A corpus file without a row fails, so a new
  * attack comes with its expected verdict.  Run from the repository root.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/error.h"
+#include "corpus.h"
 #include "oidc/jose.h"
 #include "oidc/jwks.h"
 #include "tap.h"
@@ -131,80 +131,59 @@ sign_file(
 	return out;
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
+struct corpus_ctx {
+	const struct jwks *keys;
+	const cjose_jwk_t *rsa, *eck;
+	struct jose_check chk;
+};
 
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		if (f != NULL)
-			fclose(f);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf != NULL)
-		buf[fread(buf, 1, (size_t)n, f)] = '\0';
-	*len = (size_t)n;
-	fclose(f);
-	return buf;
+static void
+check_file(const char *name, char *buf, size_t len, void *arg)
+{
+	struct corpus_ctx *cx = arg;
+	struct gh_error err;
+	enum jose_result r;
+	json_t *claims;
+	const char *want, *got;
+	char *jwt;
+
+	want = expected(name);
+	if (!ok(want != NULL, "%s has an expected verdict", name))
+		return;
+	jwt = sign_file(buf, len, cx->rsa, cx->eck);
+	if (!ok(jwt != NULL, "%s signs", name))
+		return;
+	memset(&err, 0, sizeof(err));
+	claims = NULL;
+	r = jose_verify(jwt, cx->keys, &cx->chk, &claims, &err);
+	got = r == JOSE_OK ? "ok" : (err.ge_code ? err.ge_code : "-");
+	is_str(got, want, "corpus %s", name);
+	json_decref(claims);
+	free(jwt);
 }
 
 static void
 test_corpus(
     const struct jwks *keys, const cjose_jwk_t *rsa, const cjose_jwk_t *eck)
 {
-	struct jose_check chk;
-	struct gh_error err;
-	struct dirent *de;
-	enum jose_result r;
-	json_t *claims;
-	char path[512], *buf, *jwt;
-	const char *want, *got;
-	size_t len;
-	DIR *d;
-	int n = 0;
+	struct corpus_ctx cx;
 
-	memset(&chk, 0, sizeof(chk));
-	chk.jc_issuer = "https://op.example/v2.0";
-	chk.jc_audiences = auds;
-	chk.jc_naudiences = 1;
-	chk.jc_client_id = "client-1";
-	chk.jc_nonce = "n-0S6_WzA2Mj";
-	chk.jc_algs = algs;
-	chk.jc_nalgs = 3;
-	chk.jc_now = 1700000100;
-	chk.jc_skew = 60;
-	chk.jc_require_iat = 1;
-	d = opendir(CORPUS);
-	if (!ok(d != NULL, "open %s (run from the repository root)", CORPUS))
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		n++;
-		want = expected(de->d_name);
-		if (!ok(want != NULL, "%s has an expected verdict", de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
-		buf = slurp(path, &len);
-		jwt = buf != NULL ? sign_file(buf, len, rsa, eck) : NULL;
-		free(buf);
-		if (!ok(jwt != NULL, "%s signs", de->d_name))
-			continue;
-		memset(&err, 0, sizeof(err));
-		claims = NULL;
-		r = jose_verify(jwt, keys, &chk, &claims, &err);
-		got = r == JOSE_OK ? "ok" : (err.ge_code ? err.ge_code : "-");
-		is_str(got, want, "corpus %s", de->d_name);
-		json_decref(claims);
-		free(jwt);
-	}
-	closedir(d);
-	is_int(n, (long long)(sizeof(expect) / sizeof(expect[0])),
-	    "every row has its file");
+	memset(&cx, 0, sizeof(cx));
+	cx.keys = keys;
+	cx.rsa = rsa;
+	cx.eck = eck;
+	cx.chk.jc_issuer = "https://op.example/v2.0";
+	cx.chk.jc_audiences = auds;
+	cx.chk.jc_naudiences = 1;
+	cx.chk.jc_client_id = "client-1";
+	cx.chk.jc_nonce = "n-0S6_WzA2Mj";
+	cx.chk.jc_algs = algs;
+	cx.chk.jc_nalgs = 3;
+	cx.chk.jc_now = 1700000100;
+	cx.chk.jc_skew = 60;
+	cx.chk.jc_require_iat = 1;
+	test_corpus_table(
+	    CORPUS, check_file, &cx, sizeof(expect) / sizeof(expect[0]));
 }
 
 int

@@ -5,7 +5,6 @@
  * tests/corpus/jwt/ (run from the repository root).
  */
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include <jansson.h>
 
 #include "core/error.h"
+#include "corpus.h"
 #include "oidc/jose.h"
 #include "oidc/jwks.h"
 #include "tap.h"
@@ -574,52 +574,45 @@ test_peek(const cjose_jwk_t *r1)
 	json_decref(c);
 }
 
+struct corpus_ctx {
+	const cjose_jwk_t *r1;
+	const struct jwks *keys;
+	struct jose_check chk;
+	int n;
+};
+
+static void
+refuse_file(const char *name, char *buf, size_t len, void *arg)
+{
+	struct corpus_ctx *cx = arg;
+	enum jose_result r;
+
+	/* run() frees the token it is given; the walker frees buf. */
+	r = run(strndup(buf, len), cx->keys, &cx->chk);
+	ok(r != JOSE_OK, "corpus %s refused (%s)", name,
+	    err.ge_code != NULL ? err.ge_code : "-");
+	cx->n++;
+}
+
 /* Every hostile token in the corpus is refused, and nothing crashes. */
 static void
 test_corpus(const struct jwks *keys)
 {
 	const char *algs[] = {"RS256", "PS256", "ES256", "HS256", "none"};
-	struct jose_check chk;
-	enum jose_result r;
-	struct dirent *de;
-	char path[512], *buf;
-	DIR *d;
-	FILE *f;
-	long len;
-	int nfiles = 0;
+	struct corpus_ctx cx;
 
 	/* The corpus claims match these, so only the attack can refuse. */
-	check_init(&chk);
-	chk.jc_issuer = "https://op.example/v2.0";
-	chk.jc_now = 1700000100;
-	chk.jc_algs = algs;
-	chk.jc_nalgs = 5;
-	d = opendir(CORPUS);
-	ok(d != NULL, "open %s", CORPUS);
-	if (d == NULL)
+	memset(&cx, 0, sizeof(cx));
+	cx.keys = keys;
+	check_init(&cx.chk);
+	cx.chk.jc_issuer = "https://op.example/v2.0";
+	cx.chk.jc_now = 1700000100;
+	cx.chk.jc_algs = algs;
+	cx.chk.jc_nalgs = 5;
+	if (!ok(test_corpus_walk(CORPUS, refuse_file, &cx) != -1, "open %s",
+	        CORPUS))
 		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
-		f = fopen(path, "rb");
-		if (f == NULL || fseek(f, 0, SEEK_END) != 0 ||
-		    (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-			ok(0, "read %s", path);
-			if (f != NULL)
-				fclose(f);
-			continue;
-		}
-		buf = malloc((size_t)len + 1);
-		buf[fread(buf, 1, (size_t)len, f)] = '\0';
-		fclose(f);
-		r = run(buf, keys, &chk);
-		ok(r != JOSE_OK, "corpus %s refused (%s)", de->d_name,
-		    err.ge_code != NULL ? err.ge_code : "-");
-		nfiles++;
-	}
-	closedir(d);
-	ok(nfiles >= 10, "corpus holds %d files", nfiles);
+	ok(cx.n >= 10, "corpus holds %d files", cx.n);
 }
 
 /*
@@ -649,63 +642,60 @@ static const struct {
 };
 
 static void
+access_file(const char *name, char *buf, size_t len, void *arg)
+{
+	const size_t nrows = sizeof(access_expect) / sizeof(access_expect[0]);
+	struct corpus_ctx *cx = arg;
+	json_t *claims;
+	const char *want, *got;
+	char *nl, *jwt;
+	size_t i;
+
+	(void)len;
+	if (strncmp(name, "access-", 7) != 0)
+		return;
+	cx->n++;
+	for (i = 0, want = NULL; i < nrows; i++)
+		if (strcmp(access_expect[i].file, name) == 0)
+			want = access_expect[i].code;
+	if (!ok(want != NULL, "%s has a verdict", name))
+		return;
+	nl = strchr(buf, '\n');
+	if (!ok(nl != NULL, "%s is HEADER\\nPAYLOAD", name))
+		return;
+	*nl = '\0';
+	jwt = sign_raw(cx->r1, buf, nl + 1);
+	claims = NULL;
+	memset(&err, 0, sizeof(err));
+	if (jose_verify(jwt, cx->keys, &cx->chk, &claims, &err) != JOSE_OK) {
+		ok(0, "%s verifies (%s)", name, err.ge_msg);
+		free(jwt);
+		return;
+	}
+	got = jose_access_token_check(jwt, claims, &err) == 0 ? "ok"
+	                                                      : err.ge_code;
+	is_str(got, want, "access corpus %s", name);
+	json_decref(claims);
+	free(jwt);
+}
+
+static void
 test_access_corpus(const cjose_jwk_t *r1, const struct jwks *keys)
 {
 	const size_t nrows = sizeof(access_expect) / sizeof(access_expect[0]);
-	struct jose_check chk;
-	struct dirent *de;
-	json_t *claims;
-	char path[512], buf[4096], *nl, *jwt;
-	const char *want, *got;
-	size_t i, n;
-	int nfiles = 0;
-	DIR *d;
-	FILE *f;
+	struct corpus_ctx cx;
 
-	check_init(&chk);
-	chk.jc_issuer = "https://op.example/v2.0";
-	chk.jc_now = 1700000100;
-	chk.jc_client_id = NULL;
-	chk.jc_nonce = NULL;
-	d = opendir(CORPUS);
-	if (d == NULL)
+	memset(&cx, 0, sizeof(cx));
+	cx.r1 = r1;
+	cx.keys = keys;
+	check_init(&cx.chk);
+	cx.chk.jc_issuer = "https://op.example/v2.0";
+	cx.chk.jc_now = 1700000100;
+	cx.chk.jc_client_id = NULL;
+	cx.chk.jc_nonce = NULL;
+	if (test_corpus_walk(CORPUS, access_file, &cx) == -1)
 		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "access-", 7) != 0)
-			continue;
-		nfiles++;
-		for (i = 0, want = NULL; i < nrows; i++)
-			if (strcmp(access_expect[i].file, de->d_name) == 0)
-				want = access_expect[i].code;
-		if (!ok(want != NULL, "%s has a verdict", de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
-		f = fopen(path, "rb");
-		n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-		if (f != NULL)
-			fclose(f);
-		buf[n] = '\0';
-		nl = strchr(buf, '\n');
-		if (!ok(nl != NULL, "%s is HEADER\\nPAYLOAD", de->d_name))
-			continue;
-		*nl = '\0';
-		jwt = sign_raw(r1, buf, nl + 1);
-		claims = NULL;
-		memset(&err, 0, sizeof(err));
-		if (jose_verify(jwt, keys, &chk, &claims, &err) != JOSE_OK) {
-			ok(0, "%s verifies (%s)", de->d_name, err.ge_msg);
-			free(jwt);
-			continue;
-		}
-		got = jose_access_token_check(jwt, claims, &err) == 0
-		    ? "ok"
-		    : err.ge_code;
-		is_str(got, want, "access corpus %s", de->d_name);
-		json_decref(claims);
-		free(jwt);
-	}
-	closedir(d);
-	is_int(nfiles, (long long)nrows, "every access row has its file");
+	is_int(cx.n, (long long)nrows, "every access row has its file");
 }
 
 static void

@@ -8,7 +8,6 @@
  */
 #include <sys/queue.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "corpus.h"
 #include "oidc/oidc.h"
 #include "oidc/oidc_int.h"
 #include "tap.h"
@@ -71,62 +71,31 @@ static const struct {
     {"state-case-variant", 0, "state", "one"},
     {"unicode-name", 0, "c%C3%B6de", "x"}};
 
-static char *
-slurp(const char *path)
+/* One corpus file, read up to its first NUL as the gateway reads a query. */
+static void
+check_file(const char *name, char *buf, size_t len, void *arg)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
+	size_t i, rows = sizeof(expect) / sizeof(expect[0]);
+	struct evkeyvalq q;
+	int rc;
 
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		if (f != NULL)
-			fclose(f);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf != NULL)
-		buf[fread(buf, 1, (size_t)n, f)] = '\0';
-	fclose(f);
-	return buf;
+	(void)len;
+	(void)arg;
+	i = TEST_CORPUS_ROW(expect, name);
+	if (!ok(i < rows, "%s has an expected outcome", name))
+		return;
+	rc = oidc_params_parse(buf, &q, unique);
+	is_int(rc, expect[i].rc, "%s: parse", name);
+	if (rc == 0 && expect[i].name != NULL)
+		is_str(evhttp_find_header(&q, expect[i].name), expect[i].value,
+		    "%s: %s", name, expect[i].name);
+	evhttp_clear_headers(&q);
 }
 
 int
 main(void)
 {
-	struct evkeyvalq q;
-	struct dirent *de;
-	size_t i, rows = sizeof(expect) / sizeof(expect[0]);
-	char path[512], *buf;
-	DIR *d;
-	int n = 0, rc;
-
-	d = opendir(CORPUS);
-	if (!ok(d != NULL, "open %s (run from the repository root)", CORPUS))
-		return done_testing();
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		n++;
-		for (i = 0; i < rows; i++)
-			if (strcmp(expect[i].file, de->d_name) == 0)
-				break;
-		if (!ok(i < rows, "%s has an expected outcome", de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
-		buf = slurp(path);
-		if (!ok(buf != NULL, "read %s", path))
-			continue;
-		rc = oidc_params_parse(buf, &q, unique);
-		is_int(rc, expect[i].rc, "%s: parse", de->d_name);
-		if (rc == 0 && expect[i].name != NULL)
-			is_str(evhttp_find_header(&q, expect[i].name),
-			    expect[i].value, "%s: %s", de->d_name,
-			    expect[i].name);
-		evhttp_clear_headers(&q);
-		free(buf);
-	}
-	closedir(d);
-	is_int(n, rows, "every row has its file");
+	test_corpus_table(
+	    CORPUS, check_file, NULL, sizeof(expect) / sizeof(expect[0]));
 	return done_testing();
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /* oidc_login_test.c: return-URL validation, and the redirect corpus. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
+#include "corpus.h"
 #include "oidc/oidc.h"
 #include "oidc/oidc_int.h"
 #include "tap.h"
@@ -98,42 +98,30 @@ test_table(void)
 	ok(!oidc_redirect_safe(NULL), "NULL refused");
 }
 
+static void
+refuse_file(const char *name, char *buf, size_t len, void *arg)
+{
+	struct config c = cfg_with("/.auth", "/.auth/callback");
+	int *count = arg;
+
+	/* An embedded NUL is itself hostile: the C string stops early, so
+	 * compare lengths too. */
+	ok(strlen(buf) != len || strcmp(oidc_target_or_root(&c, buf), "/") == 0,
+	    "corpus %s refused", name);
+	(*count)++;
+}
+
 /* Every file in tests/corpus/redirect is an attack: all must be refused
  * (become "/"), whether by shape or because they lead back to gatehouse. */
 static void
 test_corpus(void)
 {
 	const char *dir = "tests/corpus/redirect";
-	struct config c = cfg_with("/.auth", "/.auth/callback");
-	struct dirent *de;
-	char path[512], buf[4096];
-	DIR *d;
-	FILE *f;
-	size_t n;
 	int count = 0;
 
-	d = opendir(dir);
-	ok(d != NULL, "corpus directory %s", dir);
-	if (d == NULL)
+	if (!ok(test_corpus_walk(dir, refuse_file, &count) != -1,
+	        "corpus directory %s", dir))
 		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		f = fopen(path, "rb");
-		if (f == NULL)
-			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		/* An embedded NUL is itself hostile: the C string stops
-		 * early, so compare lengths too. */
-		ok(strlen(buf) != n ||
-		        strcmp(oidc_target_or_root(&c, buf), "/") == 0,
-		    "corpus %s refused", de->d_name);
-		count++;
-	}
-	closedir(d);
 	ok(count >= 15, "corpus has %d files", count);
 }
 

@@ -8,11 +8,11 @@
  */
 #include <sys/queue.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "hdrs.h"
 #include "session/cookie.h"
 #include "tap.h"
@@ -77,29 +77,13 @@ count_cb(const char *name, const char *value, void *arg)
 	(*(int *)arg)++;
 }
 
-/* The file's lines as Cookie headers (pointing into the returned text,
- * which the caller frees). */
-static char *
-load(const char *path, struct test_hdrs *h)
+/* The file's lines as Cookie headers (pointing into buf). */
+static void
+load(char *buf, struct test_hdrs *h)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf, *line, *next;
-	long n;
+	char *line, *next;
 
 	test_hdrs_init(h);
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		if (f != NULL)
-			fclose(f);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	buf[fread(buf, 1, (size_t)n, f)] = '\0';
-	fclose(f);
 	for (line = buf; line != NULL; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
@@ -107,55 +91,41 @@ load(const char *path, struct test_hdrs *h)
 		(void)test_hdrs_add(
 		    h, (line - buf) % 2 ? "cookie" : "Cookie", line);
 	}
-	return buf;
+}
+
+static void
+check_file(const char *name, char *buf, size_t len, void *arg)
+{
+	char out[COOKIE_MAX_VALUE + 1];
+	static struct test_hdrs h;
+	size_t i, rows = sizeof(expect) / sizeof(expect[0]);
+	int rc, flows;
+
+	(void)len;
+	(void)arg;
+	i = TEST_CORPUS_ROW(expect, name);
+	if (!ok(i < rows, "%s has an expected outcome", name))
+		return;
+	load(buf, &h);
+	rc = cookie_get(&h.th_req, "gatehouse", out, sizeof(out));
+	is_int(rc, expect[i].rc, "%s: cookie_get", name);
+	if (rc == 1 && expect[i].value != NULL)
+		ok(strlen(out) == expect[i].len &&
+		        strcmp(out, expect[i].value) == 0,
+		    "%s: value", name);
+	else if (rc == 1)
+		is_int(strlen(out), expect[i].len, "%s: length", name);
+	else
+		is_str(out, rc == -1 ? "" : out, "%s: nothing half-read", name);
+	flows = 0;
+	(void)cookie_foreach(&h.th_req, "gatehouse_flow_", count_cb, &flows);
+	is_int(flows, expect[i].flows, "%s: flow cookies", name);
 }
 
 int
 main(void)
 {
-	char path[512], out[COOKIE_MAX_VALUE + 1];
-	static struct test_hdrs h;
-	struct dirent *de;
-	size_t i, rows = sizeof(expect) / sizeof(expect[0]);
-	char *buf;
-	DIR *d;
-	int n = 0, rc, flows;
-
-	d = opendir(CORPUS);
-	if (!ok(d != NULL, "open %s (run from the repository root)", CORPUS))
-		return done_testing();
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		n++;
-		for (i = 0; i < rows; i++)
-			if (strcmp(expect[i].file, de->d_name) == 0)
-				break;
-		if (!ok(i < rows, "%s has an expected outcome", de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS, de->d_name);
-		buf = load(path, &h);
-		if (!ok(buf != NULL, "read %s", path))
-			continue;
-		rc = cookie_get(&h.th_req, "gatehouse", out, sizeof(out));
-		is_int(rc, expect[i].rc, "%s: cookie_get", de->d_name);
-		if (rc == 1 && expect[i].value != NULL)
-			ok(strlen(out) == expect[i].len &&
-			        strcmp(out, expect[i].value) == 0,
-			    "%s: value", de->d_name);
-		else if (rc == 1)
-			is_int(strlen(out), expect[i].len, "%s: length",
-			    de->d_name);
-		else
-			is_str(out, rc == -1 ? "" : out,
-			    "%s: nothing half-read", de->d_name);
-		flows = 0;
-		(void)cookie_foreach(
-		    &h.th_req, "gatehouse_flow_", count_cb, &flows);
-		is_int(flows, expect[i].flows, "%s: flow cookies", de->d_name);
-		free(buf);
-	}
-	closedir(d);
-	is_int(n, rows, "every row has its file");
+	test_corpus_table(
+	    CORPUS, check_file, NULL, sizeof(expect) / sizeof(expect[0]));
 	return done_testing();
 }

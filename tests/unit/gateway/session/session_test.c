@@ -19,14 +19,16 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/error.h"
-#include "rmtree.h"
+#include "lmdb_raw.h"
 #include "session/identity.h"
 #include "session/session.h"
 #include "store.h"
 #include "tap.h"
+#include "tmpdir.h"
 
-static char tmpdir[] = "/tmp/session_test.XXXXXX";
-static char store_path[256], key_path[256];
+#define SESSION_TEST_MAP ((size_t)64 << 20)
+
+static char tmpdir[128], store_path[256], key_path[256];
 static struct config cfg;
 
 /* The tests' "now": the real time, since the lazy cold read checks the
@@ -98,37 +100,13 @@ ident_of(const char *claims)
 static MDB_env *
 raw_open(MDB_txn **txn, MDB_dbi *dbi, int rdonly)
 {
-	MDB_env *env = NULL;
-
-	if (mdb_env_create(&env) != 0)
-		return NULL;
-	mdb_env_set_mapsize(env, (size_t)64 << 20);
-	if (mdb_env_open(env, store_path, MDB_NOTLS, 0600) != 0 ||
-	    mdb_txn_begin(env, NULL, rdonly ? MDB_RDONLY : 0, txn) != 0 ||
-	    mdb_dbi_open(*txn, NULL, 0, dbi) != 0) {
-		mdb_env_close(env);
-		return NULL;
-	}
-	return env;
+	return test_lmdb_open(store_path, SESSION_TEST_MAP, txn, dbi, rdonly);
 }
 
 static long
 raw_entries(void)
 {
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_stat ms;
-	long n = -1;
-
-	env = raw_open(&txn, &dbi, 1);
-	if (env == NULL)
-		return -1;
-	if (mdb_stat(txn, dbi, &ms) == 0)
-		n = (long)ms.ms_entries;
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return n;
+	return test_lmdb_entries(store_path, SESSION_TEST_MAP);
 }
 
 /* The store key of the session named by cookie. */
@@ -607,7 +585,7 @@ done:
 int
 main(void)
 {
-	if (mkdtemp(tmpdir) == NULL) {
+	if (test_tmpdir(tmpdir, sizeof(tmpdir), "session_test") == -1) {
 		ok(0, "mkdtemp: %s", strerror(errno));
 		return done_testing();
 	}
@@ -619,7 +597,7 @@ main(void)
 	cfg.cf_session_key_file = key_path;
 	cfg.cf_session_lifetime = 3600;
 	cfg.cf_session_idle_timeout = 600;
-	cfg.cf_session_map_size = (size_t)64 << 20;
+	cfg.cf_session_map_size = SESSION_TEST_MAP;
 	if (store_start() == -1) {
 		ok(0, "session_init");
 		return done_testing();
