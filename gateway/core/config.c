@@ -957,16 +957,20 @@ config_check_report(void *arg, int line, const char *msg)
 	cp->cp_line = 0;
 }
 
-/* Whether one of module m's keys had its value refused. */
+/* Whether one of module m's keys had its value refused and so was left
+ * unset (a repeatable key keeps its other lines, a checkable whole). */
 static int
 config_module_failed(struct config_parse *cp, const struct config_module *m)
 {
+	const struct config_key *k;
 	int i;
 
-	for (i = 0; i < cp->cp_nfailed; i++)
-		if (cp->cp_failed[i] >= m->cm_keys &&
-		    cp->cp_failed[i] < m->cm_keys + m->cm_nkeys)
+	for (i = 0; i < cp->cp_nfailed; i++) {
+		k = cp->cp_failed[i];
+		if (k >= m->cm_keys && k < m->cm_keys + m->cm_nkeys &&
+		    !(k->ck_flags & CONFIG_MULTI) && config_seen(cp, k) == 0)
 			return 1;
+	}
 	return 0;
 }
 
@@ -975,9 +979,9 @@ config_check_modules(struct config_parse *cp, struct config *cfg)
 {
 	const struct config_module *const *m;
 
-	/* A module whose own key was refused is not checked further: its
-	 * checks would see that key unset and blame its absence, a second
-	 * and misleading error for the one mistake already reported. */
+	/* A module whose own key was refused, and so is unset, is not
+	 * checked further: its checks would blame that key's absence, a
+	 * second and misleading error for the one mistake already said. */
 	for (m = config_modules_list; *m != NULL; m++)
 		if ((*m)->cm_check != NULL && !config_module_failed(cp, *m))
 			(*m)->cm_check(cfg, config_check_report, cp);
