@@ -17,12 +17,16 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: gatehouse -c FILE [--check]\n"
+	    "usage: gatehouse -c FILE [--check [--online]]\n"
 	    "       gatehouse --version | --help\n"
 	    "\n"
 	    "  -c, --config FILE  the configuration file\n"
 	    "  -t, --check        check the configuration, print every "
 	    "error, exit\n"
+	    "      --online       with --check: also fetch the provider's "
+	    "discovery\n"
+	    "                     document and keys once, and say what is "
+	    "wrong\n"
 	    "  -v, --version      print the version\n"
 	    "  -h, --help         this text and every configuration key\n"
 	    "\n"
@@ -36,12 +40,60 @@ main_usage(FILE *f)
 	config_print_keys(f);
 }
 
+/*
+ * What --check adds to the file's own checks: what start-up would refuse
+ * on this machine, and with --online what the provider says.  Exit code.
+ */
+static int
+main_check(const char *file, const struct config *cfg, int online)
+{
+	struct gh_error err;
+	char summary[512];
+	int rc;
+
+	if (!oidc_configured(cfg)) {
+		printf("%s: configuration OK (listen %s:%d, %d workers); "
+		       "sign-in is off: neither authority nor oidc_issuer is "
+		       "set, so only \"allow anonymous\" routes let anyone "
+		       "in\n",
+		    file, cfg->cf_listen_host, cfg->cf_listen_port,
+		    cfg->cf_workers);
+		return 0;
+	}
+	if (session_check(cfg, &err) == -1) {
+		fprintf(stderr, "%s: %s\n", file, err.ge_msg);
+		fprintf(stderr, "%s: configuration has errors\n", file);
+		return 1;
+	}
+	printf("%s: configuration OK (listen %s:%d, %d workers, provider "
+	       "%s)\n",
+	    file, cfg->cf_listen_host, cfg->cf_listen_port, cfg->cf_workers,
+	    cfg->cf_discovery_url);
+	if (!online)
+		return 0;
+	if (httpc_global_init() == -1) {
+		fprintf(stderr, "%s: cannot initialise libcurl\n", file);
+		return 1;
+	}
+	rc = oidc_probe(cfg, summary, sizeof(summary), &err);
+
+	httpc_global_cleanup();
+	if (rc == -1) {
+		fprintf(stderr, "%s: provider: %s\n", file, err.ge_msg);
+		fprintf(stderr, "%s: the provider is not usable\n", file);
+		return 1;
+	}
+	printf("%s: provider OK: %s\n", file, summary);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check", no_argument, NULL, 't'},
+	    {"online", no_argument, NULL, 'o'},
 	    {"version", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -49,7 +101,7 @@ main(int argc, char *argv[])
 	struct config *cfg;
 	struct gh_error err;
 	const char *file = NULL;
-	int ch, check = 0, rc;
+	int ch, check = 0, online = 0, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -58,6 +110,9 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			check = 1;
+			break;
+		case 'o':
+			online = 1;
 			break;
 		case 'v':
 			printf("gatehouse %s\n", GATEHOUSE_VERSION);
@@ -70,7 +125,7 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (file == NULL || optind != argc) {
+	if (file == NULL || optind != argc || (online && !check)) {
 		main_usage(stderr);
 		return 2;
 	}
@@ -80,11 +135,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration OK (listen %s:%d, %d workers)\n",
-		    file, cfg->cf_listen_host, cfg->cf_listen_port,
-		    cfg->cf_workers);
+		rc = main_check(file, cfg, online);
 		config_free(cfg);
-		return 0;
+		return rc;
 	}
 	log_level = cfg->cf_log_level;
 	if (httpc_global_init() == -1)

@@ -34,22 +34,39 @@ static const struct {
 #define DOTENV_MAX 64
 
 struct config_dotenv {
+	char *path; /* as it was opened, for messages */
 	char *name[DOTENV_MAX];
 	char *value[DOTENV_MAX];
+	int line[DOTENV_MAX];
 	int n;
 };
+
+/* Where the value being read comes from: its errors name that place, not
+ * a line of the file it never was on. */
+enum config_src { CONFIG_SRC_FILE, CONFIG_SRC_DOTENV, CONFIG_SRC_ENV };
+
+#define CONFIG_MAX_SEEN 256
 
 /* Parse state: where we are and how many errors so far. */
 struct config_parse {
 	const char *cp_file;
-	int cp_line;
+	int cp_line; /* of the file, or of the .env for CONFIG_SRC_DOTENV */
+	enum config_src cp_src;
+	const char *cp_var; /* the .env or environment variable's name */
 	int cp_errors;
 	FILE *cp_errf;
 	struct config_dotenv cp_dotenv;
-	/* line on which each key was set, to refuse duplicates; 0 = unset */
-	const struct config_key *cp_seen_key[256];
-	int cp_seen_line[256];
+	/* Each key given a value so far, from wherever, and the file's line
+	 * that set it (0 when it came from .env or the environment), to
+	 * refuse duplicates and to know which required keys are missing. */
+	const struct config_key *cp_seen_key[CONFIG_MAX_SEEN];
+	int cp_seen_line[CONFIG_MAX_SEEN];
 	int cp_nseen;
+	/* Keys whose value was refused: the checks that would only repeat
+	 * the same mistake in other words ("missing", "neither ... is set")
+	 * are not run for them. */
+	const struct config_key *cp_failed[CONFIG_MAX_SEEN];
+	int cp_nfailed;
 };
 
 static void config_error(struct config_parse *, const char *, ...)
@@ -60,7 +77,12 @@ config_error(struct config_parse *cp, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (cp->cp_line > 0)
+	if (cp->cp_src == CONFIG_SRC_ENV)
+		fprintf(cp->cp_errf, "%s (environment): ", cp->cp_var);
+	else if (cp->cp_src == CONFIG_SRC_DOTENV)
+		fprintf(cp->cp_errf, "%s:%d %s: ", cp->cp_dotenv.path,
+		    cp->cp_line, cp->cp_var);
+	else if (cp->cp_line > 0)
 		fprintf(cp->cp_errf, "%s:%d: ", cp->cp_file, cp->cp_line);
 	else
 		fprintf(cp->cp_errf, "%s: ", cp->cp_file);
@@ -564,6 +586,7 @@ fail:
 	return NULL;
 }
 
+/* The index + 1 of k among the keys set so far, or 0 when it is unset. */
 static int
 config_seen(struct config_parse *cp, const struct config_key *k)
 {
@@ -571,27 +594,75 @@ config_seen(struct config_parse *cp, const struct config_key *k)
 
 	for (i = 0; i < cp->cp_nseen; i++)
 		if (cp->cp_seen_key[i] == k)
-			return cp->cp_seen_line[i];
+			return i + 1;
 	return 0;
 }
 
 static void
 config_mark_seen(struct config_parse *cp, const struct config_key *k, int line)
 {
-	if (config_seen(cp, k) != 0 ||
-	    cp->cp_nseen >=
-	        (int)(sizeof(cp->cp_seen_line) / sizeof(cp->cp_seen_line[0])))
+	if (config_seen(cp, k) != 0 || cp->cp_nseen >= CONFIG_MAX_SEEN)
 		return;
 	cp->cp_seen_key[cp->cp_nseen] = k;
 	cp->cp_seen_line[cp->cp_nseen++] = line;
 }
 
+static int
+config_failed(struct config_parse *cp, const struct config_key *k)
+{
+	int i;
+
+	for (i = 0; i < cp->cp_nfailed; i++)
+		if (cp->cp_failed[i] == k)
+			return 1;
+	return 0;
+}
+
+static void
+config_mark_failed(struct config_parse *cp, const struct config_key *k)
+{
+	if (config_failed(cp, k) || cp->cp_nfailed >= CONFIG_MAX_SEEN)
+		return;
+	cp->cp_failed[cp->cp_nfailed++] = k;
+}
+
+/*
+ * Whether a value is still the placeholder of a sample: "<client id>" as
+ * in the MSAL sample's .env, or "Enter_the_Application_Id_Here" as in its
+ * Node.js sibling.  Such a value often parses (a client id is any text),
+ * so without this the mistake shows only at the provider, at sign-in.
+ */
+static int
+config_placeholder(const char *v)
+{
+	const char *lt, *p;
+
+	if (strstr(v, "Enter_the_") != NULL && strstr(v, "_Here") != NULL)
+		return 1;
+	for (lt = strchr(v, '<'); lt != NULL; lt = strchr(lt + 1, '<')) {
+		p = lt + 1;
+		if (!isalpha((unsigned char)*p))
+			continue;
+		while (isalnum((unsigned char)*p) || *p == ' ' || *p == '_' ||
+		    *p == '-' || *p == '.')
+			p++;
+		if (*p == '>')
+			return 1;
+	}
+	return 0;
+}
+
+/* Give key `name` its value.  `replace`: an environment override, which
+ * takes the place of whatever the file or .env said. */
 static void
 config_set(struct config_parse *cp, struct config *cfg, const char *name,
-    const char *value)
+    const char *value, int replace)
 {
 	const struct config_key *k;
 	const char *errstr = NULL;
+	/* The file names the key itself; .env and the environment are named
+	 * by their variable in the message's prefix already. */
+	const char *label = cp->cp_src == CONFIG_SRC_FILE ? name : NULL;
 	int prev;
 
 	k = config_key_find(name);
@@ -603,29 +674,56 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 		return;
 	}
 	prev = config_seen(cp, k);
-	if (prev != 0 && !(k->ck_flags & CONFIG_MULTI)) {
-		config_error(
-		    cp, "\"%s\" is already set on line %d", name, prev);
+	if (prev != 0 && !replace && !(k->ck_flags & CONFIG_MULTI)) {
+		config_error(cp, "\"%s\" is already set on line %d", name,
+		    cp->cp_seen_line[prev - 1]);
 		return;
 	}
 	if (*value == '\0' && (k->ck_flags & CONFIG_REQUIRED)) {
+		config_mark_failed(cp, k);
 		config_error(cp, "\"%s\" needs a value", name);
 		return;
 	}
-	if (k->ck_parse(cfg, k, value, cp->cp_line, &errstr) == -1) {
-		/* Secrets are never echoed back, even when malformed, nor
-		 * a value that may carry a password (user:pass@host). */
-		if ((k->ck_flags & CONFIG_SECRET) || strchr(value, '@') != NULL)
-			config_error(cp, "%s: %s", name, errstr);
+	if (config_placeholder(value)) {
+		config_mark_failed(cp, k);
+		if (k->ck_flags & CONFIG_SECRET)
+			config_error(cp,
+			    "%s%sthe value is a placeholder from a sample; put "
+			    "the real one here",
+			    label != NULL ? label : "",
+			    label != NULL ? ": " : "");
 		else {
 			char shown[96];
 
-			config_error(cp, "%s: %s (got \"%s\")", name, errstr,
+			config_error(cp,
+			    "%s%s\"%s\" is a placeholder from a sample; put "
+			    "the "
+			    "real value here",
+			    label != NULL ? label : "",
+			    label != NULL ? ": " : "",
 			    log_sanitize(shown, sizeof(shown), value));
 		}
 		return;
 	}
-	config_mark_seen(cp, k, cp->cp_line);
+	if (k->ck_parse(cfg, k, value, cp->cp_line, &errstr) == -1) {
+		config_mark_failed(cp, k);
+		/* Secrets are never echoed back, even when malformed, nor
+		 * a value that may carry a password (user:pass@host). */
+		if ((k->ck_flags & CONFIG_SECRET) || strchr(value, '@') != NULL)
+			config_error(cp, "%s%s%s", label != NULL ? label : "",
+			    label != NULL ? ": " : "", errstr);
+		else {
+			char shown[96];
+
+			config_error(cp, "%s%s%s (got \"%s\")",
+			    label != NULL ? label : "",
+			    label != NULL ? ": " : "", errstr,
+			    log_sanitize(shown, sizeof(shown), value));
+		}
+		return;
+	}
+	config_mark_seen(
+	    cp, k, cp->cp_src == CONFIG_SRC_FILE ? cp->cp_line : 0);
 }
 
 static void
@@ -670,9 +768,14 @@ config_parse_line(struct config_parse *cp, struct config *cfg, char *line)
 		return;
 	}
 	expanded = config_expand(cp, value);
-	if (expanded == NULL)
+	if (expanded == NULL) {
+		const struct config_key *k = config_key_find(key);
+
+		if (k != NULL)
+			config_mark_failed(cp, k);
 		return;
-	config_set(cp, cfg, key, expanded);
+	}
+	config_set(cp, cfg, key, expanded, 0);
 	free(expanded);
 }
 
@@ -709,14 +812,17 @@ config_read_file(struct config_parse *cp, struct config *cfg, const char *path)
 static void
 config_read_dotenv(struct config_parse *cp, const char *path)
 {
+	struct config_dotenv *de = &cp->cp_dotenv;
 	FILE *f;
 	char *line = NULL, *s, *eq, *v;
 	size_t cap = 0, vl;
+	int lineno = 0;
 
 	f = fopen(path, "r");
 	if (f == NULL)
 		return;
-	while (getline(&line, &cap, f) != -1 && cp->cp_dotenv.n < DOTENV_MAX) {
+	while (getline(&line, &cap, f) != -1 && de->n < DOTENV_MAX) {
+		lineno++;
 		s = config_trim(line);
 		if (*s == '#' || *s == '\0')
 			continue;
@@ -733,23 +839,29 @@ config_read_dotenv(struct config_parse *cp, const char *path)
 			v[vl - 1] = '\0';
 			v++;
 		}
-		cp->cp_dotenv.name[cp->cp_dotenv.n] = strdup(config_trim(s));
-		cp->cp_dotenv.value[cp->cp_dotenv.n] = strdup(v);
-		if (cp->cp_dotenv.name[cp->cp_dotenv.n] == NULL ||
-		    cp->cp_dotenv.value[cp->cp_dotenv.n] == NULL)
+		de->name[de->n] = strdup(config_trim(s));
+		de->value[de->n] = strdup(v);
+		de->line[de->n] = lineno;
+		if (de->name[de->n] == NULL || de->value[de->n] == NULL) {
+			free(de->name[de->n]);
+			free(de->value[de->n]);
 			break;
-		cp->cp_dotenv.n++;
+		}
+		de->n++;
 	}
 	free(line);
 	fclose(f);
+	if (de->n > 0 && de->path == NULL)
+		de->path = strdup(path);
 }
 
 static void
 config_apply_dotenv(struct config_parse *cp, struct config *cfg)
 {
+	const struct config_dotenv *de = &cp->cp_dotenv;
 	const struct config_key *k;
 	size_t i;
-	int j;
+	int j, last;
 
 	for (i = 0;
 	     i < sizeof(config_dotenv_map) / sizeof(config_dotenv_map[0]);
@@ -757,13 +869,21 @@ config_apply_dotenv(struct config_parse *cp, struct config *cfg)
 		k = config_key_find(config_dotenv_map[i].key);
 		if (k == NULL || config_seen(cp, k) != 0)
 			continue; /* the file wins over .env */
-		for (j = 0; j < cp->cp_dotenv.n; j++)
-			if (strcmp(cp->cp_dotenv.name[j],
-			        config_dotenv_map[i].env) == 0 &&
-			    cp->cp_dotenv.value[j][0] != '\0')
-				config_set(cp, cfg, k->ck_name,
-				    cp->cp_dotenv.value[j]);
+		/* A name given twice: the last one counts, as in a shell. */
+		last = -1;
+		for (j = 0; j < de->n; j++)
+			if (strcmp(de->name[j], config_dotenv_map[i].env) == 0)
+				last = j;
+		if (last == -1 || de->value[last][0] == '\0')
+			continue;
+		cp->cp_src = CONFIG_SRC_DOTENV;
+		cp->cp_var = de->name[last];
+		cp->cp_line = de->line[last];
+		config_set(cp, cfg, k->ck_name, de->value[last], 0);
 	}
+	cp->cp_src = CONFIG_SRC_FILE;
+	cp->cp_var = NULL;
+	cp->cp_line = 0;
 }
 
 struct config_env_arg {
@@ -776,29 +896,32 @@ static void
 config_apply_env_key(const struct config_key *k, void *arg)
 {
 	struct config_env_arg *ea = arg;
+	struct config_parse *cp = ea->cp;
 	char name[96];
 	const char *v;
 	size_t i;
-	int saved;
 
 	snprintf(name, sizeof(name), "GATEHOUSE_%s", k->ck_name);
 	for (i = 10; name[i] != '\0'; i++)
 		name[i] = (char)toupper((unsigned char)name[i]);
 	v = getenv(name);
-	/* A repeatable key (route) cannot be overridden from one variable:
-	 * appended after the file's lines it would sit behind a catch-all. */
-	if (v == NULL || (k->ck_flags & CONFIG_MULTI))
+	if (v == NULL)
 		return;
-	saved = config_seen(ea->cp, k);
-	/* An override replaces, so the duplicate check does not apply. */
-	if (saved != 0 && !(k->ck_flags & CONFIG_MULTI)) {
-		int i2;
-
-		for (i2 = 0; i2 < ea->cp->cp_nseen; i2++)
-			if (ea->cp->cp_seen_key[i2] == k)
-				ea->cp->cp_seen_key[i2] = NULL;
-	}
-	config_set(ea->cp, ea->cfg, k->ck_name, v);
+	cp->cp_src = CONFIG_SRC_ENV;
+	cp->cp_var = name;
+	cp->cp_line = 0;
+	/* A repeatable key (route) cannot be overridden from one variable:
+	 * appended after the file's lines it would sit behind a catch-all.
+	 * Said aloud, so the variable is not silently without effect. */
+	if (k->ck_flags & CONFIG_MULTI)
+		config_error(cp,
+		    "%s lines are read from the file only (their order "
+		    "matters), not from the environment",
+		    k->ck_name);
+	else
+		config_set(cp, ea->cfg, k->ck_name, v, 1);
+	cp->cp_src = CONFIG_SRC_FILE;
+	cp->cp_var = NULL;
 }
 
 static void
@@ -819,7 +942,8 @@ config_check_required(const struct config_key *k, void *arg)
 {
 	struct config_env_arg *ea = arg;
 
-	if ((k->ck_flags & CONFIG_REQUIRED) && config_seen(ea->cp, k) == 0)
+	if ((k->ck_flags & CONFIG_REQUIRED) && config_seen(ea->cp, k) == 0 &&
+	    !config_failed(ea->cp, k))
 		config_error(ea->cp, "missing required key \"%s\"", k->ck_name);
 }
 
@@ -833,13 +957,33 @@ config_check_report(void *arg, int line, const char *msg)
 	cp->cp_line = 0;
 }
 
+/* Whether one of module m's keys had its value refused and so was left
+ * unset (a repeatable key keeps its other lines, a checkable whole). */
+static int
+config_module_failed(struct config_parse *cp, const struct config_module *m)
+{
+	const struct config_key *k;
+	int i;
+
+	for (i = 0; i < cp->cp_nfailed; i++) {
+		k = cp->cp_failed[i];
+		if (k >= m->cm_keys && k < m->cm_keys + m->cm_nkeys &&
+		    !(k->ck_flags & CONFIG_MULTI) && config_seen(cp, k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 config_check_modules(struct config_parse *cp, struct config *cfg)
 {
 	const struct config_module *const *m;
 
+	/* A module whose own key was refused, and so is unset, is not
+	 * checked further: its checks would blame that key's absence, a
+	 * second and misleading error for the one mistake already said. */
 	for (m = config_modules_list; *m != NULL; m++)
-		if ((*m)->cm_check != NULL)
+		if ((*m)->cm_check != NULL && !config_module_failed(cp, *m))
 			(*m)->cm_check(cfg, config_check_report, cp);
 }
 
@@ -896,6 +1040,7 @@ config_load(const char *path, FILE *errf)
 		free(cp.cp_dotenv.name[i]);
 		free(cp.cp_dotenv.value[i]);
 	}
+	free(cp.cp_dotenv.path);
 	if (cp.cp_errors > 0) {
 		config_free(cfg);
 		return NULL;

@@ -114,6 +114,8 @@ httpc_status_str(enum httpc_status st)
 		return "ok";
 	case HTTPC_TIMEOUT:
 		return "timeout";
+	case HTTPC_DNS:
+		return "dns";
 	case HTTPC_CONNECT:
 		return "connect";
 	case HTTPC_TLS:
@@ -349,6 +351,7 @@ httpc_status_from_curl(CURLcode rc, int too_large)
 		return HTTPC_TIMEOUT;
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_RESOLVE_HOST:
+		return HTTPC_DNS;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
@@ -393,6 +396,12 @@ httpc_xfer_finish(struct httpc_xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->x_easy, CURLINFO_RESPONSE_CODE, &res.hr_code);
 	curl_easy_getinfo(x->x_easy, CURLINFO_CONTENT_TYPE, &ct);
 	curl_easy_getinfo(x->x_easy, CURLINFO_TOTAL_TIME, &res.hr_seconds);
+	if (res.hr_status == HTTPC_CONNECT) {
+		long os_errno = 0;
+
+		curl_easy_getinfo(x->x_easy, CURLINFO_OS_ERRNO, &os_errno);
+		res.hr_errno = (int)os_errno;
+	}
 	res.hr_content_type = ct;
 	res.hr_body = "";
 	if (res.hr_status == HTTPC_OK) {

@@ -48,7 +48,8 @@ struct httpc_options {
 enum httpc_status {
 	HTTPC_OK,        /* an HTTP response arrived, whatever its code */
 	HTTPC_TIMEOUT,   /* connect or whole-transfer timeout */
-	HTTPC_CONNECT,   /* DNS, refused, reset, closed without a response */
+	HTTPC_DNS,       /* the host name was not found */
+	HTTPC_CONNECT,   /* refused, reset, closed without a response */
 	HTTPC_TLS,       /* handshake or certificate verification failed */
 	HTTPC_TOO_LARGE, /* body over max_response_size (aborted early) */
 	HTTPC_ERROR      /* anything else (bad URL, disallowed scheme, ...) */
@@ -66,6 +67,7 @@ struct httpc_result {
 	size_t hr_len;               /* body length without the NUL */
 	const char *hr_content_type; /* NULL if none */
 	const char *hr_error; /* NULL if HTTPC_OK; curl's message, for logs */
+	int hr_errno;         /* the system's error of a failed connect, or 0 */
 	double hr_seconds;    /* total time of the transfer */
 };
 

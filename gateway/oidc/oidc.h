@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "http/request.h"
 
 struct event_base;
@@ -41,6 +42,18 @@ extern const struct config_module oidc_config_module;
 
 /* Whether a provider is configured at all. */
 int oidc_configured(const struct config *cfg);
+
+/*
+ * --check --online (oidc_probe.c): fetch the discovery document and the
+ * JWKS once, with the running gateway's client and checks.  0 with a
+ * one-line summary (issuer, number of keys) in summary; or -1 with err
+ * saying in words what is wrong (name not found, no connection, TLS, HTTP
+ * status, not JSON, the issuer rules, no usable key).  Main thread, after
+ * httpc_global_init and before any worker: it runs its own event loop
+ * until the fetches end (at most provider_timeout each).
+ */
+int oidc_probe(
+    const struct config *cfg, char *summary, size_t size, struct gh_error *err);
 
 /* --- provider metadata (oidc_discovery.c) ---------------------------- */
 

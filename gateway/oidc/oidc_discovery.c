@@ -432,12 +432,10 @@ oidc_json_dup(json_t *doc, const char *name)
 	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
 }
 
-/* Check the discovery document; fill op_pending or say what is wrong. */
-static const char *
-oidc_discovery_parse(struct oidc_provider *op, const char *body, size_t len)
+const char *
+oidc_discovery_check(
+    const struct config *cfg, const char *body, size_t len, struct oidc_meta *m)
 {
-	const struct config *cfg = op->op_cfg;
-	struct oidc_meta *m = &op->op_pending;
 	json_error_t jerr;
 	json_t *doc;
 	const char *why = NULL;
@@ -480,6 +478,13 @@ oidc_discovery_parse(struct oidc_provider *op, const char *body, size_t len)
 	if (why != NULL)
 		oidc_meta_cleanup(m);
 	return why;
+}
+
+/* Check the discovery document; fill op_pending or say what is wrong. */
+static const char *
+oidc_discovery_parse(struct oidc_provider *op, const char *body, size_t len)
+{
+	return oidc_discovery_check(op->op_cfg, body, len, &op->op_pending);
 }
 
 static void

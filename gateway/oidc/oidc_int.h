@@ -55,6 +55,16 @@ void oidc_flow_cap(struct request_ctx *rq, struct resp_hdrs *out);
 int oidc_flow_state_consume(const char *state, time_t now, time_t until);
 
 void oidc_meta_cleanup(struct oidc_meta *m);
+
+/*
+ * Check a discovery document (body, len) against the configuration: JSON,
+ * the members gatehouse needs, the issuer rules for oidc_issuer and for an
+ * Entra authority, https endpoints.  Fills m (cleaned up first; the caller
+ * calls oidc_meta_cleanup) and returns NULL, or returns what is wrong (a
+ * static sentence) with m left empty.
+ */
+const char *oidc_discovery_check(const struct config *cfg, const char *body,
+    size_t len, struct oidc_meta *m);
 int oidc_issuer_equal(const char *a, const char *b);
 int oidc_config_loopback(const struct config *cfg);
 void oidc_provider_unwait(struct oidc_provider *op, void *arg);

@@ -4,11 +4,14 @@
  * keyfile.c's token key.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -82,6 +85,103 @@ session_init(const struct config *cfg, struct gh_error *err)
 	session_store = store_open(
 	    "lmdb", cfg->cf_session_store, cfg->cf_session_map_size, err);
 	return session_store == NULL ? -1 : 0;
+}
+
+/*
+ * Whether directory `dir` (for key `key`) is there and writable, or could
+ * be made: its nearest existing ancestor must be a directory this process
+ * may write in.  Only looks (stat, access), as the store and the key file
+ * make what is missing when they first open.
+ */
+static int
+session_dir_check(const char *key, const char *dir, struct gh_error *err)
+{
+	struct stat sb;
+	char *p, *slash;
+	int rc = -1;
+
+	p = strdup(dir[0] != '\0' ? dir : ".");
+	if (p == NULL) {
+		gh_error_set(err, "session_check", "out of memory");
+		return -1;
+	}
+	for (;;) {
+		if (stat(p, &sb) == 0) {
+			if (!S_ISDIR(sb.st_mode)) {
+				gh_error_set(err, "session_check",
+				    "%s: %s cannot be made: %s is not a "
+				    "directory",
+				    key, dir, p);
+				goto done;
+			}
+			if (access(p, W_OK | X_OK) == -1) {
+				gh_error_set(err, "session_check",
+				    "%s: %s: %s%s cannot be written: %s", key,
+				    dir,
+				    strcmp(p, dir) == 0 ? "" : "directory ",
+				    strcmp(p, dir) == 0 ? "it" : p,
+				    strerror(errno));
+				goto done;
+			}
+			rc = 0;
+			goto done;
+		}
+		if (errno != ENOENT && errno != ENOTDIR) {
+			gh_error_set(err, "session_check", "%s: %s: %s", key, p,
+			    strerror(errno));
+			goto done;
+		}
+		/* Missing: one level up ("a/b" to "a", "/a" to "/", "a"
+		 * to "."). */
+		while (strlen(p) > 1 && p[strlen(p) - 1] == '/')
+			p[strlen(p) - 1] = '\0';
+		slash = strrchr(p, '/');
+		if (slash == p)
+			p[1] = '\0';
+		else if (slash != NULL)
+			*slash = '\0';
+		else
+			strcpy(p, ".");
+	}
+done:
+	free(p);
+	return rc;
+}
+
+int
+session_check(const struct config *cfg, struct gh_error *err)
+{
+	const char *kf = cfg->cf_session_key_file;
+	struct secret master = {NULL, 0};
+	struct stat sb;
+	char *dir;
+	const char *slash;
+	int rc;
+
+	if (session_dir_check("session_store", cfg->cf_session_store, err) ==
+	    -1)
+		return -1;
+	if (lstat(kf, &sb) == 0) {
+		/* There: read and check it as start-up will (it exists, so
+		 * nothing is created). */
+		rc = keyfile_load(kf, &master, err);
+		crypto_secret_cleanup(&master);
+		return rc;
+	}
+	slash = strrchr(kf, '/');
+	if (slash == NULL)
+		dir = strdup(".");
+	else if (slash == kf)
+		dir = strdup("/");
+	else
+		dir = strndup(kf, slash - kf);
+	if (dir == NULL) {
+		gh_error_set(err, "session_check", "out of memory");
+		return -1;
+	}
+	rc = session_dir_check("session_key_file", dir, err);
+	free(dir);
+	return rc;
 }
 
 void

@@ -84,6 +84,15 @@ enum session_result { SESSION_OK, SESSION_NONE, SESSION_FULL, SESSION_ERR };
  * or -1 with err.
  */
 int session_init(const struct config *cfg, struct gh_error *err);
+
+/*
+ * What session_init would refuse, found without creating or changing
+ * anything (for --check): a session_store or session_key_file whose
+ * directory is missing and cannot be made, or cannot be written, and a key
+ * file that is there but unusable (its mode, its content).  0, or -1 with
+ * err set.  Main thread; blocking file system calls.
+ */
+int session_check(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
 
 /* A fresh session with a new random id (se_cookie set).  New or NULL. */

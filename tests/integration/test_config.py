@@ -28,8 +28,9 @@ def test_good_file_one_line_summary(tmp):
     rc, out, path = check(tmp, GOOD)
     assert rc == 0
     assert out.strip().splitlines() == [
-        "%s: configuration OK (listen 127.0.0.1:8080, %d workers)"
-        % (path, os.cpu_count())]
+        "%s: configuration OK (listen 127.0.0.1:8080, %d workers); sign-in "
+        "is off: neither authority nor oidc_issuer is set, so only \"allow "
+        "anonymous\" routes let anyone in" % (path, os.cpu_count())]
 
 
 @pytest.mark.parametrize("line,msg", [
@@ -94,7 +95,7 @@ def test_env_expansion_and_overrides(tmp):
                                        "GATEHOUSE_WORKERS": "3"})
     assert rc == 0 and "listen 127.0.0.1:9999, 3 workers" in out, out
     rc, out, _ = check(tmp, GOOD, env={"GATEHOUSE_WORKERS": "nope"})
-    assert rc != 0 and "workers: expected auto" in out
+    assert rc != 0 and "GATEHOUSE_WORKERS (environment): expected auto" in out
 
 
 def test_comments_and_hash_in_values(tmp):
@@ -177,4 +178,5 @@ def test_msal_sample_dotenv_is_read(tmp):
     with open(os.path.join(tmp, ".env"), "w") as f:
         f.write("AUTHORITY=ftp://nope\n")
     rc, out, _ = check(tmp, GOOD)
-    assert rc != 0 and "authority: expected an http:// or https:// URL" in out
+    assert rc != 0 and ".env:1 AUTHORITY: expected an http:// or https:// " \
+        "URL" in out, out
