@@ -80,6 +80,8 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		oidc_login(rq);
 	else if (n == 7 && strncmp(sub, "/logout", 7) == 0)
 		oidc_logout(rq);
+	else if (n == 16 && strncmp(sub, "/logout/complete", 16) == 0)
+		oidc_logout_complete(rq);
 	else if (n == 9 && strncmp(sub, "/callback", 9) == 0)
 		oidc_callback(rq);
 	else if (n == 3 && strncmp(sub, "/me", 3) == 0)
@@ -146,6 +148,8 @@ router_signed_in_resume(struct request_ctx *rq)
 void
 router_deny(struct request_ctx *rq, const struct policy_route *route)
 {
+	struct errpage_page pg = {
+	    403, "access_denied", NULL, NULL, NULL, NULL, 0, 0, NULL};
 	char msg[256], pat[128];
 
 	rq->rq_event = "deny";
@@ -164,7 +168,13 @@ router_deny(struct request_ctx *rq, const struct policy_route *route)
 	    "The access rule for %s does not allow this "
 	    "request.",
 	    policy_route_pattern(route));
-	errpage_send(rq, 403, "access_denied", msg, 0);
+	pg.ep_message = msg;
+	/* Signed in as someone else than meant: the page offers to sign
+	 * out or switch account. */
+	if (rq->rq_session != NULL && session_claims(rq->rq_session) != NULL)
+		pg.ep_user =
+		    identity_display_name(session_claims(rq->rq_session));
+	errpage_send_page(rq, &pg);
 }
 
 /*
