@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "http/errpage_theme.h"
 #include "oidc/groups.h"
 #include "oidc/oidc.h"
 #include "policy.h"
@@ -30,5 +31,6 @@ const struct config_module *const config_modules_list[] = {
     &session_config_module,
     &cookie_config_module,
     &groups_config_module,
+    &errpage_theme_config_module,
     NULL,
 };

@@ -187,6 +187,14 @@ struct config {
 	int cf_refresh_before; /* seconds */
 	int cf_me_includes_tokens;
 
+	/* pages: branding, and error_page_dir's page.html (read by the
+	 * pages' check) */
+	char *cf_error_page_dir;
+	char *cf_brand_name;
+	char *cf_brand_logo_url;
+	char *cf_brand_support;
+	char *cf_page_template;
+
 	/* groups */
 	int cf_groups_overage;
 	char *cf_graph_endpoint;

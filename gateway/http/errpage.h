@@ -48,7 +48,28 @@ void errpage_send_confirm(struct request_ctx *rq, int status, const char *code,
 /* Whether the client asked for JSON rather than a page. */
 int errpage_wants_json(struct request_ctx *rq);
 
-/* Append `s` to buf with &, <, >, ", ' escaped. */
-void errpage_html_escape(struct evbuffer *buf, const char *s);
+/* One page: what errpage_send_page shows.  Strings are plain text
+ * (escaped where they are inserted), borrowed for the call. */
+struct errpage_page {
+	int ep_status;
+	const char *ep_code;    /* fixed token for JSON clients */
+	const char *ep_heading; /* NULL: the status's title */
+	const char *ep_message;
+	const char *ep_action; /* the caller's next step, or NULL */
+	const char *ep_href;   /* its target: a path on this site */
+	int ep_form;           /* the action POSTs (a confirmation) */
+	int ep_close;          /* close the connection after the reply */
+	const char *ep_user;   /* on a 403: who is signed in, or NULL */
+};
+
+/*
+ * The one renderer behind the functions above.  Without an action the HTML
+ * page offers the status's next step: 401 a "Sign in" link back to this
+ * URL, 403 with ep_user "Signed in as ..." with "Sign out" and "Switch
+ * account", 502 and 504 "Try again" for GET and HEAD; the JSON answer
+ * carries only the caller's action.  The page goes through the operator's
+ * template when error_page_dir has one.  May finish the request.
+ */
+void errpage_send_page(struct request_ctx *rq, const struct errpage_page *pg);
 
 #endif

@@ -132,6 +132,11 @@ void oidc_callback(struct request_ctx *rq);
 /* /.auth/logout (oidc_logout.c). */
 void oidc_logout(struct request_ctx *rq);
 
+/* GET /.auth/logout/complete: the signed-out page, the default end of a
+ * sign-out (and the post-logout URI registered at the provider).  It
+ * reflects nothing from the request.  Finishes the request. */
+void oidc_logout_complete(struct request_ctx *rq);
+
 /*
  * Make sure rq's session has an access token that is not about to expire
  * (within refresh_before).  STEP_OK: nothing to do or done; STEP_AGAIN:

@@ -119,6 +119,8 @@ oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 	const char *d = evhttp_find_header(q, "error_description");
 	const char *state = evhttp_find_header(q, "state");
 	struct oidc_flow *f = NULL;
+	struct errpage_page pg = {
+	    401, "provider_error", NULL, NULL, "Try again", NULL, 0, 0, NULL};
 	char msg[700], href[600], eb[64], db[512], *esc = NULL;
 
 	if (state != NULL && strlen(state) == OIDC_STATE_LEN)
@@ -147,8 +149,15 @@ oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 		    "The identity provider reported an error (%s)%s%s", eb,
 		    d != NULL ? ": " : ".", d != NULL ? db : "");
 	oidc_flow_free(f);
-	/* errpage escapes the text: the description is never markup. */
-	errpage_send_action(rq, 401, "provider_error", msg, "Try again", href);
+	/* errpage escapes the text: the description is never markup.  A
+	 * cancel is the person's own choice, not a failure: the heading says
+	 * so. */
+	pg.ep_heading = strcmp(e, "access_denied") == 0
+	    ? "Sign-in was cancelled"
+	    : "Sign-in failed";
+	pg.ep_message = msg;
+	pg.ep_href = href;
+	errpage_send_page(rq, &pg);
 }
 
 static void

@@ -58,8 +58,9 @@ static const struct config_key oidc_keys[] = {
         0},
     {"post_logout_redirect_uri", config_parse_url,
         offsetof(struct config, cf_post_logout_redirect_uri), NULL,
-        "Where the provider sends the browser after sign-out; by default "
-        "this site's / (a registered URI).",
+        "Where the browser goes after a sign-out that names no return "
+        "path; by default the signed-out page, {site}/.auth/logout/"
+        "complete (register it at the provider).",
         0},
     {"provider_timeout", config_parse_duration,
         offsetof(struct config, cf_provider_timeout), "10s",

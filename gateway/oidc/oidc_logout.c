@@ -4,7 +4,9 @@
  * deleted, so a copied cookie stops working) and at the provider
  * (end_session_endpoint with id_token_hint, client_id and
  * post_logout_redirect_uri).  A sign-out another site asked for is not
- * carried out: the person is asked to confirm it.
+ * carried out: the person is asked to confirm it.  Without a return path
+ * the browser ends on the signed-out page, served here too; with
+ * prompt=select_account it signs in again with the account picker.
  */
 #include <sys/queue.h>
 
@@ -72,23 +74,30 @@ oidc_logout_same_origin(struct request_ctx *rq)
 }
 
 /* Ask the person to confirm with a button that POSTs the same request
- * (the return path already checked) from this site's own page. */
+ * (the return path already checked, NULL when none was given; `sw` for a
+ * switch of account) from this site's own page. */
 static void
-oidc_logout_confirm(struct request_ctx *rq, const char *target, int status)
+oidc_logout_confirm(
+    struct request_ctx *rq, const char *target, int sw, int status)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	char *esc = NULL, *href = NULL;
 	int rc;
 
-	esc = httpc_url_escape(target);
-	if (esc == NULL) {
-		errpage_send(rq, 500, "internal", "Out of memory.", 0);
-		return;
+	if (target != NULL) {
+		esc = httpc_url_escape(target);
+		if (esc == NULL) {
+			errpage_send(rq, 500, "internal", "Out of memory.", 0);
+			return;
+		}
 	}
-	rc = strcmp(target, "/") == 0
-	    ? asprintf(&href, "%s/logout", cfg->cf_auth_prefix)
-	    : asprintf(&href, "%s/logout?post_logout_redirect_uri=%s",
-	          cfg->cf_auth_prefix, esc);
+	rc = asprintf(&href, "%s/logout%s%s%s%s", cfg->cf_auth_prefix,
+	    sw ? "?prompt=select_account" : "",
+	    esc == NULL ? ""
+	        : sw    ? "&"
+	                : "?",
+	    esc != NULL ? "post_logout_redirect_uri=" : "",
+	    esc != NULL ? esc : "");
 	free(esc);
 	if (rc == -1) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
@@ -104,6 +113,73 @@ oidc_logout_confirm(struct request_ctx *rq, const char *target, int status)
 	free(href);
 }
 
+/*
+ * Where the browser lands after sign-out when the request named no
+ * return path: the operator's post_logout_redirect_uri, else the
+ * signed-out page.  With `absolute` (for the provider) a full URL, which
+ * the operator registers at the provider.  New string, or NULL.
+ */
+static char *
+oidc_logout_default_target(const struct config *cfg, int absolute)
+{
+	char *out = NULL;
+
+	if (cfg->cf_post_logout_redirect_uri != NULL)
+		return strdup(cfg->cf_post_logout_redirect_uri);
+	if (asprintf(&out, "%s%s/logout/complete",
+	        absolute && cfg->cf_public_base != NULL ? cfg->cf_public_base
+	                                                : "",
+	        cfg->cf_auth_prefix) == -1)
+		return NULL;
+	return out;
+}
+
+/*
+ * Switch account: the session here has ended; sign in again with the
+ * provider's account picker, back to `target`.  The provider's own session
+ * is left alone: the picker is what lets the person choose another
+ * account, and a round trip through end_session would need one more
+ * registered return URI.
+ */
+static char *
+oidc_logout_switch_url(const struct config *cfg, const char *target)
+{
+	char *esc = httpc_url_escape(target != NULL ? target : "/"), *out;
+
+	if (esc == NULL)
+		return NULL;
+	if (asprintf(&out,
+	        "%s/login?prompt=select_account&post_login_redirect_uri=%s",
+	        cfg->cf_auth_prefix, esc) == -1)
+		out = NULL;
+	free(esc);
+	return out;
+}
+
+void
+oidc_logout_complete(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	char href[256];
+	struct errpage_page pg = {200, "signed_out", "You are signed out",
+	    "Your session has ended. Close this window, or sign in again to "
+	    "go on.",
+	    "Sign in again", href, 0, 0, NULL};
+
+	rq->rq_event = "signed_out";
+	if (strcmp(rq->rq_method, "GET") != 0 &&
+	    strcmp(rq->rq_method, "HEAD") != 0) {
+		errpage_send(rq, 405, "method_not_allowed",
+		    "The signed-out page takes GET.", 0);
+		return;
+	}
+	/* Nothing from the request reaches the page: its query (whatever
+	 * a provider or another site appends) is ignored, and the link is
+	 * a fixed path here. */
+	snprintf(href, sizeof(href), "%s/login", cfg->cf_auth_prefix);
+	errpage_send_page(rq, &pg);
+}
+
 void
 oidc_logout(struct request_ctx *rq)
 {
@@ -113,9 +189,9 @@ oidc_logout(struct request_ctx *rq)
 	struct session *s = NULL;
 	struct evkeyvalq q;
 	struct evbuffer *loc;
-	const char *query, *target;
+	const char *query, *target, *prompt;
 	char cookie[COOKIE_MAX_VALUE], *abs = NULL, user[128] = "";
-	size_t n;
+	int sw;
 
 	rq->rq_event = "logout";
 	if (strcmp(rq->rq_method, "GET") != 0 &&
@@ -127,14 +203,19 @@ oidc_logout(struct request_ctx *rq)
 	query = strchr(rq->rq_path, '?');
 	if (oidc_params_parse(query != NULL ? query + 1 : NULL, &q, NULL) == -1)
 		TAILQ_INIT(&q);
-	/* Security: a local path only; anything else is "/". */
-	target = oidc_target_or_root(
-	    cfg, evhttp_find_header(&q, "post_logout_redirect_uri"));
+	/* Security: a local path only; anything else is "/".  None given
+	 * (NULL) means the default: post_logout_redirect_uri or the
+	 * signed-out page. */
+	target = evhttp_find_header(&q, "post_logout_redirect_uri");
+	if (target != NULL)
+		target = oidc_target_or_root(cfg, target);
+	prompt = evhttp_find_header(&q, "prompt");
+	sw = prompt != NULL && strcmp(prompt, "select_account") == 0;
 	if (!oidc_logout_same_origin(rq)) {
 		/* A cross-site GET is answered with the question; a
 		 * cross-site POST is refused, with the same button. */
-		oidc_logout_confirm(
-		    rq, target, strcmp(rq->rq_method, "GET") == 0 ? 200 : 403);
+		oidc_logout_confirm(rq, target, sw,
+		    strcmp(rq->rq_method, "GET") == 0 ? 200 : 403);
 		evhttp_clear_headers(&q);
 		return;
 	}
@@ -149,22 +230,26 @@ oidc_logout(struct request_ctx *rq)
 	}
 	cookie_set(out, cfg, cfg->cf_cookie_name, "", 0, COOKIE_LAX);
 	loc = evbuffer_new();
-	m = oidc_configured(cfg) ? oidc_provider_meta(rq->rq_worker->w_provider)
-	                         : NULL;
+	m = oidc_configured(cfg) && !sw
+	    ? oidc_provider_meta(rq->rq_worker->w_provider)
+	    : NULL;
 	if (loc == NULL)
 		goto fail;
-	if (m != NULL && m->om_end_session_endpoint != NULL) {
-		if (strcmp(target, "/") != 0 ||
-		    cfg->cf_post_logout_redirect_uri == NULL) {
+	if (sw) {
+		abs = oidc_logout_switch_url(cfg, target);
+		if (abs == NULL)
+			goto fail;
+		evbuffer_add_printf(loc, "%s", abs);
+	} else if (m != NULL && m->om_end_session_endpoint != NULL) {
+		if (target != NULL) {
 			if (asprintf(&abs, "%s%s", cfg->cf_public_base,
 			        target) == -1)
 				abs = NULL;
 		} else
-			abs = strdup(cfg->cf_post_logout_redirect_uri);
+			abs = oidc_logout_default_target(cfg, 1);
 		evbuffer_add_printf(loc,
 		    "%s%cclient_id=", m->om_end_session_endpoint,
 		    strchr(m->om_end_session_endpoint, '?') ? '&' : '?');
-		evbuffer_drain(loc, 0);
 		{
 			char *e = httpc_url_escape(cfg->cf_client_id);
 
@@ -176,16 +261,21 @@ oidc_logout(struct request_ctx *rq)
 			    (const char *)s->se_idtoken.buf);
 		if (abs != NULL)
 			oidc_logout_param(loc, "post_logout_redirect_uri", abs);
-	} else
+	} else if (target != NULL)
 		evbuffer_add_printf(loc, "%s", target);
-	n = evbuffer_get_length(loc);
+	else {
+		abs = oidc_logout_default_target(cfg, 0);
+		if (abs == NULL)
+			goto fail;
+		evbuffer_add_printf(loc, "%s", abs);
+	}
 	evbuffer_add(loc, "", 1);
 	resp_hdrs_add(out, "Location", (const char *)evbuffer_pullup(loc, -1));
 	resp_hdrs_add(out, "Cache-Control", "no-store");
 	resp_hdrs_add(out, "Referrer-Policy", "no-referrer");
-	log_info("logout id=%s user=\"%s\" provider=%s", rq->rq_id, user,
-	    m != NULL && m->om_end_session_endpoint != NULL ? "yes" : "no");
-	(void)n;
+	log_info("logout id=%s user=\"%s\" provider=%s%s", rq->rq_id, user,
+	    m != NULL && m->om_end_session_endpoint != NULL ? "yes" : "no",
+	    sw ? " switch_account=yes" : "");
 	evbuffer_free(loc);
 	free(abs);
 	session_free(s);
@@ -193,6 +283,8 @@ oidc_logout(struct request_ctx *rq)
 	request_reply(rq, 302, "Found", NULL);
 	return;
 fail:
+	if (loc != NULL)
+		evbuffer_free(loc);
 	free(abs);
 	session_free(s);
 	evhttp_clear_headers(&q);

@@ -75,6 +75,7 @@ static const struct {
     {"/healthz", 8, ROUTER_EP_HEALTHZ},
     {"/login", 6, ROUTER_EP_LOGIN},
     {"/logout", 7, ROUTER_EP_LOGOUT},
+    {"/logout/complete", 16, ROUTER_EP_LOGOUT_COMPLETE},
     {"/callback", 9, ROUTER_EP_CALLBACK},
     {"/me", 3, ROUTER_EP_ME},
     {"/refresh", 8, ROUTER_EP_REFRESH},
@@ -120,6 +121,9 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		break;
 	case ROUTER_EP_LOGOUT:
 		oidc_logout(rq);
+		break;
+	case ROUTER_EP_LOGOUT_COMPLETE:
+		oidc_logout_complete(rq);
 		break;
 	case ROUTER_EP_CALLBACK:
 		oidc_callback(rq);
@@ -194,6 +198,8 @@ router_signed_in_resume(struct request_ctx *rq)
 void
 router_deny(struct request_ctx *rq, const struct policy_route *route)
 {
+	struct errpage_page pg = {
+	    403, "access_denied", NULL, NULL, NULL, NULL, 0, 0, NULL};
 	char msg[256], pat[128];
 
 	rq->rq_event = "deny";
@@ -212,7 +218,13 @@ router_deny(struct request_ctx *rq, const struct policy_route *route)
 	    "The access rule for %s does not allow this "
 	    "request.",
 	    policy_route_pattern(route));
-	errpage_send(rq, 403, "access_denied", msg, 0);
+	pg.ep_message = msg;
+	/* Signed in as someone else than meant: the page offers to sign
+	 * out or switch account. */
+	if (rq->rq_session != NULL && session_claims(rq->rq_session) != NULL)
+		pg.ep_user =
+		    identity_display_name(session_claims(rq->rq_session));
+	errpage_send_page(rq, &pg);
 }
 
 /*

@@ -66,6 +66,14 @@ identity_user(const json_t *claims)
 	return identity_user_name(claims, 1);
 }
 
+const char *
+identity_display_name(const json_t *claims)
+{
+	const char *n = identity_claim(claims, "name");
+
+	return n != NULL ? n : identity_user(claims);
+}
+
 /* Easy Auth's X-MS-CLIENT-PRINCIPAL: base64 of
  * {"auth_typ","claims":[{"typ","val"}],"name_typ","role_typ"}. */
 static char *

@@ -43,4 +43,8 @@ void identity_iso_time(int64_t t, char *buf, size_t size);
  * (borrowed from claims; "" when none). */
 const char *identity_user(const json_t *claims);
 
+/* The name to show the person on a page: the display name (name), else
+ * identity_user (borrowed from claims; "" when none). */
+const char *identity_display_name(const json_t *claims);
+
 #endif

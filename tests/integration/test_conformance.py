@@ -592,7 +592,7 @@ def test_rp_init_logout_session(op, tmp, upstream):
     q = query(r.headers["Location"])
     assert r.headers["Location"].startswith(op.endpoint("logout") + "?")
     assert q["client_id"] == op.client_id
-    assert q["post_logout_redirect_uri"] == g.url + "/"
+    assert q["post_logout_redirect_uri"] == g.url + "/.auth/logout/complete"
     _, claims = decode_jwt(q["id_token_hint"])
     assert claims["aud"] == op.client_id and claims["iss"] == op.issuer
     assert s.get(g.url + "/.auth/me", timeout=5).status_code == 401

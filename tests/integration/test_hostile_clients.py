@@ -858,7 +858,7 @@ def test_host_header_never_used(site, trusted_site, how, trusted):
     _host_free(r)
     r = get("/.auth/logout", cookies={"gatehouse": cookie})
     assert query(r.headers["Location"])["post_logout_redirect_uri"] == \
-        g.url + "/"
+        g.url + "/.auth/logout/complete"
     _host_free(r)
     for path, accept in [("/.auth/callback?error=access_denied", HTML),
                          ("/.auth/callback?code=a&state=b", HTML),

@@ -152,13 +152,14 @@ def test_signout_ends_session_here_and_at_provider(op, tmp, upstream):
     assert loc.startswith(op.endpoint("logout"))
     q = query(loc)
     assert q["client_id"] == op.client_id
-    assert q["post_logout_redirect_uri"] == g.url + "/"
+    assert q["post_logout_redirect_uri"] == g.url + "/.auth/logout/complete"
     claims = verify_jwt(q["id_token_hint"], op.jwks(), issuer=op.issuer,
                         audience=op.client_id)
     assert claims["preferred_username"] == "erin@contoso.com"
     assert "Max-Age=0" in r.headers["Set-Cookie"]
     r = requests.get(loc, allow_redirects=False, timeout=5)
-    assert r.status_code == 302 and r.headers["Location"] == g.url + "/"
+    assert r.status_code == 302 and \
+        r.headers["Location"] == g.url + "/.auth/logout/complete"
     assert op.last("logout")["query"]["id_token_hint"] == q["id_token_hint"]
     # A copy of the old cookie is refused now.
     c = requests.Session()

@@ -47,6 +47,8 @@ test_endpoints(void)
 	    {"/login", ROUTER_EP_LOGIN},
 	    {"/login?post_login_redirect_uri=/x", ROUTER_EP_LOGIN},
 	    {"/logout", ROUTER_EP_LOGOUT},
+	    {"/logout/complete", ROUTER_EP_LOGOUT_COMPLETE},
+	    {"/logout/completed", ROUTER_EP_NONE},
 	    {"/callback?code=a&state=b", ROUTER_EP_CALLBACK},
 	    {"/me", ROUTER_EP_ME},
 	    {"/refresh", ROUTER_EP_REFRESH},
