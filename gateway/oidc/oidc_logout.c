@@ -128,8 +128,8 @@ oidc_logout(struct request_ctx *rq)
 	if (oidc_params_parse(query != NULL ? query + 1 : NULL, &q, NULL) == -1)
 		TAILQ_INIT(&q);
 	/* Security: a local path only; anything else is "/". */
-	target = oidc_target_or_root(
-	    cfg, evhttp_find_header(&q, "post_logout_redirect_uri"));
+	target = oidc_return_target(
+	    rq, evhttp_find_header(&q, "post_logout_redirect_uri"));
 	if (!oidc_logout_same_origin(rq)) {
 		/* A cross-site GET is answered with the question; a
 		 * cross-site POST is refused, with the same button. */
