@@ -230,7 +230,11 @@ def common_config(listen_port, app_port, prefix=""):
     ]
 
 
-ROUTES = ["route /healthz allow anonymous", "route /* allow authenticated"]
+# The app's home page is public: it greets a signed-in visitor by name
+# (gatehouse forwards a valid session's identity on anonymous routes) and
+# offers everyone else a "Sign in" link.  Everything else needs sign-in.
+ROUTES = ["route /healthz allow anonymous", "route / allow anonymous",
+          "route /* allow authenticated"]
 
 
 # ------------------------------------------------------------------ modes

@@ -5,13 +5,15 @@ access lines naming the user, the route line and the criterion that
 refused, and one rate-limited line for a refused return URL or a session
 cookie that names no session.  Also identity on anonymous routes and
 same-origin absolute return URLs (the sample's public page)."""
+import os
 import re
+import sys
 import time
 
 import pytest
 import requests
 
-from conftest import Gatehouse, free_port
+from conftest import PY, ROOT, Gatehouse, Proc, free_port, wait_file
 from op_client import OP
 from signin import (authorize, begin_login, complete, echo_headers,
                     gateway_lines, principal, query, sign_in, start_gateway)
@@ -259,3 +261,40 @@ def test_cross_origin_return_url_refused(op, tmp, upstream, target):
     g = start_gateway(op, tmp, upstream)
     t = target.format(port=g.port, other=g.port + 1)
     assert login_target(g, t) == "/"
+
+
+# -- the sample's public page -------------------------------------------------
+def test_sample_home_page_public_and_greets_signed_in_user(op, tmp):
+    """examples/upstream-app behind gatehouse with the demo's route table:
+    its home page is public, offers "Sign in" to a visitor and greets a
+    signed-in user by name."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    try:
+        import demo
+    finally:
+        sys.path.pop(0)
+    pf = os.path.join(tmp, "app.port")
+    app = Proc([PY, os.path.join(ROOT, "examples", "upstream-app", "app.py"),
+                "--port", "0", "--port-file", pf],
+               os.path.join(tmp, "app.log"))
+    try:
+        class App:
+            url = "http://127.0.0.1:%s" % wait_file(pf)
+        g = start_gateway(op, tmp, App, routes=demo.ROUTES)
+        r = requests.get(g.url + "/", allow_redirects=False, timeout=5)
+        assert r.status_code == 200, r.status_code
+        assert 'href="/.auth/login?post_login_redirect_uri=/"' in r.text
+        assert "Hello," not in r.text
+        s, r = sign_in(g, "alice@contoso.com", "/call-api")
+        r = s.get(g.url + "/", allow_redirects=False, timeout=5)
+        assert r.status_code == 200
+        assert "Hello, alice@contoso.com" in r.text
+        assert 'href="/.auth/logout"' in r.text
+        # Sign-in from the public page comes back to it.
+        s2 = requests.Session()
+        auth = authorize(s2, begin_login(
+            g, s2, login_url=g.url + "/.auth/login?post_login_redirect_uri=/"),
+            "alice@contoso.com")
+        assert complete(g, s2, auth).headers["Location"] == "/"
+    finally:
+        app.stop()
