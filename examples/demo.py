@@ -251,7 +251,11 @@ def common_config(listen_port, upstream, prefix=""):
     ]
 
 
-ROUTES = ["route /healthz allow anonymous", "route /* allow authenticated"]
+# The app's home page is public: it greets a signed-in visitor by name
+# (gatehouse forwards a valid session's identity on anonymous routes) and
+# offers everyone else a "Sign in" link.  Everything else needs sign-in.
+ROUTES = ["route /healthz allow anonymous", "route / allow anonymous",
+          "route /* allow authenticated"]
 # In front of your own app: everything behind a sign-in; edit the routes in
 # a copy of the generated config once you know which paths are public.
 OWN_ROUTES = ["route /* allow authenticated"]
@@ -302,7 +306,8 @@ def start_local(demo, args):
                            "--port", "0", "--port-file", pf,
                            "--client-id", client_id,
                            "--redirect-uri", base + "/.auth/callback",
-                           "--post-logout-redirect-uri", base + "/",
+                           "--post-logout-redirect-uri",
+                           base + "/.auth/logout/complete",
                            "--tenant-name", TENANT_NAME],
                     env=clean_env({"DEMO_OP_CLIENT_SECRET": client_secret}))
     op_port = demo.wait_port_file(op, pf)
@@ -331,7 +336,6 @@ def start_local(demo, args):
         "client_secret = " + client_secret,
         "redirect_uri = %s/.auth/callback" % base,
         "scopes = User.Read",
-        "post_logout_redirect_uri = %s/" % base,
     ] + (OWN_ROUTES if args.upstream else ROUTES))
     info["conf"] = conf
     # No .env beside the config or in gatehouse's working directory
@@ -374,7 +378,8 @@ def start_tenant(demo, args):
     # .env, which gatehouse reads from its working directory.
     if env.get("SCOPE"):
         lines.append("scopes = " + env["SCOPE"])
-    lines.append("post_logout_redirect_uri = %s/" % base)
+    # No post_logout_redirect_uri: sign-out ends on gatehouse's signed-out
+    # page, {base}/.auth/logout/complete, which the tenant must list.
     write_config(conf, lines + (OWN_ROUTES if args.upstream else ROUTES))
     info = {"url": base + "/", "authority": env["AUTHORITY"], "graph": None,
             "app": app_url, "gw_port": gw_port, "app_port": app_port,

@@ -43,6 +43,8 @@ static int server_parse_workers(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int server_parse_log_level(struct config *, const struct config_key *,
     const char *, int, const char **);
+static int server_parse_log_user(struct config *, const struct config_key *,
+    const char *, int, const char **);
 
 /* Sorted by name: looked up with bsearch. */
 static const struct config_key server_keys[] = {
@@ -68,6 +70,11 @@ static const struct config_key server_keys[] = {
         0},
     {"log_level", server_parse_log_level, offsetof(struct config, cf_log_level),
         "info", "Logging level: error, warn, info or debug.", 0},
+    {"log_user", server_parse_log_user, offsetof(struct config, cf_log_user),
+        "sub",
+        "Who an access line names: sub (the user's stable id), name (the "
+        "user name, a personal datum) or off.",
+        0},
     {"max_buffered_bodies", config_parse_size,
         offsetof(struct config, cf_max_buffered_bodies), "128M",
         "Most request body bytes held in memory at once by the whole "
@@ -182,6 +189,25 @@ server_parse_log_level(struct config *cfg, const struct config_key *key,
 		return -1;
 	}
 	cfg->cf_log_level = l;
+	return 0;
+}
+
+static int
+server_parse_log_user(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	(void)line;
+	(void)key;
+	if (strcmp(value, "sub") == 0)
+		cfg->cf_log_user = CONFIG_LOG_USER_SUB;
+	else if (strcmp(value, "name") == 0)
+		cfg->cf_log_user = CONFIG_LOG_USER_NAME;
+	else if (strcmp(value, "off") == 0)
+		cfg->cf_log_user = CONFIG_LOG_USER_OFF;
+	else {
+		*errstr = "expected sub, name or off";
+		return -1;
+	}
 	return 0;
 }
 

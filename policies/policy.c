@@ -122,6 +122,12 @@ policy_route_has_criteria(const struct policy_route *r)
 }
 
 int
+policy_route_identity(const struct policy_route *r)
+{
+	return r->pr_action == POLICY_ACTION_ANONYMOUS && !r->pr_identity_off;
+}
+
+int
 policy_route_has_groups(const struct policy_route *r)
 {
 	return r->pr_has_groups;
@@ -169,6 +175,51 @@ policy_eval_groups(
 		need_groups = 1;
 	}
 	return need_groups ? POLICY_NEED_GROUPS : POLICY_ALLOW;
+}
+
+const char *
+policy_deny_reason(const struct policy_route *r, const json_t *claims,
+    const json_t *groups, char *buf, size_t size)
+{
+	size_t i, j, n;
+	int pass, w;
+
+	if (size == 0)
+		return buf;
+	buf[0] = '\0';
+	if (r == NULL || r->pr_action == POLICY_ACTION_DENY) {
+		snprintf(buf, size, "%s", r == NULL ? "no_route" : "route");
+		return buf;
+	}
+	if (!json_is_object(claims))
+		return buf;
+	/* The first group of alternatives none of which holds, named as
+	 * written (alternatives joined by '|'). */
+	for (i = 0; i < r->pr_ncrits; i = j) {
+		pass = 0;
+		for (j = i; j < r->pr_ncrits &&
+		     policy_crit_same_group(&r->pr_crits[i], &r->pr_crits[j]);
+		     j++)
+			if (!pass &&
+			    policy_crit_eval(&r->pr_crits[j], claims, groups) ==
+			        POLICY_TRUE)
+				pass = 1;
+		if (pass)
+			continue;
+		for (n = 0; i < j && n + 1 < size; i++) {
+			if (n > 0)
+				buf[n++] = '|';
+			w = policy_crit_format(
+			    &r->pr_crits[i], buf + n, size - n);
+			if (w < 0 || (size_t)w >= size - n) {
+				buf[size - 1] = '\0';
+				break;
+			}
+			n += (size_t)w;
+		}
+		return buf;
+	}
+	return buf;
 }
 
 enum policy_verdict

@@ -92,7 +92,7 @@ const struct policy_route *policy_table_route(
  *             (path.h) and holds no ';' or %3B.  Path segments are
  *             compared on their name, before any ';' or %3B, so
  *             /admin;x/y is matched as /admin/y, as a servlet would.
- *   ACTION    "allow anonymous" | "allow authenticated" |
+ *   ACTION    "allow anonymous [identity=off]" | "allow authenticated" |
  *             "allow CRITERIA" | "deny" | "bearer [CRITERIA]" (bearer
  *             without criteria: any valid token).
  *   CRITERIA  role:NAME (claim "roles"), group:ID ("groups"), email:GLOB
@@ -105,6 +105,10 @@ const struct policy_route *policy_table_route(
  *             Same kind = alternatives (OR), different kinds all must
  *             hold (AND); for claim: the kind is the claim name, so
  *             claim:dept=a claim:dept=b is OR, claim:dept=a claim:c=d AND.
+ *   identity=off  (anonymous routes only) forward no identity even when
+ *             the request carries a valid session; by default a valid
+ *             session's identity headers go along (never a token, never
+ *             a refresh or a redirect).
  *   Note: "email" is mutable and, for multi-tenant apps, set by other
  *   tenants; combine email: with tenant: (entra.md 3.4).
  */
@@ -144,6 +148,9 @@ const char *policy_route_pattern(const struct policy_route *r);
 int policy_route_line(const struct policy_route *r);
 /* 1 if the route has criteria at all (else its verdict needs no claims). */
 int policy_route_has_criteria(const struct policy_route *r);
+/* 1 if an "allow anonymous" route forwards a valid session's identity
+ * (the default; the option identity=off turns it off), else 0. */
+int policy_route_identity(const struct policy_route *r);
 /* 1 if the route has group: criteria (the caller may prefetch groups). */
 int policy_route_has_groups(const struct policy_route *r);
 
@@ -166,6 +173,16 @@ enum policy_verdict policy_eval(
  */
 enum policy_verdict policy_eval_groups(
     const struct policy_route *r, const json_t *claims, const json_t *groups);
+
+/*
+ * Why r refuses claims (and groups, as policy_eval_groups), for the access
+ * log: the first criterion group that fails, as written in the route
+ * ("role:Admin", or "role:A|role:B" for alternatives), "route" for a deny
+ * route, "no_route" when r is NULL, "" when nothing fails.  Written to
+ * buf (size bytes, truncated); returns buf.  Never allocates.
+ */
+const char *policy_deny_reason(const struct policy_route *r,
+    const json_t *claims, const json_t *groups, char *buf, size_t size);
 
 /* A short name for logs: "allow", "deny", "need_login", "need_groups". */
 const char *policy_verdict_name(enum policy_verdict v);

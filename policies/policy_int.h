@@ -63,6 +63,7 @@ struct policy_route {
 	struct policy_crit *pr_crits; /* sorted by kind, then claim name */
 	size_t pr_ncrits;
 	int pr_has_groups;
+	int pr_identity_off; /* identity=off: no identity on anonymous */
 };
 
 struct policy_table {
@@ -99,6 +100,9 @@ void policy_crit_cleanup(struct policy_crit *c);
 int policy_crit_same_group(
     const struct policy_crit *a, const struct policy_crit *b);
 int policy_crit_cmp(const void *a, const void *b);
+/* c as its route text ("role:Admin", "claim:dept=x") into buf; snprintf's
+ * return. */
+int policy_crit_format(const struct policy_crit *c, char *buf, size_t size);
 enum policy_tri policy_crit_eval(
     const struct policy_crit *c, const json_t *claims, const json_t *groups);
 

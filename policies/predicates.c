@@ -365,3 +365,20 @@ policy_crit_cmp(const void *a, const void *b)
 		return strcmp(x->pc_name, y->pc_name);
 	return 0;
 }
+
+int
+policy_crit_format(const struct policy_crit *c, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < POLICY_NPREDS; i++)
+		if (policy_preds[i].pd_kind == c->pc_kind)
+			break;
+	if (i == POLICY_NPREDS)
+		return snprintf(buf, size, "?");
+	if (c->pc_name != NULL)
+		return snprintf(buf, size, "%s:%s=%s", policy_preds[i].pd_name,
+		    c->pc_name, c->pc_value);
+	return snprintf(
+	    buf, size, "%s:%s", policy_preds[i].pd_name, c->pc_value);
+}

@@ -94,9 +94,20 @@ policy_parse_action(
 		    "\"allow\" needs anonymous, authenticated or criteria");
 		return -1;
 	}
-	if (n == 2 && strcmp(words[1], "anonymous") == 0) {
+	if (n >= 2 && strcmp(words[1], "anonymous") == 0) {
 		r->pr_action = POLICY_ACTION_ANONYMOUS;
-		return 0;
+		if (n == 2)
+			return 0;
+		if (n == 3 && strcmp(words[2], "identity=off") == 0) {
+			r->pr_identity_off = 1;
+			return 0;
+		}
+		if (n == 3 && strcmp(words[2], "identity=on") == 0)
+			return 0;
+		gh_error_set(err, "route_bad_criteria",
+		    "\"anonymous\" must stand alone after \"allow\" (only "
+		    "identity=off or identity=on may follow it)");
+		return -1;
 	}
 	r->pr_action = POLICY_ACTION_SIGNED_IN;
 	if (n == 2 && strcmp(words[1], "authenticated") == 0)

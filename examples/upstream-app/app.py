@@ -264,10 +264,12 @@ class Handler(BaseHTTPRequestHandler):
         parts = []
         if name is None:
             parts.append(
-                "<section><h1>Not signed in</h1><p class=\"muted\">No identity "
-                "header reached this app, so nobody is signed in (or gatehouse "
-                "is not in front of it).</p><p><a class=\"btn\" href=\"/.auth/"
-                "login?post_login_redirect_uri=/\">Sign in</a></p></section>")
+                "<section><h1>Not signed in</h1><p class=\"muted\">This page is "
+                "public. Sign in and it greets you by name: gatehouse tells "
+                "this app who you are in the request headers (none came with "
+                "this request).</p><p>"
+                "<a class=\"btn\" href=\"/.auth/login?post_login_redirect_uri="
+                "/\">Sign in</a></p></section>")
         else:
             who = [("Name", name)]
             for k in ("X-MS-CLIENT-PRINCIPAL-ID", "X-MS-CLIENT-PRINCIPAL-IDP",

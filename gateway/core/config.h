@@ -107,6 +107,13 @@ struct config_upstream {
  * The whole configuration.  Built once by config_load(), then read-only: the
  * workers share it without locks.  Members use the cf_ prefix.
  */
+/* Who an access line names (log_user). */
+enum config_log_user {
+	CONFIG_LOG_USER_SUB,  /* the "sub" claim: stable, not a person's name */
+	CONFIG_LOG_USER_NAME, /* the user name sent as X-Forwarded-User */
+	CONFIG_LOG_USER_OFF   /* nobody */
+};
+
 struct config {
 	char *cf_file; /* the path it was read from */
 
@@ -147,6 +154,7 @@ struct config {
 	/* log */
 	int cf_log_level;
 	int cf_access_log;
+	int cf_log_user; /* enum config_log_user */
 
 	/* oidc: the provider and this client */
 	char *cf_authority;   /* Entra style; discovery under /v2.0 */

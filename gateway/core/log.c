@@ -200,3 +200,19 @@ log_sanitize(char *buf, size_t size, const char *s)
 	buf[i] = '\0';
 	return buf;
 }
+
+int
+log_limit_pass(struct log_limit *ll, int every, unsigned *missed)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ll->ll_next != 0 && now.tv_sec < ll->ll_next) {
+		ll->ll_missed++;
+		return 0;
+	}
+	ll->ll_next = (long)now.tv_sec + every;
+	*missed = ll->ll_missed;
+	ll->ll_missed = 0;
+	return 1;
+}

@@ -50,6 +50,22 @@ void log_buffer_start(void);
 void log_buffer_flush(void);
 void log_buffer_stop(void);
 
+/*
+ * A rate limit for one kind of line that a client can cause at will (a
+ * forged cookie, a refused return URL): at most one line per `every`
+ * seconds per thread, saying how many were held back since the last.  A
+ * struct log_limit is per thread (declare it static __thread) and starts
+ * zeroed.
+ */
+struct log_limit {
+	long ll_next;       /* the monotonic second the next line may go */
+	unsigned ll_missed; /* lines held back since the last one */
+};
+
+/* 1 when a line may be written now, with *missed set to how many were
+ * held back before it (and the count reset); else 0 (counted). */
+int log_limit_pass(struct log_limit *ll, int every, unsigned *missed);
+
 /* Before the event loop only: log and exit(1). */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));

@@ -43,7 +43,8 @@ request_ms_since(const struct timespec *from)
 static void
 request_log(struct request_ctx *rq)
 {
-	char path[256];
+	char path[256], user[sizeof(rq->rq_user)], deny[sizeof(rq->rq_deny)];
+	char route[24], up[32];
 	const char *p = rq->rq_normpath != NULL ? rq->rq_normpath : rq->rq_path;
 
 	/* The path only: a query can carry codes and tokens (the callback's
@@ -52,11 +53,26 @@ request_log(struct request_ctx *rq)
 		snprintf(path, sizeof(path), "%.*s", (int)strcspn(p, "?"), p);
 		p = path;
 	}
+	/* Optional fields are left out rather than given placeholders. */
+	user[0] = deny[0] = route[0] = up[0] = '\0';
+	if (rq->rq_user[0] != '\0') {
+		snprintf(user, sizeof(user), " user=\"");
+		log_sanitize(user + 7, sizeof(user) - 8, rq->rq_user);
+		strcat(user, "\"");
+	}
+	if (rq->rq_route_line > 0)
+		snprintf(route, sizeof(route), " route=%d", rq->rq_route_line);
+	if (rq->rq_deny[0] != '\0') {
+		snprintf(deny, sizeof(deny), " deny=");
+		log_sanitize(deny + 6, sizeof(deny) - 6, rq->rq_deny);
+	}
+	if (rq->rq_up_ms >= 0)
+		snprintf(up, sizeof(up), " up_ms=%.1f", rq->rq_up_ms);
 	log_access("id=%s event=%s client=%s method=%s path=\"%s\" status=%d "
-	           "bytes=%llu up_ms=%.1f ms=%.1f",
+	           "bytes=%llu%s%s%s%s ms=%.1f",
 	    rq->rq_id, rq->rq_event, rq->rq_peer, rq->rq_method,
 	    log_sanitize(path, sizeof(path), p), rq->rq_status,
-	    (unsigned long long)rq->rq_bytes, rq->rq_up_ms,
+	    (unsigned long long)rq->rq_bytes, user, route, deny, up,
 	    request_ms_since(&rq->rq_start));
 }
 

@@ -99,6 +99,9 @@ struct request_ctx {
 	struct timespec rq_up_start;
 	double rq_up_ms;      /* time to the upstream's head; <0 if none */
 	const char *rq_event; /* fixed event name for the access log */
+	char rq_user[128];    /* who, for the access log (log_user); "" */
+	int rq_route_line;    /* config line of the deciding route; 0 none */
+	char rq_deny[96];     /* the criterion that refused, for the log */
 	const struct policy_route *rq_route; /* borrowed from the config */
 	struct session *rq_session;          /* the signed-in session (new) */
 	struct httpc_xfer *rq_xfer;          /* provider call in flight */

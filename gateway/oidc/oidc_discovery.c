@@ -92,6 +92,8 @@ static struct {
 	uint64_t sh_started;              /* flights started */
 	uint64_t sh_ended;                /* the last flight that ended */
 	int sh_failed;                    /* the last flight failed */
+	char sh_fail_key[160];            /* what failed, and how (the log) */
+	unsigned sh_nfailed;              /* flights failed in a row */
 	int sh_backoff;                   /* seconds */
 	time_t sh_next;                   /* the next timed fetch */
 	time_t sh_refetched;              /* last unknown-kid refetch */
@@ -238,22 +240,42 @@ oidc_timer_in(struct oidc_provider *op, long seconds)
 
 /*
  * This worker's flight has ended: publish `snap` (NULL when it failed,
- * and the last good copy stays), then tell every worker.
+ * and the last good copy stays), then tell every worker.  On failure,
+ * `what` is the step, `url` the URL it fetched (the discovery and JWKS
+ * URLs carry no secret) and `why` the reason in words, curl's own for a
+ * transfer that failed.  A failure is logged when it starts or changes
+ * (step, kind or reason), not again on every retry while it stays the
+ * same, and the recovery gets a line of its own.
  */
 static void
 oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
-    const char *what, const char *why)
+    const char *what, const char *url, const char *kind, const char *why)
 {
 	struct oidc_snap *old = NULL;
 	time_t now = time(NULL);
-	int backoff = 0, first = 0;
+	int backoff = 0, first = 0, changed = 0;
+	unsigned nfailed;
+	char key[sizeof(oidc_shared.sh_fail_key)], u[256], w[256];
 
+	/* Copied now: url may lie in op_doc, released below. */
+	log_sanitize(u, sizeof(u), url != NULL ? url : "");
+	/* A transfer's message can differ from one retry to the next ("after
+	 * 5001 ms"): its kind is what counts as a change. */
+	key[0] = '\0';
+	if (snap == NULL)
+		snprintf(key, sizeof(key), "%s|%s|%s", what, kind,
+		    strcmp(kind, "http") == 0 || strcmp(kind, "invalid") == 0
+		        ? why
+		        : "");
 	pthread_mutex_lock(&oidc_shared.sh_lock);
+	nfailed = oidc_shared.sh_nfailed;
 	if (snap != NULL) {
 		old = oidc_shared.sh_snap;
 		first = old == NULL;
 		oidc_shared.sh_snap = snap;
 		oidc_shared.sh_failed = 0;
+		oidc_shared.sh_nfailed = 0;
+		oidc_shared.sh_fail_key[0] = '\0';
 		oidc_shared.sh_backoff = 0;
 		oidc_shared.sh_next = now + op->op_cfg->cf_discovery_refresh;
 	} else {
@@ -264,6 +286,10 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 		              : oidc_shared.sh_backoff * 2);
 		oidc_shared.sh_backoff = backoff;
 		oidc_shared.sh_failed = 1;
+		oidc_shared.sh_nfailed++;
+		changed = strcmp(oidc_shared.sh_fail_key, key) != 0;
+		if (changed)
+			memcpy(oidc_shared.sh_fail_key, key, sizeof(key));
 		oidc_shared.sh_next = now + backoff;
 	}
 	if (oidc_shared.sh_fetcher == op)
@@ -277,14 +303,32 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 	op->op_doc = NULL;
 	op->op_fetch = FETCH_NONE;
 	op->op_xfer = NULL;
-	if (snap == NULL)
-		log_warnx("provider_error what=%s reason=\"%s\" retry_in=%ds",
-		    what, why, backoff);
-	else if (first)
+	if (snap == NULL && changed)
+		log_warnx("provider_error what=%s reason=\"%s\" kind=%s "
+		          "url=\"%s\" retry_in=%ds",
+		    what, log_sanitize(w, sizeof(w), why), kind, u, backoff);
+	else if (snap == NULL)
+		log_debug(
+		    "provider_error what=%s kind=%s unchanged failures=%u",
+		    what, kind, nfailed + 1);
+	else if (nfailed > 0)
+		log_info("provider_recovered issuer=%s after_failures=%u",
+		    snap->sn_doc->od_meta.om_issuer, nfailed);
+	if (snap != NULL && first)
 		log_info("provider fetched issuer=%s",
 		    snap->sn_doc->od_meta.om_issuer);
 	if (oidc_announce != NULL)
 		oidc_announce();
+}
+
+/* The failure of a transfer that did not end in a usable answer, in
+ * words: curl's own message when there is one. */
+static const char *
+oidc_xfer_why(const struct httpc_result *res)
+{
+	return res->hr_error != NULL && res->hr_error[0] != '\0'
+	    ? res->hr_error
+	    : httpc_status_str(res->hr_status);
 }
 
 /*
@@ -494,25 +538,30 @@ oidc_jwks_done_cb(const struct httpc_result *res, void *arg)
 	struct oidc_snap *snap;
 	struct gh_error err;
 	struct jwks *keys;
+	const char *url = op->op_doc->od_meta.om_jwks_uri;
 	char why[80];
 
 	op->op_xfer = NULL;
-	if (res->hr_status != HTTPC_OK || res->hr_code != 200) {
-		oidc_flight_end(op, NULL, "jwks",
-		    res->hr_status != HTTPC_OK
-		        ? httpc_status_str(res->hr_status)
-		        : oidc_status_why(res, why, sizeof(why)));
+	if (res->hr_status != HTTPC_OK) {
+		oidc_flight_end(op, NULL, "jwks", url,
+		    httpc_status_str(res->hr_status), oidc_xfer_why(res));
+		return;
+	}
+	if (res->hr_code != 200) {
+		oidc_flight_end(op, NULL, "jwks", url, "http",
+		    oidc_status_why(res, why, sizeof(why)));
 		return;
 	}
 	keys = jwks_parse(res->hr_body, res->hr_len, &err);
 	if (keys == NULL) {
-		oidc_flight_end(op, NULL, "jwks", err.ge_msg);
+		oidc_flight_end(op, NULL, "jwks", url, "invalid", err.ge_msg);
 		return;
 	}
 	snap = calloc(1, sizeof(*snap));
 	if (snap == NULL) {
 		jwks_free(keys);
-		oidc_flight_end(op, NULL, "jwks", "out of memory");
+		oidc_flight_end(
+		    op, NULL, "jwks", url, "internal", "out of memory");
 		return;
 	}
 	snap->sn_refs = 1; /* the shared state's */
@@ -520,7 +569,7 @@ oidc_jwks_done_cb(const struct httpc_result *res, void *arg)
 	snap->sn_keys = keys;
 	snap->sn_doc = op->op_doc;
 	op->op_doc = NULL;
-	oidc_flight_end(op, snap, "jwks", NULL);
+	oidc_flight_end(op, snap, "jwks", url, "ok", NULL);
 }
 
 /* Fetch the JWKS named by op_doc, the second half of any flight. */
@@ -535,35 +584,37 @@ oidc_flight_jwks(struct oidc_provider *op)
 	op->op_xfer = httpc_request(
 	    op->op_worker->w_httpc, &req, oidc_jwks_done_cb, op, &err);
 	if (op->op_xfer == NULL)
-		oidc_flight_end(op, NULL, "jwks", err.ge_msg);
+		oidc_flight_end(
+		    op, NULL, "jwks", req.hq_url, "internal", err.ge_msg);
 }
 
 static void
 oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 {
 	struct oidc_provider *op = oidc_provider_cast(arg);
-	const char *why;
+	const char *why, *url = op->op_cfg->cf_discovery_url;
 	char buf[80];
 
 	op->op_xfer = NULL;
 	if (res->hr_status != HTTPC_OK) {
-		oidc_flight_end(
-		    op, NULL, "discovery", httpc_status_str(res->hr_status));
+		oidc_flight_end(op, NULL, "discovery", url,
+		    httpc_status_str(res->hr_status), oidc_xfer_why(res));
 		return;
 	}
 	if (res->hr_code != 200) {
-		oidc_flight_end(op, NULL, "discovery",
+		oidc_flight_end(op, NULL, "discovery", url, "http",
 		    oidc_status_why(res, buf, sizeof(buf)));
 		return;
 	}
 	why = oidc_discovery_parse(op, res->hr_body, res->hr_len);
 	if (why != NULL) {
-		oidc_flight_end(op, NULL, "discovery", why);
+		oidc_flight_end(op, NULL, "discovery", url, "invalid", why);
 		return;
 	}
 	op->op_doc = calloc(1, sizeof(*op->op_doc));
 	if (op->op_doc == NULL) {
-		oidc_flight_end(op, NULL, "discovery", "out of memory");
+		oidc_flight_end(
+		    op, NULL, "discovery", url, "internal", "out of memory");
 		return;
 	}
 	op->op_doc->od_refs = 1;
@@ -591,7 +642,8 @@ oidc_flight_discovery(struct oidc_provider *op)
 	op->op_xfer = httpc_request(
 	    op->op_worker->w_httpc, &req, oidc_discovery_done_cb, op, &err);
 	if (op->op_xfer == NULL)
-		oidc_flight_end(op, NULL, "discovery", err.ge_msg);
+		oidc_flight_end(
+		    op, NULL, "discovery", req.hq_url, "internal", err.ge_msg);
 }
 
 /* Worker 0: a timed fetch or a retry is due. */

@@ -87,8 +87,26 @@ int oidc_provider_wait(
 int oidc_params_parse(
     const char *s, struct evkeyvalq *out, const char *const *unique);
 
-/* A local path is safe and not one of gatehouse's own endpoints; else "/". */
+/*
+ * The return URL t (may be NULL) when it is a safe local path and not one
+ * of gatehouse's own endpoints; the path it names when it is an absolute
+ * URL of this gateway's own origin (cf_public_base, or `origin`, the
+ * request's own, may be NULL), checked the same way; else NULL.
+ * Borrowed from t.  Pure.
+ */
+const char *oidc_target_check(
+    const struct config *cfg, const char *origin, const char *t);
+
+/* oidc_target_check(cfg, NULL, t), or "/" when it refuses t. */
 const char *oidc_target_or_root(const struct config *cfg, const char *t);
+
+/* oidc_target_check with rq's own origin, or "/" when it refuses t (with
+ * a rate-limited log line, never the URL's query). */
+const char *oidc_return_target(struct request_ctx *rq, const char *t);
+
+/* Seconds between two log lines of one kind a client can cause at will
+ * (per worker; the count held back is in the next). */
+#define OIDC_LOG_EVERY 10
 
 /* The longest token gatehouse keeps or forwards from a token answer. */
 #define OIDC_TOKEN_MAX (16 * 1024)

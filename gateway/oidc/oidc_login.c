@@ -25,6 +25,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "http/errpage.h"
+#include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
 #include "oidc/http_client.h"
@@ -198,10 +199,139 @@ oidc_redirect_safe(const char *target)
 	return oidc_redirect_check(NULL, target);
 }
 
+/* Whether url's scheme, host and port (the default port when none is
+ * written) are those of origin, an http(s) URL without a path. */
+static int
+oidc_origin_equal(const char *url, const char *origin)
+{
+	const char *errstr;
+	char *h1 = NULL, *h2 = NULL;
+	int s1, s2, p1, p2, same;
+
+	if (origin == NULL ||
+	    config_url_split(url, &s1, &h1, &p1, NULL, &errstr) == -1)
+		return 0;
+	if (config_url_split(origin, &s2, &h2, &p2, NULL, &errstr) == -1) {
+		free(h1);
+		return 0;
+	}
+	same = s1 == s2 && p1 == p2 && strcasecmp(h1, h2) == 0;
+	free(h1);
+	free(h2);
+	return same;
+}
+
+/*
+ * The path an absolute return URL names when it is this gateway's own
+ * origin, as Easy Auth's clients send it ("http://this-host/path"); NULL
+ * for any other URL.  This origin is the public base (redirect_uri's) or
+ * `origin` (the request's own, may be NULL).  The path then passes the
+ * same checks as a path given alone.
+ */
+static const char *
+oidc_target_same_origin(
+    const struct config *cfg, const char *origin, const char *t)
+{
+	const char *rest;
+
+	if (strncmp(t, "http://", 7) == 0)
+		rest = t + 7;
+	else if (strncmp(t, "https://", 8) == 0)
+		rest = t + 8;
+	else
+		return NULL;
+	rest += strcspn(rest, "/?#\\");
+	if (*rest != '/')
+		return NULL;
+	return oidc_origin_equal(t, cfg->cf_public_base) ||
+	        oidc_origin_equal(t, origin)
+	    ? rest
+	    : NULL;
+}
+
+const char *
+oidc_target_check(const struct config *cfg, const char *origin, const char *t)
+{
+	const char *local;
+
+	if (t == NULL)
+		return NULL;
+	local = oidc_target_same_origin(cfg, origin, t);
+	if (local != NULL)
+		return oidc_redirect_check(cfg, local) ? local : NULL;
+	return oidc_redirect_check(cfg, t) ? t : NULL;
+}
+
 const char *
 oidc_target_or_root(const struct config *cfg, const char *t)
 {
-	return oidc_redirect_check(cfg, t) ? t : "/";
+	const char *local = oidc_target_check(cfg, NULL, t);
+
+	return local != NULL ? local : "/";
+}
+
+/* u for a log line: up to its query or fragment (which may carry
+ * anything), sanitized.  Returns buf. */
+static char *
+oidc_log_url(char *buf, size_t size, const char *u)
+{
+	char cut[256];
+
+	snprintf(cut, sizeof(cut), "%.*s", (int)strcspn(u, "?#"), u);
+	return log_sanitize(buf, size, cut);
+}
+
+/*
+ * The request's own origin into buf: its Host (or a trusted proxy's
+ * X-Forwarded-Host), with the scheme a trusted proxy names or else the
+ * public base's.  The browser sent that Host, so a link cannot make
+ * another site pass for this one.  Returns buf, or NULL when there is
+ * none usable.
+ */
+static const char *
+oidc_request_origin(struct request_ctx *rq, char *buf, size_t size)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const char *host = NULL, *proto = NULL;
+
+	if (rq->rq_peer_trusted) {
+		host = request_header(rq, "X-Forwarded-Host");
+		proto = request_header(rq, "X-Forwarded-Proto");
+	}
+	if (host == NULL)
+		host = rq->rq_hreq->hr_host;
+	if (proto == NULL ||
+	    (strcmp(proto, "http") != 0 && strcmp(proto, "https") != 0))
+		proto = cfg->cf_public_https ? "https" : "http";
+	if (host == NULL || host[0] == '\0' ||
+	    strpbrk(host, "/?#@\\") != NULL ||
+	    snprintf(buf, size, "%s://%s", proto, host) >= (int)size)
+		return NULL;
+	return buf;
+}
+
+const char *
+oidc_return_target(struct request_ctx *rq, const char *t)
+{
+	static __thread struct log_limit limit;
+	const char *local;
+	char origin[512], shown[128];
+	unsigned missed;
+
+	if (t == NULL)
+		return "/";
+	local = oidc_target_check(rq->rq_worker->w_cfg,
+	    oidc_request_origin(rq, origin, sizeof(origin)), t);
+	if (local != NULL)
+		return local;
+	/* A refused return URL is worth a line (a broken link in the app,
+	 * or someone probing), but anyone can send them: rate limited. */
+	if (log_limit_pass(&limit, OIDC_LOG_EVERY, &missed))
+		log_info("return_url_refused id=%s client=%s url=\"%s\" "
+		         "suppressed=%u",
+		    rq->rq_id, rq->rq_peer,
+		    oidc_log_url(shown, sizeof(shown), t), missed);
+	return "/";
 }
 
 int
@@ -424,8 +554,8 @@ oidc_login(struct request_ctx *rq)
 	}
 	/* Security: only a path on this site; anything else becomes "/"
 	 * and is never echoed. */
-	target = oidc_target_or_root(
-	    cfg, evhttp_find_header(&q, "post_login_redirect_uri"));
+	target = oidc_return_target(
+	    rq, evhttp_find_header(&q, "post_login_redirect_uri"));
 	prompt = evhttp_find_header(&q, "prompt");
 	if (prompt != NULL && strcmp(prompt, "create") != 0 &&
 	    strcmp(prompt, "login") != 0 &&
@@ -466,19 +596,88 @@ oidc_session_cleanup(void *arg)
 	rq->rq_session = NULL;
 }
 
+/* Who rq is for its access-log line (log_user), copied: the session may
+ * be reloaded, and its identity block replaced, before the line. */
+static void
+oidc_log_user(struct request_ctx *rq)
+{
+	const char *v = "", *id;
+	size_t n = 0;
+
+	switch (rq->rq_worker->w_cfg->cf_log_user) {
+	case CONFIG_LOG_USER_SUB:
+		v = session_sub(rq->rq_session);
+		n = strlen(v);
+		break;
+	case CONFIG_LOG_USER_NAME:
+		/* The block's first line is X-Forwarded-User (identity.c). */
+		id = rq->rq_session->se_ident;
+		if (strncmp(id, "X-Forwarded-User: ", 18) == 0) {
+			v = id + 18;
+			n = strcspn(v, "\r\n");
+		}
+		break;
+	default:
+		break;
+	}
+	if (n >= sizeof(rq->rq_user))
+		n = sizeof(rq->rq_user) - 1;
+	memcpy(rq->rq_user, v, n);
+	rq->rq_user[n] = '\0';
+}
+
+/* A session cookie that names no session: one rate-limited line saying
+ * whether it could ever have been one of ours (never the value). */
+static void
+oidc_log_bad_cookie(struct request_ctx *rq, const char *cookie, int rc)
+{
+	static __thread struct log_limit limit;
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                             "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t n = cookie != NULL ? strlen(cookie) : 0;
+	unsigned missed;
+
+	if (!log_limit_pass(&limit, OIDC_LOG_EVERY, &missed))
+		return;
+	log_info("session_cookie_rejected id=%s client=%s reason=\"%s\" "
+	         "suppressed=%u",
+	    rq->rq_id, rq->rq_peer,
+	    rc == -1                ? "repeated, empty or too long"
+	        : rc == SESSION_ERR ? "the session store failed"
+	        : n != SESSION_ID_B64_LEN || strspn(cookie, b64url) != n
+	        ? "malformed (not a session id)"
+	        : "unknown or ended session",
+	    missed);
+}
+
 int
 oidc_signed_in(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	char cookie[COOKIE_MAX_VALUE];
+	enum session_result r;
+	int got;
 
-	if (!oidc_configured(cfg) ||
-	    cookie_get(
-	        rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie)) != 1)
+	if (!oidc_configured(cfg))
 		return 0;
+	got = cookie_get(
+	    rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie));
+	if (got != 1) {
+		if (got == -1)
+			oidc_log_bad_cookie(rq, NULL, -1);
+		return 0;
+	}
 	request_cleanup_add(rq, oidc_session_cleanup, rq);
-	return session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
-	           &rq->rq_session) == SESSION_OK;
+	r = session_load(
+	    rq->rq_worker->w_reader, cookie, time(NULL), cfg, &rq->rq_session);
+	if (r != SESSION_OK) {
+		oidc_log_bad_cookie(rq, cookie, (int)r);
+		OPENSSL_cleanse(cookie, sizeof(cookie));
+		return 0;
+	}
+	OPENSSL_cleanse(cookie, sizeof(cookie));
+	oidc_log_user(rq);
+	return 1;
 }
 
 void

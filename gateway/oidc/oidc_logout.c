@@ -208,7 +208,7 @@ oidc_logout(struct request_ctx *rq)
 	 * signed-out page. */
 	target = evhttp_find_header(&q, "post_logout_redirect_uri");
 	if (target != NULL)
-		target = oidc_target_or_root(cfg, target);
+		target = oidc_return_target(rq, target);
 	prompt = evhttp_find_header(&q, "prompt");
 	sw = prompt != NULL && strcmp(prompt, "select_account") == 0;
 	if (!oidc_logout_same_origin(rq)) {

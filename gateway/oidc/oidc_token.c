@@ -152,8 +152,11 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 	}
 	if (res->hr_status != HTTPC_OK) {
 		*code = "provider_error";
-		gh_error_set(err, *code, "token endpoint: %s",
-		    httpc_status_str(res->hr_status));
+		/* curl's own words (never the request, which carries the
+		 * client secret and the code). */
+		gh_error_set(err, *code, "token endpoint: %s (%.120s)",
+		    httpc_status_str(res->hr_status),
+		    res->hr_error != NULL ? res->hr_error : "");
 		return 502;
 	}
 	/* Security: a redirect is never followed (the request carries the

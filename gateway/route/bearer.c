@@ -25,6 +25,7 @@
 #define BEARER_MAX 16384
 
 static void bearer_verify(struct request_ctx *rq, int retried);
+static void bearer_log_user(struct request_ctx *rq, const json_t *claims);
 
 static void
 bearer_refuse(
@@ -125,8 +126,11 @@ bearer_verify(struct request_ctx *rq, int retried)
 		bearer_refuse(rq, 401, "invalid_token", why);
 		return;
 	}
+	bearer_log_user(rq, claims);
 	v = policy_eval(rq->rq_route, claims);
 	if (v != POLICY_ALLOW) {
+		policy_deny_reason(rq->rq_route, claims, NULL, rq->rq_deny,
+		    sizeof(rq->rq_deny));
 		json_decref(claims);
 		bearer_refuse(rq, 403, "insufficient_scope",
 		    "the token's claims fail the route's criteria");
@@ -144,6 +148,26 @@ bearer_verify(struct request_ctx *rq, int retried)
 		forward_auth_reply(rq, 200);
 	else
 		(void)proxy_forward(rq);
+}
+
+/* Who the token is for, for the access line (log_user), as for a
+ * session: its sub, or its user name when so configured. */
+static void
+bearer_log_user(struct request_ctx *rq, const json_t *claims)
+{
+	const char *v = NULL;
+
+	switch (rq->rq_worker->w_cfg->cf_log_user) {
+	case CONFIG_LOG_USER_SUB:
+		v = json_string_value(json_object_get(claims, "sub"));
+		break;
+	case CONFIG_LOG_USER_NAME:
+		v = identity_user(claims);
+		break;
+	default:
+		break;
+	}
+	snprintf(rq->rq_user, sizeof(rq->rq_user), "%s", v != NULL ? v : "");
 }
 
 void

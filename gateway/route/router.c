@@ -203,6 +203,12 @@ router_deny(struct request_ctx *rq, const struct policy_route *route)
 	char msg[256], pat[128];
 
 	rq->rq_event = "deny";
+	policy_deny_reason(route,
+	    route != NULL && rq->rq_session != NULL &&
+	            policy_route_action(route) != POLICY_ACTION_DENY
+	        ? session_claims(rq->rq_session)
+	        : NULL,
+	    NULL, rq->rq_deny, sizeof(rq->rq_deny));
 	if (route == NULL) {
 		log_info("deny id=%s path=\"%s\" rule=none", rq->rq_id,
 		    log_sanitize(pat, sizeof(pat), rq->rq_normpath));
@@ -363,8 +369,16 @@ router_route(struct request_ctx *rq)
 		}
 	}
 	rq->rq_route = route;
+	rq->rq_route_line = route != NULL ? policy_route_line(route) : 0;
 	switch (router_action(cfg, route)) {
 	case POLICY_ACTION_ANONYMOUS:
+		/* Security: a public page may greet a signed-in user (as Easy
+		 * Auth does with "allow unauthenticated requests"), so a valid
+		 * session's identity goes along; nothing more: no refresh, no
+		 * token, no redirect, and a bad cookie is just no identity.
+		 * The client's own identity headers are dropped either way. */
+		if (route != NULL && policy_route_identity(route))
+			(void)oidc_signed_in(rq);
 		router_allow(rq);
 		return;
 	case POLICY_ACTION_SIGNED_IN:

@@ -247,14 +247,28 @@ session_cold_clear(struct session *s)
 	s->se_open = 0;
 }
 
-/* Replace s's identity block with one it owns (takes ident). */
+/* Replace s's identity block with one it owns (takes ident, len bytes
+ * before its final NUL: the block, then NUL and the sub when there is
+ * one). */
 static void
-session_ident_take(struct session *s, char *ident)
+session_ident_take(struct session *s, char *ident, size_t len)
 {
 	if (!s->se_ident_inline)
 		free(s->se_ident);
 	s->se_ident = ident;
+	s->se_ident_len = len;
 	s->se_ident_inline = 0;
+}
+
+const char *
+session_sub(const struct session *s)
+{
+	size_t n;
+
+	if (s == NULL || s->se_ident == NULL)
+		return "";
+	n = strlen(s->se_ident);
+	return n < s->se_ident_len ? s->se_ident + n + 1 : "";
 }
 
 void
@@ -263,7 +277,7 @@ session_free(struct session *s)
 	if (s == NULL)
 		return;
 	session_cold_clear(s);
-	session_ident_take(s, NULL);
+	session_ident_take(s, NULL, 0);
 	memset(s->se_cookie, 0, sizeof(s->se_cookie));
 	free(s);
 }
@@ -305,7 +319,11 @@ session_get32(const unsigned char *p)
  *
  * Hot, SESSION_HOT_HDR_LEN + ident bytes, read by every lookup:
  *   "GHS3", u32 ident length, i64 created, last_seen, expires,
- *   at_expires, at_lifetime, then the identity header block.
+ *   at_expires, at_lifetime, then the identity header block and, after
+ *   a NUL, the user's sub (for the access log; the block itself never
+ *   holds a NUL, and a block without one is a record written before the
+ *   sub was kept: it reads with an empty sub, and a reader that predates
+ *   it sends the block up to the NUL).
  * Everything a lookup needs sits at fixed offsets in the first cache line,
  * and the block is copied out as is (no NUL stored: the copy adds it).
  *
@@ -324,7 +342,7 @@ session_get32(const unsigned char *p)
 static unsigned char *
 session_hot_format(const struct session *s, size_t *len)
 {
-	size_t il = s->se_ident != NULL ? strlen(s->se_ident) : 0;
+	size_t il = s->se_ident != NULL ? s->se_ident_len : 0;
 	unsigned char *buf, *p;
 
 	if (il > UINT32_MAX)
@@ -432,6 +450,7 @@ session_hot_cb(void *arg, const unsigned char *hot, size_t len,
 		memset(s, 0, sizeof(*s));
 		ident = (char *)(s + 1);
 		s->se_ident = ident;
+		s->se_ident_len = (size_t)il;
 		s->se_ident_inline = 1;
 		memcpy(s->se_key, sg->sg_key, sizeof(s->se_key));
 		sg->sg_s = s;
@@ -439,7 +458,7 @@ session_hot_cb(void *arg, const unsigned char *hot, size_t len,
 		ident = malloc((size_t)il + 1);
 		if (ident == NULL)
 			return -1;
-		session_ident_take(s, ident);
+		session_ident_take(s, ident, (size_t)il);
 	}
 	memcpy(ident, hot + SESSION_HOT_HDR_LEN, (size_t)il);
 	ident[il] = '\0';
@@ -599,11 +618,15 @@ session_cold_cb(void *arg, const unsigned char *hot, size_t hotlen,
 	}
 	claims = strndup((const char *)cold + SESSION_COLD_HDR_LEN, cl);
 	sealed = malloc(sl > 0 ? sl : 1);
-	if ((size_t)il != strlen(s->se_ident) ||
-	    memcmp(s->se_ident, hot + SESSION_HOT_HDR_LEN, (size_t)il) != 0)
-		ident = strndup(
-		    (const char *)hot + SESSION_HOT_HDR_LEN, (size_t)il);
-	else
+	if ((size_t)il != s->se_ident_len ||
+	    memcmp(s->se_ident, hot + SESSION_HOT_HDR_LEN, (size_t)il) != 0) {
+		/* Not strndup: the sub follows the block's NUL. */
+		ident = malloc((size_t)il + 1);
+		if (ident != NULL) {
+			memcpy(ident, hot + SESSION_HOT_HDR_LEN, (size_t)il);
+			ident[il] = '\0';
+		}
+	} else
 		ident = s->se_ident;
 	if (claims == NULL || sealed == NULL || ident == NULL) {
 		free(claims);
@@ -615,7 +638,7 @@ session_cold_cb(void *arg, const unsigned char *hot, size_t hotlen,
 	if (sl > 0)
 		memcpy(sealed, cold + SESSION_COLD_HDR_LEN + cl, sl);
 	if (ident != s->se_ident)
-		session_ident_take(s, ident);
+		session_ident_take(s, ident, (size_t)il);
 	session_hot_times(s, hot);
 	session_cold_clear(s);
 	s->se_claims_json = claims;
@@ -650,12 +673,36 @@ session_cold_load(struct session *s)
 	return -1;
 }
 
+/* The block (taken) with NUL and the claims' sub after it, new, its
+ * length in *len; NULL when out of memory. */
+static char *
+session_ident_with_sub(char *block, const json_t *claims, size_t *len)
+{
+	const char *sub = json_string_value(json_object_get(claims, "sub"));
+	size_t bl = strlen(block), sl = sub != NULL ? strlen(sub) : 0;
+	char *out;
+
+	if (sl == 0) {
+		*len = bl;
+		return block;
+	}
+	out = realloc(block, bl + 1 + sl + 1);
+	if (out == NULL) {
+		free(block);
+		return NULL;
+	}
+	memcpy(out + bl + 1, sub, sl + 1);
+	*len = bl + 1 + sl;
+	return out;
+}
+
 int
 session_set_claims(struct session *s, const char *claims_json)
 {
 	json_error_t jerr;
 	char *copy, *ident;
 	json_t *claims;
+	size_t ilen = 0;
 
 	if (session_cold_load(s) == -1)
 		return -1;
@@ -664,6 +711,8 @@ session_set_claims(struct session *s, const char *claims_json)
 	ident = claims != NULL
 	    ? identity_block(claims, s->se_trust_unverified_email)
 	    : NULL;
+	if (ident != NULL)
+		ident = session_ident_with_sub(ident, claims, &ilen);
 	if (copy == NULL || claims == NULL || ident == NULL) {
 		free(copy);
 		json_decref(claims);
@@ -674,7 +723,7 @@ session_set_claims(struct session *s, const char *claims_json)
 	s->se_claims_json = copy;
 	json_decref(s->se_claims);
 	s->se_claims = claims;
-	session_ident_take(s, ident);
+	session_ident_take(s, ident, ilen);
 	s->se_cold_dirty = 1;
 	return 0;
 }

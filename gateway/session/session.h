@@ -49,6 +49,7 @@ struct session {
 	/* Identity header block (hot part), NUL-terminated, never NULL after
 	 * session_load; owned by s (see se_ident_inline). */
 	char *se_ident;
+	size_t se_ident_len; /* its bytes: the block, then NUL and the sub */
 	/* The cold part, valid once se_cold is SESSION_COLD_LOADED; read
 	 * through session_claims / session_open_tokens, not directly. */
 	char *se_claims_json;     /* new */
@@ -152,6 +153,11 @@ int session_open_tokens(struct session *s);
  * record has ended or its cold part is missing or unreadable (a route
  * with criteria then asks to sign in: policy_eval's NEED_LOGIN). */
 json_t *session_claims(struct session *s);
+
+/* The user's sub (the "sub" claim, kept beside the identity block for
+ * the access log; borrowed from s, valid until s is freed or reloaded),
+ * "" when unknown; s may be NULL.  No store read. */
+const char *session_sub(const struct session *s);
 
 /* Write s to the store: both parts when the claims or tokens changed (or s
  * is new), else the hot part only.  SESSION_OK, SESSION_NONE (hot part

@@ -593,7 +593,7 @@ def test_token_endpoint_down_at_callback(op, tmp, upstream, token_relay,
         g, op, upstream, 502, "provider_error", arm=arm,
         token_calls=0 if how == "refused" else 1,
         log=r"callback id=\w+ result=provider_error reason=\"token "
-            r"endpoint: connect\"")
+            r"endpoint: connect \([^\"]+\)\"")
     assert g.log().count("result=provider_error") == 2
     assert sessions(store) == entries
     s, auth = login(g, "back@contoso.com")

@@ -110,7 +110,10 @@ def test_private_ca_needs_ca_file(tls_op, tmp, upstream):
     # Without ca_file the provider's certificate is not trusted: no
     # metadata, and sign-in says the provider is unreachable.
     g = gateway(tmp, upstream, op, authority, [], "untrusted")
-    assert g.loggrep(r"provider_error what=discovery reason=\"tls\"",
+    # curl's own words, the kind and the URL it fetched.
+    assert g.loggrep(r"provider_error what=discovery reason=\"SSL "
+                     r"certificate problem[^\"]*\" kind=tls "
+                     r"url=\"https://127\.0\.0\.1:\d+/",
                      timeout=10), g.log()
     r = requests.get(g.url + "/.auth/login", timeout=10)
     assert r.status_code == 503

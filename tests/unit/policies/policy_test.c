@@ -77,6 +77,10 @@ static const struct {
     {"  /x \t allow   anonymous  ", NULL, NULL},
     {"/x allow claim:dept=a=b", NULL, NULL},
     {"/reports/*/pdf allow tenant:abc", NULL, NULL},
+    {"/home allow anonymous identity=off", NULL, NULL},
+    {"/x allow anonymous identity=maybe", "route_bad_criteria", "identity"},
+    {"/x allow anonymous identity=off role:a", "route_bad_criteria",
+        "stand alone"},
     {"/x", "route_no_action", "missing action"},
     {"", "route_empty", "empty"},
     {"/x permit anonymous", "route_unknown_action", "unknown action"},
@@ -132,7 +136,7 @@ test_parse(void)
 			printf("#   rc %d code %s msg %s\n", rc,
 			    err.ge_code ? err.ge_code : "-", err.ge_msg);
 	}
-	is_int(policy_table_count(t), 13, "only good lines were added");
+	is_int(policy_table_count(t), 14, "only good lines were added");
 	policy_table_free(t);
 	policy_table_free(NULL);
 }
@@ -694,10 +698,53 @@ test_speed(void)
 	policy_table_free(t);
 }
 
+/* identity=off on anonymous routes, and the criterion a denial names. */
+static void
+test_identity_and_reason(void)
+{
+	static const char *const lines[] = {"/a allow anonymous",
+	    "/b allow anonymous identity=off", "/c allow role:Admin role:Ops",
+	    "/d allow tenant:t1 role:Admin", "/e deny",
+	    "/f allow claim:dept=x"};
+	json_t *claims = json_loads(
+	    "{\"sub\":\"s\",\"tid\":\"t1\",\"roles\":[\"Reader\"]}", 0, NULL);
+	struct policy_table *t = policy_table_new();
+	struct gh_error err;
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		ok(policy_route_add(t, lines[i], (int)i + 1, &err) == 0,
+		    "parse %s", lines[i]);
+	ok(policy_route_identity(policy_match(t, "GET", "/a")),
+	    "anonymous forwards identity by default");
+	ok(!policy_route_identity(policy_match(t, "GET", "/b")),
+	    "identity=off turns it off");
+	ok(!policy_route_identity(policy_match(t, "GET", "/c")),
+	    "not an anonymous route");
+	is_str(policy_deny_reason(policy_match(t, "GET", "/c"), claims, NULL,
+	           buf, sizeof(buf)),
+	    "role:Admin|role:Ops", "alternatives named");
+	is_str(policy_deny_reason(policy_match(t, "GET", "/d"), claims, NULL,
+	           buf, sizeof(buf)),
+	    "role:Admin", "the failing group, not the one that holds");
+	is_str(policy_deny_reason(policy_match(t, "GET", "/e"), claims, NULL,
+	           buf, sizeof(buf)),
+	    "route", "deny route");
+	is_str(policy_deny_reason(NULL, claims, NULL, buf, sizeof(buf)),
+	    "no_route", "no route");
+	is_str(policy_deny_reason(
+	           policy_match(t, "GET", "/f"), claims, NULL, buf, 8),
+	    "claim:d", "truncated to the buffer");
+	policy_table_free(t);
+	json_decref(claims);
+}
+
 int
 main(void)
 {
 	test_parse();
+	test_identity_and_reason();
 	test_match(0);
 	test_match(1);
 	test_empty_and_star();

@@ -73,6 +73,44 @@ test_own_endpoints(void)
 	is_str(oidc_target_or_root(&c, NULL), "/", "NULL is /");
 }
 
+/* Absolute URLs of this gateway's own origin name their path; any other
+ * origin (host, scheme or port) stays refused. */
+static void
+test_same_origin(void)
+{
+	struct config c = cfg_with("/.auth", "/.auth/callback");
+	const char *o = "http://gw.example:8080";
+
+	c.cf_public_base = (char *)"https://app.example";
+	is_str(oidc_target_or_root(&c, "https://app.example/x?y=1"), "/x?y=1",
+	    "public base");
+	is_str(oidc_target_or_root(&c, "https://APP.example:443/x"), "/x",
+	    "public base, default port written, host case");
+	is_str(oidc_target_or_root(&c, "https://app.example/.auth/logout"), "/",
+	    "same origin, but gatehouse's own endpoint");
+	is_str(oidc_target_or_root(&c, "https://app.example//evil"), "/",
+	    "same origin, protocol-relative path");
+	is_str(oidc_target_or_root(&c, "https://app.example"), "/", "no path");
+	is_str(oidc_target_or_root(&c, "http://app.example/x"), "/",
+	    "other scheme");
+	is_str(oidc_target_or_root(&c, "https://app.example:8443/x"), "/",
+	    "other port");
+	is_str(oidc_target_or_root(&c, "https://app.example.evil/x"), "/",
+	    "other host");
+	is_str(oidc_target_or_root(&c, "https://app.example@evil/x"), "/",
+	    "user information");
+	is_str(oidc_target_or_root(&c, "https://app.example\\@evil/x"), "/",
+	    "backslash in the authority");
+	ok(oidc_target_check(&c, o, "http://gw.example:8080/p") != NULL &&
+	        strcmp(oidc_target_check(&c, o, "http://gw.example:8080/p"),
+	            "/p") == 0,
+	    "the request's own origin");
+	ok(oidc_target_check(&c, o, "http://gw.example:8081/p") == NULL,
+	    "the request's host, another port");
+	ok(oidc_target_check(&c, o, "http://gw.example:8080/%2F/evil") == NULL,
+	    "fixed-point decoding applies to the path");
+}
+
 static void
 test_table(void)
 {
@@ -130,6 +168,7 @@ main(void)
 {
 	test_table();
 	test_own_endpoints();
+	test_same_origin();
 	test_corpus();
 	return done_testing();
 }

@@ -202,6 +202,8 @@ test_hot_then_cold(void)
 		return;
 	ident = ident_of(CLAIMS1);
 	is_str(s->se_ident, ident, "the hot part carries the identity block");
+	is_str(session_sub(s), "s-1",
+	    "and the sub, for the access log, without a cold read");
 	is_int(s->se_expires, NOW + cfg.cf_session_lifetime, "and the end");
 	is_int(s->se_at_expires, NOW + 600, "and the token expiry");
 	is_int(s->se_cold, SESSION_COLD_UNREAD, "the cold part is not read");
