@@ -684,7 +684,7 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 		config_error(cp, "\"%s\" needs a value", name);
 		return;
 	}
-	if (config_placeholder(value)) {
+	if (!(k->ck_flags & CONFIG_TEXT) && config_placeholder(value)) {
 		config_mark_failed(cp, k);
 		if (k->ck_flags & CONFIG_SECRET)
 			config_error(cp,

@@ -47,6 +47,9 @@ typedef void config_free_fn(struct config *cfg);
 #define CONFIG_REQUIRED 0x01 /* a value must be given */
 #define CONFIG_MULTI 0x02    /* may repeat; each line is parsed in turn */
 #define CONFIG_SECRET 0x04   /* never printed or logged */
+#define CONFIG_TEXT                                                            \
+	0x08 /* words for people (a product name): any                         \
+	        text, "<...>" included, is a real value */
 
 struct config_key {
 	const char *ck_name;

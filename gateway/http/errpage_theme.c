@@ -50,12 +50,12 @@ static const struct config_key errpage_theme_keys[] = {
         NULL,
         "Product name shown on gatehouse's pages and in their title "
         "({{product}} in a template).",
-        0},
+        CONFIG_TEXT},
     {"brand_support", config_parse_str,
         offsetof(struct config, cf_brand_support), NULL,
         "Support contact shown on gatehouse's pages, e.g. an e-mail "
         "address ({{support}} in a template).",
-        0},
+        CONFIG_TEXT},
     {"error_page_dir", config_parse_str,
         offsetof(struct config, cf_error_page_dir), NULL,
         "Directory whose page.html replaces the built-in page markup; "

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: ISC
 //
 // gatehouse's browser test: Debian's Chromium, headless, driven by
-// playwright-core (which never downloads a browser here), signs in
-// through the demo OpenID Provider's real sign-in page, lands on the
-// example app's greeting, calls the downstream API (Graph /me through the
-// stand-in, with the access token gatehouse forwards), signs out, and
-// then signs up a new account through the provider's create-account page.
+// playwright-core (which never downloads a browser here), walks the demo
+// as a person would: the example app's public page offers "Sign in"; the
+// demo OpenID Provider's real sign-in page; the app's greeting; the
+// downstream API (Graph /me through the stand-in, with the access token
+// gatehouse forwards); sign-out, which ends on gatehouse's signed-out
+// page; "Sign in again" from there; and a new account signed up through
+// the provider's create-account page.
 //
 //   node signin.mjs GATEWAY_URL USERNAME [--signup-email EMAIL]
 //       [--signup-name "Display Name"] [--screenshots DIR]
@@ -171,6 +173,14 @@ async function expectOpForm(kind) {
   return origin(page.url());
 }
 
+// Wait for gatehouse's signed-out page (the end of a sign-out).
+async function expectSignedOutPage() {
+  await page.waitForURL((u) => u.origin === opt.gw && u.pathname === '/.auth/logout/complete',
+    { timeout: opt.timeout });
+  const head = await h1();
+  check(/signed out/i.test(head), `the signed-out page's heading is "${head}"`);
+}
+
 // Wait for the example app's greeting on the gateway's origin; returns
 // the identity table (header -> value) shown on the page.
 async function expectGreeting(who) {
@@ -253,9 +263,7 @@ async function signOut(opOrigin) {
   });
   await page.locator('header a[href="/.auth/logout"]').click({ timeout: opt.timeout });
   // gatehouse /.auth/logout -> the OP's end_session endpoint (its
-  // "Signing out" form submits itself) -> post_logout_redirect_uri on
-  // the gateway -> wherever that leads (/ needs a signed-in user, so on
-  // to the OP's sign-in page).
+  // "Signing out" form submits itself) -> gatehouse's signed-out page.
   const isEndSession = (u) => origin(u) === opOrigin && new URL(u).pathname.endsWith('/oauth2/v2.0/logout');
   await waitTrail(from, (t) => {
     const i = t.findIndex(isEndSession);
@@ -290,10 +298,17 @@ async function run() {
     if (r.status() >= 500) problems.push(`${r.status()} from ${bare(r.url())}`);
   });
 
-  // 1. An anonymous visit goes to the OP's sign-in page.
-  step = `open ${opt.gw}/ (expecting the OP's sign-in page)`;
+  // 1. The app's home page is public: it offers "Sign in", which leads to
+  // the OP's sign-in page.
+  step = `open ${opt.gw}/ (expecting the app's public page)`;
   say(step);
   await page.goto(`${opt.gw}/`, { waitUntil: 'load' });
+  const pub = await h1();
+  check(!pub.startsWith('Hello, '), `an anonymous visitor was greeted: "${pub}"`);
+  await shot('app-public-page');
+  step = 'click "Sign in" on the public page (expecting the OP\'s sign-in page)';
+  say(step);
+  await page.locator('main a[href^="/.auth/login"]').first().click({ timeout: opt.timeout });
   const opOrigin = await expectOpForm('signin');
   check(trail.some((u) => origin(u) === opOrigin && new URL(u).pathname.endsWith('/oauth2/v2.0/authorize')),
     'the sign-in page was not reached through the OP\'s authorize endpoint');
@@ -330,7 +345,7 @@ async function run() {
     + `userPrincipalName ${me.userPrincipalName}`);
   await shot('app-graph-me');
 
-  // 4. Sign out: gatehouse, then the OP, then back to the gateway.
+  // 4. Sign out: gatehouse, then the OP, then gatehouse's signed-out page.
   step = 'sign out';
   say(step);
   const out = await signOut(opOrigin);
@@ -340,22 +355,35 @@ async function run() {
   const endSession = out.find((u) => origin(u) === opOrigin && new URL(u).pathname.endsWith('/oauth2/v2.0/logout'));
   check(new URL(endSession).searchParams.has('id_token_hint'),
     'gatehouse sent no id_token_hint to the OP\'s end_session endpoint');
-  check(new URL(endSession).searchParams.get('post_logout_redirect_uri') === `${opt.gw}/`,
-    'gatehouse sent a post_logout_redirect_uri other than the configured one');
+  check(new URL(endSession).searchParams.get('post_logout_redirect_uri')
+    === `${opt.gw}/.auth/logout/complete`,
+    'gatehouse did not send its signed-out page as the post_logout_redirect_uri');
+  await expectSignedOutPage();
   check(!(await gatewayCookies()).some((c) => c.name === 'gatehouse' && c.value !== ''),
     'the gatehouse session cookie is still set after sign-out');
-  await shot('after-sign-out');
+  check(await pageFetchStatus('/.auth/me') === 401, '/.auth/me is not 401 after sign-out');
+  say('signed out: gatehouse\'s signed-out page');
+  await shot('signed-out-page');
 
-  // 5. Signed out for real: a new visit needs a new sign-in at the OP.
-  step = `open ${opt.gw}/ again after sign-out (expecting the sign-in page)`;
+  // 5. "Sign in again" from the signed-out page: the OP asks again (its
+  // session ended too), and the user lands back in the app.
+  step = 'click "Sign in again" on the signed-out page';
   say(step);
-  const meResp = await page.goto(`${opt.gw}/.auth/me`, { waitUntil: 'load' });
-  check(meResp && meResp.status() === 401,
-    `/.auth/me answered ${meResp && meResp.status()} after sign-out, expected 401`);
-  await page.goto(`${opt.gw}/`, { waitUntil: 'load' });
+  await page.locator('a', { hasText: 'Sign in again' }).first().click({ timeout: opt.timeout });
   await expectOpForm('signin');
-  say('signed out: a new visit shows the OP\'s sign-in page again');
   await shot('sign-in-again');
+  await page.fill('#username', opt.user);
+  await page.fill('#password', 'correct horse battery staple');
+  await page.click('#signin');
+  const again = await expectGreeting(opt.user.split('@')[0]);
+  check(again.ident['X-MS-CLIENT-PRINCIPAL-ID'] === oid,
+    'signed in again as the same user, but the oid changed');
+  say(`greeted again: "${again.head}"`);
+  await shot('app-greeting-again');
+  step = 'sign out again';
+  say(step);
+  await signOut(opOrigin);
+  await expectSignedOutPage();
 
   // 6. Sign up a new account through the OP's create-account page.
   step = `sign up ${opt.signupEmail} via /.auth/login?prompt=create`;
@@ -387,7 +415,7 @@ async function run() {
 let rc = 0;
 try {
   await run();
-  say(`PASS: signed in, greeted, called Graph, signed out, signed up; screenshots in ${shotDir}`);
+  say(`PASS: public page, signed in, greeted, called Graph, signed out to the signed-out page, signed in again, signed up; screenshots in ${shotDir}`);
 } catch (e) {
   rc = 1;
   const what = e instanceof Failure ? e.message : (e.stack || String(e)).split('\n').slice(0, 6).join('\n');
