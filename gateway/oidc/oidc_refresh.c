@@ -47,13 +47,17 @@ struct oidc_flight {
 	uint32_t of_magic;
 	struct worker *of_worker;
 	struct session *of_session; /* its own copy */
+	struct session_op *of_op;   /* its session store call under way */
 	struct httpc_xfer *of_xfer;
 	struct oidc_tokens of_tokens; /* the answer, while its ID token is
 	                                 checked (maybe after a JWKS fetch) */
 	struct request_ctx **of_waiters;
 	size_t of_nwaiters;
+	char of_rid[33];             /* the request that started it */
 	struct oidc_flight *of_next; /* the worker's list */
 };
+
+static void oidc_flight_free(struct oidc_flight *f);
 
 static int
 oidc_slot_take(const unsigned char *key, const struct worker *w,
@@ -134,22 +138,51 @@ oidc_flight_unlink(struct oidc_flight *f)
 		}
 }
 
-/* What a waiting request does once the flight has landed: reload its
- * session (NULL if it ended) and go on. */
+/* A waiting request's session has been read again (r): go on, with no
+ * session when it ended, or saying the store could not answer. */
+static void
+oidc_waiter_reloaded(struct request_ctx *rq, enum session_result r)
+{
+	void (*resume)(struct request_ctx *) = rq->rq_resume;
+
+	rq->rq_resume = NULL;
+	if (r != SESSION_OK) {
+		session_free(rq->rq_session);
+		rq->rq_session = NULL;
+		if (r == SESSION_UNAVAIL || r == SESSION_ERR)
+			rq->rq_store_failed = 1;
+	}
+	resume(rq);
+}
+
+static void
+oidc_waiter_reloaded_cb(void *arg, enum session_result r)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	rq->rq_store_op = NULL;
+	oidc_waiter_reloaded(rq, r);
+}
+
+/* What a waiting request does once the flight has landed: read its
+ * session again (it ended, or has the new tokens) and go on.  Its cleanup
+ * (the session's, registered when it was loaded) cancels the read. */
 static void
 oidc_waiter_resume(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	void (*resume)(struct request_ctx *) = rq->rq_resume;
+	enum session_result r = SESSION_NONE;
 
-	rq->rq_resume = NULL;
-	if (rq->rq_session != NULL &&
-	    session_reload(rq->rq_worker->w_reader, rq->rq_session, time(NULL),
-	        cfg) != SESSION_OK) {
-		session_free(rq->rq_session);
-		rq->rq_session = NULL;
+	if (rq->rq_session != NULL) {
+		r = session_reload_start(rq->rq_worker->w_reader,
+		    rq->rq_session, time(NULL), cfg, oidc_waiter_reloaded_cb,
+		    rq, &rq->rq_store_op);
+		if (r == SESSION_PENDING) {
+			rq->rq_state = RQ_STORE;
+			return;
+		}
 	}
-	resume(rq);
+	oidc_waiter_reloaded(rq, r);
 }
 
 static void
@@ -160,13 +193,13 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 
 	log_info("refresh result=%s waiters=%zu", result, n);
 	oidc_flight_unlink(f);
+	session_op_cancel(f->of_op);
+	f->of_op = NULL;
 	if (f->of_worker->w_provider != NULL)
 		oidc_provider_unwait(f->of_worker->w_provider, f);
 	oidc_tokens_cleanup(&f->of_tokens);
 	oidc_slot_release(f->of_session->se_key);
-	session_free(f->of_session);
-	f->of_magic = 0;
-	free(f);
+	oidc_flight_free(f);
 	for (i = 0; i < n; i++)
 		oidc_waiter_resume(w[i]);
 	free(w);
@@ -270,7 +303,32 @@ done:
 	return rc;
 }
 
-/* Keep the new tokens (and claims) in the store. */
+/* What a save's result says in the refresh's log line. */
+static const char *
+oidc_flight_saved_result(enum session_result r)
+{
+	switch (r) {
+	case SESSION_OK:
+		return "ok";
+	case SESSION_FULL:
+		return "store_full";
+	case SESSION_UNAVAIL:
+		return "store_unavailable";
+	default:
+		return "store_failed";
+	}
+}
+
+static void
+oidc_flight_saved_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	f->of_op = NULL;
+	oidc_flight_land(f, oidc_flight_saved_result(r));
+}
+
+/* Keep the new tokens (and claims) in the store; land once they are. */
 static void
 oidc_flight_store(struct oidc_flight *f, char *claims)
 {
@@ -287,12 +345,34 @@ oidc_flight_store(struct oidc_flight *f, char *claims)
 	                              : (const char *)s->se_refresh.buf,
 	        t->ot_idtoken != NULL ? t->ot_idtoken
 	                              : (const char *)s->se_idtoken.buf,
-	        time(NULL) + t->ot_expires_in) == 0)
-		r = session_save(s);
-	oidc_flight_land(f,
-	    r == SESSION_OK
-	        ? "ok"
-	        : (r == SESSION_FULL ? "store_full" : "store_failed"));
+	        time(NULL) + t->ot_expires_in) == 0) {
+		r = session_save_start(f->of_worker->w_reader, s,
+		    oidc_flight_saved_cb, f, &f->of_op);
+		if (r == SESSION_PENDING)
+			return;
+	}
+	oidc_flight_land(f, oidc_flight_saved_result(r));
+}
+
+static void
+oidc_flight_deleted_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	(void)r; /* a failure is logged by the session layer */
+	f->of_op = NULL;
+	oidc_flight_land(f, "ended");
+}
+
+/* The provider refused: the session is over; land once it is deleted,
+ * so that the waiters read it as gone. */
+static void
+oidc_flight_end(struct oidc_flight *f)
+{
+	if (session_delete_start(f->of_worker->w_reader, f->of_session,
+	        oidc_flight_deleted_cb, f, &f->of_op) == SESSION_PENDING)
+		return;
+	oidc_flight_land(f, "ended");
 }
 
 static void
@@ -307,8 +387,7 @@ oidc_flight_verify(struct oidc_flight *f, int retried)
 		case IDT_AGAIN:
 			return;
 		case IDT_REFUSED:
-			session_delete(f->of_session);
-			oidc_flight_land(f, "ended");
+			oidc_flight_end(f);
 			return;
 		case IDT_UNSURE:
 			oidc_flight_land(f, "failed");
@@ -334,8 +413,7 @@ oidc_flight_done_cb(const struct httpc_result *res, void *arg)
 	f->of_xfer = NULL;
 	st = oidc_tokens_parse(res, &f->of_tokens, &code, &err);
 	if (st == 401) {
-		session_delete(f->of_session);
-		oidc_flight_land(f, "ended");
+		oidc_flight_end(f);
 		return;
 	}
 	if (st != 0 || f->of_tokens.ot_access == NULL) {
@@ -347,49 +425,96 @@ oidc_flight_done_cb(const struct httpc_result *res, void *arg)
 	oidc_flight_verify(f, 0);
 }
 
-/* Start a refresh of rq's session, owned by this worker. */
+/* Ask the token endpoint with the refresh token of the flight's copy of
+ * the record (read after the slot was taken, so it is the newest one).
+ * 0, or -1 (nothing started: no refresh token, or the request could not
+ * be made; logged). */
+static int
+oidc_flight_request(struct oidc_flight *f)
+{
+	struct evbuffer *form;
+	struct gh_error err;
+
+	if (session_open_tokens(f->of_session) == -1 ||
+	    f->of_session->se_refresh.len == 0)
+		return -1;
+	form = evbuffer_new();
+	if (form == NULL)
+		return -1;
+	httpc_form_add(form, "grant_type", "refresh_token");
+	httpc_form_add(
+	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
+	f->of_xfer = oidc_token_request(
+	    f->of_worker, form, oidc_flight_done_cb, f, &err);
+	evbuffer_free(form);
+	if (f->of_xfer == NULL) {
+		log_warnx("refresh id=%s result=failed reason=\"%s\"",
+		    f->of_rid, err.ge_msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The record, read again after the slot was taken (a store that answers
+ * later): now ask the provider. */
+static void
+oidc_flight_reloaded_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	f->of_op = NULL;
+	if (r != SESSION_OK) {
+		oidc_flight_land(f,
+		    r == SESSION_NONE          ? "ended"
+		        : r == SESSION_UNAVAIL ? "store_unavailable"
+		                               : "store_failed");
+		return;
+	}
+	if (oidc_flight_request(f) == -1)
+		oidc_flight_land(f, "failed");
+}
+
+static void
+oidc_flight_free(struct oidc_flight *f)
+{
+	session_op_cancel(f->of_op);
+	f->of_op = NULL;
+	session_free(f->of_session);
+	f->of_magic = 0;
+	free(f);
+}
+
+/* Start a refresh of rq's session, owned by this worker: read the record
+ * again, then ask the provider (at once with LMDB; once the record is in
+ * with Redis).  NULL when it could not start now. */
 static struct oidc_flight *
 oidc_flight_start(struct request_ctx *rq)
 {
 	struct worker *w = rq->rq_worker;
 	struct oidc_flight *f;
-	struct evbuffer *form;
-	struct gh_error err;
+	enum session_result r;
 
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
 	f->of_magic = OIDC_FLIGHT_MAGIC;
 	f->of_worker = w;
+	snprintf(f->of_rid, sizeof(f->of_rid), "%s", rq->rq_id);
 	f->of_session = session_new(time(NULL), w->w_cfg);
 	if (f->of_session == NULL)
 		goto fail;
 	/* A copy of the record under the same key, tokens opened. */
 	memcpy(f->of_session->se_key, rq->rq_session->se_key, 32);
-	if (session_reload(w->w_reader, f->of_session, time(NULL), w->w_cfg) !=
-	        SESSION_OK ||
-	    session_open_tokens(f->of_session) == -1 ||
-	    f->of_session->se_refresh.len == 0)
+	r = session_reload_start(w->w_reader, f->of_session, time(NULL),
+	    w->w_cfg, oidc_flight_reloaded_cb, f, &f->of_op);
+	if (r != SESSION_PENDING &&
+	    (r != SESSION_OK || oidc_flight_request(f) == -1))
 		goto fail;
-	form = evbuffer_new();
-	if (form == NULL)
-		goto fail;
-	httpc_form_add(form, "grant_type", "refresh_token");
-	httpc_form_add(
-	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
-	f->of_xfer = oidc_token_request(rq, form, oidc_flight_done_cb, f, &err);
-	evbuffer_free(form);
-	if (f->of_xfer == NULL) {
-		log_warnx("refresh id=%s result=failed reason=\"%s\"",
-		    rq->rq_id, err.ge_msg);
-		goto fail;
-	}
 	f->of_next = w->w_flights;
 	w->w_flights = f;
 	return f;
 fail:
-	session_free(f->of_session);
-	free(f);
+	oidc_flight_free(f);
 	return NULL;
 }
 
@@ -461,6 +586,10 @@ oidc_refresh_ensure(
 		    0);
 		return STEP_ERROR;
 	}
+	/* Nothing to refresh with: known now when the whole record is in
+	 * hand (Redis reads it at once), else the flight's read finds out. */
+	if (session_has_refresh(s) == 0)
+		return expired ? STEP_DECLINED : STEP_OK;
 	rc = oidc_slot_take(s->se_key, rq->rq_worker, &owner);
 	if (rc == -1)
 		return expired ? STEP_DECLINED : STEP_OK;
@@ -529,8 +658,7 @@ oidc_refresh_shutdown_worker(struct worker *w)
 			oidc_provider_unwait(w->w_provider, f);
 		oidc_tokens_cleanup(&f->of_tokens);
 		oidc_slot_release(f->of_session->se_key);
-		session_free(f->of_session);
 		free(f->of_waiters);
-		free(f);
+		oidc_flight_free(f);
 	}
 }
