@@ -120,6 +120,37 @@ redis_conn_report(struct redis_conn *c, int up, const char *why)
  * commands get their failure from hiredis (NULL replies) as the context
  * is freed.  Idempotent.
  */
+void
+redis_conn_scrub(const struct redis_conn *c, char *text)
+{
+	const struct secret *pw = &c->rc_password;
+	char *p;
+
+	/* Security: text from the server (an error reply) may repeat what
+	 * we sent it; the password never goes on towards a log. */
+	if (pw->len == 0)
+		return;
+	while ((p = memmem(text, strlen(text), pw->buf, pw->len)) != NULL)
+		memset(p, '*', pw->len);
+}
+
+/* src into dst (size bytes, cut to fit) with the password scrubbed
+ * first, so that a cut never leaves part of it. */
+static void
+redis_conn_scrub_copy(
+    const struct redis_conn *c, char *dst, size_t size, const char *src)
+{
+	char *copy = strdup(src);
+
+	if (copy == NULL) {
+		snprintf(dst, size, "out of memory");
+		return;
+	}
+	redis_conn_scrub(c, copy);
+	snprintf(dst, size, "%s", copy);
+	free(copy);
+}
+
 static void
 redis_conn_lost(struct redis_conn *c, const char *why)
 {
@@ -127,7 +158,7 @@ redis_conn_lost(struct redis_conn *c, const char *why)
 
 	if (c->rc_state == RC_DOWN || c->rc_state == RC_CLOSED)
 		return;
-	snprintf(c->rc_why, sizeof(c->rc_why), "%s", why);
+	redis_conn_scrub_copy(c, c->rc_why, sizeof(c->rc_why), why);
 	c->rc_ac = NULL;
 	c->rc_state = RC_DOWN;
 	tv.tv_sec = c->rc_backoff_ms / 1000;
@@ -426,16 +457,21 @@ static void
 redis_conn_hs_cb(void *arg, const struct redisReply *reply, const char *why)
 {
 	struct redis_conn *c = redis_conn_cast(arg);
-	char buf[200];
+	char buf[200], *text;
 
+	(void)why;
 	if (reply == NULL)
 		return; /* the connection is gone; rc_why says why */
 	if (reply->type == REDIS_REPLY_ERROR) {
-		/* A server's error text names no password. */
+		/* The server's own words, scrubbed whole before they are cut
+		 * (a hostile server could echo the password). */
+		text = strndup(reply->str, reply->len);
+		if (text != NULL)
+			redis_conn_scrub(c, text);
 		snprintf(buf, sizeof(buf),
-		    "the server refused the handshake: "
-		    "%.*s",
-		    (int)(reply->len < 150 ? reply->len : 150), reply->str);
+		    "the server refused the handshake: %.150s",
+		    text != NULL ? text : "(out of memory)");
+		free(text);
 		redis_conn_drop(c, buf);
 		return;
 	}
@@ -445,7 +481,6 @@ redis_conn_hs_cb(void *arg, const struct redisReply *reply, const char *why)
 		    "not a Redis status");
 		return;
 	}
-	(void)why;
 	if (strcmp(reply->str, "PONG") != 0)
 		return; /* AUTH or SELECT: OK; PING follows */
 	c->rc_state = RC_READY;

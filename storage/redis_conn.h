@@ -87,6 +87,10 @@ int redis_conn_command(struct redis_conn *c, int argc, const char **argv,
  * is read and dropped.  Only before the callback ran. */
 void redis_conn_cancel(struct redis_conn_cmd *cmd);
 
+/* Overwrite every copy of c's password in text (NUL-terminated) with
+ * '*': for a server's words on their way to a log. */
+void redis_conn_scrub(const struct redis_conn *c, char *text);
+
 /* Whether c is connected and through its handshake. */
 int redis_conn_ready(const struct redis_conn *c);
 

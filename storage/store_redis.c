@@ -87,6 +87,7 @@ enum store_redis_kind {
 
 struct store_op {
 	uint32_t so_magic;
+	struct store_redis_reader *so_rd;
 	enum store_redis_kind so_kind;
 	int so_flags;
 	store_get_fn *so_fn;
@@ -137,6 +138,8 @@ store_redis_state_cb(void *arg, int up, const char *why)
 		rd->rr_down = 0;
 		if (__atomic_sub_fetch(&h->sr_down, 1, __ATOMIC_ACQ_REL) != 0)
 			return;
+		/* Every worker is up: said once, "recovered" after a
+		 * store_unavailable line, else (the first time) "ready". */
 		if (__atomic_exchange_n(
 		        &h->sr_logged_down, 0, __ATOMIC_ACQ_REL) == 1)
 			log_info("store_recovered backend=redis addr=%s",
@@ -145,7 +148,6 @@ store_redis_state_cb(void *arg, int up, const char *why)
 		             &h->sr_was_ready, 1, __ATOMIC_ACQ_REL) == 0)
 			log_info(
 			    "store_ready backend=redis addr=%s", h->sr_addr);
-		__atomic_store_n(&h->sr_was_ready, 1, __ATOMIC_RELEASE);
 		return;
 	}
 	if (!rd->rr_down) {
@@ -316,22 +318,32 @@ store_redis_sweep(void *h, time_t now, size_t max, size_t *deleted)
 /* A call's failure that is not the connection's: one line per 10 s per
  * worker, with how many were held back. */
 static void
-store_redis_log_error(const char *what, const char *why)
+store_redis_log_error(
+    struct store_redis_reader *rd, const char *what, const char *why)
 {
 	static __thread struct log_limit limit;
 	unsigned missed;
-	char buf[200];
+	char buf[200], *copy;
 
-	if (log_limit_pass(&limit, STORE_REDIS_LOG_EVERY, &missed))
-		log_warnx("store_error backend=redis op=%s reason=\"%s\" "
-		          "suppressed=%u",
-		    what, log_sanitize(buf, sizeof(buf), why), missed);
+	if (!log_limit_pass(&limit, STORE_REDIS_LOG_EVERY, &missed))
+		return;
+	/* Scrubbed whole, before sanitising and cutting can hide a copy of
+	 * the password from the scrub. */
+	copy = strdup(why);
+	if (copy != NULL)
+		redis_conn_scrub(rd->rr_conn, copy);
+	log_sanitize(buf, sizeof(buf), copy != NULL ? copy : "out of memory");
+	free(copy);
+	log_warnx("store_error backend=redis op=%s reason=\"%s\" "
+	          "suppressed=%u",
+	    what, buf, missed);
 }
 
 /* An error reply: the server cannot serve now (it is loading, read-only,
  * a replica, or wants AUTH again), or the call itself failed. */
 static int
-store_redis_error_result(const redisReply *r, const char *what)
+store_redis_error_result(
+    struct store_redis_reader *rd, const redisReply *r, const char *what)
 {
 	static const char *const unavail[] = {"LOADING", "NOAUTH", "READONLY",
 	    "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN"};
@@ -342,14 +354,15 @@ store_redis_error_result(const redisReply *r, const char *what)
 		if (r->len >= n && strncmp(r->str, unavail[i], n) == 0)
 			return STORE_UNAVAIL;
 	}
-	store_redis_log_error(what, r->str);
+	store_redis_log_error(rd, what, r->str);
 	return STORE_ERR;
 }
 
 /* One field of a get's answer: a string of at most the part limit, or
  * nil (*p NULL).  0, or -1 (logged). */
 static int
-store_redis_part(const redisReply *r, const unsigned char **p, size_t *len)
+store_redis_part(struct store_redis_reader *rd, const redisReply *r,
+    const unsigned char **p, size_t *len)
 {
 	char why[96];
 
@@ -358,14 +371,15 @@ store_redis_part(const redisReply *r, const unsigned char **p, size_t *len)
 	if (r->type == REDIS_REPLY_NIL)
 		return 0;
 	if (r->type != REDIS_REPLY_STRING) {
-		store_redis_log_error("get", "a record field is not a string");
+		store_redis_log_error(
+		    rd, "get", "a record field is not a string");
 		return -1;
 	}
 	if (r->len > STORE_REDIS_PART_MAX) {
 		snprintf(why, sizeof(why),
 		    "a record part of %zu bytes is over the limit of %d",
 		    (size_t)r->len, STORE_REDIS_PART_MAX);
-		store_redis_log_error("get", why);
+		store_redis_log_error(rd, "get", why);
 		return -1;
 	}
 	*p = (const unsigned char *)r->str;
@@ -381,18 +395,20 @@ store_redis_get_result(struct store_op *op, const redisReply *r)
 
 	if (op->so_flags & STORE_COLD) {
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			store_redis_log_error("get",
+			store_redis_log_error(op->so_rd, "get",
 			    "HMGET's answer is not "
 			    "two fields");
 			return STORE_ERR;
 		}
-		if (store_redis_part(r->element[0], &hot, &hotlen) == -1 ||
-		    store_redis_part(r->element[1], &cold, &coldlen) == -1)
+		if (store_redis_part(op->so_rd, r->element[0], &hot, &hotlen) ==
+		        -1 ||
+		    store_redis_part(
+		        op->so_rd, r->element[1], &cold, &coldlen) == -1)
 			return STORE_ERR;
 		if (hot == NULL || cold == NULL)
 			return STORE_NOTFOUND;
 	} else {
-		if (store_redis_part(r, &hot, &hotlen) == -1)
+		if (store_redis_part(op->so_rd, r, &hot, &hotlen) == -1)
 			return STORE_ERR;
 		if (hot == NULL)
 			return STORE_NOTFOUND;
@@ -404,10 +420,11 @@ store_redis_get_result(struct store_op *op, const redisReply *r)
 
 /* The integer answer of put, put_hot and del: >0 done, 0 no record. */
 static int
-store_redis_int_result(const redisReply *r, const char *what)
+store_redis_int_result(
+    struct store_redis_reader *rd, const redisReply *r, const char *what)
 {
 	if (r->type != REDIS_REPLY_INTEGER) {
-		store_redis_log_error(what, "the answer is not an integer");
+		store_redis_log_error(rd, what, "the answer is not an integer");
 		return STORE_ERR;
 	}
 	return r->integer > 0 ? STORE_OK : STORE_NOTFOUND;
@@ -429,11 +446,11 @@ store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
 	if (r == NULL)
 		rc = STORE_UNAVAIL;
 	else if (r->type == REDIS_REPLY_ERROR)
-		rc = store_redis_error_result(r, what);
+		rc = store_redis_error_result(op->so_rd, r, what);
 	else if (op->so_kind == SR_GET)
 		rc = store_redis_get_result(op, r);
 	else
-		rc = store_redis_int_result(r, what);
+		rc = store_redis_int_result(op->so_rd, r, what);
 	done = op->so_done;
 	darg = op->so_arg;
 	op->so_magic = 0;
@@ -461,7 +478,8 @@ store_redis_send(struct store_redis_reader *rd, struct store_op *op, int argc,
 }
 
 static struct store_op *
-store_redis_op_new(enum store_redis_kind kind, store_done_fn *done, void *arg)
+store_redis_op_new(struct store_redis_reader *rd, enum store_redis_kind kind,
+    store_done_fn *done, void *arg)
 {
 	struct store_op *op;
 
@@ -469,6 +487,7 @@ store_redis_op_new(enum store_redis_kind kind, store_done_fn *done, void *arg)
 	if (op == NULL)
 		return NULL;
 	op->so_magic = STORE_REDIS_OP_MAGIC;
+	op->so_rd = rd;
 	op->so_kind = kind;
 	op->so_done = done;
 	op->so_arg = arg;
@@ -490,7 +509,7 @@ store_redis_async_get(void *h, void *r, const unsigned char *key, time_t now,
 
 	(void)h;
 	(void)now; /* Redis has dropped an ended record already */
-	op = store_redis_op_new(SR_GET, done, arg);
+	op = store_redis_op_new(rd, SR_GET, done, arg);
 	if (op == NULL)
 		return STORE_ERR;
 	op->so_flags = flags;
@@ -532,7 +551,7 @@ store_redis_async_put(void *h, void *r, const unsigned char *key, time_t expiry,
 	(void)h;
 	if (store_redis_too_large(hotlen, coldlen))
 		return STORE_ERR;
-	op = store_redis_op_new(SR_PUT, done, arg);
+	op = store_redis_op_new(rd, SR_PUT, done, arg);
 	if (op == NULL)
 		return STORE_ERR;
 	store_redis_key(key, k);
@@ -573,7 +592,7 @@ store_redis_async_put_hot(void *h, void *r, const unsigned char *key,
 	(void)h;
 	if (store_redis_too_large(hotlen, 0))
 		return STORE_ERR;
-	op = store_redis_op_new(SR_PUT_HOT, done, arg);
+	op = store_redis_op_new(rd, SR_PUT_HOT, done, arg);
 	if (op == NULL)
 		return STORE_ERR;
 	store_redis_key(key, k);
@@ -601,7 +620,7 @@ store_redis_async_del(void *h, void *r, const unsigned char *key,
 	struct store_op *op;
 
 	(void)h;
-	op = store_redis_op_new(SR_DEL, done, arg);
+	op = store_redis_op_new(rd, SR_DEL, done, arg);
 	if (op == NULL)
 		return STORE_ERR;
 	store_redis_key(key, k);
