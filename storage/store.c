@@ -267,6 +267,38 @@ store_async_del(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
 	return st->st_be->async_del(st->st_h, rd->sr_h, key, done, arg, op);
 }
 
+int
+store_async_lock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], int ttl_ms, store_done_fn *done,
+    void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_lock == NULL)
+		return STORE_OK;
+	return st->st_be->async_lock(
+	    st->st_h, rd->sr_h, key, owner, ttl_ms, done, arg, op);
+}
+
+int
+store_async_unlock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], store_done_fn *done, void *arg,
+    struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_unlock == NULL)
+		return STORE_OK;
+	return st->st_be->async_unlock(
+	    st->st_h, rd->sr_h, key, owner, done, arg, op);
+}
+
 void
 store_op_cancel(struct store_reader *rd, struct store_op *op)
 {

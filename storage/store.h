@@ -51,6 +51,7 @@ struct gh_error;
 struct secret;
 
 #define STORE_KEY_LEN 16
+#define STORE_OWNER_LEN 16 /* a lock owner's token: random bytes */
 #define STORE_BACKEND_DEFAULT "lmdb"
 #define STORE_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
 /* The largest hot part the LMDB backend keeps inline in a leaf page (4 KiB
@@ -69,7 +70,8 @@ enum store_result {
 	                   answer within its timeout, our handshake refused):
 	                   the change may or may not have been made; the
 	                   backend logs each change of availability once */
-	STORE_PENDING   /* an asynchronous call is under way (see above) */
+	STORE_PENDING,  /* an asynchronous call is under way (see above) */
+	STORE_BUSY      /* a lock is held by another owner */
 };
 
 /* Flags of get. */
@@ -111,7 +113,7 @@ struct store_options {
  * name below.  A backend that only answers asynchronously (Redis) leaves
  * get, put, put_hot and del NULL (those calls then fail with STORE_ERR);
  * one that always answers at once (LMDB) leaves the async_* entries,
- * op_cancel and ready NULL.
+ * op_cancel and ready NULL (and has no locks: it is not shared).
  */
 struct store_backend {
 	const char *name;
@@ -141,6 +143,12 @@ struct store_backend {
 	    struct store_op **op);
 	int (*async_del)(void *h, void *rd, const unsigned char *key,
 	    store_done_fn *done, void *arg, struct store_op **op);
+	int (*async_lock)(void *h, void *rd, const unsigned char *key,
+	    const unsigned char *owner, int ttl_ms, store_done_fn *done,
+	    void *arg, struct store_op **op);
+	int (*async_unlock)(void *h, void *rd, const unsigned char *key,
+	    const unsigned char *owner, store_done_fn *done, void *arg,
+	    struct store_op **op);
 	void (*op_cancel)(void *h, void *rd, struct store_op *op);
 	int (*ready)(void *h, void *rd);
 };
@@ -309,6 +317,29 @@ int store_async_put_hot(struct store_reader *rd,
     store_done_fn *done, void *arg, struct store_op **op);
 int store_async_del(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], store_done_fn *done, void *arg,
+    struct store_op **op);
+
+/*
+ * A short lock per key, for work that must happen once across every
+ * process sharing the store (a refresh that rotates the refresh token):
+ * lock takes key's lock for owner (STORE_OWNER_LEN random bytes the
+ * caller made) for ttl_ms, unless another owner holds it: STORE_OK (ours
+ * now), STORE_BUSY (held by another), STORE_UNAVAIL or STORE_ERR; unlock
+ * releases it if owner still holds it: STORE_OK, or STORE_NOTFOUND (it
+ * expired, and maybe another owner took it since: never released then).
+ * The lock is its own record beside key's session record and expires by
+ * itself after ttl_ms, so an owner that dies does not hold it forever.
+ * A backend that is not shared (LMDB: one process, whose own table of
+ * refreshes suffices) answers STORE_OK at once to both.  Asynchronous
+ * like the calls above.
+ */
+int store_async_lock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], int ttl_ms, store_done_fn *done,
+    void *arg, struct store_op **op);
+int store_async_unlock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], store_done_fn *done, void *arg,
     struct store_op **op);
 
 /* Cancel an asynchronous call before its done ran: neither fn nor done

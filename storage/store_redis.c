@@ -14,6 +14,10 @@
  * asks for both parts when STORE_COLD is set (HMGET), else the hot part
  * (HGET).
  *
+ * A lock (for one refresh at a time across replicas) is a plain key,
+ * "gatehouse:l:<the same hex>", set with NX and PX to the owner's random
+ * token, and released by a Lua compare-and-delete.
+ *
  * Limits: a part may be at most STORE_REDIS_PART_MAX (64 KiB) both ways:
  * a put of a larger one is refused (STORE_ERR, logged), a reply with a
  * larger one fails that call (STORE_ERR, logged) and one that would not
@@ -39,6 +43,7 @@
 #define STORE_REDIS_REPLY_MAX (2 * STORE_REDIS_PART_MAX + 1024)
 #define STORE_REDIS_ELEMENTS_MAX 8
 #define STORE_REDIS_PREFIX "gatehouse:s:"
+#define STORE_REDIS_LOCK_PREFIX "gatehouse:l:" /* the same length */
 #define STORE_REDIS_KEYBUF (sizeof(STORE_REDIS_PREFIX) + 2 * STORE_KEY_LEN)
 #define STORE_REDIS_LOG_EVERY 10 /* seconds between per-call error lines */
 
@@ -55,6 +60,12 @@ static const char store_redis_put_hot_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "redis.call('HSET', KEYS[1], 'h', ARGV[1]) "
     "return 1";
+/* Release a lock only if it is still the owner's: one that expired and
+ * was taken by another owner since is left alone. */
+static const char store_redis_unlock_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) end "
+    "return 0";
 
 /* The process's handle. */
 struct store_redis {
@@ -83,6 +94,8 @@ enum store_redis_kind {
 	SR_PUT,
 	SR_PUT_HOT,
 	SR_DEL,
+	SR_LOCK,
+	SR_UNLOCK,
 };
 
 struct store_op {
@@ -109,18 +122,26 @@ store_redis_op_cast(void *arg)
 	return MAGIC_CAST(struct store_op, so_magic, STORE_REDIS_OP_MAGIC, arg);
 }
 
+/* len bytes of p in lower-case hex after prefix, into out. */
+static void
+store_redis_hex(
+    const char *prefix, const unsigned char *p, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, n = strlen(prefix);
+
+	memcpy(out, prefix, n);
+	for (i = 0; i < len; i++) {
+		out[n + 2 * i] = hex[p[i] >> 4];
+		out[n + 2 * i + 1] = hex[p[i] & 0xf];
+	}
+	out[n + 2 * len] = '\0';
+}
+
 static void
 store_redis_key(const unsigned char *key, char out[STORE_REDIS_KEYBUF])
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, n = sizeof(STORE_REDIS_PREFIX) - 1;
-
-	memcpy(out, STORE_REDIS_PREFIX, n);
-	for (i = 0; i < STORE_KEY_LEN; i++) {
-		out[n + 2 * i] = hex[key[i] >> 4];
-		out[n + 2 * i + 1] = hex[key[i] & 0xf];
-	}
-	out[n + 2 * STORE_KEY_LEN] = '\0';
+	store_redis_hex(STORE_REDIS_PREFIX, key, STORE_KEY_LEN, out);
 }
 
 /* --- availability: one line per change, for the whole process ------- */
@@ -431,7 +452,19 @@ store_redis_int_result(
 }
 
 static const char *const store_redis_kind_names[] = {
-    "get", "put", "put_hot", "del"};
+    "get", "put", "put_hot", "del", "lock", "unlock"};
+
+/* SET NX's answer: OK (taken) or nil (another owner holds it). */
+static int
+store_redis_lock_result(struct store_redis_reader *rd, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_NIL)
+		return STORE_BUSY;
+	if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
+		return STORE_OK;
+	store_redis_log_error(rd, "lock", "SET NX answered neither OK nor nil");
+	return STORE_ERR;
+}
 
 static void
 store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
@@ -449,6 +482,8 @@ store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
 		rc = store_redis_error_result(op->so_rd, r, what);
 	else if (op->so_kind == SR_GET)
 		rc = store_redis_get_result(op, r);
+	else if (op->so_kind == SR_LOCK)
+		rc = store_redis_lock_result(op->so_rd, r);
 	else
 		rc = store_redis_int_result(op->so_rd, r, what);
 	done = op->so_done;
@@ -631,6 +666,68 @@ store_redis_async_del(void *h, void *r, const unsigned char *key,
 	return store_redis_send(rd, op, 2, argv, len, out);
 }
 
+static int
+store_redis_async_lock(void *h, void *r, const unsigned char *key,
+    const unsigned char *owner, int ttl_ms, store_done_fn *done, void *arg,
+    struct store_op **out)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	char k[STORE_REDIS_KEYBUF], who[2 * STORE_OWNER_LEN + 1], ttl[16];
+	const char *argv[6];
+	size_t len[6];
+	struct store_op *op;
+
+	(void)h;
+	op = store_redis_op_new(rd, SR_LOCK, done, arg);
+	if (op == NULL)
+		return STORE_ERR;
+	store_redis_hex(STORE_REDIS_LOCK_PREFIX, key, STORE_KEY_LEN, k);
+	store_redis_hex("", owner, STORE_OWNER_LEN, who);
+	snprintf(ttl, sizeof(ttl), "%d", ttl_ms > 0 ? ttl_ms : 1);
+	argv[0] = "SET";
+	argv[1] = k;
+	argv[2] = who;
+	argv[3] = "NX";
+	argv[4] = "PX";
+	argv[5] = ttl;
+	len[0] = 3;
+	len[1] = strlen(k);
+	len[2] = strlen(who);
+	len[3] = len[4] = 2;
+	len[5] = strlen(ttl);
+	return store_redis_send(rd, op, 6, argv, len, out);
+}
+
+static int
+store_redis_async_unlock(void *h, void *r, const unsigned char *key,
+    const unsigned char *owner, store_done_fn *done, void *arg,
+    struct store_op **out)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	char k[STORE_REDIS_KEYBUF], who[2 * STORE_OWNER_LEN + 1];
+	const char *argv[5];
+	size_t len[5];
+	struct store_op *op;
+
+	(void)h;
+	op = store_redis_op_new(rd, SR_UNLOCK, done, arg);
+	if (op == NULL)
+		return STORE_ERR;
+	store_redis_hex(STORE_REDIS_LOCK_PREFIX, key, STORE_KEY_LEN, k);
+	store_redis_hex("", owner, STORE_OWNER_LEN, who);
+	argv[0] = "EVAL";
+	argv[1] = store_redis_unlock_lua;
+	argv[2] = "1";
+	argv[3] = k;
+	argv[4] = who;
+	len[0] = 4;
+	len[1] = sizeof(store_redis_unlock_lua) - 1;
+	len[2] = 1;
+	len[3] = strlen(k);
+	len[4] = strlen(who);
+	return store_redis_send(rd, op, 5, argv, len, out);
+}
+
 static void
 store_redis_op_cancel(void *h, void *r, struct store_op *op)
 {
@@ -654,6 +751,8 @@ const struct store_backend store_redis_backend = {
     .async_put = store_redis_async_put,
     .async_put_hot = store_redis_async_put_hot,
     .async_del = store_redis_async_del,
+    .async_lock = store_redis_async_lock,
+    .async_unlock = store_redis_async_unlock,
     .op_cancel = store_redis_op_cancel,
     .ready = store_redis_ready,
 };

@@ -810,7 +810,14 @@ session_sweep(time_t now, size_t max)
 
 #define SESSION_OP_MAGIC 0x5345534fu /* "SESO" */
 
-enum session_op_kind { SO_LOAD, SO_RELOAD, SO_SAVE, SO_SAVE_HOT, SO_DELETE };
+enum session_op_kind {
+	SO_LOAD,
+	SO_RELOAD,
+	SO_SAVE,
+	SO_SAVE_HOT,
+	SO_DELETE,
+	SO_LOCK
+};
 
 struct session_op {
 	uint32_t so_magic;
@@ -928,6 +935,10 @@ session_op_end(struct session_op *op, int rc)
 		return session_write_result(rc);
 	case SO_SAVE_HOT:
 		return session_write_result(rc);
+	case SO_LOCK:
+		return rc == STORE_OK  ? SESSION_OK
+		    : rc == STORE_BUSY ? SESSION_BUSY
+		                       : session_write_result(rc);
 	case SO_DELETE:
 	default:
 		return session_deleted(rc);
@@ -1076,6 +1087,47 @@ session_delete_start(struct store_reader *reader, struct session *s,
 		return SESSION_ERR;
 	rc = store_async_del(
 	    reader, s->se_key, session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_lock_start(struct store_reader *reader, const unsigned char key[32],
+    const unsigned char owner[SESSION_OWNER_LEN], int ttl_ms,
+    session_done_fn *done, void *arg, struct session_op **opp)
+{
+	struct session_op *op;
+	int rc;
+
+	*opp = NULL;
+	op = session_op_new(SO_LOCK, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	rc = store_async_lock(
+	    reader, key, owner, ttl_ms, session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_unlock_start(struct store_reader *reader, const unsigned char key[32],
+    const unsigned char owner[SESSION_OWNER_LEN], session_done_fn *done,
+    void *arg, struct session_op **opp)
+{
+	struct session_op *op = NULL;
+	int rc;
+
+	*opp = NULL;
+	/* Nobody waiting: no op; the lock's own expiry covers a loss. */
+	if (done != NULL) {
+		op = session_op_new(SO_LOCK, reader, done, arg);
+		if (op == NULL)
+			return SESSION_ERR;
+	}
+	rc = store_async_unlock(reader, key, owner,
+	    op != NULL ? session_op_done_cb : NULL, op,
+	    op != NULL ? &op->so_store : NULL);
+	if (op == NULL)
+		return rc == STORE_PENDING ? SESSION_PENDING
+		                           : session_write_result(rc);
 	return session_op_started(op, rc, opp);
 }
 

@@ -81,7 +81,8 @@ enum session_result {
 	SESSION_FULL,    /* the store is full (LMDB) */
 	SESSION_ERR,     /* the store failed (logged by it) */
 	SESSION_UNAVAIL, /* the store cannot be reached now (Redis) */
-	SESSION_PENDING  /* a *_start call is under way: its done runs later */
+	SESSION_PENDING, /* a *_start call is under way: its done runs later */
+	SESSION_BUSY     /* a lock is held by another owner */
 };
 
 /*
@@ -225,6 +226,23 @@ enum session_result session_save_start(struct store_reader *reader,
 enum session_result session_delete_start(struct store_reader *reader,
     struct session *s, session_done_fn *done, void *arg,
     struct session_op **op);
+
+/*
+ * A short lock on a session's record across every replica sharing the
+ * store (for its refresh), owned by owner (SESSION_OWNER_LEN random bytes
+ * the caller made), for ttl_ms: SESSION_OK (ours), SESSION_BUSY (another
+ * replica's), SESSION_UNAVAIL, SESSION_ERR, or SESSION_PENDING.  Unlock:
+ * SESSION_OK, or SESSION_NONE when it was not ours any more (expired).
+ * done may be NULL for an unlock nobody waits for.  A store that is not
+ * shared (LMDB) answers SESSION_OK at once.
+ */
+#define SESSION_OWNER_LEN 16
+enum session_result session_lock_start(struct store_reader *reader,
+    const unsigned char key[32], const unsigned char owner[SESSION_OWNER_LEN],
+    int ttl_ms, session_done_fn *done, void *arg, struct session_op **op);
+enum session_result session_unlock_start(struct store_reader *reader,
+    const unsigned char key[32], const unsigned char owner[SESSION_OWNER_LEN],
+    session_done_fn *done, void *arg, struct session_op **op);
 
 /* Forget a call under way: done never runs (a write may still happen).
  * NULL is a no-op. */

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from conftest import BIN, Gatehouse, free_port, wait_port
-from op_client import OP
+from op_client import OP, verify_jwt
 from redis_server import RedisServer
 from signin import echo_headers, gateway_lines, sign_in, start_gateway
 
@@ -389,3 +389,58 @@ def test_redis_down_at_start(op, tmp, upstream):
     finally:
         g.stop()
         r.stop()
+
+
+def test_one_refresh_across_replicas(op, tmp, upstream, redis):
+    """20 parallel requests over replicas A and B while the access token
+    is about to expire: one refresh reaches the provider, all 20 carry the
+    new token upstream, and the rotated refresh token is kept (the next
+    refresh, on B, works)."""
+    # Tokens live 8 s: the refresh window is half of it (refresh_before is
+    # capped at half the lifetime), and within 5 s of expiry requests wait
+    # for the refresh instead of going on with the old token.
+    op.config(expires_in=8)
+    extra = ["forward_access_token = on"]
+    a = start_gateway(op, tmp, upstream, extra, store=redis.url, name="a")
+    b = start_gateway(op, tmp, upstream, extra, store=redis.url, name="b")
+    s, _ = sign_in(a, "judy@contoso.com")
+    jar = {"gatehouse": cookie(s)}
+    first = requests.get(a.url + "/private", cookies=jar, timeout=5)
+    tok1 = echo_headers(first)["x-ms-token-aad-access-token"][0]
+    assert op.counter("token_refresh") == 0
+    time.sleep(4.6)  # 3.4 s left
+    results = []
+    lock = threading.Lock()
+
+    def hit(g):
+        r = requests.get(g.url + "/private", cookies=jar, timeout=60)
+        tok = None
+        if r.status_code == 200:
+            tok = echo_headers(r)["x-ms-token-aad-access-token"][0]
+        with lock:
+            results.append((r.status_code, tok))
+
+    threads = [threading.Thread(target=hit, args=(a if i % 2 else b,))
+               for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [c for c, _ in results] == [200] * 20, results
+    toks = {t for _, t in results}
+    assert len(toks) == 1 and tok1 not in toks, toks
+    verify_jwt(toks.pop(), op.jwks(), issuer=op.issuer)
+    assert op.counter("token_refresh") == 1
+    assert a.loggrep(r"refresh result=ok") or b.loggrep(r"refresh result=ok")
+    # One replica refreshed; the other's flight, if it started, found the
+    # lock taken and then the record refreshed ("fresh").
+    logs = a.log() + b.log()
+    assert logs.count("refresh result=ok") == 1, logs
+    # The refresh token the provider rotated was stored: the next refresh
+    # (forced, on the other replica) uses it and works.
+    r = requests.post(b.url + "/.auth/refresh", cookies=jar, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    assert op.counter("token_refresh") == 2
+    for g in (a, b):
+        assert "result=ended" not in g.log()
+        assert redis.command("KEYS", "gatehouse:l:*") == []
