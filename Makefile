@@ -5,7 +5,8 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS      = libevent libevent_pthreads libcurl jansson openssl lmdb cjose
+PKGS      = libevent libevent_pthreads libcurl jansson openssl lmdb cjose \
+	    hiredis
 WARN      = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	    -Wmissing-declarations -Wshadow -Wpointer-arith -Wformat=2
 CFLAGS   ?= -O2 -g
@@ -15,9 +16,10 @@ VERSION   = 0.1.0
 
 # Debian packages the build, the tests and the demo need.
 DEB_BUILD = build-essential pkg-config libevent-dev libcurl4-openssl-dev \
-	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev
+	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev libhiredis-dev
 DEB_TEST  = python3 python3-pytest python3-requests python3-cryptography \
-	    lmdb-utils curl procps nginx-light chromium clang-format
+	    lmdb-utils curl procps nginx-light chromium clang-format \
+	    redis-server redis-sentinel
 # The demo runs on Python's standard library and the Node.js OpenID
 # Provider: none of the test tools (pytest, Chromium, nginx).
 DEB_DEMO  = python3

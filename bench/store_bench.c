@@ -372,12 +372,12 @@ main(int argc, char **argv)
 			errx(1, "store_open: %s", e.ge_msg);
 		fill_s =
 		    reuse ? 0 : bench_fill_raw(st, count, raw, raw_cold, now);
-		rd = store_reader_new(st);
+		rd = store_reader_new(st, NULL);
 	} else {
 		if (session_init(&cfg, &e) == -1)
 			errx(1, "session_init: %s", e.ge_msg);
 		fill_s = reuse ? 0 : bench_fill_sessions(count, now, &cfg);
-		rd = session_reader_new();
+		rd = session_reader_new(NULL);
 	}
 	if (rd == NULL)
 		errx(1, "no reader");

@@ -18,7 +18,7 @@
 #include "route/upstream.h"
 #include "server.h"
 #include "session/cookie.h"
-#include "session/session.h"
+#include "session/session_config.h"
 
 const struct config_module *const config_modules_list[] = {
     &server_config_module,

@@ -12,6 +12,7 @@
 #include "oidc/oidc.h"
 #include "server.h"
 #include "session/session.h"
+#include "session/session_config.h"
 
 static void
 main_usage(FILE *f)
@@ -49,6 +50,7 @@ main_check(const char *file, const struct config *cfg, int online)
 {
 	struct gh_error err;
 	char summary[512];
+	const char *warning;
 	int rc;
 
 	if (!oidc_configured(cfg)) {
@@ -60,11 +62,17 @@ main_check(const char *file, const struct config *cfg, int online)
 		    cfg->cf_workers);
 		return 0;
 	}
-	if (session_check(cfg, &err) == -1) {
+	if (session_config_check(cfg, &err) == -1) {
 		fprintf(stderr, "%s: %s\n", file, err.ge_msg);
 		fprintf(stderr, "%s: configuration has errors\n", file);
 		return 1;
 	}
+	/* A warning, not an error: the default path may be the shared one
+	 * (a secret mounted there on every replica), so refusing would stop
+	 * a deployment that works; the operator is told and decides. */
+	warning = session_config_warning(cfg);
+	if (warning != NULL)
+		fprintf(stderr, "%s: warning: %s\n", file, warning);
 	printf("%s: configuration OK (listen %s:%d, %d workers, provider "
 	       "%s)\n",
 	    file, cfg->cf_listen_host, cfg->cf_listen_port, cfg->cf_workers,

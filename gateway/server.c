@@ -453,7 +453,7 @@ server_worker_oidc_init(struct worker *w)
 		return -1;
 	}
 	w->w_provider = oidc_provider_new(w);
-	w->w_reader = session_reader_new();
+	w->w_reader = session_reader_new(w->w_base);
 	if (w->w_provider == NULL || w->w_reader == NULL)
 		return -1;
 	if (w->w_id == 0) {

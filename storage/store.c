@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "redis_url.h"
 #include "store.h"
 
 struct store {
@@ -22,6 +23,7 @@ struct store_reader {
 /* The registry; add a backend here and in store.h. */
 static const struct store_backend *const store_backends[] = {
     &store_lmdb_backend,
+    &store_redis_backend,
 };
 
 const struct store_backend *
@@ -35,17 +37,38 @@ store_backend_find(const char *name)
 	return NULL;
 }
 
+const char *
+store_backend_for(const char *where)
+{
+	return where != NULL && redis_url_is(where) ? "redis" : "lmdb";
+}
+
 struct store *
 store_open(const char *backend, const char *path, size_t map_size,
     struct gh_error *err)
 {
+	struct store_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.so_map_size = map_size;
+	return store_open_with(backend, path, &o, err);
+}
+
+struct store *
+store_open_with(const char *backend, const char *path,
+    const struct store_options *opt, struct gh_error *err)
+{
 	const struct store_backend *be;
+	struct store_options o;
 	struct store *st = NULL;
 
 	if (backend == NULL)
 		backend = STORE_BACKEND_DEFAULT;
-	if (map_size == 0)
-		map_size = STORE_MAP_SIZE_DEFAULT;
+	memset(&o, 0, sizeof(o));
+	if (opt != NULL)
+		o = *opt;
+	if (o.so_map_size == 0)
+		o.so_map_size = STORE_MAP_SIZE_DEFAULT;
 	be = store_backend_find(backend);
 	if (be == NULL) {
 		gh_error_set(err, "store_backend",
@@ -62,7 +85,7 @@ store_open(const char *backend, const char *path, size_t map_size,
 		goto fail;
 	}
 	st->st_be = be;
-	st->st_h = be->open(path, map_size, err);
+	st->st_h = be->open(path, &o, err);
 	if (st->st_h == NULL)
 		goto fail;
 	return st;
@@ -82,9 +105,17 @@ store_close(struct store *st)
 }
 
 int
+store_shared(const struct store *st)
+{
+	return st->st_be->shared;
+}
+
+int
 store_get(struct store *st, const unsigned char key[STORE_KEY_LEN], time_t now,
     int flags, store_get_fn *fn, void *arg)
 {
+	if (st->st_be->get == NULL)
+		return STORE_ERR;
 	return st->st_be->get(st->st_h, NULL, key, now, flags, fn, arg);
 }
 
@@ -93,6 +124,8 @@ store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
     size_t coldlen)
 {
+	if (st->st_be->put == NULL)
+		return STORE_ERR;
 	return st->st_be->put(
 	    st->st_h, key, expiry, hot, hotlen, cold, coldlen);
 }
@@ -101,12 +134,16 @@ int
 store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen)
 {
+	if (st->st_be->put_hot == NULL)
+		return STORE_ERR;
 	return st->st_be->put_hot(st->st_h, key, hot, hotlen);
 }
 
 int
 store_del(struct store *st, const unsigned char key[STORE_KEY_LEN])
 {
+	if (st->st_be->del == NULL)
+		return STORE_ERR;
 	return st->st_be->del(st->st_h, key);
 }
 
@@ -123,7 +160,7 @@ store_sweep(struct store *st, time_t now, size_t max, size_t *deleted)
 }
 
 struct store_reader *
-store_reader_new(struct store *st)
+store_reader_new(struct store *st, struct event_base *base)
 {
 	struct store_reader *rd;
 
@@ -131,7 +168,7 @@ store_reader_new(struct store *st)
 	if (rd == NULL)
 		return NULL;
 	rd->sr_store = st;
-	rd->sr_h = st->st_be->reader_new(st->st_h);
+	rd->sr_h = st->st_be->reader_new(st->st_h, base);
 	if (rd->sr_h == NULL) {
 		free(rd);
 		return NULL;
@@ -156,5 +193,131 @@ store_reader_get(struct store_reader *rd,
 {
 	struct store *st = rd->sr_store;
 
+	if (st->st_be->get == NULL)
+		return STORE_ERR;
 	return st->st_be->get(st->st_h, rd->sr_h, key, now, flags, fn, arg);
+}
+
+int
+store_reader_async(const struct store_reader *rd)
+{
+	return rd != NULL && rd->sr_store->st_be->async_get != NULL;
+}
+
+/*
+ * The asynchronous calls: a backend without async entries answers through
+ * its synchronous ones, at once, so LMDB's path stays what it was.
+ */
+int
+store_async_get(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
+    time_t now, int flags, store_get_fn *fn, store_done_fn *done, void *arg,
+    struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_get == NULL)
+		return st->st_be->get(
+		    st->st_h, rd->sr_h, key, now, flags, fn, arg);
+	return st->st_be->async_get(
+	    st->st_h, rd->sr_h, key, now, flags, fn, done, arg, op);
+}
+
+int
+store_async_put(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, store_done_fn *done, void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_put == NULL)
+		return store_put(st, key, expiry, hot, hotlen, cold, coldlen);
+	return st->st_be->async_put(st->st_h, rd->sr_h, key, expiry, hot,
+	    hotlen, cold, coldlen, done, arg, op);
+}
+
+int
+store_async_put_hot(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], const void *hot, size_t hotlen,
+    store_done_fn *done, void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_put_hot == NULL)
+		return store_put_hot(st, key, hot, hotlen);
+	return st->st_be->async_put_hot(
+	    st->st_h, rd->sr_h, key, hot, hotlen, done, arg, op);
+}
+
+int
+store_async_del(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
+    store_done_fn *done, void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_del == NULL)
+		return store_del(st, key);
+	return st->st_be->async_del(st->st_h, rd->sr_h, key, done, arg, op);
+}
+
+int
+store_async_lock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], int ttl_ms, store_done_fn *done,
+    void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_lock == NULL)
+		return STORE_OK;
+	return st->st_be->async_lock(
+	    st->st_h, rd->sr_h, key, owner, ttl_ms, done, arg, op);
+}
+
+int
+store_async_unlock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], store_done_fn *done, void *arg,
+    struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_unlock == NULL)
+		return STORE_OK;
+	return st->st_be->async_unlock(
+	    st->st_h, rd->sr_h, key, owner, done, arg, op);
+}
+
+void
+store_op_cancel(struct store_reader *rd, struct store_op *op)
+{
+	struct store *st;
+
+	if (op == NULL)
+		return;
+	st = rd->sr_store;
+	if (st->st_be->op_cancel != NULL)
+		st->st_be->op_cancel(st->st_h, rd->sr_h, op);
+}
+
+int
+store_ready(struct store_reader *rd)
+{
+	struct store *st;
+
+	if (rd == NULL)
+		return 0;
+	st = rd->sr_store;
+	return st->st_be->ready == NULL || st->st_be->ready(st->st_h, rd->sr_h);
 }

@@ -2,7 +2,8 @@
 /*
  * store.h: the session store.  One interface (struct store_backend, a
  * vtable), backends chosen by name ("lmdb", the default, in
- * store_lmdb.c), and the store_* calls the rest of gatehouse uses.
+ * store_lmdb.c; "redis", in store_redis.c, for several replicas sharing
+ * their sessions), and the store_* calls the rest of gatehouse uses.
  *
  * Records: a key is STORE_KEY_LEN (16) binary bytes, which the caller
  * derives from SHA-256 of the session id (its first 16 bytes), so the store
@@ -28,6 +29,16 @@
  * ends before the call returns, so no transaction ever spans an
  * event-loop turn.  A struct store_reader belongs to one thread at a time
  * (normally one per worker).
+ *
+ * Asynchronous calls (store_async_*): a store across the network (Redis)
+ * answers later, on the worker's event loop, so each worker reaches it
+ * through its reader (a connection on the worker's event base), and a
+ * call either completes during the call (its result is returned, and the
+ * done callback is not called) or returns STORE_PENDING and calls
+ * done(arg, result) once, later, from the reader's event loop, unless the
+ * operation is cancelled first (store_op_cancel).  The LMDB backend
+ * always completes during the call, through the same code as the
+ * synchronous calls: it pays one test of a function pointer, nothing more.
  */
 #ifndef GATEHOUSE_STORE_H
 #define GATEHOUSE_STORE_H
@@ -35,9 +46,12 @@
 #include <stddef.h>
 #include <time.h>
 
+struct event_base;
 struct gh_error;
+struct secret;
 
 #define STORE_KEY_LEN 16
+#define STORE_OWNER_LEN 16 /* a lock owner's token: random bytes */
 #define STORE_BACKEND_DEFAULT "lmdb"
 #define STORE_MAP_SIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB */
 /* The largest hot part the LMDB backend keeps inline in a leaf page (4 KiB
@@ -50,8 +64,14 @@ enum store_result {
 	                   STORE_COLD) its cold part is missing */
 	STORE_FULL,     /* no room (LMDB map full); the store stays usable; not
 	                   logged by the backend (the caller says what failed) */
-	STORE_ERR       /* anything else, or the callback refused the record;
+	STORE_ERR,      /* anything else, or the callback refused the record;
 	                   store errors are logged by the backend */
+	STORE_UNAVAIL,  /* the store cannot be reached now (Redis down, no
+	                   answer within its timeout, our handshake refused):
+	                   the change may or may not have been made; the
+	                   backend logs each change of availability once */
+	STORE_PENDING,  /* an asynchronous call is under way (see above) */
+	STORE_BUSY      /* a lock is held by another owner */
 };
 
 /* Flags of get. */
@@ -69,15 +89,37 @@ enum store_result {
 typedef int store_get_fn(void *arg, const unsigned char *hot, size_t hotlen,
     const unsigned char *cold, size_t coldlen);
 
+/* The end of an asynchronous call that returned STORE_PENDING: result is
+ * what the synchronous call would have returned (or STORE_UNAVAIL).  For
+ * a get, the store_get_fn has run before it when the record was there. */
+typedef void store_done_fn(void *arg, int result);
+
+/* An asynchronous call under way (the backend's own type). */
+struct store_op;
+
+/* How to open a store, beside where it is. */
+struct store_options {
+	size_t so_map_size; /* LMDB: most bytes held (0: the default) */
+	/* Redis: the AUTH password (borrowed, copied), or NULL (or empty)
+	 * for the URL's own, if any. */
+	const struct secret *so_password;
+	int so_timeout_ms; /* Redis: each command's deadline (0: 1000) */
+};
+
 /*
  * A backend.  `h` is the backend's handle from open, `rd` its per-thread
  * reader from reader_new (NULL: the call opens its own transaction).  The
  * semantics of each entry are those of the store_* function of the same
- * name below.
+ * name below.  A backend that only answers asynchronously (Redis) leaves
+ * get, put, put_hot and del NULL (those calls then fail with STORE_ERR);
+ * one that always answers at once (LMDB) leaves the async_* entries,
+ * op_cancel and ready NULL (and has no locks: it is not shared).
  */
 struct store_backend {
 	const char *name;
-	void *(*open)(const char *path, size_t map_size, struct gh_error *err);
+	int shared; /* several processes (replicas) share the records */
+	void *(*open)(const char *where, const struct store_options *opt,
+	    struct gh_error *err);
 	void (*close)(void *h);
 	int (*get)(void *h, void *rd, const unsigned char *key, time_t now,
 	    int flags, store_get_fn *fn, void *arg);
@@ -87,18 +129,43 @@ struct store_backend {
 	    void *h, const unsigned char *key, const void *hot, size_t hotlen);
 	int (*del)(void *h, const unsigned char *key);
 	int (*sweep)(void *h, time_t now, size_t max, size_t *deleted);
-	void *(*reader_new)(void *h);
+	void *(*reader_new)(void *h, struct event_base *base);
 	void (*reader_free)(void *h, void *rd);
+	int (*async_get)(void *h, void *rd, const unsigned char *key,
+	    time_t now, int flags, store_get_fn *fn, store_done_fn *done,
+	    void *arg, struct store_op **op);
+	int (*async_put)(void *h, void *rd, const unsigned char *key,
+	    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+	    size_t coldlen, store_done_fn *done, void *arg,
+	    struct store_op **op);
+	int (*async_put_hot)(void *h, void *rd, const unsigned char *key,
+	    const void *hot, size_t hotlen, store_done_fn *done, void *arg,
+	    struct store_op **op);
+	int (*async_del)(void *h, void *rd, const unsigned char *key,
+	    store_done_fn *done, void *arg, struct store_op **op);
+	int (*async_lock)(void *h, void *rd, const unsigned char *key,
+	    const unsigned char *owner, int ttl_ms, store_done_fn *done,
+	    void *arg, struct store_op **op);
+	int (*async_unlock)(void *h, void *rd, const unsigned char *key,
+	    const unsigned char *owner, store_done_fn *done, void *arg,
+	    struct store_op **op);
+	void (*op_cancel)(void *h, void *rd, struct store_op *op);
+	int (*ready)(void *h, void *rd);
 };
 
 /* The backends compiled in (store.c's registry lists them). */
 extern const struct store_backend store_lmdb_backend;
+extern const struct store_backend store_redis_backend;
 
 struct store;
 struct store_reader;
 
 /* The backend registered as `name` (borrowed, static), or NULL. */
 const struct store_backend *store_backend_find(const char *name);
+
+/* The name of the backend a session_store value means: "redis" for a
+ * redis:// or redis-sentinel:// URL, else "lmdb" (a path).  Static. */
+const char *store_backend_for(const char *where);
 
 /*
  * Open the store of backend `backend` (NULL: STORE_BACKEND_DEFAULT) at
@@ -113,6 +180,15 @@ const struct store_backend *store_backend_find(const char *name);
  */
 struct store *store_open(const char *backend, const char *path, size_t map_size,
     struct gh_error *err);
+
+/* store_open with every option (opt may be NULL for the defaults), at
+ * `where`: the LMDB directory, or the Redis URL (see redis_url.h). */
+struct store *store_open_with(const char *backend, const char *where,
+    const struct store_options *opt, struct gh_error *err);
+
+/* Whether st's records are shared by several processes (Redis): then an
+ * in-process lock is not enough to do something once per session. */
+int store_shared(const struct store *st);
 
 /* Close st (takes it); NULL is a no-op.  Every reader must have been freed
  * and no other thread may be using st. */
@@ -188,18 +264,23 @@ int store_del(struct store *st, const unsigned char key[STORE_KEY_LEN]);
 int store_sweep(struct store *st, time_t now, size_t max, size_t *deleted);
 
 /*
- * A reader: a per-thread fast path for store lookups.  The LMDB backend
- * keeps one read transaction in it, opened once (the environment uses
- * MDB_NOTLS, so it is not tied to a thread) and reset after each lookup
- * with mdb_txn_reset, renewed before the next with mdb_txn_renew, so a
- * lookup costs no reader-slot allocation.  Each lookup sees the latest
- * committed data; between lookups the reader pins no snapshot.
+ * A reader: a per-thread fast path for store lookups, and a worker's
+ * handle for the asynchronous calls.  The LMDB backend keeps one read
+ * transaction in it, opened once (the environment uses MDB_NOTLS, so it
+ * is not tied to a thread) and reset after each lookup with
+ * mdb_txn_reset, renewed before the next with mdb_txn_renew, so a lookup
+ * costs no reader-slot allocation.  Each lookup sees the latest committed
+ * data; between lookups the reader pins no snapshot.  The Redis backend
+ * keeps the worker's connection in it, on `base` (the worker's event
+ * base; the LMDB backend ignores it and it may be NULL there).
  *
  * store_reader_new returns a new reader (store_reader_free) or NULL.  A
  * reader is used by one thread at a time, must not outlive st, and is
- * created and freed on the thread that uses it (any thread).
+ * created and freed on the thread that uses it (any thread; for Redis the
+ * thread that runs base, and freeing it fails what is still pending).
  */
-struct store_reader *store_reader_new(struct store *st);
+struct store_reader *store_reader_new(
+    struct store *st, struct event_base *base);
 
 /* Free rd (takes it); NULL is a no-op. */
 void store_reader_free(struct store_reader *rd);
@@ -209,5 +290,64 @@ void store_reader_free(struct store_reader *rd);
 int store_reader_get(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t now, int flags,
     store_get_fn *fn, void *arg);
+
+/* Whether rd's calls may answer later (STORE_PENDING): the Redis
+ * backend.  0 for NULL. */
+int store_reader_async(const struct store_reader *rd);
+
+/*
+ * The asynchronous calls, through rd, on rd's thread: the contracts of
+ * store_get (fn borrowed pointers valid during fn only), store_put,
+ * store_put_hot and store_del, with the results they list, plus
+ * STORE_UNAVAIL, or STORE_PENDING: done(arg, result) runs later (fn first,
+ * for a get that found the record), and *op (may be NULL) is the call's
+ * handle until then.  Values are copied before the call returns.  done
+ * may be NULL (a write nobody waits for; its failure is only logged).
+ * Otherwise neither done is called nor *op set (NULL).
+ */
+int store_async_get(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t now, int flags,
+    store_get_fn *fn, store_done_fn *done, void *arg, struct store_op **op);
+int store_async_put(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **op);
+int store_async_put_hot(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], const void *hot, size_t hotlen,
+    store_done_fn *done, void *arg, struct store_op **op);
+int store_async_del(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], store_done_fn *done, void *arg,
+    struct store_op **op);
+
+/*
+ * A short lock per key, for work that must happen once across every
+ * process sharing the store (a refresh that rotates the refresh token):
+ * lock takes key's lock for owner (STORE_OWNER_LEN random bytes the
+ * caller made) for ttl_ms, unless another owner holds it: STORE_OK (ours
+ * now), STORE_BUSY (held by another), STORE_UNAVAIL or STORE_ERR; unlock
+ * releases it if owner still holds it: STORE_OK, or STORE_NOTFOUND (it
+ * expired, and maybe another owner took it since: never released then).
+ * The lock is its own record beside key's session record and expires by
+ * itself after ttl_ms, so an owner that dies does not hold it forever.
+ * A backend that is not shared (LMDB: one process, whose own table of
+ * refreshes suffices) answers STORE_OK at once to both.  Asynchronous
+ * like the calls above.
+ */
+int store_async_lock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], int ttl_ms, store_done_fn *done,
+    void *arg, struct store_op **op);
+int store_async_unlock(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN],
+    const unsigned char owner[STORE_OWNER_LEN], store_done_fn *done, void *arg,
+    struct store_op **op);
+
+/* Cancel an asynchronous call before its done ran: neither fn nor done
+ * will be called; a write may still happen.  NULL is a no-op. */
+void store_op_cancel(struct store_reader *rd, struct store_op *op);
+
+/* Whether the store can be used now, as rd's thread sees it (every
+ * worker's Redis connection is up; always for LMDB). */
+int store_ready(struct store_reader *rd);
 
 #endif

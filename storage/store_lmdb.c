@@ -213,8 +213,10 @@ lmdb_format_check(MDB_txn *txn, MDB_dbi *dbi, const char *path)
 }
 
 static void *
-store_lmdb_open(const char *path, size_t map_size, struct gh_error *err)
+store_lmdb_open(
+    const char *path, const struct store_options *opt, struct gh_error *err)
 {
+	size_t map_size = opt->so_map_size;
 	struct store_lmdb *sl = NULL;
 	MDB_txn *txn = NULL;
 	int rc, dead = 0;
@@ -716,12 +718,13 @@ fail:
 }
 
 static void *
-store_lmdb_reader_new(void *h)
+store_lmdb_reader_new(void *h, struct event_base *base)
 {
 	struct store_lmdb *sl = h;
 	struct store_lmdb_reader *rd;
 	int rc;
 
+	(void)base; /* every call completes at once: no event loop needed */
 	rd = calloc(1, sizeof(*rd));
 	if (rd == NULL)
 		return NULL;

@@ -184,8 +184,12 @@ struct config {
 	char *cf_discovery_url;
 
 	/* session */
-	char *cf_session_store;
+	char *cf_session_store; /* a path, or a Redis URL: may hold a password,
+	                           never print it */
 	char *cf_session_key_file;
+	int cf_session_key_file_set; /* given, not the built-in default */
+	char *cf_redis_password_file;
+	int cf_redis_timeout_ms;
 	int cf_session_lifetime;     /* seconds */
 	int cf_session_idle_timeout; /* seconds */
 	size_t cf_session_map_size;

@@ -25,6 +25,7 @@ struct oidc_flow;
 struct oidc_tokens;
 struct policy_route;
 struct session;
+struct session_op;
 
 #define REQUEST_MAGIC 0x52514354u /* "RQCT" */
 
@@ -33,10 +34,10 @@ struct session;
  * frees only what is its own (the paths, the output headers, the upstream
  * header lines); whoever hangs anything else on a request registers how to
  * let go of it, when it hangs it: the server (the worker's count of
- * requests in flight, at dispatch), the router (the signed-in session),
- * the OpenID Connect handlers (a sign-in flow, a token response, a wait
- * for the provider's metadata or for another request's refresh, the
- * refresh poll timer, a provider transfer), the groups lookup (its
+ * requests in flight, at dispatch), the router (the signed-in session and
+ * a session store call under way), the OpenID Connect handlers (a sign-in flow,
+ * a token response, a wait for the provider's metadata or for another request's
+ * refresh, the refresh poll timer, a provider transfer), the groups lookup (its
  * provider transfer) and the proxy (the upstream connection).  The
  * functions run once, in the reverse order of their registration, in one
  * place: when the request is freed, after its access-log line and before
@@ -60,6 +61,7 @@ enum rq_state {
 	RQ_NEW,         /* in the router */
 	RQ_BODY,        /* reading the request body it will be served with */
 	RQ_PROVIDER,    /* waiting for the OpenID Provider */
+	RQ_STORE,       /* waiting for the session store (Redis) */
 	RQ_UPSTREAM,    /* waiting for the upstream's response head */
 	RQ_STREAMING,   /* response head sent, body flowing */
 	RQ_REPLIED,     /* reply ended; waiting for the client to take it */
@@ -104,9 +106,11 @@ struct request_ctx {
 	char rq_deny[96];     /* the criterion that refused, for the log */
 	const struct policy_route *rq_route; /* borrowed from the config */
 	struct session *rq_session;          /* the signed-in session (new) */
-	struct httpc_xfer *rq_xfer;          /* provider call in flight */
-	struct oidc_flow *rq_flow;           /* sign-in being completed (new) */
-	struct oidc_tokens *rq_tokens;       /* token response (new) */
+	struct session_op *rq_store_op;      /* session store call under way */
+	int rq_store_failed; /* the store could not answer for the session */
+	struct httpc_xfer *rq_xfer;    /* provider call in flight */
+	struct oidc_flow *rq_flow;     /* sign-in being completed (new) */
+	struct oidc_tokens *rq_tokens; /* token response (new) */
 	void (*rq_resume)(struct request_ctx *); /* after a wait */
 	struct event *rq_timer;                  /* waits (refresh poll) */
 	int rq_verify;          /* forward-auth: answer, do not proxy */

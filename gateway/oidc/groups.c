@@ -51,28 +51,61 @@ groups_parse_overage(struct config *cfg, const struct config_key *key,
 	return 0;
 }
 
+static void
+groups_stored(struct request_ctx *rq, enum session_result r, size_t count)
+{
+	void (*resume)(struct request_ctx *) = rq->rq_resume;
+
+	rq->rq_resume = NULL;
+	if (r != SESSION_OK)
+		log_warnx("groups id=%s result=not_stored", rq->rq_id);
+	else
+		log_info("groups id=%s result=ok count=%zu", rq->rq_id, count);
+	resume(rq);
+}
+
+static void
+groups_stored_cb(void *arg, enum session_result r)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	rq->rq_store_op = NULL;
+	groups_stored(rq, r,
+	    json_array_size(
+	        json_object_get(session_claims(rq->rq_session), "groups")));
+}
+
 /* Keep the ids in the session's claims as "groups", so the next request
- * needs no Graph call and the app sees them too. */
-static int
+ * needs no Graph call and the app sees them too; resume rq once they are
+ * stored (or could not be). */
+static void
 groups_store(struct request_ctx *rq, json_t *ids)
 {
 	struct session *s = rq->rq_session;
+	enum session_result r = SESSION_ERR;
 	json_t *claims;
-	char *text;
-	int rc = -1;
+	char *text = NULL;
 
 	claims = json_deep_copy(session_claims(s));
-	if (claims == NULL)
-		return -1;
-	json_object_set(claims, "groups", ids);
-	json_object_del(claims, "hasgroups");
-	text = json_dumps(claims, JSON_COMPACT);
-	json_decref(claims);
-	if (text != NULL && session_set_claims(s, text) == 0 &&
-	    session_save(s) == SESSION_OK)
-		rc = 0;
+	if (claims != NULL) {
+		json_object_set(claims, "groups", ids);
+		json_object_del(claims, "hasgroups");
+		text = json_dumps(claims, JSON_COMPACT);
+		json_decref(claims);
+	}
+	if (text != NULL && session_set_claims(s, text) == 0) {
+		/* The session's own cleanup (it was loaded for this request)
+		 * cancels the save if the request goes away meanwhile. */
+		r = session_save_start(rq->rq_worker->w_reader, s,
+		    groups_stored_cb, rq, &rq->rq_store_op);
+		if (r == SESSION_PENDING) {
+			free(text);
+			rq->rq_state = RQ_STORE;
+			return;
+		}
+	}
 	free(text);
-	return rc;
+	groups_stored(rq, r, json_array_size(ids));
 }
 
 /* The request's cleanup for its groups call in flight. */
@@ -118,13 +151,9 @@ groups_done_cb(const struct httpc_result *res, void *arg)
 			return;
 		}
 	}
-	if (groups_store(rq, ids) == -1)
-		log_warnx("groups id=%s result=not_stored", rq->rq_id);
-	else
-		log_info("groups id=%s result=ok count=%zu", rq->rq_id,
-		    json_array_size(ids));
+	rq->rq_resume = resume;
+	groups_store(rq, ids);
 	json_decref(doc);
-	resume(rq);
 }
 
 enum step

@@ -141,8 +141,9 @@ void oidc_logout_complete(struct request_ctx *rq);
  * Make sure rq's session has an access token that is not about to expire
  * (within refresh_before).  STEP_OK: nothing to do or done; STEP_AGAIN:
  * a refresh is running and `resume(rq)` will be called when it ends
- * (check rq->rq_session again: NULL means the session ended); STEP_ERROR: a
- * response has been sent.  Single flight per session across workers.
+ * (check rq->rq_store_failed, then rq->rq_session again: NULL means the
+ * session ended); STEP_ERROR: a response has been sent.  Single flight
+ * per session across workers.
  */
 enum step oidc_refresh_ensure(
     struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq));
@@ -159,9 +160,22 @@ void oidc_refresh_shutdown_worker(struct worker *w);
  * when it hangs one. */
 void oidc_request_cleanup(void *arg);
 
-/* Load rq's session from its session cookie into rq->rq_session; 1 when
- * there is one, 0 when none (or no provider is configured) (oidc_login.c). */
-int oidc_signed_in(struct request_ctx *rq);
+/*
+ * Load rq's session from its session cookie into rq->rq_session, then
+ * call next(rq): at once when the store answered at once (LMDB), else
+ * once it has (Redis; rq waits meanwhile in RQ_STORE, and its cleanup
+ * cancels the call).  Then rq->rq_session is the session (NULL: none, or
+ * no provider is configured), and rq->rq_store_failed says the store
+ * could not answer: never "signed out"; a route that needs the session
+ * answers oidc_store_unavailable, an anonymous one goes on without
+ * identity (oidc_login.c).
+ */
+void oidc_session_load(
+    struct request_ctx *rq, void (*next)(struct request_ctx *));
+
+/* The 503 page for a request whose session the store could not give
+ * (oidc_login.c).  Finishes the request. */
+void oidc_store_unavailable(struct request_ctx *rq);
 
 /* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
 void oidc_challenge(struct request_ctx *rq);

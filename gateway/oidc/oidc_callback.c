@@ -219,15 +219,68 @@ oidc_callback_jwks_cb(void *arg, int fresh)
 	oidc_callback_verify(rq, 1);
 }
 
+/*
+ * The session is in the store (r SESSION_OK) or not: set its cookie and
+ * send the browser on, or say why not.  The record is committed (and,
+ * with Redis, acknowledged) before its cookie leaves, so a restart, or
+ * the next request reaching another replica, finds it.
+ */
+static void
+oidc_callback_saved(struct request_ctx *rq, enum session_result r)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct resp_hdrs *out = request_out(rq);
+	struct session *s = rq->rq_session;
+	char retry[96], user[128];
+
+	if (r != SESSION_OK) {
+		oidc_fail(rq, 503, "store_unavailable",
+		    r == SESSION_FULL          ? "session store is full (see "
+		                                 "session_map_size)"
+		        : r == SESSION_UNAVAIL ? "session store unreachable"
+		                               : "session store write failed",
+		    r == SESSION_FULL
+		        ? "Signing in is temporarily unavailable: the session "
+		          "store cannot take new sessions. Existing sessions "
+		          "keep working."
+		        : "Signing in is temporarily unavailable: the session "
+		          "store cannot be written. Please try again in a "
+		          "moment.");
+		return;
+	}
+	cookie_set(out, cfg, cfg->cf_cookie_name, s->se_cookie,
+	    cfg->cf_session_lifetime, COOKIE_LAX);
+	cookie_set(out, cfg, rq->rq_flow->of_cookie, "", 0,
+	    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST ? COOKIE_NONE
+	                                                     : COOKIE_LAX);
+	snprintf(retry, sizeof(retry), "%s_retry", cfg->cf_cookie_name);
+	if (cookie_get(rq->rq_hreq, retry, user, sizeof(user)) != 0)
+		cookie_set(out, cfg, retry, "", 0, COOKIE_LAX);
+	resp_hdrs_add(out, "Location", rq->rq_flow->of_target);
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	rq->rq_event = "callback";
+	log_info("callback id=%s result=ok user=\"%s\"", rq->rq_id,
+	    log_sanitize(user, sizeof(user), identity_user(session_claims(s))));
+	request_reply(rq, 302, "Found", NULL);
+}
+
+static void
+oidc_callback_saved_cb(void *arg, enum session_result r)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	rq->rq_store_op = NULL;
+	oidc_callback_saved(rq, r);
+}
+
 /* The session: a new id (never the one the browser had: no fixation). */
 static void
 oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct resp_hdrs *out = request_out(rq);
 	struct oidc_tokens *t = rq->rq_tokens;
 	struct session *s;
-	char *json = NULL, retry[96], user[128];
+	char *json = NULL;
 	time_t now = time(NULL);
 	enum session_result r;
 
@@ -245,35 +298,18 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 		return;
 	}
 	free(json);
-	r = session_save(s);
-	if (r != SESSION_OK) {
-		session_free(s);
-		oidc_fail(rq, 503, "store_unavailable",
-		    r == SESSION_FULL
-		        ? "session store is full (see session_map_size)"
-		        : "session store write failed",
-		    "Signing in is temporarily unavailable: the session store "
-		    "cannot take new sessions. Existing sessions keep "
-		    "working.");
+	/* The request holds it from here: its cleanup frees it and cancels
+	 * the save if the browser goes away meanwhile. */
+	request_cleanup_add(rq, oidc_session_cleanup, rq);
+	session_free(rq->rq_session);
+	rq->rq_session = s;
+	r = session_save_start(rq->rq_worker->w_reader, s,
+	    oidc_callback_saved_cb, rq, &rq->rq_store_op);
+	if (r == SESSION_PENDING) {
+		rq->rq_state = RQ_STORE;
 		return;
 	}
-	/* The record is committed before its cookie leaves: a restart
-	 * after this point never loses it. */
-	cookie_set(out, cfg, cfg->cf_cookie_name, s->se_cookie,
-	    cfg->cf_session_lifetime, COOKIE_LAX);
-	cookie_set(out, cfg, rq->rq_flow->of_cookie, "", 0,
-	    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST ? COOKIE_NONE
-	                                                     : COOKIE_LAX);
-	snprintf(retry, sizeof(retry), "%s_retry", cfg->cf_cookie_name);
-	if (cookie_get(rq->rq_hreq, retry, user, sizeof(user)) != 0)
-		cookie_set(out, cfg, retry, "", 0, COOKIE_LAX);
-	resp_hdrs_add(out, "Location", rq->rq_flow->of_target);
-	resp_hdrs_add(out, "Cache-Control", "no-store");
-	rq->rq_event = "callback";
-	log_info("callback id=%s result=ok user=\"%s\"", rq->rq_id,
-	    log_sanitize(user, sizeof(user), identity_user(claims)));
-	session_free(s);
-	request_reply(rq, 302, "Found", NULL);
+	oidc_callback_saved(rq, r);
 }
 
 static void
@@ -470,8 +506,8 @@ oidc_callback(struct request_ctx *rq)
 	evhttp_clear_headers(&q);
 	rq->rq_state = RQ_PROVIDER;
 	request_cleanup_add(rq, oidc_callback_xfer_cleanup, rq);
-	rq->rq_xfer =
-	    oidc_token_request(rq, form, oidc_callback_token_cb, rq, &err);
+	rq->rq_xfer = oidc_token_request(
+	    rq->rq_worker, form, oidc_callback_token_cb, rq, &err);
 	evbuffer_free(form);
 	if (rq->rq_xfer != NULL)
 		return;

@@ -16,6 +16,7 @@
 
 struct evbuffer;
 struct evkeyvalq;
+struct worker;
 
 #define OIDC_FLOW_TTL 600 /* a sign-in must come back within 10 minutes */
 #define OIDC_STATE_LEN 43 /* base64url of 32 random bytes */
@@ -150,8 +151,11 @@ unsigned int oidc_token_auth_parse(const json_t *v);
  * transfer, or NULL with err set (no usable method: the message says
  * which; or the request could not start).
  */
-struct httpc_xfer *oidc_token_request(struct request_ctx *rq,
-    struct evbuffer *form, httpc_done_fn *done, void *arg,
-    struct gh_error *err);
+struct httpc_xfer *oidc_token_request(struct worker *w, struct evbuffer *form,
+    httpc_done_fn *done, void *arg, struct gh_error *err);
+
+/* Let go of rq's session and cancel its session store call under way:
+ * the request's cleanup of whoever hangs either on it (oidc_login.c). */
+void oidc_session_cleanup(void *arg);
 
 #endif

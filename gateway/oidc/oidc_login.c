@@ -586,12 +586,14 @@ oidc_is_navigation(struct request_ctx *rq)
 	    strstr(accept, "*/*") != NULL;
 }
 
-/* The request's cleanup for the session it loaded. */
-static void
+void
 oidc_session_cleanup(void *arg)
 {
 	struct request_ctx *rq = request_cast(arg);
 
+	/* The call first: it may be about to fill or write the session. */
+	session_op_cancel(rq->rq_store_op);
+	rq->rq_store_op = NULL;
 	session_free(rq->rq_session);
 	rq->rq_session = NULL;
 }
@@ -627,14 +629,15 @@ oidc_log_user(struct request_ctx *rq)
 }
 
 /* A session cookie that names no session: one rate-limited line saying
- * whether it could ever have been one of ours (never the value). */
+ * whether it could ever have been one of ours (never the value).  cookie
+ * is NULL when the store was asked and knew no such session. */
 static void
 oidc_log_bad_cookie(struct request_ctx *rq, const char *cookie, int rc)
 {
 	static __thread struct log_limit limit;
 	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	                             "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t n = cookie != NULL ? strlen(cookie) : 0;
+	size_t n = cookie != NULL ? strlen(cookie) : SESSION_ID_B64_LEN;
 	unsigned missed;
 
 	if (!log_limit_pass(&limit, OIDC_LOG_EVERY, &missed))
@@ -644,40 +647,90 @@ oidc_log_bad_cookie(struct request_ctx *rq, const char *cookie, int rc)
 	    rq->rq_id, rq->rq_peer,
 	    rc == -1                ? "repeated, empty or too long"
 	        : rc == SESSION_ERR ? "the session store failed"
-	        : n != SESSION_ID_B64_LEN || strspn(cookie, b64url) != n
+	        : n != SESSION_ID_B64_LEN ||
+	            (cookie != NULL && strspn(cookie, b64url) != n)
 	        ? "malformed (not a session id)"
 	        : "unknown or ended session",
 	    missed);
 }
 
-int
-oidc_signed_in(struct request_ctx *rq)
+/* What the store said of rq's session cookie (cookie NULL when it
+ * answered later): signed in, signed out, or the store failed. */
+static void
+oidc_session_loaded(
+    struct request_ctx *rq, const char *cookie, enum session_result r)
+{
+	switch (r) {
+	case SESSION_OK:
+		oidc_log_user(rq);
+		break;
+	case SESSION_UNAVAIL:
+	case SESSION_ERR:
+		/* Not signed out: the store could not say.  Its own line
+		 * says why, once per change, not once per request. */
+		rq->rq_store_failed = 1;
+		break;
+	default:
+		oidc_log_bad_cookie(rq, cookie, (int)r);
+		break;
+	}
+}
+
+static void
+oidc_session_load_done(void *arg, enum session_result r)
+{
+	struct request_ctx *rq = request_cast(arg);
+	void (*next)(struct request_ctx *) = rq->rq_resume;
+
+	rq->rq_store_op = NULL;
+	rq->rq_resume = NULL;
+	oidc_session_loaded(rq, NULL, r);
+	next(rq);
+}
+
+void
+oidc_session_load(struct request_ctx *rq, void (*next)(struct request_ctx *))
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	char cookie[COOKIE_MAX_VALUE];
 	enum session_result r;
 	int got;
 
-	if (!oidc_configured(cfg))
-		return 0;
+	if (!oidc_configured(cfg)) {
+		next(rq);
+		return;
+	}
 	got = cookie_get(
 	    rq->rq_hreq, cfg->cf_cookie_name, cookie, sizeof(cookie));
 	if (got != 1) {
 		if (got == -1)
 			oidc_log_bad_cookie(rq, NULL, -1);
-		return 0;
+		next(rq);
+		return;
 	}
 	request_cleanup_add(rq, oidc_session_cleanup, rq);
-	r = session_load(
-	    rq->rq_worker->w_reader, cookie, time(NULL), cfg, &rq->rq_session);
-	if (r != SESSION_OK) {
-		oidc_log_bad_cookie(rq, cookie, (int)r);
+	r = session_load_start(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
+	    &rq->rq_session, oidc_session_load_done, rq, &rq->rq_store_op);
+	if (r == SESSION_PENDING) {
 		OPENSSL_cleanse(cookie, sizeof(cookie));
-		return 0;
+		rq->rq_resume = next;
+		rq->rq_state = RQ_STORE;
+		return;
 	}
+	oidc_session_loaded(rq, cookie, r);
 	OPENSSL_cleanse(cookie, sizeof(cookie));
-	oidc_log_user(rq);
-	return 1;
+	next(rq);
+}
+
+void
+oidc_store_unavailable(struct request_ctx *rq)
+{
+	rq->rq_event = "store_unavailable";
+	resp_hdrs_add(request_out(rq), "Retry-After", "5");
+	errpage_send(rq, 503, "store_unavailable",
+	    "Your sign-in cannot be checked right now: the session store is "
+	    "unreachable. Please try again in a moment.",
+	    0);
 }
 
 void

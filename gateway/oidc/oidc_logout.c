@@ -180,54 +180,49 @@ oidc_logout_complete(struct request_ctx *rq)
 	errpage_send_page(rq, &pg);
 }
 
-void
-oidc_logout(struct request_ctx *rq)
+/* The sign-out's parameters from the query: where to end (NULL: the
+ * default; borrowed from q or static) and whether to switch account.  q
+ * is filled (evhttp_clear_headers). */
+static const char *
+oidc_logout_params(struct request_ctx *rq, struct evkeyvalq *q, int *sw)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct resp_hdrs *out = request_out(rq);
-	const struct oidc_meta *m;
-	struct session *s = NULL;
-	struct evkeyvalq q;
-	struct evbuffer *loc;
 	const char *query, *target, *prompt;
-	char cookie[COOKIE_MAX_VALUE], *abs = NULL, user[128] = "";
-	int sw;
 
-	rq->rq_event = "logout";
-	if (strcmp(rq->rq_method, "GET") != 0 &&
-	    strcmp(rq->rq_method, "POST") != 0) {
-		errpage_send(rq, 405, "method_not_allowed",
-		    "Sign-out takes GET or POST.", 0);
-		return;
-	}
 	query = strchr(rq->rq_path, '?');
-	if (oidc_params_parse(query != NULL ? query + 1 : NULL, &q, NULL) == -1)
-		TAILQ_INIT(&q);
+	if (oidc_params_parse(query != NULL ? query + 1 : NULL, q, NULL) == -1)
+		TAILQ_INIT(q);
 	/* Security: a local path only; anything else is "/".  None given
 	 * (NULL) means the default: post_logout_redirect_uri or the
 	 * signed-out page. */
-	target = evhttp_find_header(&q, "post_logout_redirect_uri");
+	target = evhttp_find_header(q, "post_logout_redirect_uri");
 	if (target != NULL)
 		target = oidc_return_target(rq, target);
-	prompt = evhttp_find_header(&q, "prompt");
-	sw = prompt != NULL && strcmp(prompt, "select_account") == 0;
-	if (!oidc_logout_same_origin(rq)) {
-		/* A cross-site GET is answered with the question; a
-		 * cross-site POST is refused, with the same button. */
-		oidc_logout_confirm(rq, target, sw,
-		    strcmp(rq->rq_method, "GET") == 0 ? 200 : 403);
-		evhttp_clear_headers(&q);
-		return;
-	}
-	if (cookie_get(rq->rq_hreq, cfg->cf_cookie_name, cookie,
-	        sizeof(cookie)) == 1 &&
-	    session_load(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
-	        &s) == SESSION_OK) {
+	prompt = evhttp_find_header(q, "prompt");
+	*sw = prompt != NULL && strcmp(prompt, "select_account") == 0;
+	return target;
+}
+
+/* The session is gone (or there was none): clear the cookie and send the
+ * browser to the provider's end_session_endpoint, or to where sign-out
+ * ends.  The session (rq->rq_session, if any) is still in memory for its
+ * id_token_hint. */
+static void
+oidc_logout_finish(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct resp_hdrs *out = request_out(rq);
+	struct session *s = rq->rq_session;
+	const struct oidc_meta *m;
+	struct evkeyvalq q;
+	struct evbuffer *loc;
+	const char *target;
+	char *abs = NULL, user[128] = "";
+	int sw;
+
+	target = oidc_logout_params(rq, &q, &sw);
+	if (s != NULL)
 		log_sanitize(
 		    user, sizeof(user), identity_user(session_claims(s)));
-		(void)session_open_tokens(s);
-		session_delete(s);
-	}
 	cookie_set(out, cfg, cfg->cf_cookie_name, "", 0, COOKIE_LAX);
 	loc = evbuffer_new();
 	m = oidc_configured(cfg) && !sw
@@ -278,7 +273,6 @@ oidc_logout(struct request_ctx *rq)
 	    sw ? " switch_account=yes" : "");
 	evbuffer_free(loc);
 	free(abs);
-	session_free(s);
 	evhttp_clear_headers(&q);
 	request_reply(rq, 302, "Found", NULL);
 	return;
@@ -286,7 +280,85 @@ fail:
 	if (loc != NULL)
 		evbuffer_free(loc);
 	free(abs);
-	session_free(s);
 	evhttp_clear_headers(&q);
 	errpage_send(rq, 500, "internal", "Out of memory.", 0);
+}
+
+/* Security: a sign-out that could not end the session in the store says
+ * so, and keeps the cookie, so that trying again can; a "you are signed
+ * out" over a record left behind would let a copied cookie work on. */
+static void
+oidc_logout_deleted(struct request_ctx *rq, enum session_result r)
+{
+	if (r != SESSION_OK) {
+		rq->rq_event = "logout";
+		resp_hdrs_add(request_out(rq), "Retry-After", "5");
+		errpage_send(rq, 503, "store_unavailable",
+		    "You could not be signed out: the session store is "
+		    "unreachable. Please try again in a moment.",
+		    0);
+		return;
+	}
+	oidc_logout_finish(rq);
+}
+
+static void
+oidc_logout_deleted_cb(void *arg, enum session_result r)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	rq->rq_store_op = NULL;
+	oidc_logout_deleted(rq, r);
+}
+
+/* The session is loaded (or not): delete it, then finish. */
+static void
+oidc_logout_loaded(struct request_ctx *rq)
+{
+	struct session *s = rq->rq_session;
+	enum session_result r;
+
+	if (rq->rq_store_failed) {
+		oidc_logout_deleted(rq, SESSION_UNAVAIL);
+		return;
+	}
+	if (s == NULL) {
+		oidc_logout_finish(rq);
+		return;
+	}
+	/* The ID token, for id_token_hint, before the record goes. */
+	(void)session_open_tokens(s);
+	r = session_delete_start(rq->rq_worker->w_reader, s,
+	    oidc_logout_deleted_cb, rq, &rq->rq_store_op);
+	if (r == SESSION_PENDING) {
+		rq->rq_state = RQ_STORE;
+		return;
+	}
+	oidc_logout_deleted(rq, r);
+}
+
+void
+oidc_logout(struct request_ctx *rq)
+{
+	struct evkeyvalq q;
+	const char *target;
+	int sw;
+
+	rq->rq_event = "logout";
+	if (strcmp(rq->rq_method, "GET") != 0 &&
+	    strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(rq, 405, "method_not_allowed",
+		    "Sign-out takes GET or POST.", 0);
+		return;
+	}
+	if (!oidc_logout_same_origin(rq)) {
+		/* A cross-site GET is answered with the question; a
+		 * cross-site POST is refused, with the same button. */
+		target = oidc_logout_params(rq, &q, &sw);
+		oidc_logout_confirm(rq, target, sw,
+		    strcmp(rq->rq_method, "GET") == 0 ? 200 : 403);
+		evhttp_clear_headers(&q);
+		return;
+	}
+	oidc_session_load(rq, oidc_logout_loaded);
 }

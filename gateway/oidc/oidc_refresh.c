@@ -6,6 +6,18 @@
  * each other (entra.md 7.7), and the newest refresh token must be kept.
  * Requests whose token is still valid go on at once while the refresh runs
  * in the background; requests whose token has expired wait for it.
+ *
+ * With a store shared by several replicas (Redis) the process's table is
+ * not enough: a flight first takes the session's lock in the store (a
+ * short SET NX PX with a random owner token).  The winner reads the record
+ * again under the lock (so it refreshes with the newest refresh token,
+ * and not at all when another replica has just refreshed), asks the
+ * provider, saves, then releases the lock.  A flight that finds the lock
+ * taken polls the record until it shows the new token (then its waiters
+ * read it), or the lock is free again (then it takes it itself: the
+ * holder finished without a new token, or died), within a bound.  The
+ * lock lives long enough for the holder's whole refresh, so the same
+ * refresh token is never sent twice.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +31,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/magic.h"
 #include "http/errpage.h"
@@ -34,6 +47,8 @@
 #define OIDC_FLIGHT_MAGIC 0x464c4754u /* "FLGT" */
 #define OIDC_SLOTS 256
 #define OIDC_POLL_MS 50
+#define OIDC_SHARED_POLL_MS 100 /* another replica's refresh: look again */
+#define OIDC_SAVE_TRIES 3       /* a save the store could not take */
 
 /* Which sessions are being refreshed, and by which worker. */
 static pthread_mutex_t oidc_slots_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -47,13 +62,28 @@ struct oidc_flight {
 	uint32_t of_magic;
 	struct worker *of_worker;
 	struct session *of_session; /* its own copy */
+	struct session_op *of_op;   /* its session store call under way */
 	struct httpc_xfer *of_xfer;
 	struct oidc_tokens of_tokens; /* the answer, while its ID token is
 	                                 checked (maybe after a JWKS fetch) */
 	struct request_ctx **of_waiters;
 	size_t of_nwaiters;
+	char of_rid[33];             /* the request that started it */
 	struct oidc_flight *of_next; /* the worker's list */
+	/* Across replicas (a shared store only). */
+	int of_shared;
+	int of_locked; /* the store's lock on the session is ours */
+	unsigned char of_owner[SESSION_OWNER_LEN];
+	int64_t of_seen_at; /* the token expiry its starter saw */
+	struct timespec of_start;
+	struct event *of_timer; /* a poll, or a save tried again */
+	int of_saving;          /* the timer is for a save */
+	int of_save_tries;
 };
+
+static void oidc_flight_free(struct oidc_flight *f);
+static void oidc_flight_lock(struct oidc_flight *f);
+static void oidc_flight_save(struct oidc_flight *f);
 
 static int
 oidc_slot_take(const unsigned char *key, const struct worker *w,
@@ -134,22 +164,71 @@ oidc_flight_unlink(struct oidc_flight *f)
 		}
 }
 
-/* What a waiting request does once the flight has landed: reload its
- * session (NULL if it ended) and go on. */
+/* How long a replica may hold a session's refresh lock: its whole
+ * refresh (reading the record, the token call, a JWKS fetch, the save)
+ * with room to spare, so the lock never lapses while its refresh token is
+ * in use. */
+static int
+oidc_lock_ttl_ms(const struct config *cfg)
+{
+	return 2 * cfg->cf_provider_timeout * 1000 +
+	    4 * cfg->cf_redis_timeout_ms + 2000;
+}
+
+/* How long a request or a flight waits for a refresh it does not run. */
+static double
+oidc_wait_ms(const struct config *cfg)
+{
+	if (session_store_shared())
+		return (double)oidc_lock_ttl_ms(cfg) + 1000;
+	return (double)cfg->cf_provider_timeout * 1000 + 1000;
+}
+
+/* A waiting request's session has been read again (r): go on, with no
+ * session when it ended, or saying the store could not answer. */
+static void
+oidc_waiter_reloaded(struct request_ctx *rq, enum session_result r)
+{
+	void (*resume)(struct request_ctx *) = rq->rq_resume;
+
+	rq->rq_resume = NULL;
+	if (r != SESSION_OK) {
+		session_free(rq->rq_session);
+		rq->rq_session = NULL;
+		if (r == SESSION_UNAVAIL || r == SESSION_ERR)
+			rq->rq_store_failed = 1;
+	}
+	resume(rq);
+}
+
+static void
+oidc_waiter_reloaded_cb(void *arg, enum session_result r)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	rq->rq_store_op = NULL;
+	oidc_waiter_reloaded(rq, r);
+}
+
+/* What a waiting request does once the flight has landed: read its
+ * session again (it ended, or has the new tokens) and go on.  Its cleanup
+ * (the session's, registered when it was loaded) cancels the read. */
 static void
 oidc_waiter_resume(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
-	void (*resume)(struct request_ctx *) = rq->rq_resume;
+	enum session_result r = SESSION_NONE;
 
-	rq->rq_resume = NULL;
-	if (rq->rq_session != NULL &&
-	    session_reload(rq->rq_worker->w_reader, rq->rq_session, time(NULL),
-	        cfg) != SESSION_OK) {
-		session_free(rq->rq_session);
-		rq->rq_session = NULL;
+	if (rq->rq_session != NULL) {
+		r = session_reload_start(rq->rq_worker->w_reader,
+		    rq->rq_session, time(NULL), cfg, oidc_waiter_reloaded_cb,
+		    rq, &rq->rq_store_op);
+		if (r == SESSION_PENDING) {
+			rq->rq_state = RQ_STORE;
+			return;
+		}
 	}
-	resume(rq);
+	oidc_waiter_reloaded(rq, r);
 }
 
 static void
@@ -160,13 +239,18 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 
 	log_info("refresh result=%s waiters=%zu", result, n);
 	oidc_flight_unlink(f);
+	session_op_cancel(f->of_op);
+	f->of_op = NULL;
+	/* Nobody waits for the release: should it fail, the lock expires
+	 * by itself. */
+	if (f->of_locked)
+		(void)session_unlock_start(f->of_worker->w_reader,
+		    f->of_session->se_key, f->of_owner, NULL, NULL, &f->of_op);
 	if (f->of_worker->w_provider != NULL)
 		oidc_provider_unwait(f->of_worker->w_provider, f);
 	oidc_tokens_cleanup(&f->of_tokens);
 	oidc_slot_release(f->of_session->se_key);
-	session_free(f->of_session);
-	f->of_magic = 0;
-	free(f);
+	oidc_flight_free(f);
 	for (i = 0; i < n; i++)
 		oidc_waiter_resume(w[i]);
 	free(w);
@@ -270,7 +354,66 @@ done:
 	return rc;
 }
 
-/* Keep the new tokens (and claims) in the store. */
+/* What a save's result says in the refresh's log line. */
+static const char *
+oidc_flight_saved_result(enum session_result r)
+{
+	switch (r) {
+	case SESSION_OK:
+		return "ok";
+	case SESSION_FULL:
+		return "store_full";
+	case SESSION_UNAVAIL:
+		return "store_unavailable";
+	default:
+		return "store_failed";
+	}
+}
+
+/* The new tokens are stored (r SESSION_OK), or not.  A store that could
+ * not be reached is tried again, briefly, while the lock is held: the
+ * provider has rotated the refresh token, and the old one is spent. */
+static void
+oidc_flight_saved(struct oidc_flight *f, enum session_result r)
+{
+	struct timeval tv = {0, 0};
+
+	if (r == SESSION_UNAVAIL && f->of_timer != NULL &&
+	    ++f->of_save_tries < OIDC_SAVE_TRIES) {
+		tv.tv_usec = 200 * 1000 * f->of_save_tries;
+		f->of_saving = 1;
+		evtimer_add(f->of_timer, &tv);
+		return;
+	}
+	if (r != SESSION_OK)
+		log_warnx("refresh id=%s result=%s reason=\"the new tokens "
+		          "could not be stored; the session needs a new "
+		          "sign-in when its access token runs out\"",
+		    f->of_rid, oidc_flight_saved_result(r));
+	oidc_flight_land(f, oidc_flight_saved_result(r));
+}
+
+static void
+oidc_flight_saved_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	f->of_op = NULL;
+	oidc_flight_saved(f, r);
+}
+
+static void
+oidc_flight_save(struct oidc_flight *f)
+{
+	enum session_result r;
+
+	r = session_save_start(f->of_worker->w_reader, f->of_session,
+	    oidc_flight_saved_cb, f, &f->of_op);
+	if (r != SESSION_PENDING)
+		oidc_flight_saved(f, r);
+}
+
+/* Keep the new tokens (and claims) in the store; land once they are. */
 static void
 oidc_flight_store(struct oidc_flight *f, char *claims)
 {
@@ -287,12 +430,32 @@ oidc_flight_store(struct oidc_flight *f, char *claims)
 	                              : (const char *)s->se_refresh.buf,
 	        t->ot_idtoken != NULL ? t->ot_idtoken
 	                              : (const char *)s->se_idtoken.buf,
-	        time(NULL) + t->ot_expires_in) == 0)
-		r = session_save(s);
-	oidc_flight_land(f,
-	    r == SESSION_OK
-	        ? "ok"
-	        : (r == SESSION_FULL ? "store_full" : "store_failed"));
+	        time(NULL) + t->ot_expires_in) == 0) {
+		oidc_flight_save(f);
+		return;
+	}
+	oidc_flight_land(f, oidc_flight_saved_result(r));
+}
+
+static void
+oidc_flight_deleted_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	(void)r; /* a failure is logged by the session layer */
+	f->of_op = NULL;
+	oidc_flight_land(f, "ended");
+}
+
+/* The provider refused: the session is over; land once it is deleted,
+ * so that the waiters read it as gone. */
+static void
+oidc_flight_end(struct oidc_flight *f)
+{
+	if (session_delete_start(f->of_worker->w_reader, f->of_session,
+	        oidc_flight_deleted_cb, f, &f->of_op) == SESSION_PENDING)
+		return;
+	oidc_flight_land(f, "ended");
 }
 
 static void
@@ -307,8 +470,7 @@ oidc_flight_verify(struct oidc_flight *f, int retried)
 		case IDT_AGAIN:
 			return;
 		case IDT_REFUSED:
-			session_delete(f->of_session);
-			oidc_flight_land(f, "ended");
+			oidc_flight_end(f);
 			return;
 		case IDT_UNSURE:
 			oidc_flight_land(f, "failed");
@@ -334,8 +496,7 @@ oidc_flight_done_cb(const struct httpc_result *res, void *arg)
 	f->of_xfer = NULL;
 	st = oidc_tokens_parse(res, &f->of_tokens, &code, &err);
 	if (st == 401) {
-		session_delete(f->of_session);
-		oidc_flight_land(f, "ended");
+		oidc_flight_end(f);
 		return;
 	}
 	if (st != 0 || f->of_tokens.ot_access == NULL) {
@@ -347,50 +508,261 @@ oidc_flight_done_cb(const struct httpc_result *res, void *arg)
 	oidc_flight_verify(f, 0);
 }
 
-/* Start a refresh of rq's session, owned by this worker. */
-static struct oidc_flight *
-oidc_flight_start(struct request_ctx *rq)
+/* Ask the token endpoint with the refresh token of the flight's copy of
+ * the record (read after the slot was taken, so it is the newest one).
+ * 0, or -1 (nothing started: no refresh token, or the request could not
+ * be made; logged). */
+static int
+oidc_flight_request(struct oidc_flight *f)
 {
-	struct worker *w = rq->rq_worker;
-	struct oidc_flight *f;
 	struct evbuffer *form;
 	struct gh_error err;
 
+	if (session_open_tokens(f->of_session) == -1 ||
+	    f->of_session->se_refresh.len == 0)
+		return -1;
+	form = evbuffer_new();
+	if (form == NULL)
+		return -1;
+	httpc_form_add(form, "grant_type", "refresh_token");
+	httpc_form_add(
+	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
+	f->of_xfer = oidc_token_request(
+	    f->of_worker, form, oidc_flight_done_cb, f, &err);
+	evbuffer_free(form);
+	if (f->of_xfer == NULL) {
+		log_warnx("refresh id=%s result=failed reason=\"%s\"",
+		    f->of_rid, err.ge_msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* What a store failure on the way says in the refresh's log line. */
+static const char *
+oidc_flight_store_result(enum session_result r)
+{
+	return r == SESSION_NONE   ? "ended"
+	    : r == SESSION_UNAVAIL ? "store_unavailable"
+	                           : "store_failed";
+}
+
+/* The record, read again after the slot (and, with a shared store, the
+ * lock) was taken: ask the provider, unless another replica has already
+ * refreshed since the starter looked (its expiry moved on). */
+static void
+oidc_flight_reloaded(struct oidc_flight *f, enum session_result r)
+{
+	if (r != SESSION_OK) {
+		oidc_flight_land(f, oidc_flight_store_result(r));
+		return;
+	}
+	if (f->of_shared && f->of_session->se_at_expires > f->of_seen_at) {
+		oidc_flight_land(f, "fresh");
+		return;
+	}
+	if (oidc_flight_request(f) == -1)
+		oidc_flight_land(f, "failed");
+}
+
+static void
+oidc_flight_reloaded_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	f->of_op = NULL;
+	oidc_flight_reloaded(f, r);
+}
+
+static void
+oidc_flight_reread(struct oidc_flight *f)
+{
+	const struct config *cfg = f->of_worker->w_cfg;
+	enum session_result r;
+
+	r = session_reload_start(f->of_worker->w_reader, f->of_session,
+	    time(NULL), cfg, oidc_flight_reloaded_cb, f, &f->of_op);
+	if (r != SESSION_PENDING)
+		oidc_flight_reloaded(f, r);
+}
+
+/* Another replica holds the lock: look at the record again shortly,
+ * within the bound. */
+static void
+oidc_flight_wait(struct oidc_flight *f)
+{
+	struct timeval tv = {0, OIDC_SHARED_POLL_MS * 1000};
+
+	if (request_ms_since(&f->of_start) >
+	    oidc_wait_ms(f->of_worker->w_cfg)) {
+		log_warnx("refresh id=%s result=failed reason=\"another "
+		          "replica's refresh of this session did not end in "
+		          "time\"",
+		    f->of_rid);
+		oidc_flight_land(f, "failed");
+		return;
+	}
+	f->of_saving = 0;
+	evtimer_add(f->of_timer, &tv);
+}
+
+static void
+oidc_flight_locked(struct oidc_flight *f, enum session_result r)
+{
+	switch (r) {
+	case SESSION_OK:
+		f->of_locked = 1;
+		oidc_flight_reread(f);
+		return;
+	case SESSION_BUSY:
+		oidc_flight_wait(f);
+		return;
+	default:
+		oidc_flight_land(f, oidc_flight_store_result(r));
+		return;
+	}
+}
+
+static void
+oidc_flight_locked_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	f->of_op = NULL;
+	oidc_flight_locked(f, r);
+}
+
+static void
+oidc_flight_lock(struct oidc_flight *f)
+{
+	enum session_result r;
+
+	r = session_lock_start(f->of_worker->w_reader, f->of_session->se_key,
+	    f->of_owner, oidc_lock_ttl_ms(f->of_worker->w_cfg),
+	    oidc_flight_locked_cb, f, &f->of_op);
+	if (r != SESSION_PENDING)
+		oidc_flight_locked(f, r);
+}
+
+/* A poll while another replica refreshes: the record shows its new token
+ * (done: the waiters read it), or not yet (try the lock again: free means
+ * the holder is gone without one, and this flight refreshes). */
+static void
+oidc_flight_polled(struct oidc_flight *f, enum session_result r)
+{
+	if (r != SESSION_OK) {
+		oidc_flight_land(f, oidc_flight_store_result(r));
+		return;
+	}
+	if (f->of_session->se_at_expires > f->of_seen_at) {
+		oidc_flight_land(f, "fresh");
+		return;
+	}
+	oidc_flight_lock(f);
+}
+
+static void
+oidc_flight_polled_cb(void *arg, enum session_result r)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+
+	f->of_op = NULL;
+	oidc_flight_polled(f, r);
+}
+
+static void
+oidc_flight_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct oidc_flight *f = oidc_flight_cast(arg);
+	enum session_result r;
+
+	(void)fd;
+	(void)what;
+	if (f->of_saving) {
+		oidc_flight_save(f);
+		return;
+	}
+	r = session_reload_start(f->of_worker->w_reader, f->of_session,
+	    time(NULL), f->of_worker->w_cfg, oidc_flight_polled_cb, f,
+	    &f->of_op);
+	if (r != SESSION_PENDING)
+		oidc_flight_polled(f, r);
+}
+
+static void
+oidc_flight_free(struct oidc_flight *f)
+{
+	session_op_cancel(f->of_op);
+	f->of_op = NULL;
+	if (f->of_timer != NULL)
+		event_free(f->of_timer);
+	session_free(f->of_session);
+	f->of_magic = 0;
+	free(f);
+}
+
+/* Why a flight could not start. */
+enum oidc_start { START_OK, START_DECLINED, START_STORE };
+
+/*
+ * Start a refresh of rq's session, owned by this worker, into *out:
+ * with a shared store, take the store's lock first; then read the record
+ * again, then ask the provider (at once with LMDB; once the store has
+ * answered with Redis).  START_DECLINED: nothing to refresh with (no
+ * record, no refresh token, or it could not start); START_STORE: the
+ * store could not be asked.
+ */
+static enum oidc_start
+oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
+{
+	struct worker *w = rq->rq_worker;
+	struct oidc_flight *f;
+	enum session_result r;
+	enum oidc_start rc = START_DECLINED;
+
+	*out = NULL;
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
-		return NULL;
+		return START_DECLINED;
 	f->of_magic = OIDC_FLIGHT_MAGIC;
 	f->of_worker = w;
+	snprintf(f->of_rid, sizeof(f->of_rid), "%s", rq->rq_id);
+	clock_gettime(CLOCK_MONOTONIC, &f->of_start);
 	f->of_session = session_new(time(NULL), w->w_cfg);
 	if (f->of_session == NULL)
 		goto fail;
 	/* A copy of the record under the same key, tokens opened. */
 	memcpy(f->of_session->se_key, rq->rq_session->se_key, 32);
-	if (session_reload(w->w_reader, f->of_session, time(NULL), w->w_cfg) !=
-	        SESSION_OK ||
-	    session_open_tokens(f->of_session) == -1 ||
-	    f->of_session->se_refresh.len == 0)
-		goto fail;
-	form = evbuffer_new();
-	if (form == NULL)
-		goto fail;
-	httpc_form_add(form, "grant_type", "refresh_token");
-	httpc_form_add(
-	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
-	f->of_xfer = oidc_token_request(rq, form, oidc_flight_done_cb, f, &err);
-	evbuffer_free(form);
-	if (f->of_xfer == NULL) {
-		log_warnx("refresh id=%s result=failed reason=\"%s\"",
-		    rq->rq_id, err.ge_msg);
+	f->of_shared = session_store_shared();
+	if (f->of_shared) {
+		f->of_seen_at = rq->rq_session->se_at_expires;
+		f->of_timer = evtimer_new(w->w_base, oidc_flight_timer_cb, f);
+		if (f->of_timer == NULL ||
+		    crypto_random(f->of_owner, sizeof(f->of_owner)) == -1)
+			goto fail;
+		r = session_lock_start(w->w_reader, f->of_session->se_key,
+		    f->of_owner, oidc_lock_ttl_ms(w->w_cfg),
+		    oidc_flight_locked_cb, f, &f->of_op);
+	} else
+		r = session_reload_start(w->w_reader, f->of_session, time(NULL),
+		    w->w_cfg, oidc_flight_reloaded_cb, f, &f->of_op);
+	/* A store that answers later answered nothing yet, or failed at
+	 * once (it is not reachable); LMDB has answered. */
+	if (r == SESSION_UNAVAIL || r == SESSION_ERR ||
+	    (f->of_shared && r != SESSION_PENDING)) {
+		rc = START_STORE;
 		goto fail;
 	}
+	if (r != SESSION_PENDING &&
+	    (r != SESSION_OK || oidc_flight_request(f) == -1))
+		goto fail;
 	f->of_next = w->w_flights;
 	w->w_flights = f;
-	return f;
+	*out = f;
+	return START_OK;
 fail:
-	session_free(f->of_session);
-	free(f);
-	return NULL;
+	oidc_flight_free(f);
+	return rc;
 }
 
 /* The request's cleanup for its poll timer. */
@@ -414,8 +786,7 @@ oidc_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (oidc_slot_busy(rq->rq_session->se_key) &&
 	    request_ms_since(&rq->rq_start) <
-	        (double)rq->rq_worker->w_cfg->cf_provider_timeout * 1000 +
-	            1000) {
+	        oidc_wait_ms(rq->rq_worker->w_cfg)) {
 		evtimer_add(rq->rq_timer, &tv);
 		return;
 	}
@@ -461,12 +832,25 @@ oidc_refresh_ensure(
 		    0);
 		return STEP_ERROR;
 	}
+	/* Nothing to refresh with: known now when the whole record is in
+	 * hand (Redis reads it at once), else the flight's read finds out. */
+	if (session_has_refresh(s) == 0)
+		return expired ? STEP_DECLINED : STEP_OK;
 	rc = oidc_slot_take(s->se_key, rq->rq_worker, &owner);
 	if (rc == -1)
 		return expired ? STEP_DECLINED : STEP_OK;
 	if (rc == 0) {
-		f = oidc_flight_start(rq);
-		if (f == NULL) {
+		switch (oidc_flight_start(rq, &f)) {
+		case START_OK:
+			break;
+		case START_STORE:
+			oidc_slot_release(s->se_key);
+			if (!expired)
+				return STEP_OK;
+			oidc_store_unavailable(rq);
+			return STEP_ERROR;
+		case START_DECLINED:
+		default:
 			oidc_slot_release(s->se_key);
 			/* No refresh token or provider: use what we have
 			 * while it lasts. */
@@ -529,8 +913,7 @@ oidc_refresh_shutdown_worker(struct worker *w)
 			oidc_provider_unwait(w->w_provider, f);
 		oidc_tokens_cleanup(&f->of_tokens);
 		oidc_slot_release(f->of_session->se_key);
-		session_free(f->of_session);
 		free(f->of_waiters);
-		free(f);
+		oidc_flight_free(f);
 	}
 }

@@ -298,12 +298,11 @@ oidc_token_auth_choose(
 }
 
 struct httpc_xfer *
-oidc_token_request(struct request_ctx *rq, struct evbuffer *form,
-    httpc_done_fn *done, void *arg, struct gh_error *err)
+oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
+    void *arg, struct gh_error *err)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	const struct oidc_meta *m =
-	    oidc_provider_meta(rq->rq_worker->w_provider);
+	const struct config *cfg = w->w_cfg;
+	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
 	const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
 	char *basic = NULL, *id = NULL, *sec = NULL, *cred = NULL, *body;
 	struct httpc_req req;
@@ -350,7 +349,7 @@ oidc_token_request(struct request_ctx *rq, struct evbuffer *form,
 	req.hq_body_len = len;
 	req.hq_headers = hdrs;
 	req.hq_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
-	x = httpc_request(rq->rq_worker->w_httpc, &req, done, arg, err);
+	x = httpc_request(w->w_httpc, &req, done, arg, err);
 	/* The form held the secret and a code or refresh token. */
 	OPENSSL_cleanse(body, len);
 done:

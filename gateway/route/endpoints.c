@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * endpoints.c: gatehouse's own small endpoints under the auth prefix:
- * /.auth/me (who is signed in), /.auth/refresh (refresh the tokens now) and
- * /.auth/healthz.  Sign-in and sign-out are oidc_*.c's, /.auth/verify
- * forward_auth.c's.
+ * /.auth/me (who is signed in), /.auth/refresh (refresh the tokens now),
+ * /.auth/healthz (liveness) and /.auth/readyz (readiness).  Sign-in and
+ * sign-out are oidc_*.c's, /.auth/verify forward_auth.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +37,38 @@ endpoints_healthz(struct request_ctx *rq)
 	evbuffer_free(body);
 }
 
+void
+endpoints_readyz(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	struct resp_hdrs *out = request_out(rq);
+	struct evbuffer *body = evbuffer_new();
+	int provider = 1, store = 1;
+
+	rq->rq_event = "readyz";
+	if (oidc_configured(cfg)) {
+		provider =
+		    oidc_provider_meta(rq->rq_worker->w_provider) != NULL;
+		store = session_store_ready(rq->rq_worker->w_reader);
+	}
+	resp_hdrs_add(out, "Content-Type", "application/json");
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	if (body != NULL)
+		evbuffer_add_printf(body,
+		    "{\"status\":\"%s\",\"provider\":\"%s\","
+		    "\"session_store\":\"%s\"}\n",
+		    provider && store ? "ready" : "unavailable",
+		    !oidc_configured(cfg) ? "none"
+		        : provider        ? "ok"
+		                          : "unavailable",
+		    store ? "ok" : "unavailable");
+	if (provider && store)
+		request_reply(rq, 200, "OK", body);
+	else
+		request_reply(rq, 503, "Service Unavailable", body);
+	evbuffer_free(body);
+}
+
 static void
 endpoints_json_reply(struct request_ctx *rq, int status, json_t *doc)
 {
@@ -55,16 +87,19 @@ endpoints_json_reply(struct request_ctx *rq, int status, json_t *doc)
 	evbuffer_free(body);
 }
 
-void
-endpoints_me(struct request_ctx *rq)
+static void
+endpoints_me_loaded(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	struct session *s;
 	json_t *doc;
 	char exp[32], at[32];
 
-	rq->rq_event = "me";
-	if (!oidc_signed_in(rq)) {
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return;
+	}
+	if (rq->rq_session == NULL) {
 		resp_hdrs_add(request_out(rq), "WWW-Authenticate",
 		    "Bearer realm=\"gatehouse\"");
 		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
@@ -98,12 +133,23 @@ endpoints_me(struct request_ctx *rq)
 	json_decref(doc);
 }
 
+void
+endpoints_me(struct request_ctx *rq)
+{
+	rq->rq_event = "me";
+	oidc_session_load(rq, endpoints_me_loaded);
+}
+
 static void
 endpoints_refresh_done(struct request_ctx *rq)
 {
 	json_t *doc;
 	char at[32];
 
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return;
+	}
 	if (rq->rq_session == NULL) {
 		errpage_send(rq, 401, "unauthenticated",
 		    "The session has ended; sign in again.", 0);
@@ -120,16 +166,14 @@ endpoints_refresh_done(struct request_ctx *rq)
 	json_decref(doc);
 }
 
-void
-endpoints_refresh(struct request_ctx *rq)
+static void
+endpoints_refresh_loaded(struct request_ctx *rq)
 {
-	rq->rq_event = "refresh";
-	if (strcmp(rq->rq_method, "POST") != 0) {
-		errpage_send(
-		    rq, 405, "method_not_allowed", "Use POST to refresh.", 0);
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
 		return;
 	}
-	if (!oidc_signed_in(rq)) {
+	if (rq->rq_session == NULL) {
 		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
 		return;
 	}
@@ -142,4 +186,16 @@ endpoints_refresh(struct request_ctx *rq)
 		errpage_send(rq, 502, "refresh_failed",
 		    "The tokens could not be refreshed.", 0);
 	}
+}
+
+void
+endpoints_refresh(struct request_ctx *rq)
+{
+	rq->rq_event = "refresh";
+	if (strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(
+		    rq, 405, "method_not_allowed", "Use POST to refresh.", 0);
+		return;
+	}
+	oidc_session_load(rq, endpoints_refresh_loaded);
 }

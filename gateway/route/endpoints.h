@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * endpoints.h: /.auth/me, /.auth/refresh and /.auth/healthz, which the
+ * endpoints.h: /.auth/me, /.auth/refresh, /.auth/healthz and
+ * /.auth/readyz, which the
  * router calls for those paths under the auth prefix.  Each sends the
  * reply (now or, for a refresh, later); rq is not to be touched afterwards.
  * Worker thread.
@@ -10,8 +11,15 @@
 
 struct request_ctx;
 
-/* GET /.auth/healthz: 200 {"status":"ok"} while the process serves. */
+/* GET /.auth/healthz: 200 {"status":"ok"} while the process serves
+ * (liveness: nothing outside the process is asked). */
 void endpoints_healthz(struct request_ctx *rq);
+
+/* GET /.auth/readyz: readiness, 200 {"status":"ready"} when signing in
+ * and signed-in requests can be served now: the provider's metadata and
+ * keys are in hand and the session store answers (every worker's Redis
+ * connection is up); else 503 naming which is not. */
+void endpoints_readyz(struct request_ctx *rq);
 
 /* /.auth/me: the signed-in user's claims as JSON (and the access token
  * with me_includes_tokens), or 401. */

@@ -30,14 +30,13 @@
 #include "session/session.h"
 
 static void router_allow(struct request_ctx *rq);
-static void router_signed_in(struct request_ctx *rq);
 static void router_signed_in_continue(struct request_ctx *rq);
 
 static const struct config_key router_keys[] = {
     {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
         "/.auth",
         "Path prefix of gatehouse's own endpoints (login, callback, "
-        "logout, me, verify, healthz).",
+        "logout, me, verify, healthz, readyz).",
         0},
 };
 
@@ -73,6 +72,7 @@ static const struct {
 	enum router_endpoint re_ep;
 } router_endpoints[] = {
     {"/healthz", 8, ROUTER_EP_HEALTHZ},
+    {"/readyz", 7, ROUTER_EP_READYZ},
     {"/login", 6, ROUTER_EP_LOGIN},
     {"/logout", 7, ROUTER_EP_LOGOUT},
     {"/logout/complete", 16, ROUTER_EP_LOGOUT_COMPLETE},
@@ -115,6 +115,9 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 	switch (router_endpoint_find(sub)) {
 	case ROUTER_EP_HEALTHZ:
 		endpoints_healthz(rq);
+		break;
+	case ROUTER_EP_READYZ:
+		endpoints_readyz(rq);
 		break;
 	case ROUTER_EP_LOGIN:
 		oidc_login(rq);
@@ -174,10 +177,15 @@ router_forward_identity(struct request_ctx *rq)
 	router_allow(rq);
 }
 
-/* After a wait for a refresh: the session may have ended meanwhile. */
+/* After a wait for a refresh: the session may have ended meanwhile, or
+ * the store may have failed to say. */
 static void
 router_signed_in_resume(struct request_ctx *rq)
 {
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return;
+	}
 	if (rq->rq_session == NULL) {
 		oidc_challenge(rq);
 		return;
@@ -275,12 +283,19 @@ router_groups_resume(struct request_ctx *rq)
 	router_signed_in_continue(rq);
 }
 
+/* The session is loaded (or not): a route for signed-in users.  A store
+ * that could not say is never taken for "signed out": no redirect to
+ * sign in (which would only come back here), a 503 instead. */
 static void
-router_signed_in(struct request_ctx *rq)
+router_signed_in_loaded(struct request_ctx *rq)
 {
 	enum policy_verdict v;
 
-	if (!oidc_signed_in(rq)) {
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return;
+	}
+	if (rq->rq_session == NULL) {
 		oidc_challenge(rq);
 		return;
 	}
@@ -375,14 +390,16 @@ router_route(struct request_ctx *rq)
 		/* Security: a public page may greet a signed-in user (as Easy
 		 * Auth does with "allow unauthenticated requests"), so a valid
 		 * session's identity goes along; nothing more: no refresh, no
-		 * token, no redirect, and a bad cookie is just no identity.
-		 * The client's own identity headers are dropped either way. */
+		 * token, no redirect, and a bad cookie (or a session store
+		 * that cannot answer) is just no identity.  The client's own
+		 * identity headers are dropped either way. */
 		if (route != NULL && policy_route_identity(route))
-			(void)oidc_signed_in(rq);
-		router_allow(rq);
+			oidc_session_load(rq, router_allow);
+		else
+			router_allow(rq);
 		return;
 	case POLICY_ACTION_SIGNED_IN:
-		router_signed_in(rq);
+		oidc_session_load(rq, router_signed_in_loaded);
 		return;
 	case POLICY_ACTION_BEARER:
 		bearer_check(rq);

@@ -50,6 +50,7 @@ void router_request(struct request_ctx *rq);
 enum router_endpoint {
 	ROUTER_EP_NONE, /* no such endpoint: 404 */
 	ROUTER_EP_HEALTHZ,
+	ROUTER_EP_READYZ,
 	ROUTER_EP_LOGIN,
 	ROUTER_EP_LOGOUT,
 	ROUTER_EP_LOGOUT_COMPLETE, /* the signed-out page */

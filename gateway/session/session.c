@@ -20,59 +20,13 @@
 #include "core/error.h"
 #include "core/keyfile.h"
 #include "core/log.h"
+#include "core/magic.h"
 #include "session/identity.h"
 #include "session/session.h"
+#include "session/session_config.h"
 #include "store.h"
 
 #define SESSION_TOUCH_EVERY 60 /* seconds between last_seen updates */
-/* The smallest map worth opening: a few hundred sessions of a few KiB.
- * Below it a value like "64" (meant as 64M) would give a store that is
- * full before the first sign-in. */
-#define SESSION_MAP_SIZE_MIN (1024 * 1024)
-
-static int session_parse_map_size(struct config *, const struct config_key *,
-    const char *, int, const char **);
-
-/* Sorted by name: looked up with bsearch. */
-static const struct config_key session_keys[] = {
-    {"session_idle_timeout", config_parse_duration,
-        offsetof(struct config, cf_session_idle_timeout), "8h",
-        "A session unused this long ends.", 0},
-    {"session_key_file", config_parse_str,
-        offsetof(struct config, cf_session_key_file),
-        "/var/lib/gatehouse/session.key",
-        "Secret that seals cookies and encrypts tokens at rest; created "
-        "(mode 0600) on first start when absent.",
-        0},
-    {"session_lifetime", config_parse_duration,
-        offsetof(struct config, cf_session_lifetime), "24h",
-        "A session ends this long after sign-in, used or not.", 0},
-    {"session_map_size", session_parse_map_size,
-        offsetof(struct config, cf_session_map_size), "1G",
-        "Largest size of the session store (LMDB map size), at least 1M; "
-        "when it is full, new sign-ins get 503 and existing sessions keep "
-        "working.",
-        0},
-    {"session_store", config_parse_str,
-        offsetof(struct config, cf_session_store),
-        "/var/lib/gatehouse/sessions",
-        "Directory of the LMDB session store (created when absent).", 0},
-};
-const struct config_module session_config_module = {"session", session_keys,
-    sizeof(session_keys) / sizeof(session_keys[0]), NULL, NULL};
-
-static int
-session_parse_map_size(struct config *cfg, const struct config_key *key,
-    const char *value, int line, const char **errstr)
-{
-	if (config_parse_size(cfg, key, value, line, errstr) == -1)
-		return -1;
-	if (cfg->cf_session_map_size < SESSION_MAP_SIZE_MIN) {
-		*errstr = "must be at least 1M";
-		return -1;
-	}
-	return 0;
-}
 
 /* Process-wide and read-only once the workers run. */
 static struct store *session_store;
@@ -80,108 +34,24 @@ static struct store *session_store;
 int
 session_init(const struct config *cfg, struct gh_error *err)
 {
+	struct store_options o;
+	struct secret pw = {NULL, 0};
+
 	if (keyfile_init(cfg->cf_session_key_file, err) == -1)
 		return -1;
-	session_store = store_open(
-	    "lmdb", cfg->cf_session_store, cfg->cf_session_map_size, err);
+	if (cfg->cf_redis_password_file != NULL &&
+	    session_config_password_read(
+	        cfg->cf_redis_password_file, &pw, err) == -1)
+		return -1;
+	memset(&o, 0, sizeof(o));
+	o.so_map_size = cfg->cf_session_map_size;
+	o.so_password = &pw;
+	o.so_timeout_ms = cfg->cf_redis_timeout_ms;
+	session_store =
+	    store_open_with(store_backend_for(cfg->cf_session_store),
+	        cfg->cf_session_store, &o, err);
+	crypto_secret_cleanup(&pw);
 	return session_store == NULL ? -1 : 0;
-}
-
-/*
- * Whether directory `dir` (for key `key`) is there and writable, or could
- * be made: its nearest existing ancestor must be a directory this process
- * may write in.  Only looks (stat, access), as the store and the key file
- * make what is missing when they first open.
- */
-static int
-session_dir_check(const char *key, const char *dir, struct gh_error *err)
-{
-	struct stat sb;
-	char *p, *slash;
-	int rc = -1;
-
-	p = strdup(dir[0] != '\0' ? dir : ".");
-	if (p == NULL) {
-		gh_error_set(err, "session_check", "out of memory");
-		return -1;
-	}
-	for (;;) {
-		if (stat(p, &sb) == 0) {
-			if (!S_ISDIR(sb.st_mode)) {
-				gh_error_set(err, "session_check",
-				    "%s: %s cannot be made: %s is not a "
-				    "directory",
-				    key, dir, p);
-				goto done;
-			}
-			if (access(p, W_OK | X_OK) == -1) {
-				gh_error_set(err, "session_check",
-				    "%s: %s: %s%s cannot be written: %s", key,
-				    dir,
-				    strcmp(p, dir) == 0 ? "" : "directory ",
-				    strcmp(p, dir) == 0 ? "it" : p,
-				    strerror(errno));
-				goto done;
-			}
-			rc = 0;
-			goto done;
-		}
-		if (errno != ENOENT && errno != ENOTDIR) {
-			gh_error_set(err, "session_check", "%s: %s: %s", key, p,
-			    strerror(errno));
-			goto done;
-		}
-		/* Missing: one level up ("a/b" to "a", "/a" to "/", "a"
-		 * to "."). */
-		while (strlen(p) > 1 && p[strlen(p) - 1] == '/')
-			p[strlen(p) - 1] = '\0';
-		slash = strrchr(p, '/');
-		if (slash == p)
-			p[1] = '\0';
-		else if (slash != NULL)
-			*slash = '\0';
-		else
-			strcpy(p, ".");
-	}
-done:
-	free(p);
-	return rc;
-}
-
-int
-session_check(const struct config *cfg, struct gh_error *err)
-{
-	const char *kf = cfg->cf_session_key_file;
-	struct secret master = {NULL, 0};
-	struct stat sb;
-	char *dir;
-	const char *slash;
-	int rc;
-
-	if (session_dir_check("session_store", cfg->cf_session_store, err) ==
-	    -1)
-		return -1;
-	if (lstat(kf, &sb) == 0) {
-		/* There: read and check it as start-up will (it exists, so
-		 * nothing is created). */
-		rc = keyfile_load(kf, &master, err);
-		crypto_secret_cleanup(&master);
-		return rc;
-	}
-	slash = strrchr(kf, '/');
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == kf)
-		dir = strdup("/");
-	else
-		dir = strndup(kf, slash - kf);
-	if (dir == NULL) {
-		gh_error_set(err, "session_check", "out of memory");
-		return -1;
-	}
-	rc = session_dir_check("session_key_file", dir, err);
-	free(dir);
-	return rc;
 }
 
 void
@@ -193,9 +63,22 @@ session_shutdown(void)
 }
 
 struct store_reader *
-session_reader_new(void)
+session_reader_new(struct event_base *base)
 {
-	return session_store == NULL ? NULL : store_reader_new(session_store);
+	return session_store == NULL ? NULL
+	                             : store_reader_new(session_store, base);
+}
+
+int
+session_store_shared(void)
+{
+	return session_store != NULL && store_shared(session_store);
+}
+
+int
+session_store_ready(struct store_reader *r)
+{
+	return store_ready(r);
 }
 
 void
@@ -478,17 +361,18 @@ session_get(struct store_reader *reader, const unsigned char *key, time_t now,
 	    : store_get(session_store, key, now, flags, fn, arg);
 }
 
-/* Read the hot part of sg->sg_key's record into sg->sg_s (allocating it
- * when NULL) and check its times. */
+/* What a get of sg's record found (rc, the store's result): a session
+ * whose times still hold, or why not. */
 static enum session_result
-session_fetch(struct session_get *sg, time_t now, const struct config *cfg)
+session_fetched(
+    struct session_get *sg, int rc, time_t now, const struct config *cfg)
 {
 	struct session *s;
-	int rc;
 
-	rc = session_get(sg->sg_reader, sg->sg_key, now, 0, session_hot_cb, sg);
 	if (rc == STORE_NOTFOUND || sg->sg_garbled)
 		return SESSION_NONE; /* unreadable: treat as signed out */
+	if (rc == STORE_UNAVAIL)
+		return SESSION_UNAVAIL;
 	if (rc != STORE_OK)
 		return SESSION_ERR;
 	s = sg->sg_s;
@@ -496,6 +380,35 @@ session_fetch(struct session_get *sg, time_t now, const struct config *cfg)
 	    now - s->se_last_seen > cfg->cf_session_idle_timeout)
 		return SESSION_NONE;
 	return SESSION_OK;
+}
+
+/* Read the hot part of sg->sg_key's record into sg->sg_s (allocating it
+ * when NULL) and check its times. */
+static enum session_result
+session_fetch(struct session_get *sg, time_t now, const struct config *cfg)
+{
+	int rc;
+
+	rc = session_get(sg->sg_reader, sg->sg_key, now, 0, session_hot_cb, sg);
+	return session_fetched(sg, rc, now, cfg);
+}
+
+/* A store write's result as the session's. */
+static enum session_result
+session_write_result(int rc)
+{
+	switch (rc) {
+	case STORE_OK:
+		return SESSION_OK;
+	case STORE_NOTFOUND:
+		return SESSION_NONE;
+	case STORE_FULL:
+		return SESSION_FULL;
+	case STORE_UNAVAIL:
+		return SESSION_UNAVAIL;
+	default:
+		return SESSION_ERR;
+	}
 }
 
 enum session_result
@@ -524,37 +437,39 @@ session_save(struct session *s)
 	}
 	free(hot);
 	free(cold);
-	switch (rc) {
-	case STORE_OK:
-		return SESSION_OK;
-	case STORE_NOTFOUND:
+	return session_write_result(rc);
+}
+
+/* The store key a cookie value names: SESSION_OK, SESSION_NONE (not the
+ * shape of an id: no store lookup for junk) or SESSION_ERR. */
+static enum session_result
+session_cookie_key(const char *cookie, unsigned char key[32])
+{
+	unsigned char id[33];
+	size_t n;
+	int rc;
+
+	if (strlen(cookie) != SESSION_ID_B64_LEN ||
+	    crypto_b64url_decode(
+	        cookie, SESSION_ID_B64_LEN, id, sizeof(id), &n) == -1 ||
+	    n != 32)
 		return SESSION_NONE;
-	case STORE_FULL:
-		return SESSION_FULL;
-	default:
-		return SESSION_ERR;
-	}
+	rc = crypto_sha256(id, 32, key);
+	return rc == -1 ? SESSION_ERR : SESSION_OK;
 }
 
 enum session_result
 session_load(struct store_reader *reader, const char *cookie, time_t now,
     const struct config *cfg, struct session **out)
 {
-	unsigned char id[33], key[32];
+	unsigned char key[32];
 	struct session_get sg;
 	enum session_result r;
-	size_t n;
 
 	*out = NULL;
-	/* Anything but the exact shape of an id is no session: no store
-	 * lookup for junk. */
-	if (strlen(cookie) != SESSION_ID_B64_LEN ||
-	    crypto_b64url_decode(
-	        cookie, SESSION_ID_B64_LEN, id, sizeof(id), &n) == -1 ||
-	    n != 32)
-		return SESSION_NONE;
-	if (crypto_sha256(id, 32, key) == -1)
-		return SESSION_ERR;
+	r = session_cookie_key(cookie, key);
+	if (r != SESSION_OK)
+		return r;
 	memset(&sg, 0, sizeof(sg));
 	sg.sg_key = key;
 	sg.sg_reader = reader;
@@ -848,17 +763,36 @@ done:
 	return rc;
 }
 
+/* A delete's result (rc, the store's): gone (SESSION_OK, also when it
+ * was gone already), or left behind. */
+static enum session_result
+session_deleted(int rc)
+{
+	if (rc == STORE_OK || rc == STORE_NOTFOUND)
+		return SESSION_OK;
+	/* Security: a record left behind keeps a copied cookie working, so
+	 * an operator must hear of it. */
+	log_warnx("session store: a session could not be deleted: %s",
+	    rc == STORE_FULL          ? "the store is full"
+	        : rc == STORE_UNAVAIL ? "the store is unavailable"
+	                              : "write failed");
+	return session_write_result(rc);
+}
+
+int
+session_has_refresh(struct session *s)
+{
+	if (s->se_cold != SESSION_COLD_LOADED)
+		return -1;
+	if (session_open_tokens(s) == -1)
+		return 0;
+	return s->se_refresh.len > 0;
+}
+
 void
 session_delete(struct session *s)
 {
-	int rc;
-
-	rc = store_del(session_store, s->se_key);
-	/* Security: a record left behind keeps a copied cookie working, so
-	 * an operator must hear of it. */
-	if (rc == STORE_FULL || rc == STORE_ERR)
-		log_warnx("session store: a session could not be deleted: %s",
-		    rc == STORE_FULL ? "the store is full" : "write failed");
+	(void)session_deleted(store_del(session_store, s->se_key));
 }
 
 size_t
@@ -870,4 +804,339 @@ session_sweep(time_t now, size_t max)
 		return 0;
 	(void)store_sweep(session_store, now, max, &n);
 	return n;
+}
+
+/* --- the asynchronous calls (a store that answers later: Redis) ------ */
+
+#define SESSION_OP_MAGIC 0x5345534fu /* "SESO" */
+
+enum session_op_kind {
+	SO_LOAD,
+	SO_RELOAD,
+	SO_SAVE,
+	SO_SAVE_HOT,
+	SO_DELETE,
+	SO_LOCK
+};
+
+struct session_op {
+	uint32_t so_magic;
+	enum session_op_kind so_kind;
+	struct session_get so_get; /* load and reload */
+	unsigned char so_key[32];
+	struct session **so_out; /* load */
+	struct session *so_s;    /* reload and save */
+	const struct config *so_cfg;
+	time_t so_now;
+	struct store_reader *so_reader;
+	struct store_op *so_store;
+	session_done_fn *so_done;
+	void *so_arg;
+};
+
+static struct session_op *
+session_op_cast(void *arg)
+{
+	return MAGIC_CAST(struct session_op, so_magic, SESSION_OP_MAGIC, arg);
+}
+
+static struct session_op *
+session_op_new(enum session_op_kind kind, struct store_reader *reader,
+    session_done_fn *done, void *arg)
+{
+	struct session_op *op;
+
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->so_magic = SESSION_OP_MAGIC;
+	op->so_kind = kind;
+	op->so_reader = reader;
+	op->so_done = done;
+	op->so_arg = arg;
+	op->so_get.sg_reader = reader;
+	return op;
+}
+
+static void
+session_op_free(struct session_op *op)
+{
+	op->so_magic = 0;
+	free(op);
+}
+
+/* Both parts at once (one round trip): the hot part's callback, then the
+ * cold part's, which takes the same reply's hot part again.  arg is the
+ * op (the store hands the same arg to this and to done). */
+static int
+session_both_cb(void *arg, const unsigned char *hot, size_t hotlen,
+    const unsigned char *cold, size_t coldlen)
+{
+	struct session_op *op = session_op_cast(arg);
+
+	if (session_hot_cb(&op->so_get, hot, hotlen, NULL, 0) == -1)
+		return -1;
+	return session_cold_cb(&op->so_get, hot, hotlen, cold, coldlen);
+}
+
+/* A touch nobody waits for: a lost one only makes the next request touch
+ * again. */
+static void
+session_touch_async(struct store_reader *reader, struct session *s)
+{
+	unsigned char *hot;
+	size_t hlen;
+
+	hot = session_hot_format(s, &hlen);
+	if (hot == NULL)
+		return;
+	(void)store_async_put_hot(
+	    reader, s->se_key, hot, hlen, NULL, NULL, NULL);
+	free(hot);
+}
+
+/* The end of a load's get (rc, the store's result): the session, touched
+ * when it is due, in *so_out. */
+static enum session_result
+session_load_end(struct session_op *op, int rc)
+{
+	struct session_get *sg = &op->so_get;
+	enum session_result r;
+	struct session *s;
+
+	r = session_fetched(sg, rc, op->so_now, op->so_cfg);
+	if (r != SESSION_OK) {
+		session_free(sg->sg_s);
+		sg->sg_s = NULL;
+		return r;
+	}
+	s = sg->sg_s;
+	s->se_trust_unverified_email = op->so_cfg->cf_trust_unverified_email;
+	if (op->so_now - s->se_last_seen >= SESSION_TOUCH_EVERY) {
+		s->se_last_seen = op->so_now;
+		session_touch_async(op->so_reader, s);
+	}
+	*op->so_out = s;
+	return SESSION_OK;
+}
+
+/* What a call's store result rc means, for each kind. */
+static enum session_result
+session_op_end(struct session_op *op, int rc)
+{
+	switch (op->so_kind) {
+	case SO_LOAD:
+		return session_load_end(op, rc);
+	case SO_RELOAD:
+		return session_fetched(&op->so_get, rc, op->so_now, op->so_cfg);
+	case SO_SAVE:
+		if (rc == STORE_OK)
+			op->so_s->se_cold_dirty = 0;
+		return session_write_result(rc);
+	case SO_SAVE_HOT:
+		return session_write_result(rc);
+	case SO_LOCK:
+		return rc == STORE_OK  ? SESSION_OK
+		    : rc == STORE_BUSY ? SESSION_BUSY
+		                       : session_write_result(rc);
+	case SO_DELETE:
+	default:
+		return session_deleted(rc);
+	}
+}
+
+static void
+session_op_done_cb(void *arg, int rc)
+{
+	struct session_op *op = session_op_cast(arg);
+	session_done_fn *done = op->so_done;
+	void *darg = op->so_arg;
+	enum session_result r;
+
+	op->so_store = NULL;
+	r = session_op_end(op, rc);
+	session_op_free(op);
+	if (done != NULL)
+		done(darg, r);
+}
+
+/* After a store call: parked (op handed out), or ended now. */
+static enum session_result
+session_op_started(struct session_op *op, int rc, struct session_op **out)
+{
+	enum session_result r;
+
+	if (rc == STORE_PENDING) {
+		*out = op;
+		return SESSION_PENDING;
+	}
+	r = session_op_end(op, rc);
+	session_op_free(op);
+	return r;
+}
+
+enum session_result
+session_load_start(struct store_reader *reader, const char *cookie, time_t now,
+    const struct config *cfg, struct session **out, session_done_fn *done,
+    void *arg, struct session_op **opp)
+{
+	struct session_op *op;
+	enum session_result r;
+	int rc;
+
+	*opp = NULL;
+	if (!store_reader_async(reader))
+		return session_load(reader, cookie, now, cfg, out);
+	*out = NULL;
+	op = session_op_new(SO_LOAD, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	r = session_cookie_key(cookie, op->so_key);
+	if (r != SESSION_OK) {
+		session_op_free(op);
+		return r;
+	}
+	op->so_get.sg_key = op->so_key;
+	op->so_out = out;
+	op->so_cfg = cfg;
+	op->so_now = now;
+	rc = store_async_get(reader, op->so_key, now, STORE_COLD,
+	    session_both_cb, session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_reload_start(struct store_reader *reader, struct session *s, time_t now,
+    const struct config *cfg, session_done_fn *done, void *arg,
+    struct session_op **opp)
+{
+	struct session_op *op;
+	int rc;
+
+	*opp = NULL;
+	if (!store_reader_async(reader))
+		return session_reload(reader, s, now, cfg);
+	session_cold_clear(s);
+	op = session_op_new(SO_RELOAD, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	op->so_s = op->so_get.sg_s = s;
+	op->so_get.sg_key = s->se_key;
+	op->so_cfg = cfg;
+	op->so_now = now;
+	rc = store_async_get(reader, s->se_key, now, STORE_COLD,
+	    session_both_cb, session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_save_start(struct store_reader *reader, struct session *s,
+    session_done_fn *done, void *arg, struct session_op **opp)
+{
+	unsigned char *hot, *cold = NULL;
+	size_t hlen, clen = 0;
+	struct session_op *op = NULL;
+	int rc, full = s->se_cold_dirty;
+
+	*opp = NULL;
+	if (!store_reader_async(reader))
+		return session_save(s);
+	hot = session_hot_format(s, &hlen);
+	if (full)
+		cold = session_cold_format(s, &clen);
+	/* Nobody waiting: no op, so nothing refers to s afterwards. */
+	if (done != NULL)
+		op = session_op_new(
+		    full ? SO_SAVE : SO_SAVE_HOT, reader, done, arg);
+	if (hot == NULL || (full && cold == NULL) ||
+	    (done != NULL && op == NULL)) {
+		free(hot);
+		free(cold);
+		free(op);
+		return SESSION_ERR;
+	}
+	if (op != NULL)
+		op->so_s = s;
+	rc = full
+	    ? store_async_put(reader, s->se_key, (time_t)s->se_expires, hot,
+	          hlen, cold, clen, op != NULL ? session_op_done_cb : NULL, op,
+	          op != NULL ? &op->so_store : NULL)
+	    : store_async_put_hot(reader, s->se_key, hot, hlen,
+	          op != NULL ? session_op_done_cb : NULL, op,
+	          op != NULL ? &op->so_store : NULL);
+	free(hot);
+	free(cold);
+	if (op == NULL)
+		return rc == STORE_PENDING ? SESSION_PENDING
+		                           : session_write_result(rc);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_delete_start(struct store_reader *reader, struct session *s,
+    session_done_fn *done, void *arg, struct session_op **opp)
+{
+	struct session_op *op;
+	int rc;
+
+	*opp = NULL;
+	if (!store_reader_async(reader))
+		return session_deleted(store_del(session_store, s->se_key));
+	op = session_op_new(SO_DELETE, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	rc = store_async_del(
+	    reader, s->se_key, session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_lock_start(struct store_reader *reader, const unsigned char key[32],
+    const unsigned char owner[SESSION_OWNER_LEN], int ttl_ms,
+    session_done_fn *done, void *arg, struct session_op **opp)
+{
+	struct session_op *op;
+	int rc;
+
+	*opp = NULL;
+	op = session_op_new(SO_LOCK, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	rc = store_async_lock(
+	    reader, key, owner, ttl_ms, session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_unlock_start(struct store_reader *reader, const unsigned char key[32],
+    const unsigned char owner[SESSION_OWNER_LEN], session_done_fn *done,
+    void *arg, struct session_op **opp)
+{
+	struct session_op *op = NULL;
+	int rc;
+
+	*opp = NULL;
+	/* Nobody waiting: no op; the lock's own expiry covers a loss. */
+	if (done != NULL) {
+		op = session_op_new(SO_LOCK, reader, done, arg);
+		if (op == NULL)
+			return SESSION_ERR;
+	}
+	rc = store_async_unlock(reader, key, owner,
+	    op != NULL ? session_op_done_cb : NULL, op,
+	    op != NULL ? &op->so_store : NULL);
+	if (op == NULL)
+		return rc == STORE_PENDING ? SESSION_PENDING
+		                           : session_write_result(rc);
+	return session_op_started(op, rc, opp);
+}
+
+void
+session_op_cancel(struct session_op *op)
+{
+	if (op == NULL)
+		return;
+	op = session_op_cast(op);
+	store_op_cancel(op->so_reader, op->so_store);
+	session_op_free(op);
 }

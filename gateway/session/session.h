@@ -30,11 +30,9 @@
 #include "core/config.h"
 #include "core/crypto.h"
 
+struct event_base;
 struct gh_error;
 struct store_reader;
-
-/* Its configuration keys (config_modules.c lists it). */
-extern const struct config_module session_config_module;
 
 #define SESSION_ID_B64_LEN 43 /* base64url of 32 bytes */
 
@@ -77,23 +75,23 @@ enum session_cold {
 	SESSION_COLD_GONE    /* the record ended or is damaged: no session */
 };
 
-enum session_result { SESSION_OK, SESSION_NONE, SESSION_FULL, SESSION_ERR };
+enum session_result {
+	SESSION_OK,
+	SESSION_NONE,    /* no such session (or it ended) */
+	SESSION_FULL,    /* the store is full (LMDB) */
+	SESSION_ERR,     /* the store failed (logged by it) */
+	SESSION_UNAVAIL, /* the store cannot be reached now (Redis) */
+	SESSION_PENDING, /* a *_start call is under way: its done runs later */
+	SESSION_BUSY     /* a lock is held by another owner */
+};
 
 /*
  * Load the process's keys (keyfile_init: the key file is created 0600 when
- * absent) and open the store.  Main thread, before the workers start.  0
- * or -1 with err.
+ * absent), read the Redis password file if any, and open the store (LMDB
+ * or Redis, as session_store says).  Main thread, before the workers
+ * start.  0 or -1 with err (never a password).
  */
 int session_init(const struct config *cfg, struct gh_error *err);
-
-/*
- * What session_init would refuse, found without creating or changing
- * anything (for --check): a session_store or session_key_file whose
- * directory is missing and cannot be made, or cannot be written, and a key
- * file that is there but unusable (its mode, its content).  0, or -1 with
- * err set.  Main thread; blocking file system calls.
- */
-int session_check(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
 
 /* A fresh session with a new random id (se_cookie set).  New or NULL. */
@@ -148,6 +146,11 @@ int session_set_tokens(struct session *s, const char *access,
  */
 int session_open_tokens(struct session *s);
 
+/* Whether s has a refresh token: 1 or 0, or -1 when knowing would take a
+ * store read (its cold part is not loaded yet: LMDB reads it lazily).
+ * Decrypts the tokens when they are there. */
+int session_has_refresh(struct session *s);
+
 /* The claims as JSON (borrowed, valid until s is freed or reloaded;
  * parsed once), reading the cold part first if needed; NULL when the
  * record has ended or its cold part is missing or unreadable (a route
@@ -168,9 +171,82 @@ enum session_result session_save(struct session *s);
 /* Delete the record of s, both parts (logout). */
 void session_delete(struct session *s);
 
-/* A worker's read handle on the store (reused read transaction). */
-struct store_reader *session_reader_new(void);
+/* A worker's handle on the store: the reused read transaction (LMDB),
+ * or the worker's connection on its event base (Redis; base must not be
+ * NULL then).  New, or NULL (also when no store is open). */
+struct store_reader *session_reader_new(struct event_base *base);
 void session_reader_free(struct store_reader *r);
+
+/* Whether several processes (replicas) share the store (Redis). */
+int session_store_shared(void);
+
+/* Whether the store can be used now (readiness): always for LMDB; for
+ * Redis, every worker's connection is up.  0 for a NULL r. */
+int session_store_ready(struct store_reader *r);
+
+/*
+ * The asynchronous calls, for a store that answers later (Redis; see
+ * store.h): each returns its result when it completed during the call
+ * (always with LMDB: these then are session_load, session_reload,
+ * session_save and session_delete), or SESSION_PENDING: done(arg, r)
+ * runs once, later, on the reader's thread, unless session_op_cancel(*op)
+ * came first, and *op is the call's handle until then (NULL otherwise).
+ * SESSION_UNAVAIL: the store could not be asked or did not answer.
+ *
+ * With Redis a load or reload reads both parts at once (one round trip),
+ * so the claims and tokens of the session are there without another
+ * read; the lazy cold read of the synchronous functions never happens.
+ */
+typedef void session_done_fn(void *arg, enum session_result r);
+struct session_op;
+
+/* session_load: *out (which must stay valid until done) is set before
+ * done runs. */
+enum session_result session_load_start(struct store_reader *reader,
+    const char *cookie, time_t now, const struct config *cfg,
+    struct session **out, session_done_fn *done, void *arg,
+    struct session_op **op);
+
+/* session_reload: s must not be used (or freed) until done has run; on
+ * anything but SESSION_OK, free s. */
+enum session_result session_reload_start(struct store_reader *reader,
+    struct session *s, time_t now, const struct config *cfg,
+    session_done_fn *done, void *arg, struct session_op **op);
+
+/* session_save: s must stay until done has run.  done may be NULL: a
+ * save nobody waits for (s may then go at once; its failure is logged by
+ * the store). */
+enum session_result session_save_start(struct store_reader *reader,
+    struct session *s, session_done_fn *done, void *arg,
+    struct session_op **op);
+
+/* session_delete: SESSION_OK or SESSION_NONE when the record is gone;
+ * anything else leaves it behind (logged: a copied cookie keeps
+ * working).  s may go once the call returns. */
+enum session_result session_delete_start(struct store_reader *reader,
+    struct session *s, session_done_fn *done, void *arg,
+    struct session_op **op);
+
+/*
+ * A short lock on a session's record across every replica sharing the
+ * store (for its refresh), owned by owner (SESSION_OWNER_LEN random bytes
+ * the caller made), for ttl_ms: SESSION_OK (ours), SESSION_BUSY (another
+ * replica's), SESSION_UNAVAIL, SESSION_ERR, or SESSION_PENDING.  Unlock:
+ * SESSION_OK, or SESSION_NONE when it was not ours any more (expired).
+ * done may be NULL for an unlock nobody waits for.  A store that is not
+ * shared (LMDB) answers SESSION_OK at once.
+ */
+#define SESSION_OWNER_LEN 16
+enum session_result session_lock_start(struct store_reader *reader,
+    const unsigned char key[32], const unsigned char owner[SESSION_OWNER_LEN],
+    int ttl_ms, session_done_fn *done, void *arg, struct session_op **op);
+enum session_result session_unlock_start(struct store_reader *reader,
+    const unsigned char key[32], const unsigned char owner[SESSION_OWNER_LEN],
+    session_done_fn *done, void *arg, struct session_op **op);
+
+/* Forget a call under way: done never runs (a write may still happen).
+ * NULL is a no-op. */
+void session_op_cancel(struct session_op *op);
 
 /* Delete up to max expired records; returns how many went. */
 size_t session_sweep(time_t now, size_t max);

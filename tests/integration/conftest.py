@@ -188,6 +188,19 @@ def tmp():
         yield d
 
 
+@pytest.fixture(params=["lmdb", "redis"])
+def session_store(request, tmp):
+    """Each session store in turn: None (LMDB in tmp, the default), then
+    the redis:// URL of a redis-server started for the test."""
+    if request.param == "lmdb":
+        yield None
+        return
+    from redis_server import RedisServer
+    r = RedisServer(tmp)
+    yield r.url
+    r.stop()
+
+
 @pytest.fixture
 def upstream(tmp):
     u = Upstream(tmp)

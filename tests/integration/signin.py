@@ -12,14 +12,17 @@ from conftest import Gatehouse, free_port
 from op_client import read_auth_response, _with_param
 
 
-def gateway_lines(op, tmp, port, upstream_url, extra=()):
+def gateway_lines(op, tmp, port, upstream_url, extra=(), store=None):
+    """store: a session_store value (a redis:// URL); None for LMDB in
+    tmp.  The key file is tmp's either way, so gateways of one test share
+    it, as replicas must."""
     return [
         "upstream = " + upstream_url,
         "authority = " + op.authority,
         "client_id = " + op.client_id,
         "client_secret = " + op.client_secret,
         "redirect_uri = http://127.0.0.1:%d/.auth/callback" % port,
-        "session_store = " + os.path.join(tmp, "sessions"),
+        "session_store = " + (store or os.path.join(tmp, "sessions")),
         "session_key_file = " + os.path.join(tmp, "session.key"),
         "scopes = User.Read",
     ] + list(extra) + [
@@ -29,10 +32,14 @@ def gateway_lines(op, tmp, port, upstream_url, extra=()):
 
 
 def start_gateway(op, tmp, upstream, extra=(), port=None, name="gw",
-                  routes=None):
+                  routes=None, store=None):
     port = port or free_port()
-    op.config(redirect_uris=["http://127.0.0.1:%d/.auth/callback" % port])
-    lines = gateway_lines(op, tmp, port, upstream.url, extra)
+    # Every gateway of the test stays registered (replicas side by side).
+    uris = getattr(op, "gateway_redirect_uris", [])
+    uris.append("http://127.0.0.1:%d/.auth/callback" % port)
+    op.gateway_redirect_uris = uris
+    op.config(redirect_uris=uris)
+    lines = gateway_lines(op, tmp, port, upstream.url, extra, store)
     if routes is not None:
         lines = lines[:-2] + list(routes)
     g = Gatehouse(tmp, lines, port=port, name=name)

@@ -46,6 +46,10 @@ NO_DEFAULT = {
     # A directory without page.html: the built-in page, branded.
     "error_page_dir": {"error_page_dir": os.path.dirname(
         os.path.abspath(BIN))},
+    # Read for a Redis store: any readable file; its first line is the
+    # password (this file's will do).
+    "redis_password_file": {"session_store": "redis://127.0.0.1:6379",
+                            "redis_password_file": os.path.abspath(__file__)},
 }
 # Words for people (CONFIG_TEXT): "<...>" in them is a real value.
 TEXT_KEYS = {"brand_name", "brand_support"}

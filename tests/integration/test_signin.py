@@ -32,8 +32,8 @@ def session_cookie(s):
         s.cookies.get("gatehouse")
 
 
-def test_signin_query_mode_end_to_end(op, tmp, upstream):
-    g = start_gateway(op, tmp, upstream)
+def test_signin_query_mode_end_to_end(op, tmp, upstream, session_store):
+    g = start_gateway(op, tmp, upstream, store=session_store)
     s, r = sign_in(g, "alice@contoso.com", "/private/page?x=1")
     assert r.headers["Location"] == "/private/page?x=1"
     set_cookie = r.headers["Set-Cookie"]
@@ -142,8 +142,8 @@ def test_pending_logins_are_capped(op, tmp, upstream):
     assert r.headers["Location"] == "/p4"
 
 
-def test_signout_ends_session_here_and_at_provider(op, tmp, upstream):
-    g = start_gateway(op, tmp, upstream)
+def test_signout_ends_session_here_and_at_provider(op, tmp, upstream, session_store):
+    g = start_gateway(op, tmp, upstream, store=session_store)
     s, _ = sign_in(g, "erin@contoso.com")
     old = session_cookie(s)
     r = s.get(g.url + "/.auth/logout", allow_redirects=False, timeout=5)
@@ -171,10 +171,10 @@ def test_signout_ends_session_here_and_at_provider(op, tmp, upstream):
     assert g.loggrep(r'logout id=\w+ user="erin@contoso.com" provider=yes')
 
 
-def test_signout_without_end_session_endpoint(op, tmp, upstream):
+def test_signout_without_end_session_endpoint(op, tmp, upstream, session_store):
     op.fault("discovery_drop_fields", fields=["end_session_endpoint"],
              sticky=True)
-    g = start_gateway(op, tmp, upstream)
+    g = start_gateway(op, tmp, upstream, store=session_store)
     s, _ = sign_in(g, "frank@contoso.com")
     r = s.get(g.url + "/.auth/logout?post_logout_redirect_uri=/bye",
               allow_redirects=False, timeout=5)
@@ -185,12 +185,13 @@ def test_signout_without_end_session_endpoint(op, tmp, upstream):
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
-def test_session_survives_restart(op, tmp, upstream, how):
+def test_session_survives_restart(op, tmp, upstream, how, session_store):
     port = free_port()
-    g = start_gateway(op, tmp, upstream, port=port)
+    g = start_gateway(op, tmp, upstream, port=port, store=session_store)
     s, _ = sign_in(g, "gina@contoso.com")
     g.stop(how)
-    g2 = start_gateway(op, tmp, upstream, port=port, name="gw2")
+    g2 = start_gateway(op, tmp, upstream, port=port, name="gw2",
+                       store=session_store)
     try:
         r = s.get(g2.url + "/private", allow_redirects=False, timeout=5)
         assert r.status_code == 200
@@ -265,8 +266,8 @@ def test_post_login_redirect_only_local(op, tmp, upstream, target, expect):
     assert r.headers["Location"] == expect
 
 
-def test_forged_identity_headers_dropped_when_signed_in(op, tmp, upstream):
-    g = start_gateway(op, tmp, upstream)
+def test_forged_identity_headers_dropped_when_signed_in(op, tmp, upstream, session_store):
+    g = start_gateway(op, tmp, upstream, store=session_store)
     s, _ = sign_in(g, "ivan@contoso.com")
     r = s.get(g.url + "/private", headers={
         "X-Forwarded-User": "admin", "x_forwarded_user": "admin",
@@ -282,12 +283,12 @@ def test_forged_identity_headers_dropped_when_signed_in(op, tmp, upstream):
     assert "x-ms-token-aad-access-token" not in h
 
 
-def test_forward_access_token_and_refresh_once_under_load(op, tmp, upstream):
+def test_forward_access_token_and_refresh_once_under_load(op, tmp, upstream, session_store):
     # Access tokens live 8 s; refresh_before (5m) is capped at half the
     # lifetime, so after 4.5 s the token is near expiry but still valid.
     op.config(expires_in=8)
     g = start_gateway(op, tmp, upstream, ["forward_access_token = on",
-                                          "forward_authorization = on"])
+                                          "forward_authorization = on"], store=session_store)
     s, _ = sign_in(g, "judy@contoso.com")
     first = s.get(g.url + "/private", timeout=5)
     assert op.counter("token_refresh") == 0
@@ -319,10 +320,10 @@ def test_forward_access_token_and_refresh_once_under_load(op, tmp, upstream):
     assert op.client_secret not in g.log() and tok1 not in g.log()
 
 
-def test_expired_access_token_waits_for_refresh(op, tmp, upstream):
+def test_expired_access_token_waits_for_refresh(op, tmp, upstream, session_store):
     op.config(expires_in=2)
     g = start_gateway(op, tmp, upstream, ["forward_access_token = on",
-                                          "refresh_before = 1s"])
+                                          "refresh_before = 1s"], store=session_store)
     s, _ = sign_in(g, "kim@contoso.com")
     time.sleep(3)
     r = s.get(g.url + "/private", timeout=10)
@@ -334,10 +335,10 @@ def test_expired_access_token_waits_for_refresh(op, tmp, upstream):
     assert op.counter("token_refresh") == 1
 
 
-def test_refused_refresh_ends_session(op, tmp, upstream):
+def test_refused_refresh_ends_session(op, tmp, upstream, session_store):
     op.config(expires_in=2)
     g = start_gateway(op, tmp, upstream, ["forward_access_token = on",
-                                          "refresh_before = 1s"])
+                                          "refresh_before = 1s"], store=session_store)
     s, _ = sign_in(g, "leo@contoso.com")
     op.fault("token_error", error="invalid_grant", grant="refresh_token")
     time.sleep(3)
@@ -350,13 +351,55 @@ def test_refused_refresh_ends_session(op, tmp, upstream):
     assert g.loggrep(r"refresh result=ended")
 
 
-def test_refresh_endpoint(op, tmp, upstream):
-    g = start_gateway(op, tmp, upstream)
+def test_refresh_endpoint(op, tmp, upstream, session_store):
+    g = start_gateway(op, tmp, upstream, store=session_store)
     s, _ = sign_in(g, "mia@contoso.com")
     r = s.post(g.url + "/.auth/refresh", timeout=10)
     assert r.status_code == 200 and "expires_on" in r.json()
     assert op.counter("token_refresh") == 1
     assert requests.post(g.url + "/.auth/refresh", timeout=5).status_code == 401
+
+
+def test_session_lifetime_ends_the_session(op, tmp, upstream, session_store):
+    g = start_gateway(op, tmp, upstream, ["session_lifetime = 2s"],
+                      store=session_store)
+    s, _ = sign_in(g, "nina@contoso.com")
+    assert s.get(g.url + "/private", timeout=5).status_code == 200
+    time.sleep(2.5)
+    r = s.get(g.url + "/private", allow_redirects=False,
+              headers={"Accept": "text/html"}, timeout=5)
+    assert r.status_code == 302 and "/.auth/login" in r.headers["Location"]
+    assert s.get(g.url + "/.auth/me", timeout=5).status_code == 401
+
+
+def test_idle_session_ends(op, tmp, upstream, session_store):
+    g = start_gateway(op, tmp, upstream, ["session_idle_timeout = 2s"],
+                      store=session_store)
+    s, _ = sign_in(g, "olga@contoso.com")
+    assert s.get(g.url + "/.auth/me", timeout=5).status_code == 200
+    time.sleep(3)
+    r = s.get(g.url + "/private", allow_redirects=False,
+              headers={"Accept": "application/json"}, timeout=5)
+    assert r.status_code == 401
+
+
+def test_unknown_and_malformed_cookies_refused(op, tmp, upstream,
+                                               session_store):
+    g = start_gateway(op, tmp, upstream, ["workers = 1"],
+                      store=session_store)
+    s, _ = sign_in(g, "pam@contoso.com")  # a real session exists
+    for value in ("A" * 43, "not-a-session-id"):
+        r = requests.get(g.url + "/private", cookies={"gatehouse": value},
+                         headers={"Accept": "text/html"},
+                         allow_redirects=False, timeout=5)
+        assert r.status_code == 302 and "/.auth/login" in \
+            r.headers["Location"]
+        r = requests.get(g.url + "/.auth/me", cookies={"gatehouse": value},
+                         timeout=5)
+        assert r.status_code == 401
+    assert g.loggrep(r'session_cookie_rejected id=\w+ client=\S+ '
+                     r'reason="unknown or ended session"')
+    assert s.get(g.url + "/private", timeout=5).status_code == 200
 
 
 ID_TOKEN_FAULTS = [

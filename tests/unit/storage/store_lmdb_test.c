@@ -232,7 +232,9 @@ test_registry(void)
 
 	ok(store_backend_find("lmdb") == &store_lmdb_backend,
 	    "lmdb is registered");
-	ok(store_backend_find("redis") == NULL, "unknown backend not found");
+	ok(store_backend_find("nosuch") == NULL, "unknown backend not found");
+	is_str(store_backend_for("/var/lib/x"), "lmdb", "a path is LMDB");
+	is_str(store_backend_for("redis://h:1"), "redis", "a URL is Redis");
 	memset(&err, 0, sizeof(err));
 	snprintf(path, sizeof(path), "%s/x", tmpdir);
 	ok(store_open("nosuch", path, 0, &err) == NULL &&
@@ -648,8 +650,8 @@ test_reader(void)
 	ok(st != NULL, "open");
 	if (st == NULL)
 		return;
-	rd = store_reader_new(st);
-	rd2 = store_reader_new(st);
+	rd = store_reader_new(st, NULL);
+	rd2 = store_reader_new(st, NULL);
 	ok(rd != NULL && rd2 != NULL, "readers");
 	memset(&g, 0, sizeof(g));
 	make_key(key, 1);
@@ -723,7 +725,7 @@ worker_run(void *arg)
 	struct got g;
 	int rc, torn = 0;
 
-	rd = store_reader_new(w->st);
+	rd = store_reader_new(w->st, NULL);
 	if (rd == NULL) {
 		w->errors++;
 		return NULL;

@@ -194,7 +194,7 @@ test_hot_then_cold(void)
 	json_t *claims;
 
 	ok(make_session(NOW, cookie) == 0, "sign-in: session saved");
-	rd = session_reader_new();
+	rd = session_reader_new(NULL);
 	ok(rd != NULL, "reader");
 	is_int(session_load(rd, cookie, NOW + 1, &cfg, &s), SESSION_OK,
 	    "session_load");
@@ -492,7 +492,7 @@ test_rewrite(void)
 	struct session *s = NULL;
 
 	make_session(NOW, cookie);
-	rd = session_reader_new();
+	rd = session_reader_new(NULL);
 	is_int(session_load(rd, cookie, NOW + 1, &cfg, &s), SESSION_OK, "load");
 	if (s == NULL)
 		goto done;
@@ -552,7 +552,7 @@ test_forged_ids(void)
 		goto done;
 	/* After raw_entries: closing its second environment would free this
 	 * process's reader slots (LMDB: one environment per process). */
-	rd = session_reader_new();
+	rd = session_reader_new(NULL);
 	for (i = 0; i < 1000000; i++) {
 		if (crypto_random(id, sizeof(id)) == -1 ||
 		    crypto_b64url_encode(
