@@ -92,8 +92,13 @@ struct redis_link *redis_link_new(struct event_base *base,
 int redis_link_command(
     struct redis_link *l, int argc, const char **argv, const size_t *argvlen);
 
-/* Close and free l (takes it); NULL is a no-op.  Safe inside its own
- * callbacks (the link then goes when the callback returns). */
+/*
+ * Close and free l (takes it); NULL is a no-op.  Safe inside its own
+ * callbacks (the link then goes when the callback returns), and after its
+ * loop has stopped: everything goes at once, except the socket of a link
+ * whose host name is still being looked up, which libevent releases when
+ * the lookup ends (on a later turn of the loop, if there is one).
+ */
 void redis_link_free(struct redis_link *l);
 
 #endif

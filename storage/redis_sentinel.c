@@ -36,7 +36,9 @@
 
 struct rs_node {
 	struct redis_hostport sn_addr;
-	int sn_failing; /* its last failure was logged; no success since */
+	/* per activity (enum rs_doing): its last failure was logged, and
+	 * no success came since */
+	int sn_failing[2];
 };
 
 /* Steps of one connection: AUTH's answer first (when there is a
@@ -47,6 +49,17 @@ enum rs_step {
 	RS_ASKING,      /* waiting for the master's address */
 	RS_SUBSCRIBING, /* waiting for SUBSCRIBE's confirmation */
 	RS_SUBSCRIBED   /* following +switch-master */
+};
+
+/* What was being done with a sentinel, for its state and log lines. */
+enum rs_doing {
+	RS_DOING_ASK, /* asking for the master */
+	RS_DOING_SUB  /* following +switch-master */
+};
+
+static const char *const rs_doing_names[] = {
+    "asking for the master",
+    "following " RS_CHANNEL,
 };
 
 struct redis_sentinel {
@@ -313,36 +326,39 @@ rs_node_addr(
 	return rs_fmt_addr(buf, size, a->host, a->port);
 }
 
-/* One warning when a sentinel starts failing, then debug lines only. */
+/* One warning when a sentinel starts failing at something, then debug
+ * lines only until it succeeds at it again (one info line). */
 static void
 rs_node_failed(
-    struct redis_sentinel *rs, size_t idx, const char *doing, const char *why)
+    struct redis_sentinel *rs, size_t idx, enum rs_doing doing, const char *why)
 {
 	char addr[RS_ADDR_LEN], clean[256];
+	int *failing = &rs->rs_nodes[idx].sn_failing[doing];
 
 	log_sanitize(clean, sizeof(clean), why);
-	if (rs->rs_nodes[idx].sn_failing) {
-		log_debug("sentinel %s (master \"%s\"): %s: %s",
-		    rs_node_addr(rs, idx, addr, sizeof(addr)), rs->rs_name,
-		    doing, clean);
+	rs_node_addr(rs, idx, addr, sizeof(addr));
+	if (*failing) {
+		log_debug("sentinel %s (master \"%s\"): %s: %s", addr,
+		    rs->rs_name, rs_doing_names[doing], clean);
 		return;
 	}
-	rs->rs_nodes[idx].sn_failing = 1;
-	log_warnx("redis sentinel %s (master \"%s\"): %s: %s",
-	    rs_node_addr(rs, idx, addr, sizeof(addr)), rs->rs_name, doing,
-	    clean);
+	*failing = 1;
+	log_warnx("redis sentinel %s (master \"%s\"): %s: %s", addr,
+	    rs->rs_name, rs_doing_names[doing], clean);
 }
 
 static void
-rs_node_ok(struct redis_sentinel *rs, size_t idx)
+rs_node_ok(struct redis_sentinel *rs, size_t idx, enum rs_doing doing)
 {
 	char addr[RS_ADDR_LEN];
+	int *failing = &rs->rs_nodes[idx].sn_failing[doing];
 
-	if (!rs->rs_nodes[idx].sn_failing)
+	if (!*failing)
 		return;
-	rs->rs_nodes[idx].sn_failing = 0;
-	log_info("redis sentinel %s: answers again",
-	    rs_node_addr(rs, idx, addr, sizeof(addr)));
+	*failing = 0;
+	log_info("redis sentinel %s (master \"%s\"): %s works again",
+	    rs_node_addr(rs, idx, addr, sizeof(addr)), rs->rs_name,
+	    rs_doing_names[doing]);
 }
 
 static void
@@ -354,10 +370,12 @@ rs_destroy(struct redis_sentinel *rs)
 		event_free(rs->rs_ask_timer);
 	if (rs->rs_sub_timer != NULL)
 		event_free(rs->rs_sub_timer);
-	/* After the links: a link that is still resolving cancels its
-	 * request on this base when it is freed. */
+	/* After the links.  A link freed while its name was being looked
+	 * up is held by libevent until the lookup ends; failing the lookups
+	 * (1) ends them on the loop's next turn without touching the freed
+	 * base (0 would leave them to time out against it). */
 	if (rs->rs_dns != NULL)
-		evdns_base_free(rs->rs_dns, 0);
+		evdns_base_free(rs->rs_dns, 1);
 	crypto_secret_cleanup(&rs->rs_password);
 	free(rs->rs_user);
 	free(rs->rs_nodes);
@@ -459,7 +477,7 @@ static void rs_ask_node(struct redis_sentinel *);
 static void
 rs_ask_failed(struct redis_sentinel *rs, const char *why)
 {
-	rs_node_failed(rs, rs->rs_ask_idx, "asking for the master", why);
+	rs_node_failed(rs, rs->rs_ask_idx, RS_DOING_ASK, why);
 	redis_link_free(rs->rs_ask);
 	rs->rs_ask = NULL;
 	rs->rs_ask_step = RS_IDLE;
@@ -486,7 +504,7 @@ rs_ask_succeeded(struct redis_sentinel *rs, const char *host, int port)
 	char addr[RS_ADDR_LEN];
 	size_t idx = rs->rs_ask_idx;
 
-	rs_node_ok(rs, idx);
+	rs_node_ok(rs, idx, RS_DOING_ASK);
 	redis_link_free(rs->rs_ask);
 	rs->rs_ask = NULL;
 	rs->rs_ask_step = RS_IDLE;
@@ -593,7 +611,7 @@ rs_ask_request(struct redis_sentinel *rs)
 static void
 rs_sub_lost(struct redis_sentinel *rs, const char *why)
 {
-	rs_node_failed(rs, rs->rs_sub_idx, "following " RS_CHANNEL, why);
+	rs_node_failed(rs, rs->rs_sub_idx, RS_DOING_SUB, why);
 	redis_link_free(rs->rs_sub);
 	rs->rs_sub = NULL;
 	rs->rs_sub_step = RS_IDLE;
@@ -607,7 +625,7 @@ rs_sub_confirmed(struct redis_sentinel *rs)
 {
 	char addr[RS_ADDR_LEN];
 
-	rs_node_ok(rs, rs->rs_sub_idx);
+	rs_node_ok(rs, rs->rs_sub_idx, RS_DOING_SUB);
 	rs->rs_sub_step = RS_SUBSCRIBED;
 	rs->rs_sub_backoff_ms = RS_BACKOFF_MIN_MS;
 	log_debug("following " RS_CHANNEL " on sentinel %s",

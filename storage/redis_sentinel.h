@@ -105,8 +105,13 @@ struct redis_sentinel *redis_sentinel_new(struct event_base *base,
  */
 void redis_sentinel_refresh(struct redis_sentinel *rs);
 
-/* Close every connection and free rs (takes it); NULL is a no-op.  fn is
- * not called from it.  Safe inside fn. */
+/*
+ * Close every connection and free rs (takes it); NULL is a no-op.  fn is
+ * not called from it.  Safe inside fn, and after the loop has stopped (a
+ * worker's teardown): all is released at once, except what belongs to a
+ * sentinel's host name still being looked up, which needs one more turn
+ * of the loop (see redis_link_free).
+ */
 void redis_sentinel_free(struct redis_sentinel *rs);
 
 #endif

@@ -109,6 +109,7 @@ class RedisProcess:
             f.write("\n".join(self.lines) + "\n")
         self.sentinel = sentinel
         self.proc = None
+        self.paused = False
         self.start()
 
     def start(self):
@@ -136,6 +137,20 @@ class RedisProcess:
     def alive(self):
         return self.proc is not None and self.proc.alive()
 
+    def responsive(self):
+        """Running and not paused: it answers."""
+        return self.alive() and not self.paused
+
+    def pause(self):
+        """SIGSTOP: it keeps its connections open and answers nothing,
+        like a hung host or one cut off by a partition."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
     def kill(self, sig=signal.SIGKILL):
         """Kill by PID (SIGKILL: no goodbye to anyone) and reap it."""
         os.kill(self.proc.pid, sig)
@@ -144,6 +159,8 @@ class RedisProcess:
 
     def stop(self):
         if self.proc is not None and self.proc.alive():
+            if self.paused:
+                self.resume()
             self.proc.stop(signal.SIGTERM, timeout=10)
 
     def log(self):
@@ -258,7 +275,7 @@ class SentinelTopology:
 
         def ready():
             for s in self.sentinels:
-                if not s.alive():
+                if not s.responsive():
                     continue
                 v = self.sentinel_view(s)
                 if (int(v["num-slaves"]) < 1 or
@@ -273,16 +290,17 @@ class SentinelTopology:
     def kill_master(self):
         """SIGKILL the current master by its PID; returns the monotonic
         time of the kill."""
-        addr = self.master_addr(next(s for s in self.sentinels if s.alive()))
+        addr = self.master_addr(next(s for s in self.sentinels
+                                     if s.responsive()))
         victim = next(p for p in self.data if p.port == addr[1])
         victim.kill()
         self.killed = victim
         return time.monotonic()
 
     def wait_failover(self, old_port, timeout=60.0):
-        """Until every live sentinel names a master other than old_port;
-        returns that (host, port)."""
-        live = [s for s in self.sentinels if s.alive()]
+        """Until every responsive sentinel names a master other than
+        old_port; returns that (host, port)."""
+        live = [s for s in self.sentinels if s.responsive()]
 
         def switched():
             addrs = {self.master_addr(s) for s in live}

@@ -206,6 +206,31 @@ def test_subscription_moves_to_the_next_sentinel(topo, driver):
     assert len(d.seen) == 2, d.seen
 
 
+def test_silent_sentinel_loses_the_subscription(topo, driver):
+    """A sentinel that stops answering without closing (SIGSTOP: a
+    partition, a hung host) fails the PING sent every 5 s; the
+    subscription moves on and the next failover is still followed."""
+    d = driver(topo.sentinel_addrs(), password=SENTINEL_PASSWORD,
+               timeout_ms=1000)
+    assert d.next_master()[1] == topo.master.port
+    s0, s1 = topo.sentinels[0], topo.sentinels[1]
+    d.loggrep(r"following \+switch-master on sentinel 127\.0\.0\.1:%d" %
+              s0.port)
+    s0.pause()
+    try:
+        # A warning, or a debug line if asking it failed first.
+        d.loggrep(r"sentinel 127\.0\.0\.1:%d \(master \"%s\"\): "
+                  r"following \+switch-master: no answer within 1000 ms" %
+                  (s0.port, MASTER), timeout=30)
+        d.loggrep(r"following \+switch-master on sentinel 127\.0\.0\.1:%d" %
+                  s1.port)
+        topo.kill_master()
+        assert d.next_master()[1] == topo.replica.port
+    finally:
+        s0.resume()
+    d.quit()
+
+
 def test_a_sentinel_that_is_down_is_skipped(shared_topo, driver, tmp):
     dead = free_port()
     d = driver(["127.0.0.1:%d" % dead] + shared_topo.sentinel_addrs(),
