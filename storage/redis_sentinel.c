@@ -750,10 +750,12 @@ rs_sub_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (rs->rs_sub_step != RS_SUBSCRIBED) {
+	if (rs->rs_sub == NULL) {
 		rs_sub_connect(rs);
 		return;
 	}
+	if (rs->rs_sub_step != RS_SUBSCRIBED)
+		return; /* still subscribing: the link's deadline runs */
 	if (redis_link_command(rs->rs_sub, 1, argv, len) == -1) {
 		rs_sub_lost(rs, "out of memory");
 		return;
