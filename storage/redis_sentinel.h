@@ -9,8 +9,9 @@
  * Behaviour:
  *   - a round asks each sentinel once, starting with the last one that
  *     answered; a sentinel that is down, slow (no answer within the
- *     timeout) or answers nonsense is skipped with one warning line (per
- *     change of that sentinel's state, not per round); when none answers,
+ *     timeout) or answers nonsense is skipped with one warning line
+ *     (when it starts failing at asking, or at following, not per round;
+ *     one info line when it works again); when none answers,
  *     one warning says so and rounds are retried with backoff (100 ms
  *     doubling to 5 s) until one does, which one info line says;
  *   - the subscription goes to one sentinel at a time, AUTH'd when a
@@ -18,7 +19,9 @@
  *     within the timeout); when it is lost it moves to the next sentinel
  *     after a backoff (100 ms doubling to 5 s, reset once subscribed), and
  *     each time it is (re)established a new round asks again, since a
- *     switch may have been missed meanwhile;
+ *     switch may have been missed meanwhile; an answer that a round
+ *     brings after a +switch-master was followed is not used (it may
+ *     predate the switch): the round is asked again;
  *   - each new master address is logged on one info line.
  *
  * Security: every reply is hostile until checked: types, sizes (a reply is
