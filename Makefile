@@ -40,6 +40,11 @@ LIBOBJS = $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
 UNIT_SRCS = $(wildcard tests/unit/*/*_test.c tests/unit/*/*/*_test.c)
 UNIT_BINS = $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
 
+# Small programs that drive one module for an integration test (which
+# finds them beside the gatehouse it runs, under tests/drivers/).
+DRIVER_SRCS = $(wildcard tests/drivers/*.c)
+DRIVER_BINS = $(patsubst %.c,$(BUILD)/%,$(DRIVER_SRCS))
+
 # libFuzzer targets, also replayed on their corpora by `make unit`.
 FUZZ_SRCS   = $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_NAMES  = $(patsubst tests/fuzz/%_fuzz.c,%,$(FUZZ_SRCS))
@@ -72,7 +77,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIBOBJS)
 	@echo "  CCLD    $@"
 	@$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIBOBJS) $(LDLIBS)
 
--include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
+$(BUILD)/tests/drivers/%: tests/drivers/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+-include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(DRIVER_BINS:=.d)
 
 # Install what is missing, and only that (a fresh Debian 12 needs it all).
 deps:
@@ -97,7 +107,7 @@ unit: $(UNIT_BINS) $(FUZZ_REPLAY)
 # The C unit tests alone, without the integration suite.
 .PHONY: check-exports check-includes
 
-integration: $(BUILD)/gatehouse
+integration: $(BUILD)/gatehouse $(DRIVER_BINS)
 	GATEHOUSE_BIN=$(abspath $(BUILD)/gatehouse) \
 	GATEHOUSE_SANITIZED=$(if $(SANFLAGS),1,0) $(PYTHON) -m pytest -q \
 	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
@@ -106,12 +116,12 @@ check-sample: $(BUILD)/gatehouse
 	$(BUILD)/gatehouse -c gateway.conf.sample --check
 
 format:
-	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS) \
+	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS) $(DRIVER_SRCS) \
 	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
 format-check:
 	clang-format --dry-run --Werror $(SRCS) \
-	    $(HDRS) $(UNIT_SRCS) \
+	    $(HDRS) $(UNIT_SRCS) $(DRIVER_SRCS) \
 	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
 # The whole suite, then again under ASan and UBSan in build/asan.
