@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * store.c: the session store's backend registry and the store_* calls,
- * which forward to the chosen backend's vtable.
+ * which forward to the chosen backend's vtable and count each call with
+ * its result for the metrics.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "store.h"
 
 struct store {
@@ -81,11 +83,19 @@ store_close(struct store *st)
 	free(st);
 }
 
+/* The metrics count each call by the result below. */
+_Static_assert(
+    STORE_OK == 0 && STORE_NOTFOUND == 1 && STORE_FULL == 2 && STORE_ERR == 3,
+    "metrics.h numbers the store results so");
+
 int
 store_get(struct store *st, const unsigned char key[STORE_KEY_LEN], time_t now,
     int flags, store_get_fn *fn, void *arg)
 {
-	return st->st_be->get(st->st_h, NULL, key, now, flags, fn, arg);
+	int rc = st->st_be->get(st->st_h, NULL, key, now, flags, fn, arg);
+
+	metrics_store_op(METRICS_STORE_GET, rc);
+	return rc;
 }
 
 int
@@ -93,21 +103,30 @@ store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
     size_t coldlen)
 {
-	return st->st_be->put(
-	    st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+	int rc =
+	    st->st_be->put(st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+
+	metrics_store_op(METRICS_STORE_PUT, rc);
+	return rc;
 }
 
 int
 store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen)
 {
-	return st->st_be->put_hot(st->st_h, key, hot, hotlen);
+	int rc = st->st_be->put_hot(st->st_h, key, hot, hotlen);
+
+	metrics_store_op(METRICS_STORE_PUT_HOT, rc);
+	return rc;
 }
 
 int
 store_del(struct store *st, const unsigned char key[STORE_KEY_LEN])
 {
-	return st->st_be->del(st->st_h, key);
+	int rc = st->st_be->del(st->st_h, key);
+
+	metrics_store_op(METRICS_STORE_DELETE, rc);
+	return rc;
 }
 
 int
@@ -117,9 +136,16 @@ store_sweep(struct store *st, time_t now, size_t max, size_t *deleted)
 	int rc;
 
 	rc = st->st_be->sweep(st->st_h, now, max, &n);
+	metrics_store_op(METRICS_STORE_SWEEP, rc);
 	if (deleted != NULL)
 		*deleted = n;
 	return rc;
+}
+
+long
+store_count(struct store *st)
+{
+	return st->st_be->count != NULL ? st->st_be->count(st->st_h) : -1;
 }
 
 struct store_reader *
@@ -155,6 +181,8 @@ store_reader_get(struct store_reader *rd,
     store_get_fn *fn, void *arg)
 {
 	struct store *st = rd->sr_store;
+	int rc = st->st_be->get(st->st_h, rd->sr_h, key, now, flags, fn, arg);
 
-	return st->st_be->get(st->st_h, rd->sr_h, key, now, flags, fn, arg);
+	metrics_store_op(METRICS_STORE_GET, rc);
+	return rc;
 }

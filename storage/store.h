@@ -89,6 +89,7 @@ struct store_backend {
 	int (*sweep)(void *h, time_t now, size_t max, size_t *deleted);
 	void *(*reader_new)(void *h);
 	void (*reader_free)(void *h, void *rd);
+	long (*count)(void *h); /* may be NULL: cannot count */
 };
 
 /* The backends compiled in (store.c's registry lists them). */
@@ -186,6 +187,13 @@ int store_del(struct store *st, const unsigned char key[STORE_KEY_LEN]);
  * thread.
  */
 int store_sweep(struct store *st, time_t now, size_t max, size_t *deleted);
+
+/*
+ * About how many records the store holds, expired ones included until
+ * they are swept (for the sessions gauge): cheap, no scan.  -1 when the
+ * backend cannot say.  Any thread.
+ */
+long store_count(struct store *st);
 
 /*
  * A reader: a per-thread fast path for store lookups.  The LMDB backend

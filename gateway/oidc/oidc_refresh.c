@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "http/errpage.h"
 #include "http/request.h"
 #include "http/worker.h"
@@ -159,6 +160,7 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 	size_t i, n = f->of_nwaiters;
 
 	log_info("refresh result=%s waiters=%zu", result, n);
+	metrics_refresh(result);
 	oidc_flight_unlink(f);
 	if (f->of_worker->w_provider != NULL)
 		oidc_provider_unwait(f->of_worker->w_provider, f);
@@ -453,6 +455,7 @@ oidc_refresh_ensure(
 		if (!expired)
 			return STEP_OK;
 		rq->rq_event = "refresh";
+		metrics_refresh("provider_unavailable");
 		log_info(
 		    "refresh id=%s result=provider_unavailable", rq->rq_id);
 		errpage_send(rq, 503, "provider_unavailable",

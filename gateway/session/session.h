@@ -168,6 +168,10 @@ enum session_result session_save(struct session *s);
 /* Delete the record of s, both parts (logout). */
 void session_delete(struct session *s);
 
+/* About how many sessions the store holds (store_count), or -1 when there
+ * is no store or it cannot count.  Any thread. */
+long session_count(void);
+
 /* A worker's read handle on the store (reused read transaction). */
 struct store_reader *session_reader_new(void);
 void session_reader_free(struct store_reader *r);
