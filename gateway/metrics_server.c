@@ -4,7 +4,9 @@
  * proxy's clients never reach it, served on worker 0's event loop by a
  * small strict handler: one GET /metrics per connection, the head read
  * whole (at most METRICS_SERVER_MAX_HEAD bytes) within
- * METRICS_SERVER_TIMEOUT seconds, then the answer and the close.  Even an
+ * METRICS_SERVER_TIMEOUT seconds, then the answer and the close (a
+ * lingering one: the rest of what the client sends is read and dropped
+ * until it closes or the deadline comes).  Even an
  * internal port gets hostile input: anything else is a 400, 404, 405 or
  * 431, and at most METRICS_SERVER_MAX_CONNS connections are open at once.
  */
@@ -206,14 +208,6 @@ metrics_server_timer_cb(evutil_socket_t fd, short what, void *arg)
 	metrics_server_conn_free(metrics_server_conn_cast(arg));
 }
 
-/* The answer is out: close. */
-static void
-metrics_server_written_cb(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	metrics_server_conn_free(metrics_server_conn_cast(arg));
-}
-
 static void
 metrics_server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -221,6 +215,36 @@ metrics_server_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)what;
 	/* The client went away or the socket failed. */
 	metrics_server_conn_free(metrics_server_conn_cast(arg));
+}
+
+/* Whatever the client still sends after the answer is dropped. */
+static void
+metrics_server_drain_cb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)metrics_server_conn_cast(arg);
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/*
+ * The answer is out: end the sending side and read until the client
+ * closes (or the deadline), so that a request left unread does not turn
+ * the close into a reset that could destroy the answer in flight.
+ */
+static void
+metrics_server_written_cb(struct bufferevent *bev, void *arg)
+{
+	struct metrics_conn *mc = metrics_server_conn_cast(arg);
+
+	if (shutdown(bufferevent_getfd(bev), SHUT_WR) == -1) {
+		metrics_server_conn_free(mc);
+		return;
+	}
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_setcb(
+	    bev, metrics_server_drain_cb, NULL, metrics_server_event_cb, mc);
+	bufferevent_enable(bev, EV_READ);
 }
 
 static const char *
