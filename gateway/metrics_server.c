@@ -178,9 +178,10 @@ static struct {
 	struct worker *ms_worker;
 	int ms_fd;
 	struct event *ms_ev;
+	struct event *ms_pause_ev; /* accepting again after EMFILE */
 	LIST_HEAD(, metrics_conn) ms_conns;
 	int ms_nconns;
-} metrics_srv = {NULL, -1, NULL, LIST_HEAD_INITIALIZER(ms_conns), 0};
+} metrics_srv = {NULL, -1, NULL, NULL, LIST_HEAD_INITIALIZER(ms_conns), 0};
 
 static struct metrics_conn *
 metrics_server_conn_cast(void *arg)
@@ -403,6 +404,7 @@ metrics_server_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct event_base *base = metrics_srv.ms_worker->w_base;
 	struct timeval tv = {METRICS_SERVER_TIMEOUT, 0};
+	struct timeval pause = {0, 200 * 1000};
 	struct metrics_conn *mc;
 	int i, s;
 
@@ -410,6 +412,15 @@ metrics_server_accept_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (i = 0; i < METRICS_SERVER_MAX_CONNS; i++) {
 		s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s == -1 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		        errno == ENOMEM)) {
+			/* Out of descriptors: a listener that stays ready
+			 * would spin the loop; look again in a moment. */
+			event_del(metrics_srv.ms_ev);
+			evtimer_add(metrics_srv.ms_pause_ev, &pause);
+			return;
+		}
 		if (s == -1)
 			return;
 		if (metrics_srv.ms_nconns >= METRICS_SERVER_MAX_CONNS) {
@@ -445,6 +456,15 @@ metrics_server_accept_cb(evutil_socket_t fd, short what, void *arg)
 		bufferevent_enable(mc->mc_bev, EV_READ);
 		evtimer_add(mc->mc_timer, &tv);
 	}
+}
+
+static void
+metrics_server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_add(metrics_srv.ms_ev, NULL);
 }
 
 static int
@@ -496,7 +516,9 @@ metrics_server_start(struct worker *w)
 	metrics_srv.ms_fd = fd;
 	metrics_srv.ms_ev = event_new(w->w_base, fd, EV_READ | EV_PERSIST,
 	    metrics_server_accept_cb, NULL);
-	if (metrics_srv.ms_ev == NULL ||
+	metrics_srv.ms_pause_ev =
+	    evtimer_new(w->w_base, metrics_server_resume_cb, NULL);
+	if (metrics_srv.ms_ev == NULL || metrics_srv.ms_pause_ev == NULL ||
 	    event_add(metrics_srv.ms_ev, NULL) == -1) {
 		metrics_server_stop(w);
 		return -1;
@@ -516,6 +538,9 @@ metrics_server_stop(struct worker *w)
 	if (metrics_srv.ms_ev != NULL)
 		event_free(metrics_srv.ms_ev);
 	metrics_srv.ms_ev = NULL;
+	if (metrics_srv.ms_pause_ev != NULL)
+		event_free(metrics_srv.ms_pause_ev);
+	metrics_srv.ms_pause_ev = NULL;
 	if (metrics_srv.ms_fd != -1)
 		close(metrics_srv.ms_fd);
 	metrics_srv.ms_fd = -1;

@@ -108,7 +108,8 @@ void metrics_upstream_error(const char *why);
  * Append the whole exposition (text format 0.0.4) to out: every counter
  * summed over the blocks, the histograms, the gauges, sessions (< 0: the
  * store cannot count; the metric is left out) and build info with
- * version.  0, or -1 when out of memory.  Any thread.
+ * version.  0, or -1 when nothing could be written (out of memory).
+ * Any thread.
  */
 int metrics_format(struct evbuffer *out, long sessions, const char *version);
 
