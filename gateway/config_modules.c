@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "http/errpage_theme.h"
+#include "metrics_server.h"
 #include "oidc/groups.h"
 #include "oidc/oidc.h"
 #include "policy.h"
@@ -22,6 +23,7 @@
 
 const struct config_module *const config_modules_list[] = {
     &server_config_module,
+    &metrics_server_config_module,
     &upstream_config_module,
     &headers_config_module,
     &router_config_module,

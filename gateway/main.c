@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "oidc/http_client.h"
 #include "oidc/oidc.h"
 #include "server.h"
@@ -148,6 +149,7 @@ main(int argc, char *argv[])
 		return rc;
 	}
 	log_level = cfg->cf_log_level;
+	log_format = cfg->cf_log_format;
 	if (httpc_global_init() == -1)
 		fatalx("cannot initialise libcurl");
 	if (oidc_configured(cfg) && session_init(cfg, &err) == -1) {
@@ -157,6 +159,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	rc = server_run(cfg);
+	metrics_cleanup();
 	session_shutdown();
 	httpc_global_cleanup();
 	config_free(cfg);

@@ -27,6 +27,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "http/conn.h"
 #include "http/request.h"
 #include "oidc/http_client.h"
@@ -34,6 +35,7 @@
 #include "policy.h"
 #include "route/router.h"
 #include "route/upstream.h"
+#include "metrics_server.h"
 #include "server.h"
 #include "session/session.h"
 
@@ -42,6 +44,8 @@ static int server_parse_listen(struct config *, const struct config_key *,
 static int server_parse_workers(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int server_parse_log_level(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int server_parse_log_format(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int server_parse_log_user(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -67,6 +71,11 @@ static const struct config_key server_keys[] = {
     {"listen", server_parse_listen, 0, "127.0.0.1:8080",
         "Address and port to listen on: host:port, [v6addr]:port or "
         "*:port.",
+        0},
+    {"log_format", server_parse_log_format,
+        offsetof(struct config, cf_log_format), "text",
+        "How log lines are written: text (key=value) or json (one "
+        "object per line).",
         0},
     {"log_level", server_parse_log_level, offsetof(struct config, cf_log_level),
         "info", "Logging level: error, warn, info or debug.", 0},
@@ -189,6 +198,23 @@ server_parse_log_level(struct config *cfg, const struct config_key *key,
 		return -1;
 	}
 	cfg->cf_log_level = l;
+	return 0;
+}
+
+static int
+server_parse_log_format(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	(void)line;
+	(void)key;
+	if (strcmp(value, "text") == 0)
+		cfg->cf_log_format = LOG_FORMAT_TEXT;
+	else if (strcmp(value, "json") == 0)
+		cfg->cf_log_format = LOG_FORMAT_JSON;
+	else {
+		*errstr = "expected text or json";
+		return -1;
+	}
 	return 0;
 }
 
@@ -400,6 +426,7 @@ server_worker_main(void *arg)
 	struct timeval tv = {0, 200 * 1000};
 	struct event *flush;
 
+	metrics_thread_attach(w->w_id);
 	/* Access lines reach the log within 200 ms. */
 	log_buffer_start();
 	flush = event_new(w->w_base, -1, EV_PERSIST, server_logflush_cb, w);
@@ -577,6 +604,8 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	    event_new(w->w_base, fd, EV_READ | EV_PERSIST, server_accept_cb, w);
 	if (w->w_listen_ev == NULL || event_add(w->w_listen_ev, NULL) == -1)
 		return -1;
+	if (id == 0 && metrics_server_start(w) == -1)
+		return -1;
 	return 0;
 }
 
@@ -586,6 +615,7 @@ server_worker_cleanup(struct worker *w)
 	/* Connections cut by the drain deadline: their requests end here. */
 	if (w->w_base != NULL)
 		conn_free_all(w);
+	metrics_server_stop(w);
 	upstream_pool_free(w->w_pool);
 	oidc_refresh_shutdown_worker(w);
 	oidc_provider_free(w->w_provider);

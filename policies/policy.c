@@ -116,6 +116,19 @@ policy_route_line(const struct policy_route *r)
 }
 
 int
+policy_route_tag(const struct policy_route *r)
+{
+	return r->pr_tag;
+}
+
+void
+policy_table_set_tag(struct policy_table *t, size_t i, int tag)
+{
+	if (i < t->pt_nroutes)
+		t->pt_routes[i]->pr_tag = tag;
+}
+
+int
 policy_route_has_criteria(const struct policy_route *r)
 {
 	return r->pr_ncrits > 0;

@@ -146,6 +146,11 @@ const struct policy_route *policy_match(const struct policy_table *t,
 enum policy_action policy_route_action(const struct policy_route *r);
 const char *policy_route_pattern(const struct policy_route *r);
 int policy_route_line(const struct policy_route *r);
+/* A number the table's owner keeps with each route (gatehouse: its
+ * metrics label), 0 until set.  Set on the main thread while the table
+ * is being built, before any worker reads it. */
+int policy_route_tag(const struct policy_route *r);
+void policy_table_set_tag(struct policy_table *t, size_t i, int tag);
 /* 1 if the route has criteria at all (else its verdict needs no claims). */
 int policy_route_has_criteria(const struct policy_route *r);
 /* 1 if an "allow anonymous" route forwards a valid session's identity

@@ -64,6 +64,7 @@ struct policy_route {
 	size_t pr_ncrits;
 	int pr_has_groups;
 	int pr_identity_off; /* identity=off: no identity on anonymous */
+	int pr_tag;          /* the caller's number (policy_table_set_tag) */
 };
 
 struct policy_table {

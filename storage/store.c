@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * store.c: the session store's backend registry and the store_* calls,
- * which forward to the chosen backend's vtable.
+ * which forward to the chosen backend's vtable and count each call with
+ * its result for the metrics.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "redis_url.h"
 #include "store.h"
 
@@ -104,6 +106,11 @@ store_close(struct store *st)
 	free(st);
 }
 
+/* The metrics count each call by the result below. */
+_Static_assert(STORE_OK == 0 && STORE_NOTFOUND == 1 && STORE_FULL == 2 &&
+                   STORE_ERR == 3 && STORE_UNAVAIL == 4 && STORE_BUSY == 6,
+    "metrics.h numbers the store results so");
+
 int
 store_shared(const struct store *st)
 {
@@ -114,9 +121,13 @@ int
 store_get(struct store *st, const unsigned char key[STORE_KEY_LEN], time_t now,
     int flags, store_get_fn *fn, void *arg)
 {
+	int rc;
+
 	if (st->st_be->get == NULL)
 		return STORE_ERR;
-	return st->st_be->get(st->st_h, NULL, key, now, flags, fn, arg);
+	rc = st->st_be->get(st->st_h, NULL, key, now, flags, fn, arg);
+	metrics_store_op(METRICS_STORE_GET, rc);
+	return rc;
 }
 
 int
@@ -124,27 +135,38 @@ store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
     size_t coldlen)
 {
+	int rc;
+
 	if (st->st_be->put == NULL)
 		return STORE_ERR;
-	return st->st_be->put(
-	    st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+	rc = st->st_be->put(st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+	metrics_store_op(METRICS_STORE_PUT, rc);
+	return rc;
 }
 
 int
 store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen)
 {
+	int rc;
+
 	if (st->st_be->put_hot == NULL)
 		return STORE_ERR;
-	return st->st_be->put_hot(st->st_h, key, hot, hotlen);
+	rc = st->st_be->put_hot(st->st_h, key, hot, hotlen);
+	metrics_store_op(METRICS_STORE_PUT_HOT, rc);
+	return rc;
 }
 
 int
 store_del(struct store *st, const unsigned char key[STORE_KEY_LEN])
 {
+	int rc;
+
 	if (st->st_be->del == NULL)
 		return STORE_ERR;
-	return st->st_be->del(st->st_h, key);
+	rc = st->st_be->del(st->st_h, key);
+	metrics_store_op(METRICS_STORE_DELETE, rc);
+	return rc;
 }
 
 int
@@ -154,9 +176,16 @@ store_sweep(struct store *st, time_t now, size_t max, size_t *deleted)
 	int rc;
 
 	rc = st->st_be->sweep(st->st_h, now, max, &n);
+	metrics_store_op(METRICS_STORE_SWEEP, rc);
 	if (deleted != NULL)
 		*deleted = n;
 	return rc;
+}
+
+long
+store_count(struct store *st)
+{
+	return st->st_be->count != NULL ? st->st_be->count(st->st_h) : -1;
 }
 
 struct store_reader *
@@ -192,16 +221,29 @@ store_reader_get(struct store_reader *rd,
     store_get_fn *fn, void *arg)
 {
 	struct store *st = rd->sr_store;
+	int rc;
 
 	if (st->st_be->get == NULL)
 		return STORE_ERR;
-	return st->st_be->get(st->st_h, rd->sr_h, key, now, flags, fn, arg);
+	rc = st->st_be->get(st->st_h, rd->sr_h, key, now, flags, fn, arg);
+	metrics_store_op(METRICS_STORE_GET, rc);
+	return rc;
 }
 
 int
 store_reader_async(const struct store_reader *rd)
 {
 	return rd != NULL && rd->sr_store->st_be->async_get != NULL;
+}
+
+/* An asynchronous call's result when it came at once; a pending one is
+ * counted by the backend when its answer comes. */
+static int
+store_counted(enum metrics_store_op op, int rc)
+{
+	if (rc != STORE_PENDING)
+		metrics_store_op(op, rc);
+	return rc;
 }
 
 /*
@@ -218,10 +260,10 @@ store_async_get(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
 	if (op != NULL)
 		*op = NULL;
 	if (st->st_be->async_get == NULL)
-		return st->st_be->get(
-		    st->st_h, rd->sr_h, key, now, flags, fn, arg);
-	return st->st_be->async_get(
-	    st->st_h, rd->sr_h, key, now, flags, fn, done, arg, op);
+		return store_reader_get(rd, key, now, flags, fn, arg);
+	return store_counted(METRICS_STORE_GET,
+	    st->st_be->async_get(
+	        st->st_h, rd->sr_h, key, now, flags, fn, done, arg, op));
 }
 
 int
@@ -235,8 +277,9 @@ store_async_put(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
 		*op = NULL;
 	if (st->st_be->async_put == NULL)
 		return store_put(st, key, expiry, hot, hotlen, cold, coldlen);
-	return st->st_be->async_put(st->st_h, rd->sr_h, key, expiry, hot,
-	    hotlen, cold, coldlen, done, arg, op);
+	return store_counted(METRICS_STORE_PUT,
+	    st->st_be->async_put(st->st_h, rd->sr_h, key, expiry, hot, hotlen,
+	        cold, coldlen, done, arg, op));
 }
 
 int
@@ -250,8 +293,9 @@ store_async_put_hot(struct store_reader *rd,
 		*op = NULL;
 	if (st->st_be->async_put_hot == NULL)
 		return store_put_hot(st, key, hot, hotlen);
-	return st->st_be->async_put_hot(
-	    st->st_h, rd->sr_h, key, hot, hotlen, done, arg, op);
+	return store_counted(METRICS_STORE_PUT_HOT,
+	    st->st_be->async_put_hot(
+	        st->st_h, rd->sr_h, key, hot, hotlen, done, arg, op));
 }
 
 int
@@ -264,7 +308,8 @@ store_async_del(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
 		*op = NULL;
 	if (st->st_be->async_del == NULL)
 		return store_del(st, key);
-	return st->st_be->async_del(st->st_h, rd->sr_h, key, done, arg, op);
+	return store_counted(METRICS_STORE_DELETE,
+	    st->st_be->async_del(st->st_h, rd->sr_h, key, done, arg, op));
 }
 
 int
@@ -279,8 +324,9 @@ store_async_lock(struct store_reader *rd,
 		*op = NULL;
 	if (st->st_be->async_lock == NULL)
 		return STORE_OK;
-	return st->st_be->async_lock(
-	    st->st_h, rd->sr_h, key, owner, ttl_ms, done, arg, op);
+	return store_counted(METRICS_STORE_LOCK,
+	    st->st_be->async_lock(
+	        st->st_h, rd->sr_h, key, owner, ttl_ms, done, arg, op));
 }
 
 int
@@ -295,8 +341,9 @@ store_async_unlock(struct store_reader *rd,
 		*op = NULL;
 	if (st->st_be->async_unlock == NULL)
 		return STORE_OK;
-	return st->st_be->async_unlock(
-	    st->st_h, rd->sr_h, key, owner, done, arg, op);
+	return store_counted(METRICS_STORE_UNLOCK,
+	    st->st_be->async_unlock(
+	        st->st_h, rd->sr_h, key, owner, done, arg, op));
 }
 
 void

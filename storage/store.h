@@ -151,6 +151,7 @@ struct store_backend {
 	    struct store_op **op);
 	void (*op_cancel)(void *h, void *rd, struct store_op *op);
 	int (*ready)(void *h, void *rd);
+	long (*count)(void *h); /* may be NULL: cannot count */
 };
 
 /* The backends compiled in (store.c's registry lists them). */
@@ -262,6 +263,13 @@ int store_del(struct store *st, const unsigned char key[STORE_KEY_LEN]);
  * thread.
  */
 int store_sweep(struct store *st, time_t now, size_t max, size_t *deleted);
+
+/*
+ * About how many records the store holds, expired ones included until
+ * they are swept (for the sessions gauge): cheap, no scan.  -1 when the
+ * backend cannot say.  Any thread.
+ */
+long store_count(struct store *st);
 
 /*
  * A reader: a per-thread fast path for store lookups, and a worker's

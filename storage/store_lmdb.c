@@ -753,6 +753,19 @@ store_lmdb_reader_free(void *h, void *rdh)
 	free(rd);
 }
 
+/* Each record is two entries (hot and cold); mdb_env_stat reads the
+ * main database's count from the meta page, with no transaction. */
+static long
+store_lmdb_count(void *h)
+{
+	struct store_lmdb *sl = h;
+	MDB_stat ms;
+
+	if (mdb_env_stat(sl->sl_env, &ms) != 0)
+		return -1;
+	return (long)(ms.ms_entries / 2);
+}
+
 const struct store_backend store_lmdb_backend = {
     .name = "lmdb",
     .open = store_lmdb_open,
@@ -764,4 +777,5 @@ const struct store_backend store_lmdb_backend = {
     .sweep = store_lmdb_sweep,
     .reader_new = store_lmdb_reader_new,
     .reader_free = store_lmdb_reader_free,
+    .count = store_lmdb_count,
 };

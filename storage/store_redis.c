@@ -34,6 +34,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "redis_conn.h"
 #include "redis_url.h"
 #include "store.h"
@@ -453,6 +454,9 @@ store_redis_int_result(
 
 static const char *const store_redis_kind_names[] = {
     "get", "put", "put_hot", "del", "lock", "unlock"};
+static const enum metrics_store_op store_redis_kind_metrics[] = {
+    METRICS_STORE_GET, METRICS_STORE_PUT, METRICS_STORE_PUT_HOT,
+    METRICS_STORE_DELETE, METRICS_STORE_LOCK, METRICS_STORE_UNLOCK};
 
 /* SET NX's answer: OK (taken) or nil (another owner holds it). */
 static int
@@ -486,6 +490,7 @@ store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
 		rc = store_redis_lock_result(op->so_rd, r);
 	else
 		rc = store_redis_int_result(op->so_rd, r, what);
+	metrics_store_op(store_redis_kind_metrics[op->so_kind], rc);
 	done = op->so_done;
 	darg = op->so_arg;
 	op->so_magic = 0;

@@ -157,7 +157,12 @@ struct config {
 	/* log */
 	int cf_log_level;
 	int cf_access_log;
-	int cf_log_user; /* enum config_log_user */
+	int cf_log_user;   /* enum config_log_user */
+	int cf_log_format; /* enum log_format */
+
+	/* metrics: the /metrics listener; no host = off */
+	char *cf_metrics_host;
+	int cf_metrics_port;
 
 	/* oidc: the provider and this client */
 	char *cf_authority;   /* Entra style; discovery under /v2.0 */

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/log_json.h"
 
 int log_level = LOG_LEVEL_INFO;
+int log_format = LOG_FORMAT_TEXT;
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 
@@ -59,6 +61,58 @@ log_buffer_stop(void)
 	log_buf = NULL;
 }
 
+/* Hand one whole line to the thread's access buffer or to stderr. */
+static void
+log_emit(const char *line, size_t n, int access)
+{
+	if (log_buf != NULL && access) {
+		if (log_len + n > LOG_BUF_SIZE)
+			log_buffer_flush();
+		memcpy(log_buf + log_len, line, n);
+		log_len += n;
+		return;
+	}
+	log_buffer_flush();
+	/* One write per line keeps lines whole across threads. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		(void)0;
+}
+
+/* The time as RFC 3339 UTC with milliseconds. */
+static void
+log_time(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+static void log_vjson(const char *, const char *, va_list, int)
+    __attribute__((format(printf, 2, 0)));
+
+/* The line of log_vline as JSON: the text is formatted first, then
+ * turned into fields (log_json_line); an access line is a JSON one too. */
+static void
+log_vjson(const char *tag, const char *fmt, va_list ap, int with_errno)
+{
+	char msg[4096], line[8192], ts[96];
+	int saved = errno;
+	size_t n;
+
+	log_time(ts, sizeof(ts));
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	n = log_json_line(line, sizeof(line), ts, tag[0] == 'a' ? "info" : tag,
+	    msg, with_errno ? strerror(saved) : NULL);
+	log_emit(line, n, tag[0] == 'a');
+	errno = saved;
+}
+
 static void log_vline(const char *, const char *, va_list, int)
     __attribute__((format(printf, 2, 0)));
 
@@ -70,6 +124,10 @@ log_vline(const char *tag, const char *fmt, va_list ap, int with_errno)
 	struct tm tm;
 	int saved = errno, n, m;
 
+	if (log_format == LOG_FORMAT_JSON) {
+		log_vjson(tag, fmt, ap, with_errno);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
@@ -90,18 +148,18 @@ log_vline(const char *tag, const char *fmt, va_list ap, int with_errno)
 			n = (int)sizeof(line) - 2;
 	}
 	line[n++] = '\n';
-	if (log_buf != NULL && tag[0] == 'a') {
-		if (log_len + n > LOG_BUF_SIZE)
-			log_buffer_flush();
-		memcpy(log_buf + log_len, line, n);
-		log_len += n;
-		errno = saved;
-		return;
-	}
-	log_buffer_flush();
-	/* One write per line keeps lines whole across threads. */
-	if (write(STDERR_FILENO, line, n) < 0)
-		(void)0;
+	log_emit(line, n, tag[0] == 'a');
+	errno = saved;
+}
+
+void
+log_access_rec(const struct log_access_rec *r)
+{
+	char line[8192], ts[96];
+	int saved = errno;
+
+	log_time(ts, sizeof(ts));
+	log_emit(line, log_json_access(line, sizeof(line), ts, r), 1);
 	errno = saved;
 }
 

@@ -20,6 +20,11 @@ enum log_level {
 /* The current level; read without a lock (an int store is atomic enough). */
 extern int log_level;
 
+/* How lines are written: key=value text (the default) or one JSON object
+ * per line (log_json.h).  Set once by main, before any thread starts. */
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+extern int log_format;
+
 /* Set the level from its name ("error", "warn", "info", "debug"); -1 if
  * unknown. */
 int log_level_parse(const char *name);
@@ -32,6 +37,9 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The access log: one key=value line per request, always written. */
 void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The access line of log_format = json, from its fields (log_json.h). */
+struct log_access_rec;
+void log_access_rec(const struct log_access_rec *r);
 
 /* Debug lines start with the function name; arguments are only evaluated
  * when debug logging is on. */

@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "http/conn.h"
 #include "http/deadline.h"
 #include "http/http1.h"
@@ -242,6 +243,7 @@ conn_free(struct conn *c)
 	struct worker *w = c->c_worker;
 
 	TAILQ_REMOVE(&w->w_conns, c, c_entry);
+	metrics_conn_add(-1);
 	event_free(c->c_rev);
 	event_free(c->c_wev);
 	event_free(c->c_tev);
@@ -327,6 +329,7 @@ conn_accept(
 	(void)salen;
 	c->c_trusted = config_cidrs_contains(&w->w_cfg->cf_trusted, c->c_peer);
 	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
+	metrics_conn_add(1);
 	/* A new connection has header_timeout to deliver its first head. */
 	conn_deadline(c, (int64_t)w->w_cfg->cf_header_timeout * 1000);
 	if (w->w_draining)

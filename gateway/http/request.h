@@ -103,6 +103,7 @@ struct request_ctx {
 	const char *rq_event; /* fixed event name for the access log */
 	char rq_user[128];    /* who, for the access log (log_user); "" */
 	int rq_route_line;    /* config line of the deciding route; 0 none */
+	int rq_mroute;        /* its metrics label (metrics.h's route id) */
 	char rq_deny[96];     /* the criterion that refused, for the log */
 	const struct policy_route *rq_route; /* borrowed from the config */
 	struct session *rq_session;          /* the signed-in session (new) */

@@ -22,6 +22,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/conn.h"
 #include "http/errpage.h"
 #include "http/request.h"
@@ -73,6 +74,7 @@ oidc_fail(struct request_ctx *rq, int status, const char *code, const char *why,
 	char buf[300];
 
 	rq->rq_event = "callback";
+	metrics_signin_failed(code);
 	log_info("callback id=%s result=%s reason=\"%s\"", rq->rq_id, code,
 	    log_sanitize(buf, sizeof(buf), why));
 	errpage_send(rq, status, code, message, 0);
@@ -88,6 +90,7 @@ oidc_callback_restart(struct request_ctx *rq, const char *why)
 
 	snprintf(name, sizeof(name), "%s_retry", cfg->cf_cookie_name);
 	rq->rq_event = "callback";
+	metrics_signin_failed("state_invalid");
 	if (cookie_get(rq->rq_hreq, name, val, sizeof(val)) != 0) {
 		cookie_set(out, cfg, name, "", 0, COOKIE_LAX);
 		log_info("callback id=%s result=state_invalid reason=\"%s\" "
@@ -133,6 +136,10 @@ oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 	log_sanitize(eb, sizeof(eb), e);
 	log_sanitize(db, sizeof(db), d != NULL ? d : "");
 	rq->rq_event = "callback";
+	/* The provider's own code is not a label: only whether it is the
+	 * person's cancel. */
+	metrics_signin_failed(
+	    strcmp(e, "access_denied") == 0 ? "cancelled" : "provider_error");
 	log_info("callback id=%s result=provider_error error=\"%s\" "
 	         "description=\"%.200s\"",
 	    rq->rq_id, eb, db);
@@ -197,6 +204,7 @@ oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 	rq->rq_tokens = malloc(sizeof(*rq->rq_tokens));
 	if (rq->rq_tokens == NULL) {
 		oidc_tokens_cleanup(&t);
+		metrics_signin_failed("internal");
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
 	}
@@ -259,6 +267,7 @@ oidc_callback_saved(struct request_ctx *rq, enum session_result r)
 	resp_hdrs_add(out, "Location", rq->rq_flow->of_target);
 	resp_hdrs_add(out, "Cache-Control", "no-store");
 	rq->rq_event = "callback";
+	metrics_signin_completed();
 	log_info("callback id=%s result=ok user=\"%s\"", rq->rq_id,
 	    log_sanitize(user, sizeof(user), identity_user(session_claims(s))));
 	request_reply(rq, 302, "Found", NULL);
@@ -291,6 +300,7 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	        t->ot_access != NULL ? now + t->ot_expires_in : 0) == -1) {
 		free(json);
 		session_free(s);
+		metrics_signin_failed("internal");
 		errpage_send(rq, 500, "internal",
 		    "The session could not be "
 		    "created.",
@@ -496,6 +506,7 @@ oidc_callback(struct request_ctx *rq)
 	form = evbuffer_new();
 	if (form == NULL) {
 		evhttp_clear_headers(&q);
+		metrics_signin_failed("internal");
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
 	}

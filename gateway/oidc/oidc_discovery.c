@@ -32,6 +32,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "http/worker.h"
 #include "oidc/http_client.h"
 #include "oidc/jwks.h"
@@ -303,6 +304,7 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 	op->op_doc = NULL;
 	op->op_fetch = FETCH_NONE;
 	op->op_xfer = NULL;
+	metrics_provider_fetch(what, kind);
 	if (snap == NULL && changed)
 		log_warnx("provider_error what=%s reason=\"%s\" kind=%s "
 		          "url=\"%s\" retry_in=%ds",
@@ -617,6 +619,7 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 		    op, NULL, "discovery", url, "internal", "out of memory");
 		return;
 	}
+	metrics_provider_fetch("discovery", "ok");
 	op->op_doc->od_refs = 1;
 	op->op_doc->od_meta = op->op_pending;
 	memset(&op->op_pending, 0, sizeof(op->op_pending));

@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/errpage.h"
 #include "http/http1.h"
 #include "http/request.h"
@@ -508,6 +509,7 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	    ? "signup"
 	    : "login";
 	log_info("%s id=%s client=%s", rq->rq_event, rq->rq_id, rq->rq_peer);
+	metrics_signin_started();
 	free(url);
 	free(sealed);
 	OPENSSL_cleanse(&f, sizeof(f));

@@ -34,6 +34,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "http/errpage.h"
 #include "http/request.h"
 #include "http/worker.h"
@@ -238,6 +239,7 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 	size_t i, n = f->of_nwaiters;
 
 	log_info("refresh result=%s waiters=%zu", result, n);
+	metrics_refresh(result);
 	oidc_flight_unlink(f);
 	session_op_cancel(f->of_op);
 	f->of_op = NULL;
@@ -824,6 +826,7 @@ oidc_refresh_ensure(
 		if (!expired)
 			return STEP_OK;
 		rq->rq_event = "refresh";
+		metrics_refresh("provider_unavailable");
 		log_info(
 		    "refresh id=%s result=provider_unavailable", rq->rq_id);
 		errpage_send(rq, 503, "provider_unavailable",

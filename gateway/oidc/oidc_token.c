@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "http/request.h"
 #include "http/worker.h"
 #include "oidc/http_client.h"
@@ -136,8 +137,8 @@ oidc_tokens_check(const struct oidc_tokens *t, struct gh_error *err)
 	return -1;
 }
 
-int
-oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
+static int
+oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
     const char **code, struct gh_error *err)
 {
 	json_error_t jerr;
@@ -215,6 +216,23 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 		t->ot_expires_in = 3600;
 	json_decref(doc);
 	return 0;
+}
+
+/* Every answer of the token endpoint (sign-in and refresh) passes here:
+ * the one place its outcome is counted. */
+int
+oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
+    const char **code, struct gh_error *err)
+{
+	int st = oidc_tokens_read(res, t, code, err);
+
+	metrics_provider_fetch("token",
+	    st == 0                          ? "ok"
+	        : res->hr_status != HTTPC_OK ? httpc_status_str(res->hr_status)
+	        : st == 401                  ? "refused"
+	        : res->hr_code != 200        ? "http"
+	                                     : "invalid");
+	return st;
 }
 
 int

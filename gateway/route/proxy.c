@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/conn.h"
 #include "http/errpage.h"
 #include "http/http1.h"
@@ -195,6 +196,9 @@ proxy_forward(struct request_ctx *rq)
 
 	uc = upstream_conn_get(rq->rq_worker->w_pool);
 	if (uc == NULL) {
+		metrics_upstream_error(errno == ECONNREFUSED
+		        ? "connection refused"
+		        : "connect error");
 		log_warnx("upstream_error id=%s reason=\"%s\"", rq->rq_id,
 		    errno == ECONNREFUSED ? "connection refused"
 		                          : strerror(errno));

@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/errpage.h"
 #include "http/http1.h"
 #include "http/request.h"
@@ -93,6 +94,18 @@ router_endpoint_find(const char *sub)
 		    strncmp(sub, router_endpoints[i].re_name, n) == 0)
 			return router_endpoints[i].re_ep;
 	return ROUTER_EP_NONE;
+}
+
+const char *
+router_endpoint_name(enum router_endpoint ep)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(router_endpoints) / sizeof(router_endpoints[0]);
+	     i++)
+		if (router_endpoints[i].re_ep == ep)
+			return router_endpoints[i].re_name;
+	return NULL;
 }
 
 const char *
@@ -376,12 +389,16 @@ router_route(struct request_ctx *rq)
 	const struct policy_table *routes = rq->rq_worker->w_routes;
 	const struct policy_route *route = NULL;
 
-	if (routes != NULL) {
+	if (routes != NULL)
 		route = policy_match(routes, rq->rq_method, rq->rq_normpath);
-		if (route == NULL) {
-			router_deny(rq, NULL);
-			return;
-		}
+	/* Forward-auth keeps its endpoint's label. */
+	if (!rq->rq_verify)
+		rq->rq_mroute = route != NULL ? policy_route_tag(route)
+		    : routes != NULL          ? METRICS_ROUTE_UNMATCHED
+		                              : METRICS_ROUTE_DEFAULT;
+	if (routes != NULL && route == NULL) {
+		router_deny(rq, NULL);
+		return;
 	}
 	rq->rq_route = route;
 	rq->rq_route_line = route != NULL ? policy_route_line(route) : 0;
@@ -480,11 +497,14 @@ router_request(struct request_ctx *rq)
 	if (router_normalise(rq, uri) == -1)
 		return;
 	if ((sub = router_auth_sub(rq->rq_path, cfg->cf_auth_prefix)) != NULL) {
+		rq->rq_mroute =
+		    METRICS_ROUTE_ENDPOINT + router_endpoint_find(sub);
 		router_endpoint(rq, sub);
 		return;
 	}
 	if (cfg->cf_callback_path != NULL &&
 	    strcmp(rq->rq_normpath, cfg->cf_callback_path) == 0) {
+		rq->rq_mroute = METRICS_ROUTE_ENDPOINT + ROUTER_EP_CALLBACK;
 		oidc_callback(rq);
 		return;
 	}

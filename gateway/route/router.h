@@ -60,6 +60,10 @@ enum router_endpoint {
 	ROUTER_EP_VERIFY,
 };
 
+/* The path of endpoint ep under auth_prefix ("/login"; borrowed, static),
+ * or NULL for ROUTER_EP_NONE and numbers past the last endpoint. */
+const char *router_endpoint_name(enum router_endpoint ep);
+
 /* The part of path after auth_prefix (borrowed, query included) when the
  * path is the prefix itself or under it; NULL when it is not (a path that
  * only starts with the same letters, such as /.authx, is not). */

@@ -32,6 +32,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/magic.h"
+#include "core/metrics.h"
 #include "http/conn.h"
 #include "http/deadline.h"
 #include "http/http1.h"
@@ -558,6 +559,7 @@ upstream_fail(struct upstream_conn *uc, int status, const char *why)
 
 	log_warnx("upstream_error id=%s state=%d reason=\"%s\"", rq->rq_id,
 	    (int)uc->uc_state, why);
+	metrics_upstream_error(why);
 	uc->uc_rq = NULL;
 	rq->rq_upconn = NULL;
 	upstream_conn_free(uc);

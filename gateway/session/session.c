@@ -62,6 +62,12 @@ session_shutdown(void)
 	keyfile_shutdown();
 }
 
+long
+session_count(void)
+{
+	return session_store == NULL ? -1 : store_count(session_store);
+}
+
 struct store_reader *
 session_reader_new(struct event_base *base)
 {

@@ -171,6 +171,10 @@ enum session_result session_save(struct session *s);
 /* Delete the record of s, both parts (logout). */
 void session_delete(struct session *s);
 
+/* About how many sessions the store holds (store_count), or -1 when there
+ * is no store or it cannot count.  Any thread. */
+long session_count(void);
+
 /* A worker's handle on the store: the reused read transaction (LMDB),
  * or the worker's connection on its event base (Redis; base must not be
  * NULL then).  New, or NULL (also when no store is open). */

@@ -40,6 +40,7 @@ NO_DEFAULT = {
     "post_logout_redirect_uri": {
         "post_logout_redirect_uri": "http://127.0.0.1:8080/bye"},
     "cookie_domain": {"cookie_domain": "example.com"},
+    "metrics_listen": {"metrics_listen": "127.0.0.1:9090"},
     "brand_logo_url": {"brand_logo_url": "https://cdn.example.com/logo.png"},
     "brand_name": {"brand_name": "Contoso Portal"},
     "brand_support": {"brand_support": "help@example.com"},
