@@ -14,10 +14,13 @@ aud, iss = sub = client_id, the time range, and a jti used only once).
   providers are left alone."""
 import os
 import re
+import shutil
 import subprocess
 import threading
+import urllib.parse
 
 import pytest
+import requests
 
 from certs import ASSERTION_TYPE, Credential, decode
 from conftest import BIN, Gatehouse, free_port
@@ -454,3 +457,69 @@ def test_generic_provider_tid_left_alone(tmp, upstream):
         g.stop()
     finally:
         o.stop()
+
+
+# -- the demo's provider (panva's oidc-provider) -------------------------------
+def demo_signin(demo, g):
+    """Through gatehouse and the demo provider's sign-in form; the answer
+    of gatehouse's callback."""
+    s = requests.Session()
+    r = s.get(g.url + "/private", allow_redirects=False, timeout=10)
+    r = s.get(urllib.parse.urljoin(g.url, r.headers["Location"]),
+              allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text[:300]
+    page = demo.follow(s, s.get(r.headers["Location"], allow_redirects=False,
+                                timeout=10))
+    assert page.status_code == 200 and 'id="signin"' in page.text
+    r = demo.submit(s, page, 0, {"username": "alice.smith", "password": "pw"})
+    assert r.location.startswith(g.url + "/.auth/callback"), r.location
+    return s, s.get(r.location, allow_redirects=False, timeout=15)
+
+
+@pytest.mark.parametrize("alg,registered", [
+    ("PS256", True), ("RS256", True), ("PS256", False)],
+    ids=["PS256", "RS256", "other-certificate"])
+def test_demo_provider_with_certificate(tmp, upstream, cred, stranger, alg,
+                                        registered):
+    """examples/demo-op with --client-certificate (oidc-provider's own
+    private_key_jwt checks, replay detection included): sign-in and a
+    refresh with PS256 or RS256; a certificate it does not know is the
+    invalid_client page."""
+    from test_demo_op import CLIENT_ID, DemoOP, ensure_node_modules
+    ensure_node_modules()
+    if not shutil.which("node"):
+        pytest.skip("node not installed")
+    port = free_port()
+    pem = os.path.join(tmp, "registered.crt")
+    with open(pem, "w") as f:
+        f.write((cred if registered else stranger).cert_pem)
+    demo = DemoOP(tmp, "http://127.0.0.1:%d/.auth/callback" % port,
+                  "http://127.0.0.1:%d/.auth/logout/complete" % port,
+                  extra_args=["--client-certificate", pem])
+    try:
+        g = Gatehouse(tmp, [
+            "upstream = " + upstream.url,
+            "authority = " + demo.authority,
+            "client_id = " + CLIENT_ID,
+            "redirect_uri = http://127.0.0.1:%d/.auth/callback" % port,
+            "session_store = " + os.path.join(tmp, "sessions"),
+            "session_key_file = " + os.path.join(tmp, "session.key"),
+            "forward_access_token = on",
+            "route /* allow authenticated"] + cert_lines(tmp, cred, alg),
+            port=port)
+        assert g.loggrep(r"provider ready worker=1", timeout=10), g.log()
+        s, r = demo_signin(demo, g)
+        if registered:
+            assert r.status_code == 302, (r.text[:300], g.log()[-2000:])
+            assert s.get(g.url + "/private", timeout=10).status_code == 200
+            r = s.post(g.url + "/.auth/refresh", headers=JSON, timeout=15)
+            assert r.status_code == 200, r.text
+            assert g.loggrep(r"refresh result=ok")
+        else:
+            check_page(r, 502, "invalid_client", HTML)
+            assert g.loggrep(r"result=invalid_client reason=\"token "
+                             r"endpoint refused the client credentials")
+        assert "eyJ" not in g.log() and "eyJ" not in r.text
+    finally:
+        rcs = demo.stop()
+    assert rcs == [0, 0], demo.proc.log()[-2000:]
