@@ -249,9 +249,9 @@ oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
 			*code = "invalid_client";
 			gh_error_set(err, *code,
 			    "token endpoint refused the client credentials: "
-			    "invalid_client%s (check client_secret, or that "
-			    "the "
-			    "app registration lists client_certificate)",
+			    "invalid_client%s (check client_secret, or "
+			    "that the app registration lists "
+			    "client_certificate)",
 			    ref);
 			json_decref(doc);
 			return 502;
