@@ -9,6 +9,10 @@
 //       --redirect-uri URI --post-logout-redirect-uri URI [--port-file F]
 //
 // (or the secret in the environment variable DEMO_OP_CLIENT_SECRET).
+// With --client-certificate FILE (a PEM certificate) the client proves
+// itself with private_key_jwt instead, as an Entra app registration with a
+// certificate credential: assertions signed (PS256 or RS256) by that
+// certificate's key, each jti used once; the secret is then not accepted.
 //
 // What looks like Entra (see /work/shared/entra.md sections 1 and 5):
 //   authority  http://127.0.0.1:P/<tenant-name>.onmicrosoft.com
@@ -31,11 +35,11 @@
 
 import { createServer } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import Provider, { interactionPolicy } from 'oidc-provider';
-import { generateKeyPair, exportJWK } from 'jose';
+import { generateKeyPair, exportJWK, importX509 } from 'jose';
 
 const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 const GRAPH_SCOPES = ['User.Read', 'https://graph.microsoft.com/User.Read'];
@@ -48,7 +52,8 @@ function usage(msg) {
     + '         --redirect-uri URI [--redirect-uri URI ...]\n'
     + '         --post-logout-redirect-uri URI [...] [--port-file F]\n'
     + '         [--host 127.0.0.1] [--tenant-id GUID] [--tenant-name NAME]\n'
-    + '         [--access-token-ttl SECONDS] [--id-token-ttl SECONDS]\n',
+    + '         [--access-token-ttl SECONDS] [--id-token-ttl SECONDS]\n'
+    + '         [--client-certificate PEM]  (private_key_jwt; no secret)\n',
   );
   process.exit(2);
 }
@@ -63,6 +68,7 @@ function options() {
         'port-file': { type: 'string' },
         'client-id': { type: 'string' },
         'client-secret': { type: 'string' },
+        'client-certificate': { type: 'string' },
         'redirect-uri': { type: 'string', multiple: true },
         'post-logout-redirect-uri': { type: 'string', multiple: true },
         'tenant-id': { type: 'string', default: 'a5e1ad05-f9e6-4cb4-a356-cec8b2267762' },
@@ -79,7 +85,9 @@ function options() {
   if (v.help) usage();
   // The secret may come from the environment, out of sight of ps(1).
   v['client-secret'] ||= process.env.DEMO_OP_CLIENT_SECRET;
-  for (const k of ['client-id', 'client-secret', 'redirect-uri']) {
+  const required = v['client-certificate'] ? ['client-id', 'redirect-uri']
+    : ['client-id', 'client-secret', 'redirect-uri'];
+  for (const k of required) {
     if (!v[k]) usage(`--${k} is required`);
   }
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v['tenant-id'])) {
@@ -94,6 +102,7 @@ function options() {
     portFile: v['port-file'],
     clientId: v['client-id'],
     clientSecret: v['client-secret'],
+    clientCertificate: v['client-certificate'],
     redirectUris: v['redirect-uri'],
     postLogoutRedirectUris: v['post-logout-redirect-uri'] || [],
     tenantId: v['tenant-id'],
@@ -235,20 +244,30 @@ async function makeProvider(opt, origin) {
   // requestable prompt placed first, answered by the sign-up page.
   policy.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }), 0);
 
+  const client = {
+    client_id: opt.clientId,
+    client_secret: opt.clientSecret,
+    client_name: 'gatehouse demo',
+    redirect_uris: opt.redirectUris,
+    post_logout_redirect_uris: opt.postLogoutRedirectUris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    // client_secret_post and client_secret_basic are both accepted
+    // whichever of the two is registered.
+    token_endpoint_auth_method: 'client_secret_post',
+    id_token_signed_response_alg: 'RS256',
+  };
+  if (opt.clientCertificate) {
+    // The certificate's public key, with no alg: PS256 and RS256 both.
+    const pub = await importX509(readFileSync(opt.clientCertificate, 'utf8'),
+      'RS256', { extractable: true });
+    client.token_endpoint_auth_method = 'private_key_jwt';
+    client.jwks = { keys: [await exportJWK(pub)] };
+    delete client.client_secret;
+  }
+
   const configuration = {
-    clients: [{
-      client_id: opt.clientId,
-      client_secret: opt.clientSecret,
-      client_name: 'gatehouse demo',
-      redirect_uris: opt.redirectUris,
-      post_logout_redirect_uris: opt.postLogoutRedirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      // client_secret_post and client_secret_basic are both accepted
-      // whichever of the two is registered.
-      token_endpoint_auth_method: 'client_secret_post',
-      id_token_signed_response_alg: 'RS256',
-    }],
+    clients: [client],
     jwks: { keys: [jwk] },
     cookies: {
       keys: [randomBytes(32).toString('base64url')],

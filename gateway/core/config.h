@@ -17,6 +17,7 @@
 
 #include "core/crypto.h"
 
+struct client_cert;
 struct config;
 struct config_key;
 struct policy_table;
@@ -169,10 +170,15 @@ struct config {
 	char *cf_oidc_issuer; /* generic; discovery under the issuer */
 	char *cf_client_id;
 	struct secret cf_client_secret;
+	char *cf_client_certificate;     /* PEM file: the certificate */
+	char *cf_client_certificate_key; /* PEM file: its private key */
+	int cf_client_assertion_alg;     /* CLIENT_CERT_PS256 or _RS256 */
+	/* both files, read and checked by the oidc check; NULL without */
+	struct client_cert *cf_client_cert;
 	char *cf_redirect_uri;
 	char *cf_scopes;      /* beyond openid profile offline_access */
 	int cf_response_mode; /* OIDC_RESPONSE_QUERY or _FORM_POST */
-	int cf_token_auth;    /* OIDC_AUTH_AUTO, _BASIC or _POST */
+	int cf_token_auth;    /* OIDC_AUTH_* */
 	char *cf_ca_file;
 	int cf_provider_timeout;  /* seconds */
 	int cf_clock_skew;        /* seconds */

@@ -378,6 +378,43 @@ jose_aud_check(
 	return 0;
 }
 
+/*
+ * Security: Entra signs the tokens of every tenant with the same keys, and
+ * the issuer is only a string: the tenant the token was issued in (tid)
+ * must be the one the issuer names, so a token of another tenant never
+ * passes for this one's.
+ */
+static int
+jose_tid_check(
+    const json_t *claims, const struct jose_check *chk, struct gh_error *err)
+{
+	json_t *v;
+	const char *s;
+	char c[64];
+
+	if (chk->jc_tid == NULL)
+		return 0;
+	v = json_object_get(claims, "tid");
+	if (v == NULL) {
+		if (!chk->jc_tid_required)
+			return 0;
+		gh_error_set(err, "tid_missing",
+		    "ID token has no tid claim, but the issuer is the Entra "
+		    "tenant %s",
+		    chk->jc_tid);
+		return -1;
+	}
+	s = json_string_value(v);
+	if (s == NULL || strcasecmp(s, chk->jc_tid) != 0) {
+		gh_error_set(err, "tid_mismatch",
+		    "ID token tid %s is not the issuer's tenant %s",
+		    s != NULL ? jose_clean(c, sizeof(c), s) : "(not a string)",
+		    chk->jc_tid);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 jose_claims_check(
     json_t *claims, const struct jose_check *chk, struct gh_error *err)
@@ -394,6 +431,7 @@ jose_claims_check(
 		return -1;
 	}
 	if (jose_aud_check(claims, chk, err) == -1 ||
+	    jose_tid_check(claims, chk, err) == -1 ||
 	    jose_time_check(claims, chk, err) == -1)
 		return -1;
 	s = jose_claim_get(claims, "sub");

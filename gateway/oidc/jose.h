@@ -42,7 +42,12 @@ struct jose_check {
 	const char *jc_client_id;        /* azp must equal it; NULL: no azp
 	                                    check (access tokens) */
 	const char *jc_nonce;            /* NULL: nonce is not checked */
-	const char *const *jc_algs;      /* allowlist; NULL/0 = { "RS256" } */
+	/* Entra: the tenant GUID the issuer names.  NULL: tid is not
+	 * checked; else tid, when present, must equal it (any letter
+	 * case), and with jc_tid_required it must be present. */
+	const char *jc_tid;
+	int jc_tid_required;
+	const char *const *jc_algs; /* allowlist; NULL/0 = { "RS256" } */
 	size_t jc_nalgs;
 	time_t jc_now;      /* the current time */
 	int jc_skew;        /* clock skew allowed, seconds, >= 0 */
@@ -64,10 +69,10 @@ struct jose_check {
  * Then cjose_jws_verify, then the claims: payload a JSON object; iss equal;
  * aud a string or an array of strings containing one of jc_audiences; azp,
  * when present, equal to jc_client_id, and required when aud has several
- * values; exp required and now < exp + skew; nbf, if present, now >= nbf -
- * skew; iat (required when jc_require_iat) not after now + skew, nor older
- * than jc_max_iat_age + skew when that is set; sub a non-empty string;
- * nonce, when jc_nonce is set, present and equal.
+ * values; tid as jc_tid says; exp required and now < exp + skew; nbf, if
+ * present, now >= nbf - skew; iat (required when jc_require_iat) not after
+ * now + skew, nor older than jc_max_iat_age + skew when that is set; sub a
+ * non-empty string; nonce, when jc_nonce is set, present and equal.
  *
  * On JOSE_OK, *claims (when claims is not NULL) is a new reference to the
  * payload object (the caller calls json_decref).  On any other result
@@ -75,6 +80,7 @@ struct jose_check {
  * ("malformed", "too_large", "alg_not_allowed", "header_key_forbidden",
  * "kid_unknown", "kid_ambiguous", "alg_kty_mismatch", "signature",
  * "iss_mismatch", "aud_mismatch", "azp_missing", "azp_mismatch",
+ * "tid_missing", "tid_mismatch",
  * "exp_missing", "expired", "nbf_future", "iat_missing", "iat_future",
  * "iat_too_old", "sub_missing", "nonce_missing", "nonce_mismatch",
  * "config", "nomem") and ge_msg one line that never holds the token.

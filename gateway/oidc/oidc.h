@@ -26,7 +26,8 @@ struct worker;
 #define OIDC_RESPONSE_FORM_POST 1
 #define OIDC_AUTH_POST 0
 #define OIDC_AUTH_BASIC 1
-#define OIDC_AUTH_AUTO 2 /* chosen from the provider's metadata */
+#define OIDC_AUTH_AUTO 2 /* chosen from the certificate or the metadata */
+#define OIDC_AUTH_PRIVATE_KEY_JWT 3 /* a client assertion (client_cert.h) */
 
 /* token_endpoint_auth_methods_supported as bits (struct oidc_meta). */
 #define OIDC_TAM_LISTED 0x01 /* the member is there (else: basic only) */
@@ -37,7 +38,8 @@ struct worker;
 
 /* Its configuration keys (config_modules.c lists it); the cross-key check
  * also derives cf_public_base, cf_callback_path, cf_discovery_url and
- * cf_api_audiences, which its free hook releases. */
+ * cf_api_audiences, and reads the certificate credential into
+ * cf_client_cert, which its free hook releases. */
 extern const struct config_module oidc_config_module;
 
 /* Whether a provider is configured at all. */
@@ -71,6 +73,11 @@ struct oidc_meta {
 	char *om_end_session_endpoint; /* NULL when the provider has none */
 	int om_iss_param;              /* RFC 9207 iss in the response */
 	unsigned int om_token_auth;    /* OIDC_TAM_* bits */
+	/* The tenant GUID an Entra-shaped issuer names ("" for none): ID
+	 * tokens' tid must equal it when they have one, and must have one
+	 * when om_tid_required (the provider is recognised as Entra). */
+	char om_tid[40];
+	int om_tid_required;
 };
 
 /*

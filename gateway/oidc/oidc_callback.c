@@ -182,6 +182,11 @@ oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 		oidc_fail(rq, st, code, err.ge_msg,
 		    st == 504 ? "The identity provider did not answer in time. "
 		                "Please try again."
+		        : strcmp(code, "invalid_client") == 0
+		        ? "Signing in is not possible: the identity provider "
+		          "refused this site's client credentials (its secret "
+		          "or certificate). Please tell the site's "
+		          "administrator."
 		        : st == 401
 		        ? "The identity provider refused to complete the "
 		          "sign-in. Please sign in again."
@@ -347,6 +352,8 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 	chk.jc_naudiences = 1;
 	chk.jc_client_id = cfg->cf_client_id;
 	chk.jc_nonce = rq->rq_flow->of_nonce;
+	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
+	chk.jc_tid_required = m->om_tid_required;
 	chk.jc_now = time(NULL);
 	chk.jc_skew = cfg->cf_clock_skew;
 	chk.jc_require_iat = 1;
@@ -365,7 +372,13 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 		snprintf(why, sizeof(why), "%s: %s",
 		    err.ge_code != NULL ? err.ge_code : "invalid", err.ge_msg);
 		oidc_fail(rq, 401, "invalid_id_token", why,
-		    "The sign-in could not be verified. Please sign in again.");
+		    err.ge_code != NULL && strncmp(err.ge_code, "tid_", 4) == 0
+		        ? "The sign-in was refused: the identity provider's "
+		          "answer names another directory (tenant) than the "
+		          "one this site trusts. Please tell the site's "
+		          "administrator."
+		        : "The sign-in could not be verified. Please sign in "
+		          "again.");
 		return;
 	}
 	oidc_callback_finish(rq, claims);

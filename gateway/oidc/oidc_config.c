@@ -5,9 +5,13 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/error.h"
+#include "oidc/client_cert.h"
 #include "oidc/oidc.h"
 #include "policy.h"
 
+static int oidc_parse_assertion_alg(struct config *, const struct config_key *,
+    const char *, int, const char **);
 static int oidc_parse_response_mode(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int oidc_parse_token_auth(struct config *, const struct config_key *,
@@ -29,11 +33,29 @@ static const struct config_key oidc_keys[] = {
         "PEM file of CAs to trust for the provider (a private CA); the "
         "system's CAs otherwise.  TLS is always verified.",
         0},
+    {"client_assertion_alg", oidc_parse_assertion_alg, 0, "PS256",
+        "How the client assertion is signed with client_certificate_key: "
+        "PS256 (RSA-PSS) or RS256 (for providers without PS256).",
+        0},
+    {"client_certificate", config_parse_str,
+        offsetof(struct config, cf_client_certificate), NULL,
+        "PEM file of the client's certificate (the first in the file; "
+        "upload this certificate, never the key, to the app "
+        "registration); with client_certificate_key the client "
+        "authenticates with private_key_jwt instead of a secret.",
+        0},
+    {"client_certificate_key", config_parse_str,
+        offsetof(struct config, cf_client_certificate_key), NULL,
+        "PEM file of the certificate's RSA private key: not encrypted, "
+        "mode 600 (readable by gatehouse only).",
+        0},
     {"client_id", config_parse_str, offsetof(struct config, cf_client_id), NULL,
         "The application (client) id registered at the provider.", 0},
     {"client_secret", config_parse_secret,
         offsetof(struct config, cf_client_secret), NULL,
-        "The client secret (its value, not its id).", CONFIG_SECRET},
+        "The client secret (its value, not its id); not needed with "
+        "client_certificate.",
+        CONFIG_SECRET},
     {"clock_skew", config_parse_duration,
         offsetof(struct config, cf_clock_skew), "5m",
         "Clock difference tolerated on exp, nbf and iat.", 0},
@@ -81,14 +103,32 @@ static const struct config_key oidc_keys[] = {
         "Microsoft Graph.",
         0},
     {"token_auth_method", oidc_parse_token_auth, 0, "auto",
-        "How the client authenticates at the token endpoint: auto (from "
+        "How the client authenticates at the token endpoint: auto "
+        "(private_key_jwt when client_certificate is set; otherwise from "
         "the provider's token_endpoint_auth_methods_supported: "
         "client_secret_basic when listed or when the provider lists "
-        "none, else client_secret_post), client_secret_basic or "
-        "client_secret_post (refused at sign-in when the provider lists "
-        "its methods without it).",
+        "none, else client_secret_post), client_secret_basic, "
+        "client_secret_post or private_key_jwt (refused at sign-in when "
+        "the provider lists its methods without it).",
         0},
 };
+
+static int
+oidc_parse_assertion_alg(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	(void)key;
+	(void)line;
+	if (strcmp(value, "PS256") == 0)
+		cfg->cf_client_assertion_alg = CLIENT_CERT_PS256;
+	else if (strcmp(value, "RS256") == 0)
+		cfg->cf_client_assertion_alg = CLIENT_CERT_RS256;
+	else {
+		*errstr = "expected PS256 or RS256";
+		return -1;
+	}
+	return 0;
+}
 
 static int
 oidc_parse_response_mode(struct config *cfg, const struct config_key *key,
@@ -119,9 +159,11 @@ oidc_parse_token_auth(struct config *cfg, const struct config_key *key,
 		cfg->cf_token_auth = OIDC_AUTH_POST;
 	else if (strcmp(value, "client_secret_basic") == 0)
 		cfg->cf_token_auth = OIDC_AUTH_BASIC;
+	else if (strcmp(value, "private_key_jwt") == 0)
+		cfg->cf_token_auth = OIDC_AUTH_PRIVATE_KEY_JWT;
 	else {
-		*errstr = "expected auto, client_secret_basic or "
-		          "client_secret_post";
+		*errstr = "expected auto, client_secret_basic, "
+		          "client_secret_post or private_key_jwt";
 		return -1;
 	}
 	return 0;
@@ -267,6 +309,66 @@ oidc_parse_audiences(struct config *cfg, config_report_fn *report, void *arg)
 	return 0;
 }
 
+/*
+ * The client's credential: a secret, or a certificate and its key (read
+ * and checked now, once, so a bad file stops the start and --check names
+ * it).  With both, the certificate is used unless token_auth_method names
+ * a secret method: a certificate is what Microsoft recommends, and a
+ * secret left in the sample's .env must not quietly win over it.
+ */
+static int
+oidc_check_credentials(struct config *cfg, config_report_fn *report, void *arg)
+{
+	int cert = cfg->cf_client_certificate != NULL;
+	int key = cfg->cf_client_certificate_key != NULL;
+	int secret = cfg->cf_client_secret.buf != NULL;
+	int want = cfg->cf_token_auth;
+	struct gh_error err;
+
+	if (cert != key) {
+		report(arg, 0,
+		    cert ? "client_certificate is set, so "
+		           "client_certificate_key (its private key's PEM "
+		           "file) is required"
+		         : "client_certificate_key is set, so "
+		           "client_certificate (the certificate's PEM file) is "
+		           "required");
+		return 1;
+	}
+	if (!cert && !secret) {
+		report(arg, 0,
+		    "a provider is set, so client_secret (or "
+		    "client_certificate and client_certificate_key) is "
+		    "required");
+		return 1;
+	}
+	if (want == OIDC_AUTH_PRIVATE_KEY_JWT && !cert) {
+		report(arg, 0,
+		    "token_auth_method = private_key_jwt needs "
+		    "client_certificate and client_certificate_key");
+		return 1;
+	}
+	if ((want == OIDC_AUTH_BASIC || want == OIDC_AUTH_POST) && !secret) {
+		report(arg, 0,
+		    want == OIDC_AUTH_BASIC
+		        ? "token_auth_method = client_secret_basic needs "
+		          "client_secret"
+		        : "token_auth_method = client_secret_post needs "
+		          "client_secret");
+		return 1;
+	}
+	if (!cert)
+		return 0;
+	client_cert_free(cfg->cf_client_cert);
+	cfg->cf_client_cert = client_cert_load(
+	    cfg->cf_client_certificate, cfg->cf_client_certificate_key, &err);
+	if (cfg->cf_client_cert == NULL) {
+		report(arg, 0, err.ge_msg);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 {
@@ -305,11 +407,7 @@ oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 		report(arg, 0, "a provider is set, so client_id is required");
 		errors++;
 	}
-	if (cfg->cf_client_secret.buf == NULL) {
-		report(
-		    arg, 0, "a provider is set, so client_secret is required");
-		errors++;
-	}
+	errors += oidc_check_credentials(cfg, report, arg);
 	if (cfg->cf_redirect_uri == NULL) {
 		report(
 		    arg, 0, "a provider is set, so redirect_uri is required");
@@ -333,6 +431,8 @@ oidc_config_free(struct config *cfg)
 	free(cfg->cf_public_base);
 	free(cfg->cf_callback_path);
 	free(cfg->cf_discovery_url);
+	client_cert_free(cfg->cf_client_cert);
+	cfg->cf_client_cert = NULL;
 	if (cfg->cf_api_audiences != NULL) {
 		for (i = 0; cfg->cf_api_audiences[i] != NULL; i++)
 			free(cfg->cf_api_audiences[i]);

@@ -18,6 +18,7 @@
  * only that worker-local pointer: no lock at all, and the snapshot they see
  * cannot change under them within one event-loop turn.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -470,6 +471,88 @@ done:
 	return ok;
 }
 
+/* Whether s (len bytes) is a GUID: 8-4-4-4-12 hex digits. */
+static int
+oidc_guid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len != 36)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* Microsoft's sign-in hosts (every cloud), whose issuers name tenants. */
+static int
+oidc_entra_host(const char *host)
+{
+	static const char *const exact[] = {"login.microsoftonline.com",
+	    "login.microsoftonline.us", "login.partner.microsoftonline.cn",
+	    "login.chinacloudapi.cn", "login.windows.net", "sts.windows.net",
+	    "login.microsoft.com"};
+	static const char *const suffix[] = {".ciamlogin.com", ".b2clogin.com"};
+	size_t i, hl = strlen(host), sl;
+
+	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strcasecmp(host, exact[i]) == 0)
+			return 1;
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		sl = strlen(suffix[i]);
+		if (hl > sl && strcasecmp(host + hl - sl, suffix[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The tenant an Entra-shaped issuer names, for the tid rule: the GUID of
+ * an issuer path "/{guid}" or "/{guid}/v2.0" (every Entra form: ciamlogin,
+ * login.microsoftonline.com, sts.windows.net, a custom URL domain), or of
+ * a path-less {guid}.ciamlogin.com.  Only that shape counts, so a generic
+ * provider's issuer (/realms/main, /oauth2/default) names no tenant and
+ * its tokens' tid, if any, is left alone.  tid is required only when the
+ * provider is recognised as Entra: an authority is configured, or the
+ * issuer is on a Microsoft sign-in host.
+ */
+static void
+oidc_issuer_tenant(const struct config *cfg, struct oidc_meta *m)
+{
+	char *host = NULL, *path = NULL;
+	const char *errstr, *seg;
+	size_t plen, slen;
+
+	m->om_tid[0] = '\0';
+	m->om_tid_required = 0;
+	if (config_url_split(m->om_issuer, NULL, &host, NULL, &path, &errstr) ==
+	    -1)
+		return;
+	plen = strlen(path);
+	if (plen > 0 && path[plen - 1] == '/')
+		path[--plen] = '\0';
+	seg = oidc_path_first(path, &slen);
+	if (plen == 0 && oidc_entra_host(host)) {
+		seg = host;
+		slen = strcspn(host, ".");
+	} else if (plen == 0 || seg != path + 1 ||
+	    (seg[slen] != '\0' && strcmp(seg + slen, "/v2.0") != 0))
+		goto done;
+	if (!oidc_guid(seg, slen))
+		goto done;
+	memcpy(m->om_tid, seg, slen);
+	m->om_tid[slen] = '\0';
+	m->om_tid_required = cfg->cf_authority != NULL || oidc_entra_host(host);
+done:
+	free(host);
+	free(path);
+}
+
 static char *
 oidc_json_dup(json_t *doc, const char *name)
 {
@@ -523,6 +606,8 @@ oidc_discovery_check(
 		why = "discovery document names an endpoint that is not https";
 	if (why != NULL)
 		oidc_meta_cleanup(m);
+	else
+		oidc_issuer_tenant(cfg, m);
 	return why;
 }
 

@@ -124,11 +124,13 @@ void oidc_tokens_cleanup(struct oidc_tokens *t);
 
 /*
  * Turn a token endpoint answer into tokens.  Returns 0; or the HTTP status
- * for the person (401 the provider refused, 502 garbage, 504 timeout) with
- * *code and a message for the log in err.  Garbage includes a token that
- * could split a header or a URL it is later put in: access_token must be
- * an RFC 6750 b64token, refresh_token RFC 6749 VSCHARs, id_token base64url
- * parts and dots, each at most OIDC_TOKEN_MAX bytes.
+ * for the person (401 the provider refused, 502 garbage or the client's
+ * own credentials refused (*code "invalid_client"), 504 timeout) with
+ * *code and a message for the log in err (a refusal's AADSTS number,
+ * trace_id and correlation_id when the answer has them).  Garbage includes a
+ * token that could split a header or a URL it is later put in: access_token
+ * must be an RFC 6750 b64token, refresh_token RFC 6749 VSCHARs, id_token
+ * base64url parts and dots, each at most OIDC_TOKEN_MAX bytes.
  */
 int oidc_tokens_parse(const struct httpc_result *res, struct oidc_tokens *t,
     const char **code, struct gh_error *err);
@@ -147,7 +149,8 @@ unsigned int oidc_token_auth_parse(const json_t *v);
 
 /*
  * Start a token endpoint POST with the client's credentials added, in the
- * way chosen by token_auth_method and the provider's metadata.  Returns the
+ * way chosen by token_auth_method, the certificate (a new client assertion
+ * per call) and the provider's metadata.  Returns the
  * transfer, or NULL with err set (no usable method: the message says
  * which; or the request could not start).
  */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * oidc_token.c: calls to the token endpoint (code redemption and refresh)
- * and reading their answers.  The client secret goes in HTTP Basic or in
- * the form, as token_auth_method and the provider's metadata decide, never
- * in a log line; every token that comes back is checked before it can be
- * kept or put in a header.
+ * and reading their answers.  The client proves itself with a fresh signed
+ * assertion (a certificate) or its secret in HTTP Basic or in the form, as
+ * token_auth_method and the provider's metadata decide, never in a log
+ * line; every token that comes back is checked before it can be kept or
+ * put in a header.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <jansson.h>
@@ -19,6 +21,7 @@
 #include "core/metrics.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "oidc/client_cert.h"
 #include "oidc/http_client.h"
 #include "oidc/jose.h"
 #include "oidc/oidc.h"
@@ -137,6 +140,52 @@ oidc_tokens_check(const struct oidc_tokens *t, struct gh_error *err)
 	return -1;
 }
 
+/* Copy s into buf when it is a short id of hex digits and dashes (a GUID);
+ * else leave buf empty. */
+static void
+oidc_token_id_copy(const char *s, char *buf, size_t size)
+{
+	size_t n = s != NULL ? strspn(s, "0123456789abcdefABCDEF-") : 0;
+
+	buf[0] = '\0';
+	if (s != NULL && s[n] == '\0' && n > 0 && n < size)
+		memcpy(buf, s, n + 1);
+}
+
+/*
+ * What identifies a refusal to the provider's support, for the log line:
+ * Entra's first AADSTS number (error_codes) and its trace_id and
+ * correlation_id, as " AADSTS700027 trace_id=... correlation_id=...", or
+ * "" when the answer has none.  Security: the body is the provider's and
+ * hostile; only a number and GUID-like ids are taken, never the
+ * description (it may hold user data).
+ */
+static void
+oidc_token_refusal_ref(json_t *doc, char *buf, size_t size)
+{
+	json_t *c = json_array_get(json_object_get(doc, "error_codes"), 0);
+	char trace[40], corr[40];
+	size_t n = 0;
+	int w;
+
+	buf[0] = '\0';
+	if (json_is_integer(c) && json_integer_value(c) > 0 &&
+	    json_integer_value(c) < 100000000) {
+		w = snprintf(
+		    buf, size, " AADSTS%lld", (long long)json_integer_value(c));
+		n = w > 0 && (size_t)w < size ? (size_t)w : 0;
+	}
+	oidc_token_id_copy(json_string_value(json_object_get(doc, "trace_id")),
+	    trace, sizeof(trace));
+	oidc_token_id_copy(
+	    json_string_value(json_object_get(doc, "correlation_id")), corr,
+	    sizeof(corr));
+	if (trace[0] != '\0' || corr[0] != '\0')
+		snprintf(buf + n, size - n, "%s%s%s%s",
+		    trace[0] != '\0' ? " trace_id=" : "", trace,
+		    corr[0] != '\0' ? " correlation_id=" : "", corr);
+}
+
 static int
 oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
     const char **code, struct gh_error *err)
@@ -144,6 +193,7 @@ oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
 	json_error_t jerr;
 	json_t *doc, *exp;
 	const char *e;
+	char ref[128];
 
 	memset(t, 0, sizeof(*t));
 	if (res->hr_status == HTTPC_TIMEOUT) {
@@ -192,9 +242,25 @@ oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
 			json_decref(doc);
 			return 502;
 		}
+		oidc_token_refusal_ref(doc, ref, sizeof(ref));
+		/* The client's own credentials (a wrong or expired secret, a
+		 * certificate the provider does not know): no fault of the
+		 * person's, and not a reason to end a session on refresh. */
+		if (strcmp(e, "invalid_client") == 0) {
+			*code = "invalid_client";
+			gh_error_set(err, *code,
+			    "token endpoint refused the client credentials: "
+			    "invalid_client%s (check client_secret, or "
+			    "that the app registration lists "
+			    "client_certificate)",
+			    ref);
+			json_decref(doc);
+			return 502;
+		}
 		/* invalid_grant and friends: the provider said no. */
 		*code = "token_refused";
-		gh_error_set(err, *code, "token endpoint refused: %.64s", e);
+		gh_error_set(
+		    err, *code, "token endpoint refused: %.64s%s", e, ref);
 		json_decref(doc);
 		return 401;
 	}
@@ -271,14 +337,34 @@ oidc_token_auth_parse(const json_t *v)
 	return bits;
 }
 
+/* The token_endpoint_auth_methods_supported bit of an OIDC_AUTH_* method
+ * and its name there. */
+static unsigned int
+oidc_token_auth_bit(int how, const char **name)
+{
+	switch (how) {
+	case OIDC_AUTH_BASIC:
+		*name = "client_secret_basic";
+		return OIDC_TAM_BASIC;
+	case OIDC_AUTH_POST:
+		*name = "client_secret_post";
+		return OIDC_TAM_POST;
+	default:
+		*name = "private_key_jwt";
+		return OIDC_TAM_PRIVATE_KEY_JWT;
+	}
+}
+
 /*
- * How to authenticate at the token endpoint: OIDC_AUTH_BASIC or _POST, or
- * -1 with err set.  An explicit token_auth_method wins unless the provider
- * lists its methods and that one is not among them (it would only earn an
- * invalid_client, after the secret was sent).  Otherwise Basic when listed
- * or when the provider lists nothing (OIDC Discovery 3: the default is
- * client_secret_basic), then post.  "none" is never used: gatehouse is a
- * confidential client, and private_key_jwt needs a key it does not have.
+ * How to authenticate at the token endpoint: OIDC_AUTH_BASIC, _POST or
+ * _PRIVATE_KEY_JWT, or -1 with err set.  A certificate makes auto mean
+ * private_key_jwt: the operator chose it, and falling back to a secret
+ * the provider happens to list would hide that choice.  An explicit (or
+ * so implied) method wins unless the provider lists its methods and that
+ * one is not among them (it would only earn an invalid_client, after the
+ * credential was sent).  Otherwise Basic when listed or when the provider
+ * lists nothing (OIDC Discovery 3: the default is client_secret_basic),
+ * then post.  "none" is never used: gatehouse is a confidential client.
  */
 static int
 oidc_token_auth_choose(
@@ -287,19 +373,25 @@ oidc_token_auth_choose(
 	const char *name;
 	int want = cfg->cf_token_auth;
 
+	if (want == OIDC_AUTH_AUTO && cfg->cf_client_cert != NULL)
+		want = OIDC_AUTH_PRIVATE_KEY_JWT;
 	if (!(tam & OIDC_TAM_LISTED))
 		return want == OIDC_AUTH_AUTO ? OIDC_AUTH_BASIC : want;
-	if (want == OIDC_AUTH_BASIC || want == OIDC_AUTH_POST) {
-		if (tam &
-		    (want == OIDC_AUTH_BASIC ? OIDC_TAM_BASIC : OIDC_TAM_POST))
+	if (want != OIDC_AUTH_AUTO) {
+		if (tam & oidc_token_auth_bit(want, &name))
 			return want;
-		name = want == OIDC_AUTH_BASIC ? "client_secret_basic"
-		                               : "client_secret_post";
 		gh_error_set(err, "token_auth_unsupported",
-		    "token_auth_method = %s, but the provider's "
+		    "%s = %s, but the provider's "
 		    "token_endpoint_auth_methods_supported does not list it "
-		    "(set token_auth_method = auto or another method)",
-		    name);
+		    "(%s)",
+		    cfg->cf_token_auth == OIDC_AUTH_AUTO
+		        ? "client_certificate is set, so token_auth_method"
+		        : "token_auth_method",
+		    name,
+		    want == OIDC_AUTH_PRIVATE_KEY_JWT
+		        ? "use client_secret instead, or a provider that takes "
+		          "certificates"
+		        : "set token_auth_method = auto or another method");
 		return -1;
 	}
 	if (tam & OIDC_TAM_BASIC)
@@ -309,10 +401,37 @@ oidc_token_auth_choose(
 	gh_error_set(err, "token_auth_unsupported",
 	    "the provider's token_endpoint_auth_methods_supported lists "
 	    "neither client_secret_basic nor client_secret_post%s",
-	    (tam & OIDC_TAM_NONE) ? " (\"none\" is never used by a "
-	                            "confidential client)"
-	                          : "");
+	    (tam & OIDC_TAM_PRIVATE_KEY_JWT)
+	        ? " (it lists private_key_jwt: set client_certificate and "
+	          "client_certificate_key)"
+	        : ((tam & OIDC_TAM_NONE) ? " (\"none\" is never used by a "
+	                                   "confidential client)"
+	                                 : ""));
 	return -1;
+}
+
+/* Add the client assertion to the form (RFC 7523 2.2, with client_id as
+ * Entra's examples send it).  0, or -1 with err set. */
+static int
+oidc_token_assert(const struct config *cfg, const struct oidc_meta *m,
+    struct evbuffer *form, struct gh_error *err)
+{
+	char *a;
+
+	/* A fresh assertion for every request: its jti is never reused,
+	 * and it names this token endpoint only. */
+	a = client_cert_assertion(cfg->cf_client_cert,
+	    cfg->cf_client_assertion_alg, cfg->cf_client_id,
+	    m->om_token_endpoint, time(NULL), err);
+	if (a == NULL)
+		return -1;
+	httpc_form_add(form, "client_id", cfg->cf_client_id);
+	httpc_form_add(
+	    form, "client_assertion_type", CLIENT_CERT_ASSERTION_TYPE);
+	httpc_form_add(form, "client_assertion", a);
+	OPENSSL_cleanse(a, strlen(a));
+	free(a);
+	return 0;
 }
 
 struct httpc_xfer *
@@ -336,7 +455,10 @@ oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
 	if (how == -1)
 		return NULL;
 	gh_error_set(err, "internal", "out of memory");
-	if (how == OIDC_AUTH_BASIC) {
+	if (how == OIDC_AUTH_PRIVATE_KEY_JWT) {
+		if (oidc_token_assert(cfg, m, form, err) == -1)
+			goto done;
+	} else if (how == OIDC_AUTH_BASIC) {
 		/* RFC 6749 2.3.1: form-encode each, then base64. */
 		id = httpc_form_escape(cfg->cf_client_id);
 		sec =
@@ -368,7 +490,8 @@ oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
 	req.hq_headers = hdrs;
 	req.hq_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
 	x = httpc_request(w->w_httpc, &req, done, arg, err);
-	/* The form held the secret and a code or refresh token. */
+	/* The form held the secret or the assertion, and a code or a refresh
+	 * token. */
 	OPENSSL_cleanse(body, len);
 done:
 	if (cred != NULL) {

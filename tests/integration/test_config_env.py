@@ -9,11 +9,19 @@ import shutil
 import subprocess
 import tempfile
 
+import atexit
+
 import pytest
 import requests
 
+from certs import Credential
 from conftest import BIN, free_port
 from test_config import check, help_keys
+
+# A usable certificate and key for client_certificate(_key), made once.
+CERT_DIR = tempfile.mkdtemp(prefix="gh-env-cert-")
+atexit.register(shutil.rmtree, CERT_DIR, True)
+CERT, CERT_KEY = Credential().write(CERT_DIR)
 
 PROVIDER = {
     "authority": "http://127.0.0.1:9/contoso.onmicrosoft.com",
@@ -34,6 +42,10 @@ NO_DEFAULT = {
                         oidc_issuer="http://127.0.0.1:9/tenant/v2.0"),
     "client_id": dict(PROVIDER),
     "client_secret": dict(PROVIDER),
+    "client_certificate": dict(PROVIDER, client_certificate=CERT,
+                               client_certificate_key=CERT_KEY),
+    "client_certificate_key": dict(PROVIDER, client_certificate=CERT,
+                                   client_certificate_key=CERT_KEY),
     "redirect_uri": dict(PROVIDER),
     "api_audience": {"api_audience": "api://my-api"},
     "ca_file": {"ca_file": "/etc/ssl/certs/ca-certificates.crt"},

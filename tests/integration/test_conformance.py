@@ -458,7 +458,8 @@ def test_token_endpoint_invalid_grant_401(op, tmp, upstream):
         g, op, upstream, 401, "token_refused",
         arm=lambda: op.fault("token_error", error="invalid_grant"),
         log=r"result=token_refused reason=\"token endpoint refused: "
-            r"invalid_grant\"")
+            r"invalid_grant AADSTS70008 trace_id=[0-9a-f-]{36} "
+            r"correlation_id=[0-9a-f-]{36}\"")
 
 
 @pytest.mark.parametrize("fault,params,reason", [

@@ -80,7 +80,8 @@ def forms_of(text):
 
 
 class DemoOP:
-    def __init__(self, tmp, redirect_uri, post_logout, access_ttl=None):
+    def __init__(self, tmp, redirect_uri, post_logout, access_ttl=None,
+                 extra_args=()):
         self.tmp = tmp
         self.redirect_uri = redirect_uri
         self.port = free_port()
@@ -92,6 +93,7 @@ class DemoOP:
                 "--post-logout-redirect-uri", post_logout]
         if access_ttl:
             argv += ["--access-token-ttl", str(access_ttl)]
+        argv += list(extra_args)
         self.proc = Proc(argv, os.path.join(tmp, "op.log"))
         try:
             assert int(wait_file(pf, 15)) == self.port

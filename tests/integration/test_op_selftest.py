@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from certs import ASSERTION_TYPE, Credential
 from op_client import (OP, Flow, decode_jwt, full_sign_in, redeem_code,
                        refresh, sign_in, sign_in_with_form, verify_jwt)
 
@@ -184,3 +185,121 @@ def test_faults(op):
     op.fault("discovery_down")
     assert requests.get(op.discovery_url, timeout=5).status_code == 503
     assert requests.get(op.discovery_url, timeout=5).status_code == 200
+
+
+# -- private_key_jwt: the OP's checks of a client assertion -----------------
+
+@pytest.fixture(scope="module")
+def creds():
+    """The registered credential and a stranger's."""
+    return Credential(), Credential(cn="someone else")
+
+
+def assertion_redeem(op, assertion, extra=None):
+    """Redeem a fresh code with `assertion` as the client credential."""
+    flow = Flow(op)
+    answer = sign_in(flow.url, "alice@contoso.com")
+    data = {"grant_type": "authorization_code", "code": answer["code"],
+            "redirect_uri": flow.redirect_uri, "code_verifier": flow.verifier,
+            "client_id": op.client_id, "client_assertion": assertion,
+            "client_assertion_type": ASSERTION_TYPE}
+    data.update(extra or {})
+    return requests.post(op.endpoint("token"), data=data, timeout=10)
+
+
+@pytest.mark.parametrize("alg", ["PS256", "RS256"])
+def test_assertion_accepted(op, creds, alg):
+    me, _ = creds
+    op.config(client_certificates=[me.cert_pem])
+    r = assertion_redeem(op, me.assertion(op.client_id, op.endpoint("token"),
+                                          alg=alg))
+    assert r.status_code == 200, r.text
+    assert "id_token" in r.json()
+    last = op.last("token")
+    assert last["notes"]["client_auth"] == "private_key_jwt"
+    assert last["notes"]["assertion"]["header"]["alg"] == alg
+
+
+def refused(r, code):
+    """Entra's answer to a bad client credential: 401 invalid_client with
+    its AADSTS number and the ids support asks for."""
+    assert r.status_code == 401, r.text
+    body = r.json()
+    assert body["error"] == "invalid_client", body
+    assert body["error_codes"] == [code], body
+    assert body["error_description"].startswith("AADSTS%d: " % code)
+    assert body["trace_id"] and body["correlation_id"] and body["timestamp"]
+
+
+def test_assertion_refusals(op, creds):
+    """Each check the OP makes, failed one at a time."""
+    me, stranger = creds
+    op.config(client_certificates=[me.cert_pem])
+    tok = op.endpoint("token")
+    cid = op.client_id
+    now = int(time.time())
+    cases = [
+        # signed by another key, naming the registered certificate
+        (me.assertion(cid, tok, key=stranger.key), 700027),
+        (me.assertion(cid, tok, alg="RS256", key=stranger.key), 700027),
+        # a certificate the app registration does not list
+        (stranger.assertion(cid, tok), 700027),
+        (me.assertion(cid, tok, header={"x5t#S256": None, "x5t": None}),
+         700027),
+        (me.assertion(cid, tok, header={"x5t": stranger.x5t}), 700027),
+        # PS256 with a salt that is not the digest's length
+        (me.assertion(cid, tok, salt=64), 700027),
+        # claimed RS256, signed PS256
+        (me.assertion(cid, tok, alg="PS256", header={"alg": "RS256"}),
+         700027),
+        (me.assertion(cid, tok, header={"alg": "HS256"}), 5002738),
+        (me.assertion(cid, tok, header={"alg": "none"}), 5002738),
+        (me.assertion(cid, tok + "x"), 700023),
+        (me.assertion(cid, op.issuer), 700023),
+        (me.assertion(cid, tok, claims={"sub": "someone"}), 700021),
+        (me.assertion("another-app", tok), 700021),
+        (me.assertion(cid, tok, lifetime=3600), 700024),
+        (me.assertion(cid, tok, now=now - 1000), 700024),
+        (me.assertion(cid, tok, claims={"nbf": now + 1000}), 700024),
+        (me.assertion(cid, tok, claims={"iat": now + 1000}), 700024),
+        (me.assertion(cid, tok, claims={"exp": None}), 700024),
+        (me.assertion(cid, tok, claims={"jti": None}), 50013),
+        ("not.a.jwt", 50027),
+    ]
+    for assertion, code in cases:
+        refused(assertion_redeem(op, assertion), code)
+    # the client_id parameter must be the assertion's
+    refused(assertion_redeem(op, me.assertion("another-app", tok,),
+                             {"client_id": "another-app"}), 700016)
+    refused(assertion_redeem(op, me.assertion(cid, tok),
+                             {"client_assertion_type": "jwt"}), 7000218)
+    # the OP's own clock decides (time_offset moves it)
+    op.config(time_offset=-1000)
+    refused(assertion_redeem(op, me.assertion(cid, tok)), 700024)
+    op.config(time_offset=1000)
+    refused(assertion_redeem(op, me.assertion(cid, tok)), 700024)
+    op.config(time_offset=0)
+    r = assertion_redeem(op, me.assertion(cid, tok))
+    assert r.status_code == 200, r.text
+
+
+def test_assertion_replay_refused(op, creds):
+    me, _ = creds
+    op.config(client_certificates=[me.cert_pem])
+    a = me.assertion(op.client_id, op.endpoint("token"))
+    assert assertion_redeem(op, a).status_code == 200
+    r = assertion_redeem(op, a)
+    refused(r, 50013)
+    assert "replay" in r.json()["error_description"]
+
+
+def test_assertion_method_rules(op, creds):
+    me, _ = creds
+    op.config(client_certificates=[me.cert_pem])
+    a = me.assertion(op.client_id, op.endpoint("token"))
+    r = assertion_redeem(op, a, {"client_secret": op.client_secret})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    op.config(token_auth_methods=["client_secret_post"])
+    refused(assertion_redeem(op, me.assertion(op.client_id,
+                                              op.endpoint("token"))),
+            7000218)

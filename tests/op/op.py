@@ -35,6 +35,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -117,6 +118,13 @@ FAULTS = {
     # end_session_endpoint
     "logout_error": "logout",
 }
+# private_key_jwt (RFC 7523, OIDC Core 9) as Entra's certificate
+# credentials take it.
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGS = ("PS256", "RS256")
+ASSERTION_MAX_LIFETIME = 600  # exp at most 10 minutes ahead
+ASSERTION_SKEW = 120  # clock difference tolerated on exp, nbf, iat
+
 REFRESH_ONLY = ("refresh_different_sub", "refresh_different_iss",
                 "refresh_different_aud")
 
@@ -141,11 +149,15 @@ DEFAULT_CONFIG = {
     "time_offset": 0,
     # OIDC Core 3.1.3.6: an at_hash of the access token in each ID token
     "id_token_at_hash": False,
-    # None: advertise post, private_key_jwt and basic, accept post and
-    # basic.  A list: advertise exactly it and refuse any other method
-    # (401 invalid_client).  "absent": no such member in discovery, and
-    # only client_secret_basic, its default (OIDC Discovery 3).
+    # None: advertise post, private_key_jwt and basic, and accept them.
+    # A list: advertise exactly it and refuse any other method (401
+    # invalid_client).  "absent": no such member in discovery, and only
+    # client_secret_basic, its default (OIDC Discovery 3).
     "token_auth_methods": None,
+    # PEM certificates registered for the client (an app registration's
+    # certificate credentials): a private_key_jwt assertion must name one
+    # by its thumbprint and be signed by its key.
+    "client_certificates": [],
 }
 
 
@@ -265,6 +277,7 @@ class State:
             self.faults = []
             self.fault_seq = 0
             self.codes = {}
+            self.assertion_jtis = {}  # jti -> exp, for replays
             self.refresh_tokens = {}
             self.sessions = {}
             self.clear_log()
@@ -932,7 +945,16 @@ class Handler(BaseHTTPRequestHandler):
         # client authentication
         auth = self.headers.get("Authorization", "")
         post_id, post_secret = form.get("client_id"), form.get("client_secret")
-        if auth.lower().startswith("basic "):
+        if "client_assertion" in form or "client_assertion_type" in form:
+            if post_secret is not None or auth.lower().startswith("basic "):
+                return self.token_error(400, "invalid_request", "More than "
+                                        "one client authentication method "
+                                        "used.", 90014)
+            client_id, failure = self.check_assertion(cfg, form)
+            if failure:
+                return self.token_error(*failure)
+            secret, how = None, "private_key_jwt"
+        elif auth.lower().startswith("basic "):
             try:
                 raw = base64.b64decode(auth[6:].strip(), validate=True)
                 # RFC 6749 2.3.1: each of id and secret is form-encoded
@@ -965,7 +987,8 @@ class Handler(BaseHTTPRequestHandler):
         notes["client_auth"] = how
         allowed = cfg["token_auth_methods"]
         if allowed is None:
-            allowed = ("client_secret_basic", "client_secret_post")
+            allowed = ("client_secret_basic", "client_secret_post",
+                       "private_key_jwt")
         elif allowed == "absent":
             allowed = ("client_secret_basic",)
         if how not in allowed:
@@ -978,8 +1001,8 @@ class Handler(BaseHTTPRequestHandler):
                 401, "invalid_client", "AADSTS700016: Application with "
                 "identifier '%s' was not found in the directory." % client_id,
                 700016)
-        if not hmac.compare_digest(secret.encode(),
-                                   cfg["client_secret"].encode()):
+        if how != "private_key_jwt" and not hmac.compare_digest(
+                secret.encode(), cfg["client_secret"].encode()):
             return self.token_error(
                 401, "invalid_client", "AADSTS7000215: Invalid client secret "
                 "provided.", 7000215)
@@ -991,6 +1014,107 @@ class Handler(BaseHTTPRequestHandler):
         return self.token_error(400, "unsupported_grant_type",
                                 "AADSTS70003: The app requested an unsupported"
                                 " grant type '%s'." % grant, 70003)
+
+    def check_assertion(self, cfg, form):
+        """A private_key_jwt client assertion, checked as Entra checks a
+        certificate credential: (client_id, None), or (None, the
+        token_error arguments).  Every failure is 401 invalid_client, as
+        Entra answers them.  Its header and claims go in the log entry's
+        notes ("assertion"); the failure's reason in notes["error"]."""
+        st = self.state
+        notes = self.entry["notes"]
+
+        def refuse(code, text):
+            notes["assertion_error"] = code
+            return None, (401, "invalid_client", "AADSTS%d: %s" % (code, text),
+                          code)
+
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return refuse(7000218, "client_assertion_type must be '%s'."
+                          % ASSERTION_TYPE)
+        try:
+            head, body, sig = form.get("client_assertion", "").split(".")
+            header = json.loads(b64u_decode(head))
+            claims = json.loads(b64u_decode(body))
+            signature = b64u_decode(sig)
+            if not isinstance(header, dict) or not isinstance(claims, dict):
+                raise ValueError("not objects")
+        except Exception:
+            return refuse(50027, "JWT token is invalid or malformed.")
+        notes["assertion"] = {"header": header, "claims": claims}
+        alg = header.get("alg")
+        if alg not in ASSERTION_ALGS:
+            return refuse(5002738, "Invalid JWT token. '%s' is not a "
+                          "supported signature algorithm." % (alg,))
+        iss, sub = claims.get("iss"), claims.get("sub")
+        if not isinstance(iss, str) or iss != sub or (
+                form.get("client_id") is not None and
+                form["client_id"] != iss):
+            return refuse(700021, "Client assertion application identifier "
+                          "doesn't match 'client_id' parameter.")
+        if iss != cfg["client_id"]:
+            return refuse(700016, "Application with identifier '%s' was not "
+                          "found in the directory." % iss)
+        # The registered certificate the header names by its thumbprint.
+        s256, s1 = header.get("x5t#S256"), header.get("x5t")
+        cert = None
+        for pem in cfg["client_certificates"]:
+            c = x509.load_pem_x509_certificate(pem.encode("ascii"))
+            t256 = b64u(c.fingerprint(hashes.SHA256()))
+            t1 = b64u(c.fingerprint(hashes.SHA1()))
+            if (s256 is not None or s1 is not None) and \
+                    s256 in (None, t256) and s1 in (None, t1):
+                cert = c
+                break
+        if cert is None:
+            return refuse(700027, "The certificate with identifier used to "
+                          "sign the client assertion is not registered on "
+                          "application. [Reason - The key was not found., "
+                          "Thumbprint of key used by client: '%s']"
+                          % (s256 or s1,))
+        pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                          salt_length=32) if alg == "PS256" \
+            else padding.PKCS1v15()
+        try:
+            cert.public_key().verify(signature, (head + "." + body).encode(),
+                                     pad, hashes.SHA256())
+        except Exception:
+            return refuse(700027, "Client assertion contains an invalid "
+                          "signature. [Reason - The key was found, but the "
+                          "signature does not verify with it.]")
+        aud = claims.get("aud")
+        mine = (st.endpoint("token"), st.base + urlsplit(self.path).path)
+        if not (aud in mine or (isinstance(aud, list) and
+                                any(a in mine for a in aud))):
+            return refuse(700023, "Client assertion audience claim does not "
+                          "match Realm issuer.")
+        now = st.now()
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), \
+            claims.get("iat")
+        times = [t for t in (exp, nbf, iat) if t is not None]
+        if not isinstance(exp, int) or \
+                not all(isinstance(t, int) for t in times) or \
+                exp <= now - ASSERTION_SKEW or \
+                exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_SKEW or \
+                (nbf is not None and nbf > now + ASSERTION_SKEW) or \
+                (iat is not None and iat > now + ASSERTION_SKEW):
+            return refuse(700024, "Client assertion is not within its valid "
+                          "time range. Current time: %s, assertion valid "
+                          "from %s, expiry time of assertion %s."
+                          % (now, nbf, exp))
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            return refuse(50013, "Assertion is invalid: it has no jti.")
+        # RFC 7523 3: a jti may be used once (Entra documents no code for
+        # a replay; 50013 is its "assertion is invalid" family).
+        with st.lock:
+            st.assertion_jtis = {j: e for j, e in st.assertion_jtis.items()
+                                 if e > now - ASSERTION_SKEW}
+            if jti in st.assertion_jtis:
+                return refuse(50013, "Assertion is invalid: its jti was "
+                              "already used (a replay).")
+            st.assertion_jtis[jti] = exp
+        return iss, None
 
     def token_fault(self, fault):
         name = fault["name"]
@@ -1436,9 +1560,14 @@ class Handler(BaseHTTPRequestHandler):
                         if k not in DEFAULT_CONFIG:
                             raise ValueError("unknown config key %r" % k)
                         if k in ("redirect_uris",
-                                 "post_logout_redirect_uris") and \
+                                 "post_logout_redirect_uris",
+                                 "client_certificates") and \
                                 not isinstance(v, list):
                             raise ValueError("%s must be a list" % k)
+                        if k == "client_certificates":
+                            for pem in v:  # each must be a certificate
+                                x509.load_pem_x509_certificate(
+                                    pem.encode("ascii"))
                         new[k] = v
                     st.config = new
             with st.lock:

@@ -341,6 +341,54 @@ test_claims(const cjose_jwk_t *r1, const struct jwks *keys)
 	    "no audience configured fails closed");
 }
 
+/* Entra's tid rule: the tenant the issuer names. */
+static void
+test_tid(const cjose_jwk_t *r1, const struct jwks *keys)
+{
+	static const char tid[] = "8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f60";
+	const char *H = "{\"alg\":\"RS256\",\"kid\":\"rsa1\"}";
+	struct jose_check chk;
+	json_t *c;
+
+	check_init(&chk);
+	c = claims_base();
+	json_object_set_new(c, "tid", json_string("another-tenant"));
+	is_int(run(sign(r1, H, c), keys, &chk), JOSE_OK,
+	    "tid not checked when the issuer names no tenant");
+	chk.jc_tid = tid;
+	is_int(run(sign(r1, H, claims_base()), keys, &chk), JOSE_OK,
+	    "no tid accepted when it is not required (a generic provider)");
+	c = claims_base();
+	json_object_set_new(c, "tid", json_string(tid));
+	is_int(run(sign(r1, H, c), keys, &chk), JOSE_OK, "the issuer's tid");
+	c = claims_base();
+	json_object_set_new(
+	    c, "tid", json_string("8A6A6E1F-4C3B-4D2E-9F10-1B2C3D4E5F60"));
+	is_int(run(sign(r1, H, c), keys, &chk), JOSE_OK,
+	    "the issuer's tid in upper case (a GUID)");
+	c = claims_base();
+	json_object_set_new(
+	    c, "tid", json_string("8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f61"));
+	refused(run(sign(r1, H, c), keys, &chk), "tid_mismatch",
+	    "another tenant's tid");
+	ok(strstr(err.ge_msg, "5f61") != NULL && strstr(err.ge_msg, tid),
+	    "the message names both tenants: %s", err.ge_msg);
+	c = claims_base();
+	json_object_set_new(c, "tid", json_integer(1));
+	refused(run(sign(r1, H, c), keys, &chk), "tid_mismatch",
+	    "a tid that is not a string");
+	c = claims_base();
+	json_object_set_new(c, "tid", json_string(""));
+	refused(
+	    run(sign(r1, H, c), keys, &chk), "tid_mismatch", "an empty tid");
+	chk.jc_tid_required = 1;
+	refused(run(sign(r1, H, claims_base()), keys, &chk), "tid_missing",
+	    "no tid where the provider is Entra");
+	c = claims_base();
+	json_object_set_new(c, "tid", json_string(tid));
+	is_int(run(sign(r1, H, c), keys, &chk), JOSE_OK, "required and equal");
+}
+
 static void
 test_algs(const cjose_jwk_t *r1, const cjose_jwk_t *r2, const cjose_jwk_t *ec,
     const struct jwks *keys)
@@ -765,6 +813,7 @@ main(void)
 	}
 
 	test_claims(r1, keys);
+	test_tid(r1, keys);
 	test_algs(r1, r2, ec, keys);
 	test_keys(r1, r2, keys, one);
 	test_shape(r1, keys);

@@ -168,11 +168,82 @@ test_auth_methods(void)
 	    "names are case-sensitive");
 }
 
+/* A refusal with `status` and `body`: the status gatehouse answers, *code
+ * and the message. */
+static int
+refusal(long status, const char *body, const char **code, struct gh_error *err)
+{
+	struct httpc_result res;
+	struct oidc_tokens t;
+	int st;
+
+	memset(&res, 0, sizeof(res));
+	res.hr_status = HTTPC_OK;
+	res.hr_code = status;
+	res.hr_body = body;
+	res.hr_len = strlen(body);
+	memset(err, 0, sizeof(*err));
+	*code = NULL;
+	st = oidc_tokens_parse(&res, &t, code, err);
+	oidc_tokens_cleanup(&t);
+	return st;
+}
+
+static void
+test_refusals(void)
+{
+	const char *entra =
+	    "{\"error\":\"invalid_client\",\"error_description\":"
+	    "\"AADSTS700027: Client assertion contains an invalid signature. "
+	    "user@contoso.com\",\"error_codes\":[700027],"
+	    "\"timestamp\":\"2026-01-09 02:02:12Z\","
+	    "\"trace_id\":\"0000aaaa-11bb-cccc-dd22-eeeeee333333\","
+	    "\"correlation_id\":\"aaaa0000-bb11-2222-33cc-444444dddddd\"}";
+	const char *code;
+	struct gh_error err;
+	long status;
+
+	/* Entra answers invalid_client with 401; RFC 6749 also allows 400. */
+	for (status = 400; status <= 401; status++) {
+		is_int(refusal(status, entra, &code, &err), 502,
+		    "invalid_client (%ld) is the gateway's own problem: 502",
+		    status);
+		is_str(code, "invalid_client", "its code");
+		ok(strstr(err.ge_msg, "client credentials") != NULL &&
+		        strstr(err.ge_msg, " AADSTS700027 ") != NULL &&
+		        strstr(err.ge_msg,
+		            "trace_id=0000aaaa-11bb-cccc-dd22-eeeeee333333") !=
+		            NULL &&
+		        strstr(err.ge_msg,
+		            "correlation_id=aaaa0000-bb11-2222-"
+		            "33cc-444444dddddd") != NULL,
+		    "the message says so, with the code and the ids: %s",
+		    err.ge_msg);
+		ok(strstr(err.ge_msg, "user@") == NULL &&
+		        strstr(err.ge_msg, "invalid signature") == NULL,
+		    "never the description (it may hold user data)");
+	}
+	is_int(refusal(400,
+	           "{\"error\":\"invalid_grant\",\"error_codes\":[70008],"
+	           "\"trace_id\":\"x\\r\\nInjected: 1\","
+	           "\"correlation_id\":12}",
+	           &code, &err),
+	    401, "invalid_grant: the provider refused the person's grant");
+	is_str(code, "token_refused", "its code");
+	is_str(err.ge_msg, "token endpoint refused: invalid_grant AADSTS70008",
+	    "hostile ids are left out, the number kept");
+	is_int(refusal(400, "{\"error\":\"invalid_grant\"}", &code, &err), 401,
+	    "a refusal without Entra's members");
+	is_str(err.ge_msg, "token endpoint refused: invalid_grant",
+	    "nothing added");
+}
+
 int
 main(void)
 {
 	test_access_token();
 	test_other_tokens();
 	test_auth_methods();
+	test_refusals();
 	return done_testing();
 }
