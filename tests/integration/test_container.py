@@ -344,13 +344,22 @@ def test_kubernetes_sidecar_signs_in_end_to_end(images, op, tmp):
             wait_log(g.log, r"provider ready worker=%d" % w)
 
         # The probes as the kubelet would make them, on the target port.
+        # Readiness is /.auth/readyz as soon as this gatehouse has one (it
+        # answers anything but 404); only without it the liveness endpoint.
+        has_readyz = requests.get(g.url + "/.auth/readyz",
+                                  timeout=5).status_code != 404
+        want = {"livenessProbe": "/.auth/healthz",
+                "readinessProbe": "/.auth/readyz" if has_readyz
+                else "/.auth/healthz"}
         for kind, ppath, pport in found:
-            assert pport == "http", (kind, pport)
+            assert (ppath, pport) == (want[kind], "http"), (kind, ppath)
             r = requests.get(g.url + ppath, timeout=5)
             assert r.status_code == 200, (kind, ppath, r.status_code)
 
         # The app listens on loopback only: nothing outside the pod
         # reaches it but through gatehouse.
+        wait_http("http://127.0.0.1:%d/healthz" % app_port,
+                  logs=lambda: container_logs(app))
         with open("/proc/net/tcp") as f:
             listening = [l.split()[1] for l in f.readlines()[1:]
                          if l.split()[3] == "0A"]
