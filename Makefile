@@ -1,7 +1,7 @@
 # gatehouse: an OpenID Connect authentication gateway.
 # Targets: all (build/gatehouse), deps, test, unit, integration, asan,
 # check-sample, check-exports, check-includes, format, format-check, demo, run, bench,
-# fuzz, clean.
+# fuzz, image, clean.
 
 BUILD    ?= build
 CC       ?= cc
@@ -18,8 +18,13 @@ VERSION   = 0.1.0
 DEB_BUILD = build-essential pkg-config libevent-dev libcurl4-openssl-dev \
 	    libjansson-dev libssl-dev liblmdb-dev libcjose-dev libhiredis-dev
 DEB_TEST  = python3 python3-pytest python3-requests python3-cryptography \
-	    lmdb-utils curl procps nginx-light chromium clang-format \
-	    redis-server redis-sentinel
+	    lmdb-utils curl procps nginx-light chromium clang-format systemd \
+	    redis-server redis-sentinel $(DEB_IMAGE)
+# The container image (make image, and its tests): podman with runc (see
+# tests/integration/podman.py for why not crun), catatonit for the pods'
+# infra containers, mmdebstrap to make the debian:bookworm-slim base from
+# Debian's mirror where no image registry is reachable.
+DEB_IMAGE = podman runc catatonit mmdebstrap
 # The demo runs on Python's standard library and the Node.js OpenID
 # Provider: none of the test tools (pytest, Chromium, nginx).
 DEB_DEMO  = python3
@@ -59,7 +64,7 @@ ALL_CFLAGS = $(CFLAGS) $(SANFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
 LDLIBS = $(PKG_LIBS) -lpthread
 
 .PHONY: all deps test unit integration asan check-sample format \
-	format-check demo run bench clean
+	format-check demo run bench image clean
 
 all: $(BUILD)/gatehouse
 
@@ -157,6 +162,15 @@ DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc
 bench: DEB_EXTRA = $(DEB_BENCH)
 bench: deps all
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+
+# The container image (Containerfile) as $(IMAGE), built with podman
+# (`docker build -f Containerfile -t gatehouse .` works the same);
+# tests/integration/podman.py holds the flags these machines need and makes
+# the base image when it is missing.
+IMAGE ?= localhost/gatehouse:latest
+image: DEB_FOR = $(DEB_IMAGE) python3
+image: deps
+	$(PYTHON) tests/integration/podman.py image --tag $(IMAGE)
 
 clean:
 	rm -rf $(BUILD)
