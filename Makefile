@@ -158,7 +158,7 @@ run: deps all
 	$(PYTHON) examples/demo.py --tenant $(if $(UPSTREAM),--upstream $(UPSTREAM))
 
 # Benchmarks only: the peers gatehouse is measured against.
-DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc
+DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc redis-server
 bench: DEB_EXTRA = $(DEB_BENCH)
 bench: deps all
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)

@@ -42,6 +42,8 @@ APACHE_MODS = "/usr/lib/apache2/modules"
 CASES = [("hello", 64), ("hello", 256), ("16k", 64)]
 SMALL = "hello\n"
 BEFORE = "gatehouse (before)"
+REDIS_GH = "gatehouse x2 on Redis"
+REDIS_OIDC = "mod_auth_openidc on Redis"
 
 
 def log(msg):
@@ -248,10 +250,10 @@ http {
     return p, port
 
 
-def start_op(sv, gh_ports, ap_port):
+def start_op(sv, gh_ports, ap_ports):
     pf = os.path.join(sv.tmp, "op.port")
     redirects = ["http://127.0.0.1:%d/.auth/callback" % p for p in gh_ports]
-    redirects.append("http://127.0.0.1:%d/redirect_uri" % ap_port)
+    redirects += ["http://127.0.0.1:%d/redirect_uri" % p for p in ap_ports]
     p = sv.spawn("op", ["node", os.path.join(HERE, "fast_op.mjs"), pf,
                         CLIENT_ID, CLIENT_SECRET] + redirects, 0)
     end = time.time() + 20
@@ -265,10 +267,14 @@ def start_op(sv, gh_ports, ap_port):
 
 
 def start_gatehouse(sv, up_port, op_port, port, workers, store_parent=None,
-                    name="gatehouse", binary=BIN):
+                    name="gatehouse", binary=BIN, store_url=None,
+                    key_name=None):
+    """A gatehouse on port; its sessions in LMDB under store_parent (or
+    the temporary directory), or in the store named by store_url (replicas
+    that share one pass the same key_name: they must share the key file)."""
     tmp = sv.tmp
     conf = os.path.join(tmp, name + ".conf")
-    store = os.path.join(store_parent or tmp, name + "-sessions")
+    store = store_url or os.path.join(store_parent or tmp, name + "-sessions")
     with open(conf, "w") as f:
         f.write("\n".join([
             "listen = 127.0.0.1:%d" % port,
@@ -281,7 +287,8 @@ def start_gatehouse(sv, up_port, op_port, port, workers, store_parent=None,
             "client_secret = " + CLIENT_SECRET,
             "redirect_uri = http://127.0.0.1:%d/.auth/callback" % port,
             "session_store = " + store,
-            "session_key_file = " + os.path.join(tmp, name + ".key"),
+            "session_key_file = " + os.path.join(tmp, (key_name or name)
+                                                 + ".key"),
             "route /* allow authenticated",
         ]) + "\n")
     p = sv.spawn(name, [binary, "-c", conf], 1)
@@ -299,10 +306,23 @@ def start_gatehouse(sv, up_port, op_port, port, workers, store_parent=None,
     return p, store
 
 
-def start_apache(sv, up_port, op_port, oidc_port):
+def start_apache(sv, up_port, op_port, oidc_port, name="apache",
+                 redis_port=None):
+    """Apache with a plain mod_proxy virtual host and one with
+    mod_auth_openidc, its sessions in shm or, with redis_port, in Redis
+    (OIDCCacheType redis, as several Apache replicas would share them)."""
     tmp = sv.tmp
     plain_port = free_port()
-    conf = os.path.join(tmp, "apache.conf")
+    conf = os.path.join(tmp, name + ".conf")
+    if redis_port:
+        cache = ("OIDCCacheType redis\n    OIDCRedisCacheServer "
+                 "127.0.0.1:%d" % redis_port)
+    else:
+        cache = "OIDCCacheType shm\n    OIDCCacheShmMax 20000"
+    # Two instances may run at once: each has its own runtime files.
+    run = os.path.join(tmp, name + "-run")
+    os.makedirs(run, exist_ok=True)
+    os.chmod(run, 0o777)
     mods = ["mpm_event", "authn_core", "authz_core", "authz_user",
             "proxy", "proxy_http", "auth_openidc"]
     with open(conf, "w") as f:
@@ -311,11 +331,11 @@ def start_apache(sv, up_port, op_port, oidc_port):
         f.write("""
 ServerRoot %(tmp)s
 ServerName 127.0.0.1
-DefaultRuntimeDir %(tmp)s
-PidFile %(tmp)s/apache.pid
-ErrorLog %(tmp)s/apache-error.log
+DefaultRuntimeDir %(run)s
+PidFile %(tmp)s/%(name)s.pid
+ErrorLog %(tmp)s/%(name)s-error.log
 LogLevel warn
-Mutex file:%(tmp)s default
+Mutex file:%(run)s default
 User www-data
 Group www-data
 Listen 127.0.0.1:%(plain)d
@@ -347,8 +367,7 @@ ListenBacklog 4096
     OIDCScope "openid profile offline_access"
     OIDCPKCEMethod S256
     OIDCSSLValidateServer Off
-    OIDCCacheType shm
-    OIDCCacheShmMax 20000
+    %(cache)s
     OIDCSessionType server-cache
     OIDCSessionInactivityTimeout 3600
     OIDCProviderTokenEndpointAuth client_secret_post
@@ -360,8 +379,9 @@ ListenBacklog 4096
     </Location>
 </VirtualHost>
 """ % {"tmp": tmp, "plain": plain_port, "oidc": oidc_port, "up": up_port,
-       "op": op_port, "cid": CLIENT_ID, "secret": CLIENT_SECRET})
-    p = sv.spawn("apache", ["apache2", "-f", conf, "-DFOREGROUND"], 1)
+       "op": op_port, "cid": CLIENT_ID, "secret": CLIENT_SECRET,
+       "name": name, "cache": cache, "run": run})
+    p = sv.spawn(name, ["apache2", "-f", conf, "-DFOREGROUND"], 1)
     wait_port(plain_port, p)
     wait_port(oidc_port, p)
     return p, plain_port
@@ -488,15 +508,55 @@ def parse_ms(v, unit):
     return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
 
-def wrk(port, path, conns, seconds, cookie, root):
-    t0 = cpu_ticks(root)
+def wrk_cmd(port, path, conns, seconds, cookie):
     cmd = pin(0) + ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
                     "--latency", "-H", "Accept: text/html"]
     if cookie:
         cmd += ["-H", "Cookie: " + cookie]
     cmd.append("http://127.0.0.1:%d/%s" % (port, path))
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    return cmd
+
+
+def wrk(port, path, conns, seconds, cookie, root):
+    t0 = cpu_ticks(root)
+    out = subprocess.run(wrk_cmd(port, path, conns, seconds, cookie),
+                         capture_output=True, text=True).stdout
     t1 = cpu_ticks(root)
+    r = wrk_parse(out)
+    r["cpu_us"] = (t1 - t0) * 1e6 / TICK / r["requests"] \
+        if r["requests"] else float("nan")
+    return r
+
+
+def wrk_split(ports, path, conns, seconds, cookie, roots):
+    """conns connections split evenly over the replicas at ports, one wrk
+    per replica, at once (all on CPU 0, as the one wrk of the other
+    targets); their requests summed; p50 and p99 the worse replica's;
+    CPU/req of each group of process trees in roots (name -> list of
+    pids) separately."""
+    def ticks():
+        return {k: sum(cpu_ticks(p) for p in v) for k, v in roots.items()}
+    t0 = ticks()
+    procs = [subprocess.Popen(wrk_cmd(p, path, conns // len(ports), seconds,
+                                      cookie),
+                              stdout=subprocess.PIPE, text=True)
+             for p in ports]
+    outs = [wrk_parse(p.communicate()[0]) for p in procs]
+    t1 = ticks()
+    reqs = sum(o["requests"] for o in outs)
+    r = {"rps": sum(o["rps"] for o in outs),
+         "p50": max(o["p50"] for o in outs),
+         "p99": max(o["p99"] for o in outs), "requests": reqs,
+         "non2xx": sum(o["non2xx"] for o in outs),
+         "sockerr": sum(o["sockerr"] for o in outs),
+         "raw": "\n".join(o["raw"] for o in outs)}
+    for k in roots:
+        r["cpu_us_" + k] = (t1[k] - t0[k]) * 1e6 / TICK / reqs \
+            if reqs else float("nan")
+    return r
+
+
+def wrk_parse(out):
     m = re.search(r"(\d+) requests in", out)
     reqs = int(m.group(1)) if m else 0
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -512,8 +572,92 @@ def wrk(port, path, conns, seconds, cookie, root):
             "p50": lat("50"), "p99": lat("99"), "requests": reqs,
             "non2xx": int(non2xx.group(1)) if non2xx else 0,
             "sockerr": sum(int(x) for x in sock.groups()) if sock else 0,
-            "cpu_us": (t1 - t0) * 1e6 / TICK / reqs if reqs else float("nan"),
             "raw": out}
+
+
+# -- several replicas on Redis ------------------------------------------------
+
+REDIS_CASES = [("hello", 64), ("hello", 256)]
+
+
+def start_redis(sv):
+    """One redis-server for both sides, persistence off (no RDB snapshot,
+    no AOF): neither side pays for disk, as the LMDB rows pay only for
+    their own store."""
+    port = free_port()
+    d = os.path.join(sv.tmp, "redis")
+    os.makedirs(d, exist_ok=True)
+    p = sv.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port",
+                           str(port), "--dir", d, "--save", "",
+                           "--appendonly", "no", "--loglevel", "warning"], 1)
+    wait_port(port, p)
+    return p, port
+
+
+def redis_section(a, sv, up_port, op_port, ra_port, rb_port, ar_port):
+    """Two gatehouse replicas sharing sessions in one redis-server, against
+    Apache + mod_auth_openidc with its cache in the same Redis: signed-in
+    requests per second (wrk split over the replicas) and sign-ins."""
+    rd, rport = start_redis(sv)
+    url = "redis://127.0.0.1:%d" % rport
+    ga, _ = start_gatehouse(sv, up_port, op_port, ra_port, a.workers,
+                            name="gatehouse-redis-a", store_url=url,
+                            key_name="gatehouse-redis")
+    gb, _ = start_gatehouse(sv, up_port, op_port, rb_port, a.workers,
+                            name="gatehouse-redis-b", store_url=url,
+                            key_name="gatehouse-redis")
+    ar, _ = start_apache(sv, up_port, op_port, ar_port, name="apache-redis",
+                         redis_port=rport)
+    b = Browser()
+    g_cookie = cookie_header(b.sign_in("http://127.0.0.1:%d" % ra_port))
+    a_cookie = cookie_header(b.sign_in("http://127.0.0.1:%d" % ar_port))
+    # The session made on replica A serves on B: they really share it.
+    for port, cookie in ((ra_port, g_cookie), (rb_port, g_cookie),
+                         (ar_port, a_cookie)):
+        st, _, body = http_get(port, "/hello", {"Cookie": cookie})
+        assert st == 200 and body == SMALL.encode(), (port, st, body[:200])
+    log("bench: Redis on :%d; a session made on gatehouse :%d serves on "
+        ":%d; mod_auth_openidc on Redis at :%d" % (rport, ra_port, rb_port,
+                                                  ar_port))
+    targets = [
+        (REDIS_GH, [ra_port, rb_port], g_cookie,
+         {"gateway": [ga.pid, gb.pid], "redis": [rd.pid]}),
+        (REDIS_OIDC, [ar_port], a_cookie,
+         {"gateway": [ar.pid], "redis": [rd.pid]}),
+    ]
+    res = {}
+    for name, ports, cookie, roots in targets:
+        wrk_split(ports, "hello", 64, 1, cookie, roots)
+    for rnd in range(a.rounds):
+        for path, conns in REDIS_CASES:
+            for name, ports, cookie, roots in targets:
+                r = wrk_split(ports, path, conns, a.seconds, cookie, roots)
+                res.setdefault((name, path, conns), []).append(r)
+                log("round %d %-26s /%-5s c=%-3d %8.0f req/s p99 %6.2f ms "
+                    "%6.1f us gateway + %4.1f us Redis CPU/req%s" % (
+                        rnd + 1, name, path, conns, r["rps"], r["p99"],
+                        r["cpu_us_gateway"], r["cpu_us_redis"],
+                        "  !! non-2xx %d, socket errors %d" % (
+                            r["non2xx"], r["sockerr"])
+                        if r["non2xx"] or r["sockerr"] else ""))
+    signin = {}
+    for rnd in range(a.rounds):
+        for name, port, pids in ((REDIS_OIDC, ar_port, [ar.pid]),
+                                 (REDIS_GH + ", signing in on A", ra_port,
+                                  [ga.pid])):
+            r = signin_run("http://127.0.0.1:%d" % port, pids[0],
+                           a.signins, a.clients)
+            signin.setdefault(name, []).append(r)
+            log("signin round %d %-36s %5.0f sign-ins/s %5.2f ms CPU each, "
+                "errors %d" % (rnd + 1, name, r["rate"], r["cpu_ms"],
+                               r["errors"]))
+    for name, p in (("gatehouse-redis-a", ga), ("gatehouse-redis-b", gb)):
+        if p.poll() is not None:
+            raise RuntimeError("%s exited with %s: %s" % (
+                name, p.returncode, sv.log_of(name)[-3000:]))
+    errors = [line for n in ("gatehouse-redis-a", "gatehouse-redis-b")
+              for line in sv.log_of(n).splitlines() if line.strip()]
+    return {"wrk": res, "signin": signin, "errors": errors}
 
 
 # -- 10,000 idle keep-alive connections --------------------------------------
@@ -710,6 +854,8 @@ def main():
                     help="concurrent sign-in clients")
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--store-big", type=int, default=1000000)
+    ap.add_argument("--no-redis", action="store_true",
+                    help="skip the section of replicas on Redis")
     ap.add_argument("--no-readme", action="store_true",
                     help="do not rewrite bench/README.md's results")
     ap.add_argument("--before", metavar="BINARY",
@@ -721,7 +867,8 @@ def main():
         a.no_readme = True
     started = time.time()
     a.load0 = os.getloadavg()[0]
-    for tool in ("wrk", "nginx", "node", "apache2", "taskset"):
+    for tool in ("wrk", "nginx", "node", "apache2", "taskset") + \
+            (() if a.no_redis else ("redis-server",)):
         if not shutil.which(tool):
             sys.exit("bench: %s is missing (make bench installs it)" % tool)
     if not os.path.exists(os.path.join(APACHE_MODS, "mod_auth_openidc.so")):
@@ -747,8 +894,12 @@ def main():
         up, up_port = start_upstream(sv)
         gh_port, gh2_port, ap_oidc_port = free_port(), free_port(), free_port()
         gb_port = free_port()
-        op, op_port = start_op(sv, (gh_port, gh2_port, gb_port),
-                               ap_oidc_port)
+        # The Redis section: two gatehouse replicas and an Apache with
+        # mod_auth_openidc, all on one redis-server.
+        ra_port, rb_port, ar_oidc_port = free_port(), free_port(), free_port()
+        op, op_port = start_op(sv, (gh_port, gh2_port, gb_port, ra_port,
+                                    rb_port),
+                               (ap_oidc_port, ar_oidc_port))
         gh, gh_store = start_gatehouse(sv, up_port, op_port, gh_port,
                                        a.workers)
         gb = None
@@ -845,6 +996,8 @@ def main():
                 shutil.rmtree(shm, ignore_errors=True)
         for name, _, _, root in targets:
             rss[name]["hwm_after_signins"] = tree_kb(root, "VmHWM")
+        redis = redis_section(a, sv, up_port, op_port, ra_port, rb_port,
+                              ar_oidc_port) if not a.no_redis else None
 
         # Real session records: sizes and disk per session.
         hot, cold = record_sizes(gh_store)
@@ -906,7 +1059,8 @@ def main():
             pol["first_match_ns"], pol["last_match_ns"]))
 
         report = make_report(a, res, rss, signin, results, idle, store,
-                             pol, gh_errors, base, time.time() - started)
+                             pol, gh_errors, base, time.time() - started,
+                             redis)
         print()
         print(report)
         write_results(a, report)
@@ -916,7 +1070,7 @@ def main():
 
 
 def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
-                store_base, elapsed):
+                store_base, elapsed, redis=None):
     L = []
     L.append("wrk pinned to CPU 0; each proxy and the nginx upstream share "
              "CPU 1; gatehouse `workers = %d`, nginx `worker_processes 1`, "
@@ -1077,6 +1231,60 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
                      idle["hwm_kb"] / 1024,
                      (idle["rss_kb"] - idle["rss0_kb"]) / max(idle["n"], 1),
                      idle["anon_kb"] / 1024, idle["file_kb"] / 1024))
+    R = {}
+    if redis:
+        L.append("")
+        L.append("Several replicas on Redis: two gatehouse processes "
+                 "(`workers = %d` each, one key file) sharing sessions in "
+                 "one redis-server (7.0, persistence off, on CPU 1 with the "
+                 "proxies), against Apache + mod_auth_openidc with "
+                 "`OIDCCacheType redis` on the same server. wrk splits the "
+                 "connections over the two replicas (two wrk processes on "
+                 "CPU 0 at once; p50/p99 the worse of the two). CPU/req: "
+                 "the gateways' processes, and Redis's own beside it."
+                 % a.workers)
+        L.append("")
+        L.append("| target | case | req/s | p50 ms | p99 ms | gateway CPU "
+                 "us/req | Redis CPU us/req | non-2xx | socket errors |")
+        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | "
+                 "---: |")
+        for (name, path, conns), rs in redis["wrk"].items():
+            m = {k: med(rs, k) for k in ("rps", "p50", "p99",
+                                         "cpu_us_gateway", "cpu_us_redis")}
+            R[(name, path, conns)] = m
+            L.append("| %s | /%s c=%d | %.0f | %.2f | %.2f | %.1f | %.1f | "
+                     "%d | %d |" % (name, path, conns, m["rps"], m["p50"],
+                                    m["p99"], m["cpu_us_gateway"],
+                                    m["cpu_us_redis"],
+                                    sum(r["non2xx"] for r in rs),
+                                    sum(r["sockerr"] for r in rs)))
+        L.append("")
+        L.append("| case | gatehouse x2 on Redis / mod_auth_openidc on "
+                 "Redis, req/s | gatehouse on Redis / on LMDB, gateway "
+                 "CPU/req | same, with Redis's CPU |")
+        L.append("| --- | ---: | ---: | ---: |")
+        for path, conns in REDIS_CASES:
+            g = R[(REDIS_GH, path, conns)]
+            o = R[(REDIS_OIDC, path, conns)]
+            lm = M[("gatehouse", path, conns)]
+            L.append("| /%s c=%d | %.2f | %.2f | %.2f |" % (
+                path, conns, ratio(g["rps"], o["rps"]),
+                ratio(g["cpu_us_gateway"], lm["cpu_us"]),
+                ratio(g["cpu_us_gateway"] + g["cpu_us_redis"],
+                      lm["cpu_us"])))
+        L.append("")
+        L.append("| gateway, sign-ins on Redis | sign-ins/s | CPU ms/sign-in "
+                 "| errors |")
+        L.append("| --- | ---: | ---: | ---: |")
+        for name, rs in redis["signin"].items():
+            L.append("| %s | %.0f | %.2f | %d |" % (
+                name, med(rs, "rate"), med(rs, "cpu_ms"),
+                sum(r["errors"] for r in rs)))
+        if redis["errors"]:
+            L.append("")
+            L.append("The replicas on Redis logged %d warning/error lines; "
+                     "the first: `%s`" % (len(redis["errors"]),
+                                          redis["errors"][0][:200]))
     L.append("")
     L.append("Targets:")
     L.append("")
@@ -1117,6 +1325,14 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
         checks.append(("raw store get at %d within 1.5x of 1000 (%s)"
                        % (count, "sessions" if raw is None else
                           "%d-byte records" % raw), rr <= 1.5, "%.2fx" % rr))
+    if R:
+        g, o = R[(REDIS_GH, "hello", 64)], R[(REDIS_OIDC, "hello", 64)]
+        rr = ratio(g["rps"], o["rps"])
+        checks.append(("two replicas on Redis: req/s >= 8x mod_auth_openidc "
+                       "on Redis (c=64)", rr >= 8, "%.2fx" % rr))
+        rr = ratio(g["cpu_us_gateway"], g64["cpu_us"])
+        checks.append(("gatehouse on Redis: CPU/req <= 1.3x gatehouse on "
+                       "LMDB (c=64)", rr <= 1.3, "%.2fx" % rr))
     if idle:
         checks.append(("peak RSS < 64 MiB with %d idle connections"
                        % idle["n"], idle["hwm_kb"] < 64 * 1024
