@@ -108,7 +108,7 @@ store_close(struct store *st)
 
 /* The metrics count each call by the result below. */
 _Static_assert(STORE_OK == 0 && STORE_NOTFOUND == 1 && STORE_FULL == 2 &&
-                   STORE_ERR == 3 && STORE_UNAVAIL == 4 && STORE_BUSY == 6,
+        STORE_ERR == 3 && STORE_UNAVAIL == 4 && STORE_BUSY == 6,
     "metrics.h numbers the store results so");
 
 int
