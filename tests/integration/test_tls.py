@@ -574,3 +574,55 @@ def test_gateway_refuses_to_start_with_a_bad_key(tmp, pki):
                        timeout=30)
     assert p.returncode == 1
     assert "gw.conf:4: tls_certificate_key: %s: mode 0644" % kp in p.stderr
+
+
+def test_chromium_signs_in_over_https(tmp, gatehouse, pki):
+    """Chromium, headless, walks tests/browser/signin.mjs's whole flow
+    (the demo provider's sign-in page, the app, Graph, sign-out, sign-up)
+    against gatehouse serving https, trusting the test certificate by its
+    public key (--ignore-certificate-errors-spki-list) as a browser with
+    the test CA installed would."""
+    import shutil as _shutil
+
+    import test_browser as tb
+
+    tb.need_tools()
+    tb.npm_ci(tb.OPDIR, "oidc-provider")
+    tb.npm_ci(tb.BROWSERDIR, "playwright-core")
+    gw_port = free_port()
+    stack = tb.Stack(tmp, gw_port, scheme="https")
+    shots = os.path.join(os.path.dirname(os.path.abspath(BIN)),
+                         "test-output", "browser-tls")
+    _shutil.rmtree(shots, ignore_errors=True)
+    os.makedirs(shots)
+    srv = pki.issue()
+    try:
+        store = os.path.join(tmp, "sessions")
+        os.makedirs(store)
+        gw = tls_gateway(gatehouse, tmp, srv, [
+            "upstream = http://127.0.0.1:%d" % stack.app_port,
+            "authority = " + stack.authority,
+            "client_id = " + stack.client_id,
+            "client_secret = " + stack.client_secret,
+            "redirect_uri = https://127.0.0.1:%d/.auth/callback" % gw_port,
+            "scopes = User.Read",
+            "forward_access_token = on",
+            "session_store = " + store,
+            "session_key_file = " + os.path.join(tmp, "session.key"),
+            "route /healthz allow anonymous",
+            "route / allow anonymous",
+            "route /* allow authenticated",
+        ], port=gw_port)
+        out, rc = tb.run_browser(gw.url, shots,
+                                 ["--trust-spki", srv.spki_sha256_b64()])
+        print(out)
+        assert rc == 0, ("signin.mjs over https failed (%s); screenshots in "
+                         "%s\n%s\n--- gatehouse log:\n%s\n%s"
+                         % (rc, shots, out, tb.tail(gw.proc), stack.logs()))
+        assert "PASS:" in out, out
+        # The browser went to the gateway over https (the provider is
+        # plain http on loopback), and signed in through its callback.
+        assert "open https://127.0.0.1:%d/" % gw_port in out, out
+        assert gw.loggrep(r"event=callback .*status=302"), gw.log()
+    finally:
+        stack.stop()
