@@ -258,6 +258,25 @@ def test_curl_and_python_speak_tls12_and_tls13(gatehouse, tmp, pki,
     # A client that speaks only h2 still gets HTTP/1.1, without ALPN.
     _, _, alpn, _ = peer(g.port, client_ctx(pki), alpn=["h2"])
     assert alpn is None
+    # Sessions resume from the server's cache (session ids, no tickets),
+    # for TLS 1.2 and 1.3 alike.
+    for maxv in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = client_ctx(pki, maxv=maxv)
+        with socket.create_connection(("127.0.0.1", g.port), 5) as raw_s:
+            with ctx.wrap_socket(raw_s, server_hostname="127.0.0.1") as t:
+                # TLS 1.3 sends its session after the handshake.
+                t.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n"
+                          b"Connection: close\r\n\r\n")
+                while t.recv(65536):
+                    pass
+                sess = t.session
+        assert sess is not None
+        if maxv == ssl.TLSVersion.TLSv1_2:
+            assert not sess.has_ticket  # resumed by session id
+        with socket.create_connection(("127.0.0.1", g.port), 5) as raw_s:
+            with ctx.wrap_socket(raw_s, server_hostname="127.0.0.1",
+                                 session=sess) as t:
+                assert t.session_reused, maxv
     # Suites outside Mozilla's intermediate list: CBC, and a key exchange
     # without forward secrecy.
     for weak in ("ECDHE-ECDSA-AES128-SHA", "AES128-GCM-SHA256"):
