@@ -49,10 +49,12 @@
 #define CONN_LINGER_MS 2000 /* reading what follows an error, at most */
 #define CONN_MAX_EMPTY 4    /* empty lines allowed before a request */
 #define CONN_BODY_INLINE                                                       \
-	(64 * 1024)                   /* read before forwarding; more streams  \
-	                               */
-#define CONN_BODY_HOLD (1024 * 1024)  /* streamed body held for a consumer */
-#define CONN_TLS_READ_MAX (64 * 1024) /* decrypted, not yet taken */
+	(64 * 1024)                  /* read before forwarding; more streams   \
+	                              */
+#define CONN_BODY_HOLD (1024 * 1024) /* streamed body held for a consumer */
+
+/* TLS: decrypted bytes the bufferevent holds before conn takes them. */
+#define CONN_TLS_READ_MAX (64 * 1024)
 
 enum conn_state {
 	CS_IDLE,   /* waiting for the first byte of a request */
@@ -428,14 +430,10 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen, struct ssl_st *ssl, conn_dispatch_fn *dispatch)
 {
 	struct conn *c;
-	short rw = ssl != NULL ? 0 : EV_PERSIST;
 
 	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		SSL_free(ssl);
-		close(fd);
-		return;
-	}
+	if (c == NULL)
+		goto fail;
 	c->c_magic = CONN_MAGIC;
 	c->c_worker = w;
 	c->c_fd = fd;
@@ -443,42 +441,30 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	c->c_dispatch = dispatch != NULL ? dispatch : w->w_dispatch;
 	/* Over TLS the events have no socket: the bufferevent watches it,
 	 * and they only carry conn's own deferred work. */
-	c->c_rev = event_new(w->w_base, ssl != NULL ? -1 : fd,
-	    ssl != NULL ? 0 : EV_READ | rw, conn_read_cb, c);
-	c->c_wev = event_new(w->w_base, ssl != NULL ? -1 : fd,
-	    ssl != NULL ? 0 : EV_WRITE | rw, conn_write_cb, c);
+	if (ssl == NULL) {
+		c->c_rev = event_new(
+		    w->w_base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+		c->c_wev = event_new(
+		    w->w_base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	} else {
+		c->c_rev = event_new(w->w_base, -1, 0, conn_read_cb, c);
+		c->c_wev = event_new(w->w_base, -1, 0, conn_write_cb, c);
+	}
 	c->c_tev = evtimer_new(w->w_base, conn_timer_cb, c);
 	c->c_dl.dl_ev = c->c_tev;
 	c->c_out = evbuffer_new();
 	if (c->c_rev == NULL || c->c_wev == NULL || c->c_tev == NULL ||
-	    c->c_out == NULL ||
-	    (ssl == NULL && event_add(c->c_rev, NULL) == -1) ||
-	    (ssl != NULL && conn_tls_open(c, ssl) == -1)) {
-		if (c->c_rev != NULL)
-			event_free(c->c_rev);
-		if (c->c_wev != NULL)
-			event_free(c->c_wev);
-		if (c->c_tev != NULL)
-			event_free(c->c_tev);
-		if (c->c_out != NULL)
-			evbuffer_free(c->c_out);
-		if (c->c_tls != NULL) {
-			bufferevent_setcb(c->c_tls, NULL, NULL, NULL, NULL);
-			bufferevent_free(c->c_tls); /* closes fd, frees ssl */
-		} else {
-			/* XXX when the bufferevent could not be made, ssl
-			 * is not freed: whether libevent freed it on that
-			 * failure depends on its version, and a leak on
-			 * out-of-memory is better than a double free. */
-			if (ssl != NULL && c->c_rev != NULL &&
-			    c->c_wev != NULL && c->c_tev != NULL &&
-			    c->c_out != NULL)
-				ssl = NULL;
-			SSL_free(ssl);
-			close(fd);
-		}
-		free(c);
-		return;
+	    c->c_out == NULL)
+		goto fail;
+	if (ssl == NULL ? event_add(c->c_rev, NULL) == -1
+	                : conn_tls_open(c, ssl) == -1) {
+		/* XXX when the bufferevent could not be made, ssl is not
+		 * freed: whether libevent freed it on that failure depends
+		 * on its version, and a leak on out-of-memory is better than
+		 * a double free. */
+		if (c->c_tls == NULL)
+			ssl = NULL;
+		goto fail;
 	}
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
@@ -496,6 +482,27 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	conn_deadline(c, (int64_t)w->w_cfg->cf_header_timeout * 1000);
 	if (w->w_draining)
 		c->c_close = 1;
+	return;
+fail:
+	if (c != NULL) {
+		if (c->c_rev != NULL)
+			event_free(c->c_rev);
+		if (c->c_wev != NULL)
+			event_free(c->c_wev);
+		if (c->c_tev != NULL)
+			event_free(c->c_tev);
+		if (c->c_out != NULL)
+			evbuffer_free(c->c_out);
+		if (c->c_tls != NULL) {
+			bufferevent_setcb(c->c_tls, NULL, NULL, NULL, NULL);
+			bufferevent_free(c->c_tls); /* closes fd, frees ssl */
+			free(c);
+			return;
+		}
+		free(c);
+	}
+	SSL_free(ssl);
+	close(fd);
 }
 
 int
