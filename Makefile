@@ -5,8 +5,8 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS      = libevent libevent_pthreads libcurl jansson openssl lmdb cjose \
-	    hiredis
+PKGS      = libevent libevent_pthreads libevent_openssl libcurl jansson \
+	    openssl lmdb cjose hiredis
 WARN      = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	    -Wmissing-declarations -Wshadow -Wpointer-arith -Wformat=2
 CFLAGS   ?= -O2 -g

@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "http/errpage_theme.h"
+#include "http/tls.h"
 #include "metrics_server.h"
 #include "oidc/groups.h"
 #include "oidc/oidc.h"
@@ -23,6 +24,7 @@
 
 const struct config_module *const config_modules_list[] = {
     &server_config_module,
+    &tls_config_module,
     &metrics_server_config_module,
     &upstream_config_module,
     &headers_config_module,

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/tls.h"
 #include "oidc/http_client.h"
 #include "oidc/oidc.h"
 #include "server.h"
@@ -52,8 +53,20 @@ main_check(const char *file, const struct config *cfg, int online)
 	struct gh_error err;
 	char summary[512];
 	const char *warning;
-	int rc;
+	int rc, bad = 0;
 
+	/* The certificate was read and matched with its key by the file's
+	 * checks; one that has expired (or is not valid yet) still loads,
+	 * as a renewal may be on its way, but browsers refuse it. */
+	if (tls_check_summary(cfg, summary, sizeof(summary), &bad) != NULL) {
+		if (bad)
+			fprintf(stderr,
+			    "%s: warning: tls_certificate: %s: browsers "
+			    "will refuse it\n",
+			    file, summary);
+		else
+			printf("%s: tls: %s\n", file, summary);
+	}
 	if (!oidc_configured(cfg)) {
 		printf("%s: configuration OK (listen %s:%d, %d workers); "
 		       "sign-in is off: neither authority nor oidc_issuer is "

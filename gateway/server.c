@@ -30,9 +30,11 @@
 #include "core/metrics.h"
 #include "http/conn.h"
 #include "http/request.h"
+#include "http/tls.h"
 #include "oidc/http_client.h"
 #include "oidc/oidc.h"
 #include "policy.h"
+#include "route/https_redirect.h"
 #include "route/router.h"
 #include "route/upstream.h"
 #include "metrics_server.h"
@@ -40,6 +42,8 @@
 #include "session/session.h"
 
 static int server_parse_listen(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int server_parse_redirect(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int server_parse_workers(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -70,7 +74,13 @@ static const struct config_key server_keys[] = {
         0},
     {"listen", server_parse_listen, 0, "127.0.0.1:8080",
         "Address and port to listen on: host:port, [v6addr]:port or "
-        "*:port.",
+        "*:port; followed by tls (listen = 0.0.0.0:8443 tls) it serves "
+        "HTTPS with tls_certificate and tls_certificate_key.",
+        0},
+    {"listen_http_redirect", server_parse_redirect, 0, NULL,
+        "With listen ... tls: a plain HTTP listener (host:port) that "
+        "answers every request with a 308 to the same path on https; off "
+        "by default.",
         0},
     {"log_format", server_parse_log_format,
         offsetof(struct config, cf_log_format), "text",
@@ -110,61 +120,111 @@ static const struct config_key server_keys[] = {
         0},
 };
 
+/* host:port, [v6addr]:port or *:port (value up to len) into a new
+ * *host and *port. */
 static int
-server_parse_listen(struct config *cfg, const struct config_key *key,
-    const char *value, int line, const char **errstr)
+server_parse_hostport(const char *value, size_t len, char **hostp, int *portp,
+    const char **errstr)
 {
-	const char *colon;
-	char *host, *ep;
+	char *v, *colon, *host = NULL, *ep;
+	unsigned char buf[16];
 	long port;
 
-	(void)line;
-	(void)key;
-	if (value[0] == '[') {
-		colon = strstr(value, "]:");
-		if (colon == NULL)
-			goto fail;
-		host = strndup(value + 1, colon - value - 1);
-		colon++;
-	} else {
-		colon = strrchr(value, ':');
-		if (colon == NULL || colon == value)
-			goto fail;
-		host = strndup(value, colon - value);
-	}
-	if (host == NULL) {
+	v = strndup(value, len);
+	if (v == NULL) {
 		*errstr = "out of memory";
 		return -1;
 	}
-	errno = 0;
+	*errstr = "expected host:port, [v6addr]:port or *:port";
+	if (v[0] == '[') {
+		colon = strstr(v, "]:");
+		if (colon == NULL)
+			goto fail;
+		host = strndup(v + 1, colon - v - 1);
+		colon++;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL || colon == v)
+			goto fail;
+		host = strndup(v, colon - v);
+	}
+	if (host == NULL) {
+		*errstr = "out of memory";
+		goto fail;
+	}
 	port = strtol(colon + 1, &ep, 10);
 	if (colon[1] == '\0' || *ep != '\0' || port < 1 || port > 65535) {
-		free(host);
 		*errstr = "expected host:port with a port from 1 to 65535";
-		return -1;
+		goto fail;
 	}
 	if (strcmp(host, "*") == 0) {
 		free(host);
 		host = strdup("0.0.0.0");
-	} else {
-		unsigned char buf[16];
-
-		if (inet_pton(AF_INET, host, buf) != 1 &&
-		    inet_pton(AF_INET6, host, buf) != 1 &&
-		    strcmp(host, "localhost") != 0) {
-			free(host);
-			*errstr = "the host must be an IPv4 or IPv6 address, "
-			          "localhost or *";
-			return -1;
+		if (host == NULL) {
+			*errstr = "out of memory";
+			goto fail;
 		}
+	} else if (inet_pton(AF_INET, host, buf) != 1 &&
+	    inet_pton(AF_INET6, host, buf) != 1 &&
+	    strcmp(host, "localhost") != 0) {
+		*errstr = "the host must be an IPv4 or IPv6 address, "
+		          "localhost or *";
+		goto fail;
 	}
-	free(cfg->cf_listen_host);
-	cfg->cf_listen_host = host;
-	cfg->cf_listen_port = (int)port;
+	free(v);
+	*hostp = host;
+	*portp = (int)port;
 	return 0;
 fail:
-	*errstr = "expected host:port, [v6addr]:port or *:port";
+	free(host);
+	free(v);
 	return -1;
+}
+
+/* host:port, then optionally the word tls. */
+static int
+server_parse_listen(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	size_t len = strcspn(value, " \t");
+	const char *rest = value + len + strspn(value + len, " \t");
+	char *host;
+	int port;
+
+	(void)line;
+	(void)key;
+	if (*rest != '\0' && strcmp(rest, "tls") != 0) {
+		*errstr = "expected host:port, optionally followed by tls";
+		return -1;
+	}
+	if (server_parse_hostport(value, len, &host, &port, errstr) == -1)
+		return -1;
+	free(cfg->cf_listen_host);
+	cfg->cf_listen_host = host;
+	cfg->cf_listen_port = port;
+	cfg->cf_listen_tls = *rest != '\0';
+	return 0;
+}
+
+static int
+server_parse_redirect(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	char *host;
+	int port;
+
+	(void)line;
+	(void)key;
+	free(cfg->cf_redirect_host);
+	cfg->cf_redirect_host = NULL;
+	if (strcmp(value, "off") == 0)
+		return 0;
+	if (server_parse_hostport(value, strlen(value), &host, &port, errstr) ==
+	    -1)
+		return -1;
+	cfg->cf_redirect_host = host;
+	cfg->cf_redirect_port = port;
+	return 0;
 }
 
 static int
@@ -261,6 +321,19 @@ server_config_check(struct config *cfg, config_report_fn *report, void *arg)
 		    "least 1s");
 		errors++;
 	}
+	if (cfg->cf_redirect_host != NULL && !cfg->cf_listen_tls) {
+		report(arg, 0,
+		    "listen_http_redirect sends clients to https, but listen "
+		    "has no tls (listen = 0.0.0.0:8443 tls)");
+		errors++;
+	}
+	if (cfg->cf_redirect_host != NULL &&
+	    cfg->cf_redirect_port == cfg->cf_listen_port) {
+		report(arg, 0,
+		    "listen_http_redirect must have another port than "
+		    "listen");
+		errors++;
+	}
 	return errors;
 }
 
@@ -268,6 +341,7 @@ static void
 server_config_free(struct config *cfg)
 {
 	free(cfg->cf_listen_host);
+	free(cfg->cf_redirect_host);
 }
 
 const struct config_module server_config_module = {"server", server_keys,
@@ -277,7 +351,7 @@ const struct config_module server_config_module = {"server", server_keys,
 /* --- listening ----------------------------------------------------- */
 
 static int
-server_listen_socket(const struct config *cfg)
+server_listen_socket(const char *host, int portnum)
 {
 	struct addrinfo hints, *res = NULL;
 	char port[8];
@@ -287,11 +361,10 @@ server_listen_socket(const struct config *cfg)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", cfg->cf_listen_port);
-	rc = getaddrinfo(cfg->cf_listen_host, port, &hints, &res);
+	snprintf(port, sizeof(port), "%d", portnum);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
-		log_warnx(
-		    "listen %s: %s", cfg->cf_listen_host, gai_strerror(rc));
+		log_warnx("listen %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(
@@ -314,8 +387,7 @@ server_listen_socket(const struct config *cfg)
 	 * wait for the client's delayed ACK (Nagle). */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
-		log_warn(
-		    "bind %s:%d", cfg->cf_listen_host, cfg->cf_listen_port);
+		log_warn("bind %s:%d", host, portnum);
 		goto fail;
 	}
 	if (listen(fd, 1024) == -1) {
@@ -368,6 +440,8 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	w->w_draining = 1;
 	if (w->w_listen_ev != NULL)
 		event_del(w->w_listen_ev);
+	if (w->w_redirect_ev != NULL)
+		event_del(w->w_redirect_ev);
 	if (w->w_accept_ev != NULL)
 		event_del(w->w_accept_ev);
 	conn_drain_all(w);
@@ -492,24 +566,33 @@ server_worker_oidc_init(struct worker *w)
 	return 0;
 }
 
-/* Accept what the listening socket has (a bounded batch per event, so
- * one busy listener cannot starve the connections already open). */
+/* Accept what listening socket fd has (a bounded batch per event, so
+ * one busy listener cannot starve the connections already open); with
+ * tls, each speaks TLS; dispatch serves them (NULL: the worker's). */
 static void
-server_accept_cb(evutil_socket_t fd, short what, void *arg)
+server_accept(struct worker *w, int fd, int tls, conn_dispatch_fn *dispatch)
 {
-	struct worker *w = server_worker_cast(arg);
 	struct sockaddr_storage ss;
 	struct timeval pause = {0, 200 * 1000};
 	socklen_t len;
+	struct ssl_st *ssl;
 	int i, s;
 
-	(void)what;
 	for (i = 0; i < 64; i++) {
 		len = sizeof(ss);
 		s = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s >= 0) {
-			conn_accept(w, s, (struct sockaddr *)&ss, len);
+			ssl = NULL;
+			if (tls && (ssl = tls_ssl_new()) == NULL) {
+				log_warnx(
+				    "worker %d: cannot make a TLS session",
+				    w->w_id);
+				close(s);
+				continue;
+			}
+			conn_accept(
+			    w, s, (struct sockaddr *)&ss, len, ssl, dispatch);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -524,10 +607,31 @@ server_accept_cb(evutil_socket_t fd, short what, void *arg)
 				w->w_emfile_logged = 1;
 			}
 			event_del(w->w_listen_ev);
+			if (w->w_redirect_ev != NULL)
+				event_del(w->w_redirect_ev);
 			evtimer_add(w->w_accept_ev, &pause);
 		}
 		return; /* EAGAIN, or a client that went away meanwhile */
 	}
+}
+
+static void
+server_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+
+	(void)what;
+	server_accept(w, fd, w->w_cfg->cf_listen_tls, NULL);
+}
+
+/* listen_http_redirect: plain HTTP, every request sent to https. */
+static void
+server_redirect_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = server_worker_cast(arg);
+
+	(void)what;
+	server_accept(w, fd, 0, https_redirect_dispatch);
 }
 
 static void
@@ -537,8 +641,11 @@ server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!w->w_draining)
-		event_add(w->w_listen_ev, NULL);
+	if (w->w_draining)
+		return;
+	event_add(w->w_listen_ev, NULL);
+	if (w->w_redirect_ev != NULL)
+		event_add(w->w_redirect_ev, NULL);
 }
 
 /* Messages from other threads, one byte each on the worker's pipe: 'S'
@@ -575,7 +682,7 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	w->w_dispatch = server_dispatch;
 	w->w_routes = cfg->cf_routes;
 	w->w_mail[0] = w->w_mail[1] = -1;
-	w->w_listen_fd = -1;
+	w->w_listen_fd = w->w_redirect_fd = -1;
 	TAILQ_INIT(&w->w_conns);
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
@@ -596,7 +703,7 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 		return -1;
 	if (server_worker_oidc_init(w) == -1)
 		return -1;
-	fd = server_listen_socket(cfg);
+	fd = server_listen_socket(cfg->cf_listen_host, cfg->cf_listen_port);
 	if (fd == -1)
 		return -1;
 	w->w_listen_fd = fd;
@@ -604,6 +711,18 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	    event_new(w->w_base, fd, EV_READ | EV_PERSIST, server_accept_cb, w);
 	if (w->w_listen_ev == NULL || event_add(w->w_listen_ev, NULL) == -1)
 		return -1;
+	if (cfg->cf_redirect_host != NULL) {
+		fd = server_listen_socket(
+		    cfg->cf_redirect_host, cfg->cf_redirect_port);
+		if (fd == -1)
+			return -1;
+		w->w_redirect_fd = fd;
+		w->w_redirect_ev = event_new(w->w_base, fd,
+		    EV_READ | EV_PERSIST, server_redirect_accept_cb, w);
+		if (w->w_redirect_ev == NULL ||
+		    event_add(w->w_redirect_ev, NULL) == -1)
+			return -1;
+	}
 	if (id == 0 && metrics_server_start(w) == -1)
 		return -1;
 	return 0;
@@ -625,6 +744,8 @@ server_worker_cleanup(struct worker *w)
 		event_free(w->w_sweep_ev);
 	if (w->w_listen_ev != NULL)
 		event_free(w->w_listen_ev);
+	if (w->w_redirect_ev != NULL)
+		event_free(w->w_redirect_ev);
 	if (w->w_accept_ev != NULL)
 		event_free(w->w_accept_ev);
 	if (w->w_mail_ev != NULL)
@@ -633,6 +754,8 @@ server_worker_cleanup(struct worker *w)
 		event_free(w->w_drain_ev);
 	if (w->w_listen_fd != -1)
 		close(w->w_listen_fd);
+	if (w->w_redirect_fd != -1)
+		close(w->w_redirect_fd);
 	if (w->w_mail[0] != -1)
 		close(w->w_mail[0]);
 	if (w->w_mail[1] != -1)
@@ -762,6 +885,7 @@ server_run(const struct config *cfg)
 	server_workers = calloc(server_nworkers, sizeof(*server_workers));
 	if (server_workers == NULL)
 		goto done;
+	tls_start(cfg);
 	for (i = 0; i < server_nworkers; i++) {
 		if (server_worker_init(&server_workers[i], cfg, i) == -1) {
 			log_warnx("worker %d failed to start", i);
@@ -776,13 +900,18 @@ server_run(const struct config *cfg)
 		}
 		started++;
 	}
-	log_info("listening on %s:%d with %d workers", cfg->cf_listen_host,
-	    cfg->cf_listen_port, server_nworkers);
+	log_info("listening on %s:%d%s with %d workers", cfg->cf_listen_host,
+	    cfg->cf_listen_port, cfg->cf_listen_tls ? " (tls)" : "",
+	    server_nworkers);
+	if (cfg->cf_redirect_host != NULL)
+		log_info("redirecting http on %s:%d to https",
+		    cfg->cf_redirect_host, cfg->cf_redirect_port);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			server_reload(cfg);
+			tls_reload(cfg);
 			continue;
 		}
 		log_info("%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -801,6 +930,7 @@ stop:
 	server_nreloaded = 0;
 	free(server_workers);
 	server_workers = NULL;
+	tls_stop();
 	if (rc == 0)
 		log_info("stopped");
 done:

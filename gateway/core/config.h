@@ -19,6 +19,7 @@
 
 struct client_cert;
 struct config;
+struct ssl_ctx_st;
 struct config_key;
 struct policy_table;
 
@@ -124,6 +125,9 @@ struct config {
 	/* server */
 	char *cf_listen_host;
 	int cf_listen_port;
+	int cf_listen_tls;      /* `listen = host:port tls` */
+	char *cf_redirect_host; /* listen_http_redirect; NULL = off */
+	int cf_redirect_port;
 	int cf_workers;
 	size_t cf_max_request_body;
 	size_t cf_max_buffered_bodies;
@@ -160,6 +164,14 @@ struct config {
 	int cf_access_log;
 	int cf_log_user;   /* enum config_log_user */
 	int cf_log_format; /* enum log_format */
+
+	/* tls: the listener's certificate, read and checked by the tls
+	 * check into cf_tls_ctx (NULL without a tls listener) */
+	char *cf_tls_certificate;
+	char *cf_tls_certificate_key;
+	int cf_tls_certificate_line; /* where each was set, for errors */
+	int cf_tls_certificate_key_line;
+	struct ssl_ctx_st *cf_tls_ctx;
 
 	/* metrics: the /metrics listener; no host = off */
 	char *cf_metrics_host;

@@ -6,6 +6,9 @@
  * writes with one writev per response as soon as it is complete: the read
  * event is registered once per connection and a write event only while
  * the socket is full, so a keep-alive request costs a recv and a writev.
+ * A TLS connection goes through libevent's OpenSSL bufferevent instead:
+ * the same buffers and states, its reads taken from the bufferevent's
+ * input and its writes handed to its output (conn_tls_*).
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -21,7 +24,12 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -31,6 +39,7 @@
 #include "http/deadline.h"
 #include "http/http1.h"
 #include "http/resp_hdrs.h"
+#include "http/tls.h"
 #include "http/worker.h"
 
 #define CONN_MAGIC 0x434f4e4eu /* "CONN" */
@@ -43,6 +52,9 @@
 	(64 * 1024)                  /* read before forwarding; more streams   \
 	                              */
 #define CONN_BODY_HOLD (1024 * 1024) /* streamed body held for a consumer */
+
+/* TLS: decrypted bytes the bufferevent holds before conn takes them. */
+#define CONN_TLS_READ_MAX (64 * 1024)
 
 enum conn_state {
 	CS_IDLE,   /* waiting for the first byte of a request */
@@ -94,6 +106,12 @@ struct conn {
 	void *c_drain_arg;
 	char c_peer[64];
 	int c_trusted;
+	conn_dispatch_fn *c_dispatch;
+	/* TLS: the socket's I/O goes through c_tls (NULL for plain TCP);
+	 * c_rev and c_wev are then never added, only made active. */
+	struct bufferevent *c_tls;
+	int c_tls_eof;  /* the client closed, or the session ended */
+	int c_tls_wait; /* output waits in c_tls for the socket */
 	TAILQ_ENTRY(conn) c_entry;
 };
 
@@ -110,6 +128,8 @@ static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_timer_cb(evutil_socket_t, short, void *);
 static void conn_process(struct conn *c);
+static void conn_tls_out_cb(
+    struct evbuffer *, const struct evbuffer_cb_info *, void *);
 
 /*
  * Request body bytes held in memory by every connection of the process
@@ -251,7 +271,14 @@ conn_free(struct conn *c)
 	conn_body_free(c);
 	conn_buf_put(c);
 	conn_hdrs_put(c);
-	close(c->c_fd);
+	if (c->c_tls != NULL) {
+		/* No callback of it may reach c once c is gone. */
+		evbuffer_remove_cb(
+		    bufferevent_get_output(c->c_tls), conn_tls_out_cb, c);
+		bufferevent_setcb(c->c_tls, NULL, NULL, NULL, NULL);
+		bufferevent_free(c->c_tls); /* closes the socket too */
+	} else
+		close(c->c_fd);
 	c->c_magic = 0;
 	free(c);
 }
@@ -279,45 +306,165 @@ conn_fail(struct conn *c)
 	c->c_dead = 1;
 	event_del(c->c_rev);
 	event_del(c->c_wev);
+	if (c->c_tls != NULL)
+		bufferevent_disable(c->c_tls, EV_READ | EV_WRITE);
 	evbuffer_drain(c->c_out, evbuffer_get_length(c->c_out));
 	conn_defer(c);
 }
 
+/* Reading on (plain: the socket's event; TLS: the bufferevent's reading,
+ * and a turn of the loop for what its input holds already, since no
+ * socket event will say so). */
+static void
+conn_read_on(struct conn *c)
+{
+	if (c->c_tls == NULL) {
+		event_add(c->c_rev, NULL);
+		return;
+	}
+	bufferevent_enable(c->c_tls, EV_READ);
+	if (c->c_tls_eof ||
+	    evbuffer_get_length(bufferevent_get_input(c->c_tls)) > 0)
+		event_active(c->c_rev, EV_READ, 0);
+}
+
+static void
+conn_read_off(struct conn *c)
+{
+	event_del(c->c_rev);
+	if (c->c_tls != NULL)
+		bufferevent_disable(c->c_tls, EV_READ);
+}
+
+/* 1 while output waits for the socket to take it. */
+static int
+conn_write_waiting(const struct conn *c)
+{
+	if (c->c_tls != NULL)
+		return c->c_tls_wait;
+	return event_pending(c->c_wev, EV_WRITE, NULL) != 0;
+}
+
+/* TLS: decrypted bytes have come (the bufferevent's callbacks are
+ * deferred to the loop, never run inside conn's own calls). */
+static void
+conn_tls_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_read_cb(-1, EV_READ, arg);
+}
+
+/* TLS: the output has all gone to the socket. */
+static void
+conn_tls_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_write_cb(-1, EV_WRITE, arg);
+}
+
+/* TLS: bytes of the output went to the socket: the client reads, so a
+ * slow reader is held to idle_timeout from its last progress, as a
+ * plain connection is on each write event. */
+static void
+conn_tls_out_cb(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = conn_cast(arg);
+
+	if (info->n_deleted > 0 && c->c_tls_wait &&
+	    evbuffer_get_length(buf) > 0)
+		conn_deadline(
+		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+}
+
+/* TLS: the handshake is done, or the session has ended: closed by the
+ * client (read as the end of input, as recv's 0 is), or failed. */
+static void
+conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = conn_cast(arg);
+
+	if ((what & BEV_EVENT_CONNECTED) != 0)
+		return;
+	c->c_tls_eof = 1;
+	if ((what & BEV_EVENT_ERROR) != 0) {
+		/* A failed handshake (a scanner, an old protocol, a client
+		 * that does not trust the certificate) or a broken record:
+		 * never more than a rate-limited debug line. */
+		tls_log_failure(c->c_peer, bufferevent_get_openssl_error(bev));
+		conn_fail(c);
+		return;
+	}
+	event_active(c->c_rev, EV_READ, 0);
+}
+
+/* TLS: the session's bufferevent over fd, taking ssl. */
+static int
+conn_tls_open(struct conn *c, struct ssl_st *ssl)
+{
+	struct worker *w = c->c_worker;
+
+	/* Deferred callbacks: a write from inside a handler may fail at
+	 * once, and the failure must reach c from the loop, not from under
+	 * the handler's stack. */
+	c->c_tls = bufferevent_openssl_socket_new(w->w_base, c->c_fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (c->c_tls == NULL)
+		return -1;
+	/* A client closing without close_notify is the end of its input,
+	 * as for HTTP over TCP; the framing says whether a body was whole. */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->c_tls, 1);
+	bufferevent_setwatermark(c->c_tls, EV_READ, 0, CONN_TLS_READ_MAX);
+	bufferevent_setcb(c->c_tls, conn_tls_read_cb, conn_tls_write_cb,
+	    conn_tls_event_cb, c);
+	if (evbuffer_add_cb(
+	        bufferevent_get_output(c->c_tls), conn_tls_out_cb, c) == NULL ||
+	    bufferevent_enable(c->c_tls, EV_READ | EV_WRITE) == -1)
+		return -1;
+	return 0;
+}
+
 void
-conn_accept(
-    struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    socklen_t salen, struct ssl_st *ssl, conn_dispatch_fn *dispatch)
 {
 	struct conn *c;
 
 	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		close(fd);
-		return;
-	}
+	if (c == NULL)
+		goto fail;
 	c->c_magic = CONN_MAGIC;
 	c->c_worker = w;
 	c->c_fd = fd;
 	c->c_state = CS_IDLE;
-	c->c_rev =
-	    event_new(w->w_base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-	c->c_wev =
-	    event_new(w->w_base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->c_dispatch = dispatch != NULL ? dispatch : w->w_dispatch;
+	/* Over TLS the events have no socket: the bufferevent watches it,
+	 * and they only carry conn's own deferred work. */
+	if (ssl == NULL) {
+		c->c_rev = event_new(
+		    w->w_base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+		c->c_wev = event_new(
+		    w->w_base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	} else {
+		c->c_rev = event_new(w->w_base, -1, 0, conn_read_cb, c);
+		c->c_wev = event_new(w->w_base, -1, 0, conn_write_cb, c);
+	}
 	c->c_tev = evtimer_new(w->w_base, conn_timer_cb, c);
 	c->c_dl.dl_ev = c->c_tev;
 	c->c_out = evbuffer_new();
 	if (c->c_rev == NULL || c->c_wev == NULL || c->c_tev == NULL ||
-	    c->c_out == NULL || event_add(c->c_rev, NULL) == -1) {
-		if (c->c_rev != NULL)
-			event_free(c->c_rev);
-		if (c->c_wev != NULL)
-			event_free(c->c_wev);
-		if (c->c_tev != NULL)
-			event_free(c->c_tev);
-		if (c->c_out != NULL)
-			evbuffer_free(c->c_out);
-		close(fd);
-		free(c);
-		return;
+	    c->c_out == NULL)
+		goto fail;
+	if (ssl == NULL ? event_add(c->c_rev, NULL) == -1
+	                : conn_tls_open(c, ssl) == -1) {
+		/* XXX when the bufferevent could not be made, ssl is not
+		 * freed: whether libevent freed it on that failure depends
+		 * on its version, and a leak on out-of-memory is better than
+		 * a double free. */
+		if (c->c_tls == NULL)
+			ssl = NULL;
+		goto fail;
 	}
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
@@ -330,10 +477,38 @@ conn_accept(
 	c->c_trusted = config_cidrs_contains(&w->w_cfg->cf_trusted, c->c_peer);
 	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
 	metrics_conn_add(1);
-	/* A new connection has header_timeout to deliver its first head. */
+	/* A new connection has header_timeout to deliver its first head
+	 * (over TLS, the handshake too). */
 	conn_deadline(c, (int64_t)w->w_cfg->cf_header_timeout * 1000);
 	if (w->w_draining)
 		c->c_close = 1;
+	return;
+fail:
+	if (c != NULL) {
+		if (c->c_rev != NULL)
+			event_free(c->c_rev);
+		if (c->c_wev != NULL)
+			event_free(c->c_wev);
+		if (c->c_tev != NULL)
+			event_free(c->c_tev);
+		if (c->c_out != NULL)
+			evbuffer_free(c->c_out);
+		if (c->c_tls != NULL) {
+			bufferevent_setcb(c->c_tls, NULL, NULL, NULL, NULL);
+			bufferevent_free(c->c_tls); /* closes fd, frees ssl */
+			free(c);
+			return;
+		}
+		free(c);
+	}
+	SSL_free(ssl);
+	close(fd);
+}
+
+int
+conn_tls(const struct conn *c)
+{
+	return c->c_tls != NULL;
 }
 
 struct worker *
@@ -374,12 +549,41 @@ conn_on_drain(struct conn *c, void (*cb)(void *), void *arg)
 	c->c_drain_arg = arg;
 }
 
+/* TLS: hand the output to the bufferevent, which writes it as the
+ * socket takes it.  1 while some of it waits there (the write callback
+ * comes when it has all gone), 0 when all is out. */
+static int
+conn_tls_flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->c_tls);
+
+	if (evbuffer_get_length(c->c_out) > 0 &&
+	    bufferevent_write_buffer(c->c_tls, c->c_out) == -1) {
+		conn_fail(c);
+		return 1;
+	}
+	if (evbuffer_get_length(out) == 0) {
+		c->c_tls_wait = 0;
+		return 0;
+	}
+	if (!c->c_tls_wait) {
+		c->c_tls_wait = 1;
+		/* A client that stops reading is cut after idle_timeout
+		 * without progress. */
+		conn_deadline(
+		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
+	}
+	return 1;
+}
+
 void
 conn_flush(struct conn *c)
 {
 	int n;
 
 	if (c->c_dead)
+		return;
+	if (c->c_tls != NULL && conn_tls_flush(c) == 1)
 		return;
 	while (evbuffer_get_length(c->c_out) > 0) {
 		n = evbuffer_write(c->c_out, c->c_fd);
@@ -414,7 +618,13 @@ conn_flush(struct conn *c)
 		/* Everything is out: half-close, and read until the client
 		 * closes too (or the linger deadline), so what it still sends
 		 * does not turn our close into a reset that destroys the
-		 * response before it is read. */
+		 * response before it is read.  TLS says its close_notify
+		 * first, so the client knows the end is not a cut. */
+		if (c->c_tls != NULL) {
+			(void)SSL_shutdown(
+			    bufferevent_openssl_get_ssl(c->c_tls));
+			ERR_clear_error();
+		}
 		shutdown(c->c_fd, SHUT_WR);
 		c->c_shut = 1;
 		conn_deadline(c, CONN_LINGER_MS);
@@ -434,7 +644,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Progress: the client reads.  Still blocked: idle_timeout from
 	 * now; drained while serving: no client deadline. */
-	if (event_pending(c->c_wev, EV_WRITE, NULL))
+	if (conn_write_waiting(c))
 		conn_deadline(
 		    c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
 	else if (c->c_state == CS_ACTIVE)
@@ -458,7 +668,7 @@ conn_close_soon(struct conn *c)
 	 * the response before the client reads it. */
 	if (c->c_read_off && !c->c_dead) {
 		c->c_read_off = 0;
-		event_add(c->c_rev, NULL);
+		conn_read_on(c);
 	}
 	conn_flush(c);
 }
@@ -544,7 +754,7 @@ conn_finish(struct conn *c)
 	}
 	if (c->c_read_off) {
 		c->c_read_off = 0;
-		event_add(c->c_rev, NULL);
+		conn_read_on(c);
 	}
 	conn_deadline(c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
 	conn_flush(c);
@@ -560,7 +770,7 @@ conn_dispatch(struct conn *c)
 		c->c_close = 1;
 	c->c_gone_arg = NULL;
 	/* May answer at once (conn_respond clears c_gone_arg again). */
-	c->c_worker->w_dispatch(c, &c->c_req, c->c_body);
+	c->c_dispatch(c, &c->c_req, c->c_body);
 }
 
 /* A request that cannot be read: it is answered (and logged) through
@@ -790,7 +1000,7 @@ conn_body_read(struct conn *c, int64_t max, void (*cb)(void *), void *arg)
 	conn_deadline(c, (int64_t)c->c_worker->w_cfg->cf_idle_timeout * 1000);
 	if (c->c_read_off && !c->c_dead) {
 		c->c_read_off = 0;
-		event_add(c->c_rev, NULL);
+		conn_read_on(c);
 	}
 	/* What has arrived is taken on the next loop turn, never inside
 	 * the caller's stack. */
@@ -819,7 +1029,7 @@ conn_body_stream(struct conn *c)
 	    (c->c_body_paused ||
 	        evbuffer_get_length(c->c_body) >= CONN_BODY_HOLD)) {
 		c->c_read_off = 1;
-		event_del(c->c_rev);
+		conn_read_off(c);
 	}
 }
 
@@ -855,7 +1065,7 @@ conn_body_pause(struct conn *c, int pause)
 	if (!pause && c->c_read_off && c->c_body_open && !c->c_dead &&
 	    evbuffer_get_length(c->c_body) < CONN_BODY_HOLD) {
 		c->c_read_off = 0;
-		event_add(c->c_rev, NULL);
+		conn_read_on(c);
 		/* Bytes may wait in the input buffer already. */
 		if (c->c_pos < c->c_len)
 			event_active(c->c_rev, EV_READ, 0);
@@ -974,7 +1184,7 @@ conn_process(struct conn *c)
 			        evbuffer_get_length(c->c_body) <
 			            CONN_BODY_HOLD)) {
 				c->c_read_off = 0;
-				event_add(c->c_rev, NULL);
+				conn_read_on(c);
 			}
 			return;
 		case CS_LINGER:
@@ -982,6 +1192,26 @@ conn_process(struct conn *c)
 			return;
 		}
 	}
+}
+
+/* TLS: take what the bufferevent has decrypted, as conn_recv. */
+static int
+conn_tls_recv(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->c_tls);
+	int n;
+
+	if (evbuffer_get_length(in) == 0)
+		return c->c_tls_eof ? -1 : 0;
+	n = evbuffer_remove(in, c->c_in + c->c_len, c->c_cap - c->c_len);
+	if (n <= 0)
+		return -1;
+	c->c_len += (size_t)n;
+	/* More than the buffer took, or the end behind it: no socket event
+	 * will come for them. */
+	if (evbuffer_get_length(in) > 0 || c->c_tls_eof)
+		event_active(c->c_rev, EV_READ, 0);
+	return 1;
 }
 
 /* Read what the socket has into the buffer.  Returns 1 if bytes came, 0
@@ -1015,10 +1245,12 @@ conn_recv(struct conn *c)
 			/* Serving, and the client has sent a buffer's worth
 			 * ahead: wait until this response is out. */
 			c->c_read_off = 1;
-			event_del(c->c_rev);
+			conn_read_off(c);
 			return 0;
 		}
 	}
+	if (c->c_tls != NULL)
+		return conn_tls_recv(c);
 	n = recv(c->c_fd, c->c_in + c->c_len, c->c_cap - c->c_len, 0);
 	if (n > 0) {
 		c->c_len += (size_t)n;
@@ -1036,6 +1268,14 @@ conn_linger_read(struct conn *c)
 	char buf[4096];
 	ssize_t n;
 
+	if (c->c_tls != NULL) {
+		struct evbuffer *in = bufferevent_get_input(c->c_tls);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (c->c_tls_eof)
+			conn_free(c);
+		return;
+	}
 	for (;;) {
 		n = recv(c->c_fd, buf, sizeof(buf), 0);
 		if (n > 0)

@@ -22,6 +22,7 @@ struct evbuffer;
 struct http1_chunked;
 struct http1_req;
 struct resp_hdrs;
+struct ssl_st;
 struct worker;
 
 /* How a streamed response's body is framed towards the client. */
@@ -31,13 +32,23 @@ enum conn_body {
 	CONN_BODY_STREAM, /* unknown length: chunked to 1.1, close for 1.0 */
 };
 
+/* What serves a connection's requests (worker.h's w_dispatch). */
+typedef void conn_dispatch_fn(
+    struct conn *c, struct http1_req *req, struct evbuffer *body);
+
 /*
  * Take over an accepted socket `fd` (non-blocking) of worker w, peer
- * address sa.  The connection frees itself when it ends.  On failure the
- * socket is closed.
+ * address sa.  With ssl (taken, even on failure; NULL for plain TCP) the
+ * connection speaks TLS as the server: the handshake comes first, within
+ * header_timeout like a request head, and everything above this layer is
+ * the same.  dispatch serves its requests (NULL: the worker's).  The
+ * connection frees itself when it ends.  On failure the socket is closed.
  */
-void conn_accept(
-    struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    socklen_t salen, struct ssl_st *ssl, conn_dispatch_fn *dispatch);
+
+/* 1 when c came over TLS (its requests are https). */
+int conn_tls(const struct conn *c);
 
 /* The worker c belongs to (borrowed). */
 struct worker *conn_worker(const struct conn *c);

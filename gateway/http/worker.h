@@ -38,6 +38,10 @@ struct worker {
 	struct event *w_listen_ev; /* accept */
 	struct event *w_accept_ev; /* resume accepting after EMFILE */
 	int w_emfile_logged;
+	/* listen_http_redirect's socket and accept event (-1 and NULL
+	 * when it is off) */
+	int w_redirect_fd;
+	struct event *w_redirect_ev;
 	TAILQ_HEAD(conn_list, conn) w_conns; /* open client connections */
 	int w_mail[2];                       /* pipe from the main thread */
 	struct event *w_mail_ev;

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "http/errpage.h"
+#include "http/conn.h"
 #include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
@@ -303,7 +304,8 @@ oidc_request_origin(struct request_ctx *rq, char *buf, size_t size)
 		host = rq->rq_hreq->hr_host;
 	if (proto == NULL ||
 	    (strcmp(proto, "http") != 0 && strcmp(proto, "https") != 0))
-		proto = cfg->cf_public_https ? "https" : "http";
+		proto = conn_tls(rq->rq_conn) || cfg->cf_public_https ? "https"
+		                                                      : "http";
 	if (host == NULL || host[0] == '\0' ||
 	    strpbrk(host, "/?#@\\") != NULL ||
 	    snprintf(buf, size, "%s://%s", proto, host) >= (int)size)

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "core/config.h"
+#include "http/conn.h"
 #include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
@@ -202,6 +203,8 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 	    (strcmp(proto, "https") == 0 || strcmp(proto, "http") == 0))
 		headers_writer_field(
 		    w, "X-Forwarded-Proto", 17, proto, strlen(proto));
+	else if (conn_tls(rq->rq_conn))
+		headers_writer_add(w, "X-Forwarded-Proto: https\r\n", 26);
 	else
 		headers_writer_add(w, "X-Forwarded-Proto: http\r\n", 25);
 	if (host == NULL)

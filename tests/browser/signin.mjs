@@ -12,13 +12,16 @@
 //   node signin.mjs GATEWAY_URL USERNAME [--signup-email EMAIL]
 //       [--signup-name "Display Name"] [--screenshots DIR]
 //       [--chromium /usr/bin/chromium] [--timeout-ms 15000]
+//       [--trust-spki BASE64]
 //
 // The demo stack (examples/demo.py, or tests/integration/test_browser.py)
 // must be running with gatehouse at GATEWAY_URL in front of
 // examples/upstream-app/app.py.  Exit status 0 when every step passed,
 // 1 with "FAIL: ..." on the first failure, 2 on bad arguments.
 // Screenshots of every major step go to DIR (default: a new temporary
-// directory), whose path is printed.
+// directory), whose path is printed.  --trust-spki makes Chromium trust
+// the certificate whose public key has that SHA-256 (base64), as a test
+// CA would be without installing it (an https GATEWAY_URL).
 
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +40,7 @@ function usage(msg) {
   if (msg) process.stderr.write(`signin: ${msg}\n`);
   process.stderr.write('usage: node signin.mjs GATEWAY_URL USERNAME '
     + '[--signup-email EMAIL] [--signup-name NAME] [--screenshots DIR]\n'
-    + '       [--chromium PATH] [--timeout-ms MS]\n');
+    + '       [--chromium PATH] [--timeout-ms MS] [--trust-spki BASE64]\n');
   process.exit(2);
 }
 
@@ -52,6 +55,7 @@ function options() {
         screenshots: { type: 'string' },
         chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
         'timeout-ms': { type: 'string', default: '15000' },
+        'trust-spki': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -81,6 +85,7 @@ function options() {
     shots: v.screenshots,
     chromium: v.chromium,
     timeout,
+    spki: v['trust-spki'],
   };
 }
 
@@ -282,7 +287,9 @@ async function run() {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: opt.chromium,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: opt.spki
+      ? [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${opt.spki}`]
+      : CHROMIUM_ARGS,
     viewport: { width: 1100, height: 800 },
     timeout: opt.timeout,
   });

@@ -72,14 +72,14 @@ def tail(proc, n=40):
     return "\n".join("    " + l for l in lines[-n:])
 
 
-def run_browser(url, shots):
+def run_browser(url, shots, extra=()):
     """Run signin.mjs in a process group of its own, so that on a timeout
     node and the Chromium it started are stopped together (by that group's
     id, which is node's PID)."""
     p = subprocess.Popen(
         ["node", os.path.join(BROWSERDIR, "signin.mjs"), url, "ada.lovelace",
          "--signup-name", "Grace Hopper", "--screenshots", shots,
-         "--chromium", CHROMIUM],
+         "--chromium", CHROMIUM] + list(extra),
         cwd=BROWSERDIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -103,9 +103,9 @@ def run_browser(url, shots):
 class Stack:
     """Demo OP, Graph stand-in and example app, stopped by PID."""
 
-    def __init__(self, tmp, gw_port):
+    def __init__(self, tmp, gw_port, scheme="http"):
         self.procs = {}
-        base = "http://127.0.0.1:%d" % gw_port
+        base = "%s://127.0.0.1:%d" % (scheme, gw_port)
         self.client_id = str(uuid.uuid4())
         self.client_secret = secrets.token_urlsafe(32)
         node = shutil.which("node")
