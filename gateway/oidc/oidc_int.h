@@ -118,6 +118,7 @@ struct oidc_tokens {
 	char *ot_refresh;
 	char *ot_idtoken;
 	long ot_expires_in;
+	long ot_aadsts; /* a refusal's AADSTS number (error_codes), or 0 */
 };
 
 void oidc_tokens_cleanup(struct oidc_tokens *t);

@@ -21,6 +21,7 @@
 #include "core/metrics.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "oidc/aadsts.h"
 #include "oidc/client_cert.h"
 #include "oidc/http_client.h"
 #include "oidc/jose.h"
@@ -140,50 +141,44 @@ oidc_tokens_check(const struct oidc_tokens *t, struct gh_error *err)
 	return -1;
 }
 
-/* Copy s into buf when it is a short id of hex digits and dashes (a GUID);
- * else leave buf empty. */
-static void
-oidc_token_id_copy(const char *s, char *buf, size_t size)
-{
-	size_t n = s != NULL ? strspn(s, "0123456789abcdefABCDEF-") : 0;
-
-	buf[0] = '\0';
-	if (s != NULL && s[n] == '\0' && n > 0 && n < size)
-		memcpy(buf, s, n + 1);
-}
-
 /*
  * What identifies a refusal to the provider's support, for the log line:
- * Entra's first AADSTS number (error_codes) and its trace_id and
- * correlation_id, as " AADSTS700027 trace_id=... correlation_id=...", or
- * "" when the answer has none.  Security: the body is the provider's and
- * hostile; only a number and GUID-like ids are taken, never the
- * description (it may hold user data).
+ * Entra's first AADSTS number (error_codes), its trace_id, correlation_id
+ * and timestamp, as " AADSTS700027 trace_id=... correlation_id=...
+ * timestamp=...", or "" when the answer has none.  Security: the body is
+ * the provider's and hostile; only a number, GUID-like ids and a time are
+ * taken, never the description (it may hold user data).
  */
-static void
+static long
 oidc_token_refusal_ref(json_t *doc, char *buf, size_t size)
 {
 	json_t *c = json_array_get(json_object_get(doc, "error_codes"), 0);
-	char trace[40], corr[40];
-	size_t n = 0;
-	int w;
+	struct aadsts_ref r, t;
+	char line[160];
 
-	buf[0] = '\0';
+	memset(&r, 0, sizeof(r));
 	if (json_is_integer(c) && json_integer_value(c) > 0 &&
-	    json_integer_value(c) < 100000000) {
-		w = snprintf(
-		    buf, size, " AADSTS%lld", (long long)json_integer_value(c));
-		n = w > 0 && (size_t)w < size ? (size_t)w : 0;
-	}
-	oidc_token_id_copy(json_string_value(json_object_get(doc, "trace_id")),
-	    trace, sizeof(trace));
-	oidc_token_id_copy(
-	    json_string_value(json_object_get(doc, "correlation_id")), corr,
-	    sizeof(corr));
-	if (trace[0] != '\0' || corr[0] != '\0')
-		snprintf(buf + n, size - n, "%s%s%s%s",
-		    trace[0] != '\0' ? " trace_id=" : "", trace,
-		    corr[0] != '\0' ? " correlation_id=" : "", corr);
+	    json_integer_value(c) < 100000000)
+		r.ar_code = (long)json_integer_value(c);
+	/* The same fields as the description's, read by the same rules. */
+	snprintf(line, sizeof(line), "Trace ID: %.40s Correlation ID: %.40s",
+	    json_is_string(json_object_get(doc, "trace_id"))
+	        ? json_string_value(json_object_get(doc, "trace_id"))
+	        : "",
+	    json_is_string(json_object_get(doc, "correlation_id"))
+	        ? json_string_value(json_object_get(doc, "correlation_id"))
+	        : "");
+	aadsts_ref_from_text(line, &t);
+	memcpy(r.ar_trace, t.ar_trace, sizeof(r.ar_trace));
+	memcpy(r.ar_corr, t.ar_corr, sizeof(r.ar_corr));
+	snprintf(line, sizeof(line), "Timestamp: %.40s",
+	    json_is_string(json_object_get(doc, "timestamp"))
+	        ? json_string_value(json_object_get(doc, "timestamp"))
+	        : "");
+	aadsts_ref_from_text(line, &t);
+	memcpy(r.ar_time, t.ar_time, sizeof(r.ar_time));
+	aadsts_ref_format(&r, buf, size);
+	return r.ar_code;
 }
 
 static int
@@ -193,7 +188,7 @@ oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
 	json_error_t jerr;
 	json_t *doc, *exp;
 	const char *e;
-	char ref[128];
+	char ref[200];
 
 	memset(t, 0, sizeof(*t));
 	if (res->hr_status == HTTPC_TIMEOUT) {
@@ -242,7 +237,7 @@ oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
 			json_decref(doc);
 			return 502;
 		}
-		oidc_token_refusal_ref(doc, ref, sizeof(ref));
+		t->ot_aadsts = oidc_token_refusal_ref(doc, ref, sizeof(ref));
 		/* The client's own credentials (a wrong or expired secret, a
 		 * certificate the provider does not know): no fault of the
 		 * person's, and not a reason to end a session on refresh. */

@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: ISC
+"""Entra's AADSTS errors said in words a person can act on, through the
+real binary against tests/op/op.py answering as Entra does: an error at
+the redirect URI (error=...&error_description=AADSTSnnnn: ... Trace ID:
+... Correlation ID: ... Timestamp: ...) and a refusal of the token
+endpoint (error_codes, trace_id, correlation_id, timestamp).
+
+- Each number gatehouse knows gets a page saying what happened and who
+  does what next, with the number and the ids for support; never the
+  description's words (they may name the user), on the page or in the log.
+- The log line carries the AADSTS number, trace_id, correlation_id and
+  timestamp."""
+import html
+import re
+import uuid
+
+import pytest
+import requests
+
+from op_client import OP
+from signin import authorize, begin_login, complete, start_gateway
+
+HTML = {"Accept": "text/html"}
+SECRET_WORDS = "alice.private@contoso.com"
+
+
+@pytest.fixture
+def op():
+    o = OP()
+    yield o
+    o.stop()
+
+
+def entra_description(code, words):
+    trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
+    return trace, corr, (
+        "AADSTS%d: %s The account %s tried. Trace ID: %s Correlation ID: %s "
+        "Timestamp: 2026-12-05 05:40:11Z" % (code, words, SECRET_WORDS,
+                                             trace, corr))
+
+
+def page_text(r):
+    return html.unescape(re.sub(r"<[^>]+>", " ", r.text))
+
+
+# code, error, status, words on the page
+CALLBACK = [
+    (65001, "consent_required", 502, "administrator"),
+    (65004, "access_denied", 401, "declined the permissions"),
+    (50011, "invalid_request", 502, "redirect_uri"),
+    (7000215, "invalid_client", 502, "client secret"),
+    (7000222, "invalid_client", 502, "has expired"),
+    (700027, "invalid_client", 502, "certificate"),
+    (50105, "access_denied", 403, "not assigned"),
+    (50034, "access_denied", 403, "cannot sign up"),
+    (90002, "invalid_tenant", 502, "does not exist"),
+    (900023, "invalid_request", 502, "not a valid tenant"),
+]
+
+
+@pytest.mark.parametrize("code,error,status,words", CALLBACK)
+def test_callback_aadsts_page_and_log(op, tmp, upstream, code, error,
+                                      status, words):
+    g = start_gateway(op, tmp, upstream)
+    s = requests.Session()
+    url = begin_login(g, s, "/private")
+    trace, corr, desc = entra_description(code, "Something happened.")
+    op.fault("authorize_error", error=error, error_description=desc)
+    r = complete(g, s, authorize(s, url, "quinn@x.com"))
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    text = page_text(r)
+    assert words in text, text
+    assert "AADSTS%d" % code in text and trace in text and corr in text
+    # The description's words never reach the page nor the log.
+    assert SECRET_WORDS not in r.text and "Something happened" not in r.text
+    assert "Try again" in text
+    assert g.loggrep(r"callback id=\w+ result=provider_error error=\"%s\" "
+                     r"explained=\w+ AADSTS%d trace_id=%s correlation_id=%s "
+                     r"timestamp=2026-12-05T05:40:11Z"
+                     % (error, code, trace, corr)), g.log()[-2000:]
+    assert SECRET_WORDS not in g.log()
+
+
+def test_callback_unknown_aadsts_keeps_ids_not_words(op, tmp, upstream):
+    """A number gatehouse has no words for: the generic page with the
+    reference, and the log line with the ids, never the description."""
+    g = start_gateway(op, tmp, upstream)
+    s = requests.Session()
+    url = begin_login(g, s, "/private")
+    trace, corr, desc = entra_description(12345, "Odd.")
+    op.fault("authorize_error", error="server_error", error_description=desc)
+    r = complete(g, s, authorize(s, url, "quinn@x.com"))
+    assert r.status_code == 401
+    text = page_text(r)
+    assert "Sign-in failed" in text and "server_error" in text
+    assert "AADSTS12345" in text and trace in text
+    assert SECRET_WORDS not in r.text and "Odd." not in text
+    assert g.loggrep(r"result=provider_error error=\"server_error\" "
+                     r"AADSTS12345 trace_id=%s" % trace), g.log()[-2000:]
+    assert SECRET_WORDS not in g.log()
+
+
+def test_cancel_without_known_number_is_cancelled_page(op, tmp, upstream):
+    """access_denied with a number gatehouse does not explain (the OP's
+    default AADSTS50126) stays the cancel page, ids and no words."""
+    g = start_gateway(op, tmp, upstream)
+    s = requests.Session()
+    url = begin_login(g, s, "/private")
+    op.fault("authorize_error", error="access_denied")
+    r = complete(g, s, authorize(s, url, "quinn@x.com"))
+    assert r.status_code == 401
+    assert "<h1>Sign-in was cancelled</h1>" in r.text
+    assert "AADSTS50126" in r.text and "cancelled the sign-in" not in r.text
+
+
+@pytest.mark.parametrize("code,error,status,words,result", [
+    (7000215, "invalid_client", 502, "client secret", "invalid_client"),
+    (7000222, "invalid_client", 502, "has expired", "invalid_client"),
+    (700027, "invalid_client", 502, "certificate", "invalid_client"),
+    (50011, "invalid_client", 502, "redirect_uri", "invalid_client"),
+    (65001, "invalid_grant", 502, "admin consent", "token_refused"),
+    (50105, "invalid_grant", 403, "not assigned", "token_refused"),
+])
+def test_token_endpoint_aadsts_page_and_log(op, tmp, upstream, code, error,
+                                            status, words, result):
+    g = start_gateway(op, tmp, upstream)
+    s = requests.Session()
+    url = begin_login(g, s, "/private")
+    op.fault("token_error", error=error, status=401 if error ==
+             "invalid_client" else 400, error_code=code,
+             error_description="AADSTS%d: words about %s." % (code,
+                                                              SECRET_WORDS))
+    r = complete(g, s, authorize(s, url, "quinn@x.com"))
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    text = page_text(r)
+    assert words in text and "AADSTS%d" % code in text, text
+    assert SECRET_WORDS not in r.text
+    assert g.loggrep(r"callback id=\w+ result=%s reason=\"token endpoint "
+                     r"refused[^\"]*AADSTS%d trace_id=[0-9a-f-]{36} "
+                     r"correlation_id=[0-9a-f-]{36} timestamp=\d{4}-\d\d-\d\d"
+                     r"T\d\d:\d\d:\d\dZ[^\"]*\" explained=\w+"
+                     % (result, code)), g.log()[-2000:]
+    assert SECRET_WORDS not in g.log()
