@@ -202,12 +202,15 @@ struct config {
 	char *cf_redis_password_file;
 	int cf_redis_timeout_ms;
 	int cf_session_lifetime;     /* seconds */
+	int cf_session_id_token;     /* session_lifetime = id_token */
 	int cf_session_idle_timeout; /* seconds */
 	size_t cf_session_map_size;
 	char *cf_cookie_name;
 	char *cf_cookie_domain;
 
 	/* forwarding */
+	int cf_msal_sample_paths; /* /login, /logout as the sample's */
+	int cf_from_dotenv;       /* .env supplied a key */
 	int cf_forward_access_token;
 	int cf_forward_authorization;
 	int cf_refresh_before; /* seconds */

@@ -393,6 +393,7 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 		    0);
 		return;
 	}
+	session_follow_id_token(s, cfg, json);
 	free(json);
 	/* The request holds it from here: its cleanup frees it and cancels
 	 * the save if the browser goes away meanwhile. */

@@ -425,8 +425,10 @@ oidc_flight_store(struct oidc_flight *f, char *claims)
 	struct oidc_tokens *t = &f->of_tokens;
 	enum session_result r = SESSION_ERR;
 
-	if (claims != NULL)
+	if (claims != NULL) {
 		(void)session_set_claims(s, claims);
+		session_follow_id_token(s, f->of_worker->w_cfg, claims);
+	}
 	free(claims);
 	/* Rotation: keep the new refresh token when one came. */
 	if (session_set_tokens(s, t->ot_access,
