@@ -167,6 +167,68 @@ aadsts_ref_from_text(const char *d, struct aadsts_ref *r)
 }
 
 void
+aadsts_ref_from_json(const json_t *doc, struct aadsts_ref *r)
+{
+	json_t *c = json_array_get(json_object_get(doc, "error_codes"), 0);
+	struct aadsts_ref t;
+	const char *v;
+	char line[160];
+
+	memset(r, 0, sizeof(*r));
+	if (json_is_integer(c) && json_integer_value(c) > 0 &&
+	    json_integer_value(c) < 100000000)
+		r->ar_code = (long)json_integer_value(c);
+	/* The same fields as a description's, read by the same rules. */
+	v = json_string_value(json_object_get(doc, "trace_id"));
+	snprintf(line, sizeof(line), "Trace ID: %.40s", v != NULL ? v : "");
+	aadsts_ref_from_text(line, &t);
+	memcpy(r->ar_trace, t.ar_trace, sizeof(r->ar_trace));
+	v = json_string_value(json_object_get(doc, "correlation_id"));
+	snprintf(
+	    line, sizeof(line), "Correlation ID: %.40s", v != NULL ? v : "");
+	aadsts_ref_from_text(line, &t);
+	memcpy(r->ar_corr, t.ar_corr, sizeof(r->ar_corr));
+	v = json_string_value(json_object_get(doc, "timestamp"));
+	snprintf(line, sizeof(line), "Timestamp: %.40s", v != NULL ? v : "");
+	aadsts_ref_from_text(line, &t);
+	memcpy(r->ar_time, t.ar_time, sizeof(r->ar_time));
+}
+
+int
+aadsts_tenant_not_found(
+    long status, const char *body, size_t len, struct aadsts_ref *r)
+{
+	json_t *doc = NULL, *codes;
+	const char *e;
+	size_t i;
+	int found = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (status != 400 && status != 404)
+		return 0;
+	if (body != NULL)
+		doc = json_loadb(body, len, 0, NULL);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return 0;
+	}
+	aadsts_ref_from_json(doc, r);
+	e = json_string_value(json_object_get(doc, "error"));
+	found = e != NULL && strcmp(e, "invalid_tenant") == 0;
+	codes = json_object_get(doc, "error_codes");
+	for (i = 0; i < json_array_size(codes); i++) {
+		json_int_t v = json_integer_value(json_array_get(codes, i));
+
+		if (v == 90002 || v == 900023) {
+			found = 1;
+			r->ar_code = (long)v;
+		}
+	}
+	json_decref(doc);
+	return found;
+}
+
+void
 aadsts_ref_format(const struct aadsts_ref *r, char *buf, size_t size)
 {
 	char code[32] = "";

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 /* Who can fix it: the person signing in, or the site's administrator. */
 #define AADSTS_USER 0
 #define AADSTS_ADMIN 1
@@ -44,6 +46,21 @@ const struct aadsts_entry *aadsts_find(long code);
  * redirect URI.  d may be NULL.
  */
 void aadsts_ref_from_text(const char *d, struct aadsts_ref *r);
+
+/*
+ * Read a reference out of an Entra error body (JSON): the first of
+ * error_codes, trace_id, correlation_id, timestamp.
+ */
+void aadsts_ref_from_json(const json_t *doc, struct aadsts_ref *r);
+
+/*
+ * Whether an answer of HTTP status with body says the tenant does not
+ * exist (Entra answers discovery for an unknown tenant with 400 and
+ * AADSTS90002, or 900023 for a malformed one; "invalid_tenant").  Fills r
+ * from the body either way.
+ */
+int aadsts_tenant_not_found(
+    long status, const char *body, size_t len, struct aadsts_ref *r);
 
 /* " AADSTS65001 trace_id=... correlation_id=... timestamp=...": the
  * fields present, each after a space, for a log line ("" for none). */

@@ -110,6 +110,9 @@ void oidc_provider_notify(struct oidc_provider *op);
 const struct oidc_meta *oidc_provider_meta(struct oidc_provider *op);
 const struct jwks *oidc_provider_jwks(struct oidc_provider *op);
 enum oidc_state oidc_provider_state(struct oidc_provider *op);
+/* Whether the provider has never been usable because it says the
+ * configured tenant does not exist (not that it is unreachable). */
+int oidc_provider_no_tenant(void);
 
 /*
  * A token named a kid the JWKS lacks: refetch the JWKS unless that was done

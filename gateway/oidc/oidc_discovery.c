@@ -35,6 +35,7 @@
 #include "core/magic.h"
 #include "core/metrics.h"
 #include "http/worker.h"
+#include "oidc/aadsts.h"
 #include "oidc/http_client.h"
 #include "oidc/jwks.h"
 #include "oidc/oidc.h"
@@ -94,6 +95,7 @@ static struct {
 	uint64_t sh_started;              /* flights started */
 	uint64_t sh_ended;                /* the last flight that ended */
 	int sh_failed;                    /* the last flight failed */
+	int sh_no_tenant;                 /* ... saying: no such tenant */
 	char sh_fail_key[160];            /* what failed, and how (the log) */
 	unsigned sh_nfailed;              /* flights failed in a row */
 	int sh_backoff;                   /* seconds */
@@ -276,6 +278,7 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 		first = old == NULL;
 		oidc_shared.sh_snap = snap;
 		oidc_shared.sh_failed = 0;
+		oidc_shared.sh_no_tenant = 0;
 		oidc_shared.sh_nfailed = 0;
 		oidc_shared.sh_fail_key[0] = '\0';
 		oidc_shared.sh_backoff = 0;
@@ -680,12 +683,33 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 {
 	struct oidc_provider *op = oidc_provider_cast(arg);
 	const char *why, *url = op->op_cfg->cf_discovery_url;
-	char buf[80];
+	struct aadsts_ref ref;
+	char buf[80], tbuf[200];
+	int tenant;
 
 	op->op_xfer = NULL;
 	if (res->hr_status != HTTPC_OK) {
 		oidc_flight_end(op, NULL, "discovery", url,
 		    httpc_status_str(res->hr_status), oidc_xfer_why(res));
+		return;
+	}
+	tenant = res->hr_code != 200 &&
+	    aadsts_tenant_not_found(
+	        res->hr_code, res->hr_body, res->hr_len, &ref);
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	oidc_shared.sh_no_tenant = tenant;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (tenant) {
+		/* Not a provider that is down: a name that is wrong, which
+		 * only the operator can fix.  The ids change on every retry,
+		 * so the line names the number only. */
+		snprintf(tbuf, sizeof(tbuf),
+		    "tenant not found (answered HTTP %ld, AADSTS%ld): the "
+		    "provider knows no directory by the name or id in %s",
+		    res->hr_code, ref.ar_code,
+		    op->op_cfg->cf_authority != NULL ? "authority"
+		                                     : "oidc_issuer");
+		oidc_flight_end(op, NULL, "discovery", url, "http", tbuf);
 		return;
 	}
 	if (res->hr_code != 200) {
@@ -709,6 +733,18 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 	op->op_doc->od_meta = op->op_pending;
 	memset(&op->op_pending, 0, sizeof(op->op_pending));
 	oidc_flight_jwks(op);
+}
+
+int
+oidc_provider_no_tenant(void)
+{
+	int r;
+
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	r = oidc_shared.sh_failed && oidc_shared.sh_no_tenant &&
+	    oidc_shared.sh_snap == NULL;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	return r;
 }
 
 /* Start a whole flight (discovery, then its JWKS) if none runs. */

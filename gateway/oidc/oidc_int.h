@@ -157,6 +157,11 @@ unsigned int oidc_token_auth_parse(const json_t *v);
  */
 struct httpc_xfer *oidc_token_request(struct worker *w, struct evbuffer *form,
     httpc_done_fn *done, void *arg, struct gh_error *err);
+/* The same with the configuration, metadata and client given (the
+ * --check --online probe has no worker). */
+struct httpc_xfer *oidc_token_send(const struct config *cfg,
+    const struct oidc_meta *m, struct httpc *h, struct evbuffer *form,
+    httpc_done_fn *done, void *arg, struct gh_error *err);
 
 /* Let go of rq's session and cancel its session store call under way:
  * the request's cleanup of whoever hangs either on it (oidc_login.c). */

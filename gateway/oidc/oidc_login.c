@@ -454,10 +454,18 @@ static void
 oidc_unavailable(struct request_ctx *rq)
 {
 	rq->rq_event = "provider_unavailable";
-	errpage_send(rq, 503, "provider_unavailable",
-	    "The identity provider is unreachable, so signing in is not "
-	    "possible right now. Please try again in a minute.",
-	    0);
+	if (oidc_provider_no_tenant())
+		errpage_send(rq, 503, "provider_unavailable",
+		    "Signing in is not set up correctly: the identity "
+		    "provider says the directory (tenant) this site is "
+		    "configured for was not found. Please tell the site's "
+		    "administrator.",
+		    0);
+	else
+		errpage_send(rq, 503, "provider_unavailable",
+		    "The identity provider is unreachable, so signing in is "
+		    "not possible right now. Please try again in a minute.",
+		    0);
 }
 
 /* Redirect rq's browser to the provider for a new sign-in. */

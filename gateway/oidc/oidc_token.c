@@ -141,42 +141,14 @@ oidc_tokens_check(const struct oidc_tokens *t, struct gh_error *err)
 	return -1;
 }
 
-/*
- * What identifies a refusal to the provider's support, for the log line:
- * Entra's first AADSTS number (error_codes), its trace_id, correlation_id
- * and timestamp, as " AADSTS700027 trace_id=... correlation_id=...
- * timestamp=...", or "" when the answer has none.  Security: the body is
- * the provider's and hostile; only a number, GUID-like ids and a time are
- * taken, never the description (it may hold user data).
- */
+/* What identifies a refusal to the provider's support, for the log line
+ * (aadsts_ref_from_json); its AADSTS number, or 0. */
 static long
 oidc_token_refusal_ref(json_t *doc, char *buf, size_t size)
 {
-	json_t *c = json_array_get(json_object_get(doc, "error_codes"), 0);
-	struct aadsts_ref r, t;
-	char line[160];
+	struct aadsts_ref r;
 
-	memset(&r, 0, sizeof(r));
-	if (json_is_integer(c) && json_integer_value(c) > 0 &&
-	    json_integer_value(c) < 100000000)
-		r.ar_code = (long)json_integer_value(c);
-	/* The same fields as the description's, read by the same rules. */
-	snprintf(line, sizeof(line), "Trace ID: %.40s Correlation ID: %.40s",
-	    json_is_string(json_object_get(doc, "trace_id"))
-	        ? json_string_value(json_object_get(doc, "trace_id"))
-	        : "",
-	    json_is_string(json_object_get(doc, "correlation_id"))
-	        ? json_string_value(json_object_get(doc, "correlation_id"))
-	        : "");
-	aadsts_ref_from_text(line, &t);
-	memcpy(r.ar_trace, t.ar_trace, sizeof(r.ar_trace));
-	memcpy(r.ar_corr, t.ar_corr, sizeof(r.ar_corr));
-	snprintf(line, sizeof(line), "Timestamp: %.40s",
-	    json_is_string(json_object_get(doc, "timestamp"))
-	        ? json_string_value(json_object_get(doc, "timestamp"))
-	        : "");
-	aadsts_ref_from_text(line, &t);
-	memcpy(r.ar_time, t.ar_time, sizeof(r.ar_time));
+	aadsts_ref_from_json(doc, &r);
 	aadsts_ref_format(&r, buf, size);
 	return r.ar_code;
 }
@@ -433,8 +405,15 @@ struct httpc_xfer *
 oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
     void *arg, struct gh_error *err)
 {
-	const struct config *cfg = w->w_cfg;
-	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
+	return oidc_token_send(w->w_cfg, oidc_provider_meta(w->w_provider),
+	    w->w_httpc, form, done, arg, err);
+}
+
+struct httpc_xfer *
+oidc_token_send(const struct config *cfg, const struct oidc_meta *m,
+    struct httpc *h, struct evbuffer *form, httpc_done_fn *done, void *arg,
+    struct gh_error *err)
+{
 	const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
 	char *basic = NULL, *id = NULL, *sec = NULL, *cred = NULL, *body;
 	struct httpc_req req;
@@ -484,7 +463,7 @@ oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
 	req.hq_body_len = len;
 	req.hq_headers = hdrs;
 	req.hq_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
-	x = httpc_request(w->w_httpc, &req, done, arg, err);
+	x = httpc_request(h, &req, done, arg, err);
 	/* The form held the secret or the assertion, and a code or a refresh
 	 * token. */
 	OPENSSL_cleanse(body, len);

@@ -141,3 +141,33 @@ def test_token_endpoint_aadsts_page_and_log(op, tmp, upstream, code, error,
                      r"T\d\d:\d\d:\d\dZ[^\"]*\" explained=\w+"
                      % (result, code)), g.log()[-2000:]
     assert SECRET_WORDS not in g.log()
+
+
+def test_tenant_not_found_at_start(op, tmp, upstream):
+    """An authority naming no tenant: the start logs "tenant not found"
+    with the number (not "unreachable"), and sign-in's 503 page tells the
+    person to tell the administrator."""
+    import os
+    from conftest import Gatehouse, free_port
+    port = free_port()
+    g = Gatehouse(tmp, [
+        "upstream = " + upstream.url,
+        "authority = %s/nosuch.onmicrosoft.com" % op.base,
+        "client_id = " + op.client_id, "client_secret = " + op.client_secret,
+        "redirect_uri = http://127.0.0.1:%d/.auth/callback" % port,
+        "session_store = " + os.path.join(tmp, "s"),
+        "session_key_file = " + os.path.join(tmp, "k"),
+        "route /public/* allow anonymous", "route /* allow authenticated"],
+        port=port)
+    assert g.loggrep(r"provider_error what=discovery reason=\"tenant not "
+                     r"found \(answered HTTP 400, AADSTS90002\): the provider "
+                     r"knows no directory by the name or id in authority\" "
+                     r"kind=http", timeout=10), g.log()
+    r = requests.get(g.url + "/.auth/login", headers=HTML, timeout=5)
+    assert r.status_code == 503
+    text = page_text(r)
+    assert "directory (tenant) this site is configured for was not found" \
+        in text and "administrator" in text, text
+    assert "unreachable" not in text
+    # Anonymous routes keep working.
+    assert requests.get(g.url + "/public/a", timeout=5).status_code == 200

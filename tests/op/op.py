@@ -592,6 +592,10 @@ class Handler(BaseHTTPRequestHandler):
             return "unknown"
         tenant, rest = segs[1], "/".join(segs[2:])
         if tenant not in (st.tenant_id, st.tenant_name + ".onmicrosoft.com"):
+            # Entra answers an unknown tenant's discovery with 400 and
+            # AADSTS90002 (900023 for a name that cannot be a tenant).
+            if rest == "v2.0/.well-known/openid-configuration":
+                return "unknown_tenant"
             return "unknown"
         return {
             "v2.0/.well-known/openid-configuration": "discovery",
@@ -684,6 +688,25 @@ class Handler(BaseHTTPRequestHandler):
         if fault:
             doc.update(fault.get("fields", {}))
         self.send_json(200, doc)
+
+    def ep_unknown_tenant(self, method, query, form):
+        tenant = urlsplit(self.path).path.split("/")[1]
+        valid = re.fullmatch(r"[0-9a-fA-F-]{36}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+",
+                             tenant) is not None
+        code = 90002 if valid else 900023
+        desc = ("AADSTS90002: Tenant '%s' not found. Check to make sure you "
+                "have the correct tenant ID and are signing into the correct "
+                "cloud." % tenant if valid else
+                "AADSTS900023: Specified tenant identifier '%s' is neither a "
+                "valid DNS name, nor a valid external domain." % tenant)
+        self.send_json(400, {
+            "error": "invalid_tenant" if valid else "invalid_request",
+            "error_description": desc, "error_codes": [code],
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+            "trace_id": str(uuid.uuid4()),
+            "correlation_id": str(uuid.uuid4()),
+            "error_uri": "https://login.microsoftonline.com/error?code=%d"
+                         % code})
 
     # -- jwks ---------------------------------------------------------
     def ep_jwks(self, method, query, form):
