@@ -78,6 +78,12 @@ struct oidc_meta {
 	 * when om_tid_required (the provider is recognised as Entra). */
 	char om_tid[40];
 	int om_tid_required;
+	/* The ID-token algorithms accepted: those of
+	 * id_token_signing_alg_values_supported that are asymmetric (RS*,
+	 * PS*, ES*; never none or HS*), static strings; 0 means RS256 only,
+	 * the default when the provider lists none of them. */
+	const char *om_algs[9];
+	size_t om_nalgs;
 };
 
 /*

@@ -436,6 +436,8 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 	chk.jc_nonce = rq->rq_flow->of_nonce;
 	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
 	chk.jc_tid_required = m->om_tid_required;
+	chk.jc_algs = m->om_algs;
+	chk.jc_nalgs = m->om_nalgs;
 	chk.jc_now = time(NULL);
 	chk.jc_skew = cfg->cf_clock_skew;
 	chk.jc_require_iat = 1;

@@ -564,6 +564,38 @@ oidc_json_dup(json_t *doc, const char *name)
 	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
 }
 
+/*
+ * The ID-token algorithms the provider says it uses, kept only when
+ * gatehouse verifies them with a public key: a provider cannot turn on
+ * "none" or an HMAC (its public key would become the secret).
+ */
+static void
+oidc_algs_parse(const json_t *v, struct oidc_meta *m)
+{
+	static const char *const known[] = {"RS256", "RS384", "RS512", "PS256",
+	    "PS384", "PS512", "ES256", "ES384", "ES512"};
+	const char *a;
+	size_t i, k, j;
+
+	m->om_nalgs = 0;
+	for (i = 0; i < json_array_size(v); i++) {
+		a = json_string_value(json_array_get(v, i));
+		if (a == NULL)
+			continue;
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strcmp(a, known[k]) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0]))
+			continue;
+		for (j = 0; j < m->om_nalgs; j++)
+			if (m->om_algs[j] == known[k])
+				break;
+		if (j == m->om_nalgs &&
+		    m->om_nalgs < sizeof(m->om_algs) / sizeof(m->om_algs[0]))
+			m->om_algs[m->om_nalgs++] = known[k];
+	}
+}
+
 const char *
 oidc_discovery_check(
     const struct config *cfg, const char *body, size_t len, struct oidc_meta *m)
@@ -588,6 +620,8 @@ oidc_discovery_check(
 	    doc, "authorization_response_iss_parameter_supported"));
 	m->om_token_auth = oidc_token_auth_parse(
 	    json_object_get(doc, "token_endpoint_auth_methods_supported"));
+	oidc_algs_parse(
+	    json_object_get(doc, "id_token_signing_alg_values_supported"), m);
 	json_decref(doc);
 	if (m->om_issuer == NULL || m->om_authorization_endpoint == NULL ||
 	    m->om_token_endpoint == NULL || m->om_jwks_uri == NULL)

@@ -171,3 +171,50 @@ def test_tenant_not_found_at_start(op, tmp, upstream):
     assert "unreachable" not in text
     # Anonymous routes keep working.
     assert requests.get(g.url + "/public/a", timeout=5).status_code == 200
+
+
+# -- ID-token algorithms ------------------------------------------------------
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "ES256"])
+def test_id_token_alg_listed_in_metadata_accepted(op, tmp, upstream, alg):
+    """The provider signs ID tokens with alg and its metadata lists it
+    (id_token_signing_alg_values_supported): sign-in works, and a refresh's
+    new ID token too."""
+    from signin import sign_in
+    op.config(id_token_alg=alg)
+    g = start_gateway(op, tmp, upstream, ["forward_access_token = on"])
+    s, _ = sign_in(g, "al@contoso.com")
+    assert s.get(g.url + "/private", timeout=10).status_code == 200
+    r = s.post(g.url + "/.auth/refresh", timeout=10)
+    assert r.status_code == 200, r.text[:300]
+    tok = [e for e in op.requests("token") if e["status"] == 200]
+    assert len(tok) == 2
+    assert s.get(g.url + "/private", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("alg", ["PS256", "ES256"])
+def test_id_token_alg_not_listed_refused(op, tmp, upstream, alg):
+    """The same token when the metadata lists only RS256: refused."""
+    op.config(id_token_alg=alg)
+    op.fault("discovery_override", sticky=True,
+             fields={"id_token_signing_alg_values_supported": ["RS256"]})
+    g = start_gateway(op, tmp, upstream)
+    s = requests.Session()
+    url = begin_login(g, s, "/private")
+    r = complete(g, s, authorize(s, url, "al@contoso.com"))
+    assert r.status_code == 401, (r.status_code, r.text[:300])
+    assert g.loggrep(r"result=invalid_id_token reason=\"[^\"]*%s" % alg), \
+        g.log()[-2000:]
+
+
+@pytest.mark.parametrize("listed", [["none"], ["HS256"], ["none", "HS256"]])
+def test_none_and_hmac_never_accepted_even_when_listed(op, tmp, upstream,
+                                                       listed):
+    op.fault("discovery_override", sticky=True,
+             fields={"id_token_signing_alg_values_supported": listed})
+    g = start_gateway(op, tmp, upstream)
+    for fault in ("id_token_alg_none", "id_token_hs256_pubkey"):
+        s = requests.Session()
+        url = begin_login(g, s, "/private")
+        op.fault(fault)
+        r = complete(g, s, authorize(s, url, "al@contoso.com"))
+        assert r.status_code == 401, (fault, r.status_code, r.text[:300])
