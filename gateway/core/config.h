@@ -180,9 +180,10 @@ struct config {
 	int cf_response_mode; /* OIDC_RESPONSE_QUERY or _FORM_POST */
 	int cf_token_auth;    /* OIDC_AUTH_* */
 	char *cf_ca_file;
-	int cf_provider_timeout;  /* seconds */
-	int cf_clock_skew;        /* seconds */
-	int cf_discovery_refresh; /* seconds */
+	char *cf_provider_resolve; /* HOST:PORT:ADDRESS ... */
+	int cf_provider_timeout;   /* seconds */
+	int cf_clock_skew;         /* seconds */
+	int cf_discovery_refresh;  /* seconds */
 	char *cf_post_logout_redirect_uri;
 	int cf_max_pending_logins;
 	char *cf_api_audience;   /* the key's text */

@@ -514,6 +514,105 @@ oidc_entra_host(const char *host)
 	return 0;
 }
 
+/* The Microsoft cloud of a sign-in host: 1 public, 2 US government, 3
+ * China; 0 for any other host. */
+static int
+oidc_ms_cloud(const char *host)
+{
+	static const struct {
+		const char *host;
+		int cloud;
+	} hosts[] = {{"login.microsoftonline.com", 1}, {"login.windows.net", 1},
+	    {"sts.windows.net", 1}, {"login.microsoft.com", 1},
+	    {"login.microsoftonline.us", 2},
+	    {"login.partner.microsoftonline.cn", 3},
+	    {"login.chinacloudapi.cn", 3}};
+	size_t i;
+
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (strcasecmp(host, hosts[i].host) == 0)
+			return hosts[i].cloud;
+	return 0;
+}
+
+/*
+ * oidc_issuer (MSAL's oidc_authority, a custom URL domain): whether the
+ * discovery document's issuer is one the authority may name, by MSAL
+ * Python's rules, in its order.  The issuer equals the authority (a
+ * trailing slash aside); or has its scheme and host; or is
+ * {x}.ciamlogin.com with path "", "/{x}" or "/{x}/v2.0" where {x} is the
+ * authority's first path segment (for a path-less authority its first
+ * host label), any other ciamlogin issuer being refused outright; or is
+ * a Microsoft sign-in host over https under a custom domain (an
+ * authority not on a Microsoft host) or under a Microsoft authority of
+ * the same cloud; or is {region}.{authority host}; or is a b2clogin host
+ * over https.  ID tokens must then carry exactly this issuer.
+ */
+static int
+oidc_issuer_msal_valid(const struct config *cfg, const struct oidc_meta *m)
+{
+	static const char ciam[] = ".ciamlogin.com";
+	char *ahost = NULL, *apath = NULL, *ihost = NULL, *ipath = NULL;
+	const char *errstr, *seg, *x;
+	int ahttps, ihttps, ok = 0, ac, ic;
+	size_t hl, al, xl, sl, pl;
+
+	if (oidc_issuer_equal(m->om_issuer, cfg->cf_oidc_issuer))
+		return 1;
+	if (config_url_split(cfg->cf_oidc_issuer, &ahttps, &ahost, NULL, &apath,
+	        &errstr) == -1 ||
+	    config_url_split(
+	        m->om_issuer, &ihttps, &ihost, NULL, &ipath, &errstr) == -1)
+		goto done;
+	if (ahttps == ihttps && strcasecmp(ahost, ihost) == 0) {
+		ok = 1;
+		goto done;
+	}
+	hl = strlen(ihost);
+	al = strlen(ahost);
+	if (hl > sizeof(ciam) - 1 &&
+	    strcasecmp(ihost + hl - (sizeof(ciam) - 1), ciam) == 0) {
+		x = ihost;
+		xl = hl - (sizeof(ciam) - 1);
+		seg = oidc_path_first(apath, &sl);
+		if (sl == 0) {
+			seg = ahost;
+			sl = strcspn(ahost, ".");
+		}
+		pl = strlen(ipath);
+		if (pl > 0 && ipath[pl - 1] == '/')
+			ipath[--pl] = '\0';
+		ok = ihttps && memchr(x, '.', xl) == NULL &&
+		    oidc_label_equal(seg, sl, x, xl) &&
+		    (pl == 0 ||
+		        (ipath[0] == '/' &&
+		            oidc_label_equal(
+		                ipath + 1, strcspn(ipath + 1, "/"), x, xl) &&
+		            (ipath[1 + xl] == '\0' ||
+		                strcmp(ipath + 1 + xl, "/v2.0") == 0)));
+		goto done;
+	}
+	ic = oidc_ms_cloud(ihost);
+	if (ihttps && ic != 0) {
+		ac = oidc_ms_cloud(ahost);
+		ok = !oidc_entra_host(ahost) || ac == ic;
+		goto done;
+	}
+	if (hl > al + 1 && ihost[hl - al - 1] == '.' &&
+	    strcasecmp(ihost + hl - al, ahost) == 0 &&
+	    memchr(ihost, '.', hl - al - 1) == NULL) {
+		ok = 1;
+		goto done;
+	}
+	ok = ihttps && strcasestr(ihost, ".b2clogin.") != NULL;
+done:
+	free(ahost);
+	free(apath);
+	free(ihost);
+	free(ipath);
+	return ok;
+}
+
 /*
  * The tenant an Entra-shaped issuer names, for the tid rule: the GUID of
  * an issuer path "/{guid}" or "/{guid}/v2.0" (every Entra form: ciamlogin,
@@ -628,8 +727,7 @@ oidc_discovery_check(
 		why =
 		    "discovery document lacks issuer, authorization_endpoint, "
 		    "token_endpoint or jwks_uri";
-	else if (cfg->cf_oidc_issuer != NULL &&
-	    !oidc_issuer_equal(m->om_issuer, cfg->cf_oidc_issuer))
+	else if (cfg->cf_oidc_issuer != NULL && !oidc_issuer_msal_valid(cfg, m))
 		why =
 		    "discovery issuer differs from the configured oidc_issuer";
 	else if (cfg->cf_authority != NULL && !oidc_issuer_of_tenant(cfg, m))

@@ -129,7 +129,8 @@ def test_tls_failure(tmp, op):
      r"discovery \S+: answered HTTP 500, not 200"),
     ("discovery_invalid_json", {}, "authority",
      r"discovery \S+: discovery document is not a JSON object"),
-    ("discovery_wrong_issuer", {}, "oidc_issuer",
+    ("discovery_wrong_issuer", {"issuer": "https://issuer.example/x/v2.0"},
+     "oidc_issuer",
      r"discovery issuer differs from the configured oidc_issuer"),
     ("discovery_wrong_issuer",
      {"issuer": "https://11111111-aaaa-4bbb-8ccc-000000000000.ciamlogin.com/"

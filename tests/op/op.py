@@ -164,6 +164,11 @@ DEFAULT_CONFIG = {
     # ES256 (a P-256 key, published in the JWKS while this is set); the
     # discovery document lists RS256 and it.
     "id_token_alg": "RS256",
+    # None: http://127.0.0.1:PORT.  Else the base URL of every endpoint
+    # in the discovery document (the OP behind a TLS front end under
+    # another name), and of issuer unless issuer_base is set.
+    "public_base": None,
+    "issuer_base": None,
 }
 
 
@@ -340,7 +345,10 @@ class State:
 
     @property
     def base(self):
-        return "http://%s:%d" % (self.args.host, self.port)
+        # public_base: the OP as the gateway reaches it (a TLS front end
+        # under a ciamlogin or custom-domain name).
+        return self.config.get("public_base") or \
+            "http://%s:%d" % (self.args.host, self.port)
 
     @property
     def authority(self):
@@ -348,7 +356,10 @@ class State:
 
     @property
     def issuer(self):
-        return "%s/%s/v2.0" % (self.base, self.tenant_id)
+        # issuer_base: External ID's issuer host is the tenant's GUID
+        # (https://{guid}.ciamlogin.com), not the host it is reached on.
+        return "%s/%s/v2.0" % (self.config.get("issuer_base") or self.base,
+                               self.tenant_id)
 
     def endpoint(self, name):
         t = "%s/%s" % (self.base, self.tenant_id)
