@@ -181,6 +181,7 @@ struct config {
 	int cf_token_auth;    /* OIDC_AUTH_* */
 	char *cf_ca_file;
 	char *cf_provider_resolve; /* HOST:PORT:ADDRESS ... */
+	int cf_offline_access;     /* 0, 1 or OIDC_OFFLINE_AUTO */
 	int cf_provider_timeout;   /* seconds */
 	int cf_clock_skew;         /* seconds */
 	int cf_discovery_refresh;  /* seconds */

@@ -196,4 +196,10 @@ void oidc_store_unavailable(struct request_ctx *rq);
 /* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
 void oidc_challenge(struct request_ctx *rq);
 
+/* offline_access = auto: asked for only when a feature will refresh. */
+#define OIDC_OFFLINE_AUTO 2
+
+/* Whether the sign-in asks for offline_access (a refresh token). */
+int oidc_wants_refresh_token(const struct config *cfg);
+
 #endif

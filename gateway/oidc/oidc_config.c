@@ -22,6 +22,8 @@ static int oidc_parse_token_auth(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int oidc_parse_resolve(struct config *, const struct config_key *,
     const char *, int, const char **);
+static int oidc_parse_offline(struct config *, const struct config_key *,
+    const char *, int, const char **);
 
 /* Sorted by name: looked up with bsearch. */
 static const struct config_key oidc_keys[] = {
@@ -78,6 +80,13 @@ static const struct config_key oidc_keys[] = {
     {"me_includes_tokens", config_parse_bool,
         offsetof(struct config, cf_me_includes_tokens), "off",
         "Whether /.auth/me shows the access token as well as the claims.", 0},
+    {"offline_access", oidc_parse_offline,
+        offsetof(struct config, cf_offline_access), "auto",
+        "Whether sign-in asks for offline_access (a refresh token): auto "
+        "when gatehouse will refresh (forward_access_token, "
+        "me_includes_tokens, session_lifetime = id_token, groups_overage "
+        "= graph); on for POST /.auth/refresh without those; off never.",
+        0},
     {"oidc_issuer", config_parse_url, offsetof(struct config, cf_oidc_issuer),
         NULL,
         "Any OpenID Provider's issuer (or Entra OIDC_AUTHORITY for a "
@@ -112,7 +121,8 @@ static const struct config_key oidc_keys[] = {
     {"response_mode", oidc_parse_response_mode, 0, "query",
         "How the provider returns to the callback: query or form_post.", 0},
     {"scopes", config_parse_str, offsetof(struct config, cf_scopes), "",
-        "Scopes beyond openid profile offline_access, e.g. User.Read for "
+        "Scopes beyond openid and profile (and offline_access), e.g. User.Read "
+        "for "
         "Microsoft Graph.",
         0},
     {"token_auth_method", oidc_parse_token_auth, 0, "auto",
@@ -193,6 +203,17 @@ oidc_host_loopback(const char *host)
 {
 	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
 	    strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+static int
+oidc_parse_offline(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	if (strcmp(value, "auto") == 0) {
+		cfg->cf_offline_access = OIDC_OFFLINE_AUTO;
+		return 0;
+	}
+	return config_parse_bool(cfg, key, value, line, errstr);
 }
 
 /* One HOST:PORT:ADDRESS: a host name, a port, an IP address ([v6]). */

@@ -145,3 +145,28 @@ def test_session_past_id_token_allowance_is_no_session(op, tmp, upstream):
     s, r = sign_in(g2, "di@contoso.com")
     r = s.get(g2.url + "/private", allow_redirects=False, timeout=10)
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("extra,asked", [
+    ([], False),
+    (["forward_access_token = on"], True),
+    (["me_includes_tokens = on"], True),
+    (["session_lifetime = id_token"], True),
+    (["offline_access = on"], True),
+    (["forward_access_token = on", "offline_access = off"], False),
+])
+def test_offline_access_only_when_a_refresh_is_needed(op, tmp, upstream,
+                                                      extra, asked):
+    """offline_access = auto (the default): the sign-in asks for a refresh
+    token only when gatehouse will use one; without it the provider issues
+    none and none is stored."""
+    if not any(l.startswith("offline_access") for l in extra):
+        extra = ["offline_access = auto"] + extra
+    g = start_gateway(op, tmp, upstream, extra)
+    s, _ = sign_in(g, "ed@contoso.com")
+    scope = op.last("authorize")["query"]["scope"].split()
+    assert ("offline_access" in scope) == asked, scope
+    assert {"openid", "profile", "User.Read"} <= set(scope)
+    r = s.post(g.url + "/.auth/refresh", timeout=10)
+    assert (r.status_code == 200) == asked, (r.status_code, r.text[:300])
+    assert op.counter("token_refresh") == (1 if asked else 0)
