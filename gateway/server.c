@@ -545,6 +545,7 @@ server_worker_oidc_init(struct worker *w)
 		return 0;
 	memset(&ho, 0, sizeof(ho));
 	ho.ho_ca_file = cfg->cf_ca_file;
+	ho.ho_resolve = cfg->cf_provider_resolve;
 	ho.ho_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
 	ho.ho_connect_timeout_ms =
 	    ho.ho_timeout_ms < 5000 ? ho.ho_timeout_ms : 5000;

@@ -880,6 +880,7 @@ config_apply_dotenv(struct config_parse *cp, struct config *cfg)
 		cp->cp_var = de->name[last];
 		cp->cp_line = de->line[last];
 		config_set(cp, cfg, k->ck_name, de->value[last], 0);
+		cfg->cf_from_dotenv = 1;
 	}
 	cp->cp_src = CONFIG_SRC_FILE;
 	cp->cp_var = NULL;

@@ -192,9 +192,11 @@ struct config {
 	int cf_response_mode; /* OIDC_RESPONSE_QUERY or _FORM_POST */
 	int cf_token_auth;    /* OIDC_AUTH_* */
 	char *cf_ca_file;
-	int cf_provider_timeout;  /* seconds */
-	int cf_clock_skew;        /* seconds */
-	int cf_discovery_refresh; /* seconds */
+	char *cf_provider_resolve; /* HOST:PORT:ADDRESS ... */
+	int cf_offline_access;     /* 0, 1 or OIDC_OFFLINE_AUTO */
+	int cf_provider_timeout;   /* seconds */
+	int cf_clock_skew;         /* seconds */
+	int cf_discovery_refresh;  /* seconds */
 	char *cf_post_logout_redirect_uri;
 	int cf_max_pending_logins;
 	char *cf_api_audience;   /* the key's text */
@@ -214,12 +216,15 @@ struct config {
 	char *cf_redis_password_file;
 	int cf_redis_timeout_ms;
 	int cf_session_lifetime;     /* seconds */
+	int cf_session_id_token;     /* session_lifetime = id_token */
 	int cf_session_idle_timeout; /* seconds */
 	size_t cf_session_map_size;
 	char *cf_cookie_name;
 	char *cf_cookie_domain;
 
 	/* forwarding */
+	int cf_msal_sample_paths; /* /login, /logout as the sample's */
+	int cf_from_dotenv;       /* .env supplied a key */
 	int cf_forward_access_token;
 	int cf_forward_authorization;
 	int cf_refresh_before; /* seconds */

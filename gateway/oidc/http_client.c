@@ -48,6 +48,7 @@ struct httpc {
 	char *h_ca_file;
 	char *h_user_agent;
 	char *h_proxy;
+	struct curl_slist *h_resolve; /* provider_resolve, or NULL */
 	long h_connect_timeout_ms;
 	long h_timeout_ms;
 	size_t h_max;
@@ -491,6 +492,10 @@ httpc_easy_setup(struct httpc *h, struct httpc_xfer *x, long timeout_ms)
 	/* Security: no proxy from http_proxy/HTTPS_PROXY unless configured,
 	 * so the environment cannot route tokens elsewhere. */
 	HTTPC_SET(CURLOPT_PROXY, h->h_proxy != NULL ? h->h_proxy : "");
+	/* The name is still the one TLS verifies: only where to connect
+	 * changes. */
+	if (h->h_resolve != NULL)
+		HTTPC_SET(CURLOPT_RESOLVE, h->h_resolve);
 	HTTPC_SET(CURLOPT_CONNECTTIMEOUT_MS, h->h_connect_timeout_ms);
 	HTTPC_SET(CURLOPT_TIMEOUT_MS, timeout_ms);
 	/* Refuse early a body announced larger than the limit; the write
@@ -652,6 +657,29 @@ httpc_strdup_opt(const char *s, int *failed)
 	return d;
 }
 
+/* provider_resolve's entries as curl's list; -1 when out of memory. */
+static int
+httpc_resolve_list(struct httpc *h, const char *spec)
+{
+	struct curl_slist *l;
+	char *copy, *tok, *save = NULL;
+
+	copy = strdup(spec);
+	if (copy == NULL)
+		return -1;
+	for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		l = curl_slist_append(h->h_resolve, tok);
+		if (l == NULL) {
+			free(copy);
+			return -1;
+		}
+		h->h_resolve = l;
+	}
+	free(copy);
+	return 0;
+}
+
 struct httpc *
 httpc_new(struct event_base *base, const struct httpc_options *opt,
     struct gh_error *err)
@@ -685,6 +713,9 @@ httpc_new(struct event_base *base, const struct httpc_options *opt,
 	    : HTTPC_DEFAULT_MAX_RESPONSE_SIZE;
 	h->h_ca_file = httpc_strdup_opt(opt->ho_ca_file, &failed);
 	h->h_proxy = httpc_strdup_opt(opt->ho_proxy, &failed);
+	if (opt->ho_resolve != NULL &&
+	    httpc_resolve_list(h, opt->ho_resolve) == -1)
+		failed = 1;
 	h->h_user_agent = httpc_strdup_opt(
 	    opt->ho_user_agent != NULL ? opt->ho_user_agent : HTTPC_USER_AGENT,
 	    &failed);
@@ -747,6 +778,7 @@ httpc_destroy(struct httpc *h)
 		evtimer_del(&h->h_timer);
 	free(h->h_ca_file);
 	free(h->h_proxy);
+	curl_slist_free_all(h->h_resolve);
 	free(h->h_user_agent);
 	h->h_magic = 0;
 	free(h);

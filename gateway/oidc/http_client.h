@@ -43,6 +43,10 @@ struct httpc_options {
 	size_t ho_max_response_size; /* body bytes; 0 = 1 MiB */
 	const char *ho_user_agent;   /* NULL = "gatehouse/<version>" */
 	const char *ho_proxy;        /* NULL or "" = no proxy at all */
+	/* NULL, or HOST:PORT:ADDRESS entries (curl's --resolve), separated
+	 * by spaces: that host and port connect to that address, checked
+	 * (oidc_config.c) before it gets here. */
+	const char *ho_resolve;
 };
 
 enum httpc_status {

@@ -78,6 +78,12 @@ struct oidc_meta {
 	 * when om_tid_required (the provider is recognised as Entra). */
 	char om_tid[40];
 	int om_tid_required;
+	/* The ID-token algorithms accepted: those of
+	 * id_token_signing_alg_values_supported that are asymmetric (RS*,
+	 * PS*, ES*; never none or HS*), static strings; 0 means RS256 only,
+	 * the default when the provider lists none of them. */
+	const char *om_algs[9];
+	size_t om_nalgs;
 };
 
 /*
@@ -110,6 +116,9 @@ void oidc_provider_notify(struct oidc_provider *op);
 const struct oidc_meta *oidc_provider_meta(struct oidc_provider *op);
 const struct jwks *oidc_provider_jwks(struct oidc_provider *op);
 enum oidc_state oidc_provider_state(struct oidc_provider *op);
+/* Whether the provider has never been usable because it says the
+ * configured tenant does not exist (not that it is unreachable). */
+int oidc_provider_no_tenant(void);
 
 /*
  * A token named a kid the JWKS lacks: refetch the JWKS unless that was done
@@ -186,5 +195,11 @@ void oidc_store_unavailable(struct request_ctx *rq);
 
 /* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
 void oidc_challenge(struct request_ctx *rq);
+
+/* offline_access = auto: asked for only when a feature will refresh. */
+#define OIDC_OFFLINE_AUTO 2
+
+/* Whether the sign-in asks for offline_access (a refresh token). */
+int oidc_wants_refresh_token(const struct config *cfg);
 
 #endif

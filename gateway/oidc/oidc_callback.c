@@ -27,6 +27,7 @@
 #include "http/errpage.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "oidc/aadsts.h"
 #include "oidc/http_client.h"
 #include "oidc/jose.h"
 #include "oidc/oidc.h"
@@ -113,7 +114,46 @@ oidc_callback_restart(struct request_ctx *rq, const char *why)
 	request_reply(rq, 302, "Found", NULL);
 }
 
-/* The provider sent error= instead of a code. */
+/* "Reference for support: AADSTS65001, trace ID ..., ...": only digits
+ * and hex ids, safe on a page; "" when there is none. */
+static void
+oidc_aadsts_support(const struct aadsts_ref *r, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (r->ar_code == 0 && r->ar_trace[0] == '\0')
+		return;
+	snprintf(buf, size, " Reference for support: AADSTS%ld%s%s%s%s%s%s.",
+	    r->ar_code, r->ar_trace[0] != '\0' ? ", trace ID " : "",
+	    r->ar_trace, r->ar_corr[0] != '\0' ? ", correlation ID " : "",
+	    r->ar_corr, r->ar_time[0] != '\0' ? ", time " : "", r->ar_time);
+}
+
+/*
+ * The page for an AADSTS number gatehouse has words for: what happened and
+ * who does what next, with the reference; never the provider's
+ * description (it may name the user, and only the number is explained).
+ */
+static void
+oidc_aadsts_page(struct request_ctx *rq, const struct aadsts_entry *e,
+    const struct aadsts_ref *r, const char *code, const char *href)
+{
+	struct errpage_page pg = {e->ae_status, code, e->ae_heading, NULL,
+	    "Try again", href, 0, 0, NULL};
+	char msg[900], sup[200];
+
+	oidc_aadsts_support(r, sup, sizeof(sup));
+	snprintf(msg, sizeof(msg), "%s%s", e->ae_message, sup);
+	pg.ep_message = msg;
+	errpage_send_page(rq, &pg);
+}
+
+/*
+ * The provider sent error= instead of a code.  Entra's description starts
+ * with its AADSTS number and ends with the ids its support asks for: the
+ * log line keeps those and drops the words between them (they may name
+ * the user); the page explains the numbers gatehouse knows.  Another
+ * provider's description is logged (cut) and shown escaped, as before.
+ */
 static void
 oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 {
@@ -121,10 +161,14 @@ oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 	const char *e = evhttp_find_header(q, "error");
 	const char *d = evhttp_find_header(q, "error_description");
 	const char *state = evhttp_find_header(q, "state");
+	const struct aadsts_entry *ent;
+	struct aadsts_ref ref;
 	struct oidc_flow *f = NULL;
 	struct errpage_page pg = {
 	    401, "provider_error", NULL, NULL, "Try again", NULL, 0, 0, NULL};
-	char msg[700], href[600], eb[64], db[512], *esc = NULL;
+	char msg[900], href[600], eb[64], db[512], refs[200], sup[200];
+	char *esc = NULL;
+	int cancel, entra;
 
 	if (state != NULL && strlen(state) == OIDC_STATE_LEN)
 		f = oidc_flow_find(rq, state);
@@ -133,35 +177,51 @@ oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 		    cfg->cf_response_mode == OIDC_RESPONSE_FORM_POST
 		        ? COOKIE_NONE
 		        : COOKIE_LAX);
+	aadsts_ref_from_text(d, &ref);
+	entra = ref.ar_code != 0;
+	ent = entra ? aadsts_find(ref.ar_code) : NULL;
+	cancel = ent != NULL ? ent->ae_code == 65004
+	                     : strcmp(e, "access_denied") == 0;
 	log_sanitize(eb, sizeof(eb), e);
-	log_sanitize(db, sizeof(db), d != NULL ? d : "");
+	log_sanitize(db, sizeof(db), d != NULL && !entra ? d : "");
+	aadsts_ref_format(&ref, refs, sizeof(refs));
 	rq->rq_event = "callback";
 	/* The provider's own code is not a label: only whether it is the
 	 * person's cancel. */
-	metrics_signin_failed(
-	    strcmp(e, "access_denied") == 0 ? "cancelled" : "provider_error");
-	log_info("callback id=%s result=provider_error error=\"%s\" "
-	         "description=\"%.200s\"",
-	    rq->rq_id, eb, db);
+	metrics_signin_failed(cancel ? "cancelled" : "provider_error");
+	if (entra)
+		log_info(
+		    "callback id=%s result=provider_error error=\"%s\"%s%s%s",
+		    rq->rq_id, eb, ent != NULL ? " explained=" : "",
+		    ent != NULL ? ent->ae_label : "", refs);
+	else
+		log_info("callback id=%s result=provider_error error=\"%s\" "
+		         "description=\"%.200s\"",
+		    rq->rq_id, eb, db);
 	esc = httpc_url_escape(f != NULL ? f->of_target : "/");
 	snprintf(href, sizeof(href), "%s/login?post_login_redirect_uri=%s",
 	    cfg->cf_auth_prefix, esc != NULL ? esc : "%2F");
 	free(esc);
-	if (strcmp(e, "access_denied") == 0)
+	oidc_flow_free(f);
+	if (ent != NULL) {
+		oidc_aadsts_page(rq, ent, &ref, ent->ae_label, href);
+		return;
+	}
+	oidc_aadsts_support(&ref, sup, sizeof(sup));
+	if (cancel)
 		snprintf(msg, sizeof(msg),
-		    "Sign-in was cancelled or refused (access_denied)%s%s",
-		    d != NULL ? ": " : ".", d != NULL ? db : "");
+		    "Sign-in was cancelled or refused (access_denied)%s%s%s",
+		    d != NULL && !entra ? ": " : ".",
+		    d != NULL && !entra ? db : "", sup);
 	else
 		snprintf(msg, sizeof(msg),
-		    "The identity provider reported an error (%s)%s%s", eb,
-		    d != NULL ? ": " : ".", d != NULL ? db : "");
-	oidc_flow_free(f);
+		    "The identity provider reported an error (%s)%s%s%s", eb,
+		    d != NULL && !entra ? ": " : ".",
+		    d != NULL && !entra ? db : "", sup);
 	/* errpage escapes the text: the description is never markup.  A
 	 * cancel is the person's own choice, not a failure: the heading says
 	 * so. */
-	pg.ep_heading = strcmp(e, "access_denied") == 0
-	    ? "Sign-in was cancelled"
-	    : "Sign-in failed";
+	pg.ep_heading = cancel ? "Sign-in was cancelled" : "Sign-in failed";
 	pg.ep_message = msg;
 	pg.ep_href = href;
 	errpage_send_page(rq, &pg);
@@ -171,13 +231,34 @@ static void
 oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 {
 	struct request_ctx *rq = request_cast(arg);
+	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct aadsts_entry *ent;
 	struct oidc_tokens t;
 	struct gh_error err;
 	const char *code;
+	char buf[300];
 	int st;
 
 	rq->rq_xfer = NULL;
 	st = oidc_tokens_parse(res, &t, &code, &err);
+	if (st != 0 && t.ot_aadsts != 0 &&
+	    (ent = aadsts_find(t.ot_aadsts)) != NULL) {
+		/* The log line names the refusal with its ids (err); the
+		 * page says what the number means and who acts. */
+		struct aadsts_ref ref;
+		char loc[64];
+
+		memset(&ref, 0, sizeof(ref));
+		ref.ar_code = t.ot_aadsts;
+		rq->rq_event = "callback";
+		metrics_signin_failed(code);
+		log_info("callback id=%s result=%s reason=\"%s\" explained=%s",
+		    rq->rq_id, code, log_sanitize(buf, sizeof(buf), err.ge_msg),
+		    ent->ae_label);
+		snprintf(loc, sizeof(loc), "%s/login", cfg->cf_auth_prefix);
+		oidc_aadsts_page(rq, ent, &ref, code, loc);
+		return;
+	}
 	if (st != 0) {
 		oidc_fail(rq, st, code, err.ge_msg,
 		    st == 504 ? "The identity provider did not answer in time. "
@@ -312,6 +393,7 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 		    0);
 		return;
 	}
+	session_follow_id_token(s, cfg, json);
 	free(json);
 	/* The request holds it from here: its cleanup frees it and cancels
 	 * the save if the browser goes away meanwhile. */
@@ -354,6 +436,8 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 	chk.jc_nonce = rq->rq_flow->of_nonce;
 	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
 	chk.jc_tid_required = m->om_tid_required;
+	chk.jc_algs = m->om_algs;
+	chk.jc_nalgs = m->om_nalgs;
 	chk.jc_now = time(NULL);
 	chk.jc_skew = cfg->cf_clock_skew;
 	chk.jc_require_iat = 1;

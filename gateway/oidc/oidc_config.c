@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /* oidc_config.c: the OpenID Connect keys and their cross-checks. */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -15,6 +19,10 @@ static int oidc_parse_assertion_alg(struct config *, const struct config_key *,
 static int oidc_parse_response_mode(struct config *, const struct config_key *,
     const char *, int, const char **);
 static int oidc_parse_token_auth(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int oidc_parse_resolve(struct config *, const struct config_key *,
+    const char *, int, const char **);
+static int oidc_parse_offline(struct config *, const struct config_key *,
     const char *, int, const char **);
 
 /* Sorted by name: looked up with bsearch. */
@@ -72,6 +80,13 @@ static const struct config_key oidc_keys[] = {
     {"me_includes_tokens", config_parse_bool,
         offsetof(struct config, cf_me_includes_tokens), "off",
         "Whether /.auth/me shows the access token as well as the claims.", 0},
+    {"offline_access", oidc_parse_offline,
+        offsetof(struct config, cf_offline_access), "auto",
+        "Whether sign-in asks for offline_access (a refresh token): auto "
+        "when gatehouse will refresh (forward_access_token, "
+        "me_includes_tokens, session_lifetime = id_token, groups_overage "
+        "= graph); on for POST /.auth/refresh without those; off never.",
+        0},
     {"oidc_issuer", config_parse_url, offsetof(struct config, cf_oidc_issuer),
         NULL,
         "Any OpenID Provider's issuer (or Entra OIDC_AUTHORITY for a "
@@ -83,6 +98,13 @@ static const struct config_key oidc_keys[] = {
         "Where the browser goes after a sign-out that names no return "
         "path; by default the signed-out page, {site}/.auth/logout/"
         "complete (register it at the provider).",
+        0},
+    {"provider_resolve", oidc_parse_resolve,
+        offsetof(struct config, cf_provider_resolve), NULL,
+        "HOST:PORT:ADDRESS entries (as curl's --resolve), space "
+        "separated: calls to the provider (and Graph) for that host and "
+        "port connect to that address, e.g. a custom URL domain before "
+        "its DNS is switched.  TLS still verifies HOST.",
         0},
     {"provider_timeout", config_parse_duration,
         offsetof(struct config, cf_provider_timeout), "10s",
@@ -99,7 +121,8 @@ static const struct config_key oidc_keys[] = {
     {"response_mode", oidc_parse_response_mode, 0, "query",
         "How the provider returns to the callback: query or form_post.", 0},
     {"scopes", config_parse_str, offsetof(struct config, cf_scopes), "",
-        "Scopes beyond openid profile offline_access, e.g. User.Read for "
+        "Scopes beyond openid and profile (and offline_access), e.g. User.Read "
+        "for "
         "Microsoft Graph.",
         0},
     {"token_auth_method", oidc_parse_token_auth, 0, "auto",
@@ -182,6 +205,77 @@ oidc_host_loopback(const char *host)
 	    strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+static int
+oidc_parse_offline(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	if (strcmp(value, "auto") == 0) {
+		cfg->cf_offline_access = OIDC_OFFLINE_AUTO;
+		return 0;
+	}
+	return config_parse_bool(cfg, key, value, line, errstr);
+}
+
+/* One HOST:PORT:ADDRESS: a host name, a port, an IP address ([v6]). */
+static int
+oidc_resolve_entry(const char *e, size_t len)
+{
+	char host[256], addr[64];
+	const char *c1, *c2;
+	unsigned char buf[16];
+	long port;
+	char *end;
+	size_t al;
+
+	c1 = memchr(e, ':', len);
+	if (c1 == NULL || c1 == e || (size_t)(c1 - e) >= sizeof(host))
+		return -1;
+	c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - e));
+	if (c2 == NULL)
+		return -1;
+	memcpy(host, e, (size_t)(c1 - e));
+	host[c1 - e] = '\0';
+	if (strspn(host,
+	        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	        "0123456789.-") != strlen(host))
+		return -1;
+	port = strtol(c1 + 1, &end, 10);
+	if (end != c2 || port < 1 || port > 65535)
+		return -1;
+	al = len - (size_t)(c2 + 1 - e);
+	if (al < 2 || al >= sizeof(addr))
+		return -1;
+	memcpy(addr, c2 + 1, al);
+	addr[al] = '\0';
+	if (addr[0] == '[' && addr[al - 1] == ']') {
+		addr[al - 1] = '\0';
+		return inet_pton(AF_INET6, addr + 1, buf) == 1 ? 0 : -1;
+	}
+	return inet_pton(AF_INET, addr, buf) == 1 ? 0 : -1;
+}
+
+static int
+oidc_parse_resolve(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	const char *p = value;
+	size_t n;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " \t");
+		if (oidc_resolve_entry(p, n) == -1) {
+			*errstr = "expected HOST:PORT:ADDRESS entries (an IP "
+			          "address; [..] for IPv6), space separated";
+			return -1;
+		}
+		p += n;
+	}
+	return config_parse_str(cfg, key, value, line, errstr);
+}
+
 /* The provider must be https, except on loopback (tests and the demo). */
 static int
 oidc_check_provider_url(
@@ -211,6 +305,36 @@ oidc_check_provider_url(
 	free(host);
 	free(path);
 	return bad;
+}
+
+/*
+ * A path-less External ID authority (https://contoso.ciamlogin.com/), as
+ * Microsoft's docs give it: its tenant is {first label}.onmicrosoft.com,
+ * as MSAL fills it in.  New string, or NULL for any other authority.
+ */
+static char *
+oidc_pathless_tenant(const char *authority)
+{
+	static const char suffix[] = ".ciamlogin.com";
+	char *host = NULL, *path = NULL, *out = NULL;
+	const char *errstr;
+	size_t hl, ll;
+
+	if (authority == NULL ||
+	    config_url_split(authority, NULL, &host, NULL, &path, &errstr) ==
+	        -1)
+		goto done;
+	hl = strlen(host);
+	ll = strcspn(host, ".");
+	if (strspn(path, "/") == strlen(path) && hl > sizeof(suffix) - 1 &&
+	    ll == hl - (sizeof(suffix) - 1) &&
+	    strcasecmp(host + ll, suffix) == 0 &&
+	    asprintf(&out, "%.*s.onmicrosoft.com", (int)ll, host) == -1)
+		out = NULL;
+done:
+	free(host);
+	free(path);
+	return out;
 }
 
 /* Routes that need a signed-in user need a provider. */
@@ -395,13 +519,18 @@ oidc_config_check(struct config *cfg, config_report_fn *report, void *arg)
 		    : cfg->cf_oidc_issuer;
 		size_t bl = strlen(base);
 
+		char *tenant = oidc_pathless_tenant(cfg->cf_authority);
+
 		while (bl > 0 && base[bl - 1] == '/')
 			bl--;
 		/* Entra: {authority}/v2.0/...; generic: {issuer}/... */
 		if (asprintf(&cfg->cf_discovery_url,
-		        "%.*s%s/.well-known/openid-configuration", (int)bl,
-		        base, cfg->cf_authority != NULL ? "/v2.0" : "") == -1)
+		        "%.*s%s%s%s/.well-known/openid-configuration", (int)bl,
+		        base, tenant != NULL ? "/" : "",
+		        tenant != NULL ? tenant : "",
+		        cfg->cf_authority != NULL ? "/v2.0" : "") == -1)
 			cfg->cf_discovery_url = NULL;
+		free(tenant);
 	}
 	if (cfg->cf_client_id == NULL || cfg->cf_client_id[0] == '\0') {
 		report(arg, 0, "a provider is set, so client_id is required");
@@ -431,6 +560,7 @@ oidc_config_free(struct config *cfg)
 	free(cfg->cf_public_base);
 	free(cfg->cf_callback_path);
 	free(cfg->cf_discovery_url);
+	free(cfg->cf_provider_resolve);
 	client_cert_free(cfg->cf_client_cert);
 	cfg->cf_client_cert = NULL;
 	if (cfg->cf_api_audiences != NULL) {

@@ -35,6 +35,7 @@
 #include "core/magic.h"
 #include "core/metrics.h"
 #include "http/worker.h"
+#include "oidc/aadsts.h"
 #include "oidc/http_client.h"
 #include "oidc/jwks.h"
 #include "oidc/oidc.h"
@@ -94,6 +95,7 @@ static struct {
 	uint64_t sh_started;              /* flights started */
 	uint64_t sh_ended;                /* the last flight that ended */
 	int sh_failed;                    /* the last flight failed */
+	int sh_no_tenant;                 /* ... saying: no such tenant */
 	char sh_fail_key[160];            /* what failed, and how (the log) */
 	unsigned sh_nfailed;              /* flights failed in a row */
 	int sh_backoff;                   /* seconds */
@@ -276,6 +278,7 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 		first = old == NULL;
 		oidc_shared.sh_snap = snap;
 		oidc_shared.sh_failed = 0;
+		oidc_shared.sh_no_tenant = 0;
 		oidc_shared.sh_nfailed = 0;
 		oidc_shared.sh_fail_key[0] = '\0';
 		oidc_shared.sh_backoff = 0;
@@ -511,6 +514,105 @@ oidc_entra_host(const char *host)
 	return 0;
 }
 
+/* The Microsoft cloud of a sign-in host: 1 public, 2 US government, 3
+ * China; 0 for any other host. */
+static int
+oidc_ms_cloud(const char *host)
+{
+	static const struct {
+		const char *host;
+		int cloud;
+	} hosts[] = {{"login.microsoftonline.com", 1}, {"login.windows.net", 1},
+	    {"sts.windows.net", 1}, {"login.microsoft.com", 1},
+	    {"login.microsoftonline.us", 2},
+	    {"login.partner.microsoftonline.cn", 3},
+	    {"login.chinacloudapi.cn", 3}};
+	size_t i;
+
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (strcasecmp(host, hosts[i].host) == 0)
+			return hosts[i].cloud;
+	return 0;
+}
+
+/*
+ * oidc_issuer (MSAL's oidc_authority, a custom URL domain): whether the
+ * discovery document's issuer is one the authority may name, by MSAL
+ * Python's rules, in its order.  The issuer equals the authority (a
+ * trailing slash aside); or has its scheme and host; or is
+ * {x}.ciamlogin.com with path "", "/{x}" or "/{x}/v2.0" where {x} is the
+ * authority's first path segment (for a path-less authority its first
+ * host label), any other ciamlogin issuer being refused outright; or is
+ * a Microsoft sign-in host over https under a custom domain (an
+ * authority not on a Microsoft host) or under a Microsoft authority of
+ * the same cloud; or is {region}.{authority host}; or is a b2clogin host
+ * over https.  ID tokens must then carry exactly this issuer.
+ */
+static int
+oidc_issuer_msal_valid(const struct config *cfg, const struct oidc_meta *m)
+{
+	static const char ciam[] = ".ciamlogin.com";
+	char *ahost = NULL, *apath = NULL, *ihost = NULL, *ipath = NULL;
+	const char *errstr, *seg, *x;
+	int ahttps, ihttps, ok = 0, ac, ic;
+	size_t hl, al, xl, sl, pl;
+
+	if (oidc_issuer_equal(m->om_issuer, cfg->cf_oidc_issuer))
+		return 1;
+	if (config_url_split(cfg->cf_oidc_issuer, &ahttps, &ahost, NULL, &apath,
+	        &errstr) == -1 ||
+	    config_url_split(
+	        m->om_issuer, &ihttps, &ihost, NULL, &ipath, &errstr) == -1)
+		goto done;
+	if (ahttps == ihttps && strcasecmp(ahost, ihost) == 0) {
+		ok = 1;
+		goto done;
+	}
+	hl = strlen(ihost);
+	al = strlen(ahost);
+	if (hl > sizeof(ciam) - 1 &&
+	    strcasecmp(ihost + hl - (sizeof(ciam) - 1), ciam) == 0) {
+		x = ihost;
+		xl = hl - (sizeof(ciam) - 1);
+		seg = oidc_path_first(apath, &sl);
+		if (sl == 0) {
+			seg = ahost;
+			sl = strcspn(ahost, ".");
+		}
+		pl = strlen(ipath);
+		if (pl > 0 && ipath[pl - 1] == '/')
+			ipath[--pl] = '\0';
+		ok = ihttps && memchr(x, '.', xl) == NULL &&
+		    oidc_label_equal(seg, sl, x, xl) &&
+		    (pl == 0 ||
+		        (ipath[0] == '/' &&
+		            oidc_label_equal(
+		                ipath + 1, strcspn(ipath + 1, "/"), x, xl) &&
+		            (ipath[1 + xl] == '\0' ||
+		                strcmp(ipath + 1 + xl, "/v2.0") == 0)));
+		goto done;
+	}
+	ic = oidc_ms_cloud(ihost);
+	if (ihttps && ic != 0) {
+		ac = oidc_ms_cloud(ahost);
+		ok = !oidc_entra_host(ahost) || ac == ic;
+		goto done;
+	}
+	if (hl > al + 1 && ihost[hl - al - 1] == '.' &&
+	    strcasecmp(ihost + hl - al, ahost) == 0 &&
+	    memchr(ihost, '.', hl - al - 1) == NULL) {
+		ok = 1;
+		goto done;
+	}
+	ok = ihttps && strcasestr(ihost, ".b2clogin.") != NULL;
+done:
+	free(ahost);
+	free(apath);
+	free(ihost);
+	free(ipath);
+	return ok;
+}
+
 /*
  * The tenant an Entra-shaped issuer names, for the tid rule: the GUID of
  * an issuer path "/{guid}" or "/{guid}/v2.0" (every Entra form: ciamlogin,
@@ -561,6 +663,38 @@ oidc_json_dup(json_t *doc, const char *name)
 	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
 }
 
+/*
+ * The ID-token algorithms the provider says it uses, kept only when
+ * gatehouse verifies them with a public key: a provider cannot turn on
+ * "none" or an HMAC (its public key would become the secret).
+ */
+static void
+oidc_algs_parse(const json_t *v, struct oidc_meta *m)
+{
+	static const char *const known[] = {"RS256", "RS384", "RS512", "PS256",
+	    "PS384", "PS512", "ES256", "ES384", "ES512"};
+	const char *a;
+	size_t i, k, j;
+
+	m->om_nalgs = 0;
+	for (i = 0; i < json_array_size(v); i++) {
+		a = json_string_value(json_array_get(v, i));
+		if (a == NULL)
+			continue;
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strcmp(a, known[k]) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0]))
+			continue;
+		for (j = 0; j < m->om_nalgs; j++)
+			if (m->om_algs[j] == known[k])
+				break;
+		if (j == m->om_nalgs &&
+		    m->om_nalgs < sizeof(m->om_algs) / sizeof(m->om_algs[0]))
+			m->om_algs[m->om_nalgs++] = known[k];
+	}
+}
+
 const char *
 oidc_discovery_check(
     const struct config *cfg, const char *body, size_t len, struct oidc_meta *m)
@@ -585,14 +719,15 @@ oidc_discovery_check(
 	    doc, "authorization_response_iss_parameter_supported"));
 	m->om_token_auth = oidc_token_auth_parse(
 	    json_object_get(doc, "token_endpoint_auth_methods_supported"));
+	oidc_algs_parse(
+	    json_object_get(doc, "id_token_signing_alg_values_supported"), m);
 	json_decref(doc);
 	if (m->om_issuer == NULL || m->om_authorization_endpoint == NULL ||
 	    m->om_token_endpoint == NULL || m->om_jwks_uri == NULL)
 		why =
 		    "discovery document lacks issuer, authorization_endpoint, "
 		    "token_endpoint or jwks_uri";
-	else if (cfg->cf_oidc_issuer != NULL &&
-	    !oidc_issuer_equal(m->om_issuer, cfg->cf_oidc_issuer))
+	else if (cfg->cf_oidc_issuer != NULL && !oidc_issuer_msal_valid(cfg, m))
 		why =
 		    "discovery issuer differs from the configured oidc_issuer";
 	else if (cfg->cf_authority != NULL && !oidc_issuer_of_tenant(cfg, m))
@@ -680,12 +815,33 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 {
 	struct oidc_provider *op = oidc_provider_cast(arg);
 	const char *why, *url = op->op_cfg->cf_discovery_url;
-	char buf[80];
+	struct aadsts_ref ref;
+	char buf[80], tbuf[200];
+	int tenant;
 
 	op->op_xfer = NULL;
 	if (res->hr_status != HTTPC_OK) {
 		oidc_flight_end(op, NULL, "discovery", url,
 		    httpc_status_str(res->hr_status), oidc_xfer_why(res));
+		return;
+	}
+	tenant = res->hr_code != 200 &&
+	    aadsts_tenant_not_found(
+	        res->hr_code, res->hr_body, res->hr_len, &ref);
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	oidc_shared.sh_no_tenant = tenant;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (tenant) {
+		/* Not a provider that is down: a name that is wrong, which
+		 * only the operator can fix.  The ids change on every retry,
+		 * so the line names the number only. */
+		snprintf(tbuf, sizeof(tbuf),
+		    "tenant not found (answered HTTP %ld, AADSTS%ld): the "
+		    "provider knows no directory by the name or id in %s",
+		    res->hr_code, ref.ar_code,
+		    op->op_cfg->cf_authority != NULL ? "authority"
+		                                     : "oidc_issuer");
+		oidc_flight_end(op, NULL, "discovery", url, "http", tbuf);
 		return;
 	}
 	if (res->hr_code != 200) {
@@ -709,6 +865,18 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 	op->op_doc->od_meta = op->op_pending;
 	memset(&op->op_pending, 0, sizeof(op->op_pending));
 	oidc_flight_jwks(op);
+}
+
+int
+oidc_provider_no_tenant(void)
+{
+	int r;
+
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	r = oidc_shared.sh_failed && oidc_shared.sh_no_tenant &&
+	    oidc_shared.sh_snap == NULL;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	return r;
 }
 
 /* Start a whole flight (discovery, then its JWKS) if none runs. */

@@ -118,6 +118,7 @@ struct oidc_tokens {
 	char *ot_refresh;
 	char *ot_idtoken;
 	long ot_expires_in;
+	long ot_aadsts; /* a refusal's AADSTS number (error_codes), or 0 */
 };
 
 void oidc_tokens_cleanup(struct oidc_tokens *t);
@@ -155,6 +156,11 @@ unsigned int oidc_token_auth_parse(const json_t *v);
  * which; or the request could not start).
  */
 struct httpc_xfer *oidc_token_request(struct worker *w, struct evbuffer *form,
+    httpc_done_fn *done, void *arg, struct gh_error *err);
+/* The same with the configuration, metadata and client given (the
+ * --check --online probe has no worker). */
+struct httpc_xfer *oidc_token_send(const struct config *cfg,
+    const struct oidc_meta *m, struct httpc *h, struct evbuffer *form,
     httpc_done_fn *done, void *arg, struct gh_error *err);
 
 /* Let go of rq's session and cancel its session store call under way:

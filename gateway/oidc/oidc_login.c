@@ -30,6 +30,7 @@
 #include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "oidc/groups.h"
 #include "oidc/http_client.h"
 #include "oidc/oidc.h"
 #include "oidc/oidc_int.h"
@@ -401,6 +402,22 @@ oidc_url_param(struct evbuffer *b, const char *name, const char *value)
 	free(e);
 }
 
+/*
+ * offline_access = auto: a refresh token only when gatehouse will redeem
+ * it (to keep a forwarded or shown access token fresh, to extend a
+ * session that follows its ID token, to read groups from Graph again).
+ * Otherwise none is issued, so none sits in the store.
+ */
+int
+oidc_wants_refresh_token(const struct config *cfg)
+{
+	if (cfg->cf_offline_access != OIDC_OFFLINE_AUTO)
+		return cfg->cf_offline_access;
+	return cfg->cf_forward_access_token || cfg->cf_me_includes_tokens ||
+	    cfg->cf_session_id_token ||
+	    cfg->cf_groups_overage == GROUPS_OVERAGE_GRAPH;
+}
+
 /* Build {authorization_endpoint}?... into a new string. */
 static char *
 oidc_authorize_url(const struct config *cfg, const struct oidc_meta *m,
@@ -418,7 +435,8 @@ oidc_authorize_url(const struct config *cfg, const struct oidc_meta *m,
 	crypto_sha256(f->of_verifier, strlen(f->of_verifier), digest);
 	crypto_b64url_encode(
 	    digest, sizeof(digest), challenge, sizeof(challenge), &n);
-	if (asprintf(&scope, "openid profile offline_access%s%s",
+	if (asprintf(&scope, "openid profile%s%s%s",
+	        oidc_wants_refresh_token(cfg) ? " offline_access" : "",
 	        cfg->cf_scopes[0] != '\0' ? " " : "", cfg->cf_scopes) == -1)
 		scope = NULL;
 	evbuffer_add_printf(b, "%s%cresponse_type=code",
@@ -456,10 +474,18 @@ static void
 oidc_unavailable(struct request_ctx *rq)
 {
 	rq->rq_event = "provider_unavailable";
-	errpage_send(rq, 503, "provider_unavailable",
-	    "The identity provider is unreachable, so signing in is not "
-	    "possible right now. Please try again in a minute.",
-	    0);
+	if (oidc_provider_no_tenant())
+		errpage_send(rq, 503, "provider_unavailable",
+		    "Signing in is not set up correctly: the identity "
+		    "provider says the directory (tenant) this site is "
+		    "configured for was not found. Please tell the site's "
+		    "administrator.",
+		    0);
+	else
+		errpage_send(rq, 503, "provider_unavailable",
+		    "The identity provider is unreachable, so signing in is "
+		    "not possible right now. Please try again in a minute.",
+		    0);
 }
 
 /* Redirect rq's browser to the provider for a new sign-in. */

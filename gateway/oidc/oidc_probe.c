@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "oidc/aadsts.h"
 #include "oidc/http_client.h"
 #include "oidc/jwks.h"
 #include "oidc/oidc.h"
@@ -61,7 +64,8 @@ oidc_probe_get(const struct config *cfg, struct event_base *base,
     struct oidc_probe_fetch *f, struct gh_error *err)
 {
 	struct httpc_req req = {"GET", url, NULL, 0, NULL, 0};
-	char *host = NULL;
+	struct aadsts_ref ref;
+	char *host = NULL, refs[200];
 	const char *errstr;
 
 	memset(f, 0, sizeof(*f));
@@ -106,6 +110,19 @@ oidc_probe_get(const struct config *cfg, struct event_base *base,
 		    err, "probe_error", "%s %s: %s", what, url, f->pf_error);
 		return -1;
 	}
+	if (f->pf_code != 200 &&
+	    aadsts_tenant_not_found(f->pf_code, f->pf_body, f->pf_len, &ref)) {
+		aadsts_ref_format(&ref, refs, sizeof(refs));
+		/* The URL is the configuration's; the ids go last, so a long
+		 * line loses them, not the words. */
+		gh_error_set(err, "probe_tenant",
+		    "%s: tenant not found: the provider knows no directory by "
+		    "the name or id in %s (HTTP %ld,%s)",
+		    what,
+		    cfg->cf_authority != NULL ? "authority" : "oidc_issuer",
+		    f->pf_code, refs);
+		return -1;
+	}
 	if (f->pf_code != 200) {
 		gh_error_set(err, "probe_status", "%s %s: answered HTTP %ld%s",
 		    what, url, f->pf_code,
@@ -121,6 +138,93 @@ oidc_probe_get(const struct config *cfg, struct event_base *base,
 	return 0;
 }
 
+/*
+ * The client's credentials, tried with a code that cannot be one (so no
+ * token can come of it): Entra, like most providers, checks the client
+ * before the code, so invalid_client means the secret or certificate is
+ * refused, and any other refusal (invalid_grant) that it was accepted.
+ * 0 with *accepted set, or -1 with err set.
+ */
+static int
+oidc_probe_client(const struct config *cfg, struct event_base *base,
+    struct httpc *h, const struct oidc_meta *m, char *how, size_t size,
+    struct gh_error *err)
+{
+	static const char verifier[] =
+	    "gatehouse-check-online-verifier-0123456789abcdef";
+	struct oidc_probe_fetch f;
+	struct evbuffer *form;
+	struct aadsts_ref ref;
+	json_t *doc = NULL;
+	const char *e;
+	char refs[200];
+	int rc = -1;
+
+	memset(&f, 0, sizeof(f));
+	form = evbuffer_new();
+	if (form == NULL) {
+		gh_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	httpc_form_add(form, "grant_type", "authorization_code");
+	httpc_form_add(form, "code", "gatehouse-check-online-not-a-code");
+	httpc_form_add(form, "redirect_uri", cfg->cf_redirect_uri);
+	httpc_form_add(form, "code_verifier", verifier);
+	if (oidc_token_send(cfg, m, h, form, oidc_probe_done_cb, &f, err) ==
+	    NULL) {
+		char msg[sizeof(err->ge_msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->ge_msg);
+		gh_error_set(err, "probe_token", "token %s: %s",
+		    m->om_token_endpoint, msg);
+		evbuffer_free(form);
+		return -1;
+	}
+	evbuffer_free(form);
+	while (!f.pf_done)
+		if (event_base_loop(base, EVLOOP_ONCE) == -1)
+			break;
+	if (!f.pf_done || f.pf_status != HTTPC_OK) {
+		gh_error_set(err, "probe_token", "token %s: no answer (%s)",
+		    m->om_token_endpoint,
+		    f.pf_error[0] != '\0' ? f.pf_error
+		                          : "the event loop failed");
+		goto done;
+	}
+	if (f.pf_body != NULL)
+		doc = json_loadb(f.pf_body, f.pf_len, 0, NULL);
+	e = json_string_value(json_object_get(doc, "error"));
+	aadsts_ref_from_json(doc, &ref);
+	aadsts_ref_format(&ref, refs, sizeof(refs));
+	if ((f.pf_code == 400 || f.pf_code == 401) && e != NULL &&
+	    strcmp(e, "invalid_client") == 0) {
+		gh_error_set(err, "probe_client",
+		    "token endpoint refused the client credentials (check "
+		    "client_secret or the app's certificate): invalid_client%s",
+		    refs);
+		goto done;
+	}
+	if (f.pf_code == 400 && e != NULL) {
+		/* The error is the provider's word: printable and short. */
+		snprintf(how, size,
+		    "client credentials accepted (the test code was refused: "
+		    "%.40s)",
+		    strspn(e, "abcdefghijklmnopqrstuvwxyz_") == strlen(e)
+		        ? e
+		        : "an error");
+		rc = 0;
+		goto done;
+	}
+	gh_error_set(err, "probe_token",
+	    "token %s: answered HTTP %ld%s, which says nothing about the "
+	    "client credentials",
+	    m->om_token_endpoint, f.pf_code, refs);
+done:
+	json_decref(doc);
+	free(f.pf_body);
+	return rc;
+}
+
 int
 oidc_probe(
     const struct config *cfg, char *summary, size_t size, struct gh_error *err)
@@ -132,6 +236,7 @@ oidc_probe(
 	struct httpc *h = NULL;
 	struct jwks *keys = NULL;
 	const char *why;
+	char how[120];
 	int rc = -1;
 
 	memset(&f, 0, sizeof(f));
@@ -144,6 +249,7 @@ oidc_probe(
 	/* The options a worker's client has (server.c). */
 	memset(&ho, 0, sizeof(ho));
 	ho.ho_ca_file = cfg->cf_ca_file;
+	ho.ho_resolve = cfg->cf_provider_resolve;
 	ho.ho_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
 	ho.ho_connect_timeout_ms =
 	    ho.ho_timeout_ms < 5000 ? ho.ho_timeout_ms : 5000;
@@ -172,8 +278,10 @@ oidc_probe(
 		    err, "probe_jwks", "jwks %s: %s", m.om_jwks_uri, msg);
 		goto done;
 	}
-	snprintf(summary, size, "issuer %s, %zu signing key%s", m.om_issuer,
-	    jwks_count(keys), jwks_count(keys) == 1 ? "" : "s");
+	if (oidc_probe_client(cfg, base, h, &m, how, sizeof(how), err) == -1)
+		goto done;
+	snprintf(summary, size, "issuer %s, %zu signing key%s; %s", m.om_issuer,
+	    jwks_count(keys), jwks_count(keys) == 1 ? "" : "s", how);
 	rc = 0;
 done:
 	jwks_free(keys);

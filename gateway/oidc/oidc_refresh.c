@@ -316,6 +316,8 @@ oidc_refresh_idtoken_check(
 	chk.jc_client_id = cfg->cf_client_id;
 	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
 	chk.jc_tid_required = m->om_tid_required;
+	chk.jc_algs = m->om_algs;
+	chk.jc_nalgs = m->om_nalgs;
 	chk.jc_now = time(NULL);
 	chk.jc_skew = cfg->cf_clock_skew;
 	jr = jose_verify(f->of_tokens.ot_idtoken,
@@ -425,8 +427,10 @@ oidc_flight_store(struct oidc_flight *f, char *claims)
 	struct oidc_tokens *t = &f->of_tokens;
 	enum session_result r = SESSION_ERR;
 
-	if (claims != NULL)
+	if (claims != NULL) {
 		(void)session_set_claims(s, claims);
+		session_follow_id_token(s, f->of_worker->w_cfg, claims);
+	}
 	free(claims);
 	/* Rotation: keep the new refresh token when one came. */
 	if (session_set_tokens(s, t->ot_access,

@@ -21,6 +21,7 @@
 #include "core/metrics.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "oidc/aadsts.h"
 #include "oidc/client_cert.h"
 #include "oidc/http_client.h"
 #include "oidc/jose.h"
@@ -140,50 +141,16 @@ oidc_tokens_check(const struct oidc_tokens *t, struct gh_error *err)
 	return -1;
 }
 
-/* Copy s into buf when it is a short id of hex digits and dashes (a GUID);
- * else leave buf empty. */
-static void
-oidc_token_id_copy(const char *s, char *buf, size_t size)
-{
-	size_t n = s != NULL ? strspn(s, "0123456789abcdefABCDEF-") : 0;
-
-	buf[0] = '\0';
-	if (s != NULL && s[n] == '\0' && n > 0 && n < size)
-		memcpy(buf, s, n + 1);
-}
-
-/*
- * What identifies a refusal to the provider's support, for the log line:
- * Entra's first AADSTS number (error_codes) and its trace_id and
- * correlation_id, as " AADSTS700027 trace_id=... correlation_id=...", or
- * "" when the answer has none.  Security: the body is the provider's and
- * hostile; only a number and GUID-like ids are taken, never the
- * description (it may hold user data).
- */
-static void
+/* What identifies a refusal to the provider's support, for the log line
+ * (aadsts_ref_from_json); its AADSTS number, or 0. */
+static long
 oidc_token_refusal_ref(json_t *doc, char *buf, size_t size)
 {
-	json_t *c = json_array_get(json_object_get(doc, "error_codes"), 0);
-	char trace[40], corr[40];
-	size_t n = 0;
-	int w;
+	struct aadsts_ref r;
 
-	buf[0] = '\0';
-	if (json_is_integer(c) && json_integer_value(c) > 0 &&
-	    json_integer_value(c) < 100000000) {
-		w = snprintf(
-		    buf, size, " AADSTS%lld", (long long)json_integer_value(c));
-		n = w > 0 && (size_t)w < size ? (size_t)w : 0;
-	}
-	oidc_token_id_copy(json_string_value(json_object_get(doc, "trace_id")),
-	    trace, sizeof(trace));
-	oidc_token_id_copy(
-	    json_string_value(json_object_get(doc, "correlation_id")), corr,
-	    sizeof(corr));
-	if (trace[0] != '\0' || corr[0] != '\0')
-		snprintf(buf + n, size - n, "%s%s%s%s",
-		    trace[0] != '\0' ? " trace_id=" : "", trace,
-		    corr[0] != '\0' ? " correlation_id=" : "", corr);
+	aadsts_ref_from_json(doc, &r);
+	aadsts_ref_format(&r, buf, size);
+	return r.ar_code;
 }
 
 static int
@@ -193,7 +160,7 @@ oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
 	json_error_t jerr;
 	json_t *doc, *exp;
 	const char *e;
-	char ref[128];
+	char ref[200];
 
 	memset(t, 0, sizeof(*t));
 	if (res->hr_status == HTTPC_TIMEOUT) {
@@ -242,7 +209,7 @@ oidc_tokens_read(const struct httpc_result *res, struct oidc_tokens *t,
 			json_decref(doc);
 			return 502;
 		}
-		oidc_token_refusal_ref(doc, ref, sizeof(ref));
+		t->ot_aadsts = oidc_token_refusal_ref(doc, ref, sizeof(ref));
 		/* The client's own credentials (a wrong or expired secret, a
 		 * certificate the provider does not know): no fault of the
 		 * person's, and not a reason to end a session on refresh. */
@@ -438,8 +405,15 @@ struct httpc_xfer *
 oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
     void *arg, struct gh_error *err)
 {
-	const struct config *cfg = w->w_cfg;
-	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
+	return oidc_token_send(w->w_cfg, oidc_provider_meta(w->w_provider),
+	    w->w_httpc, form, done, arg, err);
+}
+
+struct httpc_xfer *
+oidc_token_send(const struct config *cfg, const struct oidc_meta *m,
+    struct httpc *h, struct evbuffer *form, httpc_done_fn *done, void *arg,
+    struct gh_error *err)
+{
 	const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
 	char *basic = NULL, *id = NULL, *sec = NULL, *cred = NULL, *body;
 	struct httpc_req req;
@@ -489,7 +463,7 @@ oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
 	req.hq_body_len = len;
 	req.hq_headers = hdrs;
 	req.hq_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
-	x = httpc_request(w->w_httpc, &req, done, arg, err);
+	x = httpc_request(h, &req, done, arg, err);
 	/* The form held the secret or the assertion, and a code or a refresh
 	 * token. */
 	OPENSSL_cleanse(body, len);

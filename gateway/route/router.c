@@ -33,11 +33,33 @@
 static void router_allow(struct request_ctx *rq);
 static void router_signed_in_continue(struct request_ctx *rq);
 
+/* msal_sample_paths: off, on, or (the default) on when the MSAL sample's
+ * .env supplied the configuration. */
+#define ROUTER_SAMPLE_AUTO 2
+
+static int
+router_parse_sample_paths(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	if (strcmp(value, "auto") == 0) {
+		cfg->cf_msal_sample_paths = ROUTER_SAMPLE_AUTO;
+		return 0;
+	}
+	return config_parse_bool(cfg, key, value, line, errstr);
+}
+
 static const struct config_key router_keys[] = {
     {"auth_prefix", config_parse_str, offsetof(struct config, cf_auth_prefix),
         "/.auth",
         "Path prefix of gatehouse's own endpoints (login, callback, "
         "logout, me, verify, healthz, readyz).",
+        0},
+    {"msal_sample_paths", router_parse_sample_paths,
+        offsetof(struct config, cf_msal_sample_paths), "auto",
+        "on: /login and /logout beside the redirect URI's path (the MSAL "
+        "sample's own links) behave as {auth_prefix}/login and "
+        "{auth_prefix}/logout; auto: on when the sample's .env supplied "
+        "the configuration.",
         0},
 };
 
@@ -117,6 +139,34 @@ router_auth_sub(const char *path, const char *prefix)
 	    (path[plen] == '/' || path[plen] == '\0' || path[plen] == '?'))
 		return path + plen;
 	return NULL;
+}
+
+/*
+ * The MSAL sample's identity package mounts login and logout beside its
+ * redirect URI (REDIRECT_URI .../x/getAToken: /x/login, /x/logout); with
+ * msal_sample_paths they are gatehouse's, so an app's links written for
+ * the sample keep working.
+ */
+static enum router_endpoint
+router_sample_path(const struct config *cfg, const char *path)
+{
+	const char *cb = cfg->cf_callback_path, *slash;
+	size_t dir;
+
+	if (cb == NULL ||
+	    !(cfg->cf_msal_sample_paths == 1 ||
+	        (cfg->cf_msal_sample_paths == ROUTER_SAMPLE_AUTO &&
+	            cfg->cf_from_dotenv)))
+		return ROUTER_EP_NONE;
+	slash = strrchr(cb, '/');
+	dir = slash != NULL ? (size_t)(slash - cb) : 0;
+	if (strncmp(path, cb, dir) != 0)
+		return ROUTER_EP_NONE;
+	if (strcmp(path + dir, "/login") == 0)
+		return ROUTER_EP_LOGIN;
+	if (strcmp(path + dir, "/logout") == 0)
+		return ROUTER_EP_LOGOUT;
+	return ROUTER_EP_NONE;
 }
 
 /* /.auth/...: gatehouse's own endpoints.  `sub` is the part after the
@@ -478,6 +528,7 @@ router_request(struct request_ctx *rq)
 	const struct config *cfg = rq->rq_worker->w_cfg;
 	const struct http1_req *r = rq->rq_hreq;
 	const char *uri = r->hr_target, *sub;
+	enum router_endpoint ep;
 
 	headers_request_id(rq);
 	if (r->hr_status != 0) {
@@ -506,6 +557,15 @@ router_request(struct request_ctx *rq)
 	    strcmp(rq->rq_normpath, cfg->cf_callback_path) == 0) {
 		rq->rq_mroute = METRICS_ROUTE_ENDPOINT + ROUTER_EP_CALLBACK;
 		oidc_callback(rq);
+		return;
+	}
+	if ((ep = router_sample_path(cfg, rq->rq_normpath)) != ROUTER_EP_NONE) {
+		rq->rq_mroute = METRICS_ROUTE_ENDPOINT + ep;
+		rq->rq_event = "endpoint";
+		if (ep == ROUTER_EP_LOGIN)
+			oidc_login(rq);
+		else
+			oidc_logout(rq);
 		return;
 	}
 	router_route(rq);

@@ -8,15 +8,18 @@
  * provider's, so none may split the header block.
  */
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "core/config.h"
 #include "core/crypto.h"
 #include "policy.h"
 #include "session/identity.h"
@@ -72,6 +75,66 @@ identity_display_name(const json_t *claims)
 	const char *n = identity_claim(claims, "name");
 
 	return n != NULL ? n : identity_user(claims);
+}
+
+/* Whether host ends with suffix (case aside), a label boundary before. */
+static int
+identity_host_is(const char *host, const char *suffix)
+{
+	size_t h = strlen(host), n = strlen(suffix);
+
+	return h >= n && strcasecmp(host + h - n, suffix) == 0 &&
+	    (h == n || host[h - n - 1] == '.' || suffix[0] == '.');
+}
+
+/* Whether path is "/{GUID}" or "/{GUID}/v2.0", the shape of every Entra
+ * issuer (custom URL domains too). */
+static int
+identity_entra_path(const char *path)
+{
+	size_t i;
+
+	if (path[0] != '/' || strlen(path) < 37)
+		return 0;
+	for (i = 1; i <= 36; i++)
+		if (i == 9 || i == 14 || i == 19 || i == 24
+		        ? path[i] != '-'
+		        : !isxdigit((unsigned char)path[i]))
+			return 0;
+	return path[37] == '\0' || strcmp(path + 37, "/") == 0 ||
+	    strcmp(path + 37, "/v2.0") == 0 || strcmp(path + 37, "/v2.0/") == 0;
+}
+
+/*
+ * X-MS-CLIENT-PRINCIPAL-IDP as Easy Auth sends it: "aad" for Microsoft
+ * Entra (a Microsoft sign-in host, or an issuer of Entra's shape on a
+ * custom URL domain), else the issuer's host.  Written into buf.
+ */
+static const char *
+identity_idp(const json_t *claims, char *buf, size_t size)
+{
+	static const char *const entra[] = {".ciamlogin.com", ".b2clogin.com",
+	    "login.microsoftonline.com", "login.microsoftonline.us",
+	    "login.partner.microsoftonline.cn", "login.chinacloudapi.cn",
+	    "login.windows.net", "sts.windows.net", "login.microsoft.com"};
+	const char *iss = identity_claim(claims, "iss"), *errstr, *idp = "aad";
+	char *host = NULL, *path = NULL;
+	size_t i;
+
+	if (iss == NULL ||
+	    config_url_split(iss, NULL, &host, NULL, &path, &errstr) == -1)
+		return idp;
+	for (i = 0; i < sizeof(entra) / sizeof(entra[0]); i++)
+		if (identity_host_is(host, entra[i]))
+			break;
+	if (i == sizeof(entra) / sizeof(entra[0]) &&
+	    !identity_entra_path(path)) {
+		snprintf(buf, size, "%s", host);
+		idp = buf;
+	}
+	free(host);
+	free(path);
+	return idp;
 }
 
 /* Easy Auth's X-MS-CLIENT-PRINCIPAL: base64 of
@@ -147,7 +210,7 @@ identity_block(const json_t *claims, int trust_unverified_email)
 {
 	struct evbuffer *b;
 	const char *email, *id, *user;
-	char *principal, *out = NULL;
+	char *principal, *out = NULL, idp[256];
 	size_t len;
 
 	b = evbuffer_new();
@@ -166,7 +229,8 @@ identity_block(const json_t *claims, int trust_unverified_email)
 		identity_add_safe(b, "X-Forwarded-Email", email);
 	identity_add_safe(b, "X-MS-CLIENT-PRINCIPAL-NAME", user);
 	identity_add_safe(b, "X-MS-CLIENT-PRINCIPAL-ID", id != NULL ? id : "");
-	identity_add_safe(b, "X-MS-CLIENT-PRINCIPAL-IDP", "aad");
+	identity_add_safe(b, "X-MS-CLIENT-PRINCIPAL-IDP",
+	    identity_idp(claims, idp, sizeof(idp)));
 	principal = identity_principal(claims, user);
 	if (principal == NULL)
 		goto done;

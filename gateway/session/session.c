@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "core/config.h"
@@ -117,6 +118,22 @@ session_new(time_t now, const struct config *cfg)
 	s->se_cold = SESSION_COLD_LOADED;
 	s->se_cold_dirty = 1;
 	return s;
+}
+
+void
+session_follow_id_token(
+    struct session *s, const struct config *cfg, const char *claims)
+{
+	json_t *doc, *exp;
+
+	if (!cfg->cf_session_id_token || claims == NULL)
+		return;
+	doc = json_loads(claims, 0, NULL);
+	exp = json_object_get(doc, "exp");
+	if (json_is_integer(exp) && json_integer_value(exp) > 0)
+		s->se_expires =
+		    json_integer_value(exp) + SESSION_ID_TOKEN_ALLOWANCE;
+	json_decref(doc);
 }
 
 /* Drop the cold part s holds (claims, sealed and opened tokens). */

@@ -95,6 +95,16 @@ int session_init(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
 
 /* A fresh session with a new random id (se_cookie set).  New or NULL. */
+/* MSAL's identity package counts a user signed in until the ID token's
+ * exp plus this many seconds. */
+#define SESSION_ID_TOKEN_ALLOWANCE 210
+
+/* session_lifetime = id_token: the session ends at the ID token's exp
+ * (claims, JSON) plus SESSION_ID_TOKEN_ALLOWANCE; nothing when the claims
+ * have no exp.  Others: nothing. */
+void session_follow_id_token(
+    struct session *s, const struct config *cfg, const char *claims);
+
 struct session *session_new(time_t now, const struct config *cfg);
 void session_free(struct session *s);
 

@@ -28,6 +28,7 @@
 #define SESSION_MAP_SIZE_MIN (1024 * 1024)
 #define SESSION_PASSWORD_MAX 4096
 
+static config_parse_fn session_parse_lifetime;
 static config_parse_fn session_parse_map_size;
 static config_parse_fn session_parse_store;
 static config_parse_fn session_parse_key_file;
@@ -56,9 +57,13 @@ static const struct config_key session_keys[] = {
         "(mode 0600) on first start when absent.  Every replica sharing a "
         "Redis store needs the same file.",
         0},
-    {"session_lifetime", config_parse_duration,
+    {"session_lifetime", session_parse_lifetime,
         offsetof(struct config, cf_session_lifetime), "24h",
-        "A session ends this long after sign-in, used or not.", 0},
+        "A session ends this long after sign-in, used or not.  id_token: "
+        "as the MSAL sample's identity package, the session lasts while "
+        "its ID token is valid, plus 210 s, and each refresh that brings "
+        "a new ID token extends it.",
+        0},
     {"session_map_size", session_parse_map_size,
         offsetof(struct config, cf_session_map_size), "1G",
         "Largest size of the session store (LMDB map size), at least 1M; "
@@ -89,6 +94,17 @@ session_config_free(struct config *cfg)
 	cfg->cf_session_store = NULL;
 	free(cfg->cf_session_key_file);
 	cfg->cf_session_key_file = NULL;
+}
+
+/* A duration, or id_token: the session follows its ID token's exp. */
+static int
+session_parse_lifetime(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	cfg->cf_session_id_token = strcmp(value, "id_token") == 0;
+	if (cfg->cf_session_id_token)
+		value = "24h"; /* the session cookie's Max-Age */
+	return config_parse_duration(cfg, key, value, line, errstr);
 }
 
 static int

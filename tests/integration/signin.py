@@ -25,7 +25,12 @@ def gateway_lines(op, tmp, port, upstream_url, extra=(), store=None):
         "session_store = " + (store or os.path.join(tmp, "sessions")),
         "session_key_file = " + os.path.join(tmp, "session.key"),
         "scopes = User.Read",
-    ] + list(extra) + [
+    ] + ([] if any(l.startswith("offline_access") for l in extra) else [
+        # The tests refresh (POST /.auth/refresh) without forwarding
+        # tokens too: always a refresh token (test_entra_sample.py checks
+        # offline_access = auto).
+        "offline_access = on",
+    ]) + list(extra) + [
         "route /public/* allow anonymous",
         "route /* allow authenticated",
     ]

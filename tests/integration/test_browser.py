@@ -16,7 +16,8 @@ browser is ever downloaded).  Everything is stopped by PID.
 This test never skips: a missing /usr/bin/chromium (`make deps` installs
 it), node/npm or npm packages that cannot be installed are failures.
 A screenshot of every page goes to the test's output directory,
-test-output/browser/ beside the binary under test (build/test-output/
+test-output/browser/ (browser-certificate/ for the run with a
+certificate) beside the binary under test (build/test-output/
 browser/ for `make test`), or to $BROWSER_TEST_SCREENSHOTS when that is
 set: for a person to look at; the path is printed."""
 import os
@@ -103,7 +104,7 @@ def run_browser(url, shots, extra=()):
 class Stack:
     """Demo OP, Graph stand-in and example app, stopped by PID."""
 
-    def __init__(self, tmp, gw_port, scheme="http"):
+    def __init__(self, tmp, gw_port, scheme="http", cert=None):
         self.procs = {}
         base = "%s://127.0.0.1:%d" % (scheme, gw_port)
         self.client_id = str(uuid.uuid4())
@@ -119,8 +120,10 @@ class Stack:
                           "--redirect-uri", base + "/.auth/callback",
                           "--post-logout-redirect-uri",
                           base + "/.auth/logout/complete",
-                          "--tenant-name", TENANT],
-                   tmp, dict(env, DEMO_OP_CLIENT_SECRET=self.client_secret))
+                          "--tenant-name", TENANT]
+                   + (["--client-certificate", cert] if cert else []),
+                   tmp, env if cert else
+                   dict(env, DEMO_OP_CLIENT_SECRET=self.client_secret))
         op_port = int(self.wait("op", pf))
         self.authority = "http://127.0.0.1:%d/%s.onmicrosoft.com" % (op_port, TENANT)
 
@@ -155,16 +158,26 @@ class Stack:
             p.stop()
 
 
-def test_browser_signin_graph_signout_signup(tmp, gatehouse):
+@pytest.mark.parametrize("credential", ["secret", "certificate"])
+def test_browser_signin_graph_signout_signup(tmp, gatehouse, credential):
+    """With a client secret, and with a certificate (private_key_jwt: the
+    demo provider registers the certificate and no secret, so every token
+    request there is a signed client assertion)."""
     t0 = time.time()
     need_tools()
     npm_ci(OPDIR, "oidc-provider")
     npm_ci(BROWSERDIR, "playwright-core")
 
     gw_port = free_port()
-    stack = Stack(tmp, gw_port)
+    cert = key_file = None
+    if credential == "certificate":
+        from certs import Credential
+        cert, key_file = Credential().write(tmp)
+    stack = Stack(tmp, gw_port, cert)
     shots = os.environ.get("BROWSER_TEST_SCREENSHOTS") or os.path.join(
         os.path.dirname(os.path.abspath(BIN)), "test-output", "browser")
+    if credential == "certificate":
+        shots += "-certificate"
     shutil.rmtree(shots, ignore_errors=True)
     os.makedirs(shots)
     try:
@@ -176,7 +189,10 @@ def test_browser_signin_graph_signout_signup(tmp, gatehouse):
             "upstream = http://127.0.0.1:%d" % stack.app_port,
             "authority = " + stack.authority,
             "client_id = " + stack.client_id,
-            "client_secret = " + stack.client_secret,
+        ] + ([
+            "client_certificate = " + cert,
+            "client_certificate_key = " + key_file,
+        ] if cert else ["client_secret = " + stack.client_secret]) + [
             "redirect_uri = %s/.auth/callback" % base,
             "scopes = User.Read",
             "forward_access_token = on",

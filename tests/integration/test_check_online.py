@@ -18,12 +18,17 @@ def op():
     o.stop()
 
 
-def online(tmp, provider_lines, extra_args=("--check", "--online")):
+# The tests' provider's own secret (tests/op): --check --online tries it.
+SECRET = "op~test.secret_value+/="
+
+
+def online(tmp, provider_lines, extra_args=("--check", "--online"),
+           secret=SECRET):
     path = os.path.join(tmp, "gw.conf")
     with open(path, "w") as f:
         f.write("upstream = http://127.0.0.1:9\nworkers = 1\n"
                 "client_id = 3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d\n"
-                "client_secret = x\n"
+                + ("client_secret = %s\n" % secret if secret else "") +
                 "redirect_uri = http://127.0.0.1:8080/.auth/callback\n"
                 "session_store = %s/s\nsession_key_file = %s/k/key\n"
                 "provider_timeout = 5s\n" % (tmp, tmp) + provider_lines)
@@ -39,8 +44,50 @@ def test_provider_up(tmp, op):
     rc, out = online(tmp, "authority = %s\n" % op.authority)
     assert rc == 0, out
     assert "provider OK: issuer %s, 1 signing key" % op.issuer in out, out
+    assert "client credentials accepted (the test code was refused: " \
+        "invalid_grant)" in out, out
     rc, out = online(tmp, "oidc_issuer = %s\n" % op.issuer)
     assert rc == 0 and "provider OK: issuer %s" % op.issuer in out, out
+    # The try is a token request with a code that cannot be one: no
+    # token came of it.
+    assert op.counter("tokens_issued") == 0
+
+
+@pytest.mark.parametrize("secret,code", [("x", 7000215),
+                                         ("expired", 7000222)])
+def test_client_secret_refused(tmp, op, secret, code):
+    """A secret the token endpoint refuses: named, with Entra's number and
+    ids, and the check fails."""
+    if secret == "expired":
+        op.fault("token_error", error="invalid_client", status=401,
+                 error_code=code, error_description="AADSTS7000222: The "
+                 "provided client secret keys are expired.")
+    rc, out = online(tmp, "authority = %s\n" % op.authority,
+                     secret=SECRET if secret == "expired" else secret)
+    assert rc != 0, out
+    assert re.search(r"provider: token endpoint refused the client "
+                     r"credentials \(check client_secret or the app's "
+                     r"certificate\): invalid_client AADSTS%d "
+                     r"trace_id=[0-9a-f-]+ correlation_id=[0-9a-f-]+ "
+                     r"timestamp=\d{4}-\d\d-\d\dT[\d:]+Z$" % code, out, re.M), out
+    assert "the provider is not usable" in out
+
+
+@pytest.mark.parametrize("tenant,code", [
+    ("nosuch.onmicrosoft.com", 90002),
+    ("99999999-8888-4777-8666-555555555555", 90002),
+    ("no_such_tenant", 900023)])
+def test_tenant_not_found(tmp, op, tenant, code):
+    """Discovery answering 400 with AADSTS90002 (or 900023) is a tenant
+    that does not exist, not a provider that is down."""
+    rc, out = online(tmp, "authority = %s/%s\n" % (op.base, tenant))
+    assert rc != 0, out
+    assert re.search(r"provider: discovery: tenant not found: the provider "
+                     r"knows no directory by the name or id in authority "
+                     r"\(HTTP 400, AADSTS%d trace_id=[0-9a-f-]+ "
+                     r"correlation_id=[0-9a-f-]+ timestamp=\S+\)" % code,
+                     out), out
+    assert "unreachable" not in out
 
 
 def test_online_needs_check(tmp, op):
@@ -82,7 +129,8 @@ def test_tls_failure(tmp, op):
      r"discovery \S+: answered HTTP 500, not 200"),
     ("discovery_invalid_json", {}, "authority",
      r"discovery \S+: discovery document is not a JSON object"),
-    ("discovery_wrong_issuer", {}, "oidc_issuer",
+    ("discovery_wrong_issuer", {"issuer": "https://issuer.example/x/v2.0"},
+     "oidc_issuer",
      r"discovery issuer differs from the configured oidc_issuer"),
     ("discovery_wrong_issuer",
      {"issuer": "https://11111111-aaaa-4bbb-8ccc-000000000000.ciamlogin.com/"
@@ -104,3 +152,24 @@ def test_provider_misconfigured(tmp, op, fault, params, mode, words):
     assert rc != 0, out
     assert re.search(r"provider: .*" + words, out), out
     assert "the provider is not usable" in out
+
+
+@pytest.mark.parametrize("registered", [True, False])
+def test_client_certificate_tried(tmp, op, registered):
+    """With a certificate, the try carries a client assertion: accepted
+    when the app registration lists the certificate, refused (AADSTS700027)
+    when it does not."""
+    from certs import Credential
+    cred = Credential()
+    if registered:
+        op.config(client_certificates=[cred.cert_pem])
+    cert, key = cred.write(tmp)
+    rc, out = online(tmp, "authority = %s\nclient_certificate = %s\n"
+                     "client_certificate_key = %s\n"
+                     % (op.authority, cert, key), secret=None)
+    if registered:
+        assert rc == 0 and "client credentials accepted" in out, out
+        assert op.last("token")["form"]["client_assertion_type"] == \
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    else:
+        assert rc != 0 and "invalid_client AADSTS700027" in out, out

@@ -49,6 +49,8 @@ NO_DEFAULT = {
     "redirect_uri": dict(PROVIDER),
     "api_audience": {"api_audience": "api://my-api"},
     "ca_file": {"ca_file": "/etc/ssl/certs/ca-certificates.crt"},
+    "provider_resolve": {
+        "provider_resolve": "contoso.ciamlogin.com:443:127.0.0.1"},
     "post_logout_redirect_uri": {
         "post_logout_redirect_uri": "http://127.0.0.1:8080/bye"},
     "cookie_domain": {"cookie_domain": "example.com"},

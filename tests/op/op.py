@@ -37,7 +37,9 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import \
+    decode_dss_signature
 
 GRAPH_AUDIENCE = "00000003-0000-0000-c000-000000000000"
 DEFAULT_TENANT_ID = "8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f60"
@@ -158,6 +160,15 @@ DEFAULT_CONFIG = {
     # certificate credentials): a private_key_jwt assertion must name one
     # by its thumbprint and be signed by its key.
     "client_certificates": [],
+    # How ID tokens are signed: RS256, PS256 (the RSA key, RSA-PSS) or
+    # ES256 (a P-256 key, published in the JWKS while this is set); the
+    # discovery document lists RS256 and it.
+    "id_token_alg": "RS256",
+    # None: http://127.0.0.1:PORT.  Else the base URL of every endpoint
+    # in the discovery document (the OP behind a TLS front end under
+    # another name), and of issuer unless issuer_base is set.
+    "public_base": None,
+    "issuer_base": None,
 }
 
 
@@ -212,6 +223,45 @@ class Key:
             return False
 
 
+class EcKey:
+    """A P-256 signing key with its JWK (ES256 ID tokens)."""
+
+    def __init__(self):
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        nums = self.private.public_key().public_numbers()
+        x = b64u(nums.x.to_bytes(32, "big"))
+        y = b64u(nums.y.to_bytes(32, "big"))
+        thumb = json.dumps({"crv": "P-256", "kty": "EC", "x": x, "y": y},
+                           separators=(",", ":"), sort_keys=True)
+        self.kid = b64u(hashlib.sha256(thumb.encode()).digest())[:27]
+        self.jwk = {"kty": "EC", "use": "sig", "kid": self.kid,
+                    "crv": "P-256", "x": x, "y": y}
+
+    def sign(self, data):
+        """JWS ES256: r and s, 32 bytes each (RFC 7518 3.4)."""
+        r, s_ = decode_dss_signature(
+            self.private.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+
+
+def jwt_signed(alg, header, payload, rsa_key, ec_key):
+    """The ID token signed as the provider's id_token_alg says."""
+    if alg == "ES256":
+        header = dict(header, alg="ES256", kid=ec_key.kid)
+        key_sign = ec_key.sign
+    elif alg == "PS256":
+        header = dict(header, alg="PS256")
+
+        def key_sign(data):
+            return rsa_key.private.sign(
+                data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                  salt_length=32), hashes.SHA256())
+    else:
+        key_sign = rsa_key.sign
+    signing_input = (b64u_json(header) + "." + b64u_json(payload)).encode()
+    return signing_input.decode() + "." + b64u(key_sign(signing_input))
+
+
 def at_hash(access_token, hash_name="sha256"):
     """OIDC Core 3.1.3.6: base64url of the left half of the hash."""
     h = hashlib.new(hash_name, access_token.encode("ascii")).digest()
@@ -263,6 +313,7 @@ class State:
         if args.advertise_iss:
             self.initial_config["advertise_iss"] = True
         self.initial_key = Key(args.key_size)
+        self.ec_key = EcKey()
         self._stray_key = None
         self._attacker_key = None
         self.reset()
@@ -294,7 +345,10 @@ class State:
 
     @property
     def base(self):
-        return "http://%s:%d" % (self.args.host, self.port)
+        # public_base: the OP as the gateway reaches it (a TLS front end
+        # under a ciamlogin or custom-domain name).
+        return self.config.get("public_base") or \
+            "http://%s:%d" % (self.args.host, self.port)
 
     @property
     def authority(self):
@@ -302,7 +356,10 @@ class State:
 
     @property
     def issuer(self):
-        return "%s/%s/v2.0" % (self.base, self.tenant_id)
+        # issuer_base: External ID's issuer host is the tenant's GUID
+        # (https://{guid}.ciamlogin.com), not the host it is reached on.
+        return "%s/%s/v2.0" % (self.config.get("issuer_base") or self.base,
+                               self.tenant_id)
 
     def endpoint(self, name):
         t = "%s/%s" % (self.base, self.tenant_id)
@@ -592,6 +649,10 @@ class Handler(BaseHTTPRequestHandler):
             return "unknown"
         tenant, rest = segs[1], "/".join(segs[2:])
         if tenant not in (st.tenant_id, st.tenant_name + ".onmicrosoft.com"):
+            # Entra answers an unknown tenant's discovery with 400 and
+            # AADSTS90002 (900023 for a name that cannot be a tenant).
+            if rest == "v2.0/.well-known/openid-configuration":
+                return "unknown_tenant"
             return "unknown"
         return {
             "v2.0/.well-known/openid-configuration": "discovery",
@@ -620,7 +681,8 @@ class Handler(BaseHTTPRequestHandler):
             "jwks_uri": st.endpoint("jwks"),
             "response_modes_supported": ["query", "form_post"],
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": sorted(
+                {"RS256", st.config["id_token_alg"]}),
             "response_types_supported": ["code", "id_token", "code id_token",
                                          "id_token token"],
             "scopes_supported": ["openid", "profile", "email",
@@ -685,6 +747,25 @@ class Handler(BaseHTTPRequestHandler):
             doc.update(fault.get("fields", {}))
         self.send_json(200, doc)
 
+    def ep_unknown_tenant(self, method, query, form):
+        tenant = urlsplit(self.path).path.split("/")[1]
+        valid = re.fullmatch(r"[0-9a-fA-F-]{36}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+",
+                             tenant) is not None
+        code = 90002 if valid else 900023
+        desc = ("AADSTS90002: Tenant '%s' not found. Check to make sure you "
+                "have the correct tenant ID and are signing into the correct "
+                "cloud." % tenant if valid else
+                "AADSTS900023: Specified tenant identifier '%s' is neither a "
+                "valid DNS name, nor a valid external domain." % tenant)
+        self.send_json(400, {
+            "error": "invalid_tenant" if valid else "invalid_request",
+            "error_description": desc, "error_codes": [code],
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+            "trace_id": str(uuid.uuid4()),
+            "correlation_id": str(uuid.uuid4()),
+            "error_uri": "https://login.microsoftonline.com/error?code=%d"
+                         % code})
+
     # -- jwks ---------------------------------------------------------
     def ep_jwks(self, method, query, form):
         st = self.state
@@ -707,6 +788,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"keys": []})
         with st.lock:
             keys = [dict(k.jwk, issuer=st.issuer) for k in st.keys]
+            if st.config["id_token_alg"] == "ES256":
+                keys.append(dict(st.ec_key.jwk, issuer=st.issuer))
         if name == "jwks_broken":
             for k in keys:
                 k["n"] = "!!not*base64url!!"
@@ -1442,7 +1525,8 @@ class Handler(BaseHTTPRequestHandler):
                 return jwt_rs256(h, payload, key)
             stray = st.stray_key
             return jwt_rs256(dict(header, kid=stray.kid), payload, stray)
-        token = jwt_rs256(header, payload, key)
+        token = jwt_signed(cfg["id_token_alg"], header, payload, key,
+                           st.ec_key)
         if "id_token_bad_signature" in names:
             head, body, sig = token.split(".")
             raw = bytearray(b64u_decode(sig))
@@ -1564,6 +1648,10 @@ class Handler(BaseHTTPRequestHandler):
                                  "client_certificates") and \
                                 not isinstance(v, list):
                             raise ValueError("%s must be a list" % k)
+                        if k == "id_token_alg" and \
+                                v not in ("RS256", "PS256", "ES256"):
+                            raise ValueError("id_token_alg: RS256, PS256 "
+                                             "or ES256")
                         if k == "client_certificates":
                             for pem in v:  # each must be a certificate
                                 x509.load_pem_x509_certificate(

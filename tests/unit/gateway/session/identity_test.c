@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /* identity_test.c: the identity block, its token lines, the user name. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,43 @@ test_block(void)
 	json_decref(c);
 }
 
+/* X-MS-CLIENT-PRINCIPAL-IDP of a block for an issuer. */
+static int
+idp_is(const char *iss, const char *want)
+{
+	json_t *c = json_pack("{s:s,s:s}", "sub", "s", "iss", iss);
+	char *b = c != NULL ? identity_block(c, 0) : NULL, line[300];
+	int r;
+
+	snprintf(line, sizeof(line), "X-MS-CLIENT-PRINCIPAL-IDP: %s\r\n", want);
+	r = b != NULL && strstr(b, line) != NULL;
+	free(b);
+	json_decref(c);
+	return r;
+}
+
+static void
+test_idp(void)
+{
+	ok(idp_is("https://8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f60.ciamlogin.com/"
+	          "8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f60/v2.0",
+	       "aad"),
+	    "External ID: aad");
+	ok(idp_is("https://login.microsoftonline.com/"
+	          "8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f60/v2.0",
+	       "aad"),
+	    "workforce: aad");
+	ok(idp_is("https://login.contoso.com/"
+	          "8a6a6e1f-4c3b-4d2e-9f10-1b2c3d4e5f60/v2.0",
+	       "aad"),
+	    "a custom URL domain (Entra's issuer shape): aad");
+	ok(idp_is("https://keycloak.example.org/realms/main",
+	       "keycloak.example.org"),
+	    "another provider: its issuer's host");
+	ok(idp_is("https://evilciamlogin.com/x", "evilciamlogin.com"),
+	    "a host merely ending in ciamlogin.com is not Entra");
+}
+
 static void
 test_tokens(void)
 {
@@ -75,6 +113,7 @@ int
 main(void)
 {
 	test_block();
+	test_idp();
 	test_tokens();
 	return done_testing();
 }
