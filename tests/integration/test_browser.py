@@ -173,7 +173,7 @@ def test_browser_signin_graph_signout_signup(tmp, gatehouse, credential):
     if credential == "certificate":
         from certs import Credential
         cert, key_file = Credential().write(tmp)
-    stack = Stack(tmp, gw_port, cert)
+    stack = Stack(tmp, gw_port, cert=cert)
     shots = os.environ.get("BROWSER_TEST_SCREENSHOTS") or os.path.join(
         os.path.dirname(os.path.abspath(BIN)), "test-output", "browser")
     if credential == "certificate":
