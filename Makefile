@@ -110,7 +110,9 @@ unit: $(UNIT_BINS) $(FUZZ_REPLAY)
 	@$(FUZZ_REPLAY_RUN)
 
 # The C unit tests alone, without the integration suite.
-.PHONY: check-exports check-includes
+.PHONY: check-exports check-includes drivers
+
+drivers: $(DRIVER_BINS)
 
 integration: $(BUILD)/gatehouse $(DRIVER_BINS)
 	GATEHOUSE_BIN=$(abspath $(BUILD)/gatehouse) \
@@ -129,11 +131,32 @@ format-check:
 	    $(HDRS) $(UNIT_SRCS) $(DRIVER_SRCS) \
 	    $(FUZZ_SRCS) tests/fuzz/replay_main.c tests/fuzz/fuzz.h
 
-# The whole suite, then again under ASan and UBSan in build/asan.
+# The whole suite, and again under ASan and UBSan in build/asan: both
+# trees are built and unit-tested first, then the two integration runs go
+# side by side (they are independent: free ports, their own temporary
+# directories; most of their time is spent waiting on processes they
+# started, so two runs on two cores take little longer than one).  Each
+# run's output goes to its log, shown whole when it ends.
+ASAN_MAKE = $(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all"
 test: deps
 	$(MAKE) format-check
-	$(MAKE) all unit check-sample check-exports check-includes integration
-	$(MAKE) asan
+	$(MAKE) -j2 all drivers
+	$(MAKE) unit check-sample check-exports check-includes
+	$(ASAN_MAKE) -j2 all drivers
+	$(ASAN_MAKE) unit
+	@mkdir -p $(BUILD)/test-output; \
+	plain=$(BUILD)/test-output/integration.log; \
+	asan=$(BUILD)/test-output/integration-asan.log; \
+	echo "integration (plain and ASan side by side): $$plain $$asan"; \
+	$(MAKE) integration > $$plain 2>&1 & p=$$!; \
+	$(ASAN_MAKE) integration PYTEST_ARGS="$(ASAN_PYTEST_ARGS)" \
+	    > $$asan 2>&1 & a=$$!; \
+	wait $$p; prc=$$?; echo "=== integration (plain), exit $$prc"; \
+	cat $$plain; \
+	wait $$a; arc=$$?; echo "=== integration (ASan/UBSan), exit $$arc"; \
+	cat $$asan; \
+	test $$prc -eq 0 && test $$arc -eq 0
 
 check-exports: $(BUILD)/gatehouse
 	tests/check_exports.sh $(BUILD)
@@ -142,9 +165,7 @@ check-includes:
 	tests/check_includes.sh .
 
 asan:
-	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-	    all unit integration PYTEST_ARGS="$(ASAN_PYTEST_ARGS)"
+	$(ASAN_MAKE) all unit integration PYTEST_ARGS="$(ASAN_PYTEST_ARGS)"
 
 demo run: DEB_FOR = $(DEB_DEMO)
 
