@@ -105,6 +105,10 @@ struct config_upstream {
 	char *cu_unix;     /* unix socket path, or NULL */
 	char *cu_prefix;   /* path prefix without trailing '/', "" for none */
 	char *cu_hostport; /* Host header value for the upstream */
+	/* where to connect, resolved once per configuration
+	 * (upstream_resolve), before the workers use it */
+	struct sockaddr_storage cu_addr;
+	socklen_t cu_addrlen;
 };
 
 /*

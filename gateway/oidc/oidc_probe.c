@@ -122,11 +122,10 @@ oidc_probe_get(const struct config *cfg, struct event_base *base,
 }
 
 int
-oidc_probe(
-    const struct config *cfg, char *summary, size_t size, struct gh_error *err)
+oidc_probe_fetch(const struct config *cfg, struct oidc_meta *m,
+    struct jwks **keysp, struct gh_error *err)
 {
 	struct oidc_probe_fetch f;
-	struct oidc_meta m;
 	struct event_base *base = NULL;
 	struct httpc_options ho;
 	struct httpc *h = NULL;
@@ -135,7 +134,8 @@ oidc_probe(
 	int rc = -1;
 
 	memset(&f, 0, sizeof(f));
-	memset(&m, 0, sizeof(m));
+	memset(m, 0, sizeof(*m));
+	*keysp = NULL;
 	base = event_base_new();
 	if (base == NULL) {
 		gh_error_set(err, "probe", "cannot make an event loop");
@@ -153,7 +153,7 @@ oidc_probe(
 	if (oidc_probe_get(cfg, base, h, "discovery", cfg->cf_discovery_url, &f,
 	        err) == -1)
 		goto done;
-	why = oidc_discovery_check(cfg, f.pf_body, f.pf_len, &m);
+	why = oidc_discovery_check(cfg, f.pf_body, f.pf_len, m);
 	if (why != NULL) {
 		gh_error_set(err, "probe_discovery", "discovery %s: %s",
 		    cfg->cf_discovery_url, why);
@@ -161,7 +161,7 @@ oidc_probe(
 	}
 	free(f.pf_body);
 	f.pf_body = NULL;
-	if (oidc_probe_get(cfg, base, h, "jwks", m.om_jwks_uri, &f, err) == -1)
+	if (oidc_probe_get(cfg, base, h, "jwks", m->om_jwks_uri, &f, err) == -1)
 		goto done;
 	keys = jwks_parse(f.pf_body, f.pf_len, err);
 	if (keys == NULL) {
@@ -169,18 +169,35 @@ oidc_probe(
 
 		snprintf(msg, sizeof(msg), "%s", err->ge_msg);
 		gh_error_set(
-		    err, "probe_jwks", "jwks %s: %s", m.om_jwks_uri, msg);
+		    err, "probe_jwks", "jwks %s: %s", m->om_jwks_uri, msg);
 		goto done;
 	}
-	snprintf(summary, size, "issuer %s, %zu signing key%s", m.om_issuer,
-	    jwks_count(keys), jwks_count(keys) == 1 ? "" : "s");
+	*keysp = keys;
+	keys = NULL;
 	rc = 0;
 done:
+	if (rc == -1)
+		oidc_meta_cleanup(m);
 	jwks_free(keys);
 	free(f.pf_body);
-	oidc_meta_cleanup(&m);
 	httpc_free(h);
 	if (base != NULL)
 		event_base_free(base);
 	return rc;
+}
+
+int
+oidc_probe(
+    const struct config *cfg, char *summary, size_t size, struct gh_error *err)
+{
+	struct oidc_meta m;
+	struct jwks *keys;
+
+	if (oidc_probe_fetch(cfg, &m, &keys, err) == -1)
+		return -1;
+	snprintf(summary, size, "issuer %s, %zu signing key%s", m.om_issuer,
+	    jwks_count(keys), jwks_count(keys) == 1 ? "" : "s");
+	jwks_free(keys);
+	oidc_meta_cleanup(&m);
+	return 0;
 }

@@ -435,11 +435,11 @@ oidc_token_assert(const struct config *cfg, const struct oidc_meta *m,
 }
 
 struct httpc_xfer *
-oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
-    void *arg, struct gh_error *err)
+oidc_token_request(struct worker_gen *g, struct evbuffer *form,
+    httpc_done_fn *done, void *arg, struct gh_error *err)
 {
-	const struct config *cfg = w->w_cfg;
-	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
+	const struct config *cfg = g->wg_cfg;
+	const struct oidc_meta *m = oidc_provider_meta(g->wg_provider);
 	const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
 	char *basic = NULL, *id = NULL, *sec = NULL, *cred = NULL, *body;
 	struct httpc_req req;
@@ -489,7 +489,7 @@ oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
 	req.hq_body_len = len;
 	req.hq_headers = hdrs;
 	req.hq_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
-	x = httpc_request(w->w_httpc, &req, done, arg, err);
+	x = httpc_request(g->wg_worker->w_httpc, &req, done, arg, err);
 	/* The form held the secret or the assertion, and a code or a refresh
 	 * token. */
 	OPENSSL_cleanse(body, len);
