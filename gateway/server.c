@@ -691,15 +691,11 @@ server_worker_notify(struct worker *w)
 
 	/* A waiter woken may end the last request of a generation: hold
 	 * them all while walking the list. */
-	LIST_FOREACH(g, &w->w_gens, wg_entry)
-	{
+	for (g = LIST_FIRST(&w->w_gens); g != NULL; g = LIST_NEXT(g, wg_entry))
 		worker_gen_hold(g);
-	}
-	LIST_FOREACH(g, &w->w_gens, wg_entry)
-	{
+	for (g = LIST_FIRST(&w->w_gens); g != NULL; g = LIST_NEXT(g, wg_entry))
 		if (g->wg_provider != NULL)
 			oidc_provider_notify(g->wg_provider);
-	}
 	for (g = LIST_FIRST(&w->w_gens); g != NULL; g = next) {
 		next = LIST_NEXT(g, wg_entry);
 		worker_gen_release(g);
