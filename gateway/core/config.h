@@ -173,7 +173,8 @@ struct config {
 	char *cf_authority;   /* Entra style; discovery under /v2.0 */
 	char *cf_oidc_issuer; /* generic; discovery under the issuer */
 	char *cf_client_id;
-	struct secret cf_client_secret;
+	struct secret cf_client_secret; /* or read from cf_client_secret_file */
+	char *cf_client_secret_file;
 	char *cf_client_certificate;     /* PEM file: the certificate */
 	char *cf_client_certificate_key; /* PEM file: its private key */
 	int cf_client_assertion_alg;     /* CLIENT_CERT_PS256 or _RS256 */

@@ -275,30 +275,83 @@ def test_provider_settings_scopes_and_a_second_provider(op, tmp, upstream):
         op2.stop()
 
 
-def test_client_secret(op, tmp, upstream):
+def test_client_secret_file(op, tmp, upstream):
     g, s, conf = start(op, tmp, upstream)
     load = conf.load = Load(g, s)
     old = op.client_secret
+    path = os.path.join(tmp, "client-secret")
+    with open(path, "w") as f:
+        f.write(old + "\n")
+    # From a value in the file to a file of its own.
+    conf.set("client_secret", None)
+    conf.set("client_secret_file", path)
+    conf.reload()
+    sign_in(g, "alice@contoso.com")
     try:
         # The provider now wants a new secret: sign-in fails until the
-        # gateway is given it.
+        # file holds it and gatehouse is told.
         op.config(client_secret="rotated-secret-2")
         sess = requests.Session()
-        try:
-            sign_in(g, "alice@contoso.com", s=sess)
-            assert False, "signed in with the old secret"
-        except AssertionError as e:
-            assert "old secret" not in str(e)
-        conf.set("client_secret", "rotated-secret-2")
+        r = complete_sign_in(g, sess)
+        assert r.status_code != 302, r.status_code
+        with open(path + ".new", "w") as f:
+            f.write("rotated-secret-2\n")
+        os.replace(path + ".new", path)  # as a Secret's mount swaps it
         conf.reload()
         s3, _ = sign_in(g, "alice@contoso.com")
         assert s3.get(g.url + "/private/x", timeout=10).status_code == 200
         assert "rotated-secret-2" not in g.log()
+        # An empty file is refused; the secret in force stays.
+        open(path, "w").close()
+        conf.refused(r"reload: .*client_secret_file: .*client-secret: its "
+                     r"first line is empty")
+        sign_in(g, "alice@contoso.com")
     finally:
         op.config(client_secret=old)
     n = load.stop()
     assert not load.failures, load.failures[:5]
-    print("client_secret: %d requests across the reload, none failed" % n)
+    print("client_secret_file: %d requests across 2 reloads and a refusal, "
+          "none failed" % n)
+
+
+def complete_sign_in(g, sess):
+    from signin import authorize, complete
+    return complete(g, sess, authorize(sess, begin_login(g, sess),
+                                       "alice@contoso.com"))
+
+
+def test_client_secret_file_checks(tmp):
+    from conftest import BIN
+    import subprocess
+    conf = os.path.join(tmp, "c.conf")
+    base = ("listen = 127.0.0.1:1\nupstream = http://127.0.0.1:2\n"
+            "oidc_issuer = https://login.example.com/t\nclient_id = x\n"
+            "redirect_uri = https://app.example.com/.auth/callback\n"
+            "session_store = %s\nsession_key_file = %s\n"
+            % (os.path.join(tmp, "s"), os.path.join(tmp, "k")))
+    cases = [
+        ("client_secret_file = %s\n" % os.path.join(tmp, "missing"),
+         r"client_secret_file: .*missing: No such file or directory"),
+        ("client_secret_file = %s\n" % os.path.join(tmp, "empty"),
+         r"client_secret_file: .*empty: its first line is empty"),
+        ("client_secret = a\nclient_secret_file = %s\n"
+         % os.path.join(tmp, "good"),
+         r"client_secret and client_secret_file are both set"),
+        ("client_secret_file = %s\n" % os.path.join(tmp, "good"), None),
+    ]
+    open(os.path.join(tmp, "empty"), "w").close()
+    with open(os.path.join(tmp, "good"), "w") as f:
+        f.write("s3cret-value\nignored\n")
+    for extra, want in cases:
+        with open(conf, "w") as f:
+            f.write(base + extra)
+        p = subprocess.run([BIN, "-c", conf, "--check"], capture_output=True,
+                           text=True, timeout=30)
+        if want is None:
+            assert p.returncode == 0, p.stderr
+        else:
+            assert p.returncode == 1 and re.search(want, p.stderr), p.stderr
+        assert "s3cret-value" not in p.stdout + p.stderr
 
 
 def test_log_settings_and_header_settings(op, tmp, upstream):
