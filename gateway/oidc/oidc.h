@@ -109,12 +109,14 @@ int oidc_source_same(const struct config *a, const struct config *b);
  * copy fresh; the others take each new copy when told
  * (oidc_provider_notify).  Returns new or NULL.  oidc_provider_retire:
  * a newer handle replaces it, it stops running the timed fetches.
- * oidc_provider_free(NULL) is a no-op.  On w's thread once its loop runs
- * (before, on the main thread).
+ * oidc_provider_free drops the handle (NULL is a no-op); one cut short
+ * in a fetch tells the other handles, so that the timed fetches go on.
+ * On w's thread once its loop runs (before, on the main thread).
  */
 struct oidc_provider *oidc_provider_new(struct worker *w,
     struct oidc_source *src, const struct config *cfg, int timer);
 void oidc_provider_retire(struct oidc_provider *op);
+void oidc_provider_free(struct oidc_provider *op);
 
 /*
  * How the end of a fetch reaches every worker, which then calls
@@ -122,7 +124,6 @@ void oidc_provider_retire(struct oidc_provider *op);
  * workers; main thread, before they start.
  */
 void oidc_provider_set_announce(void (*announce)(void));
-void oidc_provider_free(struct oidc_provider *op);
 
 /*
  * A fetch for the process has ended: take the current copy, wake the

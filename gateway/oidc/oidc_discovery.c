@@ -4,9 +4,12 @@
  * process.  Fetch the discovery document, check it, fetch the JWKS, and
  * publish both as one immutable, reference-counted snapshot that every
  * worker reads; keep it fresh on a timer, and keep the last good copy while
- * the provider is unreachable (retrying with backoff).
+ * the provider is unreachable (retrying with backoff).  A provider is a
+ * struct oidc_source; a SIGHUP that names another provider makes a second
+ * one (fetched before the swap), and the first lives on while requests of
+ * the older configuration hold handles on it.
  *
- * Threads.  One fetch (a "flight") runs at a time for the process, on the
+ * Threads.  One fetch (a "flight") runs at a time for a source, on the
  * event loop of the worker that started it: worker 0 for the timed fetches
  * and their retries, any worker for a JWKS refetch an unknown kid asks for.
  * The shared state below is guarded by one mutex that is never held across
