@@ -89,9 +89,10 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "headers": [[k, v] for k, v in self.headers.items()],
             "body_len": n,
-            "body_sha256": digest,
+            # Before the digest: tests find echoes by their last member.
             "port": self.server.server_address[1]
             if isinstance(self.server.server_address, tuple) else None,
+            "body_sha256": digest,
         })
 
     def p_stats(self):
