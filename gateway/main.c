@@ -171,10 +171,12 @@ main(int argc, char *argv[])
 		config_free(cfg);
 		return 1;
 	}
+	/* It takes cfg: a reload may replace it, and it is freed once no
+	 * request uses it. */
 	rc = server_run(cfg);
+	cfg = NULL;
 	metrics_cleanup();
 	session_shutdown();
 	httpc_global_cleanup();
-	config_free(cfg);
 	return rc == 0 ? 0 : 1;
 }

@@ -554,9 +554,8 @@ server_worker_oidc_init(struct worker *w)
 		log_warnx("worker %d: http client: %s", w->w_id, err.ge_msg);
 		return -1;
 	}
-	w->w_provider = oidc_provider_new(w);
 	w->w_reader = session_reader_new(w->w_base);
-	if (w->w_provider == NULL || w->w_reader == NULL)
+	if (w->w_reader == NULL)
 		return -1;
 	if (w->w_id == 0) {
 		w->w_sweep_ev = evtimer_new(w->w_base, server_sweep_cb, w);
@@ -649,8 +648,170 @@ server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(w->w_redirect_ev, NULL);
 }
 
+/* --- configuration generations ------------------------------------- */
+
+/*
+ * A configuration in force, for the whole process: what config_load read
+ * at start-up or on a SIGHUP, and the provider source it uses.  Each
+ * worker builds its own struct worker_gen on it (worker.h) and holds one
+ * reference here until that is freed; the main thread holds one while it
+ * is the current configuration.  The count is atomic, as workers drop
+ * theirs on their own threads, but it moves only when a generation is
+ * made or retired, never per request: requests count on the worker's own
+ * generation, a plain int on its own thread.  Reference counts rather
+ * than an epoch scheme because a request may live for minutes (a long
+ * download): an epoch would hold every newer configuration too, a count
+ * frees each one the moment its last request ends.
+ */
+struct server_gen {
+	struct config *sg_cfg;      /* owned */
+	struct oidc_source *sg_src; /* a reference; NULL without a provider */
+	unsigned sg_id;
+	int sg_refs; /* atomic */
+};
+
+static struct server_gen *server_gen_cur; /* main thread */
+static int server_gens_live;              /* atomic: for the reload log */
+
+static void
+server_gen_release(struct server_gen *sg)
+{
+	if (sg == NULL ||
+	    __atomic_sub_fetch(&sg->sg_refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	oidc_source_release(sg->sg_src);
+	config_free(sg->sg_cfg);
+	free(sg);
+	__atomic_sub_fetch(&server_gens_live, 1, __ATOMIC_RELAXED);
+}
+
+/* A new generation for cfg (taken) and src (a reference, taken), with the
+ * main thread's reference and one for each worker. */
+static struct server_gen *
+server_gen_new(struct config *cfg, struct oidc_source *src, unsigned id)
+{
+	struct server_gen *sg;
+
+	sg = calloc(1, sizeof(*sg));
+	if (sg == NULL) {
+		oidc_source_release(src);
+		config_free(cfg);
+		return NULL;
+	}
+	sg->sg_cfg = cfg;
+	sg->sg_src = src;
+	sg->sg_id = id;
+	sg->sg_refs = 1 + server_nworkers;
+	__atomic_add_fetch(&server_gens_live, 1, __ATOMIC_RELAXED);
+	return sg;
+}
+
+static void
+server_worker_gen_free(struct worker_gen *g)
+{
+	LIST_REMOVE(g, wg_entry);
+	upstream_pool_free(g->wg_pool);
+	oidc_provider_free(g->wg_provider);
+	log_debug("%s: worker %d freed configuration %u", __func__,
+	    g->wg_worker->w_id, g->wg_id);
+	server_gen_release(g->wg_owner);
+	g->wg_magic = 0;
+	free(g);
+}
+
+/* Worker w's view of sg, holding the worker's reference on sg; NULL (and
+ * sg's reference left to the caller) when it cannot be built. */
+static struct worker_gen *
+server_worker_gen_new(struct worker *w, struct server_gen *sg)
+{
+	struct worker_gen *g;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	g->wg_magic = WORKER_GEN_MAGIC;
+	g->wg_refs = 1; /* the worker's, while it is the current one */
+	g->wg_worker = w;
+	g->wg_cfg = sg->sg_cfg;
+	g->wg_routes = sg->sg_cfg->cf_routes;
+	g->wg_owner = sg;
+	g->wg_id = sg->sg_id;
+	g->wg_pool = upstream_pool_new(w->w_base, sg->sg_cfg);
+	if (g->wg_pool == NULL)
+		goto fail;
+	if (sg->sg_src != NULL) {
+		/* Worker 0's current handle runs the timed fetches. */
+		g->wg_provider =
+		    oidc_provider_new(w, sg->sg_src, sg->sg_cfg, w->w_id == 0);
+		if (g->wg_provider == NULL)
+			goto fail;
+	}
+	LIST_INSERT_HEAD(&w->w_gens, g, wg_entry);
+	return g;
+fail:
+	upstream_pool_free(g->wg_pool);
+	free(g);
+	return NULL;
+}
+
+/* Make g the generation new requests on w start with. */
+static void
+server_worker_use(struct worker *w, struct worker_gen *g)
+{
+	w->w_gen = g;
+	w->w_cfg = g->wg_cfg;
+	w->w_routes = g->wg_routes;
+	w->w_pool = g->wg_pool;
+	w->w_provider = g->wg_provider;
+}
+
+/* Runs in the worker: take the generation a SIGHUP left for it.  Requests
+ * in flight keep theirs; the old one goes when the last of them ends. */
+static void
+server_worker_take(struct worker *w)
+{
+	struct server_gen *sg;
+	struct worker_gen *g, *old = w->w_gen;
+
+	sg = __atomic_exchange_n(&w->w_next_gen, NULL, __ATOMIC_ACQ_REL);
+	if (sg == NULL)
+		return; /* a later reload's byte: already taken */
+	g = server_worker_gen_new(w, sg);
+	if (g == NULL) {
+		log_warnx("worker %d: out of memory taking configuration %u; "
+		          "it keeps configuration %u",
+		    w->w_id, sg->sg_id, old->wg_id);
+		server_gen_release(sg);
+		return;
+	}
+	server_worker_use(w, g);
+	upstream_pool_retire(old->wg_pool);
+	oidc_provider_retire(old->wg_provider);
+	worker_gen_release(old);
+}
+
+/* A provider fetch has ended: every handle of this worker, the retired
+ * generations' too (their requests may wait for it), takes the news. */
+static void
+server_worker_notify(struct worker *w)
+{
+	struct worker_gen *g, *next;
+
+	/* A waiter woken may end the last request of a generation: hold
+	 * them all while walking the list. */
+	for (g = LIST_FIRST(&w->w_gens); g != NULL; g = LIST_NEXT(g, wg_entry))
+		worker_gen_hold(g);
+	for (g = LIST_FIRST(&w->w_gens); g != NULL; g = LIST_NEXT(g, wg_entry))
+		if (g->wg_provider != NULL)
+			oidc_provider_notify(g->wg_provider);
+	for (g = LIST_FIRST(&w->w_gens); g != NULL; g = next) {
+		next = LIST_NEXT(g, wg_entry);
+		worker_gen_release(g);
+	}
+}
+
 /* Messages from other threads, one byte each on the worker's pipe: 'S'
- * stop, 'R' take w_next_routes, 'P' a provider fetch has ended.  The only
+ * stop, 'R' take w_next_gen, 'P' a provider fetch has ended.  The only
  * way another thread reaches a worker, so libevent needs no locks. */
 static void
 server_mail_cb(evutil_socket_t fd, short what, void *arg)
@@ -663,36 +824,41 @@ server_mail_cb(evutil_socket_t fd, short what, void *arg)
 	n = read(fd, buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		if (buf[i] == 'R')
-			w->w_routes = __atomic_load_n(
-			    &w->w_next_routes, __ATOMIC_ACQUIRE);
+			server_worker_take(w);
 		else if (buf[i] == 'S')
 			server_stop_cb(-1, 0, w);
-		else if (buf[i] == 'P' && w->w_provider != NULL)
-			oidc_provider_notify(w->w_provider);
+		else if (buf[i] == 'P')
+			server_worker_notify(w);
 	}
 }
 
 static int
-server_worker_init(struct worker *w, const struct config *cfg, int id)
+server_worker_init(struct worker *w, struct server_gen *sg, int id)
 {
+	const struct config *cfg = sg->sg_cfg;
+	struct worker_gen *g;
 	int fd;
 
 	w->w_magic = WORKER_MAGIC;
 	w->w_id = id;
-	w->w_cfg = cfg;
 	w->w_dispatch = server_dispatch;
-	w->w_routes = cfg->cf_routes;
+	w->w_gen_free = server_worker_gen_free;
 	w->w_mail[0] = w->w_mail[1] = -1;
 	w->w_listen_fd = w->w_redirect_fd = -1;
 	TAILQ_INIT(&w->w_conns);
+	LIST_INIT(&w->w_gens);
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
 		return -1;
-	w->w_pool = upstream_pool_new(w->w_base, cfg);
+	/* The worker's reference on sg (server_gen_new counted it) goes to
+	 * its generation; server_run drops it if that was never built. */
+	g = server_worker_gen_new(w, sg);
+	if (g == NULL)
+		return -1;
+	server_worker_use(w, g);
 	w->w_drain_ev = evtimer_new(w->w_base, server_drain_deadline_cb, w);
 	w->w_accept_ev = evtimer_new(w->w_base, server_accept_resume_cb, w);
-	if (w->w_pool == NULL || w->w_drain_ev == NULL ||
-	    w->w_accept_ev == NULL ||
+	if (w->w_drain_ev == NULL || w->w_accept_ev == NULL ||
 	    pipe2(w->w_mail, O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
 	w->w_mail_ev = event_new(
@@ -732,13 +898,27 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 static void
 server_worker_cleanup(struct worker *w)
 {
-	/* Connections cut by the drain deadline: their requests end here. */
+	struct worker_gen *g;
+
+	/* Connections cut by the drain deadline: their requests end here,
+	 * and with them their references on older generations. */
 	if (w->w_base != NULL)
 		conn_free_all(w);
 	metrics_server_stop(w);
-	upstream_pool_free(w->w_pool);
 	oidc_refresh_shutdown_worker(w);
-	oidc_provider_free(w->w_provider);
+	/* A reload's generation never taken, then the current one. */
+	server_gen_release(
+	    __atomic_exchange_n(&w->w_next_gen, NULL, __ATOMIC_ACQ_REL));
+	g = w->w_gen;
+	w->w_gen = NULL;
+	worker_gen_release(g);
+	/* Nothing holds a generation now; should anything still do, it
+	 * would be a leak, so free them all the same. */
+	while ((g = LIST_FIRST(&w->w_gens)) != NULL) {
+		log_warnx("worker %d: configuration %u still held at exit",
+		    w->w_id, g->wg_id);
+		server_worker_gen_free(g);
+	}
 	httpc_free(w->w_httpc);
 	session_reader_free(w->w_reader);
 	if (w->w_sweep_ev != NULL)
@@ -796,58 +976,220 @@ server_announce_provider(void)
 	server_tell_all('P');
 }
 
-/* Route tables read on SIGHUP.  Requests in flight may still point into
- * an older one, so tables are only freed at exit (reloads are rare). */
-#define SERVER_MAX_RELOADS 256
-static struct policy_table *server_reloaded[SERVER_MAX_RELOADS];
-static int server_nreloaded;
+/* A setting that cannot change while gatehouse runs: its name, and
+ * whether two configurations differ in it. */
+struct server_fixed {
+	const char *sf_name;
+	int (*sf_differ)(const struct config *, const struct config *);
+};
 
-/*
- * SIGHUP: read the file again; if it is good, every worker switches to the
- * new route table; if not, every error is logged with its line and the old
- * table stays.  Only the routes change: other keys need a restart.
- */
-static void
-server_reload(const struct config *cfg)
+static int
+server_str_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static int
+server_differ_listen(const struct config *a, const struct config *b)
+{
+	return server_str_differ(a->cf_listen_host, b->cf_listen_host) ||
+	    a->cf_listen_port != b->cf_listen_port ||
+	    a->cf_listen_tls != b->cf_listen_tls ||
+	    server_str_differ(a->cf_redirect_host, b->cf_redirect_host) ||
+	    a->cf_redirect_port != b->cf_redirect_port;
+}
+
+static int
+server_differ_workers(const struct config *a, const struct config *b)
+{
+	return a->cf_workers != b->cf_workers;
+}
+
+static int
+server_differ_metrics(const struct config *a, const struct config *b)
+{
+	return server_str_differ(a->cf_metrics_host, b->cf_metrics_host) ||
+	    a->cf_metrics_port != b->cf_metrics_port;
+}
+
+static int
+server_differ_signin(const struct config *a, const struct config *b)
+{
+	return oidc_configured(a) != oidc_configured(b);
+}
+
+/* The session store and its key are opened once: a new key would make
+ * every session unreadable, a new store would lose them all. */
+static int
+server_differ_store(const struct config *a, const struct config *b)
+{
+	return server_str_differ(a->cf_session_store, b->cf_session_store) ||
+	    server_str_differ(
+	        a->cf_redis_password_file, b->cf_redis_password_file) ||
+	    a->cf_redis_timeout_ms != b->cf_redis_timeout_ms ||
+	    a->cf_session_map_size != b->cf_session_map_size;
+}
+
+static int
+server_differ_key(const struct config *a, const struct config *b)
+{
+	return server_str_differ(
+	    a->cf_session_key_file, b->cf_session_key_file);
+}
+
+/* Each worker's client to the provider is made once, with these. */
+static int
+server_differ_httpc(const struct config *a, const struct config *b)
+{
+	return server_str_differ(a->cf_ca_file, b->cf_ca_file) ||
+	    a->cf_provider_timeout != b->cf_provider_timeout;
+}
+
+static const struct server_fixed server_fixed[] = {
+    {"listen (or its tls flag, listen_http_redirect)", server_differ_listen},
+    {"workers", server_differ_workers},
+    {"metrics_listen", server_differ_metrics},
+    {"authority or oidc_issuer (sign-in turned on or off)",
+        server_differ_signin},
+    {"session_store (or redis_password_file, redis_timeout, "
+     "session_map_size)",
+        server_differ_store},
+    {"session_key_file", server_differ_key},
+    {"ca_file or provider_timeout", server_differ_httpc},
+};
+
+/* Log every setting nc changes that needs a restart; returns how many. */
+static int
+server_reload_fixed(const struct config *cfg, const struct config *nc)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(server_fixed) / sizeof(server_fixed[0]); i++)
+		if (server_fixed[i].sf_differ(cfg, nc)) {
+			log_warnx("reload: %s changed: that needs a restart",
+			    server_fixed[i].sf_name);
+			n++;
+		}
+	return n;
+}
+
+/* Read the file again; NULL when it has errors (each one logged with its
+ * line). */
+static struct config *
+server_reload_read(const char *file)
 {
 	struct config *nc;
-	struct policy_table *t;
 	char *buf = NULL, *line, *save = NULL;
 	size_t len = 0;
 	FILE *f;
-	int i;
 
 	f = open_memstream(&buf, &len);
 	if (f == NULL) {
 		log_warn("reload");
-		return;
+		return NULL;
 	}
-	nc = config_load(cfg->cf_file, f);
+	nc = config_load(file, f);
 	fclose(f);
-	if (nc == NULL) {
+	if (nc == NULL)
 		for (line = strtok_r(buf, "\n", &save); line != NULL;
 		     line = strtok_r(NULL, "\n", &save))
 			log_warnx("reload: %s", line);
-		log_warnx("reload: the file has errors; the old routes stay");
-		free(buf);
+	free(buf);
+	return nc;
+}
+
+/* The provider source for nc: the running one when nc names the same
+ * provider, else a new one whose metadata and keys are fetched and checked
+ * now, before anything changes.  -1 (logged) when that fails. */
+static int
+server_reload_source(const struct server_gen *cur, const struct config *nc,
+    struct oidc_source **out)
+{
+	struct oidc_source *src;
+	struct gh_error err;
+
+	*out = NULL;
+	if (!oidc_configured(nc))
+		return 0;
+	if (cur->sg_src != NULL && oidc_source_same(cur->sg_cfg, nc)) {
+		*out = oidc_source_hold(cur->sg_src);
+		return 0;
+	}
+	log_info(
+	    "reload: the provider changed: fetching %s", nc->cf_discovery_url);
+	src = oidc_source_new();
+	if (src == NULL) {
+		log_warnx("reload: out of memory");
+		return -1;
+	}
+	if (oidc_source_prefetch(src, nc, &err) == -1) {
+		log_warnx(
+		    "reload: the new provider is not usable: %s", err.ge_msg);
+		oidc_source_release(src);
+		return -1;
+	}
+	*out = src;
+	return 0;
+}
+
+/*
+ * SIGHUP: read the file again and, if it is good, make it the
+ * configuration new requests start with, on every worker.  Nothing changes
+ * when it has errors (each logged with its line), changes a setting that
+ * needs a restart, names an upstream that does not resolve, or names a new
+ * provider whose metadata and keys cannot be fetched.  Requests in flight
+ * finish on the configuration they started with.
+ */
+static void
+server_reload(void)
+{
+	struct server_gen *cur = server_gen_cur, *sg;
+	struct oidc_source *src;
+	struct config *nc;
+	int i;
+
+	nc = server_reload_read(cur->sg_cfg->cf_file);
+	if (nc == NULL) {
+		log_warnx("reload: the file has errors; configuration %u "
+		          "stays",
+		    cur->sg_id);
 		return;
 	}
-	free(buf);
-	if (server_nreloaded == SERVER_MAX_RELOADS) {
-		log_warnx("reload: too many reloads; restart gatehouse");
+	if (server_reload_fixed(cur->sg_cfg, nc) > 0 ||
+	    upstream_resolve(nc) == -1 ||
+	    server_reload_source(cur, nc, &src) == -1) {
+		log_warnx(
+		    "reload: refused; configuration %u stays", cur->sg_id);
 		config_free(nc);
 		return;
 	}
-	t = nc->cf_routes;
-	nc->cf_routes = NULL;
-	config_free(nc);
-	server_reloaded[server_nreloaded++] = t;
+	sg = server_gen_new(nc, src, cur->sg_id + 1);
+	if (sg == NULL) {
+		log_warnx("reload: out of memory; configuration %u stays",
+		    cur->sg_id);
+		return;
+	}
+	__atomic_store_n(&log_level, nc->cf_log_level, __ATOMIC_RELAXED);
+	__atomic_store_n(&log_format, nc->cf_log_format, __ATOMIC_RELAXED);
 	for (i = 0; i < server_nworkers; i++) {
-		__atomic_store_n(
-		    &server_workers[i].w_next_routes, t, __ATOMIC_RELEASE);
+		/* A worker that has not taken the previous reload's yet
+		 * never will: this one replaces it. */
+		server_gen_release(__atomic_exchange_n(
+		    &server_workers[i].w_next_gen, sg, __ATOMIC_ACQ_REL));
 		server_mail(&server_workers[i], 'R');
 	}
-	log_info("reload: %zu routes in force", policy_table_count(t));
+	/* New connections take the new certificate; open ones keep theirs. */
+	tls_reload(nc);
+	server_gen_cur = sg;
+	server_gen_release(cur);
+	log_info("reload: configuration %u in force: %zu routes, upstream "
+	         "%s; configurations held=%d",
+	    sg->sg_id, policy_table_count(nc->cf_routes),
+	    nc->cf_upstream.cu_hostport,
+	    __atomic_load_n(&server_gens_live, __ATOMIC_RELAXED));
 }
 
 /* Every connection is a descriptor: take the hard limit (as nginx's
@@ -865,14 +1207,18 @@ server_raise_nofile(void)
 }
 
 int
-server_run(const struct config *cfg)
+server_run(struct config *cfg)
 {
+	struct oidc_source *src = NULL;
+	struct server_gen *sg;
 	sigset_t set;
 	int i, sig, started = 0, rc = -1;
 
 	server_raise_nofile();
-	if (upstream_resolve(cfg) == -1)
+	if (upstream_resolve(cfg) == -1) {
+		config_free(cfg);
 		return -1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Workers never see the signals; the main thread waits for them. */
 	sigemptyset(&set);
@@ -883,12 +1229,25 @@ server_run(const struct config *cfg)
 
 	server_nworkers = cfg->cf_workers;
 	oidc_provider_set_announce(server_announce_provider);
+	/* The first fetch starts once worker 0's loop runs: gatehouse starts
+	 * while the provider is down, and says so on readyz. */
+	if (oidc_configured(cfg) && (src = oidc_source_new()) == NULL) {
+		config_free(cfg);
+		return -1;
+	}
+	sg = server_gen_new(cfg, src, 1);
+	if (sg == NULL)
+		return -1;
+	server_gen_cur = sg;
 	server_workers = calloc(server_nworkers, sizeof(*server_workers));
-	if (server_workers == NULL)
+	if (server_workers == NULL) {
+		for (i = 0; i < server_nworkers; i++)
+			server_gen_release(sg);
 		goto done;
+	}
 	tls_start(cfg);
 	for (i = 0; i < server_nworkers; i++) {
-		if (server_worker_init(&server_workers[i], cfg, i) == -1) {
+		if (server_worker_init(&server_workers[i], sg, i) == -1) {
 			log_warnx("worker %d failed to start", i);
 			goto stop;
 		}
@@ -911,8 +1270,7 @@ server_run(const struct config *cfg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			server_reload(cfg);
-			tls_reload(cfg);
+			server_reload();
 			continue;
 		}
 		log_info("%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -924,17 +1282,21 @@ stop:
 		server_mail(&server_workers[i], 'S');
 	for (i = 0; i < started; i++)
 		pthread_join(server_workers[i].w_thread, NULL);
-	for (i = 0; i < server_nworkers; i++)
+	for (i = 0; i < server_nworkers; i++) {
+		/* A worker whose generation was never built still holds
+		 * its reference on the first one. */
+		if (server_workers[i].w_gen == NULL)
+			server_gen_release(sg);
 		server_worker_cleanup(&server_workers[i]);
-	for (i = 0; i < server_nreloaded; i++)
-		policy_table_free(server_reloaded[i]);
-	server_nreloaded = 0;
+	}
 	free(server_workers);
 	server_workers = NULL;
 	tls_stop();
 	if (rc == 0)
 		log_info("stopped");
 done:
+	server_gen_release(server_gen_cur);
+	server_gen_cur = NULL;
 	/* The signals stay blocked: a second SIGTERM during the drain, or
 	 * one that arrives now, must not kill the process mid-exit. */
 	return rc;

@@ -20,9 +20,12 @@ extern const struct config_module server_config_module;
  * Start cfg->cf_workers workers on the listen address and serve until
  * SIGTERM or SIGINT, then stop accepting, let in-flight requests finish
  * (bounded by drain_timeout) and return 0; -1 if the server cannot start
- * (the reason has been logged).  Main thread only.
+ * (the reason has been logged).  On SIGHUP, read the file again and make
+ * it the configuration new requests start with (see server_reload).
+ * Takes cfg: a reload replaces it, and each configuration is freed once
+ * no request uses it.  Main thread only.
  */
-int server_run(const struct config *cfg);
+int server_run(struct config *cfg);
 
 /* A request has finished on this worker (for the graceful drain). */
 void server_request_done(struct worker *w);

@@ -106,6 +106,10 @@ struct config_upstream {
 	char *cu_unix;     /* unix socket path, or NULL */
 	char *cu_prefix;   /* path prefix without trailing '/', "" for none */
 	char *cu_hostport; /* Host header value for the upstream */
+	/* where to connect, resolved once per configuration
+	 * (upstream_resolve), before the workers use it */
+	struct sockaddr_storage cu_addr;
+	socklen_t cu_addrlen;
 };
 
 /*
@@ -181,7 +185,8 @@ struct config {
 	char *cf_authority;   /* Entra style; discovery under /v2.0 */
 	char *cf_oidc_issuer; /* generic; discovery under the issuer */
 	char *cf_client_id;
-	struct secret cf_client_secret;
+	struct secret cf_client_secret; /* or read from cf_client_secret_file */
+	char *cf_client_secret_file;
 	char *cf_client_certificate;     /* PEM file: the certificate */
 	char *cf_client_certificate_key; /* PEM file: its private key */
 	int cf_client_assertion_alg;     /* CLIENT_CERT_PS256 or _RS256 */

@@ -153,8 +153,7 @@ static void
 errpage_next_steps(
     struct request_ctx *rq, const struct errpage_page *pg, struct evbuffer *b)
 {
-	const struct config *cfg =
-	    rq->rq_worker != NULL ? rq->rq_worker->w_cfg : NULL;
+	const struct config *cfg = rq->rq_worker != NULL ? rq->rq_cfg : NULL;
 	const char *own;
 	struct evbuffer *href;
 
@@ -284,8 +283,7 @@ static void
 errpage_html(struct request_ctx *rq, const struct errpage_page *pg,
     const char *heading, struct evbuffer *body)
 {
-	const struct config *cfg =
-	    rq->rq_worker != NULL ? rq->rq_worker->w_cfg : NULL;
+	const struct config *cfg = rq->rq_worker != NULL ? rq->rq_cfg : NULL;
 	struct errpage_fields f;
 	struct evbuffer *actions = evbuffer_new();
 	char title[256];

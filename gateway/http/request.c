@@ -137,7 +137,7 @@ request_free(struct request_ctx *rq)
 	metrics_request_done(
 	    rq->rq_mroute, rq->rq_method, rq->rq_status, ms, rq->rq_up_ms);
 	metrics_inflight_add(-1);
-	if (rq->rq_worker->w_cfg->cf_access_log) {
+	if (rq->rq_cfg->cf_access_log) {
 		if (log_format == LOG_FORMAT_JSON)
 			request_log_json(rq, ms);
 		else
@@ -158,6 +158,10 @@ request_free(struct request_ctx *rq)
 	}
 	rq->rq_upstream_hdrs = NULL;
 	resp_hdrs_cleanup(&rq->rq_out);
+	/* Last: the cleanups above may still read the configuration, and
+	 * this may free the generation it came from. */
+	worker_gen_release(rq->rq_gen);
+	rq->rq_gen = NULL;
 	rq->rq_magic = 0;
 	free(rq);
 }
@@ -192,6 +196,8 @@ request_start(struct conn *c, struct http1_req *req, struct evbuffer *body)
 	rq->rq_magic = REQUEST_MAGIC;
 	metrics_inflight_add(1);
 	rq->rq_worker = w;
+	rq->rq_gen = worker_gen_hold(w->w_gen);
+	rq->rq_cfg = rq->rq_gen->wg_cfg;
 	rq->rq_conn = c;
 	rq->rq_hreq = req;
 	rq->rq_body = body;

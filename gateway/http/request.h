@@ -19,6 +19,8 @@ struct event;
 struct evbuffer;
 struct http1_req;
 struct worker;
+struct worker_gen;
+struct config;
 struct upstream_conn;
 struct httpc_xfer;
 struct oidc_flow;
@@ -80,6 +82,10 @@ struct request_ctx {
 	uint32_t rq_magic;
 	enum rq_state rq_state;
 	struct worker *rq_worker;
+	/* The configuration it started with, a reference held until it is
+	 * freed (worker.h): a SIGHUP does not change it half-way. */
+	struct worker_gen *rq_gen;
+	const struct config *rq_cfg;     /* rq_gen's */
 	struct conn *rq_conn;            /* the client connection (borrowed) */
 	struct http1_req *rq_hreq;       /* the parsed head (borrowed) */
 	struct evbuffer *rq_body;        /* the request body (borrowed) */

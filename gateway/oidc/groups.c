@@ -159,7 +159,7 @@ groups_done_cb(const struct httpc_result *res, void *arg)
 enum step
 groups_fetch(struct request_ctx *rq, void (*resume)(struct request_ctx *rq))
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct session *s = rq->rq_session;
 	static const char body[] = "{\"securityEnabledOnly\":false}";
 	const char *hdrs[4] = {"Content-Type: application/json",

@@ -87,14 +87,42 @@ struct oidc_meta {
 };
 
 /*
- * The worker's handle on the process's provider.  Worker 0's handle starts
- * the first fetch once its loop runs and keeps the copy fresh; the others
- * take each new copy when told (oidc_provider_notify).  Main thread, before
- * the workers start; returns new or NULL.  oidc_provider_free(NULL) is a
- * no-op; main thread, after every worker's loop has ended (the last one
- * freed drops the shared copy).
+ * A provider as the process knows it (struct oidc_source): the copy of
+ * its metadata and keys every worker's handle shares, and the state of
+ * its fetches.  oidc_source_new makes an empty one (the first fetch starts
+ * once worker 0's loop runs); oidc_source_prefetch fills it at once, on the
+ * calling thread (a private event loop, at most provider_timeout per
+ * fetch), with the same checks as a running fetch: a SIGHUP that changes
+ * the provider calls it before the swap, and keeps the old configuration
+ * when it fails (0, or -1 with err saying why in words).
+ * oidc_source_hold takes a reference (returns src), oidc_source_release
+ * drops one (NULL is a no-op); handles hold their own.  oidc_source_same says
+ * whether two configurations name the same provider (the same fetch and
+ * checks). Main thread, but release: any thread.
  */
-struct oidc_provider *oidc_provider_new(struct worker *w);
+struct oidc_source;
+struct oidc_source *oidc_source_new(void);
+int oidc_source_prefetch(
+    struct oidc_source *src, const struct config *cfg, struct gh_error *err);
+struct oidc_source *oidc_source_hold(struct oidc_source *src);
+void oidc_source_release(struct oidc_source *src);
+int oidc_source_same(const struct config *a, const struct config *b);
+
+/*
+ * Worker w's handle on src for the configuration cfg (borrowed; it must
+ * outlive the handle), with the copy src has now.  The handle made with
+ * `timer` (worker 0's current one) runs the timed fetches and keeps the
+ * copy fresh; the others take each new copy when told
+ * (oidc_provider_notify).  Returns new or NULL.  oidc_provider_retire:
+ * a newer handle replaces it, it stops running the timed fetches.
+ * oidc_provider_free drops the handle (NULL is a no-op); one cut short
+ * in a fetch tells the other handles, so that the timed fetches go on.
+ * On w's thread once its loop runs (before, on the main thread).
+ */
+struct oidc_provider *oidc_provider_new(struct worker *w,
+    struct oidc_source *src, const struct config *cfg, int timer);
+void oidc_provider_retire(struct oidc_provider *op);
+void oidc_provider_free(struct oidc_provider *op);
 
 /*
  * How the end of a fetch reaches every worker, which then calls
@@ -102,7 +130,6 @@ struct oidc_provider *oidc_provider_new(struct worker *w);
  * workers; main thread, before they start.
  */
 void oidc_provider_set_announce(void (*announce)(void));
-void oidc_provider_free(struct oidc_provider *op);
 
 /*
  * A fetch for the process has ended: take the current copy, wake the
@@ -118,7 +145,7 @@ const struct jwks *oidc_provider_jwks(struct oidc_provider *op);
 enum oidc_state oidc_provider_state(struct oidc_provider *op);
 /* Whether the provider has never been usable because it says the
  * configured tenant does not exist (not that it is unreachable). */
-int oidc_provider_no_tenant(void);
+int oidc_provider_no_tenant(struct oidc_provider *op);
 
 /*
  * A token named a kid the JWKS lacks: refetch the JWKS unless that was done

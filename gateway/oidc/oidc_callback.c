@@ -46,8 +46,8 @@ oidc_request_cleanup(void *arg)
 {
 	struct request_ctx *rq = request_cast(arg);
 
-	if (rq->rq_worker->w_provider != NULL)
-		oidc_provider_unwait(rq->rq_worker->w_provider, rq);
+	if (rq->rq_gen->wg_provider != NULL)
+		oidc_provider_unwait(rq->rq_gen->wg_provider, rq);
 	oidc_refresh_forget(rq);
 	oidc_flow_free(rq->rq_flow);
 	rq->rq_flow = NULL;
@@ -85,7 +85,7 @@ oidc_fail(struct request_ctx *rq, int status, const char *code, const char *why,
 static void
 oidc_callback_restart(struct request_ctx *rq, const char *why)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct resp_hdrs *out = request_out(rq);
 	char name[96], val[8], loc[128], buf[128];
 
@@ -157,7 +157,7 @@ oidc_aadsts_page(struct request_ctx *rq, const struct aadsts_entry *e,
 static void
 oidc_callback_error(struct request_ctx *rq, struct evkeyvalq *q)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const char *e = evhttp_find_header(q, "error");
 	const char *d = evhttp_find_header(q, "error_description");
 	const char *state = evhttp_find_header(q, "state");
@@ -231,7 +231,7 @@ static void
 oidc_callback_token_cb(const struct httpc_result *res, void *arg)
 {
 	struct request_ctx *rq = request_cast(arg);
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const struct aadsts_entry *ent;
 	struct oidc_tokens t;
 	struct gh_error err;
@@ -322,7 +322,7 @@ oidc_callback_jwks_cb(void *arg, int fresh)
 static void
 oidc_callback_saved(struct request_ctx *rq, enum session_result r)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct resp_hdrs *out = request_out(rq);
 	struct session *s = rq->rq_session;
 	char retry[96], user[128];
@@ -372,7 +372,7 @@ oidc_callback_saved_cb(void *arg, enum session_result r)
 static void
 oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct oidc_tokens *t = rq->rq_tokens;
 	struct session *s;
 	char *json = NULL;
@@ -412,8 +412,8 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 static void
 oidc_callback_verify(struct request_ctx *rq, int retried)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct oidc_provider *op = rq->rq_worker->w_provider;
+	const struct config *cfg = rq->rq_cfg;
+	struct oidc_provider *op = rq->rq_gen->wg_provider;
 	const struct oidc_meta *m = oidc_provider_meta(op);
 	const char *aud[1] = {cfg->cf_client_id};
 	struct jose_check chk;
@@ -513,7 +513,7 @@ oidc_callback_params(struct request_ctx *rq, struct evkeyvalq *q)
 void
 oidc_callback(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const struct oidc_meta *m;
 	struct evkeyvalq q;
 	struct evbuffer *form = NULL;
@@ -561,7 +561,7 @@ oidc_callback(struct request_ctx *rq)
 		    "The sign-in response is incomplete.");
 		return;
 	}
-	m = oidc_provider_meta(rq->rq_worker->w_provider);
+	m = oidc_provider_meta(rq->rq_gen->wg_provider);
 	if (m == NULL) {
 		evhttp_clear_headers(&q);
 		oidc_fail(rq, 503, "provider_unavailable", "no metadata",
@@ -615,7 +615,7 @@ oidc_callback(struct request_ctx *rq)
 	rq->rq_state = RQ_PROVIDER;
 	request_cleanup_add(rq, oidc_callback_xfer_cleanup, rq);
 	rq->rq_xfer = oidc_token_request(
-	    rq->rq_worker, form, oidc_callback_token_cb, rq, &err);
+	    rq->rq_gen, form, oidc_callback_token_cb, rq, &err);
 	evbuffer_free(form);
 	if (rq->rq_xfer != NULL)
 		return;

@@ -3,10 +3,15 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -64,6 +69,12 @@ static const struct config_key oidc_keys[] = {
         "The client secret (its value, not its id); not needed with "
         "client_certificate.",
         CONFIG_SECRET},
+    {"client_secret_file", config_parse_str,
+        offsetof(struct config, cf_client_secret_file), NULL,
+        "A file whose first line is the client secret (a mounted "
+        "Kubernetes Secret, a credential from systemd), read at start "
+        "and on every reload; instead of client_secret.",
+        0},
     {"clock_skew", config_parse_duration,
         offsetof(struct config, cf_clock_skew), "5m",
         "Clock difference tolerated on exp, nbf and iat.", 0},
@@ -440,6 +451,56 @@ oidc_parse_audiences(struct config *cfg, config_report_fn *report, void *arg)
  * a secret method: a certificate is what Microsoft recommends, and a
  * secret left in the sample's .env must not quietly win over it.
  */
+#define OIDC_SECRET_MAX 4096
+
+/*
+ * client_secret_file: its first line (without the line end) becomes
+ * cf_client_secret.  Read with the rest of the file, so a SIGHUP after the
+ * file is replaced takes the new secret.  0, or -1 with the problem in buf
+ * (which never holds the secret).
+ */
+static int
+oidc_secret_file_read(struct config *cfg, char *msg, size_t size)
+{
+	char buf[OIDC_SECRET_MAX + 2];
+	size_t len = 0, i;
+	ssize_t n = 0;
+	int fd, rc = -1;
+
+	fd = open(cfg->cf_client_secret_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		snprintf(msg, size, "client_secret_file: %s: %s",
+		    cfg->cf_client_secret_file, strerror(errno));
+		return -1;
+	}
+	while (len < sizeof(buf) &&
+	    (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n == -1) {
+		snprintf(msg, size, "client_secret_file: %s: %s",
+		    cfg->cf_client_secret_file, strerror(errno));
+		goto done;
+	}
+	for (i = 0; i < len && buf[i] != '\r' && buf[i] != '\n'; i++)
+		;
+	if (i == 0 || i > OIDC_SECRET_MAX || memchr(buf, '\0', i) != NULL) {
+		snprintf(msg, size, "client_secret_file: %s: %s",
+		    cfg->cf_client_secret_file,
+		    i == 0 ? "its first line is empty"
+		           : "not a secret (a line of at most 4096 bytes)");
+		goto done;
+	}
+	if (crypto_secret_set(&cfg->cf_client_secret, buf, i) == -1) {
+		snprintf(msg, size, "client_secret_file: out of memory");
+		goto done;
+	}
+	rc = 0;
+done:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
 static int
 oidc_check_credentials(struct config *cfg, config_report_fn *report, void *arg)
 {
@@ -448,6 +509,21 @@ oidc_check_credentials(struct config *cfg, config_report_fn *report, void *arg)
 	int secret = cfg->cf_client_secret.buf != NULL;
 	int want = cfg->cf_token_auth;
 	struct gh_error err;
+	char msg[512];
+
+	if (cfg->cf_client_secret_file != NULL) {
+		if (secret) {
+			report(arg, 0,
+			    "client_secret and client_secret_file are both "
+			    "set: keep one");
+			return 1;
+		}
+		if (oidc_secret_file_read(cfg, msg, sizeof(msg)) == -1) {
+			report(arg, 0, msg);
+			return 1;
+		}
+		secret = 1;
+	}
 
 	if (cert != key) {
 		report(arg, 0,

@@ -4,9 +4,12 @@
  * process.  Fetch the discovery document, check it, fetch the JWKS, and
  * publish both as one immutable, reference-counted snapshot that every
  * worker reads; keep it fresh on a timer, and keep the last good copy while
- * the provider is unreachable (retrying with backoff).
+ * the provider is unreachable (retrying with backoff).  A provider is a
+ * struct oidc_source; a SIGHUP that names another provider makes a second
+ * one (fetched before the swap), and the first lives on while requests of
+ * the older configuration hold handles on it.
  *
- * Threads.  One fetch (a "flight") runs at a time for the process, on the
+ * Threads.  One fetch (a "flight") runs at a time for a source, on the
  * event loop of the worker that started it: worker 0 for the timed fetches
  * and their retries, any worker for a JWKS refetch an unknown kid asks for.
  * The shared state below is guarded by one mutex that is never held across
@@ -68,16 +71,42 @@ struct oidc_waiter {
 	uint64_t ow_seq; /* woken once flight ow_seq has ended */
 };
 
-/* One worker's handle on the shared provider. */
+#define OIDC_FAIL_KEY 160
+
+/*
+ * One provider as the process knows it: the state every worker's handle
+ * on it shares.  A reload that changes the provider makes a new source
+ * (fetched before the swap); the old one lives on while handles of older
+ * generations hold it.  sh_lock guards every other member but sh_refs.
+ */
+struct oidc_source {
+	int sh_refs; /* atomic: handles, and the generation that made it */
+	pthread_mutex_t sh_lock;
+	struct oidc_snap *sh_snap;        /* current copy (a reference) */
+	struct oidc_provider *sh_fetcher; /* whose flight runs, or NULL */
+	uint64_t sh_started;              /* flights started */
+	uint64_t sh_ended;                /* the last flight that ended */
+	int sh_failed;                    /* the last flight failed */
+	int sh_no_tenant;                 /* ... saying: no such tenant */
+	char sh_fail_key[OIDC_FAIL_KEY];  /* what failed, and how (the log) */
+	unsigned sh_nfailed;              /* flights failed in a row */
+	int sh_backoff;                   /* seconds */
+	time_t sh_next;                   /* the next timed fetch */
+	time_t sh_refetched;              /* last unknown-kid refetch */
+};
+
+/* One worker's handle on a source, for one configuration generation. */
 struct oidc_provider {
 	uint32_t op_magic;
 	struct worker *op_worker;
 	const struct config *op_cfg;
-	struct oidc_snap *op_snap; /* this worker's view, a reference; only
-	                              oidc_provider_notify changes it */
+	struct oidc_source *op_src; /* a reference */
+	struct oidc_snap *op_snap;  /* this worker's view, a reference; only
+	                               oidc_provider_notify changes it */
 	struct oidc_waiter *op_waiters;
 	size_t op_nwaiters;
-	struct event *op_timer; /* worker 0 only: timed fetches, retries */
+	struct event *op_timer; /* worker 0's current handle only: timed
+	                           fetches, retries */
 	/* The flight this worker runs for the process, if any. */
 	enum oidc_fetch op_fetch;
 	uint64_t op_seq;
@@ -85,23 +114,6 @@ struct oidc_provider {
 	struct oidc_meta op_pending; /* checked, waiting for its JWKS */
 	struct oidc_doc *op_doc;     /* the document the keys will join */
 };
-
-/* The process-wide state; sh_lock guards every other member. */
-static struct {
-	pthread_mutex_t sh_lock;
-	int sh_nproviders;
-	struct oidc_snap *sh_snap;        /* current copy (a reference) */
-	struct oidc_provider *sh_fetcher; /* whose flight runs, or NULL */
-	uint64_t sh_started;              /* flights started */
-	uint64_t sh_ended;                /* the last flight that ended */
-	int sh_failed;                    /* the last flight failed */
-	int sh_no_tenant;                 /* ... saying: no such tenant */
-	char sh_fail_key[160];            /* what failed, and how (the log) */
-	unsigned sh_nfailed;              /* flights failed in a row */
-	int sh_backoff;                   /* seconds */
-	time_t sh_next;                   /* the next timed fetch */
-	time_t sh_refetched;              /* last unknown-kid refetch */
-} oidc_shared = {.sh_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Tells every worker that a flight has ended (oidc_provider_set_announce). */
 static void (*oidc_announce)(void);
@@ -166,9 +178,9 @@ oidc_snap_release(struct oidc_snap *s)
 
 /* The current snapshot with a new reference, or NULL.  sh_lock held. */
 static struct oidc_snap *
-oidc_snap_grab_locked(void)
+oidc_snap_grab_locked(struct oidc_source *src)
 {
-	struct oidc_snap *s = oidc_shared.sh_snap;
+	struct oidc_snap *s = src->sh_snap;
 
 	if (s != NULL)
 		__atomic_add_fetch(&s->sn_refs, 1, __ATOMIC_RELAXED);
@@ -259,7 +271,7 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 	time_t now = time(NULL);
 	int backoff = 0, first = 0, changed = 0;
 	unsigned nfailed;
-	char key[sizeof(oidc_shared.sh_fail_key)], u[256], w[256];
+	char key[OIDC_FAIL_KEY], u[256], w[256];
 
 	/* Copied now: url may lie in op_doc, released below. */
 	log_sanitize(u, sizeof(u), url != NULL ? url : "");
@@ -271,36 +283,36 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 		    strcmp(kind, "http") == 0 || strcmp(kind, "invalid") == 0
 		        ? why
 		        : "");
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	nfailed = oidc_shared.sh_nfailed;
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	nfailed = op->op_src->sh_nfailed;
 	if (snap != NULL) {
-		old = oidc_shared.sh_snap;
+		old = op->op_src->sh_snap;
 		first = old == NULL;
-		oidc_shared.sh_snap = snap;
-		oidc_shared.sh_failed = 0;
-		oidc_shared.sh_no_tenant = 0;
-		oidc_shared.sh_nfailed = 0;
-		oidc_shared.sh_fail_key[0] = '\0';
-		oidc_shared.sh_backoff = 0;
-		oidc_shared.sh_next = now + op->op_cfg->cf_discovery_refresh;
+		op->op_src->sh_snap = snap;
+		op->op_src->sh_failed = 0;
+		op->op_src->sh_no_tenant = 0;
+		op->op_src->sh_nfailed = 0;
+		op->op_src->sh_fail_key[0] = '\0';
+		op->op_src->sh_backoff = 0;
+		op->op_src->sh_next = now + op->op_cfg->cf_discovery_refresh;
 	} else {
-		backoff = oidc_shared.sh_backoff == 0
+		backoff = op->op_src->sh_backoff == 0
 		    ? 1
-		    : (oidc_shared.sh_backoff * 2 > OIDC_BACKOFF_MAX
+		    : (op->op_src->sh_backoff * 2 > OIDC_BACKOFF_MAX
 		              ? OIDC_BACKOFF_MAX
-		              : oidc_shared.sh_backoff * 2);
-		oidc_shared.sh_backoff = backoff;
-		oidc_shared.sh_failed = 1;
-		oidc_shared.sh_nfailed++;
-		changed = strcmp(oidc_shared.sh_fail_key, key) != 0;
+		              : op->op_src->sh_backoff * 2);
+		op->op_src->sh_backoff = backoff;
+		op->op_src->sh_failed = 1;
+		op->op_src->sh_nfailed++;
+		changed = strcmp(op->op_src->sh_fail_key, key) != 0;
 		if (changed)
-			memcpy(oidc_shared.sh_fail_key, key, sizeof(key));
-		oidc_shared.sh_next = now + backoff;
+			memcpy(op->op_src->sh_fail_key, key, sizeof(key));
+		op->op_src->sh_next = now + backoff;
 	}
-	if (oidc_shared.sh_fetcher == op)
-		oidc_shared.sh_fetcher = NULL;
-	oidc_shared.sh_ended = op->op_seq;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (op->op_src->sh_fetcher == op)
+		op->op_src->sh_fetcher = NULL;
+	op->op_src->sh_ended = op->op_seq;
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 
 	oidc_snap_release(old);
 	oidc_meta_cleanup(&op->op_pending);
@@ -344,10 +356,10 @@ oidc_xfer_why(const struct httpc_result *res)
 static uint64_t
 oidc_flight_claim_locked(struct oidc_provider *op)
 {
-	if (oidc_shared.sh_fetcher != NULL)
+	if (op->op_src->sh_fetcher != NULL)
 		return 0;
-	oidc_shared.sh_fetcher = op;
-	return ++oidc_shared.sh_started;
+	op->op_src->sh_fetcher = op;
+	return ++op->op_src->sh_started;
 }
 
 /* Why an answer other than 200 is not used, for the log. */
@@ -828,9 +840,9 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 	tenant = res->hr_code != 200 &&
 	    aadsts_tenant_not_found(
 	        res->hr_code, res->hr_body, res->hr_len, &ref);
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	oidc_shared.sh_no_tenant = tenant;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	op->op_src->sh_no_tenant = tenant;
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	if (tenant) {
 		/* Not a provider that is down: a name that is wrong, which
 		 * only the operator can fix.  The ids change on every retry,
@@ -868,14 +880,14 @@ oidc_discovery_done_cb(const struct httpc_result *res, void *arg)
 }
 
 int
-oidc_provider_no_tenant(void)
+oidc_provider_no_tenant(struct oidc_provider *op)
 {
+	struct oidc_source *src = op->op_src;
 	int r;
 
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	r = oidc_shared.sh_failed && oidc_shared.sh_no_tenant &&
-	    oidc_shared.sh_snap == NULL;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_lock(&src->sh_lock);
+	r = src->sh_failed && src->sh_no_tenant && src->sh_snap == NULL;
+	pthread_mutex_unlock(&src->sh_lock);
 	return r;
 }
 
@@ -888,9 +900,9 @@ oidc_flight_discovery(struct oidc_provider *op)
 	struct gh_error err;
 	uint64_t seq;
 
-	pthread_mutex_lock(&oidc_shared.sh_lock);
+	pthread_mutex_lock(&op->op_src->sh_lock);
 	seq = oidc_flight_claim_locked(op);
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	if (seq == 0)
 		return; /* its end will set the timer again */
 	op->op_seq = seq;
@@ -911,9 +923,9 @@ oidc_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	next = oidc_shared.sh_next;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	next = op->op_src->sh_next;
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	if (next > time(NULL))
 		oidc_timer_in(op, next - time(NULL));
 	else
@@ -922,8 +934,102 @@ oidc_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- the API ----------------------------------------------------------- */
 
+struct oidc_source *
+oidc_source_new(void)
+{
+	struct oidc_source *src;
+
+	src = calloc(1, sizeof(*src));
+	if (src == NULL)
+		return NULL;
+	if (pthread_mutex_init(&src->sh_lock, NULL) != 0) {
+		free(src);
+		return NULL;
+	}
+	src->sh_refs = 1;
+	return src;
+}
+
+struct oidc_source *
+oidc_source_hold(struct oidc_source *src)
+{
+	__atomic_add_fetch(&src->sh_refs, 1, __ATOMIC_RELAXED);
+	return src;
+}
+
+void
+oidc_source_release(struct oidc_source *src)
+{
+	if (src == NULL ||
+	    __atomic_sub_fetch(&src->sh_refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	/* No handle is left, so no flight runs and no worker reads it. */
+	oidc_snap_release(src->sh_snap);
+	pthread_mutex_destroy(&src->sh_lock);
+	free(src);
+}
+
+static int
+oidc_str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+int
+oidc_source_same(const struct config *a, const struct config *b)
+{
+	/* What the fetch and the checks of its answer depend on: the
+	 * document's URL and the issuer rules (oidc_discovery_check). */
+	return oidc_str_same(a->cf_discovery_url, b->cf_discovery_url) &&
+	    oidc_str_same(a->cf_authority, b->cf_authority) &&
+	    oidc_str_same(a->cf_oidc_issuer, b->cf_oidc_issuer);
+}
+
+int
+oidc_source_prefetch(
+    struct oidc_source *src, const struct config *cfg, struct gh_error *err)
+{
+	struct oidc_snap *snap;
+	struct oidc_doc *doc;
+	struct oidc_meta m;
+	struct jwks *keys = NULL;
+
+	memset(&m, 0, sizeof(m));
+	if (oidc_probe_fetch(cfg, &m, &keys, err) == -1)
+		return -1;
+	doc = calloc(1, sizeof(*doc));
+	snap = calloc(1, sizeof(*snap));
+	if (doc == NULL || snap == NULL) {
+		free(doc);
+		free(snap);
+		oidc_meta_cleanup(&m);
+		jwks_free(keys);
+		gh_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	doc->od_refs = 1;
+	doc->od_meta = m;
+	snap->sn_refs = 1;
+	snap->sn_seq = 1;
+	snap->sn_doc = doc;
+	snap->sn_keys = keys;
+	/* As if flight 1 had fetched it: no handle exists yet. */
+	pthread_mutex_lock(&src->sh_lock);
+	src->sh_snap = snap;
+	src->sh_started = src->sh_ended = 1;
+	src->sh_next = time(NULL) + cfg->cf_discovery_refresh;
+	pthread_mutex_unlock(&src->sh_lock);
+	metrics_provider_fetch("discovery", "ok");
+	metrics_provider_fetch("jwks", "ok");
+	log_info("provider fetched issuer=%s", m.om_issuer);
+	return 0;
+}
+
 struct oidc_provider *
-oidc_provider_new(struct worker *w)
+oidc_provider_new(struct worker *w, struct oidc_source *src,
+    const struct config *cfg, int timer)
 {
 	struct oidc_provider *op;
 
@@ -932,53 +1038,67 @@ oidc_provider_new(struct worker *w)
 		return NULL;
 	op->op_magic = OIDC_PROVIDER_MAGIC;
 	op->op_worker = w;
-	op->op_cfg = w->w_cfg;
-	if (w->w_id == 0) {
+	op->op_cfg = cfg;
+	if (timer) {
 		op->op_timer = evtimer_new(w->w_base, oidc_timer_cb, op);
 		if (op->op_timer == NULL) {
 			free(op);
 			return NULL;
 		}
-		/* The first fetch starts once the loop runs. */
+		/* The first fetch, or the next timed one, is looked at once
+		 * the loop runs. */
 		oidc_timer_in(op, 0);
 	}
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	oidc_shared.sh_nproviders++;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	op->op_src = oidc_source_hold(src);
+	/* A source that has a copy (the one before a reload, or one fetched
+	 * for it) serves the new handle at once. */
+	pthread_mutex_lock(&src->sh_lock);
+	op->op_snap = oidc_snap_grab_locked(src);
+	pthread_mutex_unlock(&src->sh_lock);
 	return op;
+}
+
+void
+oidc_provider_retire(struct oidc_provider *op)
+{
+	/* A newer handle drives the timed fetches now. */
+	if (op != NULL && op->op_timer != NULL) {
+		event_free(op->op_timer);
+		op->op_timer = NULL;
+	}
 }
 
 void
 oidc_provider_free(struct oidc_provider *op)
 {
-	struct oidc_snap *last = NULL;
+	int was_fetcher = 0;
 
 	if (op == NULL)
 		return;
 	if (op->op_xfer != NULL)
 		httpc_cancel(op->op_xfer);
 	op->op_xfer = NULL;
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	/* The loops have ended: nobody waits for a flight cut short. */
-	if (oidc_shared.sh_fetcher == op)
-		oidc_shared.sh_fetcher = NULL;
-	if (--oidc_shared.sh_nproviders == 0) {
-		last = oidc_shared.sh_snap;
-		oidc_shared.sh_snap = NULL;
-		oidc_shared.sh_started = oidc_shared.sh_ended = 0;
-		oidc_shared.sh_failed = oidc_shared.sh_backoff = 0;
-		oidc_shared.sh_next = oidc_shared.sh_refetched = 0;
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	/* Nobody waits for a flight cut short: its handle's requests are
+	 * all gone (or the loops have ended). */
+	if (op->op_src->sh_fetcher == op) {
+		op->op_src->sh_fetcher = NULL;
+		was_fetcher = 1;
 	}
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
-	oidc_snap_release(last);
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	oidc_snap_release(op->op_snap);
 	oidc_doc_release(op->op_doc);
+	oidc_source_release(op->op_src);
 	free(op->op_waiters);
 	if (op->op_timer != NULL)
 		event_free(op->op_timer);
 	oidc_meta_cleanup(&op->op_pending);
 	op->op_magic = 0;
 	free(op);
+	/* A retired handle's flight was cut: the current handles look at
+	 * the timer again (their notify re-arms it). */
+	if (was_fetcher && oidc_announce != NULL)
+		oidc_announce();
 }
 
 void
@@ -989,12 +1109,12 @@ oidc_provider_notify(struct oidc_provider *op)
 	time_t next;
 	int fetching;
 
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	s = oidc_snap_grab_locked();
-	ended = oidc_shared.sh_ended;
-	next = oidc_shared.sh_next;
-	fetching = oidc_shared.sh_fetcher != NULL;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	s = oidc_snap_grab_locked(op->op_src);
+	ended = op->op_src->sh_ended;
+	next = op->op_src->sh_next;
+	fetching = op->op_src->sh_fetcher != NULL;
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	if (s == op->op_snap)
 		oidc_snap_release(s);
 	else {
@@ -1035,9 +1155,9 @@ oidc_provider_state(struct oidc_provider *op)
 		return OIDC_FAILED;
 	if (op->op_snap != NULL)
 		return OIDC_READY;
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	failed = oidc_shared.sh_failed;
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	failed = op->op_src->sh_failed;
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	return failed ? OIDC_FAILED : OIDC_UNKNOWN;
 }
 
@@ -1052,24 +1172,24 @@ oidc_provider_jwks_refetch(
 
 	if (op->op_snap == NULL || oidc_waiter_reserve(op) == -1)
 		return -1;
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	cur = oidc_shared.sh_snap;
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	cur = op->op_src->sh_snap;
 	if (cur != NULL && cur->sn_seq > op->op_snap->sn_seq)
 		seq = cur->sn_seq; /* newer keys are on their way here */
-	else if (oidc_shared.sh_fetcher != NULL)
-		seq = oidc_shared.sh_started; /* join the running flight */
-	else if (oidc_shared.sh_refetched == 0 ||
-	    now - oidc_shared.sh_refetched >= OIDC_JWKS_MIN_INTERVAL) {
+	else if (op->op_src->sh_fetcher != NULL)
+		seq = op->op_src->sh_started; /* join the running flight */
+	else if (op->op_src->sh_refetched == 0 ||
+	    now - op->op_src->sh_refetched >= OIDC_JWKS_MIN_INTERVAL) {
 		/* Only refetches caused by unknown kids are rate-limited,
 		 * and for the whole process: a key rotated just after a
 		 * timed fetch is still picked up, while a flood of forged
 		 * kids on any number of workers costs one fetch a
 		 * minute. */
-		oidc_shared.sh_refetched = now;
+		op->op_src->sh_refetched = now;
 		seq = oidc_flight_claim_locked(op);
 		start = 1;
 	}
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	if (seq == 0)
 		return -1;
 	oidc_waiter_add(op, done, arg, seq);
@@ -1092,15 +1212,15 @@ oidc_provider_wait(
 
 	if (op->op_snap != NULL || oidc_waiter_reserve(op) == -1)
 		return -1;
-	pthread_mutex_lock(&oidc_shared.sh_lock);
-	if (oidc_shared.sh_snap != NULL)
-		seq = oidc_shared.sh_snap->sn_seq; /* on its way here */
-	else if (oidc_shared.sh_fetcher != NULL)
-		seq = oidc_shared.sh_started;
-	else if (oidc_shared.sh_ended == 0)
+	pthread_mutex_lock(&op->op_src->sh_lock);
+	if (op->op_src->sh_snap != NULL)
+		seq = op->op_src->sh_snap->sn_seq; /* on its way here */
+	else if (op->op_src->sh_fetcher != NULL)
+		seq = op->op_src->sh_started;
+	else if (op->op_src->sh_ended == 0)
 		seq =
-		    oidc_shared.sh_started + 1; /* the first, about to start */
-	pthread_mutex_unlock(&oidc_shared.sh_lock);
+		    op->op_src->sh_started + 1; /* the first, about to start */
+	pthread_mutex_unlock(&op->op_src->sh_lock);
 	/* 0: the last attempt failed and the retry waits for its backoff. */
 	if (seq == 0)
 		return -1;

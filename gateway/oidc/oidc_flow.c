@@ -157,7 +157,7 @@ oidc_flow_search_cb(const char *name, const char *value, void *arg)
 struct oidc_flow *
 oidc_flow_find(struct request_ctx *rq, const char *state)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct oidc_flow_search fs = {cfg, state, NULL, 0};
 	char prefix[96];
 
@@ -192,7 +192,7 @@ oidc_name_cmp(const void *a, const void *b)
 void
 oidc_flow_cap(struct request_ctx *rq, struct resp_hdrs *out)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct oidc_flow_list fl;
 	char prefix[96];
 	int i, drop;

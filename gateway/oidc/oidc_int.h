@@ -66,6 +66,16 @@ void oidc_meta_cleanup(struct oidc_meta *m);
  */
 const char *oidc_discovery_check(const struct config *cfg, const char *body,
     size_t len, struct oidc_meta *m);
+
+/*
+ * Fetch the discovery document and its JWKS once, on a private event loop
+ * (oidc_probe.c), with the checks of a running fetch: 0 with *m filled
+ * (cleanup with oidc_meta_cleanup) and *keys new, or -1 with err saying
+ * what stands in the way, in words.  Blocks the calling thread.
+ */
+struct jwks;
+int oidc_probe_fetch(const struct config *cfg, struct oidc_meta *m,
+    struct jwks **keys, struct gh_error *err);
 int oidc_issuer_equal(const char *a, const char *b);
 int oidc_config_loopback(const struct config *cfg);
 void oidc_provider_unwait(struct oidc_provider *op, void *arg);
@@ -155,8 +165,9 @@ unsigned int oidc_token_auth_parse(const json_t *v);
  * transfer, or NULL with err set (no usable method: the message says
  * which; or the request could not start).
  */
-struct httpc_xfer *oidc_token_request(struct worker *w, struct evbuffer *form,
-    httpc_done_fn *done, void *arg, struct gh_error *err);
+struct httpc_xfer *oidc_token_request(struct worker_gen *g,
+    struct evbuffer *form, httpc_done_fn *done, void *arg,
+    struct gh_error *err);
 /* The same with the configuration, metadata and client given (the
  * --check --online probe has no worker). */
 struct httpc_xfer *oidc_token_send(const struct config *cfg,

@@ -294,7 +294,7 @@ oidc_log_url(char *buf, size_t size, const char *u)
 static const char *
 oidc_request_origin(struct request_ctx *rq, char *buf, size_t size)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const char *host = NULL, *proto = NULL;
 
 	if (rq->rq_peer_trusted) {
@@ -324,8 +324,8 @@ oidc_return_target(struct request_ctx *rq, const char *t)
 
 	if (t == NULL)
 		return "/";
-	local = oidc_target_check(rq->rq_worker->w_cfg,
-	    oidc_request_origin(rq, origin, sizeof(origin)), t);
+	local = oidc_target_check(
+	    rq->rq_cfg, oidc_request_origin(rq, origin, sizeof(origin)), t);
 	if (local != NULL)
 		return local;
 	/* A refused return URL is worth a line (a broken link in the app,
@@ -474,7 +474,7 @@ static void
 oidc_unavailable(struct request_ctx *rq)
 {
 	rq->rq_event = "provider_unavailable";
-	if (oidc_provider_no_tenant())
+	if (oidc_provider_no_tenant(rq->rq_gen->wg_provider))
 		errpage_send(rq, 503, "provider_unavailable",
 		    "Signing in is not set up correctly: the identity "
 		    "provider says the directory (tenant) this site is "
@@ -493,9 +493,8 @@ static void
 oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
     const char *login_hint, const char *domain_hint)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	const struct oidc_meta *m =
-	    oidc_provider_meta(rq->rq_worker->w_provider);
+	const struct config *cfg = rq->rq_cfg;
+	const struct oidc_meta *m = oidc_provider_meta(rq->rq_gen->wg_provider);
 	struct resp_hdrs *out = request_out(rq);
 	struct oidc_flow f;
 	char *url = NULL, *sealed = NULL;
@@ -504,8 +503,8 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 		/* Just started: wait for the first fetch rather than
 		 * refuse. */
 		request_cleanup_add(rq, oidc_request_cleanup, rq);
-		if (oidc_provider_wait(rq->rq_worker->w_provider,
-		        oidc_login_wait_cb, rq) == 0) {
+		if (oidc_provider_wait(
+		        rq->rq_gen->wg_provider, oidc_login_wait_cb, rq) == 0) {
 			rq->rq_state = RQ_PROVIDER;
 			return;
 		}
@@ -566,7 +565,7 @@ oidc_login_wait_cb(void *arg, int ok)
 void
 oidc_login(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct evkeyvalq q;
 	const char *query, *prompt, *target;
 
@@ -636,7 +635,7 @@ oidc_log_user(struct request_ctx *rq)
 	const char *v = "", *id;
 	size_t n = 0;
 
-	switch (rq->rq_worker->w_cfg->cf_log_user) {
+	switch (rq->rq_cfg->cf_log_user) {
 	case CONFIG_LOG_USER_SUB:
 		v = session_sub(rq->rq_session);
 		n = strlen(v);
@@ -721,7 +720,7 @@ oidc_session_load_done(void *arg, enum session_result r)
 void
 oidc_session_load(struct request_ctx *rq, void (*next)(struct request_ctx *))
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	char cookie[COOKIE_MAX_VALUE];
 	enum session_result r;
 	int got;
@@ -766,7 +765,7 @@ oidc_store_unavailable(struct request_ctx *rq)
 void
 oidc_challenge(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct resp_hdrs *out = request_out(rq);
 	char *esc, *loc;
 

@@ -55,7 +55,7 @@ oidc_logout_param(struct evbuffer *b, const char *name, const char *value)
 static int
 oidc_logout_same_origin(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const char *site = request_header(rq, "Sec-Fetch-Site");
 	const char *origin = request_header(rq, "Origin");
 
@@ -80,7 +80,7 @@ static void
 oidc_logout_confirm(
     struct request_ctx *rq, const char *target, int sw, int status)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	char *esc = NULL, *href = NULL;
 	int rc;
 
@@ -159,7 +159,7 @@ oidc_logout_switch_url(const struct config *cfg, const char *target)
 void
 oidc_logout_complete(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	char href[256];
 	struct errpage_page pg = {200, "signed_out", "You are signed out",
 	    "Your session has ended. Close this window, or sign in again to "
@@ -209,7 +209,7 @@ oidc_logout_params(struct request_ctx *rq, struct evkeyvalq *q, int *sw)
 static void
 oidc_logout_finish(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct resp_hdrs *out = request_out(rq);
 	struct session *s = rq->rq_session;
 	const struct oidc_meta *m;
@@ -226,7 +226,7 @@ oidc_logout_finish(struct request_ctx *rq)
 	cookie_set(out, cfg, cfg->cf_cookie_name, "", 0, COOKIE_LAX);
 	loc = evbuffer_new();
 	m = oidc_configured(cfg) && !sw
-	    ? oidc_provider_meta(rq->rq_worker->w_provider)
+	    ? oidc_provider_meta(rq->rq_gen->wg_provider)
 	    : NULL;
 	if (loc == NULL)
 		goto fail;

@@ -138,6 +138,35 @@ oidc_probe_get(const struct config *cfg, struct event_base *base,
 	return 0;
 }
 
+/* An event loop and an HTTP client with the options a worker's client has
+ * (server.c), for one probe.  0, or -1 with err set (nothing to free). */
+static int
+oidc_probe_open(const struct config *cfg, struct event_base **basep,
+    struct httpc **hp, struct gh_error *err)
+{
+	struct httpc_options ho;
+
+	*hp = NULL;
+	*basep = event_base_new();
+	if (*basep == NULL) {
+		gh_error_set(err, "probe", "cannot make an event loop");
+		return -1;
+	}
+	memset(&ho, 0, sizeof(ho));
+	ho.ho_ca_file = cfg->cf_ca_file;
+	ho.ho_resolve = cfg->cf_provider_resolve;
+	ho.ho_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
+	ho.ho_connect_timeout_ms =
+	    ho.ho_timeout_ms < 5000 ? ho.ho_timeout_ms : 5000;
+	*hp = httpc_new(*basep, &ho, err);
+	if (*hp == NULL) {
+		event_base_free(*basep);
+		*basep = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The client's credentials, tried with a code that cannot be one (so no
  * token can come of it): Entra, like most providers, checks the client
@@ -146,25 +175,28 @@ oidc_probe_get(const struct config *cfg, struct event_base *base,
  * 0 with *accepted set, or -1 with err set.
  */
 static int
-oidc_probe_client(const struct config *cfg, struct event_base *base,
-    struct httpc *h, const struct oidc_meta *m, char *how, size_t size,
-    struct gh_error *err)
+oidc_probe_client(const struct config *cfg, const struct oidc_meta *m,
+    char *how, size_t size, struct gh_error *err)
 {
 	static const char verifier[] =
 	    "gatehouse-check-online-verifier-0123456789abcdef";
 	struct oidc_probe_fetch f;
 	struct evbuffer *form;
 	struct aadsts_ref ref;
+	struct event_base *base = NULL;
+	struct httpc *h = NULL;
 	json_t *doc = NULL;
 	const char *e;
 	char refs[200];
 	int rc = -1;
 
 	memset(&f, 0, sizeof(f));
+	if (oidc_probe_open(cfg, &base, &h, err) == -1)
+		return -1;
 	form = evbuffer_new();
 	if (form == NULL) {
 		gh_error_set(err, "nomem", "out of memory");
-		return -1;
+		goto done;
 	}
 	httpc_form_add(form, "grant_type", "authorization_code");
 	httpc_form_add(form, "code", "gatehouse-check-online-not-a-code");
@@ -178,7 +210,7 @@ oidc_probe_client(const struct config *cfg, struct event_base *base,
 		gh_error_set(err, "probe_token", "token %s: %s",
 		    m->om_token_endpoint, msg);
 		evbuffer_free(form);
-		return -1;
+		goto done;
 	}
 	evbuffer_free(form);
 	while (!f.pf_done)
@@ -222,44 +254,32 @@ oidc_probe_client(const struct config *cfg, struct event_base *base,
 done:
 	json_decref(doc);
 	free(f.pf_body);
+	httpc_free(h);
+	if (base != NULL)
+		event_base_free(base);
 	return rc;
 }
 
 int
-oidc_probe(
-    const struct config *cfg, char *summary, size_t size, struct gh_error *err)
+oidc_probe_fetch(const struct config *cfg, struct oidc_meta *m,
+    struct jwks **keysp, struct gh_error *err)
 {
 	struct oidc_probe_fetch f;
-	struct oidc_meta m;
 	struct event_base *base = NULL;
-	struct httpc_options ho;
 	struct httpc *h = NULL;
 	struct jwks *keys = NULL;
 	const char *why;
-	char how[120];
 	int rc = -1;
 
 	memset(&f, 0, sizeof(f));
-	memset(&m, 0, sizeof(m));
-	base = event_base_new();
-	if (base == NULL) {
-		gh_error_set(err, "probe", "cannot make an event loop");
-		goto done;
-	}
-	/* The options a worker's client has (server.c). */
-	memset(&ho, 0, sizeof(ho));
-	ho.ho_ca_file = cfg->cf_ca_file;
-	ho.ho_resolve = cfg->cf_provider_resolve;
-	ho.ho_timeout_ms = (long)cfg->cf_provider_timeout * 1000;
-	ho.ho_connect_timeout_ms =
-	    ho.ho_timeout_ms < 5000 ? ho.ho_timeout_ms : 5000;
-	h = httpc_new(base, &ho, err);
-	if (h == NULL)
+	memset(m, 0, sizeof(*m));
+	*keysp = NULL;
+	if (oidc_probe_open(cfg, &base, &h, err) == -1)
 		goto done;
 	if (oidc_probe_get(cfg, base, h, "discovery", cfg->cf_discovery_url, &f,
 	        err) == -1)
 		goto done;
-	why = oidc_discovery_check(cfg, f.pf_body, f.pf_len, &m);
+	why = oidc_discovery_check(cfg, f.pf_body, f.pf_len, m);
 	if (why != NULL) {
 		gh_error_set(err, "probe_discovery", "discovery %s: %s",
 		    cfg->cf_discovery_url, why);
@@ -267,7 +287,7 @@ oidc_probe(
 	}
 	free(f.pf_body);
 	f.pf_body = NULL;
-	if (oidc_probe_get(cfg, base, h, "jwks", m.om_jwks_uri, &f, err) == -1)
+	if (oidc_probe_get(cfg, base, h, "jwks", m->om_jwks_uri, &f, err) == -1)
 		goto done;
 	keys = jwks_parse(f.pf_body, f.pf_len, err);
 	if (keys == NULL) {
@@ -275,20 +295,41 @@ oidc_probe(
 
 		snprintf(msg, sizeof(msg), "%s", err->ge_msg);
 		gh_error_set(
-		    err, "probe_jwks", "jwks %s: %s", m.om_jwks_uri, msg);
+		    err, "probe_jwks", "jwks %s: %s", m->om_jwks_uri, msg);
 		goto done;
 	}
-	if (oidc_probe_client(cfg, base, h, &m, how, sizeof(how), err) == -1)
-		goto done;
-	snprintf(summary, size, "issuer %s, %zu signing key%s; %s", m.om_issuer,
-	    jwks_count(keys), jwks_count(keys) == 1 ? "" : "s", how);
+	*keysp = keys;
+	keys = NULL;
 	rc = 0;
 done:
+	if (rc == -1)
+		oidc_meta_cleanup(m);
 	jwks_free(keys);
 	free(f.pf_body);
-	oidc_meta_cleanup(&m);
 	httpc_free(h);
 	if (base != NULL)
 		event_base_free(base);
+	return rc;
+}
+
+int
+oidc_probe(
+    const struct config *cfg, char *summary, size_t size, struct gh_error *err)
+{
+	struct oidc_meta m;
+	struct jwks *keys;
+	char how[120];
+	int rc = -1;
+
+	if (oidc_probe_fetch(cfg, &m, &keys, err) == -1)
+		return -1;
+	if (oidc_probe_client(cfg, &m, how, sizeof(how), err) == 0) {
+		snprintf(summary, size, "issuer %s, %zu signing key%s; %s",
+		    m.om_issuer, jwks_count(keys),
+		    jwks_count(keys) == 1 ? "" : "s", how);
+		rc = 0;
+	}
+	jwks_free(keys);
+	oidc_meta_cleanup(&m);
 	return rc;
 }

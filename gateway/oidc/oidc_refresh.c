@@ -62,6 +62,9 @@ static struct {
 struct oidc_flight {
 	uint32_t of_magic;
 	struct worker *of_worker;
+	/* The configuration of the request that started it, a reference
+	 * (worker.h): its provider, client and store settings. */
+	struct worker_gen *of_gen;
 	struct session *of_session; /* its own copy */
 	struct session_op *of_op;   /* its session store call under way */
 	struct httpc_xfer *of_xfer;
@@ -217,7 +220,7 @@ oidc_waiter_reloaded_cb(void *arg, enum session_result r)
 static void
 oidc_waiter_resume(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	enum session_result r = SESSION_NONE;
 
 	if (rq->rq_session != NULL) {
@@ -248,8 +251,8 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 	if (f->of_locked)
 		(void)session_unlock_start(f->of_worker->w_reader,
 		    f->of_session->se_key, f->of_owner, NULL, NULL, &f->of_op);
-	if (f->of_worker->w_provider != NULL)
-		oidc_provider_unwait(f->of_worker->w_provider, f);
+	if (f->of_gen->wg_provider != NULL)
+		oidc_provider_unwait(f->of_gen->wg_provider, f);
 	oidc_tokens_cleanup(&f->of_tokens);
 	oidc_slot_release(f->of_session->se_key);
 	oidc_flight_free(f);
@@ -296,9 +299,9 @@ static enum oidc_idt
 oidc_refresh_idtoken_check(
     struct oidc_flight *f, int retried, char **claims_json)
 {
-	struct worker *w = f->of_worker;
-	const struct config *cfg = w->w_cfg;
-	const struct oidc_meta *m = oidc_provider_meta(w->w_provider);
+	struct worker_gen *g = f->of_gen;
+	const struct config *cfg = g->wg_cfg;
+	const struct oidc_meta *m = oidc_provider_meta(g->wg_provider);
 	const char *aud[1] = {cfg->cf_client_id};
 	struct jose_check chk;
 	struct gh_error err;
@@ -321,13 +324,13 @@ oidc_refresh_idtoken_check(
 	chk.jc_now = time(NULL);
 	chk.jc_skew = cfg->cf_clock_skew;
 	jr = jose_verify(f->of_tokens.ot_idtoken,
-	    oidc_provider_jwks(w->w_provider), &chk, &claims, &err);
+	    oidc_provider_jwks(g->wg_provider), &chk, &claims, &err);
 	if (jr == JOSE_KID_UNKNOWN && !retried) {
 		/* The provider rotated its keys: fetch them once, as the
 		 * callback does.  Only a key still unknown in a fresh set is
 		 * a refusal; a fetch that cannot happen now is not. */
 		if (oidc_provider_jwks_refetch(
-		        w->w_provider, oidc_flight_jwks_cb, f) == 0)
+		        g->wg_provider, oidc_flight_jwks_cb, f) == 0)
 			return IDT_AGAIN;
 		log_warnx("refresh result=failed reason=\"%s\" (the key set "
 		          "was fetched less than a minute ago)",
@@ -429,7 +432,7 @@ oidc_flight_store(struct oidc_flight *f, char *claims)
 
 	if (claims != NULL) {
 		(void)session_set_claims(s, claims);
-		session_follow_id_token(s, f->of_worker->w_cfg, claims);
+		session_follow_id_token(s, f->of_gen->wg_cfg, claims);
 	}
 	free(claims);
 	/* Rotation: keep the new refresh token when one came. */
@@ -535,8 +538,8 @@ oidc_flight_request(struct oidc_flight *f)
 	httpc_form_add(form, "grant_type", "refresh_token");
 	httpc_form_add(
 	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
-	f->of_xfer = oidc_token_request(
-	    f->of_worker, form, oidc_flight_done_cb, f, &err);
+	f->of_xfer =
+	    oidc_token_request(f->of_gen, form, oidc_flight_done_cb, f, &err);
 	evbuffer_free(form);
 	if (f->of_xfer == NULL) {
 		log_warnx("refresh id=%s result=failed reason=\"%s\"",
@@ -585,7 +588,7 @@ oidc_flight_reloaded_cb(void *arg, enum session_result r)
 static void
 oidc_flight_reread(struct oidc_flight *f)
 {
-	const struct config *cfg = f->of_worker->w_cfg;
+	const struct config *cfg = f->of_gen->wg_cfg;
 	enum session_result r;
 
 	r = session_reload_start(f->of_worker->w_reader, f->of_session,
@@ -601,8 +604,7 @@ oidc_flight_wait(struct oidc_flight *f)
 {
 	struct timeval tv = {0, OIDC_SHARED_POLL_MS * 1000};
 
-	if (request_ms_since(&f->of_start) >
-	    oidc_wait_ms(f->of_worker->w_cfg)) {
+	if (request_ms_since(&f->of_start) > oidc_wait_ms(f->of_gen->wg_cfg)) {
 		log_warnx("refresh id=%s result=failed reason=\"another "
 		          "replica's refresh of this session did not end in "
 		          "time\"",
@@ -646,7 +648,7 @@ oidc_flight_lock(struct oidc_flight *f)
 	enum session_result r;
 
 	r = session_lock_start(f->of_worker->w_reader, f->of_session->se_key,
-	    f->of_owner, oidc_lock_ttl_ms(f->of_worker->w_cfg),
+	    f->of_owner, oidc_lock_ttl_ms(f->of_gen->wg_cfg),
 	    oidc_flight_locked_cb, f, &f->of_op);
 	if (r != SESSION_PENDING)
 		oidc_flight_locked(f, r);
@@ -691,8 +693,7 @@ oidc_flight_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	r = session_reload_start(f->of_worker->w_reader, f->of_session,
-	    time(NULL), f->of_worker->w_cfg, oidc_flight_polled_cb, f,
-	    &f->of_op);
+	    time(NULL), f->of_gen->wg_cfg, oidc_flight_polled_cb, f, &f->of_op);
 	if (r != SESSION_PENDING)
 		oidc_flight_polled(f, r);
 }
@@ -705,6 +706,8 @@ oidc_flight_free(struct oidc_flight *f)
 	if (f->of_timer != NULL)
 		event_free(f->of_timer);
 	session_free(f->of_session);
+	worker_gen_release(f->of_gen);
+	f->of_gen = NULL;
 	f->of_magic = 0;
 	free(f);
 }
@@ -734,9 +737,10 @@ oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
 		return START_DECLINED;
 	f->of_magic = OIDC_FLIGHT_MAGIC;
 	f->of_worker = w;
+	f->of_gen = worker_gen_hold(rq->rq_gen);
 	snprintf(f->of_rid, sizeof(f->of_rid), "%s", rq->rq_id);
 	clock_gettime(CLOCK_MONOTONIC, &f->of_start);
-	f->of_session = session_new(time(NULL), w->w_cfg);
+	f->of_session = session_new(time(NULL), rq->rq_cfg);
 	if (f->of_session == NULL)
 		goto fail;
 	/* A copy of the record under the same key, tokens opened. */
@@ -749,11 +753,11 @@ oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
 		    crypto_random(f->of_owner, sizeof(f->of_owner)) == -1)
 			goto fail;
 		r = session_lock_start(w->w_reader, f->of_session->se_key,
-		    f->of_owner, oidc_lock_ttl_ms(w->w_cfg),
+		    f->of_owner, oidc_lock_ttl_ms(rq->rq_cfg),
 		    oidc_flight_locked_cb, f, &f->of_op);
 	} else
 		r = session_reload_start(w->w_reader, f->of_session, time(NULL),
-		    w->w_cfg, oidc_flight_reloaded_cb, f, &f->of_op);
+		    rq->rq_cfg, oidc_flight_reloaded_cb, f, &f->of_op);
 	/* A store that answers later answered nothing yet, or failed at
 	 * once (it is not reachable); LMDB has answered. */
 	if (r == SESSION_UNAVAIL || r == SESSION_ERR ||
@@ -793,8 +797,7 @@ oidc_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (oidc_slot_busy(rq->rq_session->se_key) &&
-	    request_ms_since(&rq->rq_start) <
-	        oidc_wait_ms(rq->rq_worker->w_cfg)) {
+	    request_ms_since(&rq->rq_start) < oidc_wait_ms(rq->rq_cfg)) {
 		evtimer_add(rq->rq_timer, &tv);
 		return;
 	}
@@ -805,7 +808,7 @@ enum step
 oidc_refresh_ensure(
     struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq))
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct session *s = rq->rq_session;
 	const struct worker *owner = NULL;
 	struct oidc_flight *f;
@@ -825,7 +828,7 @@ oidc_refresh_ensure(
 	    (s->se_at_expires == 0 || s->se_at_expires - now > window))
 		return STEP_OK;
 	expired = force || s->se_at_expires - now <= 5;
-	if (oidc_provider_meta(rq->rq_worker->w_provider) == NULL) {
+	if (oidc_provider_meta(rq->rq_gen->wg_provider) == NULL) {
 		/* The provider has not been reachable since start: the
 		 * session is kept (only a refusal ends it), and the token is
 		 * used while it lasts. */
@@ -918,8 +921,8 @@ oidc_refresh_shutdown_worker(struct worker *w)
 		w->w_flights = f->of_next;
 		if (f->of_xfer != NULL)
 			httpc_cancel(f->of_xfer);
-		if (w->w_provider != NULL)
-			oidc_provider_unwait(w->w_provider, f);
+		if (f->of_gen->wg_provider != NULL)
+			oidc_provider_unwait(f->of_gen->wg_provider, f);
 		oidc_tokens_cleanup(&f->of_tokens);
 		oidc_slot_release(f->of_session->se_key);
 		free(f->of_waiters);

@@ -402,11 +402,11 @@ oidc_token_assert(const struct config *cfg, const struct oidc_meta *m,
 }
 
 struct httpc_xfer *
-oidc_token_request(struct worker *w, struct evbuffer *form, httpc_done_fn *done,
-    void *arg, struct gh_error *err)
+oidc_token_request(struct worker_gen *g, struct evbuffer *form,
+    httpc_done_fn *done, void *arg, struct gh_error *err)
 {
-	return oidc_token_send(w->w_cfg, oidc_provider_meta(w->w_provider),
-	    w->w_httpc, form, done, arg, err);
+	return oidc_token_send(g->wg_cfg, oidc_provider_meta(g->wg_provider),
+	    g->wg_worker->w_httpc, form, done, arg, err);
 }
 
 struct httpc_xfer *

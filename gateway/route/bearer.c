@@ -84,8 +84,8 @@ bearer_jwks_cb(void *arg, int fresh)
 static void
 bearer_verify(struct request_ctx *rq, int retried)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	struct oidc_provider *op = rq->rq_worker->w_provider;
+	const struct config *cfg = rq->rq_cfg;
+	struct oidc_provider *op = rq->rq_gen->wg_provider;
 	const struct oidc_meta *m = oidc_provider_meta(op);
 	struct jose_check chk;
 	struct gh_error err;
@@ -157,7 +157,7 @@ bearer_log_user(struct request_ctx *rq, const json_t *claims)
 {
 	const char *v = NULL;
 
-	switch (rq->rq_worker->w_cfg->cf_log_user) {
+	switch (rq->rq_cfg->cf_log_user) {
 	case CONFIG_LOG_USER_SUB:
 		v = json_string_value(json_object_get(claims, "sub"));
 		break;

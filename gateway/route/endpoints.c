@@ -40,15 +40,14 @@ endpoints_healthz(struct request_ctx *rq)
 void
 endpoints_readyz(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct resp_hdrs *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
 	int provider = 1, store = 1;
 
 	rq->rq_event = "readyz";
 	if (oidc_configured(cfg)) {
-		provider =
-		    oidc_provider_meta(rq->rq_worker->w_provider) != NULL;
+		provider = oidc_provider_meta(rq->rq_gen->wg_provider) != NULL;
 		store = session_store_ready(rq->rq_worker->w_reader);
 	}
 	resp_hdrs_add(out, "Content-Type", "application/json");
@@ -90,7 +89,7 @@ endpoints_json_reply(struct request_ctx *rq, int status, json_t *doc)
 static void
 endpoints_me_loaded(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct session *s;
 	json_t *doc;
 	char exp[32], at[32];

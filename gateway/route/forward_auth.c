@@ -152,7 +152,7 @@ forward_auth_target_cleanup(struct forward_auth_target *t)
 int
 forward_auth_verify(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const struct http1_req *r = rq->rq_hreq;
 	struct forward_auth_target t;
 	struct gh_error err;

@@ -138,7 +138,7 @@ int
 headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
     int64_t body_len, int has_body)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const struct http1_req *in = rq->rq_hreq;
 	const struct http1_hdr *h;
 	const char *conn = NULL, *xff = NULL, *proto = NULL, *host = NULL;

@@ -189,12 +189,11 @@ proxy_forward(struct request_ctx *rq)
 	/* Access has been granted: only now is the body read (and "100
 	 * Continue" sent), so a client that may not pass never makes the
 	 * gateway hold it. */
-	if (request_body_read(rq,
-	        (int64_t)rq->rq_worker->w_cfg->cf_max_request_body,
+	if (request_body_read(rq, (int64_t)rq->rq_cfg->cf_max_request_body,
 	        proxy_forward_resume, errpage_body_failed) == 1)
 		return STEP_AGAIN;
 
-	uc = upstream_conn_get(rq->rq_worker->w_pool);
+	uc = upstream_conn_get(rq->rq_gen->wg_pool);
 	if (uc == NULL) {
 		metrics_upstream_error(errno == ECONNREFUSED
 		        ? "connection refused"

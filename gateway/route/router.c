@@ -218,7 +218,7 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 void
 router_forward_identity(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct session *s = rq->rq_session;
 
 	/* Security: forward-auth's answer goes to whoever may call
@@ -392,7 +392,7 @@ router_signed_in_loaded(struct request_ctx *rq)
 static void
 router_signed_in_continue(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 
 	if (cfg->cf_forward_access_token) {
 		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
@@ -435,8 +435,8 @@ router_action(const struct config *cfg, const struct policy_route *route)
 void
 router_route(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
-	const struct policy_table *routes = rq->rq_worker->w_routes;
+	const struct config *cfg = rq->rq_cfg;
+	const struct policy_table *routes = rq->rq_gen->wg_routes;
 	const struct policy_route *route = NULL;
 
 	if (routes != NULL)
@@ -525,7 +525,7 @@ router_refuse(struct request_ctx *rq, int status)
 void
 router_request(struct request_ctx *rq)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	const struct http1_req *r = rq->rq_hreq;
 	const char *uri = r->hr_target, *sub;
 	enum router_endpoint ep;

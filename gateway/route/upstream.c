@@ -110,6 +110,7 @@ struct upstream_pool {
 	const struct config *pp_cfg;
 	TAILQ_HEAD(, upstream_conn) pp_idle;
 	int pp_nidle;
+	int pp_retired; /* a reload replaced it: keep nothing idle */
 	struct http1_hdr
 	    pp_hdrs[UPSTREAM_MAX_HEADERS + 1]; /* the head being
 	                                        * parsed (one at a
@@ -139,8 +140,6 @@ struct upstream_conn {
 };
 
 /* Resolved once in the main thread; read-only in the workers. */
-static struct sockaddr_storage upstream_addr;
-static socklen_t upstream_addrlen;
 
 static int
 upstream_parse_key(struct config *cfg, const struct config_key *key,
@@ -223,21 +222,21 @@ upstream_config_free(struct config *cfg)
 }
 
 int
-upstream_resolve(const struct config *cfg)
+upstream_resolve(struct config *cfg)
 {
-	const struct config_upstream *up = &cfg->cf_upstream;
+	struct config_upstream *up = &cfg->cf_upstream;
 	struct addrinfo hints, *res = NULL;
 	char port[8];
 	int rc;
 
-	memset(&upstream_addr, 0, sizeof(upstream_addr));
+	memset(&up->cu_addr, 0, sizeof(up->cu_addr));
 	if (up->cu_unix != NULL) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&upstream_addr;
+		struct sockaddr_un *sun = (struct sockaddr_un *)&up->cu_addr;
 
 		sun->sun_family = AF_UNIX;
 		snprintf(
 		    sun->sun_path, sizeof(sun->sun_path), "%s", up->cu_unix);
-		upstream_addrlen = sizeof(*sun);
+		up->cu_addrlen = sizeof(*sun);
 		return 0;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -250,8 +249,8 @@ upstream_resolve(const struct config *cfg)
 		log_warnx("upstream %s: %s", up->cu_host, gai_strerror(rc));
 		return -1;
 	}
-	memcpy(&upstream_addr, res->ai_addr, res->ai_addrlen);
-	upstream_addrlen = res->ai_addrlen;
+	memcpy(&up->cu_addr, res->ai_addr, res->ai_addrlen);
+	up->cu_addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 }
@@ -343,6 +342,18 @@ upstream_pool_free(struct upstream_pool *pool)
 	free(pool);
 }
 
+void
+upstream_pool_retire(struct upstream_pool *pool)
+{
+	struct upstream_conn *uc;
+
+	/* Its idle connections close now; those in use close when their
+	 * exchange ends, so the old upstream drains. */
+	pool->pp_retired = 1;
+	while ((uc = TAILQ_FIRST(&pool->pp_idle)) != NULL)
+		upstream_conn_free(uc);
+}
+
 static void upstream_read_cb(evutil_socket_t, short, void *);
 static void upstream_body_cb(void *);
 static void upstream_write_cb(evutil_socket_t, short, void *);
@@ -362,7 +373,7 @@ upstream_conn_connect(struct upstream_pool *pool)
 		return NULL;
 	uc->uc_magic = UPSTREAM_CONN_MAGIC;
 	uc->uc_pool = pool;
-	uc->uc_fd = socket(upstream_addr.ss_family,
+	uc->uc_fd = socket(pool->pp_cfg->cf_upstream.cu_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (uc->uc_fd == -1)
 		goto fail;
@@ -377,14 +388,15 @@ upstream_conn_connect(struct upstream_pool *pool)
 	if (uc->uc_rev == NULL || uc->uc_wev == NULL || uc->uc_tev == NULL ||
 	    uc->uc_in == NULL || uc->uc_out == NULL)
 		goto fail;
-	if (upstream_addr.ss_family != AF_UNIX) {
+	if (pool->pp_cfg->cf_upstream.cu_addr.ss_family != AF_UNIX) {
 		int one = 1;
 
 		(void)setsockopt(
 		    uc->uc_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	if (connect(uc->uc_fd, (struct sockaddr *)&upstream_addr,
-	        upstream_addrlen) == 0) {
+	if (connect(uc->uc_fd,
+	        (struct sockaddr *)&pool->pp_cfg->cf_upstream.cu_addr,
+	        pool->pp_cfg->cf_upstream.cu_addrlen) == 0) {
 		uc->uc_state = UC_IDLE;
 		return uc;
 	}
@@ -453,7 +465,7 @@ void
 upstream_send(struct upstream_conn *uc, struct request_ctx *rq,
     const struct upstream_handler *h)
 {
-	const struct config *cfg = rq->rq_worker->w_cfg;
+	const struct config *cfg = rq->rq_cfg;
 	struct headers_writer w;
 	struct evbuffer *body = request_body(rq);
 	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
@@ -519,7 +531,7 @@ upstream_conn_release(struct upstream_conn *uc)
 	if (!(uc->uc_flags & UC_KEEPALIVE) ||
 	    (uc->uc_flags & UC_BODY_STREAMING) ||
 	    pool->pp_nidle >= pool->pp_cfg->cf_upstream_keepalive ||
-	    evbuffer_get_length(uc->uc_in) > 0 ||
+	    pool->pp_retired || evbuffer_get_length(uc->uc_in) > 0 ||
 	    evbuffer_get_length(uc->uc_out) > 0) {
 		upstream_conn_free(uc);
 		return;

@@ -24,15 +24,20 @@ struct upstream_conn;
 extern const struct config_module upstream_config_module;
 
 /*
- * Resolve the upstream address once; main thread, before the workers start.
- * Returns 0 or -1 (logged).
+ * Resolve the upstream address of cfg into it, once per configuration (at
+ * start-up, and for a new one on SIGHUP); main thread, before any worker
+ * uses cfg.  Returns 0 or -1 (logged).
  */
-int upstream_resolve(const struct config *cfg);
+int upstream_resolve(struct config *cfg);
 
 /* A worker's pool (new); upstream_pool_free(NULL) is a no-op. */
 struct upstream_pool *upstream_pool_new(
     struct event_base *base, const struct config *cfg);
 void upstream_pool_free(struct upstream_pool *pool);
+
+/* A reload replaced pool: close its idle connections now, and each one in
+ * use once its exchange ends (none goes back to it).  Worker thread. */
+void upstream_pool_retire(struct upstream_pool *pool);
 
 /*
  * What becomes of the response, each called with the request being

@@ -22,6 +22,10 @@ from test_config import check, help_keys
 CERT_DIR = tempfile.mkdtemp(prefix="gh-env-cert-")
 atexit.register(shutil.rmtree, CERT_DIR, True)
 CERT, CERT_KEY = Credential().write(CERT_DIR)
+# A client secret in a file, for client_secret_file.
+SECRET_FILE = os.path.join(CERT_DIR, "client-secret")
+with open(SECRET_FILE, "w") as _f:
+    _f.write("s3cr3t~from~a~file\n")
 
 PROVIDER = {
     "authority": "http://127.0.0.1:9/contoso.onmicrosoft.com",
@@ -42,6 +46,9 @@ NO_DEFAULT = {
                         oidc_issuer="http://127.0.0.1:9/tenant/v2.0"),
     "client_id": dict(PROVIDER),
     "client_secret": dict(PROVIDER),
+    "client_secret_file": dict({k: v for k, v in PROVIDER.items()
+                                if k != "client_secret"},
+                               client_secret_file=SECRET_FILE),
     "client_certificate": dict(PROVIDER, client_certificate=CERT,
                                client_certificate_key=CERT_KEY),
     "client_certificate_key": dict(PROVIDER, client_certificate=CERT,

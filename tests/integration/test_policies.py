@@ -190,7 +190,7 @@ def test_sighup_swaps_routes_and_keeps_them_on_a_bad_file(op, tmp, upstream):
         f.write(text.replace("route /a/* allow anonymous",
                              "route /b/* allow anonymous"))
     os.kill(g.pid, signal.SIGHUP)
-    assert g.loggrep(r"reload: 2 routes in force")
+    assert g.loggrep(r"reload: configuration 2 in force: 2 routes")
     time.sleep(0.2)
     for _ in range(4):  # every worker
         assert requests.get(g.url + "/b/x", timeout=5).status_code == 200
@@ -199,7 +199,7 @@ def test_sighup_swaps_routes_and_keeps_them_on_a_bad_file(op, tmp, upstream):
     with open(g.conf, "w") as f:
         f.write(good + "route /c/* allow sometimes\nbogus = 1\n")
     os.kill(g.pid, signal.SIGHUP)
-    assert g.loggrep(r"reload: the file has errors; the old routes stay")
+    assert g.loggrep(r"reload: the file has errors; configuration 2 stays")
     assert g.loggrep(r"reload: .*gw\.conf:\d+: route: unknown criterion")
     assert g.loggrep(r'reload: .*gw\.conf:\d+: unknown key "bogus"')
     for _ in range(4):

@@ -89,6 +89,9 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "headers": [[k, v] for k, v in self.headers.items()],
             "body_len": n,
+            # Before the digest: tests find echoes by their last member.
+            "port": self.server.server_address[1]
+            if isinstance(self.server.server_address, tuple) else None,
             "body_sha256": digest,
         })
 
@@ -147,7 +150,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def p_slow(self):
         time.sleep(int(self.q("ms", "1000")) / 1000.0)
-        self.send_json({"slow": True})
+        self.send_json({"slow": True,
+                        "port": self.server.server_address[1]
+                        if isinstance(self.server.server_address, tuple)
+                        else None})
 
     def p_stall_body(self):
         # Head and part of the body, then silence.
