@@ -995,8 +995,14 @@ static int
 server_differ_listen(const struct config *a, const struct config *b)
 {
 	return server_str_differ(a->cf_listen_host, b->cf_listen_host) ||
-	    a->cf_listen_port != b->cf_listen_port ||
-	    a->cf_listen_tls != b->cf_listen_tls ||
+	    a->cf_listen_port != b->cf_listen_port;
+}
+
+/* The listeners are opened once; certificates follow a reload. */
+static int
+server_differ_tls(const struct config *a, const struct config *b)
+{
+	return a->cf_listen_tls != b->cf_listen_tls ||
 	    server_str_differ(a->cf_redirect_host, b->cf_redirect_host) ||
 	    a->cf_redirect_port != b->cf_redirect_port;
 }
@@ -1048,7 +1054,8 @@ server_differ_httpc(const struct config *a, const struct config *b)
 }
 
 static const struct server_fixed server_fixed[] = {
-    {"listen (or its tls flag, listen_http_redirect)", server_differ_listen},
+    {"listen", server_differ_listen},
+    {"listen's tls flag or listen_http_redirect", server_differ_tls},
     {"workers", server_differ_workers},
     {"metrics_listen", server_differ_metrics},
     {"authority or oidc_issuer (sign-in turned on or off)",
