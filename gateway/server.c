@@ -34,6 +34,7 @@
 #include "oidc/oidc.h"
 #include "policy.h"
 #include "route/router.h"
+#include "route/tunnel.h"
 #include "route/upstream.h"
 #include "metrics_server.h"
 #include "server.h"
@@ -351,6 +352,8 @@ server_drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_warnx("worker %d: drain timeout with %d requests in flight",
 	    w->w_id, w->w_inflight);
+	/* WebSocket tunnels have no end of their own: the deadline is it. */
+	tunnel_close_all(w, "drain");
 	event_base_loopexit(w->w_base, NULL);
 }
 
@@ -435,6 +438,7 @@ server_worker_main(void *arg)
 	event_base_dispatch(w->w_base);
 	/* On this thread: connections cut by the drain deadline end here,
 	 * and the thread's buffer caches go with them. */
+	tunnel_close_all(w, "exit");
 	conn_free_all(w);
 	if (flush != NULL)
 		event_free(flush);
@@ -577,6 +581,7 @@ server_worker_init(struct worker *w, const struct config *cfg, int id)
 	w->w_mail[0] = w->w_mail[1] = -1;
 	w->w_listen_fd = -1;
 	TAILQ_INIT(&w->w_conns);
+	TAILQ_INIT(&w->w_tunnels);
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
 		return -1;
@@ -613,8 +618,10 @@ static void
 server_worker_cleanup(struct worker *w)
 {
 	/* Connections cut by the drain deadline: their requests end here. */
-	if (w->w_base != NULL)
+	if (w->w_base != NULL) {
+		tunnel_close_all(w, "exit");
 		conn_free_all(w);
+	}
 	metrics_server_stop(w);
 	upstream_pool_free(w->w_pool);
 	oidc_refresh_shutdown_worker(w);

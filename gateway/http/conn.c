@@ -251,7 +251,8 @@ conn_free(struct conn *c)
 	conn_body_free(c);
 	conn_buf_put(c);
 	conn_hdrs_put(c);
-	close(c->c_fd);
+	if (c->c_fd != -1)
+		close(c->c_fd);
 	c->c_magic = 0;
 	free(c);
 }
@@ -1294,6 +1295,22 @@ conn_abort(struct conn *c)
 	c->c_body_cb = NULL;
 	c->c_body_open = 0;
 	conn_close_soon(c);
+}
+
+int
+conn_detach(struct conn *c, struct evbuffer *out, struct evbuffer *in)
+{
+	int fd = c->c_fd;
+
+	c->c_gone_arg = NULL;
+	c->c_drain_cb = NULL;
+	c->c_body_cb = NULL;
+	evbuffer_add_buffer(out, c->c_out);
+	if (c->c_in != NULL && c->c_len > c->c_pos)
+		evbuffer_add(in, c->c_in + c->c_pos, c->c_len - c->c_pos);
+	c->c_fd = -1;
+	conn_free(c);
+	return fd;
 }
 
 void

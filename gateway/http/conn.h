@@ -128,6 +128,15 @@ void conn_on_drain(struct conn *c, void (*cb)(void *), void *arg);
  */
 void conn_abort(struct conn *c);
 
+/*
+ * The request being served has become a tunnel (a WebSocket after the
+ * upstream's 101): c lets go of its socket and is freed, without telling
+ * the request (the caller, which ends it).  What c still had to write is
+ * moved to out, what the client sent after the request head to in.
+ * Returns the socket, now the caller's to close.
+ */
+int conn_detach(struct conn *c, struct evbuffer *out, struct evbuffer *in);
+
 /* SIGTERM: close w's idle connections, and every other one after its
  * current response. */
 void conn_drain_all(struct worker *w);

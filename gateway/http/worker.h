@@ -24,6 +24,7 @@ struct oidc_provider;
 struct store_reader;
 struct oidc_flight;
 struct policy_table;
+struct tunnel;
 
 #define WORKER_MAGIC 0x574b5252u /* "WKRR" */
 
@@ -38,8 +39,9 @@ struct worker {
 	struct event *w_listen_ev; /* accept */
 	struct event *w_accept_ev; /* resume accepting after EMFILE */
 	int w_emfile_logged;
-	TAILQ_HEAD(conn_list, conn) w_conns; /* open client connections */
-	int w_mail[2];                       /* pipe from the main thread */
+	TAILQ_HEAD(conn_list, conn) w_conns;       /* open client connections */
+	TAILQ_HEAD(tunnel_list, tunnel) w_tunnels; /* WebSocket tunnels */
+	int w_mail[2]; /* pipe from the main thread */
 	struct event *w_mail_ev;
 	const struct policy_table *w_next_routes; /* atomic, from SIGHUP */
 	struct upstream_pool *w_pool;

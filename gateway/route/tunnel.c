@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tunnel.c: a WebSocket tunnel (tunnel.h).  Each side is a bufferevent on
+ * its socket; what one side reads is moved, without a copy, to the other
+ * side's output.  Back-pressure: when that output holds TUNNEL_HIGH_WATER,
+ * the reading side stops until it has drained to half of it, so a slow
+ * reader at either end holds at most about that much in memory per
+ * direction.  The frames are not parsed: the bytes are the endpoints'.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/magic.h"
+#include "core/metrics.h"
+#include "http/conn.h"
+#include "http/deadline.h"
+#include "http/request.h"
+#include "http/worker.h"
+#include "route/tunnel.h"
+#include "session/session.h"
+
+#define TUNNEL_MAGIC 0x54554e4eu /* "TUNN" */
+#define TUNNEL_HIGH_WATER (256 * 1024)
+
+enum { TUNNEL_CLIENT, TUNNEL_UP };
+
+struct tunnel_side {
+	struct bufferevent *ts_bev;
+	int ts_eof;      /* it has sent its last byte (FIN) */
+	int ts_shut;     /* we have sent it our last byte: shutdown(SHUT_WR) */
+	int ts_paused;   /* reading stopped: the other side is behind */
+	uint64_t ts_got; /* bytes read from it */
+};
+
+struct tunnel {
+	uint32_t t_magic;
+	struct worker *t_worker;
+	struct tunnel_side t_side[2];
+	struct event *t_idle_ev;
+	struct event *t_check_ev;
+	int64_t t_last;          /* monotonic ms of the last byte either way */
+	struct session *t_sess;  /* the handshake's session, or NULL */
+	struct session_op *t_op; /* its re-read under way */
+	struct timespec t_start;
+	char t_id[33];
+	char t_user[128];
+	TAILQ_ENTRY(tunnel) t_entry;
+};
+
+static struct tunnel *
+tunnel_cast(void *arg)
+{
+	return MAGIC_CAST(struct tunnel, t_magic, TUNNEL_MAGIC, arg);
+}
+
+static int
+tunnel_side_of(const struct tunnel *t, const struct bufferevent *bev)
+{
+	return t->t_side[TUNNEL_CLIENT].ts_bev == bev ? TUNNEL_CLIENT
+	                                              : TUNNEL_UP;
+}
+
+static void
+tunnel_free(struct tunnel *t)
+{
+	struct worker *w = t->t_worker;
+	int i;
+
+	session_op_cancel(t->t_op);
+	t->t_op = NULL;
+	session_free(t->t_sess);
+	t->t_sess = NULL;
+	for (i = 0; i < 2; i++)
+		if (t->t_side[i].ts_bev != NULL)
+			bufferevent_free(t->t_side[i].ts_bev);
+	if (t->t_idle_ev != NULL)
+		event_free(t->t_idle_ev);
+	if (t->t_check_ev != NULL)
+		event_free(t->t_check_ev);
+	t->t_magic = 0;
+	free(t);
+	(void)w;
+}
+
+/* The tunnel is over: one line for the log, both sockets closed.  Its
+ * count in flight goes, so a drain waiting for it ends. */
+static void
+tunnel_close(struct tunnel *t, const char *why)
+{
+	struct worker *w = t->t_worker;
+	struct timespec now;
+	double ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double)(now.tv_sec - t->t_start.tv_sec) * 1000.0 +
+	    (double)(now.tv_nsec - t->t_start.tv_nsec) / 1e6;
+	log_info("websocket_close id=%s%s%s%s reason=%s client_bytes=%llu "
+	         "upstream_bytes=%llu ms=%.0f",
+	    t->t_id, t->t_user[0] != '\0' ? " user=\"" : "", t->t_user,
+	    t->t_user[0] != '\0' ? "\"" : "", why,
+	    (unsigned long long)t->t_side[TUNNEL_CLIENT].ts_got,
+	    (unsigned long long)t->t_side[TUNNEL_UP].ts_got, ms);
+	TAILQ_REMOVE(&w->w_tunnels, t, t_entry);
+	tunnel_free(t);
+	metrics_conn_add(-1);
+	w->w_inflight--;
+	if (w->w_draining && w->w_inflight == 0)
+		event_base_loopexit(w->w_base, NULL);
+}
+
+/* Side i has sent its last byte: once the other side has taken all that
+ * came before it, pass the half-close on.  Both directions closed: the
+ * tunnel is over.  Returns 1 when t is gone. */
+static int
+tunnel_pass_eof(struct tunnel *t, int i)
+{
+	struct tunnel_side *o = &t->t_side[1 - i];
+
+	if (t->t_side[i].ts_eof && !o->ts_shut &&
+	    evbuffer_get_length(bufferevent_get_output(o->ts_bev)) == 0) {
+		shutdown(bufferevent_getfd(o->ts_bev), SHUT_WR);
+		o->ts_shut = 1;
+	}
+	if (t->t_side[0].ts_shut && t->t_side[1].ts_shut) {
+		tunnel_close(t, "closed");
+		return 1;
+	}
+	return 0;
+}
+
+static void
+tunnel_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct tunnel *t = tunnel_cast(arg);
+	int i = tunnel_side_of(t, bev);
+	struct bufferevent *obev = t->t_side[1 - i].ts_bev;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(obev);
+
+	t->t_side[i].ts_got += evbuffer_get_length(in);
+	t->t_last = deadline_now_ms();
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) >= TUNNEL_HIGH_WATER) {
+		/* The other side is behind: stop reading this one until
+		 * its output has drained to half (tunnel_write_cb). */
+		bufferevent_disable(bev, EV_READ);
+		t->t_side[i].ts_paused = 1;
+		bufferevent_setwatermark(
+		    obev, EV_WRITE, TUNNEL_HIGH_WATER / 2, 0);
+	}
+}
+
+/* Side o's output has drained to its low-water mark. */
+static void
+tunnel_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct tunnel *t = tunnel_cast(arg);
+	int o = tunnel_side_of(t, bev), i = 1 - o;
+
+	t->t_last = deadline_now_ms();
+	if (t->t_side[i].ts_paused) {
+		t->t_side[i].ts_paused = 0;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!t->t_side[i].ts_eof)
+			bufferevent_enable(t->t_side[i].ts_bev, EV_READ);
+	}
+	(void)tunnel_pass_eof(t, i);
+}
+
+static void
+tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tunnel *t = tunnel_cast(arg);
+	int i = tunnel_side_of(t, bev);
+
+	if (what & BEV_EVENT_EOF) {
+		/* A half-close: what this side sent still goes to the other,
+		 * then the other learns it too; the other direction goes on
+		 * until it closes as well (or idles out). */
+		t->t_side[i].ts_eof = 1;
+		bufferevent_disable(bev, EV_READ);
+		(void)tunnel_pass_eof(t, i);
+		return;
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		tunnel_close(
+		    t, i == TUNNEL_CLIENT ? "client_error" : "upstream_error");
+}
+
+static void
+tunnel_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunnel *t = tunnel_cast(arg);
+	int64_t idle = (int64_t)t->t_worker->w_cfg->cf_ws_idle_timeout * 1000;
+	int64_t left = t->t_last + idle - deadline_now_ms();
+	struct timeval tv;
+
+	(void)fd;
+	(void)what;
+	if (left <= 0) {
+		tunnel_close(t, "idle");
+		return;
+	}
+	/* Bytes flowed since it was armed: wait for what is left. */
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(t->t_idle_ev, &tv);
+}
+
+static void
+tunnel_session_done(void *arg, enum session_result r)
+{
+	struct tunnel *t = tunnel_cast(arg);
+
+	t->t_op = NULL;
+	if (r == SESSION_OK)
+		return;
+	session_free(t->t_sess);
+	t->t_sess = NULL;
+	/* Security: the session this tunnel was opened with has ended
+	 * (sign-out, revocation, expiry): the tunnel ends with it.  A store
+	 * that cannot say ends it too, as it would refuse a request. */
+	tunnel_close(
+	    t, r == SESSION_NONE ? "session_ended" : "session_unavailable");
+}
+
+static void
+tunnel_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunnel *t = tunnel_cast(arg);
+	const struct config *cfg = t->t_worker->w_cfg;
+	enum session_result r;
+
+	(void)fd;
+	(void)what;
+	if (t->t_sess == NULL || t->t_op != NULL)
+		return;
+	r = session_reload_start(t->t_worker->w_reader, t->t_sess, time(NULL),
+	    cfg, tunnel_session_done, t, &t->t_op);
+	if (r != SESSION_PENDING)
+		tunnel_session_done(t, r); /* last: it may free t */
+}
+
+/* The bufferevent of one side, with what it must send first. */
+static struct bufferevent *
+tunnel_side_open(struct tunnel *t, int fd, struct evbuffer *first)
+{
+	struct bufferevent *bev;
+
+	bev = bufferevent_socket_new(
+	    t->t_worker->w_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return NULL;
+	}
+	bufferevent_setcb(
+	    bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, t);
+	bufferevent_setwatermark(bev, EV_READ, 0, TUNNEL_HIGH_WATER);
+	if (first != NULL && evbuffer_get_length(first) > 0)
+		evbuffer_add_buffer(bufferevent_get_output(bev), first);
+	return bev;
+}
+
+/* The timers: idleness, and the session's re-read when there is one. */
+static int
+tunnel_timers(struct tunnel *t)
+{
+	const struct config *cfg = t->t_worker->w_cfg;
+	struct timeval tv;
+
+	t->t_idle_ev = evtimer_new(t->t_worker->w_base, tunnel_idle_cb, t);
+	if (t->t_idle_ev == NULL)
+		return -1;
+	tv.tv_sec = cfg->cf_ws_idle_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(t->t_idle_ev, &tv);
+	if (t->t_sess == NULL)
+		return 0;
+	t->t_check_ev =
+	    event_new(t->t_worker->w_base, -1, EV_PERSIST, tunnel_check_cb, t);
+	if (t->t_check_ev == NULL)
+		return -1;
+	tv.tv_sec = cfg->cf_ws_session_check;
+	return event_add(t->t_check_ev, &tv);
+}
+
+int
+tunnel_start(struct request_ctx *rq, int upfd, struct evbuffer *upin)
+{
+	struct worker *w = rq->rq_worker;
+	struct evbuffer *cout, *cin;
+	struct tunnel *t;
+	int cfd, rc = -1;
+
+	cout = evbuffer_new();
+	cin = evbuffer_new();
+	t = calloc(1, sizeof(*t));
+	if (cout == NULL || cin == NULL || t == NULL) {
+		/* The request answers the client (a 502 page): nothing of the
+		 * client connection is taken. */
+		close(upfd);
+		goto done;
+	}
+	t->t_magic = TUNNEL_MAGIC;
+	t->t_worker = w;
+	/* From here on the client connection is the tunnel's. */
+	cfd = conn_detach(rq->rq_conn, cout, cin);
+	rq->rq_conn = NULL;
+	t->t_side[TUNNEL_CLIENT].ts_bev = tunnel_side_open(t, cfd, cout);
+	/* The upstream's bytes after its head follow the 101 to the client;
+	 * the client's after its handshake go to the upstream. */
+	if (t->t_side[TUNNEL_CLIENT].ts_bev != NULL)
+		evbuffer_add_buffer(
+		    bufferevent_get_output(t->t_side[TUNNEL_CLIENT].ts_bev),
+		    upin);
+	t->t_side[TUNNEL_UP].ts_bev = tunnel_side_open(t, upfd, cin);
+	t->t_sess = rq->rq_session;
+	rq->rq_session = NULL;
+	memcpy(t->t_id, rq->rq_id, sizeof(t->t_id));
+	log_sanitize(t->t_user, sizeof(t->t_user), rq->rq_user);
+	clock_gettime(CLOCK_MONOTONIC, &t->t_start);
+	t->t_last = deadline_now_ms();
+	TAILQ_INSERT_TAIL(&w->w_tunnels, t, t_entry);
+	metrics_conn_add(1);
+	w->w_inflight++;
+	if (t->t_side[TUNNEL_CLIENT].ts_bev == NULL ||
+	    t->t_side[TUNNEL_UP].ts_bev == NULL || tunnel_timers(t) == -1 ||
+	    bufferevent_enable(
+	        t->t_side[TUNNEL_CLIENT].ts_bev, EV_READ | EV_WRITE) == -1 ||
+	    bufferevent_enable(
+	        t->t_side[TUNNEL_UP].ts_bev, EV_READ | EV_WRITE) == -1) {
+		tunnel_close(t, "out_of_memory");
+		t = NULL;
+		rc = 0; /* the client connection is gone: nothing to answer */
+		goto done;
+	}
+	t = NULL;
+	rc = 0;
+done:
+	if (t != NULL)
+		free(t);
+	if (cout != NULL)
+		evbuffer_free(cout);
+	if (cin != NULL)
+		evbuffer_free(cin);
+	return rc;
+}
+
+void
+tunnel_close_all(struct worker *w, const char *why)
+{
+	struct tunnel *t;
+
+	while ((t = TAILQ_FIRST(&w->w_tunnels)) != NULL)
+		tunnel_close(t, why);
+}
