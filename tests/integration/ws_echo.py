@@ -18,6 +18,31 @@ from wsproto import accept_for, encode_frame, parse_head, read_frame  # noqa
 
 ARGS = None
 
+# The browser test's page: a WebSocket to its own origin, a text and a
+# binary message echoed, the outcome in #result.
+PAGE = """<!doctype html><meta charset="utf-8"><title>ws</title>
+<p id="result">pending</p>
+<script>
+const out = document.getElementById("result");
+const ws = new WebSocket("ws://" + location.host + "/ws");
+ws.binaryType = "arraybuffer";
+const got = [];
+ws.onopen = () => { ws.send("hello from the browser");
+                    ws.send(new Uint8Array([0, 1, 254, 255])); };
+ws.onmessage = (e) => {
+  got.push(typeof e.data === "string" ? e.data
+           : Array.from(new Uint8Array(e.data)).join(","));
+  if (got.length === 2) {
+    out.textContent = got[0] === "hello from the browser" &&
+        got[1] === "0,1,254,255" ? "ok" : "wrong: " + got.join("|");
+    ws.close(1000);
+  }
+};
+ws.onerror = () => { out.textContent = "error"; };
+ws.onclose = (e) => { if (got.length < 2) out.textContent = "closed " + e.code; };
+</script>
+"""
+
 
 def log(entry):
     with open(ARGS.log, "a") as f:
@@ -45,6 +70,12 @@ class Handler(socketserver.BaseRequestHandler):
              "origin": hdrs.get("origin")})
         if path.startswith("/sse"):
             return self.sse(sock, path)
+        if path.startswith("/page.html"):
+            body = PAGE.encode()
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; "
+                         b"charset=utf-8\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+            return
         key = hdrs.get("sec-websocket-key")
         if hdrs.get("upgrade", "").lower() != "websocket" or not key:
             body = json.dumps({"upgrade": hdrs.get("upgrade"),
