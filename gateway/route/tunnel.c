@@ -45,10 +45,22 @@ struct tunnel_side {
 	uint64_t ts_got; /* bytes read from it */
 };
 
+/*
+ * Where the upstream's stream of frames stands, so that gatehouse can end
+ * a tunnel with a close frame of its own without cutting into one of the
+ * upstream's (RFC 6455 5.2).  Only the frame heads are read.
+ */
+struct tunnel_frames {
+	uint64_t tf_left;         /* payload bytes of the frame under way */
+	unsigned char tf_hdr[14]; /* a frame head arriving in pieces */
+	int tf_hlen;
+};
+
 struct tunnel {
 	uint32_t t_magic;
 	struct worker *t_worker;
 	struct tunnel_side t_side[2];
+	struct tunnel_frames t_frames; /* upstream to client */
 	struct event *t_idle_ev;
 	struct event *t_check_ev;
 	int64_t t_last;          /* monotonic ms of the last byte either way */
@@ -121,6 +133,101 @@ tunnel_close(struct tunnel *t, const char *why)
 		event_base_loopexit(w->w_base, NULL);
 }
 
+/* The length of the frame head gathered in f (2 until its second byte,
+ * which says how long the head is). */
+static size_t
+tunnel_frames_need(const struct tunnel_frames *f)
+{
+	unsigned len;
+
+	if (f->tf_hlen < 2)
+		return 2;
+	len = f->tf_hdr[1] & 0x7f;
+	return 2 +
+	    (len == 126          ? 2
+	            : len == 127 ? 8
+	                         : 0) +
+	    ((f->tf_hdr[1] & 0x80) ? 4 : 0);
+}
+
+/* Follow the frame heads in the n bytes from the upstream at the start
+ * of in (before they are passed on). */
+static void
+tunnel_frames_follow(struct tunnel_frames *f, struct evbuffer *in, size_t n)
+{
+	struct evbuffer_ptr ptr;
+	size_t pos = 0, need, take;
+	uint64_t len;
+	int i;
+
+	for (;;) {
+		if (f->tf_left > 0) {
+			if (pos == n)
+				return;
+			take =
+			    n - pos < f->tf_left ? n - pos : (size_t)f->tf_left;
+			f->tf_left -= take;
+			pos += take;
+			continue;
+		}
+		need = tunnel_frames_need(f);
+		if ((size_t)f->tf_hlen < need) {
+			if (pos == n)
+				return;
+			take = need - (size_t)f->tf_hlen;
+			if (take > n - pos)
+				take = n - pos;
+			if (evbuffer_ptr_set(in, &ptr, pos, EVBUFFER_PTR_SET) ==
+			        -1 ||
+			    evbuffer_copyout_from(in, &ptr,
+			        f->tf_hdr + f->tf_hlen,
+			        take) != (ev_ssize_t)take)
+				return;
+			f->tf_hlen += (int)take;
+			pos += take;
+			continue;
+		}
+		/* A whole head: its payload follows. */
+		len = f->tf_hdr[1] & 0x7f;
+		if (len == 126)
+			len = (uint64_t)f->tf_hdr[2] << 8 | f->tf_hdr[3];
+		else if (len == 127)
+			for (len = 0, i = 2; i < 10; i++)
+				len = len << 8 | f->tf_hdr[i];
+		f->tf_left = len;
+		f->tf_hlen = 0;
+	}
+}
+
+/*
+ * Before the sockets close: what is queued for the client goes out if
+ * the socket takes it now, and then, if the upstream's stream is between
+ * frames, a close frame with code (1008 policy: the session ended; 1001
+ * going away: the drain) so that the page learns why.  Never waits: a
+ * client that does not take it all sees only the TCP close (1006).
+ */
+static void
+tunnel_close_frame(struct tunnel *t, int code)
+{
+	struct bufferevent *bev = t->t_side[TUNNEL_CLIENT].ts_bev;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	int fd = bufferevent_getfd(bev);
+	unsigned char frame[4];
+
+	if (t->t_side[TUNNEL_CLIENT].ts_shut || fd < 0)
+		return;
+	while (evbuffer_get_length(out) > 0)
+		if (evbuffer_write(out, fd) <= 0)
+			return;
+	if (t->t_frames.tf_left != 0 || t->t_frames.tf_hlen != 0)
+		return;
+	frame[0] = 0x88; /* FIN, close */
+	frame[1] = 2;
+	frame[2] = (unsigned char)(code >> 8);
+	frame[3] = (unsigned char)(code & 0xff);
+	(void)send(fd, frame, sizeof(frame), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* Side i has sent its last byte: once the other side has taken all that
  * came before it, pass the half-close on.  Both directions closed: the
  * tunnel is over.  Returns 1 when t is gone. */
@@ -152,6 +259,8 @@ tunnel_read_cb(struct bufferevent *bev, void *arg)
 
 	t->t_side[i].ts_got += evbuffer_get_length(in);
 	t->t_last = deadline_now_ms();
+	if (i == TUNNEL_UP)
+		tunnel_frames_follow(&t->t_frames, in, evbuffer_get_length(in));
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= TUNNEL_HIGH_WATER) {
 		/* The other side is behind: stop reading this one until
@@ -233,6 +342,7 @@ tunnel_session_done(void *arg, enum session_result r)
 	/* Security: the session this tunnel was opened with has ended
 	 * (sign-out, revocation, expiry): the tunnel ends with it.  A store
 	 * that cannot say ends it too, as it would refuse a request. */
+	tunnel_close_frame(t, 1008);
 	tunnel_close(
 	    t, r == SESSION_NONE ? "session_ended" : "session_unavailable");
 }
@@ -364,6 +474,8 @@ tunnel_close_all(struct worker *w, const char *why)
 {
 	struct tunnel *t;
 
-	while ((t = TAILQ_FIRST(&w->w_tunnels)) != NULL)
+	while ((t = TAILQ_FIRST(&w->w_tunnels)) != NULL) {
+		tunnel_close_frame(t, 1001);
 		tunnel_close(t, why);
+	}
 }

@@ -158,7 +158,9 @@ def test_ws_sigterm_drains_tunnels(tmp, echo):
     # Still open during the drain...
     c.send("during drain")
     assert c.recv() == (1, b"during drain")
-    # ...and closed at drain_timeout; gatehouse exits 0.
+    # ...and closed at drain_timeout (1001, going away); gatehouse exits 0.
+    c.sock.settimeout(15)
+    assert c.recv() == (8, b"\x03\xe9")
     assert c.closed_within(15)
     assert g.proc.p.wait(15) == 0
     assert "reason=drain" in g.log()
@@ -191,6 +193,10 @@ def test_ws_signed_in_and_closed_after_signout(op, tmp, echo, session_store):
     assert c.recv() == (1, b"still")
     r = s.get(g.url + "/.auth/logout", allow_redirects=False, timeout=5)
     assert r.status_code == 302
+    # A close frame, 1008 (policy), between the upstream's frames, then
+    # the TCP close.
+    c.sock.settimeout(10)
+    assert c.recv() == (8, b"\x03\xf0")
     assert c.closed_within(10)
     assert g.loggrep(r'websocket_close id=\w+ user="[^"]+" '
                      r'reason=session_ended')

@@ -116,9 +116,17 @@ class Client:
         return op, payload
 
     def close(self):
+        """The closing handshake: our close frame, the peer's, then the
+        TCP close (closing before the peer's close frame is read would
+        turn our close into a reset)."""
         try:
             self.sock.sendall(encode_frame(8, struct.pack("!H", 1000), True))
-        except OSError:
+            self.sock.settimeout(10)
+            while True:
+                _, op, _ = read_frame(self.sock)
+                if op == 8:
+                    break
+        except (OSError, EOFError):
             pass
         self.sock.close()
 
