@@ -88,7 +88,6 @@ tunnel_side_of(const struct tunnel *t, const struct bufferevent *bev)
 static void
 tunnel_free(struct tunnel *t)
 {
-	struct worker *w = t->t_worker;
 	int i;
 
 	session_op_cancel(t->t_op);
@@ -104,7 +103,6 @@ tunnel_free(struct tunnel *t)
 		event_free(t->t_check_ev);
 	t->t_magic = 0;
 	free(t);
-	(void)w;
 }
 
 /* The tunnel is over: one line for the log, both sockets closed.  Its
