@@ -183,6 +183,7 @@ DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc redis-server
 bench: DEB_EXTRA = $(DEB_BENCH)
 bench: deps all
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	$(PYTHON) bench/ws_bench.py $(WS_BENCH_ARGS)
 
 # The container image (Containerfile) as $(IMAGE), built with podman
 # (`docker build -f Containerfile -t gatehouse .` works the same);

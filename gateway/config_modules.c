@@ -18,6 +18,7 @@
 #include "route/headers.h"
 #include "route/router.h"
 #include "route/upstream.h"
+#include "route/websocket.h"
 #include "server.h"
 #include "session/cookie.h"
 #include "session/session_config.h"
@@ -27,6 +28,7 @@ const struct config_module *const config_modules_list[] = {
     &tls_config_module,
     &metrics_server_config_module,
     &upstream_config_module,
+    &websocket_config_module,
     &headers_config_module,
     &router_config_module,
     &forward_auth_config_module,

@@ -36,6 +36,7 @@
 #include "policy.h"
 #include "route/https_redirect.h"
 #include "route/router.h"
+#include "route/tunnel.h"
 #include "route/upstream.h"
 #include "metrics_server.h"
 #include "server.h"
@@ -423,6 +424,8 @@ server_drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_warnx("worker %d: drain timeout with %d requests in flight",
 	    w->w_id, w->w_inflight);
+	/* WebSocket tunnels have no end of their own: the deadline is it. */
+	tunnel_close_all(w, "drain");
 	event_base_loopexit(w->w_base, NULL);
 }
 
@@ -509,6 +512,7 @@ server_worker_main(void *arg)
 	event_base_dispatch(w->w_base);
 	/* On this thread: connections cut by the drain deadline end here,
 	 * and the thread's buffer caches go with them. */
+	tunnel_close_all(w, "exit");
 	conn_free_all(w);
 	if (flush != NULL)
 		event_free(flush);
@@ -847,6 +851,7 @@ server_worker_init(struct worker *w, struct server_gen *sg, int id)
 	w->w_listen_fd = w->w_redirect_fd = -1;
 	TAILQ_INIT(&w->w_conns);
 	LIST_INIT(&w->w_gens);
+	TAILQ_INIT(&w->w_tunnels);
 	w->w_base = event_base_new();
 	if (w->w_base == NULL)
 		return -1;
@@ -900,10 +905,12 @@ server_worker_cleanup(struct worker *w)
 {
 	struct worker_gen *g;
 
-	/* Connections cut by the drain deadline: their requests end here,
-	 * and with them their references on older generations. */
-	if (w->w_base != NULL)
+	/* Connections and tunnels cut by the drain deadline: their requests
+	 * end here, and with them their references on older generations. */
+	if (w->w_base != NULL) {
+		tunnel_close_all(w, "exit");
 		conn_free_all(w);
+	}
 	metrics_server_stop(w);
 	oidc_refresh_shutdown_worker(w);
 	/* A reload's generation never taken, then the current one. */

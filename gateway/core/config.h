@@ -148,6 +148,11 @@ struct config {
 	int cf_upstream_connect_timeout; /* seconds */
 	int cf_upstream_keepalive;       /* idle connections kept per worker */
 
+	/* websocket */
+	int cf_ws_idle_timeout;  /* seconds without a byte either way */
+	int cf_ws_session_check; /* seconds between session checks */
+	int cf_ws_origin_check;  /* refuse a cross-site handshake */
+
 	/* headers */
 	struct config_cidrs cf_trusted;
 

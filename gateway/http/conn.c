@@ -277,7 +277,7 @@ conn_free(struct conn *c)
 		    bufferevent_get_output(c->c_tls), conn_tls_out_cb, c);
 		bufferevent_setcb(c->c_tls, NULL, NULL, NULL, NULL);
 		bufferevent_free(c->c_tls); /* closes the socket too */
-	} else
+	} else if (c->c_fd != -1)
 		close(c->c_fd);
 	c->c_magic = 0;
 	free(c);
@@ -1534,6 +1534,33 @@ conn_abort(struct conn *c)
 	c->c_body_cb = NULL;
 	c->c_body_open = 0;
 	conn_close_soon(c);
+}
+
+int
+conn_detach(struct conn *c, struct evbuffer *out, struct evbuffer *in,
+    struct bufferevent **tls)
+{
+	int fd = c->c_fd;
+
+	c->c_gone_arg = NULL;
+	c->c_drain_cb = NULL;
+	c->c_body_cb = NULL;
+	evbuffer_add_buffer(out, c->c_out);
+	if (c->c_in != NULL && c->c_len > c->c_pos)
+		evbuffer_add(in, c->c_in + c->c_pos, c->c_len - c->c_pos);
+	*tls = c->c_tls;
+	if (c->c_tls != NULL) {
+		/* The TLS session goes with the socket; what it decrypted
+		 * and c has not read yet follows what c had. */
+		evbuffer_remove_cb(
+		    bufferevent_get_output(c->c_tls), conn_tls_out_cb, c);
+		bufferevent_setcb(c->c_tls, NULL, NULL, NULL, NULL);
+		evbuffer_add_buffer(in, bufferevent_get_input(c->c_tls));
+		c->c_tls = NULL;
+	}
+	c->c_fd = -1;
+	conn_free(c);
+	return fd;
 }
 
 void

@@ -18,6 +18,7 @@
 
 struct config;
 struct conn;
+struct bufferevent;
 struct evbuffer;
 struct http1_chunked;
 struct http1_req;
@@ -138,6 +139,18 @@ void conn_on_drain(struct conn *c, void (*cb)(void *), void *arg);
  * for the connection.
  */
 void conn_abort(struct conn *c);
+
+/*
+ * The request being served has become a tunnel (a WebSocket after the
+ * upstream's 101): c lets go of its socket and is freed, without telling
+ * the request (the caller, which ends it).  What c still had to write is
+ * moved to out, what the client sent after the request head to in.
+ * Returns the socket, now the caller's to close; on a TLS connection *tls
+ * is its session's bufferevent (the caller's to free, which closes the
+ * socket), else NULL.
+ */
+int conn_detach(struct conn *c, struct evbuffer *out, struct evbuffer *in,
+    struct bufferevent **tls);
 
 /* SIGTERM: close w's idle connections, and every other one after its
  * current response. */

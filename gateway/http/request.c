@@ -301,6 +301,14 @@ request_end(struct request_ctx *rq)
 }
 
 void
+request_end_detached(struct request_ctx *rq)
+{
+	rq->rq_state = RQ_REPLIED;
+	rq->rq_conn = NULL;
+	request_free(rq);
+}
+
+void
 request_abort(struct request_ctx *rq)
 {
 	rq->rq_event = "aborted";

@@ -121,6 +121,7 @@ struct request_ctx {
 	void (*rq_resume)(struct request_ctx *); /* after a wait */
 	struct event *rq_timer;                  /* waits (refresh poll) */
 	int rq_verify;          /* forward-auth: answer, do not proxy */
+	int rq_upgrade;         /* a WebSocket handshake being proxied */
 	char *rq_upstream_hdrs; /* extra header lines (new) */
 	void (*rq_fail)(struct request_ctx *, int); /* body broke off */
 	struct request_cleanup rq_cleanup[REQUEST_NCLEANUP];
@@ -180,6 +181,12 @@ void request_reply(struct request_ctx *rq, int status, const char *reason,
  */
 void request_end(struct request_ctx *rq);
 
+/*
+ * The request's connection has been handed over (conn_detach: a tunnel
+ * now owns its socket): rq is freed, with its access line, and nothing
+ * is written.  Must be the last thing the caller does with rq.
+ */
+void request_end_detached(struct request_ctx *rq);
 /* Look up an incoming request header (borrowed) or NULL.  The first one
  * when it is repeated. */
 const char *request_header(struct request_ctx *rq, const char *name);

@@ -24,6 +24,7 @@ struct oidc_provider;
 struct store_reader;
 struct oidc_flight;
 struct policy_table;
+struct tunnel;
 
 #define WORKER_MAGIC 0x574b5252u     /* "WKRR" */
 #define WORKER_GEN_MAGIC 0x57474e52u /* "WGNR" */
@@ -68,8 +69,9 @@ struct worker {
 	 * when it is off) */
 	int w_redirect_fd;
 	struct event *w_redirect_ev;
-	TAILQ_HEAD(conn_list, conn) w_conns; /* open client connections */
-	int w_mail[2];                       /* pipe from the main thread */
+	TAILQ_HEAD(conn_list, conn) w_conns;       /* open client connections */
+	TAILQ_HEAD(tunnel_list, tunnel) w_tunnels; /* WebSocket tunnels */
+	int w_mail[2]; /* pipe from the main thread */
 	struct event *w_mail_ev;
 	void *w_next_gen; /* atomic: a generation from SIGHUP, not taken */
 	struct worker_gen *w_gen;       /* the current generation */

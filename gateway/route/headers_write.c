@@ -214,6 +214,12 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 		    w, "X-Forwarded-Host", 16, host, strlen(host));
 	headers_writer_field(
 	    w, "X-Request-Id", 12, rq->rq_id, strlen(rq->rq_id));
+	/* A WebSocket handshake the proxy will tunnel: the two hop-by-hop
+	 * fields that ask for it, said again for this hop (the client's own
+	 * were dropped above with every other hop-by-hop field). */
+	if (rq->rq_upgrade)
+		headers_writer_add(
+		    w, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
 	if (has_body || body_len > 0) {
 		n = headers_u64(num, (uint64_t)body_len);
 		headers_writer_field(w, "Content-Length", 14, num, n);

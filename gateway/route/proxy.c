@@ -24,7 +24,9 @@
 #include "http/worker.h"
 #include "route/headers.h"
 #include "route/proxy.h"
+#include "route/tunnel.h"
 #include "route/upstream.h"
+#include "route/websocket.h"
 
 #define PROXY_HIGH_WATER (256 * 1024) /* client output before pausing */
 
@@ -167,12 +169,47 @@ proxy_head_out(struct request_ctx *rq, const struct http1_resp *p, int nobody)
 	conn_head_end(rq->rq_conn, framing, p->hp_has_date, 0);
 }
 
+/* The upstream accepted the WebSocket handshake (upstream.c checked its
+ * 101): the 101 goes to the client, then the connection is a tunnel. */
+static void
+proxy_upgrade(struct request_ctx *rq, const struct http1_resp *p, size_t hl,
+    int fd, struct evbuffer *in)
+{
+	const struct http1_hdr *h;
+	struct headers_writer w;
+	int i;
+
+	rq->rq_up_ms = request_ms_since(&rq->rq_up_start);
+	rq->rq_status = 101;
+	rq->rq_event = "websocket";
+	headers_writer_start(
+	    &w, conn_head_begin(rq->rq_conn, 101, p->hp_reason), 2048);
+	for (i = 0; i < p->hp_nhdrs; i++) {
+		h = &p->hp_hdrs[i];
+		if (proxy_field_passes(p, h))
+			headers_writer_field(&w, h->hh_name, h->hh_nlen,
+			    h->hh_value, h->hh_vlen);
+	}
+	headers_writer_add(
+	    &w, "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 43);
+	headers_writer_end(&w);
+	evbuffer_drain(in, hl);
+	if (tunnel_start(rq, fd, in) == -1) {
+		/* Out of memory: the client is cut, its 101 never followed
+		 * by a byte. */
+		request_abort(rq);
+		return;
+	}
+	request_end_detached(rq);
+}
+
 static const struct upstream_handler proxy_handler = {
     .uh_head = proxy_head_out,
     .uh_body = proxy_body_out,
     .uh_flush = proxy_flush,
     .uh_done = proxy_done,
     .uh_fail = proxy_fail,
+    .uh_upgrade = proxy_upgrade,
 };
 
 static void
@@ -193,6 +230,27 @@ proxy_forward(struct request_ctx *rq)
 	        proxy_forward_resume, errpage_body_failed) == 1)
 		return STEP_AGAIN;
 
+	switch (websocket_ask(rq->rq_hreq)) {
+	case WEBSOCKET_BAD:
+		errpage_send(rq, 400, "bad_websocket_handshake",
+		    "The WebSocket handshake is malformed.", 1);
+		return STEP_ERROR;
+	case WEBSOCKET_OK:
+		/* Decided after access was granted, like any request: a
+		 * handshake that may not pass never got this far. */
+		if (!websocket_origin_ok(rq->rq_cfg, rq->rq_hreq)) {
+			rq->rq_event = "websocket_origin";
+			errpage_send(rq, 403, "websocket_origin",
+			    "This page may not open a WebSocket here: its "
+			    "origin is another site.",
+			    0);
+			return STEP_ERROR;
+		}
+		rq->rq_upgrade = 1;
+		break;
+	default:
+		break;
+	}
 	uc = upstream_conn_get(rq->rq_gen->wg_pool);
 	if (uc == NULL) {
 		metrics_upstream_error(errno == ECONNREFUSED

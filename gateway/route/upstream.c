@@ -40,6 +40,7 @@
 #include "http/worker.h"
 #include "route/headers.h"
 #include "route/upstream.h"
+#include "route/websocket.h"
 
 #define UPSTREAM_HIGH_WATER (256 * 1024) /* request body queued at most */
 #define UPSTREAM_READ_WATER (256 * 1024) /* response buffered at most */
@@ -718,6 +719,39 @@ upstream_head_framing(struct upstream_conn *uc, const struct http1_resp *p)
 	return 0;
 }
 
+/*
+ * A 101: the upstream switches protocols.  Only the WebSocket handshake a
+ * client asked for may be answered so, and only with the Accept its key
+ * calls for (a 101 the client did not ask for, or for another key, must
+ * never turn the connection into a tunnel).  Then the socket and what was
+ * read from it go to the handler, and the connection is let go of.
+ */
+static void
+upstream_upgraded(
+    struct upstream_conn *uc, const struct http1_resp *p, size_t hl)
+{
+	struct request_ctx *rq = uc->uc_rq;
+	const struct upstream_handler *h = uc->uc_h;
+	const char *key = request_header(rq, "Sec-WebSocket-Key");
+	const char *why = "101 to a request that did not ask for it";
+	int fd;
+
+	if (!rq->rq_upgrade || h->uh_upgrade == NULL || key == NULL ||
+	    !websocket_accepted(key, p, &why)) {
+		upstream_fail(uc, 502, why);
+		return;
+	}
+	fd = uc->uc_fd;
+	uc->uc_fd = -1;
+	uc->uc_rq = NULL;
+	rq->rq_upconn = NULL;
+	event_del(uc->uc_rev);
+	event_del(uc->uc_wev);
+	event_del(uc->uc_tev);
+	h->uh_upgrade(rq, p, hl, fd, uc->uc_in);
+	upstream_conn_free(uc);
+}
+
 /* A head is (maybe) in uc_in: parse it and hand it on. */
 static enum uc_step
 upstream_head(struct upstream_conn *uc)
@@ -740,10 +774,13 @@ upstream_head(struct upstream_conn *uc)
 	p.hp_hdrs = uc->uc_pool->pp_hdrs;
 	p.hp_maxhdrs = UPSTREAM_MAX_HEADERS;
 	/* Parsed in place: the pulled-up bytes are ours until drained. */
-	if (http1_parse_response((char *)data, (size_t)hl, &p) == -1 ||
-	    p.hp_status == 101)
+	if (http1_parse_response((char *)data, (size_t)hl, &p) == -1)
 		return UC_STEP_MALFORMED;
 	uc->uc_scan = 0;
+	if (p.hp_status == 101) {
+		upstream_upgraded(uc, &p, (size_t)hl);
+		return UC_STEP_FINISHED;
+	}
 	if (p.hp_status < 200) {
 		/* 100 Continue, 103 Early Hints: skip, read the next head. */
 		evbuffer_drain(uc->uc_in, (size_t)hl);

@@ -59,6 +59,13 @@ struct upstream_handler {
 	/* The exchange failed: 502 or 504 (the upstream), 400 or 413 (the
 	 * client's body broke off while it streamed upstream). */
 	void (*uh_fail)(struct request_ctx *, int status);
+	/* The upstream's 101 to a WebSocket handshake (rq_upgrade), checked
+	 * (websocket_accepted).  The connection has been let go of: fd is
+	 * the handler's now, and in holds what was read from it, the head p
+	 * points into first (hl bytes, for the handler to drain once it is
+	 * done with p), then what followed it; the handler takes those. */
+	void (*uh_upgrade)(struct request_ctx *, const struct http1_resp *p,
+	    size_t hl, int fd, struct evbuffer *in);
 };
 
 /*
