@@ -648,3 +648,34 @@ def test_chromium_signs_in_over_https(tmp, gatehouse, pki):
         assert gw.loggrep(r"event=callback .*status=302"), gw.log()
     finally:
         stack.stop()
+
+
+def test_websocket_over_tls(gatehouse, tmp, pki):
+    """A WebSocket through the TLS listener: the tunnel takes the
+    connection's TLS session (bytes the client sent with its handshake
+    included), frames both ways, a 1 MiB one, and the closing handshake."""
+    from test_websocket import EchoUpstream
+    from wsproto import Client
+
+    echo = EchoUpstream(tmp)
+    try:
+        g = tls_gateway(gatehouse, tmp, pki.issue(),
+                        ["upstream = " + echo.url])
+        c = Client(g.port, ssl_context=client_ctx(pki))
+        assert c.status == 101, c.raw
+        c.send("over tls")
+        assert c.recv() == (1, b"over tls")
+        big = os.urandom(1 << 20)
+        c.send(big)
+        assert c.recv() == (2, big)
+        for i in range(200):
+            c.send("m%d" % i)
+        for i in range(200):
+            assert c.recv() == (1, b"m%d" % i)
+        c.close()
+        assert g.loggrep(r"websocket_close .*reason=closed", timeout=10), \
+            g.log()
+        # The listener still serves after the tunnel has gone.
+        assert peer(g.port, client_ctx(pki))[0] in ("TLSv1.2", "TLSv1.3")
+    finally:
+        echo.stop()

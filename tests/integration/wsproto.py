@@ -85,9 +85,13 @@ def parse_head(raw):
 class Client:
     """A scripted WebSocket client over a raw socket."""
 
-    def __init__(self, port, path="/ws", headers=None, timeout=10.0):
+    def __init__(self, port, path="/ws", headers=None, timeout=10.0,
+                 ssl_context=None):
         self.key = base64.b64encode(os.urandom(16)).decode()
         self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock,
+                                                server_hostname="127.0.0.1")
         lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1:%d" % port,
                  "Upgrade: websocket", "Connection: Upgrade",
                  "Sec-WebSocket-Key: " + self.key,
