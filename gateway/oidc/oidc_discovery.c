@@ -94,11 +94,14 @@ static struct {
 	uint64_t sh_started;              /* flights started */
 	uint64_t sh_ended;                /* the last flight that ended */
 	int sh_failed;                    /* the last flight failed */
-	char sh_fail_key[160];            /* what failed, and how (the log) */
-	unsigned sh_nfailed;              /* flights failed in a row */
-	int sh_backoff;                   /* seconds */
-	time_t sh_next;                   /* the next timed fetch */
-	time_t sh_refetched;              /* last unknown-kid refetch */
+	const char *sh_fail_what;         /* its step and kind (literals) */
+	const char *sh_fail_kind;
+	int sh_nready;         /* workers holding a copy */
+	char sh_fail_key[160]; /* what failed, and how (the log) */
+	unsigned sh_nfailed;   /* flights failed in a row */
+	int sh_backoff;        /* seconds */
+	time_t sh_next;        /* the next timed fetch */
+	time_t sh_refetched;   /* last unknown-kid refetch */
 } oidc_shared = {.sh_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Tells every worker that a flight has ended (oidc_provider_set_announce). */
@@ -288,6 +291,8 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 		              : oidc_shared.sh_backoff * 2);
 		oidc_shared.sh_backoff = backoff;
 		oidc_shared.sh_failed = 1;
+		oidc_shared.sh_fail_what = what;
+		oidc_shared.sh_fail_kind = kind;
 		oidc_shared.sh_nfailed++;
 		changed = strcmp(oidc_shared.sh_fail_key, key) != 0;
 		if (changed)
@@ -794,11 +799,14 @@ oidc_provider_free(struct oidc_provider *op)
 	/* The loops have ended: nobody waits for a flight cut short. */
 	if (oidc_shared.sh_fetcher == op)
 		oidc_shared.sh_fetcher = NULL;
+	if (op->op_snap != NULL)
+		oidc_shared.sh_nready--;
 	if (--oidc_shared.sh_nproviders == 0) {
 		last = oidc_shared.sh_snap;
 		oidc_shared.sh_snap = NULL;
 		oidc_shared.sh_started = oidc_shared.sh_ended = 0;
 		oidc_shared.sh_failed = oidc_shared.sh_backoff = 0;
+		oidc_shared.sh_nready = 0;
 		oidc_shared.sh_next = oidc_shared.sh_refetched = 0;
 	}
 	pthread_mutex_unlock(&oidc_shared.sh_lock);
@@ -830,9 +838,13 @@ oidc_provider_notify(struct oidc_provider *op)
 	if (s == op->op_snap)
 		oidc_snap_release(s);
 	else {
-		if (op->op_snap == NULL && s != NULL)
+		if (op->op_snap == NULL && s != NULL) {
 			log_info("provider ready worker=%d issuer=%s",
 			    op->op_worker->w_id, s->sn_doc->od_meta.om_issuer);
+			pthread_mutex_lock(&oidc_shared.sh_lock);
+			oidc_shared.sh_nready++;
+			pthread_mutex_unlock(&oidc_shared.sh_lock);
+		}
 		/* Requests borrowed the old copy only within a loop turn
 		 * (see oidc.h); this is a new turn. */
 		oidc_snap_release(op->op_snap);
@@ -871,6 +883,36 @@ oidc_provider_state(struct oidc_provider *op)
 	failed = oidc_shared.sh_failed;
 	pthread_mutex_unlock(&oidc_shared.sh_lock);
 	return failed ? OIDC_FAILED : OIDC_UNKNOWN;
+}
+
+int
+oidc_provider_ready(struct oidc_provider *op, char *why, size_t size)
+{
+	int ready = 0;
+
+	pthread_mutex_lock(&oidc_shared.sh_lock);
+	/* A failed fetch counts even with a last good copy in hand: sign-in
+	 * and key rotation need the provider now, and the retries (backoff
+	 * up to a minute) keep asking, so the answer turns back as soon as
+	 * one of them works.  The grace before a pod leaves the Service is
+	 * the readiness probe's failureThreshold, not ours. */
+	if (oidc_shared.sh_failed)
+		snprintf(why, size,
+		    "provider: the last %s fetch failed (%s), retrying",
+		    oidc_shared.sh_fail_what, oidc_shared.sh_fail_kind);
+	else if (oidc_shared.sh_snap == NULL)
+		snprintf(
+		    why, size, "provider: metadata and keys not fetched yet");
+	else if (op == NULL || op->op_snap == NULL ||
+	    oidc_shared.sh_nready < oidc_shared.sh_nproviders)
+		snprintf(why, size,
+		    "provider: metadata and keys not on every worker yet");
+	else
+		ready = 1;
+	pthread_mutex_unlock(&oidc_shared.sh_lock);
+	if (ready && size > 0)
+		why[0] = '\0';
+	return ready;
 }
 
 int
