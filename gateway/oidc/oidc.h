@@ -148,6 +148,14 @@ enum oidc_state oidc_provider_state(struct oidc_provider *op);
 int oidc_provider_no_tenant(struct oidc_provider *op);
 
 /*
+ * Readiness (/.auth/readyz): 1 when every worker holds the metadata and
+ * keys and the process's last fetch of them worked.  0 otherwise, with
+ * why (size bytes, truncated) saying which in a short phrase that names
+ * the step and the kind of failure, never a URL.  Any worker's thread.
+ */
+int oidc_provider_ready(struct oidc_provider *op, char *why, size_t size);
+
+/*
  * A token named a kid the JWKS lacks: refetch the JWKS unless that was done
  * in the last minute (by any worker; a refetch already running is joined
  * instead).  done(arg, 1) runs once a new set is in hand,

@@ -88,11 +88,16 @@ struct oidc_source {
 	uint64_t sh_ended;                /* the last flight that ended */
 	int sh_failed;                    /* the last flight failed */
 	int sh_no_tenant;                 /* ... saying: no such tenant */
-	char sh_fail_key[OIDC_FAIL_KEY];  /* what failed, and how (the log) */
-	unsigned sh_nfailed;              /* flights failed in a row */
-	int sh_backoff;                   /* seconds */
-	time_t sh_next;                   /* the next timed fetch */
-	time_t sh_refetched;              /* last unknown-kid refetch */
+	const char *sh_fail_what;         /* its step and kind (literals) */
+	const char *sh_fail_kind;
+	int sh_nproviders; /* handles on it (each worker's, each generation's)
+	                    */
+	int sh_nready;     /* ... of them holding a copy */
+	char sh_fail_key[OIDC_FAIL_KEY]; /* what failed, and how (the log) */
+	unsigned sh_nfailed;             /* flights failed in a row */
+	int sh_backoff;                  /* seconds */
+	time_t sh_next;                  /* the next timed fetch */
+	time_t sh_refetched;             /* last unknown-kid refetch */
 };
 
 /* One worker's handle on a source, for one configuration generation. */
@@ -303,6 +308,8 @@ oidc_flight_end(struct oidc_provider *op, struct oidc_snap *snap,
 		              : op->op_src->sh_backoff * 2);
 		op->op_src->sh_backoff = backoff;
 		op->op_src->sh_failed = 1;
+		op->op_src->sh_fail_what = what;
+		op->op_src->sh_fail_kind = kind;
 		op->op_src->sh_nfailed++;
 		changed = strcmp(op->op_src->sh_fail_key, key) != 0;
 		if (changed)
@@ -1054,6 +1061,9 @@ oidc_provider_new(struct worker *w, struct oidc_source *src,
 	 * for it) serves the new handle at once. */
 	pthread_mutex_lock(&src->sh_lock);
 	op->op_snap = oidc_snap_grab_locked(src);
+	src->sh_nproviders++;
+	if (op->op_snap != NULL)
+		src->sh_nready++;
 	pthread_mutex_unlock(&src->sh_lock);
 	return op;
 }
@@ -1085,6 +1095,9 @@ oidc_provider_free(struct oidc_provider *op)
 		op->op_src->sh_fetcher = NULL;
 		was_fetcher = 1;
 	}
+	if (op->op_snap != NULL)
+		op->op_src->sh_nready--;
+	op->op_src->sh_nproviders--;
 	pthread_mutex_unlock(&op->op_src->sh_lock);
 	oidc_snap_release(op->op_snap);
 	oidc_doc_release(op->op_doc);
@@ -1118,9 +1131,13 @@ oidc_provider_notify(struct oidc_provider *op)
 	if (s == op->op_snap)
 		oidc_snap_release(s);
 	else {
-		if (op->op_snap == NULL && s != NULL)
+		if (op->op_snap == NULL && s != NULL) {
 			log_info("provider ready worker=%d issuer=%s",
 			    op->op_worker->w_id, s->sn_doc->od_meta.om_issuer);
+			pthread_mutex_lock(&op->op_src->sh_lock);
+			op->op_src->sh_nready++;
+			pthread_mutex_unlock(&op->op_src->sh_lock);
+		}
 		/* Requests borrowed the old copy only within a loop turn
 		 * (see oidc.h); this is a new turn. */
 		oidc_snap_release(op->op_snap);
@@ -1159,6 +1176,41 @@ oidc_provider_state(struct oidc_provider *op)
 	failed = op->op_src->sh_failed;
 	pthread_mutex_unlock(&op->op_src->sh_lock);
 	return failed ? OIDC_FAILED : OIDC_UNKNOWN;
+}
+
+int
+oidc_provider_ready(struct oidc_provider *op, char *why, size_t size)
+{
+	struct oidc_source *src;
+	int ready = 0;
+
+	if (op == NULL) {
+		snprintf(why, size, "provider: not set up on this worker");
+		return 0;
+	}
+	src = op->op_src;
+	pthread_mutex_lock(&src->sh_lock);
+	/* A failed fetch counts even with a last good copy in hand: sign-in
+	 * and key rotation need the provider now, and the retries (backoff
+	 * up to a minute) keep asking, so the answer turns back as soon as
+	 * one of them works.  The grace before a pod leaves the Service is
+	 * the readiness probe's failureThreshold, not ours. */
+	if (src->sh_failed)
+		snprintf(why, size,
+		    "provider: the last %s fetch failed (%s), retrying",
+		    src->sh_fail_what, src->sh_fail_kind);
+	else if (src->sh_snap == NULL)
+		snprintf(
+		    why, size, "provider: metadata and keys not fetched yet");
+	else if (op->op_snap == NULL || src->sh_nready < src->sh_nproviders)
+		snprintf(why, size,
+		    "provider: metadata and keys not on every worker yet");
+	else
+		ready = 1;
+	pthread_mutex_unlock(&src->sh_lock);
+	if (ready && size > 0)
+		why[0] = '\0';
+	return ready;
 }
 
 int

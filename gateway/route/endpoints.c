@@ -5,6 +5,7 @@
  * /.auth/healthz (liveness) and /.auth/readyz (readiness).  Sign-in and
  * sign-out are oidc_*.c's, /.auth/verify forward_auth.c's.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,24 +44,39 @@ endpoints_readyz(struct request_ctx *rq)
 	const struct config *cfg = rq->rq_cfg;
 	struct resp_hdrs *out = request_out(rq);
 	struct evbuffer *body = evbuffer_new();
+	char why[160], reason[256];
+	char *text = NULL;
+	json_t *doc;
 	int provider = 1, store = 1;
 
 	rq->rq_event = "readyz";
+	why[0] = reason[0] = '\0';
 	if (oidc_configured(cfg)) {
-		provider = oidc_provider_meta(rq->rq_gen->wg_provider) != NULL;
+		provider = oidc_provider_ready(
+		    rq->rq_gen->wg_provider, why, sizeof(why));
 		store = session_store_ready(rq->rq_worker->w_reader);
 	}
+	/* Which part is not ready, in words a person reads in `kubectl
+	 * describe`; the log says the details (URLs, the system's words). */
+	snprintf(reason, sizeof(reason), "%s%s%s", why,
+	    !store && !provider ? "; " : "",
+	    store ? "" : "session_store: not answering");
+	doc = json_pack("{s:s, s:s, s:s}", "status",
+	    provider && store ? "ready" : "unavailable", "provider",
+	    !oidc_configured(cfg) ? "none"
+	        : provider        ? "ok"
+	                          : "unavailable",
+	    "session_store", store ? "ok" : "unavailable");
+	if (doc != NULL && !(provider && store))
+		json_object_set_new(doc, "reason", json_string(reason));
+	if (doc != NULL)
+		text = json_dumps(doc, JSON_COMPACT);
 	resp_hdrs_add(out, "Content-Type", "application/json");
 	resp_hdrs_add(out, "Cache-Control", "no-store");
-	if (body != NULL)
-		evbuffer_add_printf(body,
-		    "{\"status\":\"%s\",\"provider\":\"%s\","
-		    "\"session_store\":\"%s\"}\n",
-		    provider && store ? "ready" : "unavailable",
-		    !oidc_configured(cfg) ? "none"
-		        : provider        ? "ok"
-		                          : "unavailable",
-		    store ? "ok" : "unavailable");
+	if (body != NULL && text != NULL)
+		evbuffer_add_printf(body, "%s\n", text);
+	free(text);
+	json_decref(doc);
 	if (provider && store)
 		request_reply(rq, 200, "OK", body);
 	else

@@ -16,9 +16,10 @@ struct request_ctx;
 void endpoints_healthz(struct request_ctx *rq);
 
 /* GET /.auth/readyz: readiness, 200 {"status":"ready"} when signing in
- * and signed-in requests can be served now: the provider's metadata and
- * keys are in hand and the session store answers (every worker's Redis
- * connection is up); else 503 naming which is not. */
+ * and signed-in requests can be served now: every worker holds the
+ * provider's metadata and keys and the last fetch of them worked, and the
+ * session store answers (every worker's Redis connection is up); else 503
+ * naming which is not ("reason"). */
 void endpoints_readyz(struct request_ctx *rq);
 
 /* /.auth/me: the signed-in user's claims as JSON (and the access token

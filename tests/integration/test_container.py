@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -19,6 +20,7 @@ import requests
 import podman
 from conftest import SANITIZED, Upstream, free_port
 from op_client import OP
+from redis_server import RedisServer
 from signin import echo_headers, principal, sign_in
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -246,8 +248,9 @@ def _replace(text, old, new, count=None):
     return text.replace(old, new)
 
 
-def kube_manifest(op, port, app_port, names):
-    """examples/kubernetes/sidecar.yaml with this test's values in place of
+def kube_manifest(op, port, app_port, names, file="sidecar.yaml",
+                  redirect_port=None, store=None):
+    """examples/kubernetes/FILE with this test's values in place of
     the placeholders, and what podman 4.3 cannot take changed, each said:
     - names carry the run id (pods, volumes and secrets are machine-wide);
     - the pod shares the host's network (see podman.py), so gatehouse and
@@ -260,9 +263,11 @@ def kube_manifest(op, port, app_port, names):
       waits 20 s for the init container's exit ("Exceeded conmon timeout
       waiting for container to exit" in its debug log) before it starts
       the others: that wait is podman's."""
-    with open(os.path.join(KUBE, "sidecar.yaml")) as f:
+    with open(os.path.join(KUBE, file)) as f:
         y = f.read()
-    redirect = "http://127.0.0.1:%d/.auth/callback" % port
+    redirect = "http://127.0.0.1:%d/.auth/callback" % (redirect_port or port)
+    if store is not None:
+        y = _replace(y, "redis://redis:6379/0", store, 1)
     y = _replace(y, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com",
                  op.authority, 1)
     y = _replace(y, "<application client id>", op.client_id, 1)
@@ -285,14 +290,15 @@ def kube_manifest(op, port, app_port, names):
     return y
 
 
-def kube_secret(values, name):
-    """examples/kubernetes/secret.yaml as a podman secret.  podman 4.3 keeps
+def kube_secret(values, name, file="secret.yaml", kube_name=None):
+    """examples/kubernetes/FILE as a podman secret.  podman 4.3 keeps
     a Secret of a kube file as YAML but reads secretKeyRef as a JSON map of
     base64 values, so the Secret is made here in that form, with the keys
     the file names and this test's values."""
-    with open(os.path.join(KUBE, "secret.yaml")) as f:
+    with open(os.path.join(KUBE, file)) as f:
         y = f.read()
-    assert "kind: Secret\n" in y and "\n  name: gatehouse-secrets\n" in y
+    assert "kind: Secret\n" in y and "\n  name: %s\n" % (
+        kube_name or "gatehouse-secrets") in y
     keys = re.findall(r"^  ([a-z-]+): \"<[^\"]+>\"$",
                       y.split("stringData:\n", 1)[1], re.M)
     assert sorted(keys) == sorted(values), keys
@@ -393,3 +399,114 @@ def test_kubernetes_sidecar_signs_in_end_to_end(images, op, tmp):
         assert out.split() == ["600", "10001"]
     finally:
         cleanup()
+
+
+# --- several replicas on Redis ----------------------------------------
+
+def test_kubernetes_replicas_share_sessions_in_redis(images, op, tmp):
+    """examples/kubernetes/replicas-redis.yaml played twice, as replicas A
+    and B with the same ConfigMap, the same Secrets and one
+    password-protected redis-server on loopback: sign in through A, the
+    session works through B; sign out on B and A refuses the cookie.
+    podman 4.3 plays every replica of a Deployment, but on the host network
+    they would all take the same ports: each play is one replica
+    (`replicas: 1`), on its own ports."""
+    with open(os.path.join(KUBE, "replicas-redis.yaml")) as f:
+        original = f.read()
+    assert "\n  replicas: 3\n" in original
+    assert [p[:2] for p in probes(original)] == [
+        ("livenessProbe", "/.auth/healthz"),
+        ("readinessProbe", "/.auth/readyz")]
+    password = "rp-" + os.urandom(12).hex()
+    redis = RedisServer(tmp, password=password)
+    shared = {"gatehouse-secrets": "gatehouse-secrets-" + RUN_ID,
+              "gatehouse-redis": "gatehouse-redis-" + RUN_ID}
+    ports = {"a": free_port(), "b": free_port()}
+    op.config(redirect_uris=["http://127.0.0.1:%d/.auth/callback"
+                             % ports["a"]])
+    replicas = {}
+    for r in ("a", "b"):
+        names = dict(shared)
+        names.update({"gatehouse-config": "gatehouse-config-%s-%s"
+                      % (r, RUN_ID),
+                      "gatehouse-run": "gatehouse-run-%s-%s" % (r, RUN_ID),
+                      "pod": "replica-%s-%s" % (r, RUN_ID)})
+        path = os.path.join(tmp, "replica-%s.yaml" % r)
+        # One ConfigMap for both, as in a cluster: the public redirect
+        # URI is A's; each listens on its own port.
+        y = kube_manifest(op, ports[r], free_port(), names,
+                          "replicas-redis.yaml", redirect_port=ports["a"],
+                          store=redis.url + "/0")
+        with open(path, "w") as f:
+            f.write(_replace(y, "\n  replicas: 3\n", "\n  replicas: 1\n", 1))
+        pod = names["pod"] + "-pod-0"
+        replicas[r] = (path, names, pod)
+
+    def cleanup():
+        for path, names, pod in replicas.values():
+            podman.podman("pod", "rm", "--force", pod, check=False)
+            for v in (names["gatehouse-config"], names["gatehouse-run"]):
+                podman.podman("volume", "rm", "--force", v, check=False)
+        for n in shared.values():
+            podman.podman("secret", "rm", n, check=False)
+
+    cleanup()
+    try:
+        kube_secret({"client-secret": op.client_secret,
+                     "session-key": os.urandom(32).hex()},
+                    shared["gatehouse-secrets"])
+        kube_secret({"password": password}, shared["gatehouse-redis"],
+                    "redis-secret.yaml", "gatehouse-redis")
+        # Both at once: podman waits for each pod's init container.
+        plays = [subprocess.Popen(
+            ["podman", "kube", "play"] + podman.NETWORK + [path],
+            env=podman.env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            universal_newlines=True) for path, _, _ in replicas.values()]
+        for p in plays:
+            out = p.communicate(timeout=300)[0]
+            assert p.returncode == 0, out
+        a = Gateway(ports["a"], replicas["a"][2] + "-gatehouse")
+        b = Gateway(ports["b"], replicas["b"][2] + "-gatehouse")
+        for g in (a, b):
+            wait_http(g.url + "/.auth/healthz", logs=g.log)
+            for w in range(2):
+                wait_log(g.log, r"provider ready worker=%d" % w)
+            r = wait_http(g.url + "/.auth/readyz", logs=g.log)
+            assert r.json()["session_store"] == "ok"
+
+        s, r = sign_in(a, path="/headers.json")
+        r = s.get(a.url + "/headers.json", timeout=10)
+        assert r.status_code == 200, (r.status_code, a.log())
+        # The same cookie through B: the session is in Redis, its tokens
+        # sealed with the key both replicas got from the Secret.
+        r = s.get(b.url + "/headers.json", timeout=10,
+                  allow_redirects=False)
+        assert r.status_code == 200, (r.status_code, b.log())
+        h = {k.lower(): v for k, v in r.json().items()}
+        assert h["x-ms-client-principal-name"] == "alice@contoso.com"
+        assert h["x-ms-token-aad-access-token"].count(".") == 2
+        assert len(redis.session_keys()) == 1
+
+        # Sign out on B: A no longer knows the cookie.
+        jar = {"gatehouse": s.cookies.get("gatehouse")}
+        r = requests.get(b.url + "/.auth/logout", cookies=jar,
+                         allow_redirects=False, timeout=10)
+        assert r.status_code == 302, (r.status_code, b.log())
+        assert redis.session_keys() == []
+        r = requests.get(a.url + "/headers.json", cookies=jar,
+                         headers={"Accept": "text/html"},
+                         allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and "/.auth/login" in r.headers[
+            "Location"], (r.status_code, a.log())
+
+        # Both files from the Secrets: 0600, gatehouse's own.
+        out = podman.podman("exec", replicas["a"][2] + "-gatehouse", "stat",
+                            "-c", "%a %u", "/run/gatehouse/session.key",
+                            "/run/gatehouse/redis-password").stdout
+        assert out.split() == ["600", "10001", "600", "10001"], out
+        for g in (a, b):
+            assert password not in g.log()
+    finally:
+        cleanup()
+        redis.stop()
