@@ -167,7 +167,7 @@ def test_failover_keeps_sessions(op, tmp, upstream):
         traffic.stop()
 
         after = [(t, st) for t, st in traffic.results if t > killed_at]
-        assert after and after[-1][1] == 200, after[-30:]
+        assert after and after[-1][1] == 200, after[:5]
         # Only 200 or 503 store_unavailable: never a sign-in redirect or
         # a 401 (a session taken for unknown), never a dropped connection.
         assert {st for _, st in after} <= {200, 503}, after
