@@ -186,6 +186,20 @@ redis_conn_drop(struct redis_conn *c, const char *why)
 	redisAsyncFree(ac);
 }
 
+void
+redis_conn_reconnect(struct redis_conn *c, const char *why)
+{
+	struct timeval now = {0, 0};
+
+	if (c->rc_state == RC_CONNECTING || c->rc_state == RC_READY)
+		redis_conn_drop(c, why);
+	if (c->rc_state != RC_DOWN)
+		return;
+	c->rc_backoff_ms = REDIS_CONN_BACKOFF_MIN_MS;
+	evtimer_del(c->rc_retry);
+	evtimer_add(c->rc_retry, &now);
+}
+
 /* --- the libevent adapter -------------------------------------------- */
 
 static void

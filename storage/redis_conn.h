@@ -99,4 +99,10 @@ int redis_conn_ready(const struct redis_conn *c);
  * (a Sentinel's switch of masters).  A no-op without a connection. */
 void redis_conn_drop(struct redis_conn *c, const char *why);
 
+/* Connect again at once, without the backoff: drop the connection there
+ * is (as redis_conn_drop, with why) and ask the target hook now; for an
+ * owner that learned a new address (a Sentinel's new master).  A no-op
+ * while the target hook's answer is awaited. */
+void redis_conn_reconnect(struct redis_conn *c, const char *why);
+
 #endif

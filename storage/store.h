@@ -103,6 +103,9 @@ struct store_options {
 	/* Redis: the AUTH password (borrowed, copied), or NULL (or empty)
 	 * for the URL's own, if any. */
 	const struct secret *so_password;
+	/* Redis Sentinel: the sentinels' own password (borrowed, copied),
+	 * or NULL (or empty): they are asked without AUTH. */
+	const struct secret *so_sentinel_password;
 	int so_timeout_ms; /* Redis: each command's deadline (0: 1000) */
 };
 

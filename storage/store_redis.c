@@ -18,16 +18,36 @@
  * "gatehouse:l:<the same hex>", set with NX and PX to the owner's random
  * token, and released by a Lua compare-and-delete.
  *
+ * Sentinel (redis-sentinel://): each worker's reader owns a watcher
+ * (redis_sentinel.c) on its event base, and its connection goes to the
+ * master the watcher last named.  A new master (a +switch-master, or a
+ * round of questions after a failure) makes the connection start again
+ * at once, without the backoff; a failed connection or a -READONLY
+ * answer (a master demoted to replica) asks the watcher again.  A call
+ * that failed because the connection did (not sent, or lost on the way;
+ * a lock only when it was not sent, as it may have been taken) waits
+ * for the next connection, at most STORE_REDIS_PARK_FACTOR x
+ * redis_timeout, and is sent once more; when the outage is older than
+ * that, calls fail at once, as on plain Redis.  A put (sign-in, refresh)
+ * is followed by WAIT 1, so that it is on a replica before it is
+ * acknowledged when that takes a moment (at most a quarter of
+ * redis_timeout, capped at STORE_REDIS_WAIT_MAX_MS; past it the put
+ * still succeeds, with a rate-limited warning).
+ *
  * Limits: a part may be at most STORE_REDIS_PART_MAX (64 KiB) both ways:
  * a put of a larger one is refused (STORE_ERR, logged), a reply with a
  * larger one fails that call (STORE_ERR, logged) and one that would not
  * fit in twice that drops the connection before it is read whole.
  */
+#include <sys/queue.h>
+
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "core/crypto.h"
@@ -36,6 +56,7 @@
 #include "core/magic.h"
 #include "core/metrics.h"
 #include "redis_conn.h"
+#include "redis_sentinel.h"
 #include "redis_url.h"
 #include "store.h"
 
@@ -47,6 +68,10 @@
 #define STORE_REDIS_LOCK_PREFIX "gatehouse:l:" /* the same length */
 #define STORE_REDIS_KEYBUF (sizeof(STORE_REDIS_PREFIX) + 2 * STORE_KEY_LEN)
 #define STORE_REDIS_LOG_EVERY 10 /* seconds between per-call error lines */
+/* Sentinel: how long (in redis_timeouts) a failed call may wait for the
+ * next connection, and the longest WAIT for a replica after a put. */
+#define STORE_REDIS_PARK_FACTOR 2
+#define STORE_REDIS_WAIT_MAX_MS 250
 
 #define STORE_REDIS_READER_MAGIC 0x52445244u /* "RDRD" */
 #define STORE_REDIS_OP_MAGIC 0x52444f50u     /* "RDOP" */
@@ -74,6 +99,9 @@ struct store_redis {
 	struct secret sr_password; /* from redis_password_file or the URL */
 	int sr_timeout_ms;
 	char sr_addr[REDIS_URL_HOST_MAX + 32]; /* for log lines */
+	/* Sentinel: the sentinels' own password (their requirepass). */
+	struct secret sr_sentinel_password;
+	int sr_park_ms; /* how long a failed call waits for a connection */
 	/* Shared by the workers (atomics): how many readers are not ready,
 	 * whether store_unavailable was said (and store_recovered not yet),
 	 * whether the store was ever ready. */
@@ -82,12 +110,24 @@ struct store_redis {
 	int sr_was_ready;
 };
 
-/* A worker's: its connection. */
+TAILQ_HEAD(store_redis_parked, store_op);
+
+/* A worker's: its connection, and with Sentinel its watcher. */
 struct store_redis_reader {
 	uint32_t rr_magic;
 	struct store_redis *rr_h;
 	struct redis_conn *rr_conn;
-	int rr_down; /* counted in sr_down */
+	int rr_down;             /* counted in sr_down */
+	long long rr_down_since; /* monotonic ms: when it last went down */
+	int rr_closing;          /* being freed: nothing waits any more */
+	struct redis_sentinel *rr_watch; /* Sentinel: the watcher */
+	char rr_host[INET6_ADDRSTRLEN];  /* the master it named, */
+	int rr_port;                     /* 0 until it names one */
+	int rr_pending; /* the connection waits for the watcher's answer */
+	int rr_failed;  /* the connection failed since it was last ready */
+	struct event *rr_wait_ev; /* how long the connection waits for it */
+	struct store_redis_parked rr_parked; /* calls waiting to be resent */
+	struct event *rr_park_ev; /* the oldest parked call's deadline */
 };
 
 enum store_redis_kind {
@@ -108,6 +148,17 @@ struct store_op {
 	store_done_fn *so_done;
 	void *so_arg;
 	struct redis_conn_cmd *so_cmd;
+	/* Sentinel: the command kept to be sent again, once. */
+	int so_argc;
+	const char **so_argv; /* one block with the lengths and bytes */
+	size_t *so_argvlen;
+	int so_resent; /* sent again already: no third time */
+	int so_sent;   /* reached the connection (its effect is unknown) */
+	int so_parked; /* in rr_parked */
+	long long so_deadline; /* monotonic ms, while parked */
+	TAILQ_ENTRY(store_op) so_park;
+	int so_waiting; /* the put is done; WAIT's answer is awaited */
+	int so_rc;      /* the put's result, while WAIT runs */
 };
 
 static struct store_redis_reader *
@@ -145,6 +196,124 @@ store_redis_key(const unsigned char *key, char out[STORE_REDIS_KEYBUF])
 	store_redis_hex(STORE_REDIS_PREFIX, key, STORE_KEY_LEN, out);
 }
 
+static long long
+store_redis_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void store_redis_finish(struct store_op *op, int rc);
+static redis_conn_reply_fn store_redis_reply_cb;
+
+/* --- calls waiting for the next connection (Sentinel) ---------------- */
+
+static void
+store_redis_park_arm(struct store_redis_reader *rd)
+{
+	struct store_op *op = TAILQ_FIRST(&rd->rr_parked);
+	long long ms;
+	struct timeval tv;
+
+	evtimer_del(rd->rr_park_ev);
+	if (op == NULL)
+		return;
+	ms = op->so_deadline - store_redis_now_ms();
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(rd->rr_park_ev, &tv);
+}
+
+static void
+store_redis_unpark(struct store_op *op)
+{
+	struct store_redis_reader *rd = op->so_rd;
+
+	TAILQ_REMOVE(&rd->rr_parked, op, so_park);
+	op->so_parked = 0;
+	store_redis_park_arm(rd);
+}
+
+/*
+ * Whether op, whose connection failed, may wait for the next one and be
+ * sent again: with Sentinel only (a failover is a wait worth making),
+ * once, not while closing, and not when the outage is older than the
+ * wait (then the store is down, not switching: fail at once).  A lock
+ * that reached the server is never sent again: it may have been taken.
+ */
+static int
+store_redis_may_park(struct store_op *op)
+{
+	struct store_redis_reader *rd = op->so_rd;
+	struct store_redis *h = rd->rr_h;
+
+	if (!h->sr_url.ru_sentinel || rd->rr_closing || op->so_resent ||
+	    op->so_argv == NULL)
+		return 0;
+	if (op->so_kind == SR_LOCK && op->so_sent)
+		return 0;
+	return !rd->rr_down ||
+	    store_redis_now_ms() - rd->rr_down_since < h->sr_park_ms;
+}
+
+static void
+store_redis_park(struct store_op *op)
+{
+	struct store_redis_reader *rd = op->so_rd;
+
+	op->so_cmd = NULL;
+	op->so_parked = 1;
+	op->so_deadline = store_redis_now_ms() + rd->rr_h->sr_park_ms;
+	/* Every call waits as long: the list stays in deadline order. */
+	TAILQ_INSERT_TAIL(&rd->rr_parked, op, so_park);
+	if (TAILQ_FIRST(&rd->rr_parked) == op)
+		store_redis_park_arm(rd);
+}
+
+/* Calls that waited their time for a connection: unavailable. */
+static void
+store_redis_park_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(arg);
+	struct store_op *op;
+	long long now = store_redis_now_ms();
+
+	(void)fd;
+	(void)what;
+	while ((op = TAILQ_FIRST(&rd->rr_parked)) != NULL &&
+	    op->so_deadline <= now) {
+		store_redis_unpark(op);
+		store_redis_finish(op, STORE_UNAVAIL);
+	}
+	store_redis_park_arm(rd);
+}
+
+/* The connection is back: every waiting call is sent once more.  Only
+ * those there now (a callback may park or cancel others meanwhile). */
+static void
+store_redis_resend_parked(struct store_redis_reader *rd)
+{
+	struct store_op *op;
+	const char *why;
+	size_t n = 0;
+
+	TAILQ_FOREACH(op, &rd->rr_parked, so_park)
+	n++;
+	while (n-- > 0 && (op = TAILQ_FIRST(&rd->rr_parked)) != NULL) {
+		store_redis_unpark(op);
+		op->so_resent = 1;
+		op->so_sent = 1;
+		if (redis_conn_command(rd->rr_conn, op->so_argc, op->so_argv,
+		        op->so_argvlen, store_redis_reply_cb, op, &op->so_cmd,
+		        &why) == -1)
+			store_redis_finish(op, STORE_UNAVAIL);
+	}
+}
+
 /* --- availability: one line per change, for the whole process ------- */
 
 static void
@@ -155,6 +324,9 @@ store_redis_state_cb(void *arg, int up, const char *why)
 	char reason[200];
 
 	if (up) {
+		rd->rr_failed = 0;
+		if (!TAILQ_EMPTY(&rd->rr_parked))
+			store_redis_resend_parked(rd);
 		if (!rd->rr_down)
 			return;
 		rd->rr_down = 0;
@@ -172,8 +344,14 @@ store_redis_state_cb(void *arg, int up, const char *why)
 			    "store_ready backend=redis addr=%s", h->sr_addr);
 		return;
 	}
+	rd->rr_failed = 1;
+	/* The master may have moved: the sentinels are asked again now
+	 * (merged with a round under way), not after the backoff. */
+	if (rd->rr_watch != NULL)
+		redis_sentinel_refresh(rd->rr_watch);
 	if (!rd->rr_down) {
 		rd->rr_down = 1;
+		rd->rr_down_since = store_redis_now_ms();
 		__atomic_add_fetch(&h->sr_down, 1, __ATOMIC_ACQ_REL);
 	}
 	/* A server's words, or the system's: never the password. */
@@ -186,18 +364,70 @@ store_redis_state_cb(void *arg, int up, const char *why)
 }
 
 /*
- * Where a worker's connection goes.  This is the hook a Sentinel lookup
- * takes over (ask the sentinels for the master's address, then answer
- * with redis_conn_connect_to, or redis_conn_target_failed); for redis://
- * it is the URL's one host and port.
+ * Where a worker's connection goes: for redis:// the URL's one host and
+ * port; with Sentinel the master the watcher last named, after asking it
+ * again when the last connection failed.  Until the watcher has named
+ * one the connection waits (store_redis_master gives it the answer), at
+ * most redis_timeout, then fails (one store_unavailable line) and tries
+ * again after the backoff.
  */
 static void
 store_redis_target(void *arg, struct redis_conn *c)
 {
 	struct store_redis_reader *rd = store_redis_reader_cast(arg);
 	const struct redis_url_addr *a = &rd->rr_h->sr_url.ru_addrs[0];
+	struct timeval tv;
 
-	redis_conn_connect_to(c, a->ra_host, a->ra_port);
+	if (rd->rr_watch == NULL) {
+		redis_conn_connect_to(c, a->ra_host, a->ra_port);
+		return;
+	}
+	if (rd->rr_failed)
+		redis_sentinel_refresh(rd->rr_watch);
+	if (rd->rr_port != 0) {
+		redis_conn_connect_to(c, rd->rr_host, rd->rr_port);
+		return;
+	}
+	rd->rr_pending = 1;
+	tv.tv_sec = rd->rr_h->sr_timeout_ms / 1000;
+	tv.tv_usec = (rd->rr_h->sr_timeout_ms % 1000) * 1000;
+	evtimer_add(rd->rr_wait_ev, &tv);
+}
+
+/* No sentinel named the master in time. */
+static void
+store_redis_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(arg);
+	char why[REDIS_SENTINEL_NAME_MAX + 64];
+
+	(void)fd;
+	(void)what;
+	if (!rd->rr_pending)
+		return;
+	rd->rr_pending = 0;
+	snprintf(why, sizeof(why), "no sentinel has named the master %s",
+	    rd->rr_h->sr_url.ru_master);
+	redis_conn_target_failed(rd->rr_conn, why);
+}
+
+/* The watcher's news: the master is at host:port (a new address). */
+static void
+store_redis_master(void *arg, const char *host, int port)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(arg);
+
+	snprintf(rd->rr_host, sizeof(rd->rr_host), "%s", host);
+	rd->rr_port = port;
+	if (rd->rr_pending) {
+		rd->rr_pending = 0;
+		evtimer_del(rd->rr_wait_ev);
+		redis_conn_connect_to(rd->rr_conn, rd->rr_host, rd->rr_port);
+		return;
+	}
+	/* Connected to the old master, or waiting out a backoff: go to the
+	 * new one now.  Calls on the old connection wait for the new. */
+	redis_conn_reconnect(rd->rr_conn, "the master moved");
 }
 
 /* --- open and close ------------------------------------------------- */
@@ -211,6 +441,7 @@ store_redis_close(void *arg)
 		return;
 	redis_url_cleanup(&h->sr_url);
 	crypto_secret_cleanup(&h->sr_password);
+	crypto_secret_cleanup(&h->sr_sentinel_password);
 	free(h);
 }
 
@@ -232,10 +463,12 @@ store_redis_open(
 		gh_error_set(err, "store_url", "session_store: %s", errstr);
 		goto fail;
 	}
-	if (h->sr_url.ru_sentinel) {
-		gh_error_set(err, "store_url",
-		    "session_store: Sentinel support is not available in "
-		    "this build");
+	if (h->sr_url.ru_sentinel && opt->so_sentinel_password != NULL &&
+	    opt->so_sentinel_password->len > 0 &&
+	    crypto_secret_set(&h->sr_sentinel_password,
+	        opt->so_sentinel_password->buf,
+	        opt->so_sentinel_password->len) == -1) {
+		gh_error_set(err, "store_open", "out of memory");
 		goto fail;
 	}
 	pw = opt->so_password != NULL && opt->so_password->len > 0
@@ -253,15 +486,61 @@ store_redis_open(
 		goto fail;
 	}
 	h->sr_timeout_ms = opt->so_timeout_ms > 0 ? opt->so_timeout_ms : 1000;
+	h->sr_park_ms = STORE_REDIS_PARK_FACTOR * h->sr_timeout_ms;
 	a = &h->sr_url.ru_addrs[0];
-	snprintf(h->sr_addr, sizeof(h->sr_addr), "%s%s%s:%d/%d",
-	    strchr(a->ra_host, ':') != NULL ? "[" : "", a->ra_host,
-	    strchr(a->ra_host, ':') != NULL ? "]" : "", a->ra_port,
-	    h->sr_url.ru_db);
+	if (h->sr_url.ru_sentinel)
+		snprintf(h->sr_addr, sizeof(h->sr_addr), "sentinel:%s/%d",
+		    h->sr_url.ru_master, h->sr_url.ru_db);
+	else
+		snprintf(h->sr_addr, sizeof(h->sr_addr), "%s%s%s:%d/%d",
+		    strchr(a->ra_host, ':') != NULL ? "[" : "", a->ra_host,
+		    strchr(a->ra_host, ':') != NULL ? "]" : "", a->ra_port,
+		    h->sr_url.ru_db);
 	return h;
 fail:
 	store_redis_close(h);
 	return NULL;
+}
+
+static void store_redis_reader_free(void *arg, void *r);
+
+/* A reader's Sentinel watcher and its timers. 0, or -1 (logged). */
+static int
+store_redis_watch_new(struct store_redis_reader *rd, struct event_base *base)
+{
+	struct store_redis *h = rd->rr_h;
+	struct redis_hostport hp[REDIS_URL_MAX_ADDRS];
+	struct redis_sentinel_cfg cfg;
+	struct gh_error err;
+	size_t i;
+
+	rd->rr_wait_ev = evtimer_new(base, store_redis_wait_cb, rd);
+	rd->rr_park_ev = evtimer_new(base, store_redis_park_cb, rd);
+	if (rd->rr_wait_ev == NULL || rd->rr_park_ev == NULL)
+		return -1;
+	memset(hp, 0, sizeof(hp));
+	for (i = 0; i < h->sr_url.ru_naddrs && i < REDIS_URL_MAX_ADDRS; i++) {
+		snprintf(hp[i].host, sizeof(hp[i].host), "%s",
+		    h->sr_url.ru_addrs[i].ra_host);
+		hp[i].port = h->sr_url.ru_addrs[i].ra_port;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.sc_sentinels = hp;
+	cfg.sc_n = i;
+	cfg.sc_master_name = h->sr_url.ru_master;
+	cfg.sc_password = h->sr_sentinel_password.len > 0
+	    ? (const char *)h->sr_sentinel_password.buf
+	    : NULL;
+	cfg.sc_timeout_ms = h->sr_timeout_ms;
+	memset(&err, 0, sizeof(err));
+	rd->rr_watch =
+	    redis_sentinel_new(base, &cfg, store_redis_master, rd, &err);
+	if (rd->rr_watch == NULL) {
+		log_warnx("store_error backend=redis op=sentinel reason=\"%s\"",
+		    err.ge_msg);
+		return -1;
+	}
+	return 0;
 }
 
 static void *
@@ -278,9 +557,15 @@ store_redis_reader_new(void *arg, struct event_base *base)
 		return NULL;
 	rd->rr_magic = STORE_REDIS_READER_MAGIC;
 	rd->rr_h = h;
+	TAILQ_INIT(&rd->rr_parked);
 	/* Not ready until its handshake is through. */
 	rd->rr_down = 1;
+	rd->rr_down_since = store_redis_now_ms();
 	__atomic_add_fetch(&h->sr_down, 1, __ATOMIC_ACQ_REL);
+	if (h->sr_url.ru_sentinel && store_redis_watch_new(rd, base) == -1) {
+		store_redis_reader_free(h, rd);
+		return NULL;
+	}
 	memset(&p, 0, sizeof(p));
 	p.rp_user = h->sr_url.ru_user;
 	p.rp_password = &h->sr_password;
@@ -293,8 +578,7 @@ store_redis_reader_new(void *arg, struct event_base *base)
 	p.rp_arg = rd;
 	rd->rr_conn = redis_conn_new(base, &p);
 	if (rd->rr_conn == NULL) {
-		__atomic_sub_fetch(&h->sr_down, 1, __ATOMIC_ACQ_REL);
-		free(rd);
+		store_redis_reader_free(h, rd);
 		return NULL;
 	}
 	return rd;
@@ -305,11 +589,26 @@ store_redis_reader_free(void *arg, void *r)
 {
 	struct store_redis *h = arg;
 	struct store_redis_reader *rd;
+	struct store_op *op;
 
 	if (r == NULL)
 		return;
 	rd = store_redis_reader_cast(r);
+	/* Nothing waits for a connection from here on: the connection's
+	 * calls and the waiting ones fail now. */
+	rd->rr_closing = 1;
+	redis_sentinel_free(rd->rr_watch);
+	rd->rr_watch = NULL;
 	redis_conn_free(rd->rr_conn);
+	while ((op = TAILQ_FIRST(&rd->rr_parked)) != NULL) {
+		TAILQ_REMOVE(&rd->rr_parked, op, so_park);
+		op->so_parked = 0;
+		store_redis_finish(op, STORE_UNAVAIL);
+	}
+	if (rd->rr_wait_ev != NULL)
+		event_free(rd->rr_wait_ev);
+	if (rd->rr_park_ev != NULL)
+		event_free(rd->rr_park_ev);
 	if (rd->rr_down)
 		__atomic_sub_fetch(&h->sr_down, 1, __ATOMIC_ACQ_REL);
 	rd->rr_magic = 0;
@@ -470,48 +769,177 @@ store_redis_lock_result(struct store_redis_reader *rd, const redisReply *r)
 	return STORE_ERR;
 }
 
+/* The end of a call: counted, freed, then its caller told. */
 static void
-store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
+store_redis_finish(struct store_op *op, int rc)
 {
-	struct store_op *op = store_redis_op_cast(arg);
-	const char *what = store_redis_kind_names[op->so_kind];
-	store_done_fn *done;
-	void *darg;
-	int rc;
+	store_done_fn *done = op->so_done;
+	void *darg = op->so_arg;
 
-	(void)why; /* the connection's state line says it, once */
-	if (r == NULL)
-		rc = STORE_UNAVAIL;
-	else if (r->type == REDIS_REPLY_ERROR)
-		rc = store_redis_error_result(op->so_rd, r, what);
-	else if (op->so_kind == SR_GET)
-		rc = store_redis_get_result(op, r);
-	else if (op->so_kind == SR_LOCK)
-		rc = store_redis_lock_result(op->so_rd, r);
-	else
-		rc = store_redis_int_result(op->so_rd, r, what);
 	metrics_store_op(store_redis_kind_metrics[op->so_kind], rc);
-	done = op->so_done;
-	darg = op->so_arg;
 	op->so_magic = 0;
+	free(op->so_argv);
 	free(op);
 	if (done != NULL)
 		done(darg, rc);
 }
 
-/* Send argv for op (taken: freed here when it cannot be sent). */
+/* WAIT's answer after a put: the put stands either way (the master has
+ * it); a put that no replica had in time is said, rate-limited. */
+static void
+store_redis_wait_result(struct store_op *op, const redisReply *r)
+{
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1)
+		return;
+	store_redis_log_error(op->so_rd, "put",
+	    r == NULL ? "WAIT got no answer: the session may not be on a "
+	                "replica yet"
+	        : r->type == REDIS_REPLY_INTEGER
+	        ? "no replica acknowledged the session within the WAIT "
+	          "timeout"
+	        : "WAIT's answer is not an integer");
+}
+
+/* Sentinel: after a put, WAIT 1 (see the top of the file).  0 when it
+ * is on its way; -1 when it could not be sent. */
+static int
+store_redis_send_wait(struct store_op *op, int rc)
+{
+	struct store_redis_reader *rd = op->so_rd;
+	char ms[16];
+	const char *argv[3], *why;
+	size_t len[3];
+	int wait_ms = rd->rr_h->sr_timeout_ms / 4;
+
+	if (wait_ms > STORE_REDIS_WAIT_MAX_MS)
+		wait_ms = STORE_REDIS_WAIT_MAX_MS;
+	if (wait_ms < 1)
+		wait_ms = 1;
+	snprintf(ms, sizeof(ms), "%d", wait_ms);
+	argv[0] = "WAIT";
+	argv[1] = "1";
+	argv[2] = ms;
+	len[0] = 4;
+	len[1] = 1;
+	len[2] = strlen(ms);
+	op->so_waiting = 1;
+	op->so_rc = rc;
+	return redis_conn_command(rd->rr_conn, 3, argv, len,
+	    store_redis_reply_cb, op, &op->so_cmd, &why);
+}
+
+/* Whether an error reply says that this server is no master (any more):
+ * a script's write gets the same words after its own prefix. */
+static int
+store_redis_readonly(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	    strstr(r->str, "READONLY") != NULL;
+}
+
+static void
+store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
+{
+	struct store_op *op = store_redis_op_cast(arg);
+	struct store_redis_reader *rd = op->so_rd;
+	const char *what = store_redis_kind_names[op->so_kind];
+	int rc, readonly;
+
+	(void)why; /* the connection's state line says it, once */
+	op->so_cmd = NULL;
+	if (op->so_waiting) {
+		store_redis_wait_result(op, r);
+		store_redis_finish(op, op->so_rc);
+		return;
+	}
+	readonly = r != NULL && store_redis_readonly(r);
+	if (readonly && rd->rr_watch != NULL) {
+		/* A demoted master: ask the sentinels, leave it; every call
+		 * on it, this one too, waits for the next connection. */
+		redis_sentinel_refresh(rd->rr_watch);
+		if (store_redis_may_park(op)) {
+			store_redis_park(op);
+			op = NULL;
+		}
+		redis_conn_drop(rd->rr_conn,
+		    "the server is a replica now "
+		    "(READONLY)");
+		if (op == NULL)
+			return;
+	}
+	if (r == NULL && store_redis_may_park(op)) {
+		store_redis_park(op);
+		return;
+	}
+	if (r == NULL)
+		rc = STORE_UNAVAIL;
+	else if (r->type == REDIS_REPLY_ERROR)
+		rc = store_redis_error_result(rd, r, what);
+	else if (op->so_kind == SR_GET)
+		rc = store_redis_get_result(op, r);
+	else if (op->so_kind == SR_LOCK)
+		rc = store_redis_lock_result(rd, r);
+	else
+		rc = store_redis_int_result(rd, r, what);
+	if (rc == STORE_OK && op->so_kind == SR_PUT && rd->rr_watch != NULL &&
+	    store_redis_send_wait(op, rc) == 0)
+		return;
+	store_redis_finish(op, rc);
+}
+
+/* Sentinel: keep a copy of the command, to send it again.  0 or -1. */
+static int
+store_redis_keep(
+    struct store_op *op, int argc, const char **argv, const size_t *len)
+{
+	size_t total = 0, off;
+	char *p;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		total += len[i];
+	p = malloc(argc * (sizeof(char *) + sizeof(size_t)) + total + 1);
+	if (p == NULL)
+		return -1;
+	op->so_argv = (const char **)(void *)p;
+	op->so_argvlen = (size_t *)(void *)(p + argc * sizeof(char *));
+	off = argc * (sizeof(char *) + sizeof(size_t));
+	for (i = 0; i < argc; i++) {
+		if (len[i] > 0)
+			memcpy(p + off, argv[i], len[i]);
+		op->so_argv[i] = p + off;
+		op->so_argvlen[i] = len[i];
+		off += len[i];
+	}
+	op->so_argc = argc;
+	return 0;
+}
+
+/* Send argv for op (taken: freed here when it cannot be sent, unless it
+ * waits for the next connection, with Sentinel). */
 static int
 store_redis_send(struct store_redis_reader *rd, struct store_op *op, int argc,
     const char **argv, const size_t *len, struct store_op **out)
 {
 	const char *why;
 
-	if (redis_conn_command(rd->rr_conn, argc, argv, len,
-	        store_redis_reply_cb, op, &op->so_cmd, &why) == -1) {
+	if (rd->rr_watch != NULL &&
+	    store_redis_keep(op, argc, argv, len) == -1) {
 		op->so_magic = 0;
 		free(op);
-		return STORE_UNAVAIL;
+		return STORE_ERR;
 	}
+	if (redis_conn_command(rd->rr_conn, argc, argv, len,
+	        store_redis_reply_cb, op, &op->so_cmd, &why) == -1) {
+		if (!store_redis_may_park(op)) {
+			op->so_magic = 0;
+			free(op->so_argv);
+			free(op);
+			return STORE_UNAVAIL;
+		}
+		store_redis_park(op);
+	} else
+		op->so_sent = 1;
 	if (out != NULL)
 		*out = op;
 	return STORE_PENDING;
@@ -739,8 +1167,12 @@ store_redis_op_cancel(void *h, void *r, struct store_op *op)
 	(void)h;
 	(void)r;
 	op = store_redis_op_cast(op);
-	redis_conn_cancel(op->so_cmd);
+	if (op->so_parked)
+		store_redis_unpark(op);
+	else
+		redis_conn_cancel(op->so_cmd);
 	op->so_magic = 0;
+	free(op->so_argv);
 	free(op);
 }
 

@@ -224,6 +224,7 @@ struct config {
 	char *cf_session_key_file;
 	int cf_session_key_file_set; /* given, not the built-in default */
 	char *cf_redis_password_file;
+	char *cf_redis_sentinel_password_file; /* the sentinels' own AUTH */
 	int cf_redis_timeout_ms;
 	int cf_session_lifetime;     /* seconds */
 	int cf_session_id_token;     /* session_lifetime = id_token */

@@ -36,22 +36,30 @@ int
 session_init(const struct config *cfg, struct gh_error *err)
 {
 	struct store_options o;
-	struct secret pw = {NULL, 0};
+	struct secret pw = {NULL, 0}, spw = {NULL, 0};
 
 	if (keyfile_init(cfg->cf_session_key_file, err) == -1)
 		return -1;
 	if (cfg->cf_redis_password_file != NULL &&
-	    session_config_password_read(
+	    session_config_password_read("redis_password_file",
 	        cfg->cf_redis_password_file, &pw, err) == -1)
 		return -1;
+	if (cfg->cf_redis_sentinel_password_file != NULL &&
+	    session_config_password_read("redis_sentinel_password_file",
+	        cfg->cf_redis_sentinel_password_file, &spw, err) == -1) {
+		crypto_secret_cleanup(&pw);
+		return -1;
+	}
 	memset(&o, 0, sizeof(o));
 	o.so_map_size = cfg->cf_session_map_size;
 	o.so_password = &pw;
+	o.so_sentinel_password = &spw;
 	o.so_timeout_ms = cfg->cf_redis_timeout_ms;
 	session_store =
 	    store_open_with(store_backend_for(cfg->cf_session_store),
 	        cfg->cf_session_store, &o, err);
 	crypto_secret_cleanup(&pw);
+	crypto_secret_cleanup(&spw);
 	return session_store == NULL ? -1 : 0;
 }
 

@@ -39,7 +39,14 @@ static const struct config_key session_keys[] = {
     {"redis_password_file", config_parse_str,
         offsetof(struct config, cf_redis_password_file), NULL,
         "File holding the Redis password (its first line), for a "
-        "redis:// session_store; instead of a password in the URL.",
+        "redis:// or redis-sentinel:// session_store (the master's and "
+        "replicas' requirepass); instead of a password in the URL.",
+        0},
+    {"redis_sentinel_password_file", config_parse_str,
+        offsetof(struct config, cf_redis_sentinel_password_file), NULL,
+        "File holding the sentinels' own password (their requirepass, "
+        "its first line), for a redis-sentinel:// session_store whose "
+        "sentinels ask for one; unset, they are asked without AUTH.",
         0},
     {"redis_timeout", session_parse_timeout,
         offsetof(struct config, cf_redis_timeout_ms), "1s",
@@ -75,7 +82,9 @@ static const struct config_key session_keys[] = {
         "/var/lib/gatehouse/sessions",
         "Directory of the LMDB session store (created when absent), or "
         "redis://[user:password@]host:port[/db] for a Redis store that "
-        "several replicas share.",
+        "several replicas share, or "
+        "redis-sentinel://host:port[,host:port...]/MASTERNAME[/db] to "
+        "follow the master that Redis Sentinel names.",
         0},
 };
 
@@ -134,14 +143,6 @@ session_parse_store(struct config *cfg, const struct config_key *key,
 	if (redis_url_is(value)) {
 		if (redis_url_parse(value, &u, errstr) == -1)
 			return -1;
-		if (u.ru_sentinel) {
-			/* Parsed, so the syntax is settled; following a
-			 * Sentinel's master is still to be wired up. */
-			redis_url_cleanup(&u);
-			*errstr = "Sentinel support is not available in this "
-			          "build; use redis://host:port";
-			return -1;
-		}
 		redis_url_cleanup(&u);
 	} else if (value[0] == '\0') {
 		*errstr = "needs a directory or a redis:// URL";
@@ -213,7 +214,7 @@ fail:
 
 int
 session_config_password_read(
-    const char *path, struct secret *out, struct gh_error *err)
+    const char *key, const char *path, struct secret *out, struct gh_error *err)
 {
 	char buf[SESSION_PASSWORD_MAX + 2];
 	ssize_t n = 0;
@@ -222,20 +223,16 @@ session_config_password_read(
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1) {
-		gh_error_set(err, "redis_password_file",
-		    "redis_password_file: "
-		    "%s: %s",
-		    path, strerror(errno));
+		gh_error_set(
+		    err, key, "%s: %s: %s", key, path, strerror(errno));
 		return -1;
 	}
 	while (len < sizeof(buf) &&
 	    (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
 		len += (size_t)n;
 	if (n == -1) {
-		gh_error_set(err, "redis_password_file",
-		    "redis_password_file: "
-		    "%s: %s",
-		    path, strerror(errno));
+		gh_error_set(
+		    err, key, "%s: %s: %s", key, path, strerror(errno));
 		goto done;
 	}
 	/* The first line is the password; what follows it is ignored. */
@@ -243,20 +240,18 @@ session_config_password_read(
 		;
 	len = i;
 	if (len > SESSION_PASSWORD_MAX || memchr(buf, '\0', len) != NULL) {
-		gh_error_set(err, "redis_password_file",
-		    "redis_password_file: "
-		    "%s: not a password (a line of at most %d bytes)",
+		gh_error_set(err, key,
+		    "%s: %s: not a password (a line of at most %d bytes)", key,
 		    path, SESSION_PASSWORD_MAX);
 		goto done;
 	}
 	if (len == 0) {
-		gh_error_set(err, "redis_password_file",
-		    "redis_password_file: %s is empty", path);
+		gh_error_set(err, key, "%s: %s is empty", key, path);
 		goto done;
 	}
 	rc = crypto_secret_set(out, buf, len);
 	if (rc == -1)
-		gh_error_set(err, "redis_password_file", "out of memory");
+		gh_error_set(err, key, "out of memory");
 done:
 	OPENSSL_cleanse(buf, sizeof(buf));
 	close(fd);
@@ -336,12 +331,22 @@ session_store_check(const struct config *cfg, struct gh_error *err)
 	if (!redis_url_is(cfg->cf_session_store))
 		return session_dir_check(
 		    "session_store", cfg->cf_session_store, err);
-	if (cfg->cf_redis_password_file == NULL)
-		return 0;
-	rc =
-	    session_config_password_read(cfg->cf_redis_password_file, &pw, err);
-	crypto_secret_cleanup(&pw);
-	return rc;
+	if (cfg->cf_redis_password_file != NULL) {
+		rc = session_config_password_read("redis_password_file",
+		    cfg->cf_redis_password_file, &pw, err);
+		crypto_secret_cleanup(&pw);
+		if (rc == -1)
+			return -1;
+	}
+	if (cfg->cf_redis_sentinel_password_file != NULL) {
+		rc =
+		    session_config_password_read("redis_sentinel_password_file",
+		        cfg->cf_redis_sentinel_password_file, &pw, err);
+		crypto_secret_cleanup(&pw);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
 }
 
 int

@@ -20,7 +20,8 @@ extern const struct config_module session_config_module;
  * What session_init would refuse, found without creating or changing
  * anything (for --check): for LMDB a session_store whose directory is
  * missing and cannot be made, or cannot be written; for Redis a
- * redis_password_file that cannot be read; and a session_key_file whose
+ * redis_password_file or redis_sentinel_password_file that cannot be
+ * read; and a session_key_file whose
  * directory cannot be made or written, or that is there but unusable
  * (its mode, its content).  0, or -1 with err set (never a password).
  * Blocking file system calls.
@@ -35,10 +36,12 @@ int session_config_check(const struct config *cfg, struct gh_error *err);
 const char *session_config_warning(const struct config *cfg);
 
 /*
- * Read the Redis password from `path` into out (its first line, without
- * the line end).  0, or -1 with err naming the file (never its content).
+ * Read a Redis password from `path`, the value of configuration key `key`
+ * (redis_password_file, redis_sentinel_password_file), into out (its
+ * first line, without the line end).  0, or -1 with err naming the key
+ * and the file (never its content).
  */
-int session_config_password_read(
-    const char *path, struct secret *out, struct gh_error *err);
+int session_config_password_read(const char *key, const char *path,
+    struct secret *out, struct gh_error *err);
 
 #endif

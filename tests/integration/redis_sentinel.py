@@ -206,8 +206,11 @@ class SentinelTopology:
             ["replicaof 127.0.0.1 %d" % self.master.port])
         self.procs.append(self.replica)
         self.data = [self.master, self.replica]
-        self._wait(lambda: self._info(self.master, "replication").get(
-            "connected_slaves") == "1", "the replica to attach")
+        # Attached is not enough: until its first full sync is done the
+        # replica holds nothing, and a master killed then loses it all.
+        self._wait(lambda: "state=online" in self._info(
+            self.master, "replication").get("slave0", ""),
+            "the replica to attach and finish its first sync")
         quorum = n // 2 + 1
         for i in range(n):
             lines = [

@@ -127,7 +127,7 @@ def help_keys():
     keys = []
     lines = out.splitlines()
     for i, line in enumerate(lines):
-        m = re.match(r"^  (\w+)\s{2,}\S", line)
+        m = re.match(r"^  (\w+)\s+\S", line)
         if not m:
             continue
         nxt = lines[i + 1] if i + 1 < len(lines) else ""

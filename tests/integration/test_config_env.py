@@ -83,6 +83,9 @@ NO_DEFAULT = {
     # password (this file's will do).
     "redis_password_file": {"session_store": "redis://127.0.0.1:6379",
                             "redis_password_file": os.path.abspath(__file__)},
+    "redis_sentinel_password_file": {
+        "session_store": "redis-sentinel://127.0.0.1:26379/mymaster",
+        "redis_sentinel_password_file": os.path.abspath(__file__)},
 }
 # Words for people (CONFIG_TEXT): "<...>" in them is a real value.
 TEXT_KEYS = {"brand_name", "brand_support"}

@@ -357,10 +357,18 @@ def test_check_redis_store(op, tmp):
                                     "redis://gh:TopSecret9@h:99999"))
     assert rc == 1 and "TopSecret9" not in out
     assert "session_store: a port must be a number from 1 to 65535" in out
+    # Sentinel: accepted (the sentinels are not asked offline either).
     rc, out = check(tmp, base_lines(
         op, tmp, "redis-sentinel://:TopSecret9@s1:26379,s2/mymaster"))
+    assert rc == 0 and "TopSecret9" not in out, out
+    rc, out = check(tmp, base_lines(
+        op, tmp, "redis-sentinel://:TopSecret9@s1:26379,s2/my*master"))
     assert rc == 1 and "TopSecret9" not in out
-    assert "Sentinel support is not available in this build" in out
+    assert "session_store" in out and "master's name" in out, out
+    rc, out = check(tmp, base_lines(op, tmp, "redis-sentinel://s1/m") +
+                    ["redis_sentinel_password_file = " +
+                     os.path.join(tmp, "nope")])
+    assert rc == 1 and "redis_sentinel_password_file" in out, out
     rc, out = check(tmp, base_lines(op, tmp, "rediss://h:6380"))
     assert rc == 1 and "TLS" in out
     # The password file must be readable; its content never shown.
