@@ -1041,6 +1041,8 @@ server_differ_store(const struct config *a, const struct config *b)
 	return server_str_differ(a->cf_session_store, b->cf_session_store) ||
 	    server_str_differ(
 	        a->cf_redis_password_file, b->cf_redis_password_file) ||
+	    server_str_differ(a->cf_redis_sentinel_password_file,
+	        b->cf_redis_sentinel_password_file) ||
 	    a->cf_redis_timeout_ms != b->cf_redis_timeout_ms ||
 	    a->cf_session_map_size != b->cf_session_map_size;
 }
@@ -1067,8 +1069,8 @@ static const struct server_fixed server_fixed[] = {
     {"metrics_listen", server_differ_metrics},
     {"authority or oidc_issuer (sign-in turned on or off)",
         server_differ_signin},
-    {"session_store (or redis_password_file, redis_timeout, "
-     "session_map_size)",
+    {"session_store (or redis_password_file, "
+     "redis_sentinel_password_file, redis_timeout, session_map_size)",
         server_differ_store},
     {"session_key_file", server_differ_key},
     {"ca_file or provider_timeout", server_differ_httpc},
