@@ -20,6 +20,7 @@ test-output/browser/ (browser-certificate/ for the run with a
 certificate) beside the binary under test (build/test-output/
 browser/ for `make test`), or to $BROWSER_TEST_SCREENSHOTS when that is
 set: for a person to look at; the path is printed."""
+import fcntl
 import os
 import secrets
 import shutil
@@ -53,16 +54,27 @@ def need_tools():
 
 
 def npm_ci(where, marker):
-    """npm ci in where unless node_modules/<marker> is already there."""
-    if os.path.isdir(os.path.join(where, "node_modules", marker)):
-        return
-    r = subprocess.run([shutil.which("npm"), "ci", "--no-audit", "--no-fund"],
-                       cwd=where, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=300)
-    if r.returncode != 0:
-        pytest.fail("npm ci failed in %s (is the npm registry reachable?):\n%s"
-                    % (os.path.relpath(where, ROOT),
-                       r.stdout.decode("utf-8", "replace")[-2000:]))
+    """npm ci in where unless a finished one left node_modules/<marker>.
+    The plain and the sanitizer runs of make test share the checkout and
+    run side by side: one waits on the lock while the other installs (npm
+    ci empties node_modules first, so using it meanwhile would fail), and
+    a stamp written last tells a whole install from one cut short."""
+    stamp = os.path.join(where, "node_modules", ".gatehouse-npm-ci")
+    with open(os.path.join(where, ".npm-ci.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.isdir(os.path.join(where, "node_modules", marker)) \
+                and os.path.exists(stamp):
+            return
+        r = subprocess.run(
+            [shutil.which("npm"), "ci", "--no-audit", "--no-fund"],
+            cwd=where, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=300)
+        if r.returncode != 0:
+            pytest.fail("npm ci failed in %s (is the npm registry "
+                        "reachable?):\n%s"
+                        % (os.path.relpath(where, ROOT),
+                           r.stdout.decode("utf-8", "replace")[-2000:]))
+        open(stamp, "w").close()
 
 
 def tail(proc, n=40):
