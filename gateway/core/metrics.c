@@ -22,8 +22,9 @@ static const char *const metrics_reasons[] = {"state_invalid", "cancelled",
     "provider_error", "provider_timeout", "provider_unavailable",
     "token_refused", "token_auth_unsupported", "invalid_id_token",
     "iss_mismatch", "bad_callback", "store_unavailable", "internal", "other"};
-static const char *const metrics_refresh_results[] = {"ok", "ended", "failed",
-    "store_full", "store_failed", "provider_unavailable", "other"};
+static const char *const metrics_refresh_results[] = {"ok", "fresh", "ended",
+    "failed", "store_full", "store_unavailable", "store_failed",
+    "provider_unavailable", "other"};
 static const char *const metrics_fetch_whats[] = {
     "discovery", "jwks", "token", "other"};
 static const char *const metrics_fetch_results[] = {"ok", "timeout", "dns",
