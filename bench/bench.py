@@ -732,7 +732,8 @@ def idle_connections(port, cookie, n, root):
 def build_c(name, outdir):
     # The Makefile's PKGS: the libraries the objects below need.
     with open(os.path.join(ROOT, "Makefile")) as f:
-        pk = re.search(r"^PKGS\s*=\s*(.*)$", f.read(), re.M).group(1)
+        pk = re.search(r"^PKGS\s*=\s*((?:.*\\\n)*.*)$", f.read(),
+                       re.M).group(1).replace("\\\n", " ")
     cflags = subprocess.run(["pkg-config", "--cflags"] + pk.split(),
                             capture_output=True, text=True,
                             check=True).stdout.split()
