@@ -338,3 +338,103 @@ keyfile_token_key(void)
 {
 	return &keyfile_token;
 }
+
+/*
+ * Read the whole file into a new buffer (NUL-terminated; *len without
+ * it).  `what` is the configuration key, for the messages.  For a private
+ * key the rules of session_key_file apply: a regular file (symlinks are
+ * followed, as a Kubernetes secret volume is made of them) that neither
+ * group nor others can read or write.
+ */
+char *
+keyfile_read_pem(const char *what, const char *path, int private, size_t max,
+    size_t *len, struct gh_error *err)
+{
+	char *buf = NULL;
+	struct stat sb;
+	size_t have = 0;
+	ssize_t n;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the start. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd == -1) {
+		if (errno == ENOENT && lstat(path, &sb) == 0 &&
+		    S_ISLNK(sb.st_mode))
+			gh_error_set(err, "keyfile_read",
+			    "%s: %s: cannot open: a symbolic link to a missing "
+			    "file",
+			    what, path);
+		else
+			gh_error_set(err, "keyfile_read",
+			    "%s: %s: cannot open: %s", what, path,
+			    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		gh_error_set(err, "keyfile_read", "%s: %s: not a regular file",
+		    what, path);
+		goto fail;
+	}
+	/* Security: a private key others can read lets them act as this
+	 * site (to its users, or as the client at the provider); one others
+	 * can write lets them swap in their own. */
+	if (private && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		gh_error_set(err, "keyfile_mode",
+		    "%s: %s: mode %04o lets group or others read or write the "
+		    "private key; fix it with: chmod 600 %s",
+		    what, path, (unsigned)(sb.st_mode & 07777), path);
+		goto fail;
+	}
+	if ((size_t)sb.st_size > max) {
+		gh_error_set(err, "keyfile_read",
+		    "%s: %s: larger than %zu bytes, not a PEM file of this "
+		    "kind",
+		    what, path, max);
+		goto fail;
+	}
+	buf = malloc(max + 1);
+	if (buf == NULL) {
+		gh_error_set(
+		    err, "keyfile_read", "%s: %s: out of memory", what, path);
+		goto fail;
+	}
+	while (have < max) {
+		n = read(fd, buf + have, max - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			gh_error_set(err, "keyfile_read",
+			    "%s: %s: cannot read: %s", what, path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+	*len = have;
+	close(fd);
+	return buf;
+fail:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, max + 1);
+		free(buf);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* The PEM pass phrase callback: there is nobody to ask, so an encrypted
+ * key fails to load, and *u records that it was encrypted. */
+int
+keyfile_pem_no_pass(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	if (u != NULL)
+		*(int *)u = 1;
+	return 0;
+}

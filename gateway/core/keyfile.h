@@ -46,4 +46,20 @@ void keyfile_shutdown(void);
 const struct secret *keyfile_cookie_key(void);
 const struct secret *keyfile_token_key(void);
 
+/*
+ * The whole of a PEM file (a certificate, a chain or a private key) into a
+ * new NUL-terminated buffer (*len without the NUL; the caller cleanses and
+ * frees it), at most max bytes.  `what` is the configuration key, for the
+ * messages.  A private key gets session_key_file's rules: a regular file
+ * (symlinks followed, as a Kubernetes secret volume is made of them) that
+ * neither group nor others may read or write.  NULL with err set.
+ */
+char *keyfile_read_pem(const char *what, const char *path, int private,
+    size_t max, size_t *len, struct gh_error *err);
+
+/* OpenSSL's pem_password_cb for an unattended start: nobody can type a
+ * pass phrase, so an encrypted key fails to load; *(int *)u, when u is
+ * not NULL, records that one was asked for. */
+int keyfile_pem_no_pass(char *buf, int size, int rwflag, void *u);
+
 #endif

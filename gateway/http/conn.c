@@ -458,10 +458,10 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		goto fail;
 	if (ssl == NULL ? event_add(c->c_rev, NULL) == -1
 	                : conn_tls_open(c, ssl) == -1) {
-		/* XXX when the bufferevent could not be made, ssl is not
-		 * freed: whether libevent freed it on that failure depends
-		 * on its version, and a leak on out-of-memory is better than
-		 * a double free. */
+		/* When the bufferevent could not be made (out of memory
+		 * only), ssl is not freed here: libevent 2.1 frees it itself
+		 * on that path, under BEV_OPT_CLOSE_ON_FREE, and a second
+		 * SSL_free would be a double free. */
 		if (c->c_tls == NULL)
 			ssl = NULL;
 		goto fail;

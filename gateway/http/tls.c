@@ -26,6 +26,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/keyfile.h"
 #include "core/log.h"
 #include "http/tls.h"
 
@@ -100,95 +101,6 @@ tls_parse_file(struct config *cfg, const struct config_key *key,
 	return 0;
 }
 
-/*
- * The whole of a file into a new NUL-terminated buffer (*len without the
- * NUL).  A private key gets session_key_file's rules: a regular file
- * (symlinks followed, as a Kubernetes secret volume is made of them)
- * that neither group nor others may read or write.
- */
-static char *
-tls_file_read(const char *what, const char *path, int private, size_t max,
-    size_t *len, struct gh_error *err)
-{
-	char *buf = NULL;
-	struct stat sb;
-	size_t have = 0;
-	ssize_t n;
-	int fd;
-
-	/* O_NONBLOCK: a FIFO named by mistake must not hang the start. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd == -1) {
-		gh_error_set(err, "tls_read", "%s: %s: cannot open: %s", what,
-		    path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		gh_error_set(
-		    err, "tls_read", "%s: %s: not a regular file", what, path);
-		goto fail;
-	}
-	/* Security: whoever reads the key can pass for this site to its
-	 * users; whoever writes it can swap in their own. */
-	if (private && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		gh_error_set(err, "tls_key_mode",
-		    "%s: %s: mode %04o lets group or others read or write the "
-		    "private key; fix it with: chmod 600 %s",
-		    what, path, (unsigned)(sb.st_mode & 07777), path);
-		goto fail;
-	}
-	if ((size_t)sb.st_size > max) {
-		gh_error_set(err, "tls_read",
-		    "%s: %s: larger than %zu bytes, not a PEM file of this "
-		    "kind",
-		    what, path, max);
-		goto fail;
-	}
-	buf = malloc(max + 1);
-	if (buf == NULL) {
-		gh_error_set(
-		    err, "tls_read", "%s: %s: out of memory", what, path);
-		goto fail;
-	}
-	while (have < max) {
-		n = read(fd, buf + have, max - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			gh_error_set(err, "tls_read", "%s: %s: cannot read: %s",
-			    what, path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	buf[have] = '\0';
-	*len = have;
-	close(fd);
-	return buf;
-fail:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, max + 1);
-		free(buf);
-	}
-	close(fd);
-	return NULL;
-}
-
-/* No pass phrase can be typed at an unattended start: an encrypted key
- * fails to load, and *u records that it was encrypted. */
-static int
-tls_no_pass(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	if (u != NULL)
-		*(int *)u = 1;
-	return 0;
-}
-
 /* The certificate, then every one after it as the chain. */
 static int
 tls_ctx_use_chain(SSL_CTX *ctx, const char *path, struct gh_error *err)
@@ -199,13 +111,14 @@ tls_ctx_use_chain(SSL_CTX *ctx, const char *path, struct gh_error *err)
 	X509 *x;
 	int n = 0, rc = -1;
 
-	text =
-	    tls_file_read("tls_certificate", path, 0, TLS_CHAIN_MAX, &len, err);
+	text = keyfile_read_pem(
+	    "tls_certificate", path, 0, TLS_CHAIN_MAX, &len, err);
 	if (text == NULL)
 		return -1;
 	bio = BIO_new_mem_buf(text, (int)len);
-	x = bio != NULL ? PEM_read_bio_X509(bio, NULL, tls_no_pass, NULL)
-	                : NULL;
+	x = bio != NULL
+	    ? PEM_read_bio_X509(bio, NULL, keyfile_pem_no_pass, NULL)
+	    : NULL;
 	if (x == NULL) {
 		gh_error_set(err, "tls_cert",
 		    "tls_certificate: %s: no PEM certificate (-----BEGIN "
@@ -221,7 +134,8 @@ tls_ctx_use_chain(SSL_CTX *ctx, const char *path, struct gh_error *err)
 		goto done;
 	}
 	X509_free(x);
-	while ((x = PEM_read_bio_X509(bio, NULL, tls_no_pass, NULL)) != NULL) {
+	while ((x = PEM_read_bio_X509(bio, NULL, keyfile_pem_no_pass, NULL)) !=
+	    NULL) {
 		/* add0: the context takes x. */
 		if (++n > TLS_CHAIN_CERTS ||
 		    SSL_CTX_add0_chain_cert(ctx, x) != 1) {
@@ -250,13 +164,14 @@ tls_ctx_use_key(SSL_CTX *ctx, const char *path, struct gh_error *err)
 	EVP_PKEY *key = NULL;
 	int asked = 0, encrypted, rc = -1;
 
-	text = tls_file_read(
+	text = keyfile_read_pem(
 	    "tls_certificate_key", path, 1, TLS_KEY_MAX, &len, err);
 	if (text == NULL)
 		return -1;
 	bio = BIO_new_mem_buf(text, (int)len);
 	if (bio != NULL)
-		key = PEM_read_bio_PrivateKey(bio, NULL, tls_no_pass, &asked);
+		key = PEM_read_bio_PrivateKey(
+		    bio, NULL, keyfile_pem_no_pass, &asked);
 	BIO_free(bio);
 	encrypted = asked ||
 	    strstr(text, "-----BEGIN ENCRYPTED PRIVATE KEY") != NULL ||

@@ -25,6 +25,7 @@
 
 #include "core/crypto.h"
 #include "core/error.h"
+#include "core/keyfile.h"
 #include "oidc/client_cert.h"
 
 /* A PEM private key is a few KiB; a certificate chain rarely more than a
@@ -41,122 +42,22 @@ struct client_cert {
 	char cc_x5t[CLIENT_CERT_X5T_MAX];
 };
 
-/*
- * Read the whole file into a new buffer (NUL-terminated; *len without
- * it).  `what` is the configuration key, for the messages.  For a private
- * key the rules of session_key_file apply: a regular file (symlinks are
- * followed, as a Kubernetes secret volume is made of them) that neither
- * group nor others can read or write.
- */
-static unsigned char *
-client_cert_read(const char *what, const char *path, int private, size_t max,
-    size_t *len, struct gh_error *err)
-{
-	unsigned char *buf = NULL;
-	struct stat sb;
-	size_t have = 0;
-	ssize_t n;
-	int fd;
-
-	/* O_NONBLOCK: a FIFO named by mistake must not hang the start. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd == -1) {
-		if (errno == ENOENT && lstat(path, &sb) == 0 &&
-		    S_ISLNK(sb.st_mode))
-			gh_error_set(err, "client_cert_read",
-			    "%s: %s: cannot open: a symbolic link to a missing "
-			    "file",
-			    what, path);
-		else
-			gh_error_set(err, "client_cert_read",
-			    "%s: %s: cannot open: %s", what, path,
-			    strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		gh_error_set(err, "client_cert_read",
-		    "%s: %s: not a regular file", what, path);
-		goto fail;
-	}
-	/* Security: a private key others can read lets them act as this
-	 * client at the provider (sign in as the application, redeem the
-	 * codes it is sent); one others can write lets them swap it. */
-	if (private && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		gh_error_set(err, "client_cert_mode",
-		    "%s: %s: mode %04o lets group or others read or write the "
-		    "private key; fix it with: chmod 600 %s",
-		    what, path, (unsigned)(sb.st_mode & 07777), path);
-		goto fail;
-	}
-	if ((size_t)sb.st_size > max) {
-		gh_error_set(err, "client_cert_read",
-		    "%s: %s: larger than %zu bytes, not a PEM file of this "
-		    "kind",
-		    what, path, max);
-		goto fail;
-	}
-	buf = malloc(max + 1);
-	if (buf == NULL) {
-		gh_error_set(err, "client_cert_read", "%s: %s: out of memory",
-		    what, path);
-		goto fail;
-	}
-	while (have < max) {
-		n = read(fd, buf + have, max - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			gh_error_set(err, "client_cert_read",
-			    "%s: %s: cannot read: %s", what, path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	buf[have] = '\0';
-	*len = have;
-	close(fd);
-	return buf;
-fail:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, max + 1);
-		free(buf);
-	}
-	close(fd);
-	return NULL;
-}
-
-/* The PEM pass phrase callback: there is nobody to ask, so an encrypted
- * key fails to load, and *u records that it was encrypted. */
-static int
-client_cert_no_pass(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	if (u != NULL)
-		*(int *)u = 1;
-	return 0;
-}
-
 /* The first certificate in the file (a chain's leaf comes first). */
 static X509 *
 client_cert_parse_cert(const char *path, struct gh_error *err)
 {
-	unsigned char *text;
+	char *text;
 	size_t len = 0;
 	BIO *bio;
 	X509 *x = NULL;
 
-	text = client_cert_read(
+	text = keyfile_read_pem(
 	    "client_certificate", path, 0, CLIENT_CERT_CHAIN_MAX, &len, err);
 	if (text == NULL)
 		return NULL;
 	bio = BIO_new_mem_buf(text, (int)len);
 	if (bio != NULL)
-		x = PEM_read_bio_X509(bio, NULL, client_cert_no_pass, NULL);
+		x = PEM_read_bio_X509(bio, NULL, keyfile_pem_no_pass, NULL);
 	BIO_free(bio);
 	free(text);
 	ERR_clear_error();
@@ -172,20 +73,20 @@ client_cert_parse_cert(const char *path, struct gh_error *err)
 static EVP_PKEY *
 client_cert_parse_key(const char *path, struct gh_error *err)
 {
-	unsigned char *text;
+	char *text;
 	size_t len = 0;
 	BIO *bio;
 	EVP_PKEY *key = NULL;
 	int asked = 0, encrypted;
 
-	text = client_cert_read(
+	text = keyfile_read_pem(
 	    "client_certificate_key", path, 1, CLIENT_CERT_KEY_MAX, &len, err);
 	if (text == NULL)
 		return NULL;
 	bio = BIO_new_mem_buf(text, (int)len);
 	if (bio != NULL)
 		key = PEM_read_bio_PrivateKey(
-		    bio, NULL, client_cert_no_pass, &asked);
+		    bio, NULL, keyfile_pem_no_pass, &asked);
 	BIO_free(bio);
 	encrypted = asked ||
 	    strstr((char *)text, "-----BEGIN ENCRYPTED PRIVATE KEY") != NULL ||
