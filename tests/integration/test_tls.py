@@ -673,8 +673,11 @@ def test_websocket_over_tls(gatehouse, tmp, pki):
         for i in range(200):
             assert c.recv() == (1, b"m%d" % i)
         c.close()
-        assert g.loggrep(r"websocket_close .*reason=closed", timeout=10), \
-            g.log()
+        # The tunnel ends and says so: after the closing handshake the
+        # client drops TCP without TLS's close_notify, which the TLS layer
+        # reports as an error or as the end, depending on timing.
+        assert g.loggrep(r"websocket_close .*reason=(closed|client_error)",
+                         timeout=10), g.log()
         # The listener still serves after the tunnel has gone.
         assert peer(g.port, client_ctx(pki))[0] in ("TLSv1.2", "TLSv1.3")
     finally:
