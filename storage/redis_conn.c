@@ -58,9 +58,12 @@ struct redis_conn {
 	struct event_base *rc_base;
 	redisAsyncContext *rc_ac;
 	struct event *rc_rev, *rc_wev; /* the adapter's events */
-	struct event *rc_retry;        /* next attempt */
-	struct event *rc_deadline;     /* the oldest command's deadline */
-	struct event *rc_ping;         /* the idle check */
+	struct event *rc_fev;          /* the end-of-turn flush (no socket) */
+	int rc_flush_queued;           /* rc_fev is active */
+	int rc_flushing;        /* inside the flush: a write left over waits */
+	struct event *rc_retry; /* next attempt */
+	struct event *rc_deadline; /* the oldest command's deadline */
+	struct event *rc_ping;     /* the idle check */
 	TAILQ_HEAD(redis_conn_cmds, redis_conn_cmd) rc_cmds; /* oldest first */
 	enum redis_conn_state rc_state;
 	int rc_reported; /* -1 nothing yet, 0 down, 1 up */
@@ -240,6 +243,27 @@ redis_conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		redisAsyncHandleWrite(c->rc_ac);
 }
 
+/* The commands queued during this turn of the loop, written in one go at
+ * its end (see redis_conn_add_write). */
+static void
+redis_conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_conn *c = redis_conn_cast(arg);
+
+	(void)fd;
+	(void)what;
+	c->rc_flush_queued = 0;
+	if (c->rc_ac == NULL)
+		return;
+	c->rc_flushing = 1;
+	redisAsyncHandleWrite(c->rc_ac);
+	c->rc_flushing = 0;
+}
+
+/* hiredis asks for reading after every read and every write; the read
+ * event is persistent, so once it is in the loop this costs nothing (a
+ * one-shot event would be taken out of epoll and put back around each
+ * reply: two epoll_ctl calls per reply). */
 static void
 redis_conn_add_read(void *arg)
 {
@@ -256,12 +280,30 @@ redis_conn_del_read(void *arg)
 	event_del(c->rc_rev);
 }
 
+/*
+ * hiredis asks for writing when a command is queued.  Rather than asking
+ * epoll whether the socket is writable (it nearly always is, and the
+ * interest costs an epoll_ctl to add and one to remove per batch, plus a
+ * turn of the loop), the commands of this turn are flushed at its end by
+ * an activated event without a socket, which also lets the commands of
+ * every request handled in this turn go out in one write.  Only what the
+ * socket did not take then (or a connection still being set up) waits for
+ * the socket's write event.
+ */
 static void
 redis_conn_add_write(void *arg)
 {
 	struct redis_conn *c = redis_conn_cast(arg);
 
-	event_add(c->rc_wev, NULL);
+	if (c->rc_flushing || c->rc_ac == NULL ||
+	    !(c->rc_ac->c.flags & REDIS_CONNECTED)) {
+		event_add(c->rc_wev, NULL);
+		return;
+	}
+	if (!c->rc_flush_queued) {
+		c->rc_flush_queued = 1;
+		event_active(c->rc_fev, EV_TIMEOUT, 0);
+	}
 }
 
 static void
@@ -281,17 +323,21 @@ redis_conn_ev_cleanup(void *arg)
 		event_free(c->rc_rev);
 	if (c->rc_wev != NULL)
 		event_free(c->rc_wev);
-	c->rc_rev = c->rc_wev = NULL;
+	if (c->rc_fev != NULL)
+		event_free(c->rc_fev);
+	c->rc_rev = c->rc_wev = c->rc_fev = NULL;
+	c->rc_flush_queued = 0;
 }
 
 static int
 redis_conn_attach(struct redis_conn *c, redisAsyncContext *ac)
 {
-	c->rc_rev =
-	    event_new(c->rc_base, ac->c.fd, EV_READ, redis_conn_read_cb, c);
-	c->rc_wev =
-	    event_new(c->rc_base, ac->c.fd, EV_WRITE, redis_conn_write_cb, c);
-	if (c->rc_rev == NULL || c->rc_wev == NULL) {
+	c->rc_rev = event_new(
+	    c->rc_base, ac->c.fd, EV_READ | EV_PERSIST, redis_conn_read_cb, c);
+	c->rc_wev = event_new(c->rc_base, ac->c.fd, EV_WRITE | EV_PERSIST,
+	    redis_conn_write_cb, c);
+	c->rc_fev = event_new(c->rc_base, -1, 0, redis_conn_flush_cb, c);
+	if (c->rc_rev == NULL || c->rc_wev == NULL || c->rc_fev == NULL) {
 		redis_conn_ev_cleanup(c);
 		return -1;
 	}

@@ -224,6 +224,12 @@ void oidc_request_cleanup(void *arg);
 void oidc_session_load(
     struct request_ctx *rq, void (*next)(struct request_ctx *));
 
+/* oidc_session_load for a request that uses only the session's identity
+ * block and times, never its claims or tokens: with a store across the
+ * network the cold part is not fetched (see session_load_hot_start). */
+void oidc_session_load_hot(
+    struct request_ctx *rq, void (*next)(struct request_ctx *));
+
 /* The 503 page for a request whose session the store could not give
  * (oidc_login.c).  Finishes the request. */
 void oidc_store_unavailable(struct request_ctx *rq);

@@ -717,8 +717,9 @@ oidc_session_load_done(void *arg, enum session_result r)
 	next(rq);
 }
 
-void
-oidc_session_load(struct request_ctx *rq, void (*next)(struct request_ctx *))
+static void
+oidc_session_load_with(
+    struct request_ctx *rq, void (*next)(struct request_ctx *), int hot_only)
 {
 	const struct config *cfg = rq->rq_cfg;
 	char cookie[COOKIE_MAX_VALUE];
@@ -738,8 +739,9 @@ oidc_session_load(struct request_ctx *rq, void (*next)(struct request_ctx *))
 		return;
 	}
 	request_cleanup_add(rq, oidc_session_cleanup, rq);
-	r = session_load_start(rq->rq_worker->w_reader, cookie, time(NULL), cfg,
-	    &rq->rq_session, oidc_session_load_done, rq, &rq->rq_store_op);
+	r = (hot_only ? session_load_hot_start : session_load_start)(
+	    rq->rq_worker->w_reader, cookie, time(NULL), cfg, &rq->rq_session,
+	    oidc_session_load_done, rq, &rq->rq_store_op);
 	if (r == SESSION_PENDING) {
 		OPENSSL_cleanse(cookie, sizeof(cookie));
 		rq->rq_resume = next;
@@ -749,6 +751,19 @@ oidc_session_load(struct request_ctx *rq, void (*next)(struct request_ctx *))
 	oidc_session_loaded(rq, cookie, r);
 	OPENSSL_cleanse(cookie, sizeof(cookie));
 	next(rq);
+}
+
+void
+oidc_session_load(struct request_ctx *rq, void (*next)(struct request_ctx *))
+{
+	oidc_session_load_with(rq, next, 0);
+}
+
+void
+oidc_session_load_hot(
+    struct request_ctx *rq, void (*next)(struct request_ctx *))
+{
+	oidc_session_load_with(rq, next, 1);
 }
 
 void

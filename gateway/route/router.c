@@ -432,6 +432,17 @@ router_action(const struct config *cfg, const struct policy_route *route)
 	                            : POLICY_ACTION_ANONYMOUS;
 }
 
+/* Whether a signed-in request on route needs the session's cold part:
+ * its claims (criteria to evaluate, and the deny page that names the
+ * user) or its tokens (forwarded, and refreshed).  Everything else uses
+ * the identity block and the times, which the hot part holds. */
+static int
+router_needs_cold(const struct config *cfg, const struct policy_route *route)
+{
+	return cfg->cf_forward_access_token ||
+	    (route != NULL && policy_route_has_criteria(route));
+}
+
 void
 router_route(struct request_ctx *rq)
 {
@@ -461,12 +472,15 @@ router_route(struct request_ctx *rq)
 		 * that cannot answer) is just no identity.  The client's own
 		 * identity headers are dropped either way. */
 		if (route != NULL && policy_route_identity(route))
-			oidc_session_load(rq, router_allow);
+			oidc_session_load_hot(rq, router_allow);
 		else
 			router_allow(rq);
 		return;
 	case POLICY_ACTION_SIGNED_IN:
-		oidc_session_load(rq, router_signed_in_loaded);
+		if (router_needs_cold(cfg, route))
+			oidc_session_load(rq, router_signed_in_loaded);
+		else
+			oidc_session_load_hot(rq, router_signed_in_loaded);
 		return;
 	case POLICY_ACTION_BEARER:
 		bearer_check(rq);

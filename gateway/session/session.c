@@ -608,6 +608,11 @@ session_cold_load(struct session *s)
 		return 0;
 	if (s->se_cold == SESSION_COLD_GONE)
 		return -1;
+	/* A store across the network answers on the event loop, never
+	 * inside this call: a session loaded hot-only from it has no cold
+	 * part to read here (see session_load_hot_start). */
+	if (store_reader_async(s->se_reader))
+		return -1;
 	memset(&sg, 0, sizeof(sg));
 	sg.sg_s = s;
 	rc = session_get(s->se_reader, s->se_key, time(NULL), STORE_COLD,
@@ -1006,10 +1011,20 @@ session_op_started(struct session_op *op, int rc, struct session_op **out)
 	return r;
 }
 
-enum session_result
-session_load_start(struct store_reader *reader, const char *cookie, time_t now,
-    const struct config *cfg, struct session **out, session_done_fn *done,
-    void *arg, struct session_op **opp)
+/* A hot-only load's get: the hot part's callback on the op's get. */
+static int
+session_hot_op_cb(void *arg, const unsigned char *hot, size_t hotlen,
+    const unsigned char *cold, size_t coldlen)
+{
+	struct session_op *op = session_op_cast(arg);
+
+	return session_hot_cb(&op->so_get, hot, hotlen, cold, coldlen);
+}
+
+static enum session_result
+session_load_begin(struct store_reader *reader, const char *cookie, time_t now,
+    const struct config *cfg, int flags, struct session **out,
+    session_done_fn *done, void *arg, struct session_op **opp)
 {
 	struct session_op *op;
 	enum session_result r;
@@ -1031,9 +1046,28 @@ session_load_start(struct store_reader *reader, const char *cookie, time_t now,
 	op->so_out = out;
 	op->so_cfg = cfg;
 	op->so_now = now;
-	rc = store_async_get(reader, op->so_key, now, STORE_COLD,
-	    session_both_cb, session_op_done_cb, op, &op->so_store);
+	rc = store_async_get(reader, op->so_key, now, flags,
+	    (flags & STORE_COLD) ? session_both_cb : session_hot_op_cb,
+	    session_op_done_cb, op, &op->so_store);
 	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_load_start(struct store_reader *reader, const char *cookie, time_t now,
+    const struct config *cfg, struct session **out, session_done_fn *done,
+    void *arg, struct session_op **opp)
+{
+	return session_load_begin(
+	    reader, cookie, now, cfg, STORE_COLD, out, done, arg, opp);
+}
+
+enum session_result
+session_load_hot_start(struct store_reader *reader, const char *cookie,
+    time_t now, const struct config *cfg, struct session **out,
+    session_done_fn *done, void *arg, struct session_op **opp)
+{
+	return session_load_begin(
+	    reader, cookie, now, cfg, 0, out, done, arg, opp);
 }
 
 enum session_result

@@ -209,7 +209,8 @@ int session_store_ready(struct store_reader *r);
  *
  * With Redis a load or reload reads both parts at once (one round trip),
  * so the claims and tokens of the session are there without another
- * read; the lazy cold read of the synchronous functions never happens.
+ * read; the lazy cold read of the synchronous functions never happens
+ * (except after session_load_hot_start, below).
  */
 typedef void session_done_fn(void *arg, enum session_result r);
 struct session_op;
@@ -217,6 +218,18 @@ struct session_op;
 /* session_load: *out (which must stay valid until done) is set before
  * done runs. */
 enum session_result session_load_start(struct store_reader *reader,
+    const char *cookie, time_t now, const struct config *cfg,
+    struct session **out, session_done_fn *done, void *arg,
+    struct session_op **op);
+
+/* session_load_start reading only the hot part from a store across the
+ * network (Redis), for a request that uses only the identity block and
+ * the times (no claims, no tokens): the sealed tokens and the claims
+ * then do not travel on every request.  With such a store,
+ * session_claims and session_open_tokens find nothing afterwards (NULL,
+ * -1): the lazy read cannot cross the network.  With LMDB it is
+ * session_load_start (the cold part stays readable lazily). */
+enum session_result session_load_hot_start(struct store_reader *reader,
     const char *cookie, time_t now, const struct config *cfg,
     struct session **out, session_done_fn *done, void *arg,
     struct session_op **op);
