@@ -18,6 +18,7 @@
 #include "route/headers.h"
 #include "route/router.h"
 #include "route/upstream.h"
+#include "route/upstream_named.h"
 #include "route/websocket.h"
 #include "server.h"
 #include "session/cookie.h"
@@ -28,6 +29,7 @@ const struct config_module *const config_modules_list[] = {
     &tls_config_module,
     &metrics_server_config_module,
     &upstream_config_module,
+    &upstream_named_config_module,
     &websocket_config_module,
     &headers_config_module,
     &router_config_module,

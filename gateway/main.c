@@ -12,6 +12,7 @@
 #include "http/tls.h"
 #include "oidc/http_client.h"
 #include "oidc/oidc.h"
+#include "route/upstream_named.h"
 #include "server.h"
 #include "session/session.h"
 #include "session/session_config.h"
@@ -55,6 +56,8 @@ main_check(const char *file, const struct config *cfg, int online)
 	const char *warning;
 	int rc, bad = 0;
 
+	/* Not an error: it costs nothing, and a route for it may come. */
+	upstream_named_warn_unused(cfg, stderr);
 	/* The certificate was read and matched with its key by the file's
 	 * checks; one that has expired (or is not valid yet) still loads,
 	 * as a renewal may be on its way, but browsers refuse it. */

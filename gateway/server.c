@@ -1202,9 +1202,9 @@ server_reload(void)
 	server_gen_cur = sg;
 	server_gen_release(cur);
 	log_info("reload: configuration %u in force: %zu routes, upstream "
-	         "%s; configurations held=%d",
+	         "%s (and %zu named); configurations held=%d",
 	    sg->sg_id, policy_table_count(nc->cf_routes),
-	    nc->cf_upstream.cu_hostport,
+	    nc->cf_upstream.cu_hostport, nc->cf_nupstreams,
 	    __atomic_load_n(&server_gens_live, __ATOMIC_RELAXED));
 }
 

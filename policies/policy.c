@@ -27,6 +27,7 @@ policy_route_free(struct policy_route *r)
 	for (i = 0; i < r->pr_ncrits; i++)
 		policy_crit_cleanup(&r->pr_crits[i]);
 	free(r->pr_crits);
+	free(r->pr_upstream);
 	free(r);
 }
 
@@ -126,6 +127,25 @@ policy_table_set_tag(struct policy_table *t, size_t i, int tag)
 {
 	if (i < t->pt_nroutes)
 		t->pt_routes[i]->pr_tag = tag;
+}
+
+const char *
+policy_route_upstream(const struct policy_route *r)
+{
+	return r->pr_upstream;
+}
+
+int
+policy_route_upstream_index(const struct policy_route *r)
+{
+	return r->pr_upstream_index;
+}
+
+void
+policy_table_set_upstream_index(struct policy_table *t, size_t i, int index)
+{
+	if (i < t->pt_nroutes)
+		t->pt_routes[i]->pr_upstream_index = index;
 }
 
 int

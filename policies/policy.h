@@ -109,6 +109,11 @@ const struct policy_route *policy_table_route(
  *             the request carries a valid session; by default a valid
  *             session's identity headers go along (never a token, never
  *             a refresh or a redirect).
+ *   OPTIONS   KEY=VALUE words that end the line, after the criteria (and
+ *             after identity=off), each at most once:
+ *             upstream=NAME  the named upstream the request goes to
+ *             (letters, digits, '-', '_'); not on a deny route.  Whether
+ *             NAME exists is the caller's check.
  *   Note: "email" is mutable and, for multi-tenant apps, set by other
  *   tenants; combine email: with tenant: (entra.md 3.4).
  */
@@ -151,6 +156,13 @@ int policy_route_line(const struct policy_route *r);
  * is being built, before any worker reads it. */
 int policy_route_tag(const struct policy_route *r);
 void policy_table_set_tag(struct policy_table *t, size_t i, int tag);
+/* The route's upstream=NAME (borrowed), or NULL: the default upstream. */
+const char *policy_route_upstream(const struct policy_route *r);
+/* A number the table's owner keeps for that upstream (gatehouse: 0 the
+ * default, i the i-th named one), 0 until set; set like the tag. */
+int policy_route_upstream_index(const struct policy_route *r);
+void policy_table_set_upstream_index(
+    struct policy_table *t, size_t i, int index);
 /* 1 if the route has criteria at all (else its verdict needs no claims). */
 int policy_route_has_criteria(const struct policy_route *r);
 /* 1 if an "allow anonymous" route forwards a valid session's identity

@@ -63,8 +63,10 @@ struct policy_route {
 	struct policy_crit *pr_crits; /* sorted by kind, then claim name */
 	size_t pr_ncrits;
 	int pr_has_groups;
-	int pr_identity_off; /* identity=off: no identity on anonymous */
-	int pr_tag;          /* the caller's number (policy_table_set_tag) */
+	int pr_identity_off;   /* identity=off: no identity on anonymous */
+	int pr_tag;            /* the caller's number (policy_table_set_tag) */
+	char *pr_upstream;     /* upstream=NAME, or NULL for the default */
+	int pr_upstream_index; /* the caller's number for it */
 };
 
 struct policy_table {

@@ -115,6 +115,75 @@ policy_parse_action(
 	return policy_parse_criteria(r, words + 1, n - 1, err);
 }
 
+/*
+ * Options that end a route line as KEY=VALUE words, one row each.  No
+ * criterion reads as one: a criterion's kind ends in ':' before any '='
+ * (claim:a=b), and identity=off belongs to the action, before them.
+ */
+struct policy_option {
+	const char *po_key;
+	int (*po_parse)(struct policy_route *, const char *, struct gh_error *);
+};
+
+static int
+policy_option_upstream(
+    struct policy_route *r, const char *value, struct gh_error *err)
+{
+	/* Which names exist is the configuration's to say, not the table's:
+	 * the caller checks each one against its upstreams. */
+	if (r->pr_upstream != NULL || *value == '\0') {
+		gh_error_set(err, "route_bad_option",
+		    *value == '\0' ? "upstream= needs a name"
+		                   : "upstream= is given twice");
+		return -1;
+	}
+	r->pr_upstream = strdup(value);
+	if (r->pr_upstream == NULL) {
+		gh_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct policy_option policy_options[] = {
+    {"upstream", policy_option_upstream},
+};
+
+/* The option word sets, or NULL when it is not one. */
+static const struct policy_option *
+policy_option_find(const char *word)
+{
+	const char *eq = strchr(word, '=');
+	size_t i;
+
+	if (eq == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(policy_options) / sizeof(policy_options[0]); i++)
+		if (strlen(policy_options[i].po_key) == (size_t)(eq - word) &&
+		    strncmp(policy_options[i].po_key, word, eq - word) == 0)
+			return &policy_options[i];
+	return NULL;
+}
+
+/* Parse the options that end words[0..n), from the last one back.
+ * Returns how many words come before them, or -1 with err set. */
+static int
+policy_parse_options(
+    struct policy_route *r, char **words, int n, struct gh_error *err)
+{
+	const struct policy_option *o;
+
+	while (n > 0) {
+		o = policy_option_find(words[n - 1]);
+		if (o == NULL)
+			break;
+		if (o->po_parse(r, strchr(words[n - 1], '=') + 1, err) == -1)
+			return -1;
+		n--;
+	}
+	return n;
+}
+
 static int
 policy_table_append(struct policy_table *t, struct policy_route *r)
 {
@@ -139,7 +208,7 @@ policy_route_add(
 {
 	struct policy_route *r = NULL;
 	char *buf = NULL, *words[POLICY_MAX_WORDS];
-	int n, w = 0;
+	int n, w = 0, opts;
 
 	buf = strdup(text);
 	r = calloc(1, sizeof(*r));
@@ -168,6 +237,10 @@ policy_route_add(
 	if (policy_pattern_compile(&r->pr_pat, words[w], err) == -1)
 		goto fail;
 	w++;
+	opts = policy_parse_options(r, words + w, n - w, err);
+	if (opts == -1)
+		goto fail;
+	n = w + opts;
 	if (w == n) {
 		gh_error_set(err, "route_no_action",
 		    "missing action after the pattern (allow, deny or bearer)");
@@ -175,6 +248,11 @@ policy_route_add(
 	}
 	if (policy_parse_action(r, words + w, n - w, err) == -1)
 		goto fail;
+	if (r->pr_action == POLICY_ACTION_DENY && r->pr_upstream != NULL) {
+		gh_error_set(err, "route_bad_option",
+		    "upstream= on a deny route: nothing is forwarded");
+		goto fail;
+	}
 	if (policy_table_append(t, r) == -1) {
 		gh_error_set(err, "nomem", "out of memory");
 		goto fail;
@@ -248,8 +326,8 @@ policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 /* Sorted by name: looked up with bsearch. */
 static const struct config_key policy_keys[] = {
     {"route", policy_config_route, 0, NULL,
-        "Access policy: [METHODS] PATTERN ACTION [CRITERIA...]; first "
-        "match wins, no match is denied.",
+        "Access policy: [METHODS] PATTERN ACTION [CRITERIA...] "
+        "[upstream=NAME]; first match wins, no match is denied.",
         CONFIG_MULTI},
     {"route_case_insensitive", config_parse_bool,
         offsetof(struct config, cf_route_case_insensitive), "off",

@@ -102,6 +102,28 @@ config_key_cmp(const void *a, const void *b)
 	return strcmp(name, k->ck_name);
 }
 
+/* The CONFIG_PREFIX key whose family holds name ("upstream.api" is one
+ * of "upstream.NAME"), or NULL.  Only dotted names get here. */
+static const struct config_key *
+config_key_find_prefix(const char *name)
+{
+	const struct config_module *const *m;
+	const struct config_key *k;
+	const char *dot = strchr(name, '.');
+	size_t j;
+
+	if (dot == NULL)
+		return NULL;
+	for (m = config_modules_list; *m != NULL; m++)
+		for (j = 0; j < (*m)->cm_nkeys; j++) {
+			k = &(*m)->cm_keys[j];
+			if ((k->ck_flags & CONFIG_PREFIX) &&
+			    strncmp(k->ck_name, name, dot - name + 1) == 0)
+				return k;
+		}
+	return NULL;
+}
+
 const struct config_key *
 config_key_find(const char *name)
 {
@@ -115,7 +137,7 @@ config_key_find(const char *name)
 		if (k != NULL)
 			return k;
 	}
-	return NULL;
+	return config_key_find_prefix(name);
 }
 
 void
@@ -663,7 +685,8 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 	/* The file names the key itself; .env and the environment are named
 	 * by their variable in the message's prefix already. */
 	const char *label = cp->cp_src == CONFIG_SRC_FILE ? name : NULL;
-	int prev;
+	char *named = NULL;
+	int prev, rc;
 
 	k = config_key_find(name);
 	if (k == NULL) {
@@ -705,7 +728,18 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 		}
 		return;
 	}
-	if (k->ck_parse(cfg, k, value, cp->cp_line, &errstr) == -1) {
+	if (k->ck_flags & CONFIG_PREFIX) {
+		/* The family's parser needs the word after the dot too. */
+		if (asprintf(&named, "%s %s", strchr(name, '.') + 1, value) ==
+		    -1) {
+			config_error(cp, "%s: out of memory", name);
+			return;
+		}
+	}
+	rc = k->ck_parse(
+	    cfg, k, named != NULL ? named : value, cp->cp_line, &errstr);
+	free(named);
+	if (rc == -1) {
 		config_mark_failed(cp, k);
 		/* Secrets are never echoed back, even when malformed, nor
 		 * a value that may carry a password (user:pass@host). */
@@ -905,6 +939,8 @@ config_apply_env_key(const struct config_key *k, void *arg)
 	snprintf(name, sizeof(name), "GATEHOUSE_%s", k->ck_name);
 	for (i = 10; name[i] != '\0'; i++)
 		name[i] = (char)toupper((unsigned char)name[i]);
+	if (k->ck_flags & CONFIG_PREFIX)
+		return; /* no variable name holds the family's '.' */
 	v = getenv(name);
 	if (v == NULL)
 		return;

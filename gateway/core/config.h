@@ -52,6 +52,10 @@ typedef void config_free_fn(struct config *cfg);
 #define CONFIG_TEXT                                                            \
 	0x08 /* words for people (a product name): any                         \
 	        text, "<...>" included, is a real value */
+/* A family of keys: ck_name "upstream.NAME" stands for every key
+ * "upstream.<word>"; its parser is given "<word> <value>".  Read from the
+ * file only (an environment variable cannot hold the '.'). */
+#define CONFIG_PREFIX 0x10
 
 struct config_key {
 	const char *ck_name;
@@ -110,6 +114,12 @@ struct config_upstream {
 	 * (upstream_resolve), before the workers use it */
 	struct sockaddr_storage cu_addr;
 	socklen_t cu_addrlen;
+	/* named upstreams (upstream.NAME) only */
+	char *cu_name; /* NULL for the default upstream */
+	int cu_line;   /* the line that names it */
+	int cu_failed; /* its URL was refused: routes naming it get no
+	                * second error */
+	int cu_used;   /* some route names it (set by the check) */
 };
 
 /*
@@ -143,7 +153,9 @@ struct config {
 	int cf_drain_timeout;  /* seconds */
 
 	/* proxy */
-	struct config_upstream cf_upstream;
+	struct config_upstream cf_upstream;   /* the default upstream */
+	struct config_upstream *cf_upstreams; /* upstream.NAME, file order */
+	size_t cf_nupstreams;
 	int cf_upstream_timeout;         /* seconds */
 	int cf_upstream_connect_timeout; /* seconds */
 	int cf_upstream_keepalive;       /* idle connections kept per worker */

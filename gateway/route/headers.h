@@ -91,13 +91,13 @@ size_t headers_u64(char *buf, uint64_t v);
 /*
  * Append the request head's header lines for the upstream to `w`:
  * the client's headers less hop-by-hop and owned ones, then the identity
- * block (rq_upstream_hdrs when set, else the session's), Host,
- * X-Forwarded-For/-Proto/-Host (taken from the client only when
- * rq_peer_trusted), X-Request-Id and Content-Length: body_len (when there
- * is a body, or the method has one).  Returns 0, or -1
- * when a client header is unusable (the caller answers 400).
+ * block (rq_upstream_hdrs when set, else the session's), Host: upstream_host
+ * (the upstream's, borrowed), X-Forwarded-For/-Proto/-Host (taken from the
+ * client only when rq_peer_trusted), X-Request-Id and Content-Length: body_len
+ * (when there is a body, or the method has one).  Returns 0, or -1 when a
+ * client header is unusable (the caller answers 400).
  */
 int headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
-    int64_t body_len, int has_body);
+    const char *upstream_host, int64_t body_len, int has_body);
 
 #endif

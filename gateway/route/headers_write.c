@@ -136,7 +136,7 @@ headers_cookie_filtered(
 
 int
 headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
-    int64_t body_len, int has_body)
+    const char *upstream_host, int64_t body_len, int has_body)
 {
 	const struct config *cfg = rq->rq_cfg;
 	const struct http1_req *in = rq->rq_hreq;
@@ -190,8 +190,8 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 		ident = rq->rq_session->se_ident;
 	if (ident != NULL)
 		headers_writer_add(w, ident, strlen(ident));
-	headers_writer_field(w, "Host", 4, cfg->cf_upstream.cu_hostport,
-	    strlen(cfg->cf_upstream.cu_hostport));
+	headers_writer_field(
+	    w, "Host", 4, upstream_host, strlen(upstream_host));
 	headers_writer_add(w, "X-Forwarded-For: ", 17);
 	if (xff != NULL && headers_value_ok(xff)) {
 		headers_writer_add(w, xff, strlen(xff));

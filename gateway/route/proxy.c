@@ -22,6 +22,7 @@
 #include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "policy.h"
 #include "route/headers.h"
 #include "route/proxy.h"
 #include "route/tunnel.h"
@@ -251,7 +252,11 @@ proxy_forward(struct request_ctx *rq)
 	default:
 		break;
 	}
-	uc = upstream_conn_get(rq->rq_gen->wg_pool);
+	/* The route's upstream (upstream=NAME), in the request's own
+	 * generation; a WebSocket tunnel keeps the connection it gets. */
+	uc = upstream_conn_get(upstream_pool_pick(rq->rq_gen->wg_pool,
+	    rq->rq_route != NULL ? policy_route_upstream_index(rq->rq_route)
+	                         : 0));
 	if (uc == NULL) {
 		metrics_upstream_error(errno == ECONNREFUSED
 		        ? "connection refused"

@@ -109,6 +109,11 @@ struct upstream_pool {
 	uint32_t pp_magic;
 	struct event_base *pp_base;
 	const struct config *pp_cfg;
+	const struct config_upstream *pp_up; /* in pp_cfg: where it goes */
+	/* The default upstream's pool holds the named upstreams' (in
+	 * cf_upstreams order), so a generation's pools come and go as one. */
+	struct upstream_pool **pp_named;
+	size_t pp_nnamed;
 	TAILQ_HEAD(, upstream_conn) pp_idle;
 	int pp_nidle;
 	int pp_retired; /* a reload replaced it: keep nothing idle */
@@ -142,21 +147,25 @@ struct upstream_conn {
 
 /* Resolved once in the main thread; read-only in the workers. */
 
-static int
-upstream_parse_key(struct config *cfg, const struct config_key *key,
-    const char *value, int line, const char **errstr)
+void
+upstream_url_cleanup(struct config_upstream *up)
 {
-	struct config_upstream *up = &cfg->cf_upstream;
-	char *host = NULL, *path = NULL, *p;
-	int https, port;
-
-	(void)line;
-	(void)key;
 	free(up->cu_host);
 	free(up->cu_unix);
 	free(up->cu_prefix);
 	free(up->cu_hostport);
+	free(up->cu_name);
 	memset(up, 0, sizeof(*up));
+}
+
+int
+upstream_url_parse(
+    struct config_upstream *up, const char *value, const char **errstr)
+{
+	char *host = NULL, *path = NULL, *p;
+	int https, port;
+
+	upstream_url_cleanup(up);
 	if (strncmp(value, "unix:", 5) == 0) {
 		const char *sock = value + 5, *colon = strstr(sock, ":/");
 
@@ -211,21 +220,25 @@ upstream_parse_key(struct config *cfg, const struct config_key *key,
 	return 0;
 }
 
+static int
+upstream_parse_key(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	(void)line;
+	(void)key;
+	return upstream_url_parse(&cfg->cf_upstream, value, errstr);
+}
+
 static void
 upstream_config_free(struct config *cfg)
 {
-	struct config_upstream *up = &cfg->cf_upstream;
-
-	free(up->cu_host);
-	free(up->cu_unix);
-	free(up->cu_prefix);
-	free(up->cu_hostport);
+	upstream_url_cleanup(&cfg->cf_upstream);
 }
 
-int
-upstream_resolve(struct config *cfg)
+/* Resolve one upstream's address into it. */
+static int
+upstream_resolve_one(struct config_upstream *up)
 {
-	struct config_upstream *up = &cfg->cf_upstream;
 	struct addrinfo hints, *res = NULL;
 	char port[8];
 	int rc;
@@ -247,12 +260,30 @@ upstream_resolve(struct config *cfg)
 	snprintf(port, sizeof(port), "%d", up->cu_port);
 	rc = getaddrinfo(up->cu_host, port, &hints, &res);
 	if (rc != 0) {
-		log_warnx("upstream %s: %s", up->cu_host, gai_strerror(rc));
+		if (up->cu_name != NULL)
+			log_warnx("upstream.%s %s: %s", up->cu_name,
+			    up->cu_host, gai_strerror(rc));
+		else
+			log_warnx(
+			    "upstream %s: %s", up->cu_host, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(&up->cu_addr, res->ai_addr, res->ai_addrlen);
 	up->cu_addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+	return 0;
+}
+
+int
+upstream_resolve(struct config *cfg)
+{
+	size_t i;
+
+	if (upstream_resolve_one(&cfg->cf_upstream) == -1)
+		return -1;
+	for (i = 0; i < cfg->cf_nupstreams; i++)
+		if (upstream_resolve_one(&cfg->cf_upstreams[i]) == -1)
+			return -1;
 	return 0;
 }
 static struct upstream_conn *
@@ -282,8 +313,10 @@ upstream_read_off(struct upstream_conn *uc)
 		event_del(uc->uc_rev);
 }
 
-struct upstream_pool *
-upstream_pool_new(struct event_base *base, const struct config *cfg)
+/* One upstream's pool, without named ones. */
+static struct upstream_pool *
+upstream_pool_one(struct event_base *base, const struct config *cfg,
+    const struct config_upstream *up)
 {
 	struct upstream_pool *pool;
 
@@ -293,6 +326,7 @@ upstream_pool_new(struct event_base *base, const struct config *cfg)
 	pool->pp_magic = UPSTREAM_POOL_MAGIC;
 	pool->pp_base = base;
 	pool->pp_cfg = cfg;
+	pool->pp_up = up;
 	TAILQ_INIT(&pool->pp_idle);
 	pool->pp_chunk = evbuffer_new();
 	if (pool->pp_chunk == NULL) {
@@ -300,6 +334,39 @@ upstream_pool_new(struct event_base *base, const struct config *cfg)
 		return NULL;
 	}
 	return pool;
+}
+
+struct upstream_pool *
+upstream_pool_new(struct event_base *base, const struct config *cfg)
+{
+	struct upstream_pool *pool;
+	size_t i;
+
+	pool = upstream_pool_one(base, cfg, &cfg->cf_upstream);
+	if (pool == NULL || cfg->cf_nupstreams == 0)
+		return pool;
+	pool->pp_named = calloc(cfg->cf_nupstreams, sizeof(*pool->pp_named));
+	if (pool->pp_named == NULL)
+		goto fail;
+	for (i = 0; i < cfg->cf_nupstreams; i++) {
+		pool->pp_named[i] =
+		    upstream_pool_one(base, cfg, &cfg->cf_upstreams[i]);
+		if (pool->pp_named[i] == NULL)
+			goto fail;
+		pool->pp_nnamed++;
+	}
+	return pool;
+fail:
+	upstream_pool_free(pool);
+	return NULL;
+}
+
+struct upstream_pool *
+upstream_pool_pick(struct upstream_pool *pool, int index)
+{
+	if (index <= 0 || (size_t)index > pool->pp_nnamed)
+		return pool;
+	return pool->pp_named[index - 1];
 }
 
 static void
@@ -334,8 +401,13 @@ upstream_pool_free(struct upstream_pool *pool)
 {
 	struct upstream_conn *uc;
 
+	size_t i;
+
 	if (pool == NULL)
 		return;
+	for (i = 0; i < pool->pp_nnamed; i++)
+		upstream_pool_free(pool->pp_named[i]);
+	free(pool->pp_named);
 	while ((uc = TAILQ_FIRST(&pool->pp_idle)) != NULL)
 		upstream_conn_free(uc);
 	evbuffer_free(pool->pp_chunk);
@@ -347,7 +419,10 @@ void
 upstream_pool_retire(struct upstream_pool *pool)
 {
 	struct upstream_conn *uc;
+	size_t i;
 
+	for (i = 0; i < pool->pp_nnamed; i++)
+		upstream_pool_retire(pool->pp_named[i]);
 	/* Its idle connections close now; those in use close when their
 	 * exchange ends, so the old upstream drains. */
 	pool->pp_retired = 1;
@@ -374,7 +449,7 @@ upstream_conn_connect(struct upstream_pool *pool)
 		return NULL;
 	uc->uc_magic = UPSTREAM_CONN_MAGIC;
 	uc->uc_pool = pool;
-	uc->uc_fd = socket(pool->pp_cfg->cf_upstream.cu_addr.ss_family,
+	uc->uc_fd = socket(pool->pp_up->cu_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (uc->uc_fd == -1)
 		goto fail;
@@ -389,15 +464,14 @@ upstream_conn_connect(struct upstream_pool *pool)
 	if (uc->uc_rev == NULL || uc->uc_wev == NULL || uc->uc_tev == NULL ||
 	    uc->uc_in == NULL || uc->uc_out == NULL)
 		goto fail;
-	if (pool->pp_cfg->cf_upstream.cu_addr.ss_family != AF_UNIX) {
+	if (pool->pp_up->cu_addr.ss_family != AF_UNIX) {
 		int one = 1;
 
 		(void)setsockopt(
 		    uc->uc_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	if (connect(uc->uc_fd,
-	        (struct sockaddr *)&pool->pp_cfg->cf_upstream.cu_addr,
-	        pool->pp_cfg->cf_upstream.cu_addrlen) == 0) {
+	if (connect(uc->uc_fd, (struct sockaddr *)&pool->pp_up->cu_addr,
+	        pool->pp_up->cu_addrlen) == 0) {
 		uc->uc_state = UC_IDLE;
 		return uc;
 	}
@@ -470,7 +544,8 @@ upstream_send(struct upstream_conn *uc, struct request_ctx *rq,
 	struct headers_writer w;
 	struct evbuffer *body = request_body(rq);
 	size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
-	const char *prefix = cfg->cf_upstream.cu_prefix;
+	const struct config_upstream *up = uc->uc_pool->pp_up;
+	const char *prefix = up->cu_prefix;
 	int has_body = strcmp(rq->rq_method, "POST") == 0 ||
 	    strcmp(rq->rq_method, "PUT") == 0 ||
 	    strcmp(rq->rq_method, "PATCH") == 0;
@@ -495,7 +570,7 @@ upstream_send(struct upstream_conn *uc, struct request_ctx *rq,
 	headers_writer_add(&w, prefix, strlen(prefix));
 	headers_writer_add(&w, rq->rq_path, strlen(rq->rq_path));
 	headers_writer_add(&w, " HTTP/1.1\r\n", 11);
-	headers_upstream_request(rq, &w, len, has_body);
+	headers_upstream_request(rq, &w, up->cu_hostport, len, has_body);
 	headers_writer_end(&w);
 	if (!(uc->uc_flags & UC_BODY_STREAMING) && blen > 0)
 		evbuffer_add_buffer_reference(uc->uc_out, body);
@@ -570,8 +645,15 @@ upstream_fail(struct upstream_conn *uc, int status, const char *why)
 	struct request_ctx *rq = uc->uc_rq;
 	const struct upstream_handler *h = uc->uc_h;
 
-	log_warnx("upstream_error id=%s state=%d reason=\"%s\"", rq->rq_id,
-	    (int)uc->uc_state, why);
+	/* A named upstream is said; the default one's line is as it was. */
+	if (uc->uc_pool->pp_up->cu_name != NULL)
+		log_warnx("upstream_error id=%s state=%d reason=\"%s\" "
+		          "upstream=%s",
+		    rq->rq_id, (int)uc->uc_state, why,
+		    uc->uc_pool->pp_up->cu_name);
+	else
+		log_warnx("upstream_error id=%s state=%d reason=\"%s\"",
+		    rq->rq_id, (int)uc->uc_state, why);
 	metrics_upstream_error(why);
 	uc->uc_rq = NULL;
 	rq->rq_upconn = NULL;

@@ -24,19 +24,42 @@ struct upstream_conn;
 extern const struct config_module upstream_config_module;
 
 /*
- * Resolve the upstream address of cfg into it, once per configuration (at
- * start-up, and for a new one on SIGHUP); main thread, before any worker
- * uses cfg.  Returns 0 or -1 (logged).
+ * Parse an upstream URL (http://host:port[/prefix] or
+ * unix:/path[:/prefix]) into up, after releasing what up held.  Returns 0,
+ * or -1 with *errstr set to a static message.  Main thread.
+ */
+int upstream_url_parse(
+    struct config_upstream *up, const char *value, const char **errstr);
+/* Release what up holds (its name too) and zero it. */
+void upstream_url_cleanup(struct config_upstream *up);
+
+/*
+ * Resolve the address of every upstream of cfg (the default and the
+ * named ones) into it, once per configuration (at start-up, and for a
+ * new one on SIGHUP); main thread, before any worker uses cfg.  Returns 0
+ * or -1 (logged).
  */
 int upstream_resolve(struct config *cfg);
 
-/* A worker's pool (new); upstream_pool_free(NULL) is a no-op. */
+/*
+ * A worker's pools for cfg (new): the default upstream's, which holds one
+ * for each named upstream (upstream_pool_pick); upstream_pool_free(NULL)
+ * is a no-op, and frees the named pools with it.
+ */
 struct upstream_pool *upstream_pool_new(
     struct event_base *base, const struct config *cfg);
 void upstream_pool_free(struct upstream_pool *pool);
 
-/* A reload replaced pool: close its idle connections now, and each one in
- * use once its exchange ends (none goes back to it).  Worker thread. */
+/*
+ * The pool a route's upstream index (policy_route_upstream_index: 0 the
+ * default, i the i-th of cf_upstreams) goes to, borrowed from pool (the
+ * default's, from upstream_pool_new).  Worker thread.
+ */
+struct upstream_pool *upstream_pool_pick(struct upstream_pool *pool, int index);
+
+/* A reload replaced pool (and its named ones): close their idle
+ * connections now, and each one in use once its exchange ends (none goes
+ * back to it).  Worker thread. */
 void upstream_pool_retire(struct upstream_pool *pool);
 
 /*

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: ISC
 """A real HTTP/1.1 upstream for the integration tests.
 
-Run: upstream.py --port-file F [--unix PATH].  Standard library only.  Each
+Run: upstream.py --port-file F [--unix PATH] [--name NAME].  Standard library only.  Each
 path is a behaviour a test needs (echo, big bodies, chunked, close-delimited,
 slow, reset, hop-by-hop headers, trailers); /stats counts connections so a
-test can see the keep-alive pool at work.
+test can see the keep-alive pool at work.  With --name, every echo and
+/stats say which upstream answered (several upstreams in one test).
 """
 import argparse
 import hashlib
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 STATS = {"connections": 0, "requests": 0}
+NAME = None
 LOCK = threading.Lock()
 BLOCK = bytes(range(256)) * 4096  # 1 MiB pattern
 
@@ -89,6 +91,7 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "headers": [[k, v] for k, v in self.headers.items()],
             "body_len": n,
+            "upstream": NAME,
             # Before the digest: tests find echoes by their last member.
             "port": self.server.server_address[1]
             if isinstance(self.server.server_address, tuple) else None,
@@ -97,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def p_stats(self):
         with LOCK:
-            self.send_json(dict(STATS))
+            self.send_json(dict(STATS, upstream=NAME))
 
     def p_bytes(self):
         n = int(self.q("n", "0"))
@@ -263,7 +266,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--unix")
+    ap.add_argument("--name")
     a = ap.parse_args()
+    global NAME
+    NAME = a.name
     if a.unix:
         srv = UnixServer(a.unix, Handler)
         port = 0

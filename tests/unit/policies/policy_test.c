@@ -81,6 +81,15 @@ static const struct {
     {"/x allow anonymous identity=maybe", "route_bad_criteria", "identity"},
     {"/x allow anonymous identity=off role:a", "route_bad_criteria",
         "stand alone"},
+    {"/api/* allow authenticated upstream=api", NULL, NULL},
+    {"/a allow anonymous identity=off upstream=a-1", NULL, NULL},
+    {"GET /b bearer scope:x claim:upstream=y upstream=b", NULL, NULL},
+    {"/x allow role:a upstream=", "route_bad_option", "needs a name"},
+    {"/x allow role:a upstream=a upstream=b", "route_bad_option", "twice"},
+    {"/x deny upstream=a", "route_bad_option", "deny"},
+    {"/x upstream=a", "route_no_action", "missing action"},
+    {"/x allow anonymous upstream=a identity=off", "route_bad_criteria",
+        "stand alone"},
     {"/x", "route_no_action", "missing action"},
     {"", "route_empty", "empty"},
     {"/x permit anonymous", "route_unknown_action", "unknown action"},
@@ -136,7 +145,7 @@ test_parse(void)
 			printf("#   rc %d code %s msg %s\n", rc,
 			    err.ge_code ? err.ge_code : "-", err.ge_msg);
 	}
-	is_int(policy_table_count(t), 14, "only good lines were added");
+	is_int(policy_table_count(t), 17, "only good lines were added");
 	policy_table_free(t);
 	policy_table_free(NULL);
 }

@@ -84,6 +84,41 @@ main(void)
 	    "duplicate with both lines");
 	ok(strstr(errs, "t.conf:4: workers:") != NULL, "bad value with line");
 
+	/* upstream.NAME: a family of keys, each its own upstream. */
+	memset(errs, 0, sizeof(errs));
+	cfg = load("upstream = http://x:1\nupstream.api = http://y:2/v1/\n"
+	           "upstream.s_2 = unix:/run/s.sock\n",
+	    errs, sizeof(errs));
+	ok(cfg != NULL, "named upstreams load");
+	if (cfg != NULL) {
+		is_int((int)cfg->cf_nupstreams, 2, "two named");
+		is_str(cfg->cf_upstreams[0].cu_name, "api", "first name");
+		is_str(cfg->cf_upstreams[0].cu_hostport, "y:2", "its host");
+		is_str(cfg->cf_upstreams[0].cu_prefix, "/v1", "its prefix");
+		is_int(cfg->cf_upstreams[0].cu_line, 2, "its line");
+		is_str(cfg->cf_upstreams[1].cu_unix, "/run/s.sock", "socket");
+		is_str(cfg->cf_upstream.cu_hostport, "x:1", "default stays");
+	}
+	config_free(cfg);
+	memset(errs, 0, sizeof(errs));
+	cfg = load("upstream = http://x:1\nupstream.a = http://y:2\n"
+	           "upstream.a = http://y:3\nupstream.b = https://z\n"
+	           "upstream.c!d = http://y:2\nupstream.e = http://y:2?q\n",
+	    errs, sizeof(errs));
+	ok(cfg == NULL, "bad named upstreams fail the load");
+	ok(strstr(errs, "t.conf:3: upstream.a: already set on line 2") != NULL,
+	    "duplicate name with both lines");
+	ok(strstr(errs, "t.conf:4: upstream.b: https upstreams") != NULL,
+	    "bad URL with its line and key");
+	ok(strstr(errs, "t.conf:5: upstream.c!d: a name is") != NULL,
+	    "bad name with its line");
+	ok(strstr(errs, "t.conf:6: upstream.e: the upstream URL must not") !=
+	        NULL,
+	    "query refused");
+	k = config_key_find("upstream.web");
+	ok(k != NULL && (k->ck_flags & CONFIG_PREFIX), "family lookup");
+	ok(config_key_find("upstreamx.web") == NULL, "no family");
+
 	k = config_key_find("upstream");
 	ok(k != NULL && (k->ck_flags & CONFIG_REQUIRED), "upstream required");
 	ok(config_key_find("nope") == NULL, "unknown lookup");
