@@ -280,3 +280,25 @@ def test_bad_me_format_names_line_and_key(tmp):
                        text=True)
     assert p.returncode != 0
     assert "bad.conf:3: me_format: must be gatehouse or easyauth" in p.stderr
+
+
+@pytest.mark.parametrize("tokens", ["off", "on"])
+def test_verify_answer_carries_id_token_only_when_asked(op, tmp, upstream,
+                                                        tokens):
+    """Forward-auth's answer goes to whoever may call /.auth/verify: the ID
+    token joins it only with forward_auth_tokens = on, as the access token
+    does."""
+    g = start_gateway(op, tmp, upstream, [
+        "trusted_proxies = 127.0.0.1", "forward_id_token = on",
+        "forward_auth_tokens = " + tokens])
+    s, _ = sign_in(g, "olga@contoso.com")
+    r = s.get(g.url + "/.auth/verify", timeout=10, headers=dict(
+        FORGED, **{"X-Forwarded-Uri": "/other", "X-Forwarded-Method": "GET"}))
+    assert r.status_code == 200
+    h = {k.lower(): v for k, v in r.headers.items()}
+    assert h["x-forwarded-user"] == "olga@contoso.com"
+    if tokens == "on":
+        verify_jwt(h["x-ms-token-aad-id-token"], op.jwks(), issuer=op.issuer,
+                   audience=op.client_id)
+    else:
+        assert "x-ms-token-aad-id-token" not in h
