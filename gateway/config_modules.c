@@ -14,6 +14,7 @@
 #include "oidc/groups.h"
 #include "oidc/oidc.h"
 #include "policy.h"
+#include "route/easyauth.h"
 #include "route/forward_auth.h"
 #include "route/headers.h"
 #include "route/router.h"
@@ -32,6 +33,7 @@ const struct config_module *const config_modules_list[] = {
     &upstream_named_config_module,
     &websocket_config_module,
     &headers_config_module,
+    &easyauth_config_module,
     &router_config_module,
     &forward_auth_config_module,
     &policy_config_module,

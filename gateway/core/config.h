@@ -252,6 +252,8 @@ struct config {
 	int cf_forward_authorization;
 	int cf_refresh_before; /* seconds */
 	int cf_me_includes_tokens;
+	int cf_me_format;        /* EASYAUTH_ME_*: the shape of /.auth/me */
+	int cf_forward_id_token; /* X-MS-TOKEN-AAD-ID-TOKEN upstream */
 
 	/* pages: branding, and error_page_dir's page.html (read by the
 	 * pages' check) */

@@ -90,7 +90,9 @@ static const struct config_key oidc_keys[] = {
         0},
     {"me_includes_tokens", config_parse_bool,
         offsetof(struct config, cf_me_includes_tokens), "off",
-        "Whether /.auth/me shows the access token as well as the claims.", 0},
+        "Whether /.auth/me shows the access token as well as the claims "
+        "(with me_format = easyauth, the ID token too).",
+        0},
     {"offline_access", oidc_parse_offline,
         offsetof(struct config, cf_offline_access), "auto",
         "Whether sign-in asks for offline_access (a refresh token): auto "

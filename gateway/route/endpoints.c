@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * endpoints.c: gatehouse's own small endpoints under the auth prefix:
- * /.auth/me (who is signed in), /.auth/refresh (refresh the tokens now),
+ * /.auth/me (who is signed in; easyauth.c's shape with me_format =
+ * easyauth), /.auth/refresh (refresh the tokens now),
  * /.auth/healthz (liveness) and /.auth/readyz (readiness).  Sign-in and
  * sign-out are oidc_*.c's, /.auth/verify forward_auth.c's.
  */
@@ -15,10 +16,12 @@
 #include <openssl/crypto.h>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "http/errpage.h"
 #include "http/request.h"
 #include "http/worker.h"
 #include "oidc/oidc.h"
+#include "route/easyauth.h"
 #include "route/endpoints.h"
 #include "session/identity.h"
 #include "session/session.h"
@@ -102,31 +105,14 @@ endpoints_json_reply(struct request_ctx *rq, int status, json_t *doc)
 	evbuffer_free(body);
 }
 
-static void
-endpoints_me_loaded(struct request_ctx *rq)
+/* gatehouse's own shape of /.auth/me: one object, the claims as they
+ * are.  A new reference, or NULL. */
+static json_t *
+endpoints_me_doc(const struct config *cfg, struct session *s)
 {
-	const struct config *cfg = rq->rq_cfg;
-	struct session *s;
 	json_t *doc;
 	char exp[32], at[32];
 
-	if (rq->rq_store_failed) {
-		oidc_store_unavailable(rq);
-		return;
-	}
-	if (rq->rq_session == NULL) {
-		resp_hdrs_add(request_out(rq), "WWW-Authenticate",
-		    "Bearer realm=\"gatehouse\"");
-		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
-		return;
-	}
-	s = rq->rq_session;
-	/* A session whose claims cannot be read (its cold part lost) is no
-	 * session to show. */
-	if (session_claims(s) == NULL) {
-		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
-		return;
-	}
 	identity_iso_time(s->se_expires, exp, sizeof(exp));
 	doc = json_pack("{s:s,s:s,s:O?,s:s}", "provider_name", "aad", "user_id",
 	    identity_user(session_claims(s)), "user_claims", session_claims(s),
@@ -140,6 +126,37 @@ endpoints_me_loaded(struct request_ctx *rq)
 		json_object_set_new(doc, "access_token",
 		    json_stringn(
 		        (const char *)s->se_access.buf, s->se_access.len));
+	return doc;
+}
+
+static void
+endpoints_me_loaded(struct request_ctx *rq)
+{
+	const struct config *cfg = rq->rq_cfg;
+	struct session *s;
+	json_t *doc;
+
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return;
+	}
+	/* Signed out: 401 in either shape, as Easy Auth answers too. */
+	if (rq->rq_session == NULL) {
+		resp_hdrs_add(request_out(rq), "WWW-Authenticate",
+		    "Bearer realm=\"gatehouse\"");
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	s = rq->rq_session;
+	/* A session whose claims cannot be read (its cold part lost) is no
+	 * session to show. */
+	if (session_claims(s) == NULL) {
+		errpage_send(rq, 401, "unauthenticated", "Not signed in.", 0);
+		return;
+	}
+	doc = cfg->cf_me_format == EASYAUTH_ME_EASYAUTH
+	    ? easyauth_me_doc(s, cfg->cf_me_includes_tokens)
+	    : endpoints_me_doc(cfg, s);
 	if (doc == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
@@ -207,9 +224,22 @@ void
 endpoints_refresh(struct request_ctx *rq)
 {
 	rq->rq_event = "refresh";
-	if (strcmp(rq->rq_method, "POST") != 0) {
-		errpage_send(
-		    rq, 405, "method_not_allowed", "Use POST to refresh.", 0);
+	/* GET as Easy Auth's clients send it, from this site's own pages
+	 * only (easyauth.c says why and how that is told). */
+	if (strcmp(rq->rq_method, "GET") == 0) {
+		if (!easyauth_refresh_get_allowed(rq)) {
+			log_info("refresh id=%s result=refused reason=\"GET "
+			         "not from this site\" client=%s",
+			    rq->rq_id, rq->rq_peer);
+			errpage_send(rq, 403, "cross_site_refresh",
+			    "A refresh by GET must come from this site's own "
+			    "pages; use POST otherwise.",
+			    0);
+			return;
+		}
+	} else if (strcmp(rq->rq_method, "POST") != 0) {
+		errpage_send(rq, 405, "method_not_allowed",
+		    "Use POST (or GET from this site's pages) to refresh.", 0);
 		return;
 	}
 	oidc_session_load(rq, endpoints_refresh_loaded);

@@ -23,11 +23,13 @@ void endpoints_healthz(struct request_ctx *rq);
 void endpoints_readyz(struct request_ctx *rq);
 
 /* /.auth/me: the signed-in user's claims as JSON (and the access token
- * with me_includes_tokens), or 401. */
+ * with me_includes_tokens), in Easy Auth's shape with me_format =
+ * easyauth, or 401. */
 void endpoints_me(struct request_ctx *rq);
 
-/* POST /.auth/refresh: refresh the session's tokens now; the new expiry
- * as JSON, or 401, 405 or 502. */
+/* POST /.auth/refresh (or GET from this site's own pages, as Easy Auth's
+ * clients send it): refresh the session's tokens now; the new expiry as
+ * JSON, or 401, 403 (a GET not from this site), 405 or 502. */
 void endpoints_refresh(struct request_ctx *rq);
 
 #endif

@@ -22,6 +22,7 @@
 #include "path.h"
 #include "policy.h"
 #include "route/bearer.h"
+#include "route/easyauth.h"
 #include "route/endpoints.h"
 #include "route/forward_auth.h"
 #include "route/headers.h"
@@ -97,6 +98,8 @@ static const struct {
     {"/healthz", 8, ROUTER_EP_HEALTHZ},
     {"/readyz", 7, ROUTER_EP_READYZ},
     {"/login", 6, ROUTER_EP_LOGIN},
+    /* Easy Auth's sign-in link names its provider; Entra's is "aad". */
+    {"/login/aad", 10, ROUTER_EP_LOGIN},
     {"/logout", 7, ROUTER_EP_LOGOUT},
     {"/logout/complete", 16, ROUTER_EP_LOGOUT_COMPLETE},
     {"/callback", 9, ROUTER_EP_CALLBACK},
@@ -221,18 +224,24 @@ router_forward_identity(struct request_ctx *rq)
 	const struct config *cfg = rq->rq_cfg;
 	struct session *s = rq->rq_session;
 
+	int opened;
+
 	/* Security: forward-auth's answer goes to whoever may call
 	 * /.auth/verify, so the token joins it only when asked for. */
-	if (!cfg->cf_forward_access_token ||
+	if (!(cfg->cf_forward_access_token || cfg->cf_forward_id_token) ||
 	    (rq->rq_verify && !cfg->cf_forward_auth_tokens)) {
 		router_allow(rq);
 		return;
 	}
 	/* Tokens are decrypted only when they are forwarded, and copied
 	 * once, into a buffer that request_free cleanses. */
+	opened = session_open_tokens(s) == 0;
 	rq->rq_upstream_hdrs = identity_tokens(s->se_ident,
-	    session_open_tokens(s) == 0 ? &s->se_access : NULL,
+	    opened && cfg->cf_forward_access_token ? &s->se_access : NULL,
 	    s->se_at_expires, cfg->cf_forward_authorization);
+	if (rq->rq_upstream_hdrs != NULL && opened && cfg->cf_forward_id_token)
+		(void)easyauth_id_token_add(
+		    &rq->rq_upstream_hdrs, &s->se_idtoken);
 	if (rq->rq_upstream_hdrs == NULL) {
 		errpage_send(rq, 500, "internal", "Out of memory.", 0);
 		return;
