@@ -448,7 +448,7 @@ router_action(const struct config *cfg, const struct policy_route *route)
 static int
 router_needs_cold(const struct config *cfg, const struct policy_route *route)
 {
-	return cfg->cf_forward_access_token ||
+	return cfg->cf_forward_access_token || cfg->cf_forward_id_token ||
 	    (route != NULL && policy_route_has_criteria(route));
 }
 

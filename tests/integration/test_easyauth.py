@@ -232,9 +232,12 @@ FORGED = {"X-MS-TOKEN-AAD-ID-TOKEN": "forged.id.token",
 
 
 @pytest.mark.parametrize("on", [True, False])
-def test_forward_id_token(op, tmp, upstream, on):
+def test_forward_id_token(op, tmp, upstream, on, session_store):
+    # Both stores: with Redis the ID token is in the part of the record a
+    # request reads only when it forwards a token.
     g = start_gateway(op, tmp, upstream,
-                      ["forward_id_token = on"] if on else [])
+                      ["forward_id_token = on"] if on else [],
+                      store=session_store)
     s, _ = sign_in(g, "mia@contoso.com")
     r = s.get(g.url + "/private", headers=FORGED, timeout=5)
     assert r.status_code == 200
