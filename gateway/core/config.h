@@ -158,7 +158,11 @@ struct config {
 	size_t cf_nupstreams;
 	int cf_upstream_timeout;         /* seconds */
 	int cf_upstream_connect_timeout; /* seconds */
-	int cf_upstream_keepalive;       /* idle connections kept per worker */
+	/* Idle connections kept per worker and upstream; -1 (auto): as many
+	 * as the load used, each closed after cf_upstream_keepalive_timeout
+	 * unused. */
+	int cf_upstream_keepalive;
+	int cf_upstream_keepalive_timeout; /* seconds */
 
 	/* websocket */
 	int cf_ws_idle_timeout;  /* seconds without a byte either way */

@@ -52,6 +52,8 @@
 
 static int upstream_parse_key(struct config *, const struct config_key *,
     const char *, int, const char **);
+static int upstream_parse_keepalive(struct config *, const struct config_key *,
+    const char *, int, const char **);
 static void upstream_config_free(struct config *);
 
 static const struct config_key upstream_keys[] = {
@@ -62,9 +64,17 @@ static const struct config_key upstream_keys[] = {
     {"upstream_connect_timeout", config_parse_duration,
         offsetof(struct config, cf_upstream_connect_timeout), "5s",
         "How long connecting to the upstream may take before 502.", 0},
-    {"upstream_keepalive", config_parse_int,
-        offsetof(struct config, cf_upstream_keepalive), "64",
-        "Idle keep-alive connections to the upstream kept per worker.", 0},
+    {"upstream_keepalive", upstream_parse_keepalive,
+        offsetof(struct config, cf_upstream_keepalive), "auto",
+        "Idle keep-alive connections to each upstream kept per worker: auto "
+        "keeps as many as the load used (none is opened and closed per "
+        "request at any concurrency), a number caps them.",
+        0},
+    {"upstream_keepalive_timeout", config_parse_duration,
+        offsetof(struct config, cf_upstream_keepalive_timeout), "60s",
+        "An idle upstream connection unused this long is closed, so the "
+        "pool shrinks when the load falls.",
+        0},
     {"upstream_timeout", config_parse_duration,
         offsetof(struct config, cf_upstream_timeout), "60s",
         "How long the upstream may stay silent before 504 (or, once the "
@@ -114,9 +124,12 @@ struct upstream_pool {
 	 * cf_upstreams order), so a generation's pools come and go as one. */
 	struct upstream_pool **pp_named;
 	size_t pp_nnamed;
-	TAILQ_HEAD(, upstream_conn) pp_idle;
+	/* Most recently used first: the tail is what the load no longer
+	 * needs, closed by pp_trim after upstream_keepalive_timeout. */
+	TAILQ_HEAD(upstream_idle, upstream_conn) pp_idle;
 	int pp_nidle;
-	int pp_retired; /* a reload replaced it: keep nothing idle */
+	struct event *pp_trim; /* runs while connections are idle */
+	int pp_retired;        /* a reload replaced it: keep nothing idle */
 	struct http1_hdr
 	    pp_hdrs[UPSTREAM_MAX_HEADERS + 1]; /* the head being
 	                                        * parsed (one at a
@@ -143,7 +156,23 @@ struct upstream_conn {
 	int64_t uc_remaining;
 	struct http1_chunked uc_chunk;
 	struct deadline uc_dl; /* on uc_tev */
+	int64_t uc_idle_ms;    /* when it went back to the pool (monotonic) */
 };
+
+/* upstream_keepalive: "auto" (-1) or a number of connections. */
+static int
+upstream_parse_keepalive(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	if (strcmp(value, "auto") == 0) {
+		cfg->cf_upstream_keepalive = -1;
+		return 0;
+	}
+	if (config_parse_int(cfg, key, value, line, errstr) == 0)
+		return 0;
+	*errstr = "expected auto or a non-negative integer";
+	return -1;
+}
 
 /* Resolved once in the main thread; read-only in the workers. */
 
@@ -314,6 +343,49 @@ upstream_read_off(struct upstream_conn *uc)
 }
 
 /* One upstream's pool, without named ones. */
+static void upstream_conn_free(struct upstream_conn *uc);
+
+/* Wake pp_trim in ms (at least 1 s later: trimming is not urgent, and a
+ * busy pool should not pay a timer per request).  A timeout of 0 keeps
+ * idle connections until the upstream closes them. */
+static void
+upstream_trim_arm(struct upstream_pool *pool, int64_t ms)
+{
+	struct timeval tv;
+
+	if (pool->pp_cfg->cf_upstream_keepalive_timeout <= 0)
+		return;
+	if (ms < 1000)
+		ms = 1000;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(pool->pp_trim, &tv);
+}
+
+/*
+ * The pool follows the load: connections are reused most recently used
+ * first, so those the load no longer needs gather at the tail, unused;
+ * each is closed once it has been idle upstream_keepalive_timeout.  A
+ * burst of N concurrent requests leaves N connections for the next burst,
+ * and none is opened and closed per request at a steady load.
+ */
+static void
+upstream_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_pool *pool = arg;
+	int64_t now = deadline_now_ms(), ttl;
+	struct upstream_conn *uc;
+
+	(void)fd;
+	(void)what;
+	ttl = pool->pp_cfg->cf_upstream_keepalive_timeout * (int64_t)1000;
+	while ((uc = TAILQ_LAST(&pool->pp_idle, upstream_idle)) != NULL &&
+	    now - uc->uc_idle_ms >= ttl)
+		upstream_conn_free(uc);
+	if (uc != NULL)
+		upstream_trim_arm(pool, uc->uc_idle_ms + ttl - now);
+}
+
 static struct upstream_pool *
 upstream_pool_one(struct event_base *base, const struct config *cfg,
     const struct config_upstream *up)
@@ -329,7 +401,12 @@ upstream_pool_one(struct event_base *base, const struct config *cfg,
 	pool->pp_up = up;
 	TAILQ_INIT(&pool->pp_idle);
 	pool->pp_chunk = evbuffer_new();
-	if (pool->pp_chunk == NULL) {
+	pool->pp_trim = evtimer_new(base, upstream_trim_cb, pool);
+	if (pool->pp_chunk == NULL || pool->pp_trim == NULL) {
+		if (pool->pp_chunk != NULL)
+			evbuffer_free(pool->pp_chunk);
+		if (pool->pp_trim != NULL)
+			event_free(pool->pp_trim);
 		free(pool);
 		return NULL;
 	}
@@ -410,6 +487,7 @@ upstream_pool_free(struct upstream_pool *pool)
 	free(pool->pp_named);
 	while ((uc = TAILQ_FIRST(&pool->pp_idle)) != NULL)
 		upstream_conn_free(uc);
+	event_free(pool->pp_trim);
 	evbuffer_free(pool->pp_chunk);
 	pool->pp_magic = 0;
 	free(pool);
@@ -428,6 +506,7 @@ upstream_pool_retire(struct upstream_pool *pool)
 	pool->pp_retired = 1;
 	while ((uc = TAILQ_FIRST(&pool->pp_idle)) != NULL)
 		upstream_conn_free(uc);
+	evtimer_del(pool->pp_trim);
 }
 
 static void upstream_read_cb(evutil_socket_t, short, void *);
@@ -606,7 +685,8 @@ upstream_conn_release(struct upstream_conn *uc)
 	 * connection mid-message: never reused. */
 	if (!(uc->uc_flags & UC_KEEPALIVE) ||
 	    (uc->uc_flags & UC_BODY_STREAMING) ||
-	    pool->pp_nidle >= pool->pp_cfg->cf_upstream_keepalive ||
+	    (pool->pp_cfg->cf_upstream_keepalive >= 0 &&
+	        pool->pp_nidle >= pool->pp_cfg->cf_upstream_keepalive) ||
 	    pool->pp_retired || evbuffer_get_length(uc->uc_in) > 0 ||
 	    evbuffer_get_length(uc->uc_out) > 0) {
 		upstream_conn_free(uc);
@@ -619,7 +699,12 @@ upstream_conn_release(struct upstream_conn *uc)
 	upstream_read_on(uc);
 	TAILQ_INSERT_HEAD(&pool->pp_idle, uc, uc_entry);
 	uc->uc_state = UC_POOLED;
+	uc->uc_idle_ms = deadline_now_ms();
 	pool->pp_nidle++;
+	if (!evtimer_pending(pool->pp_trim, NULL))
+		upstream_trim_arm(pool,
+		    pool->pp_cfg->cf_upstream_keepalive_timeout *
+		        (int64_t)1000);
 }
 
 /* The request's cleanup: close the upstream connection it still uses

@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-STATS = {"connections": 0, "requests": 0}
+STATS = {"connections": 0, "requests": 0, "open": 0}
 NAME = None
 LOCK = threading.Lock()
 BLOCK = bytes(range(256)) * 4096  # 1 MiB pattern
@@ -33,6 +33,14 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         with LOCK:
             STATS["connections"] += 1
+            STATS["open"] += 1
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with LOCK:
+                STATS["open"] -= 1
 
     def log_message(self, *args):
         pass
