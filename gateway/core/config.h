@@ -163,6 +163,10 @@ struct config {
 	 * unused. */
 	int cf_upstream_keepalive;
 	int cf_upstream_keepalive_timeout; /* seconds */
+	/* Connections per worker and upstream (0: no limit); a request over
+	 * it waits up to cf_upstream_queue_timeout seconds for one. */
+	int cf_upstream_max_connections;
+	int cf_upstream_queue_timeout;
 
 	/* websocket */
 	int cf_ws_idle_timeout;  /* seconds without a byte either way */

@@ -28,6 +28,7 @@ struct oidc_tokens;
 struct policy_route;
 struct session;
 struct session_op;
+struct upstream_wait;
 
 #define REQUEST_MAGIC 0x52514354u /* "RQCT" */
 
@@ -91,6 +92,7 @@ struct request_ctx {
 	struct evbuffer *rq_body;        /* the request body (borrowed) */
 	struct resp_hdrs rq_out;         /* response headers being built */
 	struct upstream_conn *rq_upconn; /* the upstream connection in use */
+	struct upstream_wait *rq_upwait; /* its place in a pool's queue */
 	char rq_id[33];                  /* request id (X-Request-Id) */
 	char rq_peer[64];                /* client address as text */
 	int rq_peer_trusted;             /* peer is in trusted_proxies */

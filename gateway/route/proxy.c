@@ -254,10 +254,18 @@ proxy_forward(struct request_ctx *rq)
 	}
 	/* The route's upstream (upstream=NAME), in the request's own
 	 * generation; a WebSocket tunnel keeps the connection it gets. */
-	uc = upstream_conn_get(upstream_pool_pick(rq->rq_gen->wg_pool,
-	    rq->rq_route != NULL ? policy_route_upstream_index(rq->rq_route)
-	                         : 0));
-	if (uc == NULL) {
+	switch (upstream_conn_acquire(
+	    upstream_pool_pick(rq->rq_gen->wg_pool,
+	        rq->rq_route != NULL ? policy_route_upstream_index(rq->rq_route)
+	                             : 0),
+	    rq, proxy_forward_resume, &uc)) {
+	case 0:
+		/* In line for a connection (upstream_max_connections). */
+		rq->rq_state = RQ_UPSTREAM;
+		return STEP_AGAIN;
+	case 1:
+		break;
+	default:
 		metrics_upstream_error(errno == ECONNREFUSED
 		        ? "connection refused"
 		        : "connect error");

@@ -35,6 +35,7 @@
 #include "core/metrics.h"
 #include "http/conn.h"
 #include "http/deadline.h"
+#include "http/errpage.h"
 #include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
@@ -49,6 +50,7 @@
 #define UPSTREAM_MAX_HEADERS 200
 #define UPSTREAM_POOL_MAGIC 0x50504f4fu /* "PPOO" */
 #define UPSTREAM_CONN_MAGIC 0x50434f4eu /* "PCON" */
+#define UPSTREAM_WAIT_MAGIC 0x50574149u /* "PWAI" */
 
 static int upstream_parse_key(struct config *, const struct config_key *,
     const char *, int, const char **);
@@ -74,6 +76,17 @@ static const struct config_key upstream_keys[] = {
         offsetof(struct config, cf_upstream_keepalive_timeout), "60s",
         "An idle upstream connection unused this long is closed, so the "
         "pool shrinks when the load falls.",
+        0},
+    {"upstream_max_connections", config_parse_int,
+        offsetof(struct config, cf_upstream_max_connections), "0",
+        "Connections to each upstream per worker, in use or idle (0: no "
+        "limit). A request over it waits in line for one, as nginx's "
+        "max_conns with queue, for an app that cannot take more.",
+        0},
+    {"upstream_queue_timeout", config_parse_duration,
+        offsetof(struct config, cf_upstream_queue_timeout), "10s",
+        "How long a request may wait in line for an upstream connection "
+        "(upstream_max_connections) before 503.",
         0},
     {"upstream_timeout", config_parse_duration,
         offsetof(struct config, cf_upstream_timeout), "60s",
@@ -129,7 +142,14 @@ struct upstream_pool {
 	TAILQ_HEAD(upstream_idle, upstream_conn) pp_idle;
 	int pp_nidle;
 	struct event *pp_trim; /* runs while connections are idle */
-	int pp_retired;        /* a reload replaced it: keep nothing idle */
+	int pp_nconns;         /* open: in use, connecting or idle */
+	/* Requests waiting for a connection (upstream_max_connections),
+	 * first come first served; pp_wake hands them connections at the
+	 * end of the turn in which some were let go of. */
+	TAILQ_HEAD(upstream_waits, upstream_wait) pp_waits;
+	struct event *pp_wake;
+	int pp_handing; /* pp_wake is resuming the first in line */
+	int pp_retired; /* a reload replaced it: keep nothing idle */
 	struct http1_hdr
 	    pp_hdrs[UPSTREAM_MAX_HEADERS + 1]; /* the head being
 	                                        * parsed (one at a
@@ -157,6 +177,16 @@ struct upstream_conn {
 	struct http1_chunked uc_chunk;
 	struct deadline uc_dl; /* on uc_tev */
 	int64_t uc_idle_ms;    /* when it went back to the pool (monotonic) */
+};
+
+/* A request in a pool's line (upstream_conn_acquire). */
+struct upstream_wait {
+	uint32_t uw_magic;
+	TAILQ_ENTRY(upstream_wait) uw_link;
+	struct upstream_pool *uw_pool;
+	struct request_ctx *uw_rq;
+	void (*uw_resume)(struct request_ctx *);
+	struct event *uw_tev; /* upstream_queue_timeout */
 };
 
 /* upstream_keepalive: "auto" (-1) or a number of connections. */
@@ -386,6 +416,101 @@ upstream_trim_cb(evutil_socket_t fd, short what, void *arg)
 		upstream_trim_arm(pool, uc->uc_idle_ms + ttl - now);
 }
 
+static struct upstream_wait *
+upstream_wait_cast(void *arg)
+{
+	return MAGIC_CAST(
+	    struct upstream_wait, uw_magic, UPSTREAM_WAIT_MAGIC, arg);
+}
+
+static void
+upstream_wait_free(struct upstream_wait *uw)
+{
+	TAILQ_REMOVE(&uw->uw_pool->pp_waits, uw, uw_link);
+	if (uw->uw_rq != NULL)
+		uw->uw_rq->rq_upwait = NULL;
+	event_free(uw->uw_tev);
+	uw->uw_magic = 0;
+	free(uw);
+}
+
+/* Whether pool can give a connection now, by its limit. */
+static int
+upstream_has_room(const struct upstream_pool *pool)
+{
+	int max = pool->pp_cfg->cf_upstream_max_connections;
+
+	return TAILQ_FIRST(&pool->pp_idle) != NULL || max <= 0 ||
+	    pool->pp_nconns < max;
+}
+
+/* A connection was let go of: hand it on at the end of this turn (never
+ * from inside the exchange that let it go). */
+static void
+upstream_wake_soon(struct upstream_pool *pool)
+{
+	if (pool->pp_wake != NULL && !TAILQ_EMPTY(&pool->pp_waits))
+		event_active(pool->pp_wake, EV_TIMEOUT, 0);
+}
+
+/* The first in line go on, as long as there is room: each resumes its
+ * request, which takes a connection before the next is looked at. */
+static void
+upstream_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_pool *pool = arg;
+	struct upstream_wait *uw;
+	struct request_ctx *rq;
+	void (*resume)(struct request_ctx *);
+
+	(void)fd;
+	(void)what;
+	while ((uw = TAILQ_FIRST(&pool->pp_waits)) != NULL &&
+	    upstream_has_room(pool)) {
+		rq = uw->uw_rq;
+		resume = uw->uw_resume;
+		upstream_wait_free(uw);
+		/* Its turn: it takes the room before those behind it. */
+		pool->pp_handing = 1;
+		resume(rq);
+		pool->pp_handing = 0;
+	}
+}
+
+/* Waited upstream_queue_timeout in line: 503, as a busy upstream. */
+static void
+upstream_wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_wait *uw = upstream_wait_cast(arg);
+	struct request_ctx *rq = uw->uw_rq;
+
+	(void)fd;
+	(void)what;
+	upstream_wait_free(uw);
+	metrics_upstream_error("queue timeout");
+	log_warnx("upstream_error id=%s reason=\"no connection free within "
+	          "upstream_queue_timeout (upstream_max_connections %d)\"",
+	    rq->rq_id, rq->rq_cfg->cf_upstream_max_connections);
+	resp_hdrs_add(request_out(rq), "Retry-After", "5");
+	errpage_send(rq, 503, "upstream_busy",
+	    "The application behind this gateway is busy. Please try again "
+	    "in a moment.",
+	    0);
+}
+
+/* The request's cleanup: it ended (the client went away) while in line. */
+static void
+upstream_wait_abandon(void *arg)
+{
+	struct request_ctx *rq = request_cast(arg);
+
+	if (rq->rq_upwait != NULL) {
+		rq->rq_upwait->uw_rq = NULL;
+		upstream_wait_free(rq->rq_upwait);
+		rq->rq_upwait = NULL;
+	}
+}
+
 static struct upstream_pool *
 upstream_pool_one(struct event_base *base, const struct config *cfg,
     const struct config_upstream *up)
@@ -402,11 +527,16 @@ upstream_pool_one(struct event_base *base, const struct config *cfg,
 	TAILQ_INIT(&pool->pp_idle);
 	pool->pp_chunk = evbuffer_new();
 	pool->pp_trim = evtimer_new(base, upstream_trim_cb, pool);
-	if (pool->pp_chunk == NULL || pool->pp_trim == NULL) {
+	TAILQ_INIT(&pool->pp_waits);
+	pool->pp_wake = event_new(base, -1, 0, upstream_wake_cb, pool);
+	if (pool->pp_chunk == NULL || pool->pp_trim == NULL ||
+	    pool->pp_wake == NULL) {
 		if (pool->pp_chunk != NULL)
 			evbuffer_free(pool->pp_chunk);
 		if (pool->pp_trim != NULL)
 			event_free(pool->pp_trim);
+		if (pool->pp_wake != NULL)
+			event_free(pool->pp_wake);
 		free(pool);
 		return NULL;
 	}
@@ -455,6 +585,8 @@ upstream_conn_free(struct upstream_conn *uc)
 		TAILQ_REMOVE(&uc->uc_pool->pp_idle, uc, uc_entry);
 		uc->uc_pool->pp_nidle--;
 	}
+	uc->uc_pool->pp_nconns--;
+	upstream_wake_soon(uc->uc_pool);
 	if (uc->uc_rq != NULL)
 		uc->uc_rq->rq_upconn = NULL;
 	if (uc->uc_rev != NULL)
@@ -477,6 +609,7 @@ void
 upstream_pool_free(struct upstream_pool *pool)
 {
 	struct upstream_conn *uc;
+	struct upstream_wait *uw;
 
 	size_t i;
 
@@ -485,8 +618,12 @@ upstream_pool_free(struct upstream_pool *pool)
 	for (i = 0; i < pool->pp_nnamed; i++)
 		upstream_pool_free(pool->pp_named[i]);
 	free(pool->pp_named);
+	/* No request of this pool's generation is left, so none waits. */
+	while ((uw = TAILQ_FIRST(&pool->pp_waits)) != NULL)
+		upstream_wait_free(uw);
 	while ((uc = TAILQ_FIRST(&pool->pp_idle)) != NULL)
 		upstream_conn_free(uc);
+	event_free(pool->pp_wake);
 	event_free(pool->pp_trim);
 	evbuffer_free(pool->pp_chunk);
 	pool->pp_magic = 0;
@@ -528,6 +665,7 @@ upstream_conn_connect(struct upstream_pool *pool)
 		return NULL;
 	uc->uc_magic = UPSTREAM_CONN_MAGIC;
 	uc->uc_pool = pool;
+	pool->pp_nconns++;
 	uc->uc_fd = socket(pool->pp_up->cu_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (uc->uc_fd == -1)
@@ -580,6 +718,41 @@ upstream_conn_get(struct upstream_pool *pool)
 	uc->uc_state = UC_IDLE;
 	uc->uc_flags |= UC_REUSED;
 	return uc;
+}
+
+int
+upstream_conn_acquire(struct upstream_pool *pool, struct request_ctx *rq,
+    void (*resume)(struct request_ctx *), struct upstream_conn **out)
+{
+	struct upstream_wait *uw;
+	struct timeval tv;
+
+	*out = NULL;
+	/* First come, first served: nobody passes those already in line. */
+	if (upstream_has_room(pool) &&
+	    (TAILQ_EMPTY(&pool->pp_waits) || pool->pp_handing)) {
+		*out = upstream_conn_get(pool);
+		return *out != NULL ? 1 : -1;
+	}
+	uw = calloc(1, sizeof(*uw));
+	if (uw == NULL)
+		return -1;
+	uw->uw_magic = UPSTREAM_WAIT_MAGIC;
+	uw->uw_pool = pool;
+	uw->uw_rq = rq;
+	uw->uw_resume = resume;
+	uw->uw_tev = evtimer_new(pool->pp_base, upstream_wait_timeout_cb, uw);
+	if (uw->uw_tev == NULL) {
+		free(uw);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&pool->pp_waits, uw, uw_link);
+	rq->rq_upwait = uw;
+	request_cleanup_add(rq, upstream_wait_abandon, rq);
+	tv.tv_sec = pool->pp_cfg->cf_upstream_queue_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(uw->uw_tev, &tv);
+	return 0;
 }
 
 /* Write what is queued; the write event only while the socket is full.
@@ -701,6 +874,7 @@ upstream_conn_release(struct upstream_conn *uc)
 	uc->uc_state = UC_POOLED;
 	uc->uc_idle_ms = deadline_now_ms();
 	pool->pp_nidle++;
+	upstream_wake_soon(pool);
 	if (!evtimer_pending(pool->pp_trim, NULL))
 		upstream_trim_arm(pool,
 		    pool->pp_cfg->cf_upstream_keepalive_timeout *

@@ -98,6 +98,16 @@ struct upstream_handler {
 struct upstream_conn *upstream_conn_get(struct upstream_pool *pool);
 
 /*
+ * upstream_conn_get within upstream_max_connections: 1 with *out, -1 with
+ * errno (no connection could be made), or 0: rq waits in pool's line, and
+ * resume(rq) runs later, from the event loop, once a connection is free
+ * (call this again then), unless upstream_queue_timeout passes first (a
+ * 503 is sent) or the request ends (its cleanup leaves the line).
+ */
+int upstream_conn_acquire(struct upstream_pool *pool, struct request_ctx *rq,
+    void (*resume)(struct request_ctx *), struct upstream_conn **out);
+
+/*
  * Send rq on uc and read the answer into h.  uc is hung on rq (rq_upconn,
  * released by rq's cleanup if the request ends first).  It may end the
  * request at once (h's uh_fail or uh_done).

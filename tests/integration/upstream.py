@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-STATS = {"connections": 0, "requests": 0, "open": 0}
+STATS = {"connections": 0, "requests": 0, "open": 0, "peak_open": 0}
 NAME = None
 LOCK = threading.Lock()
 BLOCK = bytes(range(256)) * 4096  # 1 MiB pattern
@@ -34,6 +34,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATS["connections"] += 1
             STATS["open"] += 1
+            STATS["peak_open"] = max(STATS["peak_open"], STATS["open"])
 
     def finish(self):
         try:
