@@ -27,6 +27,7 @@ policy_route_free(struct policy_route *r)
 	for (i = 0; i < r->pr_ncrits; i++)
 		policy_crit_cleanup(&r->pr_crits[i]);
 	free(r->pr_crits);
+	free(r->pr_token);
 	free(r);
 }
 
@@ -138,6 +139,12 @@ int
 policy_route_identity(const struct policy_route *r)
 {
 	return r->pr_action == POLICY_ACTION_ANONYMOUS && !r->pr_identity_off;
+}
+
+const char *
+policy_route_token(const struct policy_route *r)
+{
+	return r->pr_token;
 }
 
 int

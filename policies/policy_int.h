@@ -65,6 +65,7 @@ struct policy_route {
 	int pr_has_groups;
 	int pr_identity_off; /* identity=off: no identity on anonymous */
 	int pr_tag;          /* the caller's number (policy_table_set_tag) */
+	char *pr_token;      /* token=NAME: the profile forwarded, or NULL */
 };
 
 struct policy_table {

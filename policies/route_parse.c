@@ -115,6 +115,47 @@ policy_parse_action(
 	return policy_parse_criteria(r, words + 1, n - 1, err);
 }
 
+/*
+ * The options a route line may end with, key=value words after the
+ * action and its criteria (token=NAME).  They are taken off the end of
+ * words (*n shrinks); a word that names no option is left to the action.
+ */
+static int
+policy_parse_options(
+    struct policy_route *r, char **words, int *n, struct gh_error *err)
+{
+	const char *w, *v;
+	size_t len;
+
+	while (*n > 1) {
+		w = words[*n - 1];
+		if (strncmp(w, "token=", 6) != 0)
+			return 0;
+		v = w + 6;
+		len = strspn(v,
+		    "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+		if (len == 0 || len > 64 || v[len] != '\0') {
+			gh_error_set(err, "route_bad_option",
+			    "token= needs the NAME of a token.NAME line "
+			    "(letters, digits, '_' or '-')");
+			return -1;
+		}
+		if (r->pr_token != NULL) {
+			gh_error_set(
+			    err, "route_bad_option", "token= is given twice");
+			return -1;
+		}
+		r->pr_token = strdup(v);
+		if (r->pr_token == NULL) {
+			gh_error_set(err, "nomem", "out of memory");
+			return -1;
+		}
+		(*n)--;
+	}
+	return 0;
+}
+
 static int
 policy_table_append(struct policy_table *t, struct policy_route *r)
 {
@@ -173,8 +214,18 @@ policy_route_add(
 		    "missing action after the pattern (allow, deny or bearer)");
 		goto fail;
 	}
-	if (policy_parse_action(r, words + w, n - w, err) == -1)
+	if (policy_parse_options(r, words, &n, err) == -1 ||
+	    policy_parse_action(r, words + w, n - w, err) == -1)
 		goto fail;
+	/* Security: a token is the signed-in user's; anonymous, bearer and
+	 * deny routes have no session to take it from (or must not send
+	 * it: an anonymous route forwards identity, never a token). */
+	if (r->pr_token != NULL && r->pr_action != POLICY_ACTION_SIGNED_IN) {
+		gh_error_set(err, "route_bad_option",
+		    "token= only goes on a route for signed-in users (allow "
+		    "authenticated or allow CRITERIA)");
+		goto fail;
+	}
 	if (policy_table_append(t, r) == -1) {
 		gh_error_set(err, "nomem", "out of memory");
 		goto fail;
@@ -248,8 +299,8 @@ policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 /* Sorted by name: looked up with bsearch. */
 static const struct config_key policy_keys[] = {
     {"route", policy_config_route, 0, NULL,
-        "Access policy: [METHODS] PATTERN ACTION [CRITERIA...]; first "
-        "match wins, no match is denied.",
+        "Access policy: [METHODS] PATTERN ACTION [CRITERIA...] "
+        "[token=NAME]; first match wins, no match is denied.",
         CONFIG_MULTI},
     {"route_case_insensitive", config_parse_bool,
         offsetof(struct config, cf_route_case_insensitive), "off",

@@ -414,7 +414,7 @@ oidc_wants_refresh_token(const struct config *cfg)
 	if (cfg->cf_offline_access != OIDC_OFFLINE_AUTO)
 		return cfg->cf_offline_access;
 	return cfg->cf_forward_access_token || cfg->cf_me_includes_tokens ||
-	    cfg->cf_session_id_token ||
+	    cfg->cf_session_id_token || cfg->cf_ntoken_profiles > 0 ||
 	    cfg->cf_groups_overage == GROUPS_OVERAGE_GRAPH;
 }
 
