@@ -81,6 +81,7 @@ struct oidc_flight {
 	/* The profile it redeems a token for (borrowed from of_gen's
 	 * configuration), or NULL: the session's own tokens. */
 	const struct token_profile *of_profile;
+	int of_refused; /* the provider refused the profile (saved so) */
 	struct request_ctx **of_waiters;
 	size_t of_nwaiters;
 	char of_rid[33];             /* the request that started it */
@@ -426,7 +427,9 @@ oidc_flight_saved(struct oidc_flight *f, enum session_result r)
 		          "could not be stored; the session needs a new "
 		          "sign-in when its access token runs out\"",
 		    f->of_rid, oidc_flight_saved_result(r));
-	oidc_flight_land(f, oidc_flight_saved_result(r));
+	oidc_flight_land(f,
+	    r == SESSION_OK && f->of_refused ? "refused"
+	                                     : oidc_flight_saved_result(r));
 }
 
 static void
@@ -542,6 +545,7 @@ oidc_flight_profile_done(
 		log_warnx("refresh id=%s token=%s result=refused error=%s "
 		          "reason=\"%s\"",
 		    f->of_rid, name, code != NULL ? code : "-", err->ge_msg);
+		f->of_refused = 1;
 		if (session_set_ptok(
 		        s, name, NULL, 0, flags | SESSION_PTOK_REFUSED) == 0)
 			oidc_flight_save(f);
@@ -557,7 +561,7 @@ oidc_flight_profile_done(
 	}
 	/* A token without a lifetime is not taken as one that never ends,
 	 * nor as one already over (which would refresh on every request). */
-	life = t->ot_expires_in > 60 ? t->ot_expires_in : 60;
+	life = t->ot_expires_in > 0 ? t->ot_expires_in : 60;
 	if ((t->ot_refresh != NULL &&
 	        session_set_refresh(s, t->ot_refresh) == -1) ||
 	    session_set_ptok(s, name, t->ot_access, time(NULL) + life, flags) ==

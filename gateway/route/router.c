@@ -243,7 +243,7 @@ router_forward_identity(struct request_ctx *rq)
 
 /* How often a request waits for its route's profile token: behind other
  * profiles' flights (one per session at a time), then its own. */
-#define ROUTER_TOKEN_WAITS 3
+#define ROUTER_TOKEN_WAITS 4
 
 static void router_token_resume(struct request_ctx *rq);
 
