@@ -200,6 +200,8 @@ policy_route_add(
 		    "[METHODS] PATTERN ACTION");
 		goto fail;
 	}
+	if (policy_parse_options(r, words, &n, err) == -1)
+		goto fail;
 	/* METHODS is there when the second word is the pattern. */
 	if (words[0][0] != '/' && n > 1 && words[1][0] == '/') {
 		if (policy_methods_parse(&r->pr_methods, words[0], err) == -1)
@@ -214,8 +216,7 @@ policy_route_add(
 		    "missing action after the pattern (allow, deny or bearer)");
 		goto fail;
 	}
-	if (policy_parse_options(r, words, &n, err) == -1 ||
-	    policy_parse_action(r, words + w, n - w, err) == -1)
+	if (policy_parse_action(r, words + w, n - w, err) == -1)
 		goto fail;
 	/* Security: a token is the signed-in user's; anonymous, bearer and
 	 * deny routes have no session to take it from (or must not send
