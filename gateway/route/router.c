@@ -256,12 +256,6 @@ router_forward_token(struct request_ctx *rq, const struct token_profile *tp)
 	struct session *s = rq->rq_session;
 	const struct session_ptok *t;
 
-	/* Security: forward-auth's answer goes to whoever may call
-	 * /.auth/verify, so the token joins it only when asked for. */
-	if (rq->rq_verify && !rq->rq_cfg->cf_forward_auth_tokens) {
-		router_allow(rq);
-		return;
-	}
 	t = session_ptok_get(s, tp->tp_name);
 	rq->rq_upstream_hdrs = identity_tokens(s->se_ident,
 	    t != NULL ? &t->sp_token : NULL, t != NULL ? t->sp_expires : 0, 1);
@@ -281,6 +275,14 @@ router_token_continue(struct request_ctx *rq)
 	    token_profile_find(rq->rq_cfg, policy_route_token(rq->rq_route));
 	const struct session_ptok *t;
 
+	/* Security: forward-auth's answer goes to whoever may call
+	 * /.auth/verify, so a token joins it only when asked for; without
+	 * forward_auth_tokens there is none to fetch, and no consent to ask
+	 * for. */
+	if (rq->rq_verify && !rq->rq_cfg->cf_forward_auth_tokens) {
+		router_allow(rq);
+		return;
+	}
 	switch (oidc_refresh_token(rq, tp, router_token_resume)) {
 	case STEP_AGAIN:
 	case STEP_ERROR:

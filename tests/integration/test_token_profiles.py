@@ -243,3 +243,25 @@ def test_consent_refused_again_shows_a_page_not_a_loop(op, tmp, upstream):
     assert "consent" in r.text
     assert len(op.requests("authorize")) == n
     assert s.get(g.url + "/private", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("tokens", ["off", "on"])
+def test_forward_auth_carries_a_profile_token_only_when_asked(
+        op, tmp, upstream, tokens):
+    """/.auth/verify for a token=NAME route: without forward_auth_tokens
+    the answer has no token and none is fetched; with it, the route's own
+    profile token."""
+    g = start(op, tmp, upstream, extra=[
+        "trusted_proxies = 127.0.0.1", "forward_auth_tokens = " + tokens])
+    s, _ = sign_in(g, "eve@contoso.com")
+    r = s.get(g.url + "/.auth/verify", timeout=10,
+              headers={"X-Forwarded-Uri": "/orders/7",
+                       "X-Forwarded-Method": "GET"})
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    tok = r.headers.get("X-MS-TOKEN-AAD-ACCESS-TOKEN")
+    if tokens == "off":
+        assert tok is None and refreshes(op) == []
+        return
+    claims = verify_jwt(tok, op.jwks(), issuer=op.issuer)
+    assert claims["aud"] == "api://orders"
+    assert len(refreshes(op, ORDERS)) == 1 and refreshes(op, GRAPH) == []
