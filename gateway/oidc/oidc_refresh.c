@@ -529,8 +529,7 @@ oidc_flight_verify(struct oidc_flight *f, int retried)
  * refresh token in the answer replaces the session's (rotation).
  */
 static void
-oidc_flight_profile_done(
-    struct oidc_flight *f, int st, const char *code, struct gh_error *err)
+oidc_flight_profile_done(struct oidc_flight *f, int st, struct gh_error *err)
 {
 	struct session *s = f->of_session;
 	struct oidc_tokens *t = &f->of_tokens;
@@ -542,9 +541,8 @@ oidc_flight_profile_done(
 	old = session_ptok_get(s, name);
 	flags = old != NULL ? old->sp_flags & SESSION_PTOK_ASKED : 0;
 	if (st == 401) {
-		log_warnx("refresh id=%s token=%s result=refused error=%s "
-		          "reason=\"%s\"",
-		    f->of_rid, name, code != NULL ? code : "-", err->ge_msg);
+		log_warnx("refresh id=%s token=%s result=refused reason=\"%s\"",
+		    f->of_rid, name, err->ge_msg);
 		f->of_refused = 1;
 		if (session_set_ptok(
 		        s, name, NULL, 0, flags | SESSION_PTOK_REFUSED) == 0)
@@ -588,7 +586,7 @@ oidc_flight_done_cb(const struct httpc_result *res, void *arg)
 	f->of_xfer = NULL;
 	st = oidc_tokens_parse(res, &f->of_tokens, &code, &err);
 	if (f->of_profile != NULL) {
-		oidc_flight_profile_done(f, st, code, &err);
+		oidc_flight_profile_done(f, st, &err);
 		return;
 	}
 	if (st == 401) {
