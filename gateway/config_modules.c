@@ -13,6 +13,7 @@
 #include "metrics_server.h"
 #include "oidc/groups.h"
 #include "oidc/oidc.h"
+#include "oidc/token_profile.h"
 #include "policy.h"
 #include "route/easyauth.h"
 #include "route/forward_auth.h"
@@ -38,6 +39,7 @@ const struct config_module *const config_modules_list[] = {
     &forward_auth_config_module,
     &policy_config_module,
     &oidc_config_module,
+    &token_profile_config_module,
     &session_config_module,
     &cookie_config_module,
     &groups_config_module,

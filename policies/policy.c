@@ -28,6 +28,7 @@ policy_route_free(struct policy_route *r)
 		policy_crit_cleanup(&r->pr_crits[i]);
 	free(r->pr_crits);
 	free(r->pr_upstream);
+	free(r->pr_token);
 	free(r);
 }
 
@@ -158,6 +159,12 @@ int
 policy_route_identity(const struct policy_route *r)
 {
 	return r->pr_action == POLICY_ACTION_ANONYMOUS && !r->pr_identity_off;
+}
+
+const char *
+policy_route_token(const struct policy_route *r)
+{
+	return r->pr_token;
 }
 
 int

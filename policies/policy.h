@@ -105,6 +105,9 @@ const struct policy_route *policy_table_route(
  *             Same kind = alternatives (OR), different kinds all must
  *             hold (AND); for claim: the kind is the claim name, so
  *             claim:dept=a claim:dept=b is OR, claim:dept=a claim:c=d AND.
+ *   token=NAME  (last word; signed-in routes only) forward the access
+ *             token of the profile token.NAME on this route (the
+ *             configuration's check knows the names).
  *   identity=off  (anonymous routes only) forward no identity even when
  *             the request carries a valid session; by default a valid
  *             session's identity headers go along (never a token, never
@@ -168,6 +171,9 @@ int policy_route_has_criteria(const struct policy_route *r);
 /* 1 if an "allow anonymous" route forwards a valid session's identity
  * (the default; the option identity=off turns it off), else 0. */
 int policy_route_identity(const struct policy_route *r);
+/* The token profile the route forwards (its token=NAME option; borrowed
+ * from the table), or NULL. */
+const char *policy_route_token(const struct policy_route *r);
 /* 1 if the route has group: criteria (the caller may prefetch groups). */
 int policy_route_has_groups(const struct policy_route *r);
 

@@ -67,6 +67,7 @@ struct policy_route {
 	int pr_tag;            /* the caller's number (policy_table_set_tag) */
 	char *pr_upstream;     /* upstream=NAME, or NULL for the default */
 	int pr_upstream_index; /* the caller's number for it */
+	char *pr_token;        /* token=NAME: the profile forwarded, or NULL */
 };
 
 struct policy_table {

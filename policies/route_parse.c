@@ -145,7 +145,36 @@ policy_option_upstream(
 	return 0;
 }
 
+static int
+policy_option_token(
+    struct policy_route *r, const char *value, struct gh_error *err)
+{
+	size_t len = strspn(value,
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	/* Which profiles exist is the configuration's to say: the caller
+	 * checks the name against its token.NAME lines. */
+	if (len == 0 || len > 64 || value[len] != '\0') {
+		gh_error_set(err, "route_bad_option",
+		    "token= needs the NAME of a token.NAME line (letters, "
+		    "digits, '_' or '-')");
+		return -1;
+	}
+	if (r->pr_token != NULL) {
+		gh_error_set(err, "route_bad_option", "token= is given twice");
+		return -1;
+	}
+	r->pr_token = strdup(value);
+	if (r->pr_token == NULL) {
+		gh_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct policy_option policy_options[] = {
+    {"token", policy_option_token},
     {"upstream", policy_option_upstream},
 };
 
@@ -253,6 +282,15 @@ policy_route_add(
 		    "upstream= on a deny route: nothing is forwarded");
 		goto fail;
 	}
+	/* Security: a token is the signed-in user's; anonymous, bearer and
+	 * deny routes have no session to take it from (or must not send
+	 * it: an anonymous route forwards identity, never a token). */
+	if (r->pr_token != NULL && r->pr_action != POLICY_ACTION_SIGNED_IN) {
+		gh_error_set(err, "route_bad_option",
+		    "token= only goes on a route for signed-in users (allow "
+		    "authenticated or allow CRITERIA)");
+		goto fail;
+	}
 	if (policy_table_append(t, r) == -1) {
 		gh_error_set(err, "nomem", "out of memory");
 		goto fail;
@@ -327,7 +365,8 @@ policy_config_check(struct config *cfg, config_report_fn *report, void *arg)
 static const struct config_key policy_keys[] = {
     {"route", policy_config_route, 0, NULL,
         "Access policy: [METHODS] PATTERN ACTION [CRITERIA...] "
-        "[upstream=NAME]; first match wins, no match is denied.",
+        "[token=NAME] [upstream=NAME]; first match wins, no match is "
+        "denied.",
         CONFIG_MULTI},
     {"route_case_insensitive", config_parse_bool,
         offsetof(struct config, cf_route_case_insensitive), "off",

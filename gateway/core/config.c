@@ -102,30 +102,8 @@ config_key_cmp(const void *a, const void *b)
 	return strcmp(name, k->ck_name);
 }
 
-/* The CONFIG_PREFIX key whose family holds name ("upstream.api" is one
- * of "upstream.NAME"), or NULL.  Only dotted names get here. */
 static const struct config_key *
-config_key_find_prefix(const char *name)
-{
-	const struct config_module *const *m;
-	const struct config_key *k;
-	const char *dot = strchr(name, '.');
-	size_t j;
-
-	if (dot == NULL)
-		return NULL;
-	for (m = config_modules_list; *m != NULL; m++)
-		for (j = 0; j < (*m)->cm_nkeys; j++) {
-			k = &(*m)->cm_keys[j];
-			if ((k->ck_flags & CONFIG_PREFIX) &&
-			    strncmp(k->ck_name, name, dot - name + 1) == 0)
-				return k;
-		}
-	return NULL;
-}
-
-const struct config_key *
-config_key_find(const char *name)
+config_key_lookup(const char *name)
 {
 	const struct config_module *const *m;
 	const struct config_key *k;
@@ -137,7 +115,45 @@ config_key_find(const char *name)
 		if (k != NULL)
 			return k;
 	}
-	return config_key_find_prefix(name);
+	return NULL;
+}
+
+const struct config_key *
+config_key_find(const char *name)
+{
+	const struct config_key *k;
+	const char *dot;
+	char head[64];
+
+	k = config_key_lookup(name);
+	if (k != NULL)
+		return k;
+	/* "token.graph": the family "token." */
+	dot = strchr(name, '.');
+	if (dot == NULL || (size_t)(dot - name) + 2 > sizeof(head))
+		return NULL;
+	memcpy(head, name, (size_t)(dot - name) + 1);
+	head[dot - name + 1] = '\0';
+	k = config_key_lookup(head);
+	return k != NULL && (k->ck_flags & CONFIG_PREFIX) ? k : NULL;
+}
+
+/* The SUFFIX of a CONFIG_PREFIX key's "NAME.SUFFIX" when it is well
+ * formed, else NULL. */
+static const char *
+config_key_suffix(const char *name)
+{
+	const char *s = strchr(name, '.');
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	s++;
+	n = strspn(s,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+	if (n == 0 || n > CONFIG_SUFFIX_MAX || s[n] != '\0')
+		return NULL;
+	return s;
 }
 
 void
@@ -156,7 +172,11 @@ config_print_key(const struct config_key *k, void *arg)
 {
 	FILE *f = arg;
 
-	fprintf(f, "  %-28s %s\n", k->ck_name, k->ck_help);
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%s", k->ck_name,
+	    (k->ck_flags & CONFIG_PREFIX) ? "NAME" : "");
+	fprintf(f, "  %-28s %s\n", name, k->ck_help);
 	if (k->ck_flags & CONFIG_REQUIRED)
 		fprintf(f, "  %-28s (required)\n", "");
 	else if (k->ck_default != NULL)
@@ -674,6 +694,36 @@ config_placeholder(const char *v)
 	return 0;
 }
 
+/* A line of a family of keys (CONFIG_PREFIX): its parser gets "SUFFIX
+ * VALUE".  A refused value is never echoed: the parser's message names
+ * what is wrong. */
+static void
+config_set_family(struct config_parse *cp, struct config *cfg,
+    const struct config_key *k, const char *name, const char *value)
+{
+	const char *suffix = config_key_suffix(name), *errstr = NULL;
+	char shown[96], *arg;
+
+	if (suffix == NULL) {
+		config_error(cp,
+		    "\"%s\": the name after \"%s\" must be 1 to %d "
+		    "letters, digits, '_' or '-'",
+		    log_sanitize(shown, sizeof(shown), name), k->ck_name,
+		    CONFIG_SUFFIX_MAX);
+		return;
+	}
+	if (asprintf(&arg, "%s %s", suffix, value) == -1) {
+		config_error(cp, "out of memory");
+		return;
+	}
+	if (k->ck_parse(cfg, k, arg, cp->cp_line, &errstr) == -1)
+		config_error(cp, "%s: %s", name, errstr);
+	else
+		config_mark_seen(
+		    cp, k, cp->cp_src == CONFIG_SRC_FILE ? cp->cp_line : 0);
+	free(arg);
+}
+
 /* Give key `name` its value.  `replace`: an environment override, which
  * takes the place of whatever the file or .env said. */
 static void
@@ -685,8 +735,7 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 	/* The file names the key itself; .env and the environment are named
 	 * by their variable in the message's prefix already. */
 	const char *label = cp->cp_src == CONFIG_SRC_FILE ? name : NULL;
-	char *named = NULL;
-	int prev, rc;
+	int prev;
 
 	k = config_key_find(name);
 	if (k == NULL) {
@@ -729,17 +778,10 @@ config_set(struct config_parse *cp, struct config *cfg, const char *name,
 		return;
 	}
 	if (k->ck_flags & CONFIG_PREFIX) {
-		/* The family's parser needs the word after the dot too. */
-		if (asprintf(&named, "%s %s", strchr(name, '.') + 1, value) ==
-		    -1) {
-			config_error(cp, "%s: out of memory", name);
-			return;
-		}
+		config_set_family(cp, cfg, k, name, value);
+		return;
 	}
-	rc = k->ck_parse(
-	    cfg, k, named != NULL ? named : value, cp->cp_line, &errstr);
-	free(named);
-	if (rc == -1) {
+	if (k->ck_parse(cfg, k, value, cp->cp_line, &errstr) == -1) {
 		config_mark_failed(cp, k);
 		/* Secrets are never echoed back, even when malformed, nor
 		 * a value that may carry a password (user:pass@host). */
@@ -939,10 +981,8 @@ config_apply_env_key(const struct config_key *k, void *arg)
 	snprintf(name, sizeof(name), "GATEHOUSE_%s", k->ck_name);
 	for (i = 10; name[i] != '\0'; i++)
 		name[i] = (char)toupper((unsigned char)name[i]);
-	if (k->ck_flags & CONFIG_PREFIX)
-		return; /* no variable name holds the family's '.' */
 	v = getenv(name);
-	if (v == NULL)
+	if (v == NULL || (k->ck_flags & CONFIG_PREFIX))
 		return;
 	cp->cp_src = CONFIG_SRC_ENV;
 	cp->cp_var = name;

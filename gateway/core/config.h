@@ -22,6 +22,7 @@ struct config;
 struct ssl_ctx_st;
 struct config_key;
 struct policy_table;
+struct token_profile;
 
 /*
  * A value parser: parse `value`, found on `line` of the file (0 when it
@@ -52,10 +53,12 @@ typedef void config_free_fn(struct config *cfg);
 #define CONFIG_TEXT                                                            \
 	0x08 /* words for people (a product name): any                         \
 	        text, "<...>" included, is a real value */
-/* A family of keys: ck_name "upstream.NAME" stands for every key
- * "upstream.<word>"; its parser is given "<word> <value>".  Read from the
- * file only (an environment variable cannot hold the '.'). */
+/* A family of keys: ck_name ends in '.' and "NAME.SUFFIX" lines all go to
+ * it; its parser gets "SUFFIX VALUE" (SUFFIX checked by config.c: letters,
+ * digits, '_' and '-', at most CONFIG_SUFFIX_MAX).  Set from the file only,
+ * never from the environment (a variable's name cannot hold the dot). */
 #define CONFIG_PREFIX 0x10
+#define CONFIG_SUFFIX_MAX 64
 
 struct config_key {
 	const char *ck_name;
@@ -185,6 +188,9 @@ struct config {
 
 	/* policies: the route table, built line by line */
 	struct policy_table *cf_routes;
+	/* token.NAME lines (oidc/token_profile.c), in file order */
+	struct token_profile *cf_token_profiles;
+	size_t cf_ntoken_profiles;
 	int cf_route_case_insensitive;
 	int cf_trust_unverified_email; /* also read by headers */
 

@@ -24,7 +24,7 @@ static const char *const metrics_reasons[] = {"state_invalid", "cancelled",
     "iss_mismatch", "bad_callback", "store_unavailable", "internal", "other"};
 static const char *const metrics_refresh_results[] = {"ok", "fresh", "ended",
     "failed", "store_full", "store_unavailable", "store_failed",
-    "provider_unavailable", "other"};
+    "provider_unavailable", "refused", "other"};
 static const char *const metrics_fetch_whats[] = {
     "discovery", "jwks", "token", "other"};
 static const char *const metrics_fetch_results[] = {"ok", "timeout", "dns",

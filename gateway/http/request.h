@@ -122,6 +122,7 @@ struct request_ctx {
 	struct oidc_tokens *rq_tokens; /* token response (new) */
 	void (*rq_resume)(struct request_ctx *); /* after a wait */
 	struct event *rq_timer;                  /* waits (refresh poll) */
+	int rq_token_waits;     /* waits so far for a route's profile token */
 	int rq_verify;          /* forward-auth: answer, do not proxy */
 	int rq_upgrade;         /* a WebSocket handshake being proxied */
 	char *rq_upstream_hdrs; /* extra header lines (new) */

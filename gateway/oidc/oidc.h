@@ -20,6 +20,7 @@
 struct event_base;
 struct jwks;
 struct session;
+struct token_profile;
 struct worker;
 
 #define OIDC_RESPONSE_QUERY 0
@@ -199,6 +200,19 @@ void oidc_logout_complete(struct request_ctx *rq);
 enum step oidc_refresh_ensure(
     struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq));
 
+/*
+ * The same for the token of profile tp (token_profile.h) on rq's route:
+ * redeemed with the session's refresh token when it is missing or near
+ * expiry, one flight per session at a time.  STEP_OK: the session's
+ * token of tp is good (session_ptok_get); STEP_AGAIN: resume(rq) runs
+ * once a flight has landed (then look again: it may have been another
+ * profile's, or refused, or failed); STEP_DECLINED: the provider refused
+ * tp for this session, or there is no refresh token (oidc_token_refused);
+ * STEP_ERROR: a response has been sent.
+ */
+enum step oidc_refresh_token(struct request_ctx *rq,
+    const struct token_profile *tp, void (*resume)(struct request_ctx *rq));
+
 /* Take a request that is going away off the refresh it waits for. */
 void oidc_refresh_forget(struct request_ctx *rq);
 
@@ -236,6 +250,18 @@ void oidc_store_unavailable(struct request_ctx *rq);
 
 /* Send the browser to sign in, or a 401 to an API client (oidc_login.c). */
 void oidc_challenge(struct request_ctx *rq);
+
+/*
+ * A route's token profile `name` cannot be had for rq's session: the
+ * provider refused its refresh (consent missing, interaction required) or
+ * there is no refresh token.  A browser navigating is sent to sign in
+ * again with the profile's scopes added (incremental consent), once:
+ * `asked` (the session's sign-in asked for them already) gives a 403
+ * page instead; an API client gets 401 with WWW-Authenticate:
+ * Bearer error="insufficient_scope" naming the scopes.  Finishes the
+ * request (oidc_login.c).
+ */
+void oidc_token_refused(struct request_ctx *rq, const char *name, int asked);
 
 /* offline_access = auto: asked for only when a feature will refresh. */
 #define OIDC_OFFLINE_AUTO 2

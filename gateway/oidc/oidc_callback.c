@@ -368,6 +368,23 @@ oidc_callback_saved_cb(void *arg, enum session_result r)
 	oidc_callback_saved(rq, r);
 }
 
+/* A sign-in that asked consent for a profile's scopes too redeems its
+ * code for the sign-in's own scopes only: Entra gives a token for one
+ * resource at a time, and the session's access token stays the default
+ * one.  The profile's token comes from the refresh token. */
+static void
+oidc_callback_scope(struct evbuffer *form, const struct config *cfg)
+{
+	char *scope;
+
+	if (asprintf(&scope, "openid profile%s%s%s",
+	        oidc_wants_refresh_token(cfg) ? " offline_access" : "",
+	        cfg->cf_scopes[0] != '\0' ? " " : "", cfg->cf_scopes) == -1)
+		return;
+	httpc_form_add(form, "scope", scope);
+	free(scope);
+}
+
 /* The session: a new id (never the one the browser had: no fixation). */
 static void
 oidc_callback_finish(struct request_ctx *rq, json_t *claims)
@@ -383,7 +400,10 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 	json = json_dumps(claims, JSON_COMPACT);
 	if (s == NULL || json == NULL || session_set_claims(s, json) == -1 ||
 	    session_set_tokens(s, t->ot_access, t->ot_refresh, t->ot_idtoken,
-	        t->ot_access != NULL ? now + t->ot_expires_in : 0) == -1) {
+	        t->ot_access != NULL ? now + t->ot_expires_in : 0) == -1 ||
+	    (rq->rq_flow->of_profile != NULL &&
+	        session_set_ptok(s, rq->rq_flow->of_profile, NULL, 0,
+	            SESSION_PTOK_ASKED) == -1)) {
 		free(json);
 		session_free(s);
 		metrics_signin_failed("internal");
@@ -611,6 +631,8 @@ oidc_callback(struct request_ctx *rq)
 	httpc_form_add(form, "code", code);
 	httpc_form_add(form, "redirect_uri", cfg->cf_redirect_uri);
 	httpc_form_add(form, "code_verifier", rq->rq_flow->of_verifier);
+	if (rq->rq_flow->of_profile != NULL)
+		oidc_callback_scope(form, cfg);
 	evhttp_clear_headers(&q);
 	rq->rq_state = RQ_PROVIDER;
 	request_cleanup_add(rq, oidc_callback_xfer_cleanup, rq);

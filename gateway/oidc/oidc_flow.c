@@ -78,6 +78,7 @@ oidc_flow_free(struct oidc_flow *f)
 	if (f == NULL)
 		return;
 	free(f->of_target);
+	free(f->of_profile);
 	OPENSSL_cleanse(f, sizeof(*f));
 	free(f);
 }
@@ -144,6 +145,9 @@ oidc_flow_search_cb(const char *name, const char *value, void *arg)
 	    json_string_value(json_object_get(j, "v")));
 	f->of_target = strdup(json_string_value(json_object_get(j, "r")));
 	f->of_created = (time_t)json_integer_value(json_object_get(j, "t"));
+	if (json_is_string(json_object_get(j, "p")))
+		f->of_profile =
+		    strdup(json_string_value(json_object_get(j, "p")));
 	snprintf(f->of_cookie, sizeof(f->of_cookie), "%s", name);
 	json_decref(j);
 	if (f->of_target == NULL || f->of_created != (time_t)t ||
@@ -221,6 +225,11 @@ oidc_flow_seal(const struct oidc_flow *f)
 	    f->of_verifier, "r", f->of_target, "t", (json_int_t)f->of_created);
 	if (j == NULL)
 		return NULL;
+	if (f->of_profile != NULL &&
+	    json_object_set_new(j, "p", json_string(f->of_profile)) == -1) {
+		json_decref(j);
+		return NULL;
+	}
 	json = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (json == NULL)

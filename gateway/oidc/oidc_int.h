@@ -27,6 +27,9 @@ struct oidc_flow {
 	char of_nonce[OIDC_STATE_LEN + 1];
 	char of_verifier[OIDC_STATE_LEN + 1];
 	char *of_target; /* where to go afterwards (a safe local path) */
+	/* the token profile whose consent this sign-in asks (token.NAME;
+	 * new), or NULL */
+	char *of_profile;
 	time_t of_created;
 	char of_cookie[96]; /* the flow cookie's name */
 };

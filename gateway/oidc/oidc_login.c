@@ -34,6 +34,7 @@
 #include "oidc/http_client.h"
 #include "oidc/oidc.h"
 #include "oidc/oidc_int.h"
+#include "oidc/token_profile.h"
 #include "path.h"
 #include "session/cookie.h"
 #include "session/session.h"
@@ -414,7 +415,7 @@ oidc_wants_refresh_token(const struct config *cfg)
 	if (cfg->cf_offline_access != OIDC_OFFLINE_AUTO)
 		return cfg->cf_offline_access;
 	return cfg->cf_forward_access_token || cfg->cf_me_includes_tokens ||
-	    cfg->cf_session_id_token ||
+	    cfg->cf_session_id_token || cfg->cf_ntoken_profiles > 0 ||
 	    cfg->cf_groups_overage == GROUPS_OVERAGE_GRAPH;
 }
 
@@ -425,6 +426,7 @@ oidc_authorize_url(const struct config *cfg, const struct oidc_meta *m,
     const char *domain_hint)
 {
 	unsigned char digest[32];
+	const struct token_profile *tp = token_profile_find(cfg, f->of_profile);
 	char challenge[64], *scope = NULL, *out = NULL;
 	struct evbuffer *b;
 	size_t n;
@@ -435,9 +437,13 @@ oidc_authorize_url(const struct config *cfg, const struct oidc_meta *m,
 	crypto_sha256(f->of_verifier, strlen(f->of_verifier), digest);
 	crypto_b64url_encode(
 	    digest, sizeof(digest), challenge, sizeof(challenge), &n);
-	if (asprintf(&scope, "openid profile%s%s%s",
+	/* A profile's scopes join the sign-in's so the person can consent
+	 * to them (incremental consent); its token comes later, redeemed
+	 * with the refresh token. */
+	if (asprintf(&scope, "openid profile%s%s%s%s%s",
 	        oidc_wants_refresh_token(cfg) ? " offline_access" : "",
-	        cfg->cf_scopes[0] != '\0' ? " " : "", cfg->cf_scopes) == -1)
+	        cfg->cf_scopes[0] != '\0' ? " " : "", cfg->cf_scopes,
+	        tp != NULL ? " " : "", tp != NULL ? tp->tp_scopes : "") == -1)
 		scope = NULL;
 	evbuffer_add_printf(b, "%s%cresponse_type=code",
 	    m->om_authorization_endpoint,
@@ -491,7 +497,7 @@ oidc_unavailable(struct request_ctx *rq)
 /* Redirect rq's browser to the provider for a new sign-in. */
 static void
 oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
-    const char *login_hint, const char *domain_hint)
+    const char *login_hint, const char *domain_hint, const char *profile)
 {
 	const struct config *cfg = rq->rq_cfg;
 	const struct oidc_meta *m = oidc_provider_meta(rq->rq_gen->wg_provider);
@@ -514,6 +520,7 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	memset(&f, 0, sizeof(f));
 	f.of_created = time(NULL);
 	f.of_target = (char *)target;
+	f.of_profile = (char *)profile;
 	if (oidc_random_b64(f.of_state, sizeof(f.of_state)) == -1 ||
 	    oidc_random_b64(f.of_nonce, sizeof(f.of_nonce)) == -1 ||
 	    oidc_random_b64(f.of_verifier, sizeof(f.of_verifier)) == -1)
@@ -566,6 +573,7 @@ void
 oidc_login(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_cfg;
+	const struct token_profile *tp;
 	struct evkeyvalq q;
 	const char *query, *prompt, *target;
 
@@ -591,8 +599,11 @@ oidc_login(struct request_ctx *rq)
 	    strcmp(prompt, "select_account") != 0 &&
 	    strcmp(prompt, "consent") != 0)
 		prompt = NULL;
+	/* token=NAME: ask consent for a configured profile's scopes too;
+	 * any other name is ignored (the scopes are never the client's). */
+	tp = token_profile_find(cfg, evhttp_find_header(&q, "token"));
 	oidc_login_start(rq, target, prompt, oidc_hint(&q, "login_hint"),
-	    oidc_hint(&q, "domain_hint"));
+	    oidc_hint(&q, "domain_hint"), tp != NULL ? tp->tp_name : NULL);
 	evhttp_clear_headers(&q);
 }
 
@@ -816,6 +827,58 @@ oidc_challenge(struct request_ctx *rq)
 		return;
 	}
 	free(esc);
+	resp_hdrs_add(out, "Location", loc);
+	resp_hdrs_add(out, "Cache-Control", "no-store");
+	free(loc);
+	request_reply(rq, 302, "Found", NULL);
+}
+
+void
+oidc_token_refused(struct request_ctx *rq, const char *name, int asked)
+{
+	const struct config *cfg = rq->rq_cfg;
+	const struct token_profile *tp = token_profile_find(cfg, name);
+	struct resp_hdrs *out = request_out(rq);
+	char *esc, *loc = NULL, *hdr = NULL, msg[256];
+
+	rq->rq_event = "consent_required";
+	snprintf(msg, sizeof(msg),
+	    "This page needs access to \"%s\" on your behalf, which has not "
+	    "been granted.",
+	    tp != NULL ? tp->tp_name : "?");
+	if (rq->rq_verify || !oidc_is_navigation(rq) ||
+	    errpage_wants_json(rq)) {
+		/* RFC 6750 3.1: the scope the client must get first. */
+		if (asprintf(&hdr,
+		        "Bearer realm=\"gatehouse\", "
+		        "error=\"insufficient_scope\", "
+		        "scope=\"%s\"",
+		        tp != NULL ? tp->tp_scopes : "") != -1)
+			resp_hdrs_add(out, "WWW-Authenticate", hdr);
+		free(hdr);
+		errpage_send(rq, 401, "insufficient_scope", msg, 0);
+		return;
+	}
+	if (asked) {
+		/* This session's sign-in asked for it already: a second trip
+		 * would only come back here. */
+		errpage_send(rq, 403, "consent_required",
+		    "Access to an API this page needs was not granted at "
+		    "sign-in. An administrator may have to grant consent for "
+		    "it.",
+		    0);
+		return;
+	}
+	esc = httpc_url_escape(rq->rq_path);
+	if (esc == NULL || tp == NULL ||
+	    asprintf(&loc, "%s/login?post_login_redirect_uri=%s&token=%s",
+	        cfg->cf_auth_prefix, esc, tp->tp_name) == -1) {
+		free(esc);
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	free(esc);
+	log_info("consent id=%s token=%s", rq->rq_id, tp->tp_name);
 	resp_hdrs_add(out, "Location", loc);
 	resp_hdrs_add(out, "Cache-Control", "no-store");
 	free(loc);

@@ -18,6 +18,13 @@
  * holder finished without a new token, or died), within a bound.  The
  * lock lives long enough for the holder's whole refresh, so the same
  * refresh token is never sent twice.
+ *
+ * A token profile's token (token.NAME) is redeemed the same way, with the
+ * profile's scopes, by a flight of that profile: one flight per session
+ * whatever its profile (the slot and the store's lock are the session's),
+ * since every flight spends the same rotating refresh token.  A request
+ * waiting for its profile behind another profile's flight tries again
+ * once that one has landed.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -42,6 +49,7 @@
 #include "oidc/jose.h"
 #include "oidc/oidc.h"
 #include "oidc/oidc_int.h"
+#include "oidc/token_profile.h"
 #include "session/cookie.h"
 #include "session/session.h"
 
@@ -70,6 +78,10 @@ struct oidc_flight {
 	struct httpc_xfer *of_xfer;
 	struct oidc_tokens of_tokens; /* the answer, while its ID token is
 	                                 checked (maybe after a JWKS fetch) */
+	/* The profile it redeems a token for (borrowed from of_gen's
+	 * configuration), or NULL: the session's own tokens. */
+	const struct token_profile *of_profile;
+	int of_refused; /* the provider refused the profile (saved so) */
 	struct request_ctx **of_waiters;
 	size_t of_nwaiters;
 	char of_rid[33];             /* the request that started it */
@@ -261,6 +273,22 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 	free(w);
 }
 
+/* The expiry of the token a flight is for, in its copy of the record
+ * (with the tokens opened for a profile: 0 when it has none).  A profile
+ * refused meanwhile counts as settled: nothing newer will come. */
+static int64_t
+oidc_flight_expiry(struct oidc_flight *f)
+{
+	const struct session_ptok *t;
+
+	if (f->of_profile == NULL)
+		return f->of_session->se_at_expires;
+	t = session_ptok_get(f->of_session, f->of_profile->tp_name);
+	if (t == NULL)
+		return 0;
+	return (t->sp_flags & SESSION_PTOK_REFUSED) ? INT64_MAX : t->sp_expires;
+}
+
 /* What the check of a refresh's ID token found. */
 enum oidc_idt {
 	IDT_OK,      /* verified, same user */
@@ -399,7 +427,9 @@ oidc_flight_saved(struct oidc_flight *f, enum session_result r)
 		          "could not be stored; the session needs a new "
 		          "sign-in when its access token runs out\"",
 		    f->of_rid, oidc_flight_saved_result(r));
-	oidc_flight_land(f, oidc_flight_saved_result(r));
+	oidc_flight_land(f,
+	    r == SESSION_OK && f->of_refused ? "refused"
+	                                     : oidc_flight_saved_result(r));
 }
 
 static void
@@ -492,6 +522,55 @@ oidc_flight_verify(struct oidc_flight *f, int retried)
 }
 
 /*
+ * A profile's answer.  A refusal (consent_required, interaction_required,
+ * invalid_grant, ...) concerns this profile only: the session goes on for
+ * every other route, and the profile is marked refused, so that its
+ * routes ask for consent instead of asking the provider again.  A new
+ * refresh token in the answer replaces the session's (rotation).
+ */
+static void
+oidc_flight_profile_done(struct oidc_flight *f, int st, struct gh_error *err)
+{
+	struct session *s = f->of_session;
+	struct oidc_tokens *t = &f->of_tokens;
+	const struct session_ptok *old;
+	const char *name = f->of_profile->tp_name;
+	uint32_t flags;
+	long life;
+
+	old = session_ptok_get(s, name);
+	flags = old != NULL ? old->sp_flags & SESSION_PTOK_ASKED : 0;
+	if (st == 401) {
+		log_warnx("refresh id=%s token=%s result=refused reason=\"%s\"",
+		    f->of_rid, name, err->ge_msg);
+		f->of_refused = 1;
+		if (session_set_ptok(
+		        s, name, NULL, 0, flags | SESSION_PTOK_REFUSED) == 0)
+			oidc_flight_save(f);
+		else
+			oidc_flight_land(f, "failed");
+		return;
+	}
+	if (st != 0 || t->ot_access == NULL) {
+		log_warnx("refresh id=%s token=%s result=failed reason=\"%s\"",
+		    f->of_rid, name, st != 0 ? err->ge_msg : "no access_token");
+		oidc_flight_land(f, "failed");
+		return;
+	}
+	/* A token without a lifetime is not taken as one that never ends,
+	 * nor as one already over (which would refresh on every request). */
+	life = t->ot_expires_in > 0 ? t->ot_expires_in : 60;
+	if ((t->ot_refresh != NULL &&
+	        session_set_refresh(s, t->ot_refresh) == -1) ||
+	    session_set_ptok(s, name, t->ot_access, time(NULL) + life, flags) ==
+	        -1) {
+		oidc_flight_land(f, "failed");
+		return;
+	}
+	oidc_flight_save(f);
+}
+
+/*
  * The token endpoint answered.  Only a refusal (invalid_grant and the
  * like) ends the session; a transport failure, a timeout or a broken
  * answer leaves it as it was, so the next request tries again.
@@ -506,6 +585,10 @@ oidc_flight_done_cb(const struct httpc_result *res, void *arg)
 
 	f->of_xfer = NULL;
 	st = oidc_tokens_parse(res, &f->of_tokens, &code, &err);
+	if (f->of_profile != NULL) {
+		oidc_flight_profile_done(f, st, &err);
+		return;
+	}
 	if (st == 401) {
 		oidc_flight_end(f);
 		return;
@@ -528,6 +611,7 @@ oidc_flight_request(struct oidc_flight *f)
 {
 	struct evbuffer *form;
 	struct gh_error err;
+	char *scope;
 
 	if (session_open_tokens(f->of_session) == -1 ||
 	    f->of_session->se_refresh.len == 0)
@@ -538,6 +622,17 @@ oidc_flight_request(struct oidc_flight *f)
 	httpc_form_add(form, "grant_type", "refresh_token");
 	httpc_form_add(
 	    form, "refresh_token", (const char *)f->of_session->se_refresh.buf);
+	if (f->of_profile != NULL) {
+		/* One resource's scopes; offline_access so that a rotating
+		 * provider hands the next refresh token. */
+		if (asprintf(&scope, "%s offline_access",
+		        f->of_profile->tp_scopes) == -1) {
+			evbuffer_free(form);
+			return -1;
+		}
+		httpc_form_add(form, "scope", scope);
+		free(scope);
+	}
 	f->of_xfer =
 	    oidc_token_request(f->of_gen, form, oidc_flight_done_cb, f, &err);
 	evbuffer_free(form);
@@ -568,7 +663,11 @@ oidc_flight_reloaded(struct oidc_flight *f, enum session_result r)
 		oidc_flight_land(f, oidc_flight_store_result(r));
 		return;
 	}
-	if (f->of_shared && f->of_session->se_at_expires > f->of_seen_at) {
+	/* A profile's flight also looks in one process: a request that
+	 * read its record before another flight landed would otherwise
+	 * redeem the refresh token again for a token already there. */
+	if ((f->of_shared || f->of_profile != NULL) &&
+	    oidc_flight_expiry(f) > f->of_seen_at) {
 		oidc_flight_land(f, "fresh");
 		return;
 	}
@@ -664,7 +763,7 @@ oidc_flight_polled(struct oidc_flight *f, enum session_result r)
 		oidc_flight_land(f, oidc_flight_store_result(r));
 		return;
 	}
-	if (f->of_session->se_at_expires > f->of_seen_at) {
+	if (oidc_flight_expiry(f) > f->of_seen_at) {
 		oidc_flight_land(f, "fresh");
 		return;
 	}
@@ -713,7 +812,7 @@ oidc_flight_free(struct oidc_flight *f)
 }
 
 /* Why a flight could not start. */
-enum oidc_start { START_OK, START_DECLINED, START_STORE };
+enum oidc_start { START_OK, START_DECLINED, START_STORE, START_FRESH };
 
 /*
  * Start a refresh of rq's session, owned by this worker, into *out:
@@ -724,7 +823,8 @@ enum oidc_start { START_OK, START_DECLINED, START_STORE };
  * store could not be asked.
  */
 static enum oidc_start
-oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
+oidc_flight_start(struct request_ctx *rq, const struct token_profile *tp,
+    int64_t seen_at, struct oidc_flight **out)
 {
 	struct worker *w = rq->rq_worker;
 	struct oidc_flight *f;
@@ -738,6 +838,7 @@ oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
 	f->of_magic = OIDC_FLIGHT_MAGIC;
 	f->of_worker = w;
 	f->of_gen = worker_gen_hold(rq->rq_gen);
+	f->of_profile = tp;
 	snprintf(f->of_rid, sizeof(f->of_rid), "%s", rq->rq_id);
 	clock_gettime(CLOCK_MONOTONIC, &f->of_start);
 	f->of_session = session_new(time(NULL), rq->rq_cfg);
@@ -746,8 +847,8 @@ oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
 	/* A copy of the record under the same key, tokens opened. */
 	memcpy(f->of_session->se_key, rq->rq_session->se_key, 32);
 	f->of_shared = session_store_shared();
+	f->of_seen_at = seen_at;
 	if (f->of_shared) {
-		f->of_seen_at = rq->rq_session->se_at_expires;
 		f->of_timer = evtimer_new(w->w_base, oidc_flight_timer_cb, f);
 		if (f->of_timer == NULL ||
 		    crypto_random(f->of_owner, sizeof(f->of_owner)) == -1)
@@ -763,6 +864,11 @@ oidc_flight_start(struct request_ctx *rq, struct oidc_flight **out)
 	if (r == SESSION_UNAVAIL || r == SESSION_ERR ||
 	    (f->of_shared && r != SESSION_PENDING)) {
 		rc = START_STORE;
+		goto fail;
+	}
+	if (r == SESSION_OK && tp != NULL && oidc_flight_expiry(f) > seen_at) {
+		/* Another flight stored it since rq read its record. */
+		rc = START_FRESH;
 		goto fail;
 	}
 	if (r != SESSION_PENDING &&
@@ -804,9 +910,46 @@ oidc_poll_cb(evutil_socket_t fd, short what, void *arg)
 	oidc_waiter_resume(rq);
 }
 
-enum step
-oidc_refresh_ensure(
-    struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq))
+/* A profile's token cannot be had now for a reason other than the
+ * provider's refusal: say so (the session itself is fine). */
+static enum step
+oidc_refresh_unavailable(struct request_ctx *rq)
+{
+	rq->rq_event = "refresh";
+	errpage_send(rq, 503, "token_unavailable",
+	    "An access token this page needs could not be obtained now. "
+	    "Please try again in a moment.",
+	    0);
+	return STEP_ERROR;
+}
+
+/*
+ * The expiry and lifetime of the token rq needs: the session's own, or
+ * profile tp's (0: none yet).  -1 when tp was refused: the caller asks
+ * for consent.
+ */
+static int
+oidc_refresh_expiry(struct session *s, const struct token_profile *tp,
+    int64_t *exp, int64_t *life)
+{
+	const struct session_ptok *t;
+
+	if (tp == NULL) {
+		*exp = s->se_at_expires;
+		*life = s->se_at_lifetime;
+		return 0;
+	}
+	t = session_ptok_get(s, tp->tp_name);
+	if (t != NULL && (t->sp_flags & SESSION_PTOK_REFUSED))
+		return -1;
+	*exp = t != NULL && t->sp_token.len > 0 ? t->sp_expires : 0;
+	*life = t != NULL ? t->sp_lifetime : 0;
+	return 0;
+}
+
+static enum step
+oidc_refresh_run(struct request_ctx *rq, const struct token_profile *tp,
+    int force, void (*resume)(struct request_ctx *rq))
 {
 	const struct config *cfg = rq->rq_cfg;
 	struct session *s = rq->rq_session;
@@ -814,20 +957,25 @@ oidc_refresh_ensure(
 	struct oidc_flight *f;
 	struct request_ctx **nw;
 	time_t now = time(NULL);
-	int64_t window;
+	int64_t window, exp, life;
 	int expired, rc;
 	struct timeval tv = {0, OIDC_POLL_MS * 1000};
 
+	if (oidc_refresh_expiry(s, tp, &exp, &life) == -1)
+		return STEP_DECLINED;
 	/* Refresh within refresh_before of expiry, but never earlier than
 	 * half-way through the token's life: a token shorter-lived than
 	 * refresh_before would otherwise be refreshed on every request. */
 	window = cfg->cf_refresh_before;
-	if (s->se_at_lifetime > 0 && window > s->se_at_lifetime / 2)
-		window = s->se_at_lifetime / 2;
-	if (!force &&
-	    (s->se_at_expires == 0 || s->se_at_expires - now > window))
+	if (life > 0 && window > life / 2)
+		window = life / 2;
+	/* A profile without a token yet needs one now; the session
+	 * without an access token has nothing to keep fresh. */
+	if (!force && tp == NULL && (exp == 0 || exp - now > window))
 		return STEP_OK;
-	expired = force || s->se_at_expires - now <= 5;
+	if (!force && tp != NULL && exp != 0 && exp - now > window)
+		return STEP_OK;
+	expired = force || exp - now <= 5;
 	if (oidc_provider_meta(rq->rq_gen->wg_provider) == NULL) {
 		/* The provider has not been reachable since start: the
 		 * session is kept (only a refusal ends it), and the token is
@@ -845,15 +993,28 @@ oidc_refresh_ensure(
 		return STEP_ERROR;
 	}
 	/* Nothing to refresh with: known now when the whole record is in
-	 * hand (Redis reads it at once), else the flight's read finds out. */
+	 * hand (Redis reads it at once), else the flight's read finds out.
+	 * For a profile the tokens are open already: a session without a
+	 * refresh token gets its token through a sign-in. */
 	if (session_has_refresh(s) == 0)
 		return expired ? STEP_DECLINED : STEP_OK;
 	rc = oidc_slot_take(s->se_key, rq->rq_worker, &owner);
-	if (rc == -1)
-		return expired ? STEP_DECLINED : STEP_OK;
+	if (rc == -1) {
+		if (!expired)
+			return STEP_OK;
+		return tp != NULL ? oidc_refresh_unavailable(rq)
+		                  : STEP_DECLINED;
+	}
 	if (rc == 0) {
-		switch (oidc_flight_start(rq, &f)) {
+		switch (oidc_flight_start(rq, tp, exp, &f)) {
 		case START_OK:
+			break;
+		case START_FRESH:
+			/* rq's copy is older than the record: read it again
+			 * (the poll below finds the slot free). */
+			oidc_slot_release(s->se_key);
+			f = NULL;
+			expired = 1;
 			break;
 		case START_STORE:
 			oidc_slot_release(s->se_key);
@@ -866,9 +1027,15 @@ oidc_refresh_ensure(
 			oidc_slot_release(s->se_key);
 			/* No refresh token or provider: use what we have
 			 * while it lasts. */
-			return expired ? STEP_DECLINED : STEP_OK;
+			if (!expired)
+				return STEP_OK;
+			return tp != NULL ? oidc_refresh_unavailable(rq)
+			                  : STEP_DECLINED;
 		}
-		log_info("refresh id=%s started", rq->rq_id);
+		if (f != NULL)
+			log_info("refresh id=%s%s%s started", rq->rq_id,
+			    tp != NULL ? " token=" : "",
+			    tp != NULL ? tp->tp_name : "");
 	} else
 		f = owner == rq->rq_worker
 		    ? oidc_flight_find(rq->rq_worker, s->se_key)
@@ -889,11 +1056,29 @@ oidc_refresh_ensure(
 	}
 	/* Another worker is refreshing: look again shortly. */
 	request_cleanup_add(rq, oidc_refresh_timer_cleanup, rq);
-	rq->rq_timer = evtimer_new(rq->rq_worker->w_base, oidc_poll_cb, rq);
+	/* A request that waits again (its profile after another's flight)
+	 * keeps its timer. */
+	if (rq->rq_timer == NULL)
+		rq->rq_timer =
+		    evtimer_new(rq->rq_worker->w_base, oidc_poll_cb, rq);
 	if (rq->rq_timer == NULL)
 		return STEP_DECLINED;
 	evtimer_add(rq->rq_timer, &tv);
 	return STEP_AGAIN;
+}
+
+enum step
+oidc_refresh_ensure(
+    struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq))
+{
+	return oidc_refresh_run(rq, NULL, force, resume);
+}
+
+enum step
+oidc_refresh_token(struct request_ctx *rq, const struct token_profile *tp,
+    void (*resume)(struct request_ctx *rq))
+{
+	return oidc_refresh_run(rq, tp, 0, resume);
 }
 
 void

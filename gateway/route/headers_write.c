@@ -18,6 +18,7 @@
 #include "http/http1.h"
 #include "http/request.h"
 #include "http/worker.h"
+#include "policy.h"
 #include "route/headers.h"
 #include "session/session.h"
 
@@ -176,10 +177,13 @@ headers_upstream_request(struct request_ctx *rq, struct headers_writer *w,
 			headers_cookie_filtered(w, cfg, h->hh_value);
 			continue;
 		}
-		/* The gateway's own bearer replaces the client's. */
+		/* The gateway's own bearer replaces the client's (a route's
+		 * token=NAME always sends one). */
 		if ((kind & HEADERS_AUTHORIZATION) != 0 &&
-		    cfg->cf_forward_authorization &&
-		    rq->rq_upstream_hdrs != NULL)
+		    rq->rq_upstream_hdrs != NULL &&
+		    (cfg->cf_forward_authorization ||
+		        (rq->rq_route != NULL &&
+		            policy_route_token(rq->rq_route) != NULL)))
 			continue;
 		headers_writer_field(
 		    w, h->hh_name, h->hh_nlen, h->hh_value, h->hh_vlen);

@@ -19,6 +19,7 @@
 #include "http/worker.h"
 #include "oidc/groups.h"
 #include "oidc/oidc.h"
+#include "oidc/token_profile.h"
 #include "path.h"
 #include "policy.h"
 #include "route/bearer.h"
@@ -249,6 +250,87 @@ router_forward_identity(struct request_ctx *rq)
 	router_allow(rq);
 }
 
+/* How often a request waits for its route's profile token: behind other
+ * profiles' flights (one per session at a time), then its own. */
+#define ROUTER_TOKEN_WAITS 4
+
+static void router_token_resume(struct request_ctx *rq);
+
+/* The route forwards profile tp's token (token=NAME) in place of the
+ * session's own: Authorization: Bearer and X-MS-TOKEN-AAD-ACCESS-TOKEN,
+ * on this route only. */
+static void
+router_forward_token(struct request_ctx *rq, const struct token_profile *tp)
+{
+	struct session *s = rq->rq_session;
+	const struct session_ptok *t;
+
+	t = session_ptok_get(s, tp->tp_name);
+	rq->rq_upstream_hdrs = identity_tokens(s->se_ident,
+	    t != NULL ? &t->sp_token : NULL, t != NULL ? t->sp_expires : 0, 1);
+	if (rq->rq_upstream_hdrs == NULL) {
+		errpage_send(rq, 500, "internal", "Out of memory.", 0);
+		return;
+	}
+	router_allow(rq);
+}
+
+/* The route's profile token: have it (redeemed if need be), then
+ * forward; or ask for consent when the provider refused it. */
+static void
+router_token_continue(struct request_ctx *rq)
+{
+	const struct token_profile *tp =
+	    token_profile_find(rq->rq_cfg, policy_route_token(rq->rq_route));
+	const struct session_ptok *t;
+
+	/* Security: forward-auth's answer goes to whoever may call
+	 * /.auth/verify, so a token joins it only when asked for; without
+	 * forward_auth_tokens there is none to fetch, and no consent to ask
+	 * for. */
+	if (rq->rq_verify && !rq->rq_cfg->cf_forward_auth_tokens) {
+		router_allow(rq);
+		return;
+	}
+	switch (oidc_refresh_token(rq, tp, router_token_resume)) {
+	case STEP_AGAIN:
+	case STEP_ERROR:
+		return;
+	case STEP_DECLINED:
+		t = session_ptok_get(rq->rq_session, tp->tp_name);
+		oidc_token_refused(rq, tp->tp_name,
+		    t != NULL && (t->sp_flags & SESSION_PTOK_ASKED));
+		return;
+	default:
+		router_forward_token(rq, tp);
+		return;
+	}
+}
+
+/* After a wait for a flight: the session may have ended, the store may
+ * not have answered; else look at the token again, a bounded number of
+ * times (the flight may have been another profile's, or failed). */
+static void
+router_token_resume(struct request_ctx *rq)
+{
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return;
+	}
+	if (rq->rq_session == NULL) {
+		oidc_challenge(rq);
+		return;
+	}
+	if (++rq->rq_token_waits >= ROUTER_TOKEN_WAITS) {
+		errpage_send(rq, 502, "token_failed",
+		    "An access token this page needs could not be obtained "
+		    "from the identity provider. Please try again.",
+		    0);
+		return;
+	}
+	router_token_continue(rq);
+}
+
 /* After a wait for a refresh: the session may have ended meanwhile, or
  * the store may have failed to say. */
 static void
@@ -403,6 +485,12 @@ router_signed_in_continue(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_cfg;
 
+	/* A route with token=NAME forwards that profile's token instead of
+	 * the session's own. */
+	if (rq->rq_route != NULL && policy_route_token(rq->rq_route) != NULL) {
+		router_token_continue(rq);
+		return;
+	}
 	if (cfg->cf_forward_access_token) {
 		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
 		case STEP_AGAIN:
@@ -443,13 +531,14 @@ router_action(const struct config *cfg, const struct policy_route *route)
 
 /* Whether a signed-in request on route needs the session's cold part:
  * its claims (criteria to evaluate, and the deny page that names the
- * user) or its tokens (forwarded, and refreshed).  Everything else uses
+ * user) or its tokens (forwarded, a token=NAME profile's, and refreshed).  Everything else uses
  * the identity block and the times, which the hot part holds. */
 static int
 router_needs_cold(const struct config *cfg, const struct policy_route *route)
 {
 	return cfg->cf_forward_access_token || cfg->cf_forward_id_token ||
-	    (route != NULL && policy_route_has_criteria(route));
+	    (route != NULL && (policy_route_has_criteria(route) ||
+	                          policy_route_token(route) != NULL));
 }
 
 void

@@ -167,7 +167,7 @@ upstream_named_free(struct config *cfg)
 }
 
 static const struct config_key upstream_named_keys[] = {
-    {"upstream.NAME", upstream_named_parse, 0, NULL,
+    {"upstream.", upstream_named_parse, 0, NULL,
         "Another upstream, for the routes that end in upstream=NAME: "
         "same URL forms as upstream, its own keep-alive pool, the "
         "upstream_* settings.",

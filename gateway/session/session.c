@@ -144,6 +144,18 @@ session_follow_id_token(
 	json_decref(doc);
 }
 
+static void
+session_ptoks_clear(struct session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->se_nptoks; i++)
+		crypto_secret_cleanup(&s->se_ptoks[i].sp_token);
+	free(s->se_ptoks);
+	s->se_ptoks = NULL;
+	s->se_nptoks = 0;
+}
+
 /* Drop the cold part s holds (claims, sealed and opened tokens). */
 static void
 session_cold_clear(struct session *s)
@@ -158,6 +170,7 @@ session_cold_clear(struct session *s)
 	crypto_secret_cleanup(&s->se_access);
 	crypto_secret_cleanup(&s->se_refresh);
 	crypto_secret_cleanup(&s->se_idtoken);
+	session_ptoks_clear(s);
 	s->se_open = 0;
 }
 
@@ -691,38 +704,52 @@ session_claims(struct session *s)
 }
 
 static void
-session_add_field(unsigned char **p, const char *v)
+session_add_field(unsigned char **p, const void *v, size_t n)
 {
-	uint32_t n = (uint32_t)(v != NULL ? strlen(v) : 0);
+	uint32_t n32 = (uint32_t)n;
 
-	memcpy(*p, &n, 4);
+	memcpy(*p, &n32, 4);
 	if (n > 0)
 		memcpy(*p + 4, v, n);
 	*p += 4 + n;
 }
 
-int
-session_set_tokens(struct session *s, const char *access, const char *refresh,
-    const char *idtoken, int64_t at_expires)
+/* Each profile token after the three fields: its name, its token, then
+ * expiry, lifetime and flags. */
+#define SESSION_PTOK_FIXED (4 + 4 + 8 + 8 + 4)
+
+/* Seal s's opened tokens (its secrets and profile tokens) into
+ * se_sealed.  0 or -1. */
+static int
+session_seal(struct session *s)
 {
-	size_t al = access ? strlen(access) : 0,
-	       rl = refresh ? strlen(refresh) : 0,
-	       il = idtoken ? strlen(idtoken) : 0, ptlen, outlen;
+	size_t ptlen, outlen, i, nl;
 	unsigned char *pt, *p, *out;
+	struct session_ptok *t;
 	int rc = -1;
 
-	/* The claims must be there for the save that writes the tokens. */
-	if (session_cold_load(s) == -1)
-		return -1;
-	ptlen = 12 + al + rl + il;
+	ptlen = 12 + s->se_access.len + s->se_refresh.len + s->se_idtoken.len;
+	for (i = 0; i < s->se_nptoks; i++)
+		ptlen += SESSION_PTOK_FIXED + strlen(s->se_ptoks[i].sp_name) +
+		    s->se_ptoks[i].sp_token.len;
 	pt = malloc(ptlen);
 	out = malloc(ptlen + CRYPTO_AEAD_OVERHEAD);
 	if (pt == NULL || out == NULL)
 		goto done;
 	p = pt;
-	session_add_field(&p, access);
-	session_add_field(&p, refresh);
-	session_add_field(&p, idtoken);
+	session_add_field(&p, s->se_access.buf, s->se_access.len);
+	session_add_field(&p, s->se_refresh.buf, s->se_refresh.len);
+	session_add_field(&p, s->se_idtoken.buf, s->se_idtoken.len);
+	for (i = 0; i < s->se_nptoks; i++) {
+		t = &s->se_ptoks[i];
+		nl = strlen(t->sp_name);
+		session_add_field(&p, t->sp_name, nl);
+		session_add_field(&p, t->sp_token.buf, t->sp_token.len);
+		session_put64(p, t->sp_expires);
+		session_put64(p + 8, t->sp_lifetime);
+		session_put32(p + 16, t->sp_flags);
+		p += 20;
+	}
 	/* Bound to this record's key, so a sealed blob cannot be moved to
 	 * another session. */
 	if (crypto_aead_seal(keyfile_token_key(), s->se_key, sizeof(s->se_key),
@@ -732,12 +759,7 @@ session_set_tokens(struct session *s, const char *access, const char *refresh,
 	s->se_sealed = out;
 	s->se_sealed_len = outlen;
 	out = NULL;
-	s->se_at_expires = at_expires;
-	s->se_at_lifetime = at_expires > 0 ? at_expires - time(NULL) : 0;
 	s->se_cold_dirty = 1;
-	crypto_secret_set(&s->se_access, access ? access : "", al);
-	crypto_secret_set(&s->se_refresh, refresh ? refresh : "", rl);
-	crypto_secret_set(&s->se_idtoken, idtoken ? idtoken : "", il);
 	s->se_open = 1;
 	rc = 0;
 done:
@@ -747,6 +769,98 @@ done:
 	}
 	free(out);
 	return rc;
+}
+
+/* Make s's tokens (and profile tokens) readable before some of them
+ * change: decrypted when s has sealed ones, else none yet (a new
+ * session).  0 or -1. */
+static int
+session_tokens_ready(struct session *s)
+{
+	/* The claims must be there for the save that writes the tokens. */
+	if (session_cold_load(s) == -1)
+		return -1;
+	if (s->se_open || s->se_sealed_len == 0)
+		return 0;
+	return session_open_tokens(s);
+}
+
+int
+session_set_tokens(struct session *s, const char *access, const char *refresh,
+    const char *idtoken, int64_t at_expires)
+{
+	size_t al = access ? strlen(access) : 0,
+	       rl = refresh ? strlen(refresh) : 0,
+	       il = idtoken ? strlen(idtoken) : 0;
+
+	if (session_tokens_ready(s) == -1)
+		return -1;
+	/* The arguments may be s's own secrets: each set copies first. */
+	if (crypto_secret_set(&s->se_access, access ? access : "", al) == -1 ||
+	    crypto_secret_set(&s->se_refresh, refresh ? refresh : "", rl) ==
+	        -1 ||
+	    crypto_secret_set(&s->se_idtoken, idtoken ? idtoken : "", il) ==
+	        -1 ||
+	    session_seal(s) == -1)
+		return -1;
+	s->se_at_expires = at_expires;
+	s->se_at_lifetime = at_expires > 0 ? at_expires - time(NULL) : 0;
+	return 0;
+}
+
+int
+session_set_refresh(struct session *s, const char *refresh)
+{
+	if (session_tokens_ready(s) == -1 ||
+	    crypto_secret_set(&s->se_refresh, refresh, strlen(refresh)) == -1)
+		return -1;
+	return session_seal(s);
+}
+
+const struct session_ptok *
+session_ptok_get(struct session *s, const char *name)
+{
+	size_t i;
+
+	if (session_open_tokens(s) == -1)
+		return NULL;
+	for (i = 0; i < s->se_nptoks; i++)
+		if (strcmp(s->se_ptoks[i].sp_name, name) == 0)
+			return &s->se_ptoks[i];
+	return NULL;
+}
+
+int
+session_set_ptok(struct session *s, const char *name, const char *access,
+    int64_t expires, uint32_t flags)
+{
+	struct session_ptok *t = NULL, *v;
+	size_t i, al = access != NULL ? strlen(access) : 0;
+
+	if (strlen(name) > SESSION_PTOK_NAME_MAX ||
+	    session_tokens_ready(s) == -1)
+		return -1;
+	for (i = 0; i < s->se_nptoks && t == NULL; i++)
+		if (strcmp(s->se_ptoks[i].sp_name, name) == 0)
+			t = &s->se_ptoks[i];
+	if (t == NULL) {
+		if (s->se_nptoks == SESSION_PTOK_MAX)
+			return -1;
+		v = reallocarray(s->se_ptoks, s->se_nptoks + 1, sizeof(*v));
+		if (v == NULL)
+			return -1;
+		s->se_ptoks = v;
+		t = &v[s->se_nptoks++];
+		memset(t, 0, sizeof(*t));
+		memcpy(t->sp_name, name, strlen(name) + 1);
+	}
+	if (crypto_secret_set(&t->sp_token, access != NULL ? access : "", al) ==
+	    -1)
+		return -1;
+	t->sp_expires = expires;
+	t->sp_lifetime = expires > 0 ? expires - time(NULL) : 0;
+	t->sp_flags = flags;
+	return session_seal(s);
 }
 
 static int
@@ -764,6 +878,44 @@ session_take_field(
 		return -1;
 	*p += 4 + n;
 	return 0;
+}
+
+/* The profile tokens after the three fields (none in a record written
+ * before them). */
+static int
+session_take_ptoks(
+    struct session *s, const unsigned char *p, const unsigned char *end)
+{
+	struct secret name = {NULL, 0};
+	struct session_ptok *t, *v;
+
+	session_ptoks_clear(s);
+	while (p < end) {
+		if (s->se_nptoks == SESSION_PTOK_MAX ||
+		    session_take_field(&p, end, &name) == -1 || name.len == 0 ||
+		    name.len > SESSION_PTOK_NAME_MAX)
+			goto fail;
+		v = reallocarray(s->se_ptoks, s->se_nptoks + 1, sizeof(*v));
+		if (v == NULL)
+			goto fail;
+		s->se_ptoks = v;
+		t = &v[s->se_nptoks++];
+		memset(t, 0, sizeof(*t));
+		memcpy(t->sp_name, name.buf, name.len);
+		crypto_secret_cleanup(&name);
+		if (session_take_field(&p, end, &t->sp_token) == -1 ||
+		    end - p < 20)
+			goto fail;
+		t->sp_expires = session_get64(p);
+		t->sp_lifetime = session_get64(p + 8);
+		t->sp_flags = session_get32(p + 16);
+		p += 20;
+	}
+	return 0;
+fail:
+	crypto_secret_cleanup(&name);
+	session_ptoks_clear(s);
+	return -1;
 }
 
 int
@@ -789,7 +941,8 @@ session_open_tokens(struct session *s)
 	p = pt;
 	if (session_take_field(&p, pt + ptlen, &s->se_access) == -1 ||
 	    session_take_field(&p, pt + ptlen, &s->se_refresh) == -1 ||
-	    session_take_field(&p, pt + ptlen, &s->se_idtoken) == -1)
+	    session_take_field(&p, pt + ptlen, &s->se_idtoken) == -1 ||
+	    session_take_ptoks(s, p, pt + ptlen) == -1)
 		goto done;
 	s->se_open = 1;
 	rc = 0;

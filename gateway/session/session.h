@@ -36,6 +36,28 @@ struct store_reader;
 
 #define SESSION_ID_B64_LEN 43 /* base64url of 32 bytes */
 
+/*
+ * A downstream token of a profile (token.NAME), kept sealed with the
+ * session's other tokens (after them: a record written before profiles
+ * existed reads with none).
+ */
+#define SESSION_PTOK_NAME_MAX 64
+#define SESSION_PTOK_MAX 16
+/* The provider refused this profile's refresh (consent missing, or the
+ * user must interact): no new try until a sign-in asks consent for it. */
+#define SESSION_PTOK_REFUSED 0x1
+/* The sign-in that made this session asked consent for this profile:
+ * a refusal now is final (no second trip to the provider). */
+#define SESSION_PTOK_ASKED 0x2
+
+struct session_ptok {
+	char sp_name[SESSION_PTOK_NAME_MAX + 1];
+	struct secret sp_token; /* empty when none */
+	int64_t sp_expires;     /* 0 when none */
+	int64_t sp_lifetime;    /* its lifetime when it was issued */
+	uint32_t sp_flags;      /* SESSION_PTOK_* */
+};
+
 struct session {
 	unsigned char se_key[32];               /* SHA-256(id); store key */
 	char se_cookie[SESSION_ID_B64_LEN + 1]; /* only set by session_new */
@@ -58,6 +80,8 @@ struct session {
 	struct secret se_access;
 	struct secret se_refresh;
 	struct secret se_idtoken;
+	struct session_ptok *se_ptoks; /* opened with the tokens */
+	size_t se_nptoks;
 	/* Private to session.c. */
 	struct store_reader *se_reader; /* borrowed: for the lazy cold read */
 	int se_cold;                    /* enum session_cold */
@@ -138,8 +162,9 @@ enum session_result session_reload(struct store_reader *reader,
  * the cold part first if needed (so a save keeps the tokens).  0 or -1. */
 int session_set_claims(struct session *s, const char *claims_json);
 
-/* Seal the tokens into s (any may be NULL/empty).  Reads the cold part
- * first if needed (so a save keeps the claims).  0 or -1. */
+/* Seal the tokens into s (any may be NULL/empty), with s's profile
+ * tokens kept.  Reads the cold part first if needed (so a save keeps the
+ * claims).  0 or -1. */
 int session_set_tokens(struct session *s, const char *access,
     const char *refresh, const char *idtoken, int64_t at_expires);
 
@@ -155,6 +180,25 @@ int session_set_tokens(struct session *s, const char *access,
  * pointer taken before the call may be stale after it.
  */
 int session_open_tokens(struct session *s);
+
+/* The profile token called name in s (borrowed from s, valid until its
+ * tokens change or s is freed or reloaded), decrypting the tokens first
+ * if need be; NULL when s has none for that profile (or cannot be
+ * read). */
+const struct session_ptok *session_ptok_get(
+    struct session *s, const char *name);
+
+/*
+ * Set the token of profile name (access may be NULL: none, expires 0)
+ * and its flags, keeping every other token of s; seals them again.
+ * expires is absolute; the lifetime is counted from now.  0 or -1.
+ */
+int session_set_ptok(struct session *s, const char *name, const char *access,
+    int64_t expires, uint32_t flags);
+
+/* Replace the refresh token only (rotation by a profile's refresh), and
+ * seal again.  0 or -1. */
+int session_set_refresh(struct session *s, const char *refresh);
 
 /* Whether s has a refresh token: 1 or 0, or -1 when knowing would take a
  * store read (its cold part is not loaded yet: LMDB reads it lazily).

@@ -169,6 +169,15 @@ DEFAULT_CONFIG = {
     # another name), and of issuer unless issuer_base is set.
     "public_base": None,
     "issuer_base": None,
+    # Scopes a user must have consented to before a token grant gets
+    # them: a refresh_token grant asking for one without consent answers
+    # 400 consent_required (AADSTS65001), as Entra does for an API the
+    # user has not consented to.  A sign-in (/authorize) whose scope
+    # names one records the user's consent, unless
+    # consent_granted_at_authorize is false (the user declines, or only
+    # an administrator could consent).
+    "consent_required_scopes": [],
+    "consent_granted_at_authorize": True,
 }
 
 
@@ -331,6 +340,7 @@ class State:
             self.assertion_jtis = {}  # jti -> exp, for replays
             self.refresh_tokens = {}
             self.sessions = {}
+            self.consents = {}  # user -> set of scopes consented to
             self.clear_log()
 
     def clear_log(self):
@@ -954,6 +964,11 @@ class Handler(BaseHTTPRequestHandler):
             notes["form"] = "create" if create else "signin"
             return self.login_form(params, create)
 
+        needs = set(scopes) & set(cfg["consent_required_scopes"])
+        if needs and cfg["consent_granted_at_authorize"]:
+            with st.lock:
+                st.consents.setdefault(user, set()).update(needs)
+            notes["consented"] = sorted(needs)
         code = secrets.token_urlsafe(48)
         with st.lock:
             st.codes[code] = {
@@ -1300,8 +1315,21 @@ class Handler(BaseHTTPRequestHandler):
     def grant_refresh(self, form, cfg, client_id):
         st = self.state
         token = form.get("refresh_token", "")
+        asked = form.get("scope", "").split()
         with st.lock:
             rec = st.refresh_tokens.get(token)
+            missing = sorted(
+                (set(asked) & set(cfg["consent_required_scopes"])) -
+                st.consents.get(rec["user"] if rec else None, set()))
+            if rec and rec["client_id"] == client_id and missing:
+                # Entra keeps the refresh token when it refuses a scope.
+                self.entry["notes"]["consent_missing"] = missing
+                return self.token_error(
+                    400, "consent_required", "AADSTS65001: The user or "
+                    "administrator has not consented to use the "
+                    "application with ID '%s'. Send an interactive "
+                    "authorization request for this user and resource "
+                    "(%s)." % (client_id, " ".join(missing)), 65001)
             if rec and rec["client_id"] == client_id and \
                     cfg["rotate_refresh_tokens"] and \
                     st.now() <= rec["expires"]:
@@ -1385,8 +1413,19 @@ class Handler(BaseHTTPRequestHandler):
     def access_token(self, cfg, client_id, claims, granted, now,
                      grant=None):
         st = self.state
+        # A scope named with its resource (api://orders/Orders.Read,
+        # https://graph.microsoft.com/User.Read) makes a token for that
+        # resource, as Entra does: aud is the resource (Graph's by its
+        # app id) and scp the scopes' short names.
+        aud = cfg["access_token_audience"]
+        resources = [s.rsplit("/", 1) for s in granted if "://" in s]
+        if resources:
+            aud = resources[0][0]
+            if aud == "https://graph.microsoft.com":
+                aud = GRAPH_AUDIENCE
+            granted = [r[1] for r in resources]
         payload = {
-            "aud": cfg["access_token_audience"],
+            "aud": aud,
             "iss": st.issuer,
             "iat": now, "nbf": now, "exp": now + cfg["expires_in"],
             "azp": client_id, "appid": client_id,

@@ -78,6 +78,15 @@ static const struct {
     {"/x allow claim:dept=a=b", NULL, NULL},
     {"/reports/*/pdf allow tenant:abc", NULL, NULL},
     {"/home allow anonymous identity=off", NULL, NULL},
+    {"/g/* allow authenticated token=graph", NULL, NULL},
+    {"GET /g/* allow role:a token=my-api_2", NULL, NULL},
+    {"/g/* allow authenticated token=", "route_bad_option", "NAME"},
+    {"/g/* allow authenticated token=a.b", "route_bad_option", "NAME"},
+    {"/g/* allow authenticated token=a token=b", "route_bad_option", "twice"},
+    {"/g/* allow anonymous token=a", "route_bad_option", "signed-in"},
+    {"/g/* bearer token=a", "route_bad_option", "signed-in"},
+    {"/g/* deny token=a", "route_bad_option", "signed-in"},
+    {"/g/* token=a", "route_no_action", "missing action"},
     {"/x allow anonymous identity=maybe", "route_bad_criteria", "identity"},
     {"/x allow anonymous identity=off role:a", "route_bad_criteria",
         "stand alone"},
@@ -145,7 +154,7 @@ test_parse(void)
 			printf("#   rc %d code %s msg %s\n", rc,
 			    err.ge_code ? err.ge_code : "-", err.ge_msg);
 	}
-	is_int(policy_table_count(t), 17, "only good lines were added");
+	is_int(policy_table_count(t), 19, "only good lines were added");
 	policy_table_free(t);
 	policy_table_free(NULL);
 }
@@ -707,6 +716,28 @@ test_speed(void)
 	policy_table_free(t);
 }
 
+/* token=NAME: the route's profile, and the criteria before it intact. */
+static void
+test_route_token(void)
+{
+	struct policy_table *t = policy_table_new();
+	json_t *claims = json_loads("{\"roles\":[\"a\"]}", 0, NULL);
+	struct gh_error err;
+
+	ok(policy_route_add(t, "/g/* allow role:a token=graph", 1, &err) == 0,
+	    "token= after criteria");
+	ok(policy_route_add(t, "/* allow authenticated", 2, &err) == 0,
+	    "no token=");
+	is_str(policy_route_token(policy_match(t, "GET", "/g/x")), "graph",
+	    "the route names its profile");
+	ok(policy_eval(policy_match(t, "GET", "/g/x"), claims) == POLICY_ALLOW,
+	    "its criteria still decide");
+	ok(policy_route_token(policy_match(t, "GET", "/x")) == NULL,
+	    "a route without token= forwards no profile");
+	json_decref(claims);
+	policy_table_free(t);
+}
+
 /* identity=off on anonymous routes, and the criterion a denial names. */
 static void
 test_identity_and_reason(void)
@@ -763,5 +794,6 @@ main(void)
 	test_first_match();
 	test_check();
 	test_speed();
+	test_route_token();
 	return done_testing();
 }

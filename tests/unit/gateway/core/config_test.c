@@ -110,7 +110,9 @@ main(void)
 	    "duplicate name with both lines");
 	ok(strstr(errs, "t.conf:4: upstream.b: https upstreams") != NULL,
 	    "bad URL with its line and key");
-	ok(strstr(errs, "t.conf:5: upstream.c!d: a name is") != NULL,
+	ok(strstr(errs,
+	       "t.conf:5: \"upstream.c!d\": the name after \"upstream.\"") !=
+	        NULL,
 	    "bad name with its line");
 	ok(strstr(errs, "t.conf:6: upstream.e: the upstream URL must not") !=
 	        NULL,

@@ -242,6 +242,54 @@ test_hot_then_cold(void)
 
 /* Another worker rewrites the record between a lookup and the lazy cold
  * read: the cold read takes the hot part of the same commit too. */
+/* Profile tokens: kept sealed beside the session's own, each with its
+ * expiry and flags, through a save and a new load; the session's own
+ * tokens changing keeps them, and the refresh token can rotate alone. */
+static void
+test_profile_tokens(void)
+{
+	char cookie[SESSION_ID_B64_LEN + 1];
+	const struct session_ptok *t;
+	struct session *s = NULL;
+
+	make_session(NOW, cookie);
+	is_int(
+	    session_load(NULL, cookie, NOW + 1, &cfg, &s), SESSION_OK, "load");
+	if (s == NULL)
+		return;
+	ok(session_ptok_get(s, "graph") == NULL, "no profile token yet");
+	ok(session_set_ptok(s, "graph", "g-tok", NOW + 600, 0) == 0 &&
+	        session_set_ptok(s, "orders", NULL, 0,
+	            SESSION_PTOK_REFUSED | SESSION_PTOK_ASKED) == 0 &&
+	        session_set_refresh(s, "refresh-rotated") == 0 &&
+	        session_set_tokens(s, "access-3",
+	            (const char *)s->se_refresh.buf, "id-3", NOW + 900) == 0 &&
+	        session_save(s) == SESSION_OK,
+	    "two profiles, a rotated refresh token, new own tokens, saved");
+	session_free(s);
+	s = NULL;
+	is_int(session_load(NULL, cookie, NOW + 2, &cfg, &s), SESSION_OK,
+	    "load again");
+	if (s == NULL)
+		return;
+	t = session_ptok_get(s, "graph");
+	ok(t != NULL && t->sp_token.len == 5 &&
+	        memcmp(t->sp_token.buf, "g-tok", 5) == 0 &&
+	        t->sp_expires == NOW + 600 && t->sp_flags == 0,
+	    "the graph token and its expiry");
+	t = session_ptok_get(s, "orders");
+	ok(t != NULL && t->sp_token.len == 0 &&
+	        t->sp_flags == (SESSION_PTOK_REFUSED | SESSION_PTOK_ASKED),
+	    "the refused profile and its flags");
+	is_str((const char *)s->se_refresh.buf, "refresh-rotated",
+	    "the rotated refresh token");
+	is_str((const char *)s->se_access.buf, "access-3", "the own token");
+	ok(session_set_ptok(s, "graph", "g-tok-2", NOW + 700, 0) == 0 &&
+	        s->se_nptoks == 2,
+	    "a profile's token replaced in place");
+	session_free(s);
+}
+
 static void
 test_cold_follows_update(void)
 {
@@ -609,6 +657,7 @@ main(void)
 	test_forged_ids();
 	test_hot_then_cold();
 	test_cold_follows_update();
+	test_profile_tokens();
 	test_times();
 	test_delete_and_sweep();
 	test_damage();
