@@ -199,6 +199,22 @@ void oidc_logout_complete(struct request_ctx *rq);
 enum step oidc_refresh_ensure(
     struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq));
 
+/*
+ * The signed-in request path's check: oidc_refresh_ensure's refresh near
+ * expiry when the access token is forwarded (forward_access_token), and
+ * revalidation (session_revalidate): once that long has passed since the
+ * session's last token grant, the request waits for a refresh, which
+ * ends the session when the provider refuses it (rq->rq_session is then
+ * NULL on resume) and keeps it when the provider fails (then the
+ * session is not asked again for a while: a back-off per session, so a
+ * provider that is down sees no retry storm).  A session without a
+ * refresh token cannot be revalidated and goes on.  Verdicts as for
+ * oidc_refresh_ensure; STEP_DECLINED only for a forwarded token that has
+ * expired and cannot be refreshed.
+ */
+enum step oidc_refresh_check(
+    struct request_ctx *rq, void (*resume)(struct request_ctx *rq));
+
 /* Take a request that is going away off the refresh it waits for. */
 void oidc_refresh_forget(struct request_ctx *rq);
 

@@ -253,7 +253,10 @@ router_signed_in_resume(struct request_ctx *rq)
 		oidc_challenge(rq);
 		return;
 	}
-	if (rq->rq_session->se_at_expires != 0 &&
+	/* The token matters only when it is forwarded (a revalidation the
+	 * provider could not answer keeps the session, token or not). */
+	if (rq->rq_cfg->cf_forward_access_token &&
+	    rq->rq_session->se_at_expires != 0 &&
 	    rq->rq_session->se_at_expires <= time(NULL)) {
 		errpage_send(rq, 502, "refresh_failed",
 		    "The sign-in could not be renewed with the identity "
@@ -394,8 +397,8 @@ router_signed_in_continue(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_cfg;
 
-	if (cfg->cf_forward_access_token) {
-		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
+	if (cfg->cf_forward_access_token || cfg->cf_session_revalidate > 0) {
+		switch (oidc_refresh_check(rq, router_signed_in_resume)) {
 		case STEP_AGAIN:
 		case STEP_ERROR:
 			return;
