@@ -71,6 +71,7 @@ struct oidc_meta {
 	char *om_token_endpoint;
 	char *om_jwks_uri;
 	char *om_end_session_endpoint; /* NULL when the provider has none */
+	char *om_revocation_endpoint;  /* RFC 7009; NULL when none */
 	int om_iss_param;              /* RFC 9207 iss in the response */
 	unsigned int om_token_auth;    /* OIDC_TAM_* bits */
 	/* The tenant GUID an Entra-shaped issuer names ("" for none): ID
@@ -217,6 +218,11 @@ enum step oidc_refresh_check(
 
 /* Take a request that is going away off the refresh it waits for. */
 void oidc_refresh_forget(struct request_ctx *rq);
+
+/* Drop the revocations a stopped worker still had under way (each is
+ * logged as not known to have reached the provider).  Main thread,
+ * after the worker's loop has ended. */
+void oidc_revoke_shutdown_worker(struct worker *w);
 
 /* Drop the refreshes a stopped worker still owned.  Main thread, after the
  * worker's loop has ended. */
