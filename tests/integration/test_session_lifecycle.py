@@ -201,6 +201,36 @@ def test_signout_revokes_refresh_token(op, tmp, upstream, session_store,
     assert op.revoke("zoe@contoso.com")["revoked"] == 0
 
 
+def test_signout_revokes_with_certificate_assertion(op, tmp, upstream):
+    """With a client certificate (private_key_jwt) the revocation request
+    carries a fresh client assertion, which the provider verifies."""
+    from certs import Credential
+    from conftest import Gatehouse, free_port
+    from signin import gateway_lines
+    cred = Credential()
+    op.config(revocation_endpoint=True, client_certificates=[cred.cert_pem])
+    cert, key = cred.write(tmp)
+    port = free_port()
+    op.config(redirect_uris=["http://127.0.0.1:%d/.auth/callback" % port])
+    lines = [l for l in gateway_lines(
+        op, tmp, port, upstream.url,
+        ["client_certificate = " + cert, "client_certificate_key = " + key])
+        if not l.startswith("client_secret")]
+    g = Gatehouse(tmp, lines, port=port)
+    for w in range(2):
+        assert g.loggrep(r"provider ready worker=%d" % w, timeout=10)
+    s, _ = sign_in(g, "gil@contoso.com")
+    assert s.get(g.url + "/.auth/logout", allow_redirects=False,
+                 timeout=5).status_code == 302
+    done = wait_for(lambda: [e for e in revocations(op)
+                             if e["status"] is not None])
+    assert len(done) == 1 and done[0]["status"] == 200, done
+    assert done[0]["notes"]["client_auth"] == "private_key_jwt"
+    assert done[0]["notes"]["refresh_token_known"] is True
+    assert "client_secret" not in done[0]["form"]
+    assert g.loggrep(r"revoke id=\w+ result=ok")
+
+
 def test_signout_does_not_wait_for_a_hanging_revocation(op, tmp, upstream):
     op.config(revocation_endpoint=True)
     g = start_gateway(op, tmp, upstream)
