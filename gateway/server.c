@@ -913,6 +913,7 @@ server_worker_cleanup(struct worker *w)
 	}
 	metrics_server_stop(w);
 	oidc_refresh_shutdown_worker(w);
+	oidc_revoke_shutdown_worker(w);
 	/* A reload's generation never taken, then the current one. */
 	server_gen_release(
 	    __atomic_exchange_n(&w->w_next_gen, NULL, __ATOMIC_ACQ_REL));

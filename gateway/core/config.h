@@ -254,7 +254,8 @@ struct config {
 	int cf_redis_timeout_ms;
 	int cf_session_lifetime;     /* seconds */
 	int cf_session_id_token;     /* session_lifetime = id_token */
-	int cf_session_idle_timeout; /* seconds */
+	int cf_session_idle_timeout; /* seconds; 0: off */
+	int cf_session_revalidate;   /* seconds; 0: off */
 	size_t cf_session_map_size;
 	char *cf_cookie_name;
 	char *cf_cookie_domain;

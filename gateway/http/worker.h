@@ -84,6 +84,7 @@ struct worker {
 	struct store_reader *w_reader;    /* session store reads */
 	struct event *w_sweep_ev;         /* expired-session sweep (worker 0) */
 	struct oidc_flight *w_flights;
+	struct oidc_revoke *w_revokes;       /* token revocations under way */
 	const struct policy_table *w_routes; /* w_gen's */
 	struct event *w_drain_ev;            /* drain deadline */
 	int w_draining;

@@ -72,6 +72,7 @@ struct oidc_meta {
 	char *om_token_endpoint;
 	char *om_jwks_uri;
 	char *om_end_session_endpoint; /* NULL when the provider has none */
+	char *om_revocation_endpoint;  /* RFC 7009; NULL when none */
 	int om_iss_param;              /* RFC 9207 iss in the response */
 	unsigned int om_token_auth;    /* OIDC_TAM_* bits */
 	/* The tenant GUID an Entra-shaped issuer names ("" for none): ID
@@ -213,8 +214,29 @@ enum step oidc_refresh_ensure(
 enum step oidc_refresh_token(struct request_ctx *rq,
     const struct token_profile *tp, void (*resume)(struct request_ctx *rq));
 
+/*
+ * The signed-in request path's check: oidc_refresh_ensure's refresh near
+ * expiry when the access token is forwarded (forward_access_token), and
+ * revalidation (session_revalidate): once that long has passed since the
+ * session's last token grant, the request waits for a refresh, which
+ * ends the session when the provider refuses it (rq->rq_session is then
+ * NULL on resume) and keeps it when the provider fails (then the
+ * session is not asked again for a while: a back-off per session, so a
+ * provider that is down sees no retry storm).  A session without a
+ * refresh token cannot be revalidated and goes on.  Verdicts as for
+ * oidc_refresh_ensure; STEP_DECLINED only for a forwarded token that has
+ * expired and cannot be refreshed.
+ */
+enum step oidc_refresh_check(
+    struct request_ctx *rq, void (*resume)(struct request_ctx *rq));
+
 /* Take a request that is going away off the refresh it waits for. */
 void oidc_refresh_forget(struct request_ctx *rq);
+
+/* Drop the revocations a stopped worker still had under way (each is
+ * logged as not known to have reached the provider).  Main thread,
+ * after the worker's loop has ended. */
+void oidc_revoke_shutdown_worker(struct worker *w);
 
 /* Drop the refreshes a stopped worker still owned.  Main thread, after the
  * worker's loop has ended. */

@@ -98,8 +98,8 @@ static const struct config_key oidc_keys[] = {
         "Whether sign-in asks for offline_access (a refresh token): auto "
         "when gatehouse will refresh (forward_access_token, "
         "me_includes_tokens, session_lifetime = id_token, groups_overage "
-        "= graph, token.NAME); on for POST /.auth/refresh without those; off "
-        "never.",
+        "= graph, token.NAME, session_revalidate); on for POST "
+        "/.auth/refresh without those; off never.",
         0},
     {"oidc_issuer", config_parse_url, offsetof(struct config, cf_oidc_issuer),
         NULL,

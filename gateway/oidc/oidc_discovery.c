@@ -146,6 +146,7 @@ oidc_meta_cleanup(struct oidc_meta *m)
 	free(m->om_token_endpoint);
 	free(m->om_jwks_uri);
 	free(m->om_end_session_endpoint);
+	free(m->om_revocation_endpoint);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -734,6 +735,7 @@ oidc_discovery_check(
 	m->om_token_endpoint = oidc_json_dup(doc, "token_endpoint");
 	m->om_jwks_uri = oidc_json_dup(doc, "jwks_uri");
 	m->om_end_session_endpoint = oidc_json_dup(doc, "end_session_endpoint");
+	m->om_revocation_endpoint = oidc_json_dup(doc, "revocation_endpoint");
 	m->om_iss_param = json_is_true(json_object_get(
 	    doc, "authorization_response_iss_parameter_supported"));
 	m->om_token_auth = oidc_token_auth_parse(
@@ -756,7 +758,9 @@ oidc_discovery_check(
 	    !oidc_endpoint_ok(cfg, m->om_token_endpoint) ||
 	    !oidc_endpoint_ok(cfg, m->om_jwks_uri) ||
 	    (m->om_end_session_endpoint != NULL &&
-	        !oidc_endpoint_ok(cfg, m->om_end_session_endpoint)))
+	        !oidc_endpoint_ok(cfg, m->om_end_session_endpoint)) ||
+	    (m->om_revocation_endpoint != NULL &&
+	        !oidc_endpoint_ok(cfg, m->om_revocation_endpoint)))
 		why = "discovery document names an endpoint that is not https";
 	if (why != NULL)
 		oidc_meta_cleanup(m);

@@ -177,6 +177,28 @@ struct httpc_xfer *oidc_token_send(const struct config *cfg,
     const struct oidc_meta *m, struct httpc *h, struct evbuffer *form,
     httpc_done_fn *done, void *arg, struct gh_error *err);
 
+/* The same client authentication on a POST to another endpoint of the
+ * provider (url, borrowed; the revocation endpoint).  The client
+ * assertion still names the token endpoint as its audience: RFC 7523
+ * lets it name the authorization server, and providers take their
+ * token endpoint's URL for that. */
+struct httpc_xfer *oidc_client_post(const struct config *cfg,
+    const struct oidc_meta *m, struct httpc *h, const char *url,
+    struct evbuffer *form, httpc_done_fn *done, void *arg,
+    struct gh_error *err);
+
+/*
+ * Revoke refresh token `token` (borrowed; RFC 7009) at the provider's
+ * revocation_endpoint, in the background: nothing waits for it, its
+ * failure is logged (never the token), and the transfer belongs to the
+ * worker (oidc_revoke_shutdown_worker drops what is left when it stops).
+ * A no-op when the provider lists no revocation endpoint or token is
+ * empty.  rq: for its worker, generation and id (borrowed for the call
+ * only).  The worker's thread.
+ */
+struct secret;
+void oidc_revoke_start(struct request_ctx *rq, const struct secret *token);
+
 /* Let go of rq's session and cancel its session store call under way:
  * the request's cleanup of whoever hangs either on it (oidc_login.c). */
 void oidc_session_cleanup(void *arg);

@@ -406,7 +406,8 @@ oidc_url_param(struct evbuffer *b, const char *name, const char *value)
 /*
  * offline_access = auto: a refresh token only when gatehouse will redeem
  * it (to keep a forwarded or shown access token fresh, to extend a
- * session that follows its ID token, to read groups from Graph again).
+ * session that follows its ID token, to read groups from Graph again, to
+ * revalidate the session: session_revalidate, on by default).
  * Otherwise none is issued, so none sits in the store.
  */
 int
@@ -416,6 +417,7 @@ oidc_wants_refresh_token(const struct config *cfg)
 		return cfg->cf_offline_access;
 	return cfg->cf_forward_access_token || cfg->cf_me_includes_tokens ||
 	    cfg->cf_session_id_token || cfg->cf_ntoken_profiles > 0 ||
+	    cfg->cf_session_revalidate > 0 ||
 	    cfg->cf_groups_overage == GROUPS_OVERAGE_GRAPH;
 }
 

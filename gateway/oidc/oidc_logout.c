@@ -2,8 +2,9 @@
 /*
  * oidc_logout.c: /.auth/logout ends the session here (the record is
  * deleted, so a copied cookie stops working) and at the provider
- * (end_session_endpoint with id_token_hint, client_id and
- * post_logout_redirect_uri).  A sign-out another site asked for is not
+ * (end_session_endpoint with id_token_hint, logout_hint, client_id and
+ * post_logout_redirect_uri), and has its refresh token revoked
+ * (oidc_revoke.c).  A sign-out another site asked for is not
  * carried out: the person is asked to confirm it.  Without a return path
  * the browser ends on the signed-out page, served here too; with
  * prompt=select_account it signs in again with the account picker.
@@ -19,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -215,7 +217,7 @@ oidc_logout_finish(struct request_ctx *rq)
 	const struct oidc_meta *m;
 	struct evkeyvalq q;
 	struct evbuffer *loc;
-	const char *target;
+	const char *target, *hint = NULL;
 	char *abs = NULL, user[128] = "";
 	int sw;
 
@@ -251,9 +253,22 @@ oidc_logout_finish(struct request_ctx *rq)
 			evbuffer_add_printf(loc, "%s", e != NULL ? e : "");
 			free(e);
 		}
+		/* Both hints: id_token_hint is the standard one (OpenID
+		 * Connect RP-Initiated Logout; providers use it to find the
+		 * session and to trust post_logout_redirect_uri), and
+		 * logout_hint is the one Entra documents, which lets it skip
+		 * the account picker; its value must be the ID token's
+		 * login_hint claim (an optional claim the app registration
+		 * adds), so it is sent only when that claim is there.  A
+		 * provider ignores the parameter it does not know. */
 		if (s != NULL && s->se_idtoken.len > 0)
 			oidc_logout_param(loc, "id_token_hint",
 			    (const char *)s->se_idtoken.buf);
+		if (s != NULL)
+			hint = json_string_value(
+			    json_object_get(session_claims(s), "login_hint"));
+		if (hint != NULL && hint[0] != '\0')
+			oidc_logout_param(loc, "logout_hint", hint);
 		if (abs != NULL)
 			oidc_logout_param(loc, "post_logout_redirect_uri", abs);
 	} else if (target != NULL)
@@ -299,6 +314,10 @@ oidc_logout_deleted(struct request_ctx *rq, enum session_result r)
 		    0);
 		return;
 	}
+	/* The session is gone here: its refresh token goes too, at the
+	 * provider, in the background (the browser does not wait). */
+	if (rq->rq_session != NULL)
+		oidc_revoke_start(rq, &rq->rq_session->se_refresh);
 	oidc_logout_finish(rq);
 }
 

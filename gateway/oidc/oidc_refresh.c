@@ -59,6 +59,12 @@
 #define OIDC_SHARED_POLL_MS 100 /* another replica's refresh: look again */
 #define OIDC_SAVE_TRIES 3       /* a save the store could not take */
 
+/* Back-off of revalidation after the provider failed: the first wait,
+ * doubled after each failure in a row, up to the last. */
+#define OIDC_REVAL_BACKOFF_MIN 30
+#define OIDC_REVAL_BACKOFF_MAX 900
+#define OIDC_REVAL_SLOTS 1024
+
 /* Which sessions are being refreshed, and by which worker. */
 static pthread_mutex_t oidc_slots_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -66,6 +72,71 @@ static struct {
 	const struct worker *owner;
 	int used;
 } oidc_slots[OIDC_SLOTS];
+
+/*
+ * Sessions whose revalidation failed for want of the provider, and when
+ * to ask again: direct-mapped on the store key (a collision only lets
+ * one of the two sessions ask earlier), under its own mutex, shared by
+ * the workers.  A replica keeps its own: each asks at most once per
+ * back-off.
+ */
+static pthread_mutex_t oidc_reval_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	unsigned char key[16];
+	time_t not_before;
+	int fails;
+} oidc_reval[OIDC_REVAL_SLOTS];
+
+static size_t
+oidc_reval_slot(const unsigned char *key)
+{
+	return ((size_t)key[0] | (size_t)key[1] << 8) % OIDC_REVAL_SLOTS;
+}
+
+/* Whether key's revalidation waits (a back-off after a failure). */
+static int
+oidc_reval_waits(const unsigned char *key, time_t now)
+{
+	size_t i = oidc_reval_slot(key);
+	int waits;
+
+	pthread_mutex_lock(&oidc_reval_mu);
+	waits = memcmp(oidc_reval[i].key, key, 16) == 0 &&
+	    now < oidc_reval[i].not_before;
+	pthread_mutex_unlock(&oidc_reval_mu);
+	return waits;
+}
+
+/* The provider failed key's refresh (fail) or answered it (!fail): set
+ * the next back-off, or forget it.  Returns the back-off in seconds. */
+static int
+oidc_reval_note(const unsigned char *key, int fail, time_t now)
+{
+	size_t i = oidc_reval_slot(key);
+	int wait = 0;
+
+	pthread_mutex_lock(&oidc_reval_mu);
+	if (memcmp(oidc_reval[i].key, key, 16) != 0) {
+		if (!fail)
+			goto done;
+		memcpy(oidc_reval[i].key, key, 16);
+		oidc_reval[i].fails = 0;
+	}
+	if (!fail) {
+		memset(&oidc_reval[i], 0, sizeof(oidc_reval[i]));
+		goto done;
+	}
+	wait = OIDC_REVAL_BACKOFF_MIN
+	    << (oidc_reval[i].fails < 5 ? oidc_reval[i].fails : 5);
+	if (wait > OIDC_REVAL_BACKOFF_MAX)
+		wait = OIDC_REVAL_BACKOFF_MAX;
+	if (oidc_reval[i].fails < 5)
+		oidc_reval[i].fails++;
+	oidc_reval[i].not_before = now + wait;
+done:
+	pthread_mutex_unlock(&oidc_reval_mu);
+	return wait;
+}
 
 struct oidc_flight {
 	uint32_t of_magic;
@@ -252,8 +323,19 @@ oidc_flight_land(struct oidc_flight *f, const char *result)
 {
 	struct request_ctx **w = f->of_waiters;
 	size_t i, n = f->of_nwaiters;
+	int fail = strcmp(result, "failed") == 0, wait;
 
-	log_info("refresh result=%s waiters=%zu", result, n);
+	/* The provider failed (down, 5xx, a timeout): the session is kept,
+	 * and its revalidation waits before it asks again; an answer
+	 * clears that. */
+	wait = fail || strcmp(result, "ok") == 0
+	    ? oidc_reval_note(f->of_session->se_key, fail, time(NULL))
+	    : 0;
+	if (fail)
+		log_info("refresh result=%s waiters=%zu revalidate_in=%ds",
+		    result, n, wait);
+	else
+		log_info("refresh result=%s waiters=%zu", result, n);
 	metrics_refresh(result);
 	oidc_flight_unlink(f);
 	session_op_cancel(f->of_op);
@@ -947,9 +1029,43 @@ oidc_refresh_expiry(struct session *s, const struct token_profile *tp,
 	return 0;
 }
 
+/* What a refresh is for. */
+enum oidc_why {
+	WHY_FORCE, /* POST /.auth/refresh */
+	WHY_TOKEN, /* the forwarded access token (or a profile's token, when
+	              one is given) nears its expiry or is missing */
+	WHY_CHECK  /* the request path: WHY_TOKEN when forwarding, and
+	              revalidation */
+};
+
+/* Whether s is due for revalidation now: session_revalidate has passed
+ * since its last token grant, and no back-off holds it.  A session with
+ * no refresh token cannot be asked (the back-off then spares each
+ * request the look at its tokens for a while). */
+static int
+oidc_reval_due(const struct config *cfg, struct session *s, time_t now)
+{
+	if (cfg->cf_session_revalidate <= 0 ||
+	    now - session_validated(s) < cfg->cf_session_revalidate ||
+	    oidc_reval_waits(s->se_key, now))
+		return 0;
+	/* LMDB reads the tokens lazily: read them now, once per due
+	 * session, to know. */
+	if (session_has_refresh(s) == -1)
+		(void)session_open_tokens(s);
+	if (session_has_refresh(s) == 0) {
+		log_debug("%s: a session without a refresh token cannot be "
+		          "revalidated",
+		    __func__);
+		(void)oidc_reval_note(s->se_key, 1, now);
+		return 0;
+	}
+	return 1;
+}
+
 static enum step
 oidc_refresh_run(struct request_ctx *rq, const struct token_profile *tp,
-    int force, void (*resume)(struct request_ctx *rq))
+    enum oidc_why why, void (*resume)(struct request_ctx *rq))
 {
 	const struct config *cfg = rq->rq_cfg;
 	struct session *s = rq->rq_session;
@@ -958,7 +1074,7 @@ oidc_refresh_run(struct request_ctx *rq, const struct token_profile *tp,
 	struct request_ctx **nw;
 	time_t now = time(NULL);
 	int64_t window, exp, life;
-	int expired, rc;
+	int expired, due = 0, reval = 0, rc;
 	struct timeval tv = {0, OIDC_POLL_MS * 1000};
 
 	if (oidc_refresh_expiry(s, tp, &exp, &life) == -1)
@@ -969,13 +1085,24 @@ oidc_refresh_run(struct request_ctx *rq, const struct token_profile *tp,
 	window = cfg->cf_refresh_before;
 	if (life > 0 && window > life / 2)
 		window = life / 2;
-	/* A profile without a token yet needs one now; the session
-	 * without an access token has nothing to keep fresh. */
-	if (!force && tp == NULL && (exp == 0 || exp - now > window))
+	/* A profile without a token yet needs one now; the session without
+	 * an access token has nothing to keep fresh. */
+	if (why == WHY_FORCE)
+		due = 1;
+	else if (tp != NULL)
+		due = exp == 0 || exp - now <= window;
+	else if (why == WHY_TOKEN || cfg->cf_forward_access_token)
+		due = exp != 0 && exp - now <= window;
+	expired = why == WHY_FORCE || (due && exp - now <= 5);
+	/* Security: a revalidation holds the request until the provider
+	 * has answered, so a user it no longer accepts gets no further
+	 * request through; that wait happens once per session_revalidate
+	 * (and once per back-off while the provider fails). */
+	if (why == WHY_CHECK && tp == NULL && !expired &&
+	    oidc_reval_due(cfg, s, now))
+		reval = 1;
+	if (!due && !reval)
 		return STEP_OK;
-	if (!force && tp != NULL && exp != 0 && exp - now > window)
-		return STEP_OK;
-	expired = force || exp - now <= 5;
 	if (oidc_provider_meta(rq->rq_gen->wg_provider) == NULL) {
 		/* The provider has not been reachable since start: the
 		 * session is kept (only a refusal ends it), and the token is
@@ -998,6 +1125,10 @@ oidc_refresh_run(struct request_ctx *rq, const struct token_profile *tp,
 	 * refresh token gets its token through a sign-in. */
 	if (session_has_refresh(s) == 0)
 		return expired ? STEP_DECLINED : STEP_OK;
+	if (reval)
+		log_info("refresh id=%s revalidate: %llds since the last "
+		         "token grant",
+		    rq->rq_id, (long long)(now - session_validated(s)));
 	rc = oidc_slot_take(s->se_key, rq->rq_worker, &owner);
 	if (rc == -1) {
 		if (!expired)
@@ -1040,7 +1171,7 @@ oidc_refresh_run(struct request_ctx *rq, const struct token_profile *tp,
 		f = owner == rq->rq_worker
 		    ? oidc_flight_find(rq->rq_worker, s->se_key)
 		    : NULL;
-	if (!expired)
+	if (!expired && !reval)
 		return STEP_OK; /* the current token is still good */
 	rq->rq_resume = resume;
 	rq->rq_state = RQ_PROVIDER;
@@ -1071,14 +1202,22 @@ enum step
 oidc_refresh_ensure(
     struct request_ctx *rq, int force, void (*resume)(struct request_ctx *rq))
 {
-	return oidc_refresh_run(rq, NULL, force, resume);
+	return oidc_refresh_run(
+	    rq, NULL, force ? WHY_FORCE : WHY_TOKEN, resume);
 }
 
 enum step
 oidc_refresh_token(struct request_ctx *rq, const struct token_profile *tp,
     void (*resume)(struct request_ctx *rq))
 {
-	return oidc_refresh_run(rq, tp, 0, resume);
+	return oidc_refresh_run(rq, tp, WHY_TOKEN, resume);
+}
+
+enum step
+oidc_refresh_check(
+    struct request_ctx *rq, void (*resume)(struct request_ctx *rq))
+{
+	return oidc_refresh_run(rq, NULL, WHY_CHECK, resume);
 }
 
 void

@@ -414,6 +414,15 @@ oidc_token_send(const struct config *cfg, const struct oidc_meta *m,
     struct httpc *h, struct evbuffer *form, httpc_done_fn *done, void *arg,
     struct gh_error *err)
 {
+	return oidc_client_post(cfg, m, h,
+	    m != NULL ? m->om_token_endpoint : NULL, form, done, arg, err);
+}
+
+struct httpc_xfer *
+oidc_client_post(const struct config *cfg, const struct oidc_meta *m,
+    struct httpc *h, const char *url, struct evbuffer *form,
+    httpc_done_fn *done, void *arg, struct gh_error *err)
+{
 	const char *hdrs[3] = {"Accept: application/json", NULL, NULL};
 	char *basic = NULL, *id = NULL, *sec = NULL, *cred = NULL, *body;
 	struct httpc_req req;
@@ -458,7 +467,7 @@ oidc_token_send(const struct config *cfg, const struct oidc_meta *m,
 	body = (char *)evbuffer_pullup(form, -1);
 	memset(&req, 0, sizeof(req));
 	req.hq_method = "POST";
-	req.hq_url = m->om_token_endpoint;
+	req.hq_url = url;
 	req.hq_body = body;
 	req.hq_body_len = len;
 	req.hq_headers = hdrs;

@@ -331,6 +331,18 @@ router_token_resume(struct request_ctx *rq)
 	router_token_continue(rq);
 }
 
+/* Forward a signed-in request: a route with token=NAME sends that
+ * profile's token instead of the session's own. */
+static void
+router_forward_route(struct request_ctx *rq)
+{
+	if (rq->rq_route != NULL && policy_route_token(rq->rq_route) != NULL) {
+		router_token_continue(rq);
+		return;
+	}
+	router_forward_identity(rq);
+}
+
 /* After a wait for a refresh: the session may have ended meanwhile, or
  * the store may have failed to say. */
 static void
@@ -344,7 +356,10 @@ router_signed_in_resume(struct request_ctx *rq)
 		oidc_challenge(rq);
 		return;
 	}
-	if (rq->rq_session->se_at_expires != 0 &&
+	/* The token matters only when it is forwarded (a revalidation the
+	 * provider could not answer keeps the session, token or not). */
+	if (rq->rq_cfg->cf_forward_access_token &&
+	    rq->rq_session->se_at_expires != 0 &&
 	    rq->rq_session->se_at_expires <= time(NULL)) {
 		errpage_send(rq, 502, "refresh_failed",
 		    "The sign-in could not be renewed with the identity "
@@ -352,7 +367,7 @@ router_signed_in_resume(struct request_ctx *rq)
 		    0);
 		return;
 	}
-	router_forward_identity(rq);
+	router_forward_route(rq);
 }
 
 /* A route denies: 403 naming the route, never the criteria (so a refusal
@@ -485,14 +500,8 @@ router_signed_in_continue(struct request_ctx *rq)
 {
 	const struct config *cfg = rq->rq_cfg;
 
-	/* A route with token=NAME forwards that profile's token instead of
-	 * the session's own. */
-	if (rq->rq_route != NULL && policy_route_token(rq->rq_route) != NULL) {
-		router_token_continue(rq);
-		return;
-	}
-	if (cfg->cf_forward_access_token) {
-		switch (oidc_refresh_ensure(rq, 0, router_signed_in_resume)) {
+	if (cfg->cf_forward_access_token || cfg->cf_session_revalidate > 0) {
+		switch (oidc_refresh_check(rq, router_signed_in_resume)) {
 		case STEP_AGAIN:
 		case STEP_ERROR:
 			return;
@@ -504,7 +513,7 @@ router_signed_in_continue(struct request_ctx *rq)
 			break;
 		}
 	}
-	router_forward_identity(rq);
+	router_forward_route(rq);
 }
 
 /* The request passed its route: to the upstream, or (forward-auth) the
@@ -531,14 +540,16 @@ router_action(const struct config *cfg, const struct policy_route *route)
 
 /* Whether a signed-in request on route needs the session's cold part:
  * its claims (criteria to evaluate, and the deny page that names the
- * user) or its tokens (forwarded, a token=NAME profile's, and refreshed).  Everything else uses
- * the identity block and the times, which the hot part holds. */
+ * user) or its tokens (forwarded, a token=NAME profile's, and refreshed).
+ * Everything else uses the identity block and the times, which the hot part
+ * holds. */
 static int
 router_needs_cold(const struct config *cfg, const struct policy_route *route)
 {
 	return cfg->cf_forward_access_token || cfg->cf_forward_id_token ||
-	    (route != NULL && (policy_route_has_criteria(route) ||
-	                          policy_route_token(route) != NULL));
+	    (route != NULL &&
+	        (policy_route_has_criteria(route) ||
+	            policy_route_token(route) != NULL));
 }
 
 void

@@ -29,6 +29,49 @@
 
 #define SESSION_TOUCH_EVERY 60 /* seconds between last_seen updates */
 
+/*
+ * Seconds between two writes of last_seen: at most once a minute, so a
+ * busy session costs no store write per request; a quarter of a shorter
+ * idle timeout, so that one is still measured to a quarter of itself.
+ */
+static int64_t
+session_touch_every(const struct config *cfg)
+{
+	int64_t t = cfg->cf_session_idle_timeout / 4;
+
+	if (cfg->cf_session_idle_timeout <= 0 || t > SESSION_TOUCH_EVERY)
+		return SESSION_TOUCH_EVERY;
+	return t < 1 ? 1 : t;
+}
+
+/*
+ * Whether s has been idle too long.  The stored last_seen lags the last
+ * request by less than one touch interval (a request writes it once the
+ * stored one is that old), so the timeout is counted from last_seen plus
+ * that interval: a session used within session_idle_timeout never ends
+ * for idleness, and one unused ends at most one interval later.
+ */
+static int
+session_idle_over(const struct session *s, time_t now, const struct config *cfg)
+{
+	if (cfg->cf_session_idle_timeout <= 0)
+		return 0;
+	return now - s->se_last_seen >
+	    cfg->cf_session_idle_timeout + session_touch_every(cfg);
+}
+
+int64_t
+session_validated(const struct session *s)
+{
+	/* The last token grant: session_set_tokens keeps the access token's
+	 * lifetime beside its expiry, so their difference is when it was
+	 * issued (sign-in or refresh).  No new field: the hot format stays
+	 * as it is, and every record written before reads right. */
+	if (s->se_at_expires > 0 && s->se_at_lifetime > 0)
+		return s->se_at_expires - s->se_at_lifetime;
+	return s->se_created;
+}
+
 /* Process-wide and read-only once the workers run. */
 static struct store *session_store;
 
@@ -420,8 +463,7 @@ session_fetched(
 	if (rc != STORE_OK)
 		return SESSION_ERR;
 	s = sg->sg_s;
-	if (now >= s->se_expires ||
-	    now - s->se_last_seen > cfg->cf_session_idle_timeout)
+	if (now >= s->se_expires || session_idle_over(s, now, cfg))
 		return SESSION_NONE;
 	return SESSION_OK;
 }
@@ -523,7 +565,7 @@ session_load(struct store_reader *reader, const char *cookie, time_t now,
 		return r;
 	}
 	sg.sg_s->se_trust_unverified_email = cfg->cf_trust_unverified_email;
-	if (now - sg.sg_s->se_last_seen >= SESSION_TOUCH_EVERY) {
+	if (now - sg.sg_s->se_last_seen >= session_touch_every(cfg)) {
 		sg.sg_s->se_last_seen = now;
 		(void)session_save(sg.sg_s);
 	}
@@ -1101,7 +1143,7 @@ session_load_end(struct session_op *op, int rc)
 	}
 	s = sg->sg_s;
 	s->se_trust_unverified_email = op->so_cfg->cf_trust_unverified_email;
-	if (op->so_now - s->se_last_seen >= SESSION_TOUCH_EVERY) {
+	if (op->so_now - s->se_last_seen >= session_touch_every(op->so_cfg)) {
 		s->se_last_seen = op->so_now;
 		session_touch_async(op->so_reader, s);
 	}

@@ -200,6 +200,11 @@ int session_set_ptok(struct session *s, const char *name, const char *access,
  * seal again.  0 or -1. */
 int session_set_refresh(struct session *s, const char *refresh);
 
+/* When the provider last vouched for s: the time of its last token grant
+ * (sign-in or refresh), or its creation when it has no access token.
+ * From the hot part only (no store read, no format change). */
+int64_t session_validated(const struct session *s);
+
 /* Whether s has a refresh token: 1 or 0, or -1 when knowing would take a
  * store read (its cold part is not loaded yet: LMDB reads it lazily).
  * Decrypts the tokens when they are there. */

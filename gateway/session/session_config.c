@@ -33,6 +33,7 @@ static config_parse_fn session_parse_map_size;
 static config_parse_fn session_parse_store;
 static config_parse_fn session_parse_key_file;
 static config_parse_fn session_parse_timeout;
+static config_parse_fn session_parse_off_duration;
 
 /* Sorted by name: looked up with bsearch. */
 static const struct config_key session_keys[] = {
@@ -54,9 +55,13 @@ static const struct config_key session_keys[] = {
         "2s); past it the connection is dropped and signed-in requests "
         "get 503 until it is back.",
         0},
-    {"session_idle_timeout", config_parse_duration,
+    {"session_idle_timeout", session_parse_off_duration,
         offsetof(struct config, cf_session_idle_timeout), "8h",
-        "A session unused this long ends.", 0},
+        "A session unused this long ends (off: never).  Use is recorded "
+        "at most once a minute (a quarter of the timeout when that is "
+        "shorter), so a session ends between this long and a minute "
+        "more after its last request, never earlier.",
+        0},
     {"session_key_file", session_parse_key_file,
         offsetof(struct config, cf_session_key_file),
         "/var/lib/gatehouse/session.key",
@@ -76,6 +81,15 @@ static const struct config_key session_keys[] = {
         "Largest size of the session store (LMDB map size), at least 1M; "
         "when it is full, new sign-ins get 503 and existing sessions keep "
         "working.",
+        0},
+    {"session_revalidate", session_parse_off_duration,
+        offsetof(struct config, cf_session_revalidate), "1h",
+        "Ask the provider again, with the refresh token, whether a "
+        "session still holds once this long has passed since its last "
+        "sign-in or refresh (off: never): a disabled user, a reset "
+        "password or revoked sessions end it (the browser signs in "
+        "again, an API request gets 401); a provider that is down "
+        "keeps it.",
         0},
     {"session_store", session_parse_store,
         offsetof(struct config, cf_session_store),
@@ -178,6 +192,25 @@ session_parse_key_file(struct config *cfg, const struct config_key *key,
 	/* config.c parses a built-in default from the table's own text:
 	 * any other pointer is a value someone gave. */
 	cfg->cf_session_key_file_set = value != key->ck_default;
+	return 0;
+}
+
+/* A duration, or off (0). */
+static int
+session_parse_off_duration(struct config *cfg, const struct config_key *key,
+    const char *value, int line, const char **errstr)
+{
+	int *dst = (int *)((char *)cfg + key->ck_off);
+
+	if (strcmp(value, "off") == 0) {
+		*dst = 0;
+		return 0;
+	}
+	if (config_parse_duration(cfg, key, value, line, errstr) == -1) {
+		*errstr =
+		    "expected off or a duration such as 30s, 5m, 2h or 1d";
+		return -1;
+	}
 	return 0;
 }
 

@@ -230,6 +230,10 @@ class OP:
         return self.control("POST", "/revoke",
                             {"username": username} if username else {})
 
+    def release(self):
+        """Let the revocations held by revocation_hold answer."""
+        return self.control("POST", "/release", {})
+
     def reset(self):
         self.info = self.control("POST", "/reset", {})
         return self.info

@@ -148,7 +148,9 @@ def test_session_past_id_token_allowance_is_no_session(op, tmp, upstream):
 
 
 @pytest.mark.parametrize("extra,asked", [
-    ([], False),
+    # session_revalidate (1h by default) redeems it.
+    ([], True),
+    (["session_revalidate = off"], False),
     (["forward_access_token = on"], True),
     (["me_includes_tokens = on"], True),
     (["session_lifetime = id_token"], True),

@@ -377,7 +377,10 @@ def test_idle_session_ends(op, tmp, upstream, session_store):
                       store=session_store)
     s, _ = sign_in(g, "olga@contoso.com")
     assert s.get(g.url + "/.auth/me", timeout=5).status_code == 200
-    time.sleep(3)
+    # Last use is recorded to a quarter of the timeout (here 1 s), and a
+    # session ends past the timeout plus that: 2 s + 1 s, and a second
+    # for whole-second clocks.
+    time.sleep(4)
     r = s.get(g.url + "/private", allow_redirects=False,
               headers={"Accept": "application/json"}, timeout=5)
     assert r.status_code == 401

@@ -119,6 +119,10 @@ FAULTS = {
     "refresh_different_aud": "id_token",
     # end_session_endpoint
     "logout_error": "logout",
+    # revocation_endpoint: an error answer (status, default 503), or an
+    # answer held until POST /_control/release (or `seconds`, default 60)
+    "revocation_error": "revocation",
+    "revocation_hold": "revocation",
 }
 # private_key_jwt (RFC 7523, OIDC Core 9) as Entra's certificate
 # credentials take it.
@@ -178,6 +182,9 @@ DEFAULT_CONFIG = {
     # an administrator could consent).
     "consent_required_scopes": [],
     "consent_granted_at_authorize": True,
+    # RFC 7009: advertise revocation_endpoint in discovery (Entra has
+    # none, hence off by default).
+    "revocation_endpoint": False,
 }
 
 
@@ -341,7 +348,16 @@ class State:
             self.refresh_tokens = {}
             self.sessions = {}
             self.consents = {}  # user -> set of scopes consented to
+            self.release_held()
             self.clear_log()
+
+    def release_held(self):
+        """Let every held revocation answer; later ones hold again."""
+        with self.lock:
+            gate = getattr(self, "gate", None)
+            self.gate = threading.Event()
+        if gate is not None:
+            gate.set()
 
     def clear_log(self):
         with self.lock:
@@ -377,6 +393,7 @@ class State:
             "authorize": t + "/oauth2/v2.0/authorize",
             "token": t + "/oauth2/v2.0/token",
             "logout": t + "/oauth2/v2.0/logout",
+            "revocation": t + "/oauth2/v2.0/revoke",
             "jwks": t + "/discovery/v2.0/keys",
             "userinfo": t + "/openid/v2.0/userinfo",
             "discovery": self.issuer + "/.well-known/openid-configuration",
@@ -669,6 +686,7 @@ class Handler(BaseHTTPRequestHandler):
             "oauth2/v2.0/authorize": "authorize",
             "oauth2/v2.0/token": "token",
             "oauth2/v2.0/logout": "logout",
+            "oauth2/v2.0/revoke": "revocation",
             "discovery/v2.0/keys": "jwks",
             "openid/v2.0/userinfo": "userinfo",
         }.get(rest, "unknown")
@@ -718,6 +736,8 @@ class Handler(BaseHTTPRequestHandler):
         }
         if st.config["advertise_iss"]:
             doc["authorization_response_iss_parameter_supported"] = True
+        if st.config["revocation_endpoint"]:
+            doc["revocation_endpoint"] = st.endpoint("revocation")
         methods = st.config["token_auth_methods"]
         if methods == "absent":
             del doc["token_endpoint_auth_methods_supported"]
@@ -1039,18 +1059,31 @@ class Handler(BaseHTTPRequestHandler):
                                     "application/x-www-form-urlencoded.")
         with st.lock:
             cfg = copy.deepcopy(st.config)
+        client_id, failure = self.authenticate_client(cfg, form)
+        if failure:
+            return self.token_error(*failure)
 
-        # client authentication
+        if grant == "authorization_code":
+            return self.grant_code(form, cfg, client_id)
+        if grant == "refresh_token":
+            return self.grant_refresh(form, cfg, client_id)
+        return self.token_error(400, "unsupported_grant_type",
+                                "AADSTS70003: The app requested an unsupported"
+                                " grant type '%s'." % grant, 70003)
+
+    def authenticate_client(self, cfg, form):
+        """Client authentication as Entra's token endpoint does it (secret
+        in the body or Basic, or a private_key_jwt assertion): (client_id,
+        None), or (None, the token_error arguments)."""
         auth = self.headers.get("Authorization", "")
         post_id, post_secret = form.get("client_id"), form.get("client_secret")
         if "client_assertion" in form or "client_assertion_type" in form:
             if post_secret is not None or auth.lower().startswith("basic "):
-                return self.token_error(400, "invalid_request", "More than "
-                                        "one client authentication method "
-                                        "used.", 90014)
+                return None, (400, "invalid_request", "More than one "
+                              "client authentication method used.", 90014)
             client_id, failure = self.check_assertion(cfg, form)
             if failure:
-                return self.token_error(*failure)
+                return None, failure
             secret, how = None, "private_key_jwt"
         elif auth.lower().startswith("basic "):
             try:
@@ -1064,25 +1097,23 @@ class Handler(BaseHTTPRequestHandler):
                 bid, _, bsecret = text.partition(":")
                 bid, bsecret = unquote_plus(bid), unquote_plus(bsecret)
             except Exception:
-                return self.token_error(401, "invalid_client", "AADSTS7000215:"
-                                        " Malformed Basic credentials.",
-                                        7000215)
+                return None, (401, "invalid_client", "AADSTS7000215: "
+                              "Malformed Basic credentials.", 7000215)
             if post_secret is not None:
-                return self.token_error(400, "invalid_request", "More than "
-                                        "one client authentication method "
-                                        "used.", 90014)
+                return None, (400, "invalid_request", "More than one "
+                              "client authentication method used.", 90014)
             if post_id is not None and post_id != bid:
-                return self.token_error(400, "invalid_request", "client_id "
-                                        "differs from the Basic credentials.")
+                return None, (400, "invalid_request", "client_id differs "
+                              "from the Basic credentials.")
             client_id, secret, how = bid, bsecret, "client_secret_basic"
         elif post_secret is not None:
             client_id, secret, how = post_id, post_secret, "client_secret_post"
         else:
-            return self.token_error(
+            return None, (
                 401, "invalid_client", "AADSTS7000218: The request body must "
                 "contain the following parameter: 'client_assertion' or "
                 "'client_secret'.", 7000218)
-        notes["client_auth"] = how
+        self.entry["notes"]["client_auth"] = how
         allowed = cfg["token_auth_methods"]
         if allowed is None:
             allowed = ("client_secret_basic", "client_secret_post",
@@ -1090,28 +1121,22 @@ class Handler(BaseHTTPRequestHandler):
         elif allowed == "absent":
             allowed = ("client_secret_basic",)
         if how not in allowed:
-            return self.token_error(
+            return None, (
                 401, "invalid_client", "AADSTS7000218: client "
                 "authentication by %s is not allowed for this client "
                 "(allowed: %s)." % (how, ", ".join(allowed)), 7000218)
         if client_id != cfg["client_id"]:
-            return self.token_error(
+            return None, (
                 401, "invalid_client", "AADSTS700016: Application with "
                 "identifier '%s' was not found in the directory." % client_id,
                 700016)
         if how != "private_key_jwt" and not hmac.compare_digest(
                 secret.encode(), cfg["client_secret"].encode()):
-            return self.token_error(
+            return None, (
                 401, "invalid_client", "AADSTS7000215: Invalid client secret "
                 "provided.", 7000215)
 
-        if grant == "authorization_code":
-            return self.grant_code(form, cfg, client_id)
-        if grant == "refresh_token":
-            return self.grant_refresh(form, cfg, client_id)
-        return self.token_error(400, "unsupported_grant_type",
-                                "AADSTS70003: The app requested an unsupported"
-                                " grant type '%s'." % grant, 70003)
+        return client_id, None
 
     def check_assertion(self, cfg, form):
         """A private_key_jwt client assertion, checked as Entra checks a
@@ -1649,6 +1674,46 @@ class Handler(BaseHTTPRequestHandler):
                        "to close all browser windows.</p></body></html>",
                        clear)
 
+    def ep_revocation(self, method, query, form):
+        """RFC 7009 token revocation, with the token endpoint's client
+        authentication.  The log entry's notes say which token came
+        (token_type_hint, whether it is a refresh token issued here and
+        to whom, never the token) and whether the answer was held."""
+        st = self.state
+        notes = self.entry["notes"]
+        if method != "POST":
+            return self.token_error(400, "invalid_request",
+                                    "The endpoint only accepts POST.")
+        with st.lock:
+            cfg = copy.deepcopy(st.config)
+            gate = st.gate
+        client_id, failure = self.authenticate_client(cfg, form)
+        if failure:
+            return self.token_error(*failure)
+        token = form.get("token", "")
+        notes["token_type_hint"] = form.get("token_type_hint")
+        with st.lock:
+            rec = st.refresh_tokens.pop(token, None)
+        notes["refresh_token_known"] = rec is not None
+        if rec is not None:
+            notes["user"] = rec["user"]
+            st.count("revoked")
+        fault = st.take_fault(["revocation_hold"])
+        if fault:
+            notes["held"] = True
+            notes["released"] = gate.wait(float(fault.get("seconds", 60)))
+        fault = st.take_fault(["revocation_error"])
+        if fault:
+            return self.token_error(int(fault.get("status", 503)),
+                                    fault.get("error",
+                                              "temporarily_unavailable"),
+                                    "AADSTS90033: service unavailable.")
+        if not token:
+            return self.token_error(400, "invalid_request",
+                                    "token is required.")
+        # RFC 7009 2.2: 200 also for a token that is unknown or spent.
+        self.send(200, b"", "text/plain")
+
     # -- control API --------------------------------------------------
     def control(self, method, path, query, body):
         try:
@@ -1772,6 +1837,9 @@ class Handler(BaseHTTPRequestHandler):
                     k: v for k, v in st.sessions.items()
                     if user is not None and v != user}
                 return {"revoked": before - len(st.refresh_tokens)}
+        if op == "/release" and method == "POST":
+            st.release_held()
+            return {"ok": True}
         if op == "/reset" and method == "POST":
             st.reset()
             return self.describe()
@@ -1788,7 +1856,8 @@ class Handler(BaseHTTPRequestHandler):
                 "discovery_url": st.endpoint("authority_discovery"),
                 "issuer_discovery_url": st.endpoint("discovery"),
                 "endpoints": {n: st.endpoint(n) for n in (
-                    "authorize", "token", "logout", "jwks", "userinfo")},
+                    "authorize", "token", "logout", "jwks", "userinfo",
+                    "revocation")},
                 "config": copy.deepcopy(st.config),
                 "signing_kid": st.signing_key.kid,
                 "kids": [k.kid for k in st.keys],

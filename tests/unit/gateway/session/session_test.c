@@ -357,9 +357,28 @@ test_times(void)
 	}
 	session_free(s);
 	s = NULL;
+	/* Used last at NOW + 101, its last_seen NOW + 100: still within the
+	 * timeout of that use, so it holds (last_seen lags by less than a
+	 * touch interval, which the check allows for). */
 	is_int(session_load(NULL, cookie,
-	           NOW + 100 + cfg.cf_session_idle_timeout + 1, &cfg, &s),
-	    SESSION_NONE, "idle too long: no session");
+	           NOW + 101 + cfg.cf_session_idle_timeout, &cfg, &s),
+	    SESSION_OK, "idle just the timeout since its last use: kept");
+	session_free(s);
+	s = NULL;
+	/* That load touched: last_seen is NOW + 701 now. */
+	is_int(session_load(NULL, cookie,
+	           NOW + 701 + cfg.cf_session_idle_timeout + 61, &cfg, &s),
+	    SESSION_NONE, "idle too long (and a touch interval): no session");
+	cfg.cf_session_idle_timeout = 0;
+	is_int(session_load(NULL, cookie, NOW + 701 + 600 + 61, &cfg, &s),
+	    SESSION_OK, "session_idle_timeout off: kept");
+	if (s != NULL)
+		ok(session_validated(s) >= NOW &&
+		        session_validated(s) <= time(NULL),
+		    "validated at its token grant");
+	session_free(s);
+	s = NULL;
+	cfg.cf_session_idle_timeout = 600;
 	is_int(session_load(NULL, cookie, end, &cfg, &s), SESSION_NONE,
 	    "at its end: no session");
 	ok(s == NULL, "and *out NULL");
