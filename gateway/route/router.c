@@ -255,6 +255,7 @@ router_forward_identity(struct request_ctx *rq)
 #define ROUTER_TOKEN_WAITS 4
 
 static void router_token_resume(struct request_ctx *rq);
+static int router_still_signed_in(struct request_ctx *rq);
 
 /* The route forwards profile tp's token (token=NAME) in place of the
  * session's own: Authorization: Bearer and X-MS-TOKEN-AAD-ACCESS-TOKEN,
@@ -313,14 +314,8 @@ router_token_continue(struct request_ctx *rq)
 static void
 router_token_resume(struct request_ctx *rq)
 {
-	if (rq->rq_store_failed) {
-		oidc_store_unavailable(rq);
+	if (!router_still_signed_in(rq))
 		return;
-	}
-	if (rq->rq_session == NULL) {
-		oidc_challenge(rq);
-		return;
-	}
 	if (++rq->rq_token_waits >= ROUTER_TOKEN_WAITS) {
 		errpage_send(rq, 502, "token_failed",
 		    "An access token this page needs could not be obtained "
@@ -348,14 +343,8 @@ router_forward_route(struct request_ctx *rq)
 static void
 router_signed_in_resume(struct request_ctx *rq)
 {
-	if (rq->rq_store_failed) {
-		oidc_store_unavailable(rq);
+	if (!router_still_signed_in(rq))
 		return;
-	}
-	if (rq->rq_session == NULL) {
-		oidc_challenge(rq);
-		return;
-	}
 	/* The token matters only when it is forwarded (a revalidation the
 	 * provider could not answer keeps the session, token or not). */
 	if (rq->rq_cfg->cf_forward_access_token &&
@@ -452,6 +441,23 @@ router_groups_resume(struct request_ctx *rq)
 	router_signed_in_continue(rq);
 }
 
+/* After a wait for the store or the provider: 1 when rq still has its
+ * session; else 0, answered (a store that could not say is a 503, never
+ * "signed out", so no redirect loop to sign-in). */
+static int
+router_still_signed_in(struct request_ctx *rq)
+{
+	if (rq->rq_store_failed) {
+		oidc_store_unavailable(rq);
+		return 0;
+	}
+	if (rq->rq_session == NULL) {
+		oidc_challenge(rq);
+		return 0;
+	}
+	return 1;
+}
+
 /* The session is loaded (or not): a route for signed-in users.  A store
  * that could not say is never taken for "signed out": no redirect to
  * sign in (which would only come back here), a 503 instead. */
@@ -460,14 +466,8 @@ router_signed_in_loaded(struct request_ctx *rq)
 {
 	enum policy_verdict v;
 
-	if (rq->rq_store_failed) {
-		oidc_store_unavailable(rq);
+	if (!router_still_signed_in(rq))
 		return;
-	}
-	if (rq->rq_session == NULL) {
-		oidc_challenge(rq);
-		return;
-	}
 	/* "allow authenticated" needs no claims: skip parsing them. */
 	v = rq->rq_route == NULL || !policy_route_has_criteria(rq->rq_route)
 	    ? POLICY_ALLOW

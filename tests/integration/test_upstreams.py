@@ -187,7 +187,7 @@ def test_check_refuses_unknown_and_bad_names_and_warns_of_unused(tmp):
                           "route /api/* allow anonymous upstream=api\n"
                           "route /* allow anonymous upstream=ok\n")
     assert rc != 0
-    assert "%s:4: upstream.a/b: a name is 1 to 32 letters" % path in out, out
+    assert '%s:4: "upstream.a/b": the name after "upstream." must be' % path in out, out
     assert "%s:5: upstream.api: https upstreams are not supported" % path \
         in out, out
     assert "%s:7: upstream.ok: already set on line 6" % path in out, out
