@@ -1733,10 +1733,47 @@ class Handler(BaseHTTPRequestHandler):
                     k: v for k, v in st.sessions.items()
                     if user is not None and v != user}
                 return {"revoked": before - len(st.refresh_tokens)}
+        if op == "/logout_token" and method == "POST":
+            return {"logout_token": self.logout_token(data)}
         if op == "/reset" and method == "POST":
             st.reset()
             return self.describe()
         return None
+
+    def logout_token(self, data):
+        """A Back-Channel Logout 1.0 logout token signed with the OP's key.
+
+        data: sid and/or sub; claims (merged last; a null value removes
+        the claim); alg "none" (unsigned), bad_signature (a bit flipped),
+        key "stray" (signed with a key the JWKS lacks).
+        """
+        st = self.state
+        now = st.now()
+        payload = {
+            "iss": st.issuer, "aud": st.config["client_id"], "iat": now,
+            "exp": now + 120, "jti": secrets.token_urlsafe(16),
+            "tid": st.tenant_id,
+            "events": {
+                "http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        for k in ("sid", "sub"):
+            if data.get(k) is not None:
+                payload[k] = data[k]
+        payload.update(data.get("claims", {}))
+        payload = {k: v for k, v in payload.items() if v is not None}
+        key = st.stray_key if data.get("key") == "stray" else \
+            st.signing_key
+        header = {"typ": "logout+jwt", "alg": "RS256", "kid": key.kid}
+        if data.get("alg") == "none":
+            return b64u_json({"typ": "logout+jwt", "alg": "none"}) + "." + \
+                b64u_json(payload) + "."
+        token = jwt_rs256(header, payload, key)
+        if data.get("bad_signature"):
+            head, body, sig = token.split(".")
+            raw = bytearray(b64u_decode(sig))
+            raw[len(raw) // 2] ^= 0x01
+            token = "%s.%s.%s" % (head, body, b64u(bytes(raw)))
+        return token
 
     def describe(self):
         st = self.state
