@@ -290,3 +290,31 @@ def test_frontchannel_cookie(op, tmp, upstream, session_store):
     assert r.status_code == 200
     assert "gatehouse=;" in r.headers.get("Set-Cookie", "")
     assert not alive(g, a)
+
+
+def test_frontchannel_in_browser(op, tmp, upstream):
+    """Chromium: the provider's signed-out page (another origin) loads the
+    registered front-channel logout URL in an iframe; the browser shows
+    gatehouse's page in it (frame-ancestors lets the provider frame it)
+    and the session of the sid ends.  Never skips, as test_browser.py."""
+    from test_browser import BROWSERDIR, CHROMIUM, need_tools, npm_ci
+    import os
+    import subprocess
+    need_tools()
+    npm_ci(BROWSERDIR, "playwright-core")
+    g = gateway(op, tmp, upstream, None)
+    sid = secrets.token_hex(8)
+    a = session_for(op, g, "alice@contoso.com", sid)
+    b = session_for(op, g, "bob@contoso.com", secrets.token_hex(8))
+    op.config(frontchannel_logout_uri=g.url + FCL)
+    url = op.endpoint("logout") + "?" + urlencode(
+        {"logout_hint": "alice@contoso.com"})
+    p = subprocess.run(
+        ["node", os.path.join(BROWSERDIR, "frontchannel.mjs"), url,
+         "--chromium", CHROMIUM],
+        cwd=BROWSERDIR, stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=120)
+    assert p.returncode == 0, (p.stdout + p.stderr, g.log()[-2000:])
+    assert not alive(g, a)
+    assert alive(g, b)
+    assert g.loggrep(r"frontchannel_logout id=\S+ result=ok by=sid ended=1")

@@ -160,6 +160,10 @@ DEFAULT_CONFIG = {
     # certificate credentials): a private_key_jwt assertion must name one
     # by its thumbprint and be signed by its key.
     "client_certificates": [],
+    # The registered front-channel logout URL (Entra's "Front-channel
+    # logout URL"): the signed-out page loads it in an iframe, with iss
+    # and the signed-out user's sid claim.  None: no iframe.
+    "frontchannel_logout_uri": None,
     # How ID tokens are signed: RS256, PS256 (the RSA key, RSA-PSS) or
     # ES256 (a P-256 key, published in the JWKS while this is set); the
     # discovery document lists RS256 and it.
@@ -1582,9 +1586,10 @@ class Handler(BaseHTTPRequestHandler):
             if k in params:
                 notes[k] = params[k]
         sid = self.cookie("op_sso")
+        sso_user = None
         with st.lock:
             if sid:
-                st.sessions.pop(sid, None)
+                sso_user = st.sessions.pop(sid, None)
             allowed = list(st.config["post_logout_redirect_uris"])
         clear = [("Set-Cookie", "op_sso=; Path=/; Max-Age=0; HttpOnly; "
                   "SameSite=Lax")]
@@ -1607,8 +1612,26 @@ class Handler(BaseHTTPRequestHandler):
         self.send_html(200, "<!DOCTYPE html><html><head><title>Signed out"
                        "</title></head><body><h1 id=\"signed-out\">You "
                        "signed out of your account</h1><p>It's a good idea "
-                       "to close all browser windows.</p></body></html>",
-                       clear)
+                       "to close all browser windows.</p>%s</body></html>"
+                       % self.frontchannel_iframe(params, sso_user), clear)
+
+    def frontchannel_iframe(self, params, sso_user):
+        """The iframe of the registered front-channel logout URL for the
+        user signing out (logout_hint, else the SSO cookie's user), with
+        iss and that user's sid claim; "" when there is none."""
+        st = self.state
+        with st.lock:
+            uri = st.config.get("frontchannel_logout_uri")
+            user = params.get("logout_hint") or sso_user
+            claims = st.users.get(user, {}) if user else {}
+        if not uri:
+            return ""
+        q = {"iss": st.issuer}
+        if claims.get("sid"):
+            q["sid"] = claims["sid"]
+        src = uri + ("&" if "?" in uri else "?") + urlencode(q)
+        return ('<iframe id="frontchannel" src="%s" width="1" height="1">'
+                '</iframe>' % html.escape(src, quote=True))
 
     # -- control API --------------------------------------------------
     def control(self, method, path, query, body):
