@@ -346,6 +346,94 @@ store_async_unlock(struct store_reader *rd,
 	        st->st_h, rd->sr_h, key, owner, done, arg, op));
 }
 
+static int
+store_tags_any(const struct store_tags *tags)
+{
+	int i;
+
+	for (i = 0; tags != NULL && i < STORE_TAG_KINDS; i++)
+		if (tags->stg_have[i])
+			return 1;
+	return 0;
+}
+
+int
+store_put_tagged(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, const struct store_tags *tags)
+{
+	int rc;
+
+	if (st->st_be->put_tagged == NULL || !store_tags_any(tags))
+		return store_put(st, key, expiry, hot, hotlen, cold, coldlen);
+	rc = st->st_be->put_tagged(
+	    st->st_h, key, expiry, hot, hotlen, cold, coldlen, tags);
+	metrics_store_op(METRICS_STORE_PUT, rc);
+	return rc;
+}
+
+int
+store_async_put_tagged(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen,
+    const struct store_tags *tags, store_done_fn *done, void *arg,
+    struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_put_tagged == NULL || !store_tags_any(tags)) {
+		if (st->st_be->async_put == NULL)
+			return store_put_tagged(
+			    st, key, expiry, hot, hotlen, cold, coldlen, tags);
+		return store_async_put(
+		    rd, key, expiry, hot, hotlen, cold, coldlen, done, arg, op);
+	}
+	return store_counted(METRICS_STORE_PUT,
+	    st->st_be->async_put_tagged(st->st_h, rd->sr_h, key, expiry, hot,
+	        hotlen, cold, coldlen, tags, done, arg, op));
+}
+
+int
+store_async_end_tagged(struct store_reader *rd, enum store_tag_kind kind,
+    const unsigned char tag[STORE_TAG_LEN], size_t *ended, store_done_fn *done,
+    void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	*ended = 0;
+	if (st->st_be->async_end_tagged != NULL)
+		return store_counted(METRICS_STORE_DELETE,
+		    st->st_be->async_end_tagged(
+		        st->st_h, rd->sr_h, kind, tag, ended, done, arg, op));
+	if (st->st_be->end_tagged == NULL)
+		return STORE_ERR;
+	return store_counted(METRICS_STORE_DELETE,
+	    st->st_be->end_tagged(st->st_h, kind, tag, ended));
+}
+
+int
+store_async_once(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, store_done_fn *done,
+    void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_once != NULL)
+		return store_counted(METRICS_STORE_LOCK,
+		    st->st_be->async_once(
+		        st->st_h, rd->sr_h, key, expiry, done, arg, op));
+	if (st->st_be->once == NULL)
+		return STORE_ERR;
+	return store_counted(
+	    METRICS_STORE_LOCK, st->st_be->once(st->st_h, key, expiry));
+}
+
 void
 store_op_cancel(struct store_reader *rd, struct store_op *op)
 {

@@ -97,6 +97,19 @@ typedef void store_done_fn(void *arg, int result);
 /* An asynchronous call under way (the backend's own type). */
 struct store_op;
 
+/*
+ * Who a record belongs to, for the provider's logout (store_put_tagged,
+ * store_async_end_tagged): up to one tag per kind, each STORE_TAG_LEN
+ * bytes the caller derives from a hash of the provider's session id (sid)
+ * or of the user's subject (sub), so the store never sees either value.
+ */
+#define STORE_TAG_LEN 16
+enum store_tag_kind { STORE_TAG_SID, STORE_TAG_SUB, STORE_TAG_KINDS };
+struct store_tags {
+	unsigned char stg_tag[STORE_TAG_KINDS][STORE_TAG_LEN];
+	int stg_have[STORE_TAG_KINDS];
+};
+
 /* How to open a store, beside where it is. */
 struct store_options {
 	size_t so_map_size; /* LMDB: most bytes held (0: the default) */
@@ -155,6 +168,25 @@ struct store_backend {
 	void (*op_cancel)(void *h, void *rd, struct store_op *op);
 	int (*ready)(void *h, void *rd);
 	long (*count)(void *h); /* may be NULL: cannot count */
+	/* Provider logout (may be NULL: put_tagged falls back to put, the
+	 * others fail with STORE_ERR).  LMDB fills the synchronous three,
+	 * Redis the async_ ones. */
+	int (*put_tagged)(void *h, const unsigned char *key, time_t expiry,
+	    const void *hot, size_t hotlen, const void *cold, size_t coldlen,
+	    const struct store_tags *tags);
+	int (*end_tagged)(void *h, enum store_tag_kind kind,
+	    const unsigned char *tag, size_t *ended);
+	int (*once)(void *h, const unsigned char *key, time_t expiry);
+	int (*async_put_tagged)(void *h, void *rd, const unsigned char *key,
+	    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+	    size_t coldlen, const struct store_tags *tags, store_done_fn *done,
+	    void *arg, struct store_op **op);
+	int (*async_end_tagged)(void *h, void *rd, enum store_tag_kind kind,
+	    const unsigned char *tag, size_t *ended, store_done_fn *done,
+	    void *arg, struct store_op **op);
+	int (*async_once)(void *h, void *rd, const unsigned char *key,
+	    time_t expiry, store_done_fn *done, void *arg,
+	    struct store_op **op);
 };
 
 /* The backends compiled in (store.c's registry lists them). */
@@ -352,6 +384,41 @@ int store_async_unlock(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN],
     const unsigned char owner[STORE_OWNER_LEN], store_done_fn *done, void *arg,
     struct store_op **op);
+
+/*
+ * Provider logout.  store_put_tagged is store_put that also files the
+ * record under each tag tags has (borrowed; NULL or no tag: store_put),
+ * replacing the tags it had; deleting the record (del, sweep, expiry)
+ * drops them (Redis: lazily, see store_redis.c).  A backend without tags
+ * stores the record untagged.
+ *
+ * store_async_end_tagged deletes every record filed under tag (of
+ * `kind`), whichever process or thread made it: STORE_OK with *ended
+ * (set before done runs; the caller keeps it valid until then) the
+ * number of records deleted (0: none), or the results of store_del.
+ *
+ * store_async_once records key (a hash of something that must be used
+ * once, such as a token's jti) until `expiry`: STORE_OK the first time,
+ * STORE_BUSY when it is already there and not expired, or STORE_FULL,
+ * STORE_ERR, STORE_UNAVAIL.  The entries of once live beside the
+ * records, never among them (a scan of the sessions never sees one).
+ *
+ * Both are asynchronous like the calls above (LMDB answers at once).
+ */
+int store_put_tagged(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, const struct store_tags *tags);
+int store_async_put_tagged(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen,
+    const struct store_tags *tags, store_done_fn *done, void *arg,
+    struct store_op **op);
+int store_async_end_tagged(struct store_reader *rd, enum store_tag_kind kind,
+    const unsigned char tag[STORE_TAG_LEN], size_t *ended, store_done_fn *done,
+    void *arg, struct store_op **op);
+int store_async_once(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, store_done_fn *done,
+    void *arg, struct store_op **op);
 
 /* Cancel an asynchronous call before its done ran: neither fn nor done
  * will be called; a write may still happen.  NULL is a no-op. */

@@ -32,6 +32,25 @@
  * with its hot one.  Format 1 (32-byte keys, one entry per record, no
  * MDB_INTEGERKEY) is recognised by the database's flags when the store is
  * opened and its records are dropped there: their users sign in again.
+ *
+ * Tags (provider logout) live in a second environment, in the store's
+ * subdirectory "tags": LMDB refuses named databases beside an unnamed
+ * one that has MDB_INTEGERKEY (MDB_INCOMPATIBLE), and the records' layout
+ * stays as it is.  Its one database is MDB_DUPSORT | MDB_DUPFIXED, every
+ * key and value 17 bytes (a kind byte and 16 bytes):
+ *   's' | sid tag  ->  'k' | record    (one value per record)
+ *   'u' | sub tag  ->  'k' | record
+ *   'k' | record   ->  's' | sid tag, 'u' | sub tag  (to drop them)
+ *   'j' | key      ->  'e' | expiry (8 bytes, big-endian) | 8 zero bytes
+ * where "record" is the record's key with the lowest bit of its prefix
+ * cleared (what the sweep can rebuild from an entry).  Two environments
+ * are two transactions, so they are ordered to keep one promise: a record
+ * never exists without its tags.  A tagged put commits the tags first,
+ * then the record; a delete, a sweep and an end commit the records'
+ * deletion first, then drop their tags ('k' entries and the values naming
+ * them).  A crash between the two leaves tags naming no record, which an
+ * end passes by and a later delete of that key drops.  An entry of once
+ * ('j') is dropped by a later once that passes it expired.
  */
 #include <sys/stat.h>
 
@@ -58,6 +77,14 @@
 #define LMDB_MAX_READERS 512
 #define LMDB_SWEEP_VISIT_FACTOR 16
 #define LMDB_SWEEP_VISIT_MIN 256
+#define LMDB_TAG_DIR "/tags"
+#define LMDB_TAG_ENTRY (1 + STORE_TAG_LEN) /* kind byte and 16 bytes */
+#define LMDB_TAG_RECORD 'k'
+#define LMDB_TAG_ONCE 'j'
+#define LMDB_TAG_EXPIRY 'e'
+#define LMDB_ONCE_VISIT 16 /* expired once entries looked at per once */
+#define LMDB_END_MAX 4096  /* records one end_tagged deletes at most */
+_Static_assert(STORE_TAG_LEN == STORE_KEY_LEN, "one entry size");
 
 struct store_lmdb {
 	MDB_env *sl_env;
@@ -66,6 +93,8 @@ struct store_lmdb {
 	 * LMDB's write lock (inside a write transaction). */
 	size_t sl_sweep_key; /* a hot entry's key */
 	int sl_sweep_have;
+	MDB_env *sl_tenv; /* the tags' environment */
+	MDB_dbi sl_tags;
 };
 
 struct store_lmdb_reader {
@@ -212,6 +241,59 @@ lmdb_format_check(MDB_txn *txn, MDB_dbi *dbi, const char *path)
 	return rc;
 }
 
+/* The tags' environment, in path's subdirectory "tags": 0, or -1 with
+ * err set. */
+static int
+lmdb_tags_open(struct store_lmdb *sl, const char *path, size_t map_size,
+    struct gh_error *err)
+{
+	char *dir = NULL;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (asprintf(&dir, "%s%s", path, LMDB_TAG_DIR) == -1) {
+		gh_error_set(err, "store_open", "out of memory");
+		return -1;
+	}
+	if (lmdb_dir_make(dir, err) == -1)
+		goto fail;
+	rc = mdb_env_create(&sl->sl_tenv);
+	if (rc != 0) {
+		sl->sl_tenv = NULL;
+		goto lmdb_fail;
+	}
+	rc = mdb_env_set_mapsize(sl->sl_tenv, map_size);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(sl->sl_tenv, LMDB_MAX_READERS);
+	/* The same flags as the records' environment (see above). */
+	if (rc == 0)
+		rc = mdb_env_open(sl->sl_tenv, dir,
+		    MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD, 0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(sl->sl_tenv, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(
+		    txn, NULL, MDB_DUPSORT | MDB_DUPFIXED, &sl->sl_tags);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (rc != 0)
+		goto lmdb_fail;
+	free(dir);
+	return 0;
+lmdb_fail:
+	gh_error_set(err, "store_open", "%s: %s", dir, mdb_strerror(rc));
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (sl->sl_tenv != NULL)
+		mdb_env_close(sl->sl_tenv);
+	sl->sl_tenv = NULL;
+	free(dir);
+	return -1;
+}
+
 static void *
 store_lmdb_open(
     const char *path, const struct store_options *opt, struct gh_error *err)
@@ -238,6 +320,7 @@ store_lmdb_open(
 	rc = mdb_env_set_mapsize(sl->sl_env, map_size);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(sl->sl_env, LMDB_MAX_READERS);
+
 	if (rc != 0) {
 		gh_error_set(
 		    err, "store_open", "%s: %s", path, mdb_strerror(rc));
@@ -285,6 +368,8 @@ store_lmdb_open(
 		    path, mdb_strerror(rc));
 		goto fail;
 	}
+	if (lmdb_tags_open(sl, path, map_size, err) == -1)
+		goto fail;
 	return sl;
 fail:
 	if (txn != NULL)
@@ -304,6 +389,8 @@ store_lmdb_close(void *h)
 		return;
 	mdb_env_close(sl->sl_env);
 	sl->sl_env = NULL;
+	mdb_env_close(sl->sl_tenv);
+	sl->sl_tenv = NULL;
 	free(sl);
 }
 
@@ -449,22 +536,18 @@ lmdb_entry_put(struct store_lmdb *sl, MDB_txn *txn, MDB_val *k,
 	return 0;
 }
 
+/* Both entries of key's record in txn (a write transaction): 0 or an
+ * LMDB error (the caller aborts). */
 static int
-store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
-    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+lmdb_record_put(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key,
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen)
 {
-	struct store_lmdb *sl = h;
 	unsigned char hdr[LMDB_HOT_HDR_LEN];
 	size_t kb;
-	MDB_txn *txn = NULL;
 	MDB_val k;
 	int rc;
 
-	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
-		return STORE_ERR;
-	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
-	if (rc != 0)
-		return lmdb_write_result("mdb_txn_begin", rc);
 	lmdb_expiry_encode(hdr, expiry);
 	memcpy(hdr + LMDB_EXPIRY_LEN, key + LMDB_PREFIX_LEN, LMDB_CHECK_LEN);
 	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
@@ -473,6 +556,23 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
 		kb |= LMDB_PART_COLD;
 		rc = lmdb_entry_put(sl, txn, &k, NULL, 0, cold, coldlen);
 	}
+	return rc;
+}
+
+static int
+store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+{
+	struct store_lmdb *sl = h;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
+		return STORE_ERR;
+	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
+	if (rc != 0)
+		return lmdb_write_result("mdb_txn_begin", rc);
+	rc = lmdb_record_put(sl, txn, key, expiry, hot, hotlen, cold, coldlen);
 	if (rc != 0) {
 		/* MDB_MAP_FULL lands here; aborting leaves the store as it
 		 * was (neither part written), so it stays usable. */
@@ -519,28 +619,33 @@ store_lmdb_put_hot(
 	return lmdb_write_result("mdb_txn_commit", rc);
 }
 
-static int
-store_lmdb_del(void *h, const unsigned char *key)
-{
-	struct store_lmdb *sl = h;
-	size_t kb;
-	MDB_txn *txn = NULL;
-	MDB_val k, d;
-	int rc, found;
+static void lmdb_tags_forget(
+    struct store_lmdb *sl, const unsigned char *keys, size_t n);
 
-	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
-	if (rc != 0)
-		return lmdb_write_result("mdb_txn_begin", rc);
+/*
+ * Delete key's record (both entries) in txn (its tags go after the
+ * commit, lmdb_tags_forget): 0 (*found says
+ * whether there was a hot entry), MDB_NOTFOUND when the hot entry under
+ * its prefix is another key's (left alone), or another LMDB error.
+ */
+static int
+lmdb_record_del(
+    struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key, int *found)
+{
+	size_t kb;
+	MDB_val k, d;
+	int rc;
+
+	*found = 0;
 	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
 	rc = mdb_get(txn, sl->sl_dbi, &k, &d);
 	if (rc == 0 && !lmdb_hot_mine(&d, key) &&
 	    d.mv_size >= LMDB_HOT_HDR_LEN) {
 		/* Another key's record under the same prefix: not ours to
 		 * delete. */
-		mdb_txn_abort(txn);
-		return STORE_NOTFOUND;
+		return MDB_NOTFOUND;
 	}
-	found = rc == 0;
+	*found = rc == 0;
 	if (rc == 0)
 		rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
 	if (rc == 0 || rc == MDB_NOTFOUND) {
@@ -550,12 +655,32 @@ store_lmdb_del(void *h, const unsigned char *key)
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
+	return rc;
+}
+
+static int
+store_lmdb_del(void *h, const unsigned char *key)
+{
+	struct store_lmdb *sl = h;
+	MDB_txn *txn = NULL;
+	int rc, found;
+
+	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
+	if (rc != 0)
+		return lmdb_write_result("mdb_txn_begin", rc);
+	rc = lmdb_record_del(sl, txn, key, &found);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return STORE_NOTFOUND;
+	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return lmdb_write_result("mdb_del", rc);
 	}
 	rc = mdb_txn_commit(txn);
 	rc = lmdb_write_result("mdb_txn_commit", rc);
+	if (rc == STORE_OK)
+		lmdb_tags_forget(sl, key, 1);
 	return rc == STORE_OK && !found ? STORE_NOTFOUND : rc;
 }
 
@@ -606,6 +731,34 @@ lmdb_sweep_judge(
 	return lp->lp_live ? LMDB_SWEEP_KEEP : LMDB_SWEEP_DROP_PAIR;
 }
 
+/* When the entry the sweep drops is a record's hot entry, which may have
+ * tags, append its key (prefix with the lowest bit clear) to *recs (n
+ * of them).  0, or -1 out of memory. */
+static int
+lmdb_sweep_tagged(
+    const MDB_val *k, const MDB_val *d, unsigned char **recs, size_t *n)
+{
+	size_t v = lmdb_key_value(k);
+	unsigned char *p;
+
+	if (k->mv_size != sizeof(v) || (v & 1) != LMDB_PART_HOT ||
+	    d->mv_size < LMDB_HOT_HDR_LEN)
+		return 0;
+	if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
+		p = realloc(*recs, (*n == 0 ? 1 : 2 * *n) * STORE_KEY_LEN);
+		if (p == NULL)
+			return -1;
+		*recs = p;
+	}
+	p = *recs + *n * STORE_KEY_LEN;
+	memcpy(p, &v, sizeof(v));
+	memcpy(p + LMDB_PREFIX_LEN,
+	    (const unsigned char *)d->mv_data + LMDB_EXPIRY_LEN,
+	    LMDB_CHECK_LEN);
+	(*n)++;
+	return 0;
+}
+
 /*
  * One bounded step of the sweep: start at the remembered key (or the
  * first), delete expired records, wrap around once, and stop after `max`
@@ -624,6 +777,8 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, d;
+	unsigned char *recs = NULL; /* the records deleted, for their tags */
+	size_t nrecs = 0;
 	size_t n = 0, visited = 0, budget;
 	int rc, have_start, wrapped, changed = 0, ret = STORE_ERR;
 
@@ -683,6 +838,11 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 			break;
 		}
 		visited++;
+		if (v == LMDB_SWEEP_DROP &&
+		    lmdb_sweep_tagged(&k, &d, &recs, &nrecs) == -1) {
+			ret = STORE_ERR;
+			goto fail;
+		}
 		if (v != LMDB_SWEEP_KEEP) {
 			rc = mdb_cursor_del(cur, 0);
 			if (rc != 0) {
@@ -702,19 +862,393 @@ store_lmdb_sweep(void *h, time_t now, size_t max, size_t *deleted)
 	if (!changed) {
 		/* Nothing changed: no commit, no fsync. */
 		mdb_txn_abort(txn);
+		free(recs);
 		return STORE_OK;
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	ret = lmdb_write_result("mdb_txn_commit", rc);
-	if (ret == STORE_OK)
+	if (ret == STORE_OK) {
 		*deleted = n;
+		lmdb_tags_forget(sl, recs, nrecs);
+	}
+	free(recs);
 	return ret;
 fail:
 	if (cur != NULL)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	free(recs);
 	return ret;
+}
+
+/* --- tags (provider logout) and once ------------------------------ */
+
+/* A 17-byte entry of the tags database: kind byte, then 16 bytes (a
+ * record's key with its prefix's lowest bit clear, for 'k'). */
+static void
+lmdb_tag_entry(unsigned char *out, int kind, const unsigned char *bytes)
+{
+	size_t p;
+
+	out[0] = (unsigned char)kind;
+	memcpy(out + 1, bytes, STORE_KEY_LEN);
+	if (kind == LMDB_TAG_RECORD) {
+		memcpy(&p, bytes, sizeof(p));
+		p &= ~(size_t)1;
+		memcpy(out + 1, &p, sizeof(p));
+	}
+}
+
+static const int lmdb_tag_kinds[STORE_TAG_KINDS] = {'s', 'u'};
+
+/* Drop the tags of key's record in txn (of the tags' environment): its
+ * 'k' entry and the values naming it under each tag.  0 or an LMDB
+ * error. */
+static int
+lmdb_tags_drop(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key)
+{
+	unsigned char rec[LMDB_TAG_ENTRY], tags[4][LMDB_TAG_ENTRY];
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	size_t n = 0, i;
+	int rc;
+
+	lmdb_tag_entry(rec, LMDB_TAG_RECORD, key);
+	rc = mdb_cursor_open(txn, sl->sl_tags, &cur);
+	if (rc != 0)
+		return rc;
+	k.mv_size = sizeof(rec);
+	k.mv_data = rec;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+	while (rc == 0 && n < sizeof(tags) / sizeof(tags[0])) {
+		if (d.mv_size == LMDB_TAG_ENTRY)
+			memcpy(tags[n++], d.mv_data, LMDB_TAG_ENTRY);
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	for (i = 0; i < n; i++) {
+		k.mv_size = LMDB_TAG_ENTRY;
+		k.mv_data = tags[i];
+		d.mv_size = sizeof(rec);
+		d.mv_data = rec;
+		rc = mdb_del(txn, sl->sl_tags, &k, &d);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	k.mv_size = sizeof(rec);
+	k.mv_data = rec;
+	rc = mdb_del(txn, sl->sl_tags, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* After the records of the n keys (16 bytes each) were deleted: drop
+ * their tags, in one transaction.  A failure leaves tags that name no
+ * record (an end passes them by): logged, nothing more. */
+static void
+lmdb_tags_forget(struct store_lmdb *sl, const unsigned char *keys, size_t n)
+{
+	MDB_txn *txn = NULL;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return;
+	rc = mdb_txn_begin(sl->sl_tenv, NULL, 0, &txn);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = lmdb_tags_drop(sl, txn, keys + i * STORE_KEY_LEN);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rc != 0 && rc != MDB_MAP_FULL)
+		log_warnx("session store: dropping tags: %s", mdb_strerror(rc));
+}
+
+/* Whether key's record has exactly the tags of `tags` in txn. */
+static int
+lmdb_tags_same(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key,
+    const struct store_tags *tags)
+{
+	unsigned char rec[LMDB_TAG_ENTRY], tag[LMDB_TAG_ENTRY];
+	MDB_val k, d;
+	size_t have = 0, want = 0;
+	MDB_cursor *cur = NULL;
+	int i, rc;
+
+	lmdb_tag_entry(rec, LMDB_TAG_RECORD, key);
+	if (mdb_cursor_open(txn, sl->sl_tags, &cur) != 0)
+		return 0;
+	for (i = 0; i < STORE_TAG_KINDS; i++) {
+		if (!tags->stg_have[i])
+			continue;
+		want++;
+		lmdb_tag_entry(tag, lmdb_tag_kinds[i], tags->stg_tag[i]);
+		k.mv_size = d.mv_size = LMDB_TAG_ENTRY;
+		k.mv_data = rec;
+		d.mv_data = tag;
+		if (mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH) == 0)
+			have++;
+	}
+	k.mv_size = LMDB_TAG_ENTRY;
+	k.mv_data = rec;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+	if (rc == 0) {
+		size_t count = 0;
+
+		if (mdb_cursor_count(cur, &count) != 0)
+			count = SIZE_MAX;
+		have = have == want && count == want ? have : SIZE_MAX;
+	}
+	mdb_cursor_close(cur);
+	return have == want;
+}
+
+/* File key's record under each of tags in txn.  0 or an LMDB error. */
+static int
+lmdb_tags_add(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key,
+    const struct store_tags *tags)
+{
+	unsigned char rec[LMDB_TAG_ENTRY], tag[LMDB_TAG_ENTRY];
+	MDB_val k, d;
+	int i, rc;
+
+	lmdb_tag_entry(rec, LMDB_TAG_RECORD, key);
+	for (i = 0; i < STORE_TAG_KINDS; i++) {
+		if (!tags->stg_have[i])
+			continue;
+		lmdb_tag_entry(tag, lmdb_tag_kinds[i], tags->stg_tag[i]);
+		k.mv_size = d.mv_size = LMDB_TAG_ENTRY;
+		k.mv_data = tag;
+		d.mv_data = rec;
+		rc = mdb_put(txn, sl->sl_tags, &k, &d, MDB_NODUPDATA);
+		if (rc != 0 && rc != MDB_KEYEXIST)
+			return rc;
+		k.mv_data = rec;
+		d.mv_data = tag;
+		rc = mdb_put(txn, sl->sl_tags, &k, &d, MDB_NODUPDATA);
+		if (rc != 0 && rc != MDB_KEYEXIST)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+store_lmdb_put_tagged(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen,
+    const struct store_tags *tags)
+{
+	struct store_lmdb *sl = h;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
+		return STORE_ERR;
+	/* The tags first (see the top of the file); a save that does not
+	 * change them (a refresh) writes nothing there. */
+	rc = mdb_txn_begin(sl->sl_tenv, NULL, 0, &txn);
+	if (rc != 0)
+		return lmdb_write_result("mdb_txn_begin", rc);
+	if (lmdb_tags_same(sl, txn, key, tags)) {
+		mdb_txn_abort(txn);
+		txn = NULL;
+	} else {
+		rc = lmdb_tags_drop(sl, txn, key);
+		if (rc == 0)
+			rc = lmdb_tags_add(sl, txn, key, tags);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return lmdb_write_result("mdb_put", rc);
+		}
+		rc = mdb_txn_commit(txn);
+		if (rc != 0)
+			return lmdb_write_result("mdb_txn_commit", rc);
+	}
+	return store_lmdb_put(h, key, expiry, hot, hotlen, cold, coldlen);
+}
+
+/* The records (16 bytes each, new array) filed under the tag entry
+ * `tag`, at most LMDB_END_MAX.  0 or an LMDB error. */
+static int
+lmdb_tag_records(struct store_lmdb *sl, const unsigned char *tag,
+    unsigned char **out, size_t *n)
+{
+	unsigned char *recs = NULL, *p;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = mdb_txn_begin(sl->sl_tenv, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_open(txn, sl->sl_tags, &cur);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	k.mv_size = LMDB_TAG_ENTRY;
+	k.mv_data = (void *)tag;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+	while (rc == 0 && *n < LMDB_END_MAX) {
+		if (d.mv_size == LMDB_TAG_ENTRY) {
+			if (*n == cap) {
+				cap = cap == 0 ? 8 : cap * 2;
+				p = realloc(recs, cap * STORE_KEY_LEN);
+				if (p == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				recs = p;
+			}
+			memcpy(recs + *n * STORE_KEY_LEN,
+			    (const unsigned char *)d.mv_data + 1,
+			    STORE_KEY_LEN);
+			(*n)++;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		free(recs);
+		*n = 0;
+		return rc;
+	}
+	*out = recs;
+	return 0;
+}
+
+static int
+store_lmdb_end_tagged(
+    void *h, enum store_tag_kind kind, const unsigned char *tag, size_t *ended)
+{
+	struct store_lmdb *sl = h;
+	unsigned char entry[LMDB_TAG_ENTRY], *recs = NULL;
+	MDB_txn *txn = NULL;
+	size_t n = 0, i, count = 0;
+	int rc, found;
+
+	*ended = 0;
+	if ((int)kind < 0 || kind >= STORE_TAG_KINDS)
+		return STORE_ERR;
+	lmdb_tag_entry(entry, lmdb_tag_kinds[kind], tag);
+	rc = lmdb_tag_records(sl, entry, &recs, &n);
+	if (rc != 0)
+		return lmdb_write_result("reading tags", rc);
+	if (n == 0)
+		return STORE_OK;
+	/* Every record in one transaction: all end, or none. */
+	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
+	for (i = 0; rc == 0 && i < n; i++) {
+		rc = lmdb_record_del(sl, txn, recs + i * STORE_KEY_LEN, &found);
+		if (rc == MDB_NOTFOUND) /* another key's record now */
+			rc = 0;
+		else if (rc == 0 && found)
+			count++;
+	}
+	if (rc != 0) {
+		if (txn != NULL)
+			mdb_txn_abort(txn);
+		free(recs);
+		return lmdb_write_result("mdb_del", rc);
+	}
+	rc = mdb_txn_commit(txn);
+	rc = lmdb_write_result("mdb_txn_commit", rc);
+	if (rc == STORE_OK) {
+		*ended = count;
+		lmdb_tags_forget(sl, recs, n);
+	}
+	free(recs);
+	return rc;
+}
+
+/* Drop up to LMDB_ONCE_VISIT entries of once after `from` that have
+ * expired, in txn: so they go without a sweep of their own (each once
+ * cleans a little at a random place, its key being a hash).  0 or an
+ * LMDB error. */
+static int
+lmdb_once_clean(
+    struct store_lmdb *sl, MDB_txn *txn, const unsigned char *from, time_t now)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int i, rc;
+
+	rc = mdb_cursor_open(txn, sl->sl_tags, &cur);
+	if (rc != 0)
+		return rc;
+	k.mv_size = LMDB_TAG_ENTRY;
+	k.mv_data = (void *)from;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	for (i = 0; rc == 0 && i < LMDB_ONCE_VISIT; i++) {
+		if (k.mv_size != LMDB_TAG_ENTRY ||
+		    ((const unsigned char *)k.mv_data)[0] != LMDB_TAG_ONCE)
+			break;
+		if (d.mv_size == LMDB_TAG_ENTRY &&
+		    lmdb_expiry_decode((const unsigned char *)d.mv_data + 1) <=
+		        now) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc != 0)
+				break;
+			/* After mdb_cursor_del, MDB_NEXT returns the entry
+			 * that followed the one deleted (LMDB's C_DEL). */
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == EINVAL ? 0 : rc;
+}
+
+static int
+store_lmdb_once(void *h, const unsigned char *key, time_t expiry)
+{
+	struct store_lmdb *sl = h;
+	unsigned char jk[LMDB_TAG_ENTRY], jv[LMDB_TAG_ENTRY];
+	time_t now = time(NULL);
+	MDB_txn *txn = NULL;
+	MDB_val k, d;
+	int rc;
+
+	lmdb_tag_entry(jk, LMDB_TAG_ONCE, key);
+	memset(jv, 0, sizeof(jv));
+	jv[0] = LMDB_TAG_EXPIRY;
+	lmdb_expiry_encode(jv + 1, expiry);
+	rc = mdb_txn_begin(sl->sl_tenv, NULL, 0, &txn);
+	if (rc != 0)
+		return lmdb_write_result("mdb_txn_begin", rc);
+	k.mv_size = sizeof(jk);
+	k.mv_data = jk;
+	rc = mdb_get(txn, sl->sl_tags, &k, &d);
+	if (rc == 0 && d.mv_size == LMDB_TAG_ENTRY &&
+	    lmdb_expiry_decode((const unsigned char *)d.mv_data + 1) > now) {
+		mdb_txn_abort(txn);
+		return STORE_BUSY;
+	}
+	if (rc == 0) /* expired (or damaged): it is used once more */
+		rc = mdb_del(txn, sl->sl_tags, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0) {
+		d.mv_size = sizeof(jv);
+		d.mv_data = jv;
+		rc = mdb_put(txn, sl->sl_tags, &k, &d, 0);
+	}
+	if (rc == 0)
+		rc = lmdb_once_clean(sl, txn, jk, now);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_write_result("mdb_put", rc);
+	}
+	rc = mdb_txn_commit(txn);
+	return lmdb_write_result("mdb_txn_commit", rc);
 }
 
 static void *
@@ -778,4 +1312,7 @@ const struct store_backend store_lmdb_backend = {
     .reader_new = store_lmdb_reader_new,
     .reader_free = store_lmdb_reader_free,
     .count = store_lmdb_count,
+    .put_tagged = store_lmdb_put_tagged,
+    .end_tagged = store_lmdb_end_tagged,
+    .once = store_lmdb_once,
 };

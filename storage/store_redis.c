@@ -34,6 +34,14 @@
  * redis_timeout, capped at STORE_REDIS_WAIT_MAX_MS; past it the put
  * still succeeds, with a rate-limited warning).
  *
+ * Tags (provider logout): a set per tag, "gatehouse:t:s:<hex of the sid
+ * tag>" or "gatehouse:t:u:<hex of the sub tag>", of the hex keys of the
+ * records filed under it, written by the same script as the record and
+ * expiring with the latest of them.  Cleaned lazily: a record that ends
+ * (sign-out, expiry) stays a member until its set expires or is ended,
+ * and ending a set deletes the members that still exist and the set.
+ * Once: "gatehouse:j:<hex>", set with NX and an expiry.
+ *
  * Limits: a part may be at most STORE_REDIS_PART_MAX (64 KiB) both ways:
  * a put of a larger one is refused (STORE_ERR, logged), a reply with a
  * larger one fails that call (STORE_ERR, logged) and one that would not
@@ -66,6 +74,10 @@
 #define STORE_REDIS_ELEMENTS_MAX 8
 #define STORE_REDIS_PREFIX "gatehouse:s:"
 #define STORE_REDIS_LOCK_PREFIX "gatehouse:l:" /* the same length */
+#define STORE_REDIS_ONCE_PREFIX "gatehouse:j:" /* the same length */
+#define STORE_REDIS_TAG_SID "gatehouse:t:s:"
+#define STORE_REDIS_TAG_SUB "gatehouse:t:u:" /* the same length */
+#define STORE_REDIS_TAGBUF (sizeof(STORE_REDIS_TAG_SID) + 2 * STORE_TAG_LEN)
 #define STORE_REDIS_KEYBUF (sizeof(STORE_REDIS_PREFIX) + 2 * STORE_KEY_LEN)
 #define STORE_REDIS_LOG_EVERY 10 /* seconds between per-call error lines */
 /* Sentinel: how long (in redis_timeouts) a failed call may wait for the
@@ -86,6 +98,30 @@ static const char store_redis_put_hot_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "redis.call('HSET', KEYS[1], 'h', ARGV[1]) "
     "return 1";
+/* A record and its tags in one step: each tag's set gets the record's
+ * hex key (ARGV[4]) and keeps the latest expiry of its members (ARGV[5]
+ * is now, so the script needs no clock of its own). */
+static const char store_redis_put_tagged_lua[] =
+    "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2]) "
+    "redis.call('EXPIREAT', KEYS[1], ARGV[3]) "
+    "for i = 2, #KEYS do "
+    "redis.call('SADD', KEYS[i], ARGV[4]) "
+    "if redis.call('TTL', KEYS[i]) < tonumber(ARGV[3]) - tonumber(ARGV[5]) "
+    "then redis.call('EXPIREAT', KEYS[i], ARGV[3]) end "
+    "end "
+    "return 1";
+/* End every record filed under a tag: the members are record keys by
+ * hex, which the script names itself (ARGV[1] is the records' prefix),
+ * so it suits one Redis server (or a Sentinel's master), not a Cluster.
+ * Returns how many records existed and went. */
+static const char store_redis_end_tagged_lua[] =
+    "local n = 0 "
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+    "if string.match(id, '^[0-9a-f]+$') then "
+    "n = n + redis.call('DEL', ARGV[1] .. id) end "
+    "end "
+    "redis.call('DEL', KEYS[1]) "
+    "return n";
 /* Release a lock only if it is still the owner's: one that expired and
  * was taken by another owner since is left alone. */
 static const char store_redis_unlock_lua[] =
@@ -137,6 +173,9 @@ enum store_redis_kind {
 	SR_DEL,
 	SR_LOCK,
 	SR_UNLOCK,
+	SR_PUT_TAGGED,
+	SR_END_TAGGED,
+	SR_ONCE,
 };
 
 struct store_op {
@@ -157,8 +196,9 @@ struct store_op {
 	int so_parked; /* in rr_parked */
 	long long so_deadline; /* monotonic ms, while parked */
 	TAILQ_ENTRY(store_op) so_park;
-	int so_waiting; /* the put is done; WAIT's answer is awaited */
-	int so_rc;      /* the put's result, while WAIT runs */
+	size_t *so_count; /* end_tagged: how many records went */
+	int so_waiting;   /* the put is done; WAIT's answer is awaited */
+	int so_rc;        /* the put's result, while WAIT runs */
 };
 
 static struct store_redis_reader *
@@ -254,7 +294,7 @@ store_redis_may_park(struct store_op *op)
 	if (!h->sr_url.ru_sentinel || rd->rr_closing || op->so_resent ||
 	    op->so_argv == NULL)
 		return 0;
-	if (op->so_kind == SR_LOCK && op->so_sent)
+	if ((op->so_kind == SR_LOCK || op->so_kind == SR_ONCE) && op->so_sent)
 		return 0;
 	return !rd->rr_down ||
 	    store_redis_now_ms() - rd->rr_down_since < h->sr_park_ms;
@@ -751,11 +791,25 @@ store_redis_int_result(
 	return r->integer > 0 ? STORE_OK : STORE_NOTFOUND;
 }
 
-static const char *const store_redis_kind_names[] = {
-    "get", "put", "put_hot", "del", "lock", "unlock"};
+static const char *const store_redis_kind_names[] = {"get", "put", "put_hot",
+    "del", "lock", "unlock", "put_tagged", "end_tagged", "once"};
 static const enum metrics_store_op store_redis_kind_metrics[] = {
     METRICS_STORE_GET, METRICS_STORE_PUT, METRICS_STORE_PUT_HOT,
-    METRICS_STORE_DELETE, METRICS_STORE_LOCK, METRICS_STORE_UNLOCK};
+    METRICS_STORE_DELETE, METRICS_STORE_LOCK, METRICS_STORE_UNLOCK,
+    METRICS_STORE_PUT, METRICS_STORE_DELETE, METRICS_STORE_LOCK};
+
+/* end_tagged's answer: how many records went (0 is no failure). */
+static int
+store_redis_count_result(struct store_op *op, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
+		store_redis_log_error(
+		    op->so_rd, "end_tagged", "the answer is not a count");
+		return STORE_ERR;
+	}
+	*op->so_count = (size_t)r->integer;
+	return STORE_OK;
+}
 
 /* SET NX's answer: OK (taken) or nil (another owner holds it). */
 static int
@@ -877,12 +931,15 @@ store_redis_reply_cb(void *arg, const redisReply *r, const char *why)
 		rc = store_redis_error_result(rd, r, what);
 	else if (op->so_kind == SR_GET)
 		rc = store_redis_get_result(op, r);
-	else if (op->so_kind == SR_LOCK)
+	else if (op->so_kind == SR_LOCK || op->so_kind == SR_ONCE)
 		rc = store_redis_lock_result(rd, r);
+	else if (op->so_kind == SR_END_TAGGED)
+		rc = store_redis_count_result(op, r);
 	else
 		rc = store_redis_int_result(rd, r, what);
-	if (rc == STORE_OK && op->so_kind == SR_PUT && rd->rr_watch != NULL &&
-	    store_redis_send_wait(op, rc) == 0)
+	if (rc == STORE_OK &&
+	    (op->so_kind == SR_PUT || op->so_kind == SR_PUT_TAGGED) &&
+	    rd->rr_watch != NULL && store_redis_send_wait(op, rc) == 0)
 		return;
 	store_redis_finish(op, rc);
 }
@@ -1161,6 +1218,128 @@ store_redis_async_unlock(void *h, void *r, const unsigned char *key,
 	return store_redis_send(rd, op, 5, argv, len, out);
 }
 
+static int
+store_redis_async_put_tagged(void *h, void *r, const unsigned char *key,
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, const struct store_tags *tags, store_done_fn *done,
+    void *arg, struct store_op **out)
+{
+	static const char *const prefix[STORE_TAG_KINDS] = {
+	    STORE_REDIS_TAG_SID, STORE_REDIS_TAG_SUB};
+	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	char k[STORE_REDIS_KEYBUF], exp[24], now[24], id[2 * STORE_KEY_LEN + 1];
+	char tk[STORE_TAG_KINDS][STORE_REDIS_TAGBUF];
+	/* EVAL, the script, the key count, the keys, five arguments. */
+	const char *argv[9 + STORE_TAG_KINDS];
+	size_t len[9 + STORE_TAG_KINDS];
+	struct store_op *op;
+	int i, nkeys = 1, argc;
+
+	(void)h;
+	if (store_redis_too_large(hotlen, coldlen))
+		return STORE_ERR;
+	op = store_redis_op_new(rd, SR_PUT_TAGGED, done, arg);
+	if (op == NULL)
+		return STORE_ERR;
+	store_redis_key(key, k);
+	store_redis_hex("", key, STORE_KEY_LEN, id);
+	snprintf(exp, sizeof(exp), "%lld", (long long)expiry);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	argv[0] = "EVAL";
+	argv[1] = store_redis_put_tagged_lua;
+	argv[3] = k;
+	for (i = 0; i < STORE_TAG_KINDS; i++) {
+		if (!tags->stg_have[i])
+			continue;
+		store_redis_hex(
+		    prefix[i], tags->stg_tag[i], STORE_TAG_LEN, tk[i]);
+		argv[3 + nkeys++] = tk[i];
+	}
+	argc = 3 + nkeys;
+	argv[2] = nkeys == 1 ? "1" : nkeys == 2 ? "2" : "3";
+	argv[argc] = hot != NULL ? hot : "";
+	len[argc++] = hotlen;
+	argv[argc] = cold != NULL ? cold : "";
+	len[argc++] = coldlen;
+	argv[argc] = exp;
+	len[argc++] = strlen(exp);
+	argv[argc] = id;
+	len[argc++] = strlen(id);
+	argv[argc] = now;
+	len[argc++] = strlen(now);
+	len[0] = 4;
+	len[1] = sizeof(store_redis_put_tagged_lua) - 1;
+	len[2] = 1;
+	for (i = 3; i < 3 + nkeys; i++)
+		len[i] = strlen(argv[i]);
+	return store_redis_send(rd, op, argc, argv, len, out);
+}
+
+static int
+store_redis_async_end_tagged(void *h, void *r, enum store_tag_kind kind,
+    const unsigned char *tag, size_t *ended, store_done_fn *done, void *arg,
+    struct store_op **out)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	char tk[STORE_REDIS_TAGBUF];
+	const char *argv[5];
+	size_t len[5];
+	struct store_op *op;
+
+	(void)h;
+	if ((int)kind < 0 || kind >= STORE_TAG_KINDS)
+		return STORE_ERR;
+	op = store_redis_op_new(rd, SR_END_TAGGED, done, arg);
+	if (op == NULL)
+		return STORE_ERR;
+	op->so_count = ended;
+	store_redis_hex(
+	    kind == STORE_TAG_SID ? STORE_REDIS_TAG_SID : STORE_REDIS_TAG_SUB,
+	    tag, STORE_TAG_LEN, tk);
+	argv[0] = "EVAL";
+	argv[1] = store_redis_end_tagged_lua;
+	argv[2] = "1";
+	argv[3] = tk;
+	argv[4] = STORE_REDIS_PREFIX;
+	len[0] = 4;
+	len[1] = sizeof(store_redis_end_tagged_lua) - 1;
+	len[2] = 1;
+	len[3] = strlen(tk);
+	len[4] = strlen(STORE_REDIS_PREFIX);
+	return store_redis_send(rd, op, 5, argv, len, out);
+}
+
+static int
+store_redis_async_once(void *h, void *r, const unsigned char *key,
+    time_t expiry, store_done_fn *done, void *arg, struct store_op **out)
+{
+	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	char k[STORE_REDIS_KEYBUF], ttl[24];
+	const char *argv[6];
+	size_t len[6];
+	struct store_op *op;
+	long long left = (long long)expiry - (long long)time(NULL);
+
+	(void)h;
+	op = store_redis_op_new(rd, SR_ONCE, done, arg);
+	if (op == NULL)
+		return STORE_ERR;
+	store_redis_hex(STORE_REDIS_ONCE_PREFIX, key, STORE_KEY_LEN, k);
+	snprintf(ttl, sizeof(ttl), "%lld", left > 0 ? left : 1);
+	argv[0] = "SET";
+	argv[1] = k;
+	argv[2] = "1";
+	argv[3] = "NX";
+	argv[4] = "EX";
+	argv[5] = ttl;
+	len[0] = 3;
+	len[1] = strlen(k);
+	len[2] = 1;
+	len[3] = len[4] = 2;
+	len[5] = strlen(ttl);
+	return store_redis_send(rd, op, 6, argv, len, out);
+}
+
 static void
 store_redis_op_cancel(void *h, void *r, struct store_op *op)
 {
@@ -1192,4 +1371,7 @@ const struct store_backend store_redis_backend = {
     .async_unlock = store_redis_async_unlock,
     .op_cancel = store_redis_op_cancel,
     .ready = store_redis_ready,
+    .async_put_tagged = store_redis_async_put_tagged,
+    .async_end_tagged = store_redis_async_end_tagged,
+    .async_once = store_redis_async_once,
 };

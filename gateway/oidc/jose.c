@@ -281,12 +281,12 @@ jose_time_check(
 	skew = chk->jc_skew > 0 ? chk->jc_skew : 0;
 
 	rc = jose_claim_time(claims, "exp", &t);
-	if (rc != 1) {
+	if (rc != 1 && !(rc == 0 && chk->jc_exp_optional)) {
 		gh_error_set(
 		    err, "exp_missing", "ID token has no numeric exp claim");
 		return -1;
 	}
-	if (!(now < t + skew)) {
+	if (rc == 1 && !(now < t + skew)) {
 		gh_error_set(err, "expired",
 		    "ID token expired %.0f s ago (skew %d s)", now - t,
 		    chk->jc_skew);
@@ -435,6 +435,8 @@ jose_claims_check(
 	    jose_time_check(claims, chk, err) == -1)
 		return -1;
 	s = jose_claim_get(claims, "sub");
+	if (chk->jc_sub_optional && json_object_get(claims, "sub") == NULL)
+		s = "-"; /* absent is allowed; present must be a string */
 	if (s == NULL || *s == '\0') {
 		gh_error_set(
 		    err, "sub_missing", "ID token has no non-empty sub claim");

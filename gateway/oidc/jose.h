@@ -53,6 +53,10 @@ struct jose_check {
 	int jc_skew;        /* clock skew allowed, seconds, >= 0 */
 	int jc_require_iat; /* iat must be present */
 	int jc_max_iat_age; /* > 0: iat no older than this */
+	/* A logout token (Back-Channel Logout 1.0): exp checked only when
+	 * present, and sub may be absent (a sid names the session). */
+	int jc_exp_optional;
+	int jc_sub_optional;
 };
 
 /*
@@ -72,7 +76,8 @@ struct jose_check {
  * values; tid as jc_tid says; exp required and now < exp + skew; nbf, if
  * present, now >= nbf - skew; iat (required when jc_require_iat) not after
  * now + skew, nor older than jc_max_iat_age + skew when that is set; sub a
- * non-empty string; nonce, when jc_nonce is set, present and equal.
+ * non-empty string (or absent, with jc_sub_optional; exp likewise
+ * with jc_exp_optional); nonce, when jc_nonce is set, present and equal.
  *
  * On JOSE_OK, *claims (when claims is not NULL) is a new reference to the
  * payload object (the caller calls json_decref).  On any other result

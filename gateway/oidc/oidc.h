@@ -190,6 +190,18 @@ void oidc_logout(struct request_ctx *rq);
  * reflects nothing from the request.  Finishes the request. */
 void oidc_logout_complete(struct request_ctx *rq);
 
+/* GET /.auth/frontchannel-logout?iss=..&sid=.. (oidc_frontchannel.c):
+ * ends the sid's sessions (iss must be the provider's issuer; another is
+ * ignored), or without sid the cookie's session; answers a no-store page
+ * only the provider's origin may frame.  Finishes the request. */
+void oidc_frontchannel_logout(struct request_ctx *rq);
+
+/* POST /.auth/backchannel-logout (oidc_backchannel.c): verifies the
+ * form's logout_token and ends every session of its sid, or of its sub;
+ * 200, or 400 with a JSON error (405 for another method).  Finishes the
+ * request. */
+void oidc_backchannel_logout(struct request_ctx *rq);
+
 /*
  * Make sure rq's session has an access token that is not about to expire
  * (within refresh_before).  STEP_OK: nothing to do or done; STEP_AGAIN:

@@ -107,6 +107,8 @@ static const struct {
     {"/me", 3, ROUTER_EP_ME},
     {"/refresh", 8, ROUTER_EP_REFRESH},
     {"/verify", 7, ROUTER_EP_VERIFY},
+    {"/frontchannel-logout", 20, ROUTER_EP_FRONTCHANNEL_LOGOUT},
+    {"/backchannel-logout", 19, ROUTER_EP_BACKCHANNEL_LOGOUT},
 };
 
 enum router_endpoint
@@ -200,6 +202,12 @@ router_endpoint(struct request_ctx *rq, const char *sub)
 		break;
 	case ROUTER_EP_ME:
 		endpoints_me(rq);
+		break;
+	case ROUTER_EP_FRONTCHANNEL_LOGOUT:
+		oidc_frontchannel_logout(rq);
+		break;
+	case ROUTER_EP_BACKCHANNEL_LOGOUT:
+		oidc_backchannel_logout(rq);
 		break;
 	case ROUTER_EP_REFRESH:
 		endpoints_refresh(rq);

@@ -58,6 +58,8 @@ enum router_endpoint {
 	ROUTER_EP_ME,
 	ROUTER_EP_REFRESH,
 	ROUTER_EP_VERIFY,
+	ROUTER_EP_FRONTCHANNEL_LOGOUT,
+	ROUTER_EP_BACKCHANNEL_LOGOUT,
 };
 
 /* The path of endpoint ep under auth_prefix ("/login"; borrowed, static),

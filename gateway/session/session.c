@@ -497,9 +497,22 @@ session_write_result(int rc)
 	}
 }
 
+/* The tags the store files s under (its sid and sub), into t, or NULL
+ * when its claims give none. */
+static const struct store_tags *
+session_tags(struct session *s, struct store_tags *t)
+{
+	json_t *claims = session_claims(s);
+
+	if (claims == NULL || session_tags_fill(claims, t) == -1)
+		return NULL;
+	return t;
+}
+
 enum session_result
 session_save(struct session *s)
 {
+	struct store_tags tags;
 	unsigned char *hot, *cold = NULL;
 	size_t hlen, clen = 0;
 	int rc;
@@ -513,8 +526,9 @@ session_save(struct session *s)
 			free(hot);
 			return SESSION_ERR;
 		}
-		rc = store_put(session_store, s->se_key, (time_t)s->se_expires,
-		    hot, hlen, cold, clen);
+		rc = store_put_tagged(session_store, s->se_key,
+		    (time_t)s->se_expires, hot, hlen, cold, clen,
+		    session_tags(s, &tags));
 		if (rc == STORE_OK)
 			s->se_cold_dirty = 0;
 	} else {
@@ -1047,7 +1061,8 @@ enum session_op_kind {
 	SO_SAVE,
 	SO_SAVE_HOT,
 	SO_DELETE,
-	SO_LOCK
+	SO_LOCK,
+	SO_END
 };
 
 struct session_op {
@@ -1165,6 +1180,8 @@ session_op_end(struct session_op *op, int rc)
 			op->so_s->se_cold_dirty = 0;
 		return session_write_result(rc);
 	case SO_SAVE_HOT:
+		return session_write_result(rc);
+	case SO_END:
 		return session_write_result(rc);
 	case SO_LOCK:
 		return rc == STORE_OK  ? SESSION_OK
@@ -1296,6 +1313,7 @@ session_save_start(struct store_reader *reader, struct session *s,
 	unsigned char *hot, *cold = NULL;
 	size_t hlen, clen = 0;
 	struct session_op *op = NULL;
+	struct store_tags tags;
 	int rc, full = s->se_cold_dirty;
 
 	*opp = NULL;
@@ -1318,8 +1336,9 @@ session_save_start(struct store_reader *reader, struct session *s,
 	if (op != NULL)
 		op->so_s = s;
 	rc = full
-	    ? store_async_put(reader, s->se_key, (time_t)s->se_expires, hot,
-	          hlen, cold, clen, op != NULL ? session_op_done_cb : NULL, op,
+	    ? store_async_put_tagged(reader, s->se_key, (time_t)s->se_expires,
+	          hot, hlen, cold, clen, session_tags(s, &tags),
+	          op != NULL ? session_op_done_cb : NULL, op,
 	          op != NULL ? &op->so_store : NULL)
 	    : store_async_put_hot(reader, s->se_key, hot, hlen,
 	          op != NULL ? session_op_done_cb : NULL, op,
@@ -1388,6 +1407,47 @@ session_unlock_start(struct store_reader *reader, const unsigned char key[32],
 	if (op == NULL)
 		return rc == STORE_PENDING ? SESSION_PENDING
 		                           : session_write_result(rc);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_end_start(struct store_reader *reader, enum session_tag_kind kind,
+    const char *iss, const char *value, size_t *ended, session_done_fn *done,
+    void *arg, struct session_op **opp)
+{
+	unsigned char tag[STORE_TAG_LEN];
+	struct session_op *op;
+	int rc;
+
+	*opp = NULL;
+	*ended = 0;
+	if (session_tags_for(kind, iss, value, tag) == -1)
+		return SESSION_OK; /* nothing was ever filed under it */
+	op = session_op_new(SO_END, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	rc = store_async_end_tagged(reader,
+	    kind == SESSION_TAG_SID ? STORE_TAG_SID : STORE_TAG_SUB, tag, ended,
+	    session_op_done_cb, op, &op->so_store);
+	return session_op_started(op, rc, opp);
+}
+
+enum session_result
+session_once_start(struct store_reader *reader, const void *what, size_t len,
+    time_t expiry, session_done_fn *done, void *arg, struct session_op **opp)
+{
+	unsigned char md[CRYPTO_SHA256_LEN];
+	struct session_op *op;
+	int rc;
+
+	*opp = NULL;
+	if (crypto_sha256(what, len, md) == -1)
+		return SESSION_ERR;
+	op = session_op_new(SO_LOCK, reader, done, arg);
+	if (op == NULL)
+		return SESSION_ERR;
+	rc = store_async_once(
+	    reader, md, expiry, session_op_done_cb, op, &op->so_store);
 	return session_op_started(op, rc, opp);
 }
 

@@ -324,6 +324,44 @@ enum session_result session_unlock_start(struct store_reader *reader,
  * NULL is a no-op. */
 void session_op_cancel(struct session_op *op);
 
+/*
+ * Provider logout.  A session is filed in the store under tags derived
+ * from its claims (session_tags.c): its ID token's sid and its sub, each
+ * bound to its iss and hashed (the store never holds either value).
+ * session_save files it when it writes the claims.
+ *
+ * session_end_start ends every session filed under `value` (a sid or a
+ * sub of issuer iss; both borrowed), on every worker, and with a shared
+ * store on every replica: SESSION_OK with *ended (set before done; keep
+ * it valid until then) the number of sessions deleted, 0 when none
+ * matched; SESSION_ERR, SESSION_FULL, SESSION_UNAVAIL; or
+ * SESSION_PENDING.
+ *
+ * session_once_start records `what` (len bytes, hashed; for a token's
+ * iss and jti) until `expiry`: SESSION_OK the first time, SESSION_BUSY
+ * when it was recorded before and has not expired, or as above.  The
+ * record is in the store, so replicas sharing it share it.
+ */
+enum session_tag_kind { SESSION_TAG_SID, SESSION_TAG_SUB };
+struct store_tags;
+
+/* The tags of a session whose claims are `claims` (borrowed), into t:
+ * 0, or -1 when the claims name no iss (t then has no tag). */
+int session_tags_fill(const json_t *claims, struct store_tags *t);
+
+/* The store's tag (16 bytes) of `value` of issuer iss, as
+ * session_tags_fill files it: 0, or -1 when nothing can be filed under
+ * it (empty, or over 1 KiB). */
+int session_tags_for(enum session_tag_kind kind, const char *iss,
+    const char *value, unsigned char out[16]);
+
+enum session_result session_end_start(struct store_reader *reader,
+    enum session_tag_kind kind, const char *iss, const char *value,
+    size_t *ended, session_done_fn *done, void *arg, struct session_op **op);
+enum session_result session_once_start(struct store_reader *reader,
+    const void *what, size_t len, time_t expiry, session_done_fn *done,
+    void *arg, struct session_op **op);
+
 /* Delete up to max expired records; returns how many went. */
 size_t session_sweep(time_t now, size_t max);
 

@@ -164,6 +164,10 @@ DEFAULT_CONFIG = {
     # certificate credentials): a private_key_jwt assertion must name one
     # by its thumbprint and be signed by its key.
     "client_certificates": [],
+    # The registered front-channel logout URL (Entra's "Front-channel
+    # logout URL"): the signed-out page loads it in an iframe, with iss
+    # and the signed-out user's sid claim.  None: no iframe.
+    "frontchannel_logout_uri": None,
     # How ID tokens are signed: RS256, PS256 (the RSA key, RSA-PSS) or
     # ES256 (a P-256 key, published in the JWKS while this is set); the
     # discovery document lists RS256 and it.
@@ -1646,9 +1650,10 @@ class Handler(BaseHTTPRequestHandler):
             if k in params:
                 notes[k] = params[k]
         sid = self.cookie("op_sso")
+        sso_user = None
         with st.lock:
             if sid:
-                st.sessions.pop(sid, None)
+                sso_user = st.sessions.pop(sid, None)
             allowed = list(st.config["post_logout_redirect_uris"])
         clear = [("Set-Cookie", "op_sso=; Path=/; Max-Age=0; HttpOnly; "
                   "SameSite=Lax")]
@@ -1671,8 +1676,26 @@ class Handler(BaseHTTPRequestHandler):
         self.send_html(200, "<!DOCTYPE html><html><head><title>Signed out"
                        "</title></head><body><h1 id=\"signed-out\">You "
                        "signed out of your account</h1><p>It's a good idea "
-                       "to close all browser windows.</p></body></html>",
-                       clear)
+                       "to close all browser windows.</p>%s</body></html>"
+                       % self.frontchannel_iframe(params, sso_user), clear)
+
+    def frontchannel_iframe(self, params, sso_user):
+        """The iframe of the registered front-channel logout URL for the
+        user signing out (logout_hint, else the SSO cookie's user), with
+        iss and that user's sid claim; "" when there is none."""
+        st = self.state
+        with st.lock:
+            uri = st.config.get("frontchannel_logout_uri")
+            user = params.get("logout_hint") or sso_user
+            claims = st.users.get(user, {}) if user else {}
+        if not uri:
+            return ""
+        q = {"iss": st.issuer}
+        if claims.get("sid"):
+            q["sid"] = claims["sid"]
+        src = uri + ("&" if "?" in uri else "?") + urlencode(q)
+        return ('<iframe id="frontchannel" src="%s" width="1" height="1">'
+                '</iframe>' % html.escape(src, quote=True))
 
     def ep_revocation(self, method, query, form):
         """RFC 7009 token revocation, with the token endpoint's client
@@ -1840,10 +1863,47 @@ class Handler(BaseHTTPRequestHandler):
         if op == "/release" and method == "POST":
             st.release_held()
             return {"ok": True}
+        if op == "/logout_token" and method == "POST":
+            return {"logout_token": self.logout_token(data)}
         if op == "/reset" and method == "POST":
             st.reset()
             return self.describe()
         return None
+
+    def logout_token(self, data):
+        """A Back-Channel Logout 1.0 logout token signed with the OP's key.
+
+        data: sid and/or sub; claims (merged last; a null value removes
+        the claim); alg "none" (unsigned), bad_signature (a bit flipped),
+        key "stray" (signed with a key the JWKS lacks).
+        """
+        st = self.state
+        now = st.now()
+        payload = {
+            "iss": st.issuer, "aud": st.config["client_id"], "iat": now,
+            "exp": now + 120, "jti": secrets.token_urlsafe(16),
+            "tid": st.tenant_id,
+            "events": {
+                "http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        for k in ("sid", "sub"):
+            if data.get(k) is not None:
+                payload[k] = data[k]
+        payload.update(data.get("claims", {}))
+        payload = {k: v for k, v in payload.items() if v is not None}
+        key = st.stray_key if data.get("key") == "stray" else \
+            st.signing_key
+        header = {"typ": "logout+jwt", "alg": "RS256", "kid": key.kid}
+        if data.get("alg") == "none":
+            return b64u_json({"typ": "logout+jwt", "alg": "none"}) + "." + \
+                b64u_json(payload) + "."
+        token = jwt_rs256(header, payload, key)
+        if data.get("bad_signature"):
+            head, body, sig = token.split(".")
+            raw = bytearray(b64u_decode(sig))
+            raw[len(raw) // 2] ^= 0x01
+            token = "%s.%s.%s" % (head, body, b64u(bytes(raw)))
+        return token
 
     def describe(self):
         st = self.state
