@@ -368,3 +368,22 @@ store_ready(struct store_reader *rd)
 	st = rd->sr_store;
 	return st->st_be->ready == NULL || st->st_be->ready(st->st_h, rd->sr_h);
 }
+
+int
+store_scan(struct store *st, time_t now, store_scan_fn *fn, void *arg,
+    size_t *deleted, struct gh_error *err)
+{
+	size_t n = 0;
+	int rc;
+
+	if (st->st_be->scan == NULL) {
+		gh_error_set(err, "store_scan",
+		    "the %s session store cannot list its records",
+		    st->st_be->name);
+		return STORE_ERR;
+	}
+	rc = st->st_be->scan(st->st_h, now, fn, arg, &n, err);
+	if (deleted != NULL)
+		*deleted = n;
+	return rc;
+}

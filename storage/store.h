@@ -89,6 +89,21 @@ enum store_result {
 typedef int store_get_fn(void *arg, const unsigned char *hot, size_t hotlen,
     const unsigned char *cold, size_t coldlen);
 
+/*
+ * Called by store_scan once for each live record: key is the record's key
+ * as the store holds it (the LMDB backend keeps 127 of its 128 bits: the
+ * lowest bit of key[0]'s 64-bit word reads as 0), hot and cold its two
+ * parts, all borrowed and valid only until the callback returns; do not
+ * call the store from it.  Return STORE_SCAN_KEEP, STORE_SCAN_DELETE (the
+ * store deletes the record before store_scan returns) or -1 to stop the
+ * walk (store_scan then returns STORE_ERR and logs nothing).
+ */
+#define STORE_SCAN_KEEP 0
+#define STORE_SCAN_DELETE 1
+typedef int store_scan_fn(void *arg, const unsigned char key[STORE_KEY_LEN],
+    const unsigned char *hot, size_t hotlen, const unsigned char *cold,
+    size_t coldlen);
+
 /* The end of an asynchronous call that returned STORE_PENDING: result is
  * what the synchronous call would have returned (or STORE_UNAVAIL).  For
  * a get, the store_get_fn has run before it when the record was there. */
@@ -155,6 +170,10 @@ struct store_backend {
 	void (*op_cancel)(void *h, void *rd, struct store_op *op);
 	int (*ready)(void *h, void *rd);
 	long (*count)(void *h); /* may be NULL: cannot count */
+	/* The admin command's walk over every record (store_scan); may be
+	 * NULL: the backend cannot list. */
+	int (*scan)(void *h, time_t now, store_scan_fn *fn, void *arg,
+	    size_t *deleted, struct gh_error *err);
 };
 
 /* The backends compiled in (store.c's registry lists them). */
@@ -273,6 +292,28 @@ int store_sweep(struct store *st, time_t now, size_t max, size_t *deleted);
  * backend cannot say.  Any thread.
  */
 long store_count(struct store *st);
+
+/*
+ * Walk every record whose expiry is > now and that has both parts, and
+ * call fn on each (see store_scan_fn), for the `sessions` admin command:
+ * never on the request path.  The LMDB backend reads all of them in one
+ * read transaction (a snapshot; a running gatehouse keeps writing beside
+ * it, as LMDB serves several processes) and deletes what fn asked for
+ * afterwards, in write transactions of its own; the Redis backend opens a
+ * synchronous connection of its own (for Sentinel, to the master the
+ * sentinels name), walks the keys with SCAN (never KEYS, which would stop
+ * the server while it runs), reads each record with HMGET, deletes it
+ * with DEL when fn asks, and sees each record at most once (SCAN may
+ * return a key twice; they are made unique first).  A record written or
+ * deleted during the walk may or may not be seen.  *deleted (may be
+ * NULL) gets how many records were deleted (one that was gone meanwhile
+ * does not count).  STORE_OK, STORE_UNAVAIL (Redis could not be reached
+ * or stopped answering; err says why), or STORE_ERR (fn stopped the walk,
+ * or the store failed: err says why unless fn stopped it).  Main thread
+ * of a process that runs no workers (the command line).
+ */
+int store_scan(struct store *st, time_t now, store_scan_fn *fn, void *arg,
+    size_t *deleted, struct gh_error *err);
 
 /*
  * A reader: a per-thread fast path for store lookups, and a worker's

@@ -94,6 +94,11 @@ enum session_result {
 int session_init(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
 
+/* Open the store only (session_init without the key file): for the
+ * sessions admin command, which never opens a token.  Main thread.  0,
+ * or -1 with err. */
+int session_store_open(const struct config *cfg, struct gh_error *err);
+
 /* A fresh session with a new random id (se_cookie set).  New or NULL. */
 /* MSAL's identity package counts a user signed in until the ID token's
  * exp plus this many seconds. */
@@ -261,6 +266,40 @@ enum session_result session_unlock_start(struct store_reader *reader,
 /* Forget a call under way: done never runs (a write may still happen).
  * NULL is a no-op. */
 void session_op_cancel(struct session_op *op);
+
+/*
+ * What the sessions admin command sees of a record: the times, the user
+ * and the provider's session id, never a token or the cookie (its id is
+ * only in the browser; the key is a hash of it).  Strings are borrowed,
+ * valid during the session_scan_fn call only.
+ */
+#define SESSION_STORE_KEY_LEN 16 /* store.h's STORE_KEY_LEN */
+struct session_info {
+	unsigned char si_key[SESSION_STORE_KEY_LEN]; /* the record's key */
+	int64_t si_created;
+	int64_t si_last_seen;
+	int64_t si_expires;
+	const char *si_sub;  /* "" when unknown */
+	const char *si_name; /* identity_user of the claims; "" */
+	const char *si_sid;  /* the ID token's sid claim, or NULL */
+	int si_live;         /* neither ended nor idle too long */
+};
+
+/* Return SESSION_SCAN_KEEP, SESSION_SCAN_DELETE, or -1 to stop. */
+#define SESSION_SCAN_KEEP 0
+#define SESSION_SCAN_DELETE 1
+typedef int session_scan_fn(void *arg, const struct session_info *si);
+
+/*
+ * Call fn on each record of the store opened by session_store_open (see
+ * store_scan: a running gatehouse may keep writing beside it), decoded
+ * with this module's own record checks; records it cannot read are
+ * skipped.  Those fn asks for are deleted; *deleted counts them.
+ * SESSION_OK, SESSION_UNAVAIL or SESSION_ERR (err says why unless fn
+ * stopped the walk).  Main thread of the command line.
+ */
+enum session_result session_scan(const struct config *cfg, time_t now,
+    session_scan_fn *fn, void *arg, size_t *deleted, struct gh_error *err);
 
 /* Delete up to max expired records; returns how many went. */
 size_t session_sweep(time_t now, size_t max);
