@@ -145,6 +145,21 @@ store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
 }
 
 int
+store_replace(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen)
+{
+	int rc;
+
+	if (st->st_be->replace == NULL)
+		return STORE_ERR;
+	rc = st->st_be->replace(
+	    st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+	metrics_store_op(METRICS_STORE_PUT, rc);
+	return rc;
+}
+
+int
 store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen)
 {
@@ -280,6 +295,24 @@ store_async_put(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
 	return store_counted(METRICS_STORE_PUT,
 	    st->st_be->async_put(st->st_h, rd->sr_h, key, expiry, hot, hotlen,
 	        cold, coldlen, done, arg, op));
+}
+
+int
+store_async_replace(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_replace == NULL)
+		return store_replace(
+		    st, key, expiry, hot, hotlen, cold, coldlen);
+	return store_counted(METRICS_STORE_PUT,
+	    st->st_be->async_replace(st->st_h, rd->sr_h, key, expiry, hot,
+	        hotlen, cold, coldlen, done, arg, op));
 }
 
 int

@@ -170,6 +170,15 @@ struct store_backend {
 	void (*op_cancel)(void *h, void *rd, struct store_op *op);
 	int (*ready)(void *h, void *rd);
 	long (*count)(void *h); /* may be NULL: cannot count */
+	/* store_replace (the synchronous backend) and store_async_replace
+	 * (the asynchronous one); a backend without them cannot be used
+	 * for sessions that already exist (STORE_ERR). */
+	int (*replace)(void *h, const unsigned char *key, time_t expiry,
+	    const void *hot, size_t hotlen, const void *cold, size_t coldlen);
+	int (*async_replace)(void *h, void *rd, const unsigned char *key,
+	    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+	    size_t coldlen, store_done_fn *done, void *arg,
+	    struct store_op **op);
 	/* The admin command's walk over every record (store_scan); may be
 	 * NULL: the backend cannot list. */
 	int (*scan)(void *h, time_t now, store_scan_fn *fn, void *arg,
@@ -267,6 +276,18 @@ int store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
 int store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen);
 
+/*
+ * store_put, but only over a record that is there: STORE_NOTFOUND when key
+ * has none (nothing is written).  For a record read earlier and written
+ * back whole (a refresh's new tokens), so that one deleted meanwhile (by
+ * a sign-out, a revoke of the admin command, another replica) stays
+ * deleted.  Same results and durability as store_put otherwise.  Any
+ * thread.
+ */
+int store_replace(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen);
+
 /* Delete key's record, both parts, in one transaction: STORE_OK,
  * STORE_NOTFOUND, STORE_FULL (in theory: no page left even for the
  * copy-on-write a delete needs) or STORE_ERR.  Any thread. */
@@ -350,7 +371,7 @@ int store_reader_async(const struct store_reader *rd);
 /*
  * The asynchronous calls, through rd, on rd's thread: the contracts of
  * store_get (fn borrowed pointers valid during fn only), store_put,
- * store_put_hot and store_del, with the results they list, plus
+ * store_replace, store_put_hot and store_del, with the results they list, plus
  * STORE_UNAVAIL, or STORE_PENDING: done(arg, result) runs later (fn first,
  * for a get that found the record), and *op (may be NULL) is the call's
  * handle until then.  Values are copied before the call returns.  done
@@ -361,6 +382,10 @@ int store_async_get(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t now, int flags,
     store_get_fn *fn, store_done_fn *done, void *arg, struct store_op **op);
 int store_async_put(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **op);
+int store_async_replace(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
     size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
     void *arg, struct store_op **op);

@@ -449,15 +449,17 @@ lmdb_entry_put(struct store_lmdb *sl, MDB_txn *txn, MDB_val *k,
 	return 0;
 }
 
+/* put, or with `existing` replace: only over key's own record, in the
+ * same write transaction that checks it is there. */
 static int
-store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
-    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+lmdb_put(struct store_lmdb *sl, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen,
+    int existing)
 {
-	struct store_lmdb *sl = h;
 	unsigned char hdr[LMDB_HOT_HDR_LEN];
 	size_t kb;
 	MDB_txn *txn = NULL;
-	MDB_val k;
+	MDB_val k, d;
 	int rc;
 
 	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
@@ -468,6 +470,19 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
 	lmdb_expiry_encode(hdr, expiry);
 	memcpy(hdr + LMDB_EXPIRY_LEN, key + LMDB_PREFIX_LEN, LMDB_CHECK_LEN);
 	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
+	if (existing) {
+		rc = mdb_get(txn, sl->sl_dbi, &k, &d);
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && !lmdb_hot_mine(&d, key))) {
+			/* Deleted meanwhile: stays deleted. */
+			mdb_txn_abort(txn);
+			return STORE_NOTFOUND;
+		}
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return lmdb_write_result("mdb_get", rc);
+		}
+	}
 	rc = lmdb_entry_put(sl, txn, &k, hdr, sizeof(hdr), hot, hotlen);
 	if (rc == 0) {
 		kb |= LMDB_PART_COLD;
@@ -481,6 +496,20 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
 	}
 	rc = mdb_txn_commit(txn);
 	return lmdb_write_result("mdb_txn_commit", rc);
+}
+
+static int
+store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+{
+	return lmdb_put(h, key, expiry, hot, hotlen, cold, coldlen, 0);
+}
+
+static int
+store_lmdb_replace(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+{
+	return lmdb_put(h, key, expiry, hot, hotlen, cold, coldlen, 1);
 }
 
 static int
@@ -945,6 +974,7 @@ const struct store_backend store_lmdb_backend = {
     .put = store_lmdb_put,
     .put_hot = store_lmdb_put_hot,
     .del = store_lmdb_del,
+    .replace = store_lmdb_replace,
     .sweep = store_lmdb_sweep,
     .reader_new = store_lmdb_reader_new,
     .reader_free = store_lmdb_reader_free,

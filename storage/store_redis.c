@@ -81,6 +81,12 @@ static const char store_redis_put_lua[] =
     "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2]) "
     "redis.call('EXPIREAT', KEYS[1], ARGV[3]) "
     "return 1";
+/* A whole record over one that is still there; never a new record. */
+static const char store_redis_replace_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2]) "
+    "redis.call('EXPIREAT', KEYS[1], ARGV[3]) "
+    "return 1";
 /* The hot part of a record that is still there; never a new record. */
 static const char store_redis_put_hot_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
@@ -1005,18 +1011,45 @@ store_redis_too_large(size_t hotlen, size_t coldlen)
 	return 1;
 }
 
+static int store_redis_put_script(struct store_redis_reader *rd,
+    const char *script, size_t scriptlen, const unsigned char *key,
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, store_done_fn *done, void *arg, struct store_op **out);
+
 static int
 store_redis_async_put(void *h, void *r, const unsigned char *key, time_t expiry,
     const void *hot, size_t hotlen, const void *cold, size_t coldlen,
     store_done_fn *done, void *arg, struct store_op **out)
 {
-	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	(void)h;
+	return store_redis_put_script(store_redis_reader_cast(r),
+	    store_redis_put_lua, sizeof(store_redis_put_lua) - 1, key, expiry,
+	    hot, hotlen, cold, coldlen, done, arg, out);
+}
+
+/* A put whose script answers 0 (STORE_NOTFOUND) for a deleted record. */
+static int
+store_redis_async_replace(void *h, void *r, const unsigned char *key,
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, store_done_fn *done, void *arg, struct store_op **out)
+{
+	(void)h;
+	return store_redis_put_script(store_redis_reader_cast(r),
+	    store_redis_replace_lua, sizeof(store_redis_replace_lua) - 1, key,
+	    expiry, hot, hotlen, cold, coldlen, done, arg, out);
+}
+
+static int
+store_redis_put_script(struct store_redis_reader *rd, const char *script,
+    size_t scriptlen, const unsigned char *key, time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **out)
+{
 	char k[STORE_REDIS_KEYBUF], exp[24];
 	const char *argv[7];
 	size_t len[7];
 	struct store_op *op;
 
-	(void)h;
 	if (store_redis_too_large(hotlen, coldlen))
 		return STORE_ERR;
 	op = store_redis_op_new(rd, SR_PUT, done, arg);
@@ -1025,14 +1058,14 @@ store_redis_async_put(void *h, void *r, const unsigned char *key, time_t expiry,
 	store_redis_key(key, k);
 	snprintf(exp, sizeof(exp), "%lld", (long long)expiry);
 	argv[0] = "EVAL";
-	argv[1] = store_redis_put_lua;
+	argv[1] = script;
 	argv[2] = "1";
 	argv[3] = k;
 	argv[4] = hot;
 	argv[5] = cold;
 	argv[6] = exp;
 	len[0] = 4;
-	len[1] = sizeof(store_redis_put_lua) - 1;
+	len[1] = scriptlen;
 	len[2] = 1;
 	len[3] = strlen(k);
 	len[4] = hotlen;
@@ -1516,6 +1549,7 @@ const struct store_backend store_redis_backend = {
     .reader_free = store_redis_reader_free,
     .async_get = store_redis_async_get,
     .async_put = store_redis_async_put,
+    .async_replace = store_redis_async_replace,
     .async_put_hot = store_redis_async_put_hot,
     .async_del = store_redis_async_del,
     .async_lock = store_redis_async_lock,

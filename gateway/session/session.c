@@ -384,6 +384,7 @@ session_hot_cb(void *arg, const unsigned char *hot, size_t len,
 	ident[il] = '\0';
 	session_hot_times(s, hot);
 	s->se_reader = sg->sg_reader;
+	s->se_in_store = 1;
 	s->se_cold = SESSION_COLD_UNREAD;
 	s->se_cold_dirty = 0;
 	return 0;
@@ -464,10 +465,12 @@ session_save(struct session *s)
 			free(hot);
 			return SESSION_ERR;
 		}
-		rc = store_put(session_store, s->se_key, (time_t)s->se_expires,
-		    hot, hlen, cold, clen);
-		if (rc == STORE_OK)
+		rc = (s->se_in_store ? store_replace : store_put)(session_store,
+		    s->se_key, (time_t)s->se_expires, hot, hlen, cold, clen);
+		if (rc == STORE_OK) {
 			s->se_cold_dirty = 0;
+			s->se_in_store = 1;
+		}
 	} else {
 		/* A touch: the cold part, large, is not rewritten. */
 		rc = store_put_hot(session_store, s->se_key, hot, hlen);
@@ -967,8 +970,10 @@ session_op_end(struct session_op *op, int rc)
 	case SO_RELOAD:
 		return session_fetched(&op->so_get, rc, op->so_now, op->so_cfg);
 	case SO_SAVE:
-		if (rc == STORE_OK)
+		if (rc == STORE_OK) {
 			op->so_s->se_cold_dirty = 0;
+			op->so_s->se_in_store = 1;
+		}
 		return session_write_result(rc);
 	case SO_SAVE_HOT:
 		return session_write_result(rc);
@@ -1094,13 +1099,13 @@ session_save_start(struct store_reader *reader, struct session *s,
 	}
 	if (op != NULL)
 		op->so_s = s;
-	rc = full
-	    ? store_async_put(reader, s->se_key, (time_t)s->se_expires, hot,
-	          hlen, cold, clen, op != NULL ? session_op_done_cb : NULL, op,
-	          op != NULL ? &op->so_store : NULL)
-	    : store_async_put_hot(reader, s->se_key, hot, hlen,
-	          op != NULL ? session_op_done_cb : NULL, op,
-	          op != NULL ? &op->so_store : NULL);
+	rc = full ? (s->se_in_store ? store_async_replace : store_async_put)(
+	                reader, s->se_key, (time_t)s->se_expires, hot, hlen,
+	                cold, clen, op != NULL ? session_op_done_cb : NULL, op,
+	                op != NULL ? &op->so_store : NULL)
+	          : store_async_put_hot(reader, s->se_key, hot, hlen,
+	                op != NULL ? session_op_done_cb : NULL, op,
+	                op != NULL ? &op->so_store : NULL);
 	free(hot);
 	free(cold);
 	if (op == NULL)

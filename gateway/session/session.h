@@ -61,7 +61,11 @@ struct session {
 	/* Private to session.c. */
 	struct store_reader *se_reader; /* borrowed: for the lazy cold read */
 	int se_cold;                    /* enum session_cold */
-	int se_cold_dirty;   /* claims or tokens changed since the last save */
+	int se_cold_dirty; /* claims or tokens changed since the last save */
+	/* Read from the store (or saved there): a whole save replaces the
+	 * record only if it is still there, so a session deleted meanwhile
+	 * (sign-out, the admin command's revoke) is not written back. */
+	int se_in_store;
 	int se_ident_inline; /* se_ident lies in s's own allocation */
 	/* cfg's trust_unverified_email, for the identity block that
 	 * session_set_claims builds. */
@@ -178,8 +182,9 @@ json_t *session_claims(struct session *s);
 const char *session_sub(const struct session *s);
 
 /* Write s to the store: both parts when the claims or tokens changed (or s
- * is new), else the hot part only.  SESSION_OK, SESSION_NONE (hot part
- * only, and the record was deleted meanwhile: it stays deleted),
+ * is new), else the hot part only.  SESSION_OK, SESSION_NONE (s was read
+ * from the store, and its record was deleted meanwhile: it stays deleted,
+ * whichever parts were to be written),
  * SESSION_FULL (map full) or SESSION_ERR. */
 enum session_result session_save(struct session *s);
 

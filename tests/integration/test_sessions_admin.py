@@ -8,6 +8,8 @@ at their next request while the others go on."""
 import json
 import re
 import subprocess
+import threading
+import time
 
 import pytest
 import requests
@@ -173,6 +175,48 @@ def test_revoke_each_selector_while_running(op, tmp, upstream, store):
     # A sign-in after all that works as ever.
     s3, _ = sign_in(g, "alice@contoso.com")
     assert signed_in(g, s3)
+
+
+def test_revoke_during_refresh_stays_revoked(op, tmp, upstream, store):
+    """A refresh in flight when the session is revoked (the provider
+    holds the token request) must not write the session back when its
+    answer comes: the next request is signed out, and the list stays
+    empty."""
+    g = start_gateway(op, tmp, upstream, ["forward_access_token = on"],
+                      store=store[0])
+    s, _ = sign_in(g, "dave@contoso.com")
+    other, _ = sign_in(g, "erin@contoso.com")
+    assert signed_in(g, s)
+    op.fault("token_stall", seconds=2)
+    done = {}
+
+    def refresh():
+        try:
+            done["r"] = s.post(g.url + "/.auth/refresh",
+                               headers={"Accept": "application/json"},
+                               timeout=20)
+        except Exception as e:  # reported below
+            done["e"] = e
+
+    t = threading.Thread(target=refresh)
+    t.start()
+    end = time.time() + 10
+    held = []
+    while time.time() < end and not held:
+        held = [e for e in op.requests("token") if e["status"] is None]
+        time.sleep(0.02)
+    assert held, op.requests("token")
+    sub = [r["sub"] for r in listing(g) if r["name"] == "dave@contoso.com"]
+    rc, out, err = admin(g, "sessions", "revoke", "--sub", sub[0])
+    assert (rc, out) == (0, "1 session ended\n"), err
+    t.join(30)
+    assert "e" not in done, done
+    # The provider answered with new tokens; the session stays ended.
+    assert [e["status"] for e in op.requests("token")][-1] == 200
+    assert g.loggrep(r"refresh result=ended"), g.log()[-2000:]
+    assert not signed_in(g, s)
+    assert [r["name"] for r in listing(g)] == ["erin@contoso.com"]
+    assert signed_in(g, other)
 
 
 def test_ambiguous_id_refused(op, tmp, upstream):

@@ -994,6 +994,18 @@ test_scan(void)
 	ok(get_is(st, 6, 0, "r6") && get_is(st, 2, 0, NULL),
 	    "an ended record is left to the sweep, a deleted one is gone");
 
+	/* replace: only over a record that is there (one deleted above
+	 * stays deleted), never a new one. */
+	make_key(key, 2);
+	is_int(store_replace(st, key, 5000, "r2", 2, "Cr2", 3), STORE_NOTFOUND,
+	    "replace of a deleted record: NOTFOUND");
+	ok(get_is(st, 2, 0, NULL), "and it was not written back");
+	make_key(key, 1);
+	is_int(store_replace(st, key, 6000, "x1", 2, "Cx1", 3), STORE_OK,
+	    "replace of a record that is there");
+	ok(get_both_is(st, 1, 5500, "x1", "Cx1"),
+	    "both parts and the expiry replaced");
+
 	memset(&ss, 0, sizeof(ss));
 	ss.stop = 1;
 	is_int(store_scan(st, 1000, scan_cb, &ss, &deleted, &err), STORE_ERR,
