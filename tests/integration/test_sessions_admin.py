@@ -293,3 +293,35 @@ def test_bad_arguments_and_unreachable_store(op, tmp, upstream):
         assert p.returncode == 1, p
         assert "cannot reach Redis at 127.0.0.1 port %d" % port in p.stderr, \
             p.stderr
+
+
+def test_sentinel_store_with_passwords(op, tmp, upstream):
+    """redis-sentinel:// with a password on the data servers and another
+    on the sentinels: the command asks the sentinels for the master, signs
+    in to it, lists and revokes there; neither password is ever printed."""
+    from redis_sentinel import SentinelTopology
+    from test_sentinel_store import (DATA_PASSWORD, MASTER,
+                                     SENTINEL_PASSWORD, password_files,
+                                     sentinel_url, wait_ready)
+    topo = SentinelTopology(tmp, master_name=MASTER, password=DATA_PASSWORD,
+                            sentinel_password=SENTINEL_PASSWORD)
+    try:
+        topo.wait_ready()
+        g = start_gateway(op, tmp, upstream, password_files(tmp),
+                          store=sentinel_url(topo.sentinel_addrs()))
+        assert wait_ready(g).status_code == 200, g.log()
+        s1, _ = sign_in(g, "frank@contoso.com")
+        s2, _ = sign_in(g, "grace@contoso.com")
+        rc, out, err = admin(g, "sessions", "list")
+        assert rc == 0, err
+        assert sorted(l.split("\t")[2] for l in out.strip().split("\n")) == \
+            ["frank@contoso.com", "grace@contoso.com"]
+        sub = [r["sub"] for r in listing(g) if r["name"] == "grace@contoso.com"]
+        rc, out2, err2 = admin(g, "sessions", "revoke", "--sub", sub[0])
+        assert (rc, out2) == (0, "1 session ended\n"), err2
+        assert signed_in(g, s1) and not signed_in(g, s2)
+        for text in (out, err, out2, err2):
+            assert DATA_PASSWORD not in text and SENTINEL_PASSWORD not in text
+        g.stop()
+    finally:
+        topo.stop()
