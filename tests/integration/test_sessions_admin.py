@@ -293,6 +293,20 @@ def test_bad_arguments_and_unreachable_store(op, tmp, upstream):
         assert p.returncode == 1, p
         assert "cannot reach Redis at 127.0.0.1 port %d" % port in p.stderr, \
             p.stderr
+    # A password Redis refuses: said, and not quoted.
+    r = RedisServer(tmp, password="the-right-one", name="pw")
+    try:
+        text = re.sub(r"(?m)^session_store = .*$",
+                      "session_store = redis://:not-the-password@127.0.0.1:%d"
+                      % r.port, text)
+        open(conf, "w").write(text)
+        p = subprocess.run([BIN, "-c", conf, "sessions", "list"],
+                           capture_output=True, text=True)
+        assert p.returncode == 1, p
+        assert "refused the password" in p.stderr, p.stderr
+        assert "not-the-password" not in p.stderr + p.stdout
+    finally:
+        r.stop()
 
 
 def test_sentinel_store_with_passwords(op, tmp, upstream):
