@@ -329,9 +329,14 @@ admin_list(
 	rc = admin_walk(file, cfg, ac, &deleted);
 	if (rc != 0)
 		return rc;
-	qsort(ac->ac_rows, ac->ac_n, sizeof(*ac->ac_rows), admin_hex_cmp);
-	w = admin_id_width(ac->ac_rows, ac->ac_n);
-	qsort(ac->ac_rows, ac->ac_n, sizeof(*ac->ac_rows), admin_row_cmp);
+	w = ADMIN_ID_SHOWN;
+	if (ac->ac_n > 0) { /* no rows: no array, which qsort may not get */
+		qsort(
+		    ac->ac_rows, ac->ac_n, sizeof(*ac->ac_rows), admin_hex_cmp);
+		w = admin_id_width(ac->ac_rows, ac->ac_n);
+		qsort(
+		    ac->ac_rows, ac->ac_n, sizeof(*ac->ac_rows), admin_row_cmp);
+	}
 	rc = json ? admin_print_json(ac->ac_rows, ac->ac_n, w)
 	          : admin_print_text(ac->ac_rows, ac->ac_n, w);
 	if (rc == -1) {

@@ -129,9 +129,9 @@ struct store_options {
  * reader from reader_new (NULL: the call opens its own transaction).  The
  * semantics of each entry are those of the store_* function of the same
  * name below.  A backend that only answers asynchronously (Redis) leaves
- * get, put, put_hot and del NULL (those calls then fail with STORE_ERR);
- * one that always answers at once (LMDB) leaves the async_* entries,
- * op_cancel and ready NULL (and has no locks: it is not shared).
+ * get, put, replace, put_hot and del NULL (those calls then fail with
+ * STORE_ERR); one that always answers at once (LMDB) leaves the async_*
+ * entries, op_cancel and ready NULL (and has no locks: it is not shared).
  */
 struct store_backend {
 	const char *name;
