@@ -1217,7 +1217,8 @@ store_redis_op_cancel(void *h, void *r, struct store_op *op)
  * path: a server can make the walk fail, never make it read out of
  * bounds. */
 
-#define STORE_REDIS_SCAN_COUNT "1000" /* keys SCAN looks at per call */
+#define STORE_REDIS_SCAN_COUNT "1000"  /* keys SCAN looks at per call */
+#define STORE_REDIS_SCAN_DEL_BATCH 256 /* keys per DEL */
 
 /* The keys SCAN returned, made unique before the records are read. */
 struct store_redis_scan_keys {
@@ -1462,13 +1463,43 @@ store_redis_scan_keys(
 	return STORE_OK;
 }
 
-/* One record: HMGET its parts, hand them to fn, DEL it when asked. */
+/* DEL the n keys of dels (their names) in one command: one round trip
+ * (and one AOF write) for many records, not one each. */
+static int
+store_redis_scan_flush(redisContext *c, char (*dels)[STORE_REDIS_KEYBUF],
+    size_t n, size_t *deleted, struct gh_error *err)
+{
+	const char *argv[1 + STORE_REDIS_SCAN_DEL_BATCH];
+	size_t len[1 + STORE_REDIS_SCAN_DEL_BATCH], i;
+	redisReply *d;
+	int rc = STORE_OK;
+
+	if (n == 0)
+		return STORE_OK;
+	argv[0] = "DEL";
+	len[0] = 3;
+	for (i = 0; i < n; i++) {
+		argv[1 + i] = dels[i];
+		len[1 + i] = strlen(dels[i]);
+	}
+	d = redisCommandArgv(c, (int)(n + 1), argv, len);
+	if (d == NULL || d->type != REDIS_REPLY_INTEGER || d->integer < 0)
+		rc = store_redis_sync_error(c, d, "DEL", err);
+	else /* those still there: one gone meanwhile does not count */
+		*deleted += (size_t)d->integer;
+	freeReplyObject(d);
+	return rc;
+}
+
+/* One record: HMGET its parts, hand them to fn, and add its name to
+ * dels (*ndels of them) when fn asks for it to go. */
 static int
 store_redis_scan_one(redisContext *c, const unsigned char *key,
-    store_scan_fn *fn, void *arg, size_t *deleted, struct gh_error *err)
+    store_scan_fn *fn, void *arg, char (*dels)[STORE_REDIS_KEYBUF],
+    size_t *ndels, struct gh_error *err)
 {
 	char k[STORE_REDIS_KEYBUF];
-	redisReply *r, *d;
+	redisReply *r;
 	const redisReply *hot, *cold;
 	int verdict, rc = STORE_OK;
 
@@ -1491,14 +1522,8 @@ store_redis_scan_one(redisContext *c, const unsigned char *key,
 		rc = STORE_ERR;
 		goto done;
 	}
-	if (verdict != STORE_SCAN_DELETE)
-		goto done;
-	d = redisCommand(c, "DEL %s", k);
-	if (d == NULL || d->type != REDIS_REPLY_INTEGER)
-		rc = store_redis_sync_error(c, d, "DEL", err);
-	else if (d->integer > 0)
-		(*deleted)++;
-	freeReplyObject(d);
+	if (verdict == STORE_SCAN_DELETE)
+		memcpy(dels[(*ndels)++], k, sizeof(k));
 done:
 	freeReplyObject(r);
 	return rc;
@@ -1511,8 +1536,9 @@ store_redis_scan(void *arg, time_t now, store_scan_fn *fn, void *fnarg,
 	struct store_redis *h = arg;
 	struct store_redis_scan_keys sk = {NULL, 0, 0};
 	char host[REDIS_URL_HOST_MAX + 1];
+	char dels[STORE_REDIS_SCAN_DEL_BATCH][STORE_REDIS_KEYBUF];
 	redisContext *c = NULL;
-	size_t i;
+	size_t i, ndels = 0;
 	int port, rc;
 
 	(void)now; /* Redis has dropped ended records itself */
@@ -1531,9 +1557,17 @@ store_redis_scan(void *arg, time_t now, store_scan_fn *fn, void *fnarg,
 	if (c == NULL)
 		return STORE_UNAVAIL;
 	rc = store_redis_scan_keys(c, &sk, err);
-	for (i = 0; rc == STORE_OK && i < sk.sk_n; i++)
+	for (i = 0; rc == STORE_OK && i < sk.sk_n; i++) {
 		rc = store_redis_scan_one(
-		    c, sk.sk_keys[i], fn, fnarg, deleted, err);
+		    c, sk.sk_keys[i], fn, fnarg, dels, &ndels, err);
+		/* A walk that failed deletes no more. */
+		if (rc == STORE_OK &&
+		    (ndels == STORE_REDIS_SCAN_DEL_BATCH || i + 1 == sk.sk_n)) {
+			rc = store_redis_scan_flush(
+			    c, dels, ndels, deleted, err);
+			ndels = 0;
+		}
+	}
 	redisFree(c);
 	free(sk.sk_keys);
 	return rc;

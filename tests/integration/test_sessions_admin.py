@@ -339,3 +339,26 @@ def test_sentinel_store_with_passwords(op, tmp, upstream):
         g.stop()
     finally:
         topo.stop()
+
+
+def test_revoke_many_redis(op, tmp, upstream):
+    """More records than SCAN returns per call and one DEL takes: a real
+    record copied under 600 more keys; every one is listed once and
+    ended, and the signed-in user with them."""
+    r = RedisServer(tmp)
+    try:
+        g, sess = setup_sessions(op, tmp, upstream, r.url)
+        key = r.session_keys()[0]
+        fields = r.command("HGETALL", key)
+        for i in range(600):
+            twin = "gatehouse:s:%032x" % (0xabc000 + i)
+            r.command("HSET", twin, *fields)
+            r.command("EXPIRE", twin, 3600)
+        assert len(listing(g)) == 604
+        rc, out, err = admin(g, "sessions", "revoke", "--all")
+        assert (rc, out) == (0, "604 sessions ended\n"), err
+        assert r.session_keys() == []
+        assert not any(signed_in(g, s) for _, s, _ in sess)
+        g.stop()
+    finally:
+        r.stop()
