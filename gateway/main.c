@@ -16,12 +16,14 @@
 #include "server.h"
 #include "session/session.h"
 #include "session/session_config.h"
+#include "sessions_admin.h"
 
 static void
 main_usage(FILE *f)
 {
+	fprintf(f, "usage: gatehouse -c FILE [--check [--online]]\n");
+	sessions_admin_usage(f);
 	fprintf(f,
-	    "usage: gatehouse -c FILE [--check [--online]]\n"
 	    "       gatehouse --version | --help\n"
 	    "\n"
 	    "  -c, --config FILE  the configuration file\n"
@@ -33,6 +35,19 @@ main_usage(FILE *f)
 	    "wrong\n"
 	    "  -v, --version      print the version\n"
 	    "  -h, --help         this text and every configuration key\n"
+	    "\n"
+	    "  sessions list      one line per signed-in session: id, sub, "
+	    "name, created,\n"
+	    "                     last seen, expiry (--json: a JSON array "
+	    "with the sid);\n"
+	    "                     --sub SUB lists that user's only.  Never "
+	    "a token.\n"
+	    "  sessions revoke    end the sessions of a user (--sub), of a "
+	    "provider session\n"
+	    "                     (--sid), one session (--id, a prefix of "
+	    "its id that names\n"
+	    "                     one), or every one (--all); also while "
+	    "gatehouse runs\n"
 	    "\n"
 	    "Configuration: one \"key = value\" per line, # comments, "
 	    "${NAME} expands an\n"
@@ -126,9 +141,11 @@ main(int argc, char *argv[])
 	struct config *cfg;
 	struct gh_error err;
 	const char *file = NULL;
-	int ch, check = 0, online = 0, rc;
+	int ch, check = 0, online = 0, admin, rc;
 
-	while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+	/* "+": stop at the first word that is no option (`sessions`), so
+	 * the command's own options are left to it. */
+	while ((ch = getopt_long(argc, argv, "+c:tvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -150,7 +167,9 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (file == NULL || optind != argc || (online && !check)) {
+	admin = optind < argc && strcmp(argv[optind], "sessions") == 0;
+	if (file == NULL || (optind != argc && !admin) || (online && !check) ||
+	    (admin && check)) {
 		main_usage(stderr);
 		return 2;
 	}
@@ -158,6 +177,12 @@ main(int argc, char *argv[])
 	if (cfg == NULL) {
 		fprintf(stderr, "%s: configuration has errors\n", file);
 		return 1;
+	}
+	if (admin) {
+		rc = sessions_admin_main(
+		    file, cfg, argc - optind, argv + optind);
+		config_free(cfg);
+		return rc;
 	}
 	if (check) {
 		rc = main_check(file, cfg, online);

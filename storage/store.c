@@ -145,6 +145,21 @@ store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
 }
 
 int
+store_replace(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen)
+{
+	int rc;
+
+	if (st->st_be->replace == NULL)
+		return STORE_ERR;
+	rc = st->st_be->replace(
+	    st->st_h, key, expiry, hot, hotlen, cold, coldlen);
+	metrics_store_op(METRICS_STORE_PUT, rc);
+	return rc;
+}
+
+int
 store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen)
 {
@@ -283,6 +298,24 @@ store_async_put(struct store_reader *rd, const unsigned char key[STORE_KEY_LEN],
 }
 
 int
+store_async_replace(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **op)
+{
+	struct store *st = rd->sr_store;
+
+	if (op != NULL)
+		*op = NULL;
+	if (st->st_be->async_replace == NULL)
+		return store_replace(
+		    st, key, expiry, hot, hotlen, cold, coldlen);
+	return store_counted(METRICS_STORE_PUT,
+	    st->st_be->async_replace(st->st_h, rd->sr_h, key, expiry, hot,
+	        hotlen, cold, coldlen, done, arg, op));
+}
+
+int
 store_async_put_hot(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], const void *hot, size_t hotlen,
     store_done_fn *done, void *arg, struct store_op **op)
@@ -360,14 +393,15 @@ store_tags_any(const struct store_tags *tags)
 int
 store_put_tagged(struct store *st, const unsigned char key[STORE_KEY_LEN],
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
-    size_t coldlen, const struct store_tags *tags)
+    size_t coldlen, const struct store_tags *tags, int existing)
 {
 	int rc;
 
 	if (st->st_be->put_tagged == NULL || !store_tags_any(tags))
-		return store_put(st, key, expiry, hot, hotlen, cold, coldlen);
+		return (existing ? store_replace : store_put)(
+		    st, key, expiry, hot, hotlen, cold, coldlen);
 	rc = st->st_be->put_tagged(
-	    st->st_h, key, expiry, hot, hotlen, cold, coldlen, tags);
+	    st->st_h, key, expiry, hot, hotlen, cold, coldlen, tags, existing);
 	metrics_store_op(METRICS_STORE_PUT, rc);
 	return rc;
 }
@@ -376,8 +410,8 @@ int
 store_async_put_tagged(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
     size_t hotlen, const void *cold, size_t coldlen,
-    const struct store_tags *tags, store_done_fn *done, void *arg,
-    struct store_op **op)
+    const struct store_tags *tags, int existing, store_done_fn *done,
+    void *arg, struct store_op **op)
 {
 	struct store *st = rd->sr_store;
 
@@ -385,14 +419,14 @@ store_async_put_tagged(struct store_reader *rd,
 		*op = NULL;
 	if (st->st_be->async_put_tagged == NULL || !store_tags_any(tags)) {
 		if (st->st_be->async_put == NULL)
-			return store_put_tagged(
-			    st, key, expiry, hot, hotlen, cold, coldlen, tags);
-		return store_async_put(
+			return store_put_tagged(st, key, expiry, hot, hotlen,
+			    cold, coldlen, tags, existing);
+		return (existing ? store_async_replace : store_async_put)(
 		    rd, key, expiry, hot, hotlen, cold, coldlen, done, arg, op);
 	}
 	return store_counted(METRICS_STORE_PUT,
 	    st->st_be->async_put_tagged(st->st_h, rd->sr_h, key, expiry, hot,
-	        hotlen, cold, coldlen, tags, done, arg, op));
+	        hotlen, cold, coldlen, tags, existing, done, arg, op));
 }
 
 int
@@ -455,4 +489,23 @@ store_ready(struct store_reader *rd)
 		return 0;
 	st = rd->sr_store;
 	return st->st_be->ready == NULL || st->st_be->ready(st->st_h, rd->sr_h);
+}
+
+int
+store_scan(struct store *st, time_t now, store_scan_fn *fn, void *arg,
+    size_t *deleted, struct gh_error *err)
+{
+	size_t n = 0;
+	int rc;
+
+	if (st->st_be->scan == NULL) {
+		gh_error_set(err, "store_scan",
+		    "the %s session store cannot list its records",
+		    st->st_be->name);
+		return STORE_ERR;
+	}
+	rc = st->st_be->scan(st->st_h, now, fn, arg, &n, err);
+	if (deleted != NULL)
+		*deleted = n;
+	return rc;
 }

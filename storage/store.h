@@ -89,6 +89,21 @@ enum store_result {
 typedef int store_get_fn(void *arg, const unsigned char *hot, size_t hotlen,
     const unsigned char *cold, size_t coldlen);
 
+/*
+ * Called by store_scan once for each live record: key is the record's key
+ * as the store holds it (the LMDB backend keeps 127 of its 128 bits: the
+ * lowest bit of key[0]'s 64-bit word reads as 0), hot and cold its two
+ * parts, all borrowed and valid only until the callback returns; do not
+ * call the store from it.  Return STORE_SCAN_KEEP, STORE_SCAN_DELETE (the
+ * store deletes the record before store_scan returns) or -1 to stop the
+ * walk (store_scan then returns STORE_ERR and logs nothing).
+ */
+#define STORE_SCAN_KEEP 0
+#define STORE_SCAN_DELETE 1
+typedef int store_scan_fn(void *arg, const unsigned char key[STORE_KEY_LEN],
+    const unsigned char *hot, size_t hotlen, const unsigned char *cold,
+    size_t coldlen);
+
 /* The end of an asynchronous call that returned STORE_PENDING: result is
  * what the synchronous call would have returned (or STORE_UNAVAIL).  For
  * a get, the store_get_fn has run before it when the record was there. */
@@ -127,9 +142,9 @@ struct store_options {
  * reader from reader_new (NULL: the call opens its own transaction).  The
  * semantics of each entry are those of the store_* function of the same
  * name below.  A backend that only answers asynchronously (Redis) leaves
- * get, put, put_hot and del NULL (those calls then fail with STORE_ERR);
- * one that always answers at once (LMDB) leaves the async_* entries,
- * op_cancel and ready NULL (and has no locks: it is not shared).
+ * get, put, replace, put_hot and del NULL (those calls then fail with
+ * STORE_ERR); one that always answers at once (LMDB) leaves the async_*
+ * entries, op_cancel and ready NULL (and has no locks: it is not shared).
  */
 struct store_backend {
 	const char *name;
@@ -173,20 +188,33 @@ struct store_backend {
 	 * Redis the async_ ones. */
 	int (*put_tagged)(void *h, const unsigned char *key, time_t expiry,
 	    const void *hot, size_t hotlen, const void *cold, size_t coldlen,
-	    const struct store_tags *tags);
+	    const struct store_tags *tags, int existing);
 	int (*end_tagged)(void *h, enum store_tag_kind kind,
 	    const unsigned char *tag, size_t *ended);
 	int (*once)(void *h, const unsigned char *key, time_t expiry);
 	int (*async_put_tagged)(void *h, void *rd, const unsigned char *key,
 	    time_t expiry, const void *hot, size_t hotlen, const void *cold,
-	    size_t coldlen, const struct store_tags *tags, store_done_fn *done,
-	    void *arg, struct store_op **op);
+	    size_t coldlen, const struct store_tags *tags, int existing,
+	    store_done_fn *done, void *arg, struct store_op **op);
 	int (*async_end_tagged)(void *h, void *rd, enum store_tag_kind kind,
 	    const unsigned char *tag, size_t *ended, store_done_fn *done,
 	    void *arg, struct store_op **op);
 	int (*async_once)(void *h, void *rd, const unsigned char *key,
 	    time_t expiry, store_done_fn *done, void *arg,
 	    struct store_op **op);
+	/* store_replace (the synchronous backend) and store_async_replace
+	 * (the asynchronous one); a backend without them cannot be used
+	 * for sessions that already exist (STORE_ERR). */
+	int (*replace)(void *h, const unsigned char *key, time_t expiry,
+	    const void *hot, size_t hotlen, const void *cold, size_t coldlen);
+	int (*async_replace)(void *h, void *rd, const unsigned char *key,
+	    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+	    size_t coldlen, store_done_fn *done, void *arg,
+	    struct store_op **op);
+	/* The admin command's walk over every record (store_scan); may be
+	 * NULL: the backend cannot list. */
+	int (*scan)(void *h, time_t now, store_scan_fn *fn, void *arg,
+	    size_t *deleted, struct gh_error *err);
 };
 
 /* The backends compiled in (store.c's registry lists them). */
@@ -280,6 +308,18 @@ int store_put(struct store *st, const unsigned char key[STORE_KEY_LEN],
 int store_put_hot(struct store *st, const unsigned char key[STORE_KEY_LEN],
     const void *hot, size_t hotlen);
 
+/*
+ * store_put, but only over a record that is there: STORE_NOTFOUND when key
+ * has none (nothing is written).  For a record read earlier and written
+ * back whole (a refresh's new tokens), so that one deleted meanwhile (by
+ * a sign-out, a revoke of the admin command, another replica) stays
+ * deleted.  Same results and durability as store_put otherwise.  Any
+ * thread.
+ */
+int store_replace(struct store *st, const unsigned char key[STORE_KEY_LEN],
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen);
+
 /* Delete key's record, both parts, in one transaction: STORE_OK,
  * STORE_NOTFOUND, STORE_FULL (in theory: no page left even for the
  * copy-on-write a delete needs) or STORE_ERR.  Any thread. */
@@ -305,6 +345,28 @@ int store_sweep(struct store *st, time_t now, size_t max, size_t *deleted);
  * backend cannot say.  Any thread.
  */
 long store_count(struct store *st);
+
+/*
+ * Walk every record whose expiry is > now and that has both parts, and
+ * call fn on each (see store_scan_fn), for the `sessions` admin command:
+ * never on the request path.  The LMDB backend reads all of them in one
+ * read transaction (a snapshot; a running gatehouse keeps writing beside
+ * it, as LMDB serves several processes) and deletes what fn asked for
+ * afterwards, in write transactions of its own; the Redis backend opens a
+ * synchronous connection of its own (for Sentinel, to the master the
+ * sentinels name), walks the keys with SCAN (never KEYS, which would stop
+ * the server while it runs), reads each record with HMGET, deletes it
+ * with DEL when fn asks, and sees each record at most once (SCAN may
+ * return a key twice; they are made unique first).  A record written or
+ * deleted during the walk may or may not be seen.  *deleted (may be
+ * NULL) gets how many records were deleted (one that was gone meanwhile
+ * does not count).  STORE_OK, STORE_UNAVAIL (Redis could not be reached
+ * or stopped answering; err says why), or STORE_ERR (fn stopped the walk,
+ * or the store failed: err says why unless fn stopped it).  Main thread
+ * of a process that runs no workers (the command line).
+ */
+int store_scan(struct store *st, time_t now, store_scan_fn *fn, void *arg,
+    size_t *deleted, struct gh_error *err);
 
 /*
  * A reader: a per-thread fast path for store lookups, and a worker's
@@ -341,7 +403,7 @@ int store_reader_async(const struct store_reader *rd);
 /*
  * The asynchronous calls, through rd, on rd's thread: the contracts of
  * store_get (fn borrowed pointers valid during fn only), store_put,
- * store_put_hot and store_del, with the results they list, plus
+ * store_replace, store_put_hot and store_del, with the results they list, plus
  * STORE_UNAVAIL, or STORE_PENDING: done(arg, result) runs later (fn first,
  * for a get that found the record), and *op (may be NULL) is the call's
  * handle until then.  Values are copied before the call returns.  done
@@ -352,6 +414,10 @@ int store_async_get(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t now, int flags,
     store_get_fn *fn, store_done_fn *done, void *arg, struct store_op **op);
 int store_async_put(struct store_reader *rd,
+    const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **op);
+int store_async_replace(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
     size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
     void *arg, struct store_op **op);
@@ -386,8 +452,10 @@ int store_async_unlock(struct store_reader *rd,
     struct store_op **op);
 
 /*
- * Provider logout.  store_put_tagged is store_put that also files the
- * record under each tag tags has (borrowed; NULL or no tag: store_put),
+ * Provider logout.  store_put_tagged is store_put (with `existing`,
+ * store_replace: STORE_NOTFOUND for a record deleted meanwhile, which
+ * stays deleted, its tags too) that also files the record under each tag
+ * tags has (borrowed; NULL or no tag: store_put or store_replace),
  * replacing the tags it had; deleting the record (del, sweep, expiry)
  * drops them (Redis: lazily, see store_redis.c).  A backend without tags
  * stores the record untagged.
@@ -407,12 +475,12 @@ int store_async_unlock(struct store_reader *rd,
  */
 int store_put_tagged(struct store *st, const unsigned char key[STORE_KEY_LEN],
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
-    size_t coldlen, const struct store_tags *tags);
+    size_t coldlen, const struct store_tags *tags, int existing);
 int store_async_put_tagged(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
     size_t hotlen, const void *cold, size_t coldlen,
-    const struct store_tags *tags, store_done_fn *done, void *arg,
-    struct store_op **op);
+    const struct store_tags *tags, int existing, store_done_fn *done,
+    void *arg, struct store_op **op);
 int store_async_end_tagged(struct store_reader *rd, enum store_tag_kind kind,
     const unsigned char tag[STORE_TAG_LEN], size_t *ended, store_done_fn *done,
     void *arg, struct store_op **op);

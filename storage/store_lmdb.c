@@ -537,20 +537,29 @@ lmdb_entry_put(struct store_lmdb *sl, MDB_txn *txn, MDB_val *k,
 }
 
 /* Both entries of key's record in txn (a write transaction): 0 or an
- * LMDB error (the caller aborts). */
+ * LMDB error (the caller aborts).  With `existing` only over key's own
+ * record, checked in the same transaction: MDB_NOTFOUND when it went
+ * meanwhile (it stays deleted). */
 static int
 lmdb_record_put(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key,
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
-    size_t coldlen)
+    size_t coldlen, int existing)
 {
 	unsigned char hdr[LMDB_HOT_HDR_LEN];
 	size_t kb;
-	MDB_val k;
+	MDB_val k, d;
 	int rc;
 
 	lmdb_expiry_encode(hdr, expiry);
 	memcpy(hdr + LMDB_EXPIRY_LEN, key + LMDB_PREFIX_LEN, LMDB_CHECK_LEN);
 	lmdb_key_make(&k, &kb, key, LMDB_PART_HOT);
+	if (existing) {
+		rc = mdb_get(txn, sl->sl_dbi, &k, &d);
+		if (rc == 0 && !lmdb_hot_mine(&d, key))
+			rc = MDB_NOTFOUND;
+		if (rc != 0)
+			return rc;
+	}
 	rc = lmdb_entry_put(sl, txn, &k, hdr, sizeof(hdr), hot, hotlen);
 	if (rc == 0) {
 		kb |= LMDB_PART_COLD;
@@ -559,11 +568,12 @@ lmdb_record_put(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key,
 	return rc;
 }
 
+/* put, or with `existing` replace. */
 static int
-store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
-    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+lmdb_put(struct store_lmdb *sl, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen,
+    int existing)
 {
-	struct store_lmdb *sl = h;
 	MDB_txn *txn = NULL;
 	int rc;
 
@@ -572,7 +582,12 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
 	rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
 	if (rc != 0)
 		return lmdb_write_result("mdb_txn_begin", rc);
-	rc = lmdb_record_put(sl, txn, key, expiry, hot, hotlen, cold, coldlen);
+	rc = lmdb_record_put(
+	    sl, txn, key, expiry, hot, hotlen, cold, coldlen, existing);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return STORE_NOTFOUND;
+	}
 	if (rc != 0) {
 		/* MDB_MAP_FULL lands here; aborting leaves the store as it
 		 * was (neither part written), so it stays usable. */
@@ -581,6 +596,20 @@ store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
 	}
 	rc = mdb_txn_commit(txn);
 	return lmdb_write_result("mdb_txn_commit", rc);
+}
+
+static int
+store_lmdb_put(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+{
+	return lmdb_put(h, key, expiry, hot, hotlen, cold, coldlen, 0);
+}
+
+static int
+store_lmdb_replace(void *h, const unsigned char *key, time_t expiry,
+    const void *hot, size_t hotlen, const void *cold, size_t coldlen)
+{
+	return lmdb_put(h, key, expiry, hot, hotlen, cold, coldlen, 1);
 }
 
 static int
@@ -1040,11 +1069,11 @@ lmdb_tags_add(struct store_lmdb *sl, MDB_txn *txn, const unsigned char *key,
 static int
 store_lmdb_put_tagged(void *h, const unsigned char *key, time_t expiry,
     const void *hot, size_t hotlen, const void *cold, size_t coldlen,
-    const struct store_tags *tags)
+    const struct store_tags *tags, int existing)
 {
 	struct store_lmdb *sl = h;
 	MDB_txn *txn = NULL;
-	int rc;
+	int rc, filed = 0;
 
 	if (hotlen > SIZE_MAX - LMDB_HOT_HDR_LEN)
 		return STORE_ERR;
@@ -1067,8 +1096,13 @@ store_lmdb_put_tagged(void *h, const unsigned char *key, time_t expiry,
 		rc = mdb_txn_commit(txn);
 		if (rc != 0)
 			return lmdb_write_result("mdb_txn_commit", rc);
+		filed = 1;
 	}
-	return store_lmdb_put(h, key, expiry, hot, hotlen, cold, coldlen);
+	rc = lmdb_put(sl, key, expiry, hot, hotlen, cold, coldlen, existing);
+	/* A record deleted meanwhile stays deleted: so do its tags. */
+	if (rc == STORE_NOTFOUND && filed)
+		lmdb_tags_forget(sl, key, 1);
+	return rc;
 }
 
 /* The records (16 bytes each, new array) filed under the tag entry
@@ -1300,6 +1334,180 @@ store_lmdb_count(void *h)
 	return (long)(ms.ms_entries / 2);
 }
 
+/* --- the admin command's walk (store_scan) --------------------------- */
+
+#define LMDB_SCAN_DEL_BATCH 512 /* records per write transaction */
+
+/* Keys the walk was asked to delete, deleted once its read transaction
+ * has ended (a process holds one transaction at a time). */
+struct lmdb_scan_dels {
+	unsigned char (*ld_keys)[STORE_KEY_LEN];
+	size_t ld_n, ld_cap;
+};
+
+static int
+lmdb_scan_dels_add(struct lmdb_scan_dels *ld, const unsigned char *key)
+{
+	unsigned char(*keys)[STORE_KEY_LEN];
+	size_t cap;
+
+	if (ld->ld_n == ld->ld_cap) {
+		cap = ld->ld_cap == 0 ? 64 : 2 * ld->ld_cap;
+		keys = reallocarray(ld->ld_keys, cap, sizeof(*keys));
+		if (keys == NULL)
+			return -1;
+		ld->ld_keys = keys;
+		ld->ld_cap = cap;
+	}
+	memcpy(ld->ld_keys[ld->ld_n++], key, STORE_KEY_LEN);
+	return 0;
+}
+
+/* The record key of the hot entry (k, d): the prefix as stored (its
+ * lowest bit is the part, so it reads as 0) and the check. */
+static void
+lmdb_scan_key(const MDB_val *k, const MDB_val *d, unsigned char *key)
+{
+	size_t v = lmdb_key_value(k);
+
+	memcpy(key, &v, LMDB_PREFIX_LEN);
+	memcpy(key + LMDB_PREFIX_LEN,
+	    (const unsigned char *)d->mv_data + LMDB_EXPIRY_LEN,
+	    LMDB_CHECK_LEN);
+}
+
+/* Delete the records of ld, LMDB_SCAN_DEL_BATCH per write transaction
+ * (not one commit each: --all may end many).  A record found under its
+ * prefix with another check is another key's and stays. */
+static int
+lmdb_scan_delete(struct store_lmdb *sl, const struct lmdb_scan_dels *ld,
+    size_t *deleted, struct gh_error *err)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k, d;
+	size_t i, kb, n = 0, batch = 0;
+	int rc;
+
+	for (i = 0; i < ld->ld_n; i++) {
+		if (txn == NULL) {
+			rc = mdb_txn_begin(sl->sl_env, NULL, 0, &txn);
+			if (rc != 0)
+				goto fail;
+			batch = 0;
+		}
+		lmdb_key_make(&k, &kb, ld->ld_keys[i], LMDB_PART_HOT);
+		rc = mdb_get(txn, sl->sl_dbi, &k, &d);
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && !lmdb_hot_mine(&d, ld->ld_keys[i])))
+			continue; /* gone meanwhile (sign-out, sweep) */
+		if (rc == 0)
+			rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
+		if (rc == 0) {
+			kb |= LMDB_PART_COLD;
+			rc = mdb_del(txn, sl->sl_dbi, &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+		if (rc != 0)
+			goto fail;
+		batch++;
+		if (batch == LMDB_SCAN_DEL_BATCH || i + 1 == ld->ld_n) {
+			rc = mdb_txn_commit(txn);
+			txn = NULL;
+			if (rc != 0)
+				goto fail;
+			n += batch;
+			batch = 0;
+		}
+	}
+	if (txn != NULL) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+		if (rc != 0)
+			goto fail;
+		n += batch;
+	}
+	/* Their provider-logout tags go too (see lmdb_tags_forget). */
+	if (ld->ld_n > 0)
+		lmdb_tags_forget(sl, ld->ld_keys[0], ld->ld_n);
+	*deleted = n;
+	return STORE_OK;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	*deleted = n;
+	gh_error_set(
+	    err, "store_scan", "session store: deleting: %s", mdb_strerror(rc));
+	return rc == MDB_MAP_FULL ? STORE_FULL : STORE_ERR;
+}
+
+static int
+store_lmdb_scan(void *h, time_t now, store_scan_fn *fn, void *arg,
+    size_t *deleted, struct gh_error *err)
+{
+	struct store_lmdb *sl = h;
+	struct lmdb_scan_dels ld = {NULL, 0, 0};
+	unsigned char key[STORE_KEY_LEN];
+	size_t v, cb;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d, ck, cd;
+	int rc, verdict, ret = STORE_ERR;
+
+	*deleted = 0;
+	rc = mdb_txn_begin(sl->sl_env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, sl->sl_dbi, &cur);
+	if (rc != 0) {
+		gh_error_set(
+		    err, "store_scan", "session store: %s", mdb_strerror(rc));
+		goto done;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		v = lmdb_key_value(&k);
+		/* Cold entries are read with their hot one; what is not
+		 * ours, or has ended, is the sweep's. */
+		if (k.mv_size != sizeof(v) || (v & 1) != LMDB_PART_HOT ||
+		    d.mv_size < LMDB_HOT_HDR_LEN ||
+		    lmdb_expiry_decode(d.mv_data) <= now)
+			continue;
+		cb = v | LMDB_PART_COLD;
+		ck.mv_size = sizeof(cb);
+		ck.mv_data = &cb;
+		if (mdb_get(txn, sl->sl_dbi, &ck, &cd) != 0)
+			continue; /* no cold part: damage, no record */
+		lmdb_scan_key(&k, &d, key);
+		verdict = fn(arg, key,
+		    (const unsigned char *)d.mv_data + LMDB_HOT_HDR_LEN,
+		    d.mv_size - LMDB_HOT_HDR_LEN, cd.mv_data, cd.mv_size);
+		if (verdict == -1)
+			goto done;
+		if (verdict == STORE_SCAN_DELETE &&
+		    lmdb_scan_dels_add(&ld, key) == -1) {
+			gh_error_set(err, "store_scan", "out of memory");
+			goto done;
+		}
+	}
+	if (rc != MDB_NOTFOUND) {
+		gh_error_set(
+		    err, "store_scan", "session store: %s", mdb_strerror(rc));
+		goto done;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	mdb_txn_abort(txn);
+	txn = NULL;
+	ret = lmdb_scan_delete(sl, &ld, deleted, err);
+done:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	free(ld.ld_keys);
+	return ret;
+}
+
 const struct store_backend store_lmdb_backend = {
     .name = "lmdb",
     .open = store_lmdb_open,
@@ -1308,6 +1516,7 @@ const struct store_backend store_lmdb_backend = {
     .put = store_lmdb_put,
     .put_hot = store_lmdb_put_hot,
     .del = store_lmdb_del,
+    .replace = store_lmdb_replace,
     .sweep = store_lmdb_sweep,
     .reader_new = store_lmdb_reader_new,
     .reader_free = store_lmdb_reader_free,
@@ -1315,4 +1524,5 @@ const struct store_backend store_lmdb_backend = {
     .put_tagged = store_lmdb_put_tagged,
     .end_tagged = store_lmdb_end_tagged,
     .once = store_lmdb_once,
+    .scan = store_lmdb_scan,
 };

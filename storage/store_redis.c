@@ -93,6 +93,12 @@ static const char store_redis_put_lua[] =
     "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2]) "
     "redis.call('EXPIREAT', KEYS[1], ARGV[3]) "
     "return 1";
+/* A whole record over one that is still there; never a new record. */
+static const char store_redis_replace_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2]) "
+    "redis.call('EXPIREAT', KEYS[1], ARGV[3]) "
+    "return 1";
 /* The hot part of a record that is still there; never a new record. */
 static const char store_redis_put_hot_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
@@ -100,8 +106,11 @@ static const char store_redis_put_hot_lua[] =
     "return 1";
 /* A record and its tags in one step: each tag's set gets the record's
  * hex key (ARGV[4]) and keeps the latest expiry of its members (ARGV[5]
- * is now, so the script needs no clock of its own). */
+ * is now, so the script needs no clock of its own).  ARGV[6] "1": only
+ * over a record that is still there (0, nothing written, when not). */
 static const char store_redis_put_tagged_lua[] =
+    "if ARGV[6] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then "
+    "return 0 end "
     "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'c', ARGV[2]) "
     "redis.call('EXPIREAT', KEYS[1], ARGV[3]) "
     "for i = 2, #KEYS do "
@@ -1062,18 +1071,45 @@ store_redis_too_large(size_t hotlen, size_t coldlen)
 	return 1;
 }
 
+static int store_redis_put_script(struct store_redis_reader *rd,
+    const char *script, size_t scriptlen, const unsigned char *key,
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, store_done_fn *done, void *arg, struct store_op **out);
+
 static int
 store_redis_async_put(void *h, void *r, const unsigned char *key, time_t expiry,
     const void *hot, size_t hotlen, const void *cold, size_t coldlen,
     store_done_fn *done, void *arg, struct store_op **out)
 {
-	struct store_redis_reader *rd = store_redis_reader_cast(r);
+	(void)h;
+	return store_redis_put_script(store_redis_reader_cast(r),
+	    store_redis_put_lua, sizeof(store_redis_put_lua) - 1, key, expiry,
+	    hot, hotlen, cold, coldlen, done, arg, out);
+}
+
+/* A put whose script answers 0 (STORE_NOTFOUND) for a deleted record. */
+static int
+store_redis_async_replace(void *h, void *r, const unsigned char *key,
+    time_t expiry, const void *hot, size_t hotlen, const void *cold,
+    size_t coldlen, store_done_fn *done, void *arg, struct store_op **out)
+{
+	(void)h;
+	return store_redis_put_script(store_redis_reader_cast(r),
+	    store_redis_replace_lua, sizeof(store_redis_replace_lua) - 1, key,
+	    expiry, hot, hotlen, cold, coldlen, done, arg, out);
+}
+
+static int
+store_redis_put_script(struct store_redis_reader *rd, const char *script,
+    size_t scriptlen, const unsigned char *key, time_t expiry, const void *hot,
+    size_t hotlen, const void *cold, size_t coldlen, store_done_fn *done,
+    void *arg, struct store_op **out)
+{
 	char k[STORE_REDIS_KEYBUF], exp[24];
 	const char *argv[7];
 	size_t len[7];
 	struct store_op *op;
 
-	(void)h;
 	if (store_redis_too_large(hotlen, coldlen))
 		return STORE_ERR;
 	op = store_redis_op_new(rd, SR_PUT, done, arg);
@@ -1082,14 +1118,14 @@ store_redis_async_put(void *h, void *r, const unsigned char *key, time_t expiry,
 	store_redis_key(key, k);
 	snprintf(exp, sizeof(exp), "%lld", (long long)expiry);
 	argv[0] = "EVAL";
-	argv[1] = store_redis_put_lua;
+	argv[1] = script;
 	argv[2] = "1";
 	argv[3] = k;
 	argv[4] = hot;
 	argv[5] = cold;
 	argv[6] = exp;
 	len[0] = 4;
-	len[1] = sizeof(store_redis_put_lua) - 1;
+	len[1] = scriptlen;
 	len[2] = 1;
 	len[3] = strlen(k);
 	len[4] = hotlen;
@@ -1221,17 +1257,17 @@ store_redis_async_unlock(void *h, void *r, const unsigned char *key,
 static int
 store_redis_async_put_tagged(void *h, void *r, const unsigned char *key,
     time_t expiry, const void *hot, size_t hotlen, const void *cold,
-    size_t coldlen, const struct store_tags *tags, store_done_fn *done,
-    void *arg, struct store_op **out)
+    size_t coldlen, const struct store_tags *tags, int existing,
+    store_done_fn *done, void *arg, struct store_op **out)
 {
 	static const char *const prefix[STORE_TAG_KINDS] = {
 	    STORE_REDIS_TAG_SID, STORE_REDIS_TAG_SUB};
 	struct store_redis_reader *rd = store_redis_reader_cast(r);
 	char k[STORE_REDIS_KEYBUF], exp[24], now[24], id[2 * STORE_KEY_LEN + 1];
 	char tk[STORE_TAG_KINDS][STORE_REDIS_TAGBUF];
-	/* EVAL, the script, the key count, the keys, five arguments. */
-	const char *argv[9 + STORE_TAG_KINDS];
-	size_t len[9 + STORE_TAG_KINDS];
+	/* EVAL, the script, the key count, the keys, six arguments. */
+	const char *argv[10 + STORE_TAG_KINDS];
+	size_t len[10 + STORE_TAG_KINDS];
 	struct store_op *op;
 	int i, nkeys = 1, argc;
 
@@ -1267,6 +1303,8 @@ store_redis_async_put_tagged(void *h, void *r, const unsigned char *key,
 	len[argc++] = strlen(id);
 	argv[argc] = now;
 	len[argc++] = strlen(now);
+	argv[argc] = existing ? "1" : "0";
+	len[argc++] = 1;
 	len[0] = 4;
 	len[1] = sizeof(store_redis_put_tagged_lua) - 1;
 	len[2] = 1;
@@ -1355,6 +1393,370 @@ store_redis_op_cancel(void *h, void *r, struct store_op *op)
 	free(op);
 }
 
+/* --- the admin command's walk (store_scan) ---------------------------
+ *
+ * The command line runs no event loop, so it talks to Redis over one
+ * synchronous hiredis connection of its own, each command bounded by
+ * redis_timeout.  Every answer is checked before use, as on the async
+ * path: a server can make the walk fail, never make it read out of
+ * bounds. */
+
+#define STORE_REDIS_SCAN_COUNT "1000"  /* keys SCAN looks at per call */
+#define STORE_REDIS_SCAN_DEL_BATCH 256 /* keys per DEL */
+
+/* The keys SCAN returned, made unique before the records are read. */
+struct store_redis_scan_keys {
+	unsigned char (*sk_keys)[STORE_KEY_LEN];
+	size_t sk_n, sk_cap;
+};
+
+/* A synchronous connection to host:port, handshaken with `pw` (and
+ * `user`) and SELECT db (db < 0: none).  NULL with err set. */
+static redisContext *
+store_redis_sync_connect(const struct store_redis *h, const char *host,
+    int port, const char *user, const struct secret *pw, int db,
+    struct gh_error *err)
+{
+	struct timeval tv;
+	redisContext *c;
+	redisReply *r;
+	const char *argv[3];
+	size_t len[3];
+	char dbs[16];
+	int argc = 0;
+
+	tv.tv_sec = h->sr_timeout_ms / 1000;
+	tv.tv_usec = (h->sr_timeout_ms % 1000) * 1000;
+	c = redisConnectWithTimeout(host, port, tv);
+	if (c == NULL || c->err != 0) {
+		gh_error_set(err, "store_unavailable",
+		    "cannot reach Redis at %s port %d: %s", host, port,
+		    c != NULL ? c->errstr : "out of memory");
+		goto fail;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
+		gh_error_set(err, "store_unavailable", "cannot set a timeout");
+		goto fail;
+	}
+	if (pw != NULL && pw->len > 0) {
+		argv[argc] = "AUTH";
+		len[argc++] = 4;
+		if (user != NULL) {
+			argv[argc] = user;
+			len[argc++] = strlen(user);
+		}
+		argv[argc] = (const char *)pw->buf;
+		len[argc++] = pw->len;
+		r = redisCommandArgv(c, argc, argv, len);
+		/* The answer's words are not quoted: never near a password. */
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			gh_error_set(err, "store_unavailable",
+			    "Redis at %s port %d refused the password%s", host,
+			    port, r == NULL ? " (no answer)" : "");
+			freeReplyObject(r);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	if (db > 0) {
+		snprintf(dbs, sizeof(dbs), "%d", db);
+		r = redisCommand(c, "SELECT %s", dbs);
+		if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+			gh_error_set(err, "store_unavailable",
+			    "Redis at %s port %d: SELECT %d failed", host, port,
+			    db);
+			freeReplyObject(r);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	return c;
+fail:
+	if (c != NULL)
+		redisFree(c);
+	return NULL;
+}
+
+/* Sentinel: the master's address, from the first sentinel that names
+ * one.  0, or -1 with err set. */
+static int
+store_redis_sync_master(const struct store_redis *h, char *host,
+    size_t hostsize, int *port, struct gh_error *err)
+{
+	const struct redis_url_addr *a;
+	redisContext *c;
+	redisReply *r;
+	const char *argv[3];
+	size_t len[3], i;
+	char *end;
+	long p;
+
+	gh_error_set(err, "store_unavailable",
+	    "no sentinel named the master %s", h->sr_url.ru_master);
+	for (i = 0; i < h->sr_url.ru_naddrs; i++) {
+		a = &h->sr_url.ru_addrs[i];
+		c = store_redis_sync_connect(h, a->ra_host, a->ra_port, NULL,
+		    &h->sr_sentinel_password, -1, err);
+		if (c == NULL)
+			continue;
+		argv[0] = "SENTINEL";
+		argv[1] = "get-master-addr-by-name";
+		argv[2] = h->sr_url.ru_master;
+		len[0] = 8;
+		len[1] = strlen(argv[1]);
+		len[2] = strlen(argv[2]);
+		r = redisCommandArgv(c, 3, argv, len);
+		redisFree(c);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    r->element[0]->len > 0 && r->element[0]->len < hostsize &&
+		    r->element[1]->len < 8) {
+			memcpy(host, r->element[0]->str, r->element[0]->len);
+			host[r->element[0]->len] = '\0';
+			p = strtol(r->element[1]->str, &end, 10);
+			if (*end == '\0' && p > 0 && p < 65536 &&
+			    strlen(host) == r->element[0]->len) {
+				*port = (int)p;
+				freeReplyObject(r);
+				return 0;
+			}
+		}
+		gh_error_set(err, "store_unavailable",
+		    "sentinel %s port %d did not name the master %s",
+		    a->ra_host, a->ra_port, h->sr_url.ru_master);
+		freeReplyObject(r);
+	}
+	return -1;
+}
+
+static int
+store_redis_hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* Take one of SCAN's keys, if it is a session key of ours (the prefix,
+ * then exactly 32 lower-case hex digits).  0, or -1 (out of memory). */
+static int
+store_redis_scan_add(struct store_redis_scan_keys *sk, const redisReply *r)
+{
+	const size_t plen = sizeof(STORE_REDIS_PREFIX) - 1;
+	unsigned char key[STORE_KEY_LEN], (*keys)[STORE_KEY_LEN];
+	size_t i, cap;
+	int hi, lo;
+
+	if (r->type != REDIS_REPLY_STRING ||
+	    r->len != plen + 2 * STORE_KEY_LEN ||
+	    memcmp(r->str, STORE_REDIS_PREFIX, plen) != 0)
+		return 0;
+	for (i = 0; i < STORE_KEY_LEN; i++) {
+		hi = store_redis_hexval((unsigned char)r->str[plen + 2 * i]);
+		lo =
+		    store_redis_hexval((unsigned char)r->str[plen + 2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		key[i] = (unsigned char)(hi << 4 | lo);
+	}
+	if (sk->sk_n == sk->sk_cap) {
+		cap = sk->sk_cap == 0 ? 256 : 2 * sk->sk_cap;
+		keys = reallocarray(sk->sk_keys, cap, sizeof(*keys));
+		if (keys == NULL)
+			return -1;
+		sk->sk_keys = keys;
+		sk->sk_cap = cap;
+	}
+	memcpy(sk->sk_keys[sk->sk_n++], key, STORE_KEY_LEN);
+	return 0;
+}
+
+static int
+store_redis_key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, STORE_KEY_LEN);
+}
+
+/* An error reply's words, cut and made printable, into err. */
+static int
+store_redis_sync_error(const redisContext *c, const redisReply *r,
+    const char *what, struct gh_error *err)
+{
+	char buf[160];
+
+	if (r == NULL) {
+		gh_error_set(err, "store_unavailable",
+		    "Redis stopped answering during %s: %s", what,
+		    c->errstr[0] != '\0' ? c->errstr : "no answer");
+		return STORE_UNAVAIL;
+	}
+	gh_error_set(err, "store_scan", "Redis: %s: %s", what,
+	    r->type == REDIS_REPLY_ERROR
+	        ? log_sanitize(buf, sizeof(buf), r->str)
+	        : "an answer of the wrong type");
+	return STORE_ERR;
+}
+
+/* Every session key, by SCAN ... MATCH prefix*, sorted and unique. */
+static int
+store_redis_scan_keys(
+    redisContext *c, struct store_redis_scan_keys *sk, struct gh_error *err)
+{
+	char cursor[32] = "0";
+	redisReply *r;
+	size_t i, j;
+	int rc;
+
+	do {
+		r = redisCommand(c, "SCAN %s MATCH %s* COUNT %s", cursor,
+		    STORE_REDIS_PREFIX, STORE_REDIS_SCAN_COUNT);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[0]->len >= sizeof(cursor) ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			rc = store_redis_sync_error(c, r, "SCAN", err);
+			freeReplyObject(r);
+			return rc;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len);
+		cursor[r->element[0]->len] = '\0';
+		for (i = 0; i < r->element[1]->elements; i++)
+			if (store_redis_scan_add(
+			        sk, r->element[1]->element[i]) == -1) {
+				freeReplyObject(r);
+				gh_error_set(
+				    err, "store_scan", "out of memory");
+				return STORE_ERR;
+			}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	if (sk->sk_n == 0)
+		return STORE_OK;
+	qsort(sk->sk_keys, sk->sk_n, STORE_KEY_LEN, store_redis_key_cmp);
+	for (i = 1, j = 1; i < sk->sk_n; i++)
+		if (memcmp(sk->sk_keys[i], sk->sk_keys[j - 1], STORE_KEY_LEN) !=
+		    0)
+			memmove(
+			    sk->sk_keys[j++], sk->sk_keys[i], STORE_KEY_LEN);
+	sk->sk_n = j;
+	return STORE_OK;
+}
+
+/* DEL the n keys of dels (their names) in one command: one round trip
+ * (and one AOF write) for many records, not one each. */
+static int
+store_redis_scan_flush(redisContext *c, char (*dels)[STORE_REDIS_KEYBUF],
+    size_t n, size_t *deleted, struct gh_error *err)
+{
+	const char *argv[1 + STORE_REDIS_SCAN_DEL_BATCH];
+	size_t len[1 + STORE_REDIS_SCAN_DEL_BATCH], i;
+	redisReply *d;
+	int rc = STORE_OK;
+
+	if (n == 0)
+		return STORE_OK;
+	argv[0] = "DEL";
+	len[0] = 3;
+	for (i = 0; i < n; i++) {
+		argv[1 + i] = dels[i];
+		len[1 + i] = strlen(dels[i]);
+	}
+	d = redisCommandArgv(c, (int)(n + 1), argv, len);
+	if (d == NULL || d->type != REDIS_REPLY_INTEGER || d->integer < 0)
+		rc = store_redis_sync_error(c, d, "DEL", err);
+	else /* those still there: one gone meanwhile does not count */
+		*deleted += (size_t)d->integer;
+	freeReplyObject(d);
+	return rc;
+}
+
+/* One record: HMGET its parts, hand them to fn, and add its name to
+ * dels (*ndels of them) when fn asks for it to go. */
+static int
+store_redis_scan_one(redisContext *c, const unsigned char *key,
+    store_scan_fn *fn, void *arg, char (*dels)[STORE_REDIS_KEYBUF],
+    size_t *ndels, struct gh_error *err)
+{
+	char k[STORE_REDIS_KEYBUF];
+	redisReply *r;
+	const redisReply *hot, *cold;
+	int verdict, rc = STORE_OK;
+
+	store_redis_key(key, k);
+	r = redisCommand(c, "HMGET %s h c", k);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		rc = store_redis_sync_error(c, r, "HMGET", err);
+		goto done;
+	}
+	hot = r->element[0];
+	cold = r->element[1];
+	/* Gone since SCAN (nil), or not a record of ours: skipped. */
+	if (hot->type != REDIS_REPLY_STRING ||
+	    cold->type != REDIS_REPLY_STRING ||
+	    hot->len > STORE_REDIS_PART_MAX || cold->len > STORE_REDIS_PART_MAX)
+		goto done;
+	verdict = fn(arg, key, (const unsigned char *)hot->str, hot->len,
+	    (const unsigned char *)cold->str, cold->len);
+	if (verdict == -1) {
+		rc = STORE_ERR;
+		goto done;
+	}
+	if (verdict == STORE_SCAN_DELETE)
+		memcpy(dels[(*ndels)++], k, sizeof(k));
+done:
+	freeReplyObject(r);
+	return rc;
+}
+
+static int
+store_redis_scan(void *arg, time_t now, store_scan_fn *fn, void *fnarg,
+    size_t *deleted, struct gh_error *err)
+{
+	struct store_redis *h = arg;
+	struct store_redis_scan_keys sk = {NULL, 0, 0};
+	char host[REDIS_URL_HOST_MAX + 1];
+	char dels[STORE_REDIS_SCAN_DEL_BATCH][STORE_REDIS_KEYBUF];
+	redisContext *c = NULL;
+	size_t i, ndels = 0;
+	int port, rc;
+
+	(void)now; /* Redis has dropped ended records itself */
+	*deleted = 0;
+	if (h->sr_url.ru_sentinel) {
+		if (store_redis_sync_master(
+		        h, host, sizeof(host), &port, err) == -1)
+			return STORE_UNAVAIL;
+	} else {
+		snprintf(
+		    host, sizeof(host), "%s", h->sr_url.ru_addrs[0].ra_host);
+		port = h->sr_url.ru_addrs[0].ra_port;
+	}
+	c = store_redis_sync_connect(h, host, port, h->sr_url.ru_user,
+	    &h->sr_password, h->sr_url.ru_db, err);
+	if (c == NULL)
+		return STORE_UNAVAIL;
+	rc = store_redis_scan_keys(c, &sk, err);
+	for (i = 0; rc == STORE_OK && i < sk.sk_n; i++) {
+		rc = store_redis_scan_one(
+		    c, sk.sk_keys[i], fn, fnarg, dels, &ndels, err);
+		/* A walk that failed deletes no more. */
+		if (rc == STORE_OK &&
+		    (ndels == STORE_REDIS_SCAN_DEL_BATCH || i + 1 == sk.sk_n)) {
+			rc = store_redis_scan_flush(
+			    c, dels, ndels, deleted, err);
+			ndels = 0;
+		}
+	}
+	redisFree(c);
+	free(sk.sk_keys);
+	return rc;
+}
+
 const struct store_backend store_redis_backend = {
     .name = "redis",
     .shared = 1,
@@ -1365,6 +1767,7 @@ const struct store_backend store_redis_backend = {
     .reader_free = store_redis_reader_free,
     .async_get = store_redis_async_get,
     .async_put = store_redis_async_put,
+    .async_replace = store_redis_async_replace,
     .async_put_hot = store_redis_async_put_hot,
     .async_del = store_redis_async_del,
     .async_lock = store_redis_async_lock,
@@ -1374,4 +1777,5 @@ const struct store_backend store_redis_backend = {
     .async_put_tagged = store_redis_async_put_tagged,
     .async_end_tagged = store_redis_async_end_tagged,
     .async_once = store_redis_async_once,
+    .scan = store_redis_scan,
 };

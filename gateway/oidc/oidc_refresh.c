@@ -504,6 +504,12 @@ oidc_flight_saved(struct oidc_flight *f, enum session_result r)
 		evtimer_add(f->of_timer, &tv);
 		return;
 	}
+	/* Deleted while the provider answered (a sign-out, a revoke): the
+	 * save did not write it back; the waiters read it as gone. */
+	if (r == SESSION_NONE) {
+		oidc_flight_land(f, "ended");
+		return;
+	}
 	if (r != SESSION_OK)
 		log_warnx("refresh id=%s result=%s reason=\"the new tokens "
 		          "could not be stored; the session needs a new "

@@ -78,11 +78,17 @@ static struct store *session_store;
 int
 session_init(const struct config *cfg, struct gh_error *err)
 {
+	if (keyfile_init(cfg->cf_session_key_file, err) == -1)
+		return -1;
+	return session_store_open(cfg, err);
+}
+
+int
+session_store_open(const struct config *cfg, struct gh_error *err)
+{
 	struct store_options o;
 	struct secret pw = {NULL, 0}, spw = {NULL, 0};
 
-	if (keyfile_init(cfg->cf_session_key_file, err) == -1)
-		return -1;
 	if (cfg->cf_redis_password_file != NULL &&
 	    session_config_password_read("redis_password_file",
 	        cfg->cf_redis_password_file, &pw, err) == -1)
@@ -434,6 +440,7 @@ session_hot_cb(void *arg, const unsigned char *hot, size_t len,
 	ident[il] = '\0';
 	session_hot_times(s, hot);
 	s->se_reader = sg->sg_reader;
+	s->se_in_store = 1;
 	s->se_cold = SESSION_COLD_UNREAD;
 	s->se_cold_dirty = 0;
 	return 0;
@@ -528,9 +535,11 @@ session_save(struct session *s)
 		}
 		rc = store_put_tagged(session_store, s->se_key,
 		    (time_t)s->se_expires, hot, hlen, cold, clen,
-		    session_tags(s, &tags));
-		if (rc == STORE_OK)
+		    session_tags(s, &tags), s->se_in_store);
+		if (rc == STORE_OK) {
 			s->se_cold_dirty = 0;
+			s->se_in_store = 1;
+		}
 	} else {
 		/* A touch: the cold part, large, is not rewritten. */
 		rc = store_put_hot(session_store, s->se_key, hot, hlen);
@@ -1176,8 +1185,10 @@ session_op_end(struct session_op *op, int rc)
 	case SO_RELOAD:
 		return session_fetched(&op->so_get, rc, op->so_now, op->so_cfg);
 	case SO_SAVE:
-		if (rc == STORE_OK)
+		if (rc == STORE_OK) {
 			op->so_s->se_cold_dirty = 0;
+			op->so_s->se_in_store = 1;
+		}
 		return session_write_result(rc);
 	case SO_SAVE_HOT:
 		return session_write_result(rc);
@@ -1337,7 +1348,7 @@ session_save_start(struct store_reader *reader, struct session *s,
 		op->so_s = s;
 	rc = full
 	    ? store_async_put_tagged(reader, s->se_key, (time_t)s->se_expires,
-	          hot, hlen, cold, clen, session_tags(s, &tags),
+	          hot, hlen, cold, clen, session_tags(s, &tags), s->se_in_store,
 	          op != NULL ? session_op_done_cb : NULL, op,
 	          op != NULL ? &op->so_store : NULL)
 	    : store_async_put_hot(reader, s->se_key, hot, hlen,
@@ -1459,4 +1470,99 @@ session_op_cancel(struct session_op *op)
 	op = session_op_cast(op);
 	store_op_cancel(op->so_reader, op->so_store);
 	session_op_free(op);
+}
+
+/* --- the sessions admin command's view of the records ---------------- */
+
+_Static_assert(SESSION_STORE_KEY_LEN == STORE_KEY_LEN, "session.h's copy");
+
+struct session_scan_ctx {
+	const struct config *ss_cfg;
+	time_t ss_now;
+	session_scan_fn *ss_fn;
+	void *ss_arg;
+};
+
+/*
+ * One record as session_info (no token: the sealed part is never opened),
+ * with the checks a lookup makes (session_hot_check, the cold header).  A
+ * record this version cannot read is skipped, as a lookup would not see
+ * it either.
+ */
+static int
+session_scan_cb(void *arg, const unsigned char key[STORE_KEY_LEN],
+    const unsigned char *hot, size_t hotlen, const unsigned char *cold,
+    size_t coldlen)
+{
+	struct session_scan_ctx *ss = arg;
+	struct session_info si;
+	struct session s;
+	json_t *claims = NULL, *sid;
+	char *claims_json = NULL, *ident = NULL;
+	ssize_t il;
+	uint32_t cl;
+	int rc;
+
+	il = session_hot_check(hot, hotlen);
+	if (il == -1 || coldlen < SESSION_COLD_HDR_LEN ||
+	    memcmp(cold, SESSION_COLD_MAGIC, 4) != 0)
+		return STORE_SCAN_KEEP;
+	cl = session_get32(cold + 4);
+	if ((uint64_t)cl + session_get32(cold + 8) !=
+	    coldlen - SESSION_COLD_HDR_LEN)
+		return STORE_SCAN_KEEP;
+	memset(&s, 0, sizeof(s));
+	session_hot_times(&s, hot);
+	ident = malloc((size_t)il + 1);
+	claims_json = strndup((const char *)cold + SESSION_COLD_HDR_LEN, cl);
+	if (ident == NULL || claims_json == NULL) {
+		rc = -1;
+		goto done;
+	}
+	memcpy(ident, hot + SESSION_HOT_HDR_LEN, (size_t)il);
+	ident[il] = '\0';
+	s.se_ident = ident;
+	s.se_ident_len = (size_t)il;
+	claims = json_loads(claims_json, 0, NULL);
+	sid = json_object_get(claims, "sid");
+	memset(&si, 0, sizeof(si));
+	memcpy(si.si_key, key, STORE_KEY_LEN);
+	si.si_created = s.se_created;
+	si.si_last_seen = s.se_last_seen;
+	si.si_expires = s.se_expires;
+	si.si_sub = session_sub(&s);
+	if (*si.si_sub == '\0' &&
+	    json_is_string(json_object_get(claims, "sub")))
+		si.si_sub = json_string_value(json_object_get(claims, "sub"));
+	si.si_name = claims != NULL ? identity_user(claims) : "";
+	si.si_sid = json_is_string(sid) ? json_string_value(sid) : NULL;
+	/* The rule of session_fetched: what a request would still accept. */
+	si.si_live = ss->ss_now < s.se_expires &&
+	    ss->ss_now - s.se_last_seen <= ss->ss_cfg->cf_session_idle_timeout;
+	rc = ss->ss_fn(ss->ss_arg, &si);
+done:
+	json_decref(claims);
+	free(claims_json);
+	free(ident);
+	return rc;
+}
+
+enum session_result
+session_scan(const struct config *cfg, time_t now, session_scan_fn *fn,
+    void *arg, size_t *deleted, struct gh_error *err)
+{
+	struct session_scan_ctx ss;
+	int rc;
+
+	*deleted = 0;
+	if (session_store == NULL) {
+		gh_error_set(err, "store_scan", "no session store is open");
+		return SESSION_ERR;
+	}
+	ss.ss_cfg = cfg;
+	ss.ss_now = now;
+	ss.ss_fn = fn;
+	ss.ss_arg = arg;
+	rc = store_scan(session_store, now, session_scan_cb, &ss, deleted, err);
+	return session_write_result(rc);
 }

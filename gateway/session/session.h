@@ -85,7 +85,11 @@ struct session {
 	/* Private to session.c. */
 	struct store_reader *se_reader; /* borrowed: for the lazy cold read */
 	int se_cold;                    /* enum session_cold */
-	int se_cold_dirty;   /* claims or tokens changed since the last save */
+	int se_cold_dirty; /* claims or tokens changed since the last save */
+	/* Read from the store (or saved there): a whole save replaces the
+	 * record only if it is still there, so a session deleted meanwhile
+	 * (sign-out, the admin command's revoke) is not written back. */
+	int se_in_store;
 	int se_ident_inline; /* se_ident lies in s's own allocation */
 	/* cfg's trust_unverified_email, for the identity block that
 	 * session_set_claims builds. */
@@ -117,6 +121,11 @@ enum session_result {
  */
 int session_init(const struct config *cfg, struct gh_error *err);
 void session_shutdown(void);
+
+/* Open the store only (session_init without the key file): for the
+ * sessions admin command, which never opens a token.  Main thread.  0,
+ * or -1 with err. */
+int session_store_open(const struct config *cfg, struct gh_error *err);
 
 /* A fresh session with a new random id (se_cookie set).  New or NULL. */
 /* MSAL's identity package counts a user signed in until the ID token's
@@ -222,8 +231,9 @@ json_t *session_claims(struct session *s);
 const char *session_sub(const struct session *s);
 
 /* Write s to the store: both parts when the claims or tokens changed (or s
- * is new), else the hot part only.  SESSION_OK, SESSION_NONE (hot part
- * only, and the record was deleted meanwhile: it stays deleted),
+ * is new), else the hot part only.  SESSION_OK, SESSION_NONE (s was read
+ * from the store, and its record was deleted meanwhile: it stays deleted,
+ * whichever parts were to be written),
  * SESSION_FULL (map full) or SESSION_ERR. */
 enum session_result session_save(struct session *s);
 
@@ -361,6 +371,40 @@ enum session_result session_end_start(struct store_reader *reader,
 enum session_result session_once_start(struct store_reader *reader,
     const void *what, size_t len, time_t expiry, session_done_fn *done,
     void *arg, struct session_op **op);
+
+/*
+ * What the sessions admin command sees of a record: the times, the user
+ * and the provider's session id, never a token or the cookie (its id is
+ * only in the browser; the key is a hash of it).  Strings are borrowed,
+ * valid during the session_scan_fn call only.
+ */
+#define SESSION_STORE_KEY_LEN 16 /* store.h's STORE_KEY_LEN */
+struct session_info {
+	unsigned char si_key[SESSION_STORE_KEY_LEN]; /* the record's key */
+	int64_t si_created;
+	int64_t si_last_seen;
+	int64_t si_expires;
+	const char *si_sub;  /* "" when unknown */
+	const char *si_name; /* identity_user of the claims; "" */
+	const char *si_sid;  /* the ID token's sid claim, or NULL */
+	int si_live;         /* neither ended nor idle too long */
+};
+
+/* Return SESSION_SCAN_KEEP, SESSION_SCAN_DELETE, or -1 to stop. */
+#define SESSION_SCAN_KEEP 0
+#define SESSION_SCAN_DELETE 1
+typedef int session_scan_fn(void *arg, const struct session_info *si);
+
+/*
+ * Call fn on each record of the store opened by session_store_open (see
+ * store_scan: a running gatehouse may keep writing beside it), decoded
+ * with this module's own record checks; records it cannot read are
+ * skipped.  Those fn asks for are deleted; *deleted counts them.
+ * SESSION_OK, SESSION_UNAVAIL or SESSION_ERR (err says why unless fn
+ * stopped the walk).  Main thread of the command line.
+ */
+enum session_result session_scan(const struct config *cfg, time_t now,
+    session_scan_fn *fn, void *arg, size_t *deleted, struct gh_error *err);
 
 /* Delete up to max expired records; returns how many went. */
 size_t session_sweep(time_t now, size_t max);

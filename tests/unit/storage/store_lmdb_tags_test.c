@@ -91,20 +91,20 @@ test_end(void)
 	/* 0, 1: sid 1 sub 1; 2: sid 2 sub 1; 3: sid 3 sub 2; 4 untagged;
 	 * 5: sid 4, already expired (for the sweep). */
 	tags_set(&t, 1, 1);
-	is_int(store_put_tagged(st, key[0], now + 600, "h", 1, "c", 1, &t),
+	is_int(store_put_tagged(st, key[0], now + 600, "h", 1, "c", 1, &t, 0),
 	    STORE_OK, "put tagged 0");
-	is_int(store_put_tagged(st, key[1], now + 600, "h", 1, "c", 1, &t),
+	is_int(store_put_tagged(st, key[1], now + 600, "h", 1, "c", 1, &t, 0),
 	    STORE_OK, "put tagged 1");
 	tags_set(&t, 2, 1);
-	is_int(store_put_tagged(st, key[2], now + 600, "h", 1, "c", 1, &t),
+	is_int(store_put_tagged(st, key[2], now + 600, "h", 1, "c", 1, &t, 0),
 	    STORE_OK, "put tagged 2");
 	tags_set(&t, 3, 2);
-	is_int(store_put_tagged(st, key[3], now + 600, "h", 1, "c", 1, &t),
+	is_int(store_put_tagged(st, key[3], now + 600, "h", 1, "c", 1, &t, 0),
 	    STORE_OK, "put tagged 3");
 	is_int(store_put(st, key[4], now + 600, "h", 1, "c", 1), STORE_OK,
 	    "put untagged 4");
 	tags_set(&t, 4, 3);
-	is_int(store_put_tagged(st, key[5], now - 1, "h", 1, "c", 1, &t),
+	is_int(store_put_tagged(st, key[5], now - 1, "h", 1, "c", 1, &t, 0),
 	    STORE_OK, "put tagged 5 (expired)");
 
 	tags_set(&t, 1, 0);
@@ -156,6 +156,25 @@ test_end(void)
 	    STORE_OK, "end by sid 4");
 	is_int((int)ended, 0, "the sweep dropped its tags");
 	is_int((int)store_count(st), 3, "three records counted");
+
+	/* A replace (existing) over a record deleted meanwhile writes
+	 * nothing: neither the record nor its tags. */
+	tags_set(&t, 5, 0);
+	is_int(store_put_tagged(st, key[0], now + 600, "h", 1, "c", 1, &t, 1),
+	    STORE_NOTFOUND, "replace tagged over a deleted record");
+	ok(!present(st, key[0], now), "the deleted record stays deleted");
+	is_int(store_put(st, key[0], now + 600, "h", 1, "c", 1), STORE_OK,
+	    "put 0 again untagged");
+	is_int(store_async_end_tagged(rd, STORE_TAG_SID,
+	           t.stg_tag[STORE_TAG_SID], &ended, NULL, NULL, NULL),
+	    STORE_OK, "end by sid 5");
+	is_int((int)ended, 0, "the refused replace filed no tag");
+	is_int(store_put_tagged(st, key[0], now + 600, "h", 1, "c", 1, &t, 1),
+	    STORE_OK, "replace tagged over a record that is there");
+	is_int(store_async_end_tagged(rd, STORE_TAG_SID,
+	           t.stg_tag[STORE_TAG_SID], &ended, NULL, NULL, NULL),
+	    STORE_OK, "end by sid 5 again");
+	is_int((int)ended, 1, "the replace filed its tag");
 	store_reader_free(rd);
 	store_close(st);
 	/* Opened again: the tags database is there. */

@@ -896,6 +896,127 @@ test_kill9(void)
 	store_close(st);
 }
 
+/* What store_scan handed over, by record number (the hot part is "r%u"). */
+struct scan_seen {
+	unsigned int calls, bad_key, bad_cold;
+	unsigned char seen[64];
+	int delete_even, stop;
+};
+
+static int
+scan_cb(void *arg, const unsigned char key[STORE_KEY_LEN],
+    const unsigned char *hot, size_t hotlen, const unsigned char *cold,
+    size_t coldlen)
+{
+	struct scan_seen *ss = arg;
+	unsigned char want[STORE_KEY_LEN];
+	char buf[16];
+	unsigned int i;
+	uint64_t a, b;
+
+	ss->calls++;
+	if (ss->stop)
+		return -1;
+	if (hotlen >= sizeof(buf) || coldlen != hotlen + 1)
+		return -1;
+	memcpy(buf, hot, hotlen);
+	buf[hotlen] = '\0';
+	if (sscanf(buf, "r%u", &i) != 1 || i >= sizeof(ss->seen))
+		return -1;
+	ss->seen[i]++;
+	/* 127 bits of the key: the prefix word's lowest bit is the part. */
+	make_key(want, i);
+	memcpy(&a, want, 8);
+	memcpy(&b, key, 8);
+	if ((a & ~(uint64_t)1) != b ||
+	    memcmp(want + 8, key + 8, STORE_KEY_LEN - 8) != 0)
+		ss->bad_key++;
+	if (cold[0] != 'C' || memcmp(cold + 1, hot, hotlen) != 0)
+		ss->bad_cold++;
+	return ss->delete_even && i % 2 == 0 ? STORE_SCAN_DELETE
+	                                     : STORE_SCAN_KEEP;
+}
+
+static void
+test_scan(void)
+{
+	struct scan_seen ss;
+	struct gh_error err;
+	char hot[16], cold[24];
+	unsigned char key[STORE_KEY_LEN];
+	size_t deleted = 99;
+	unsigned int i, once, live;
+	struct store *st;
+
+	st = open_at("scan", 0);
+	ok(st != NULL, "open");
+	if (st == NULL)
+		return;
+	memset(&err, 0, sizeof(err));
+	memset(&ss, 0, sizeof(ss));
+	is_int(store_scan(st, 1000, scan_cb, &ss, &deleted, &err), STORE_OK,
+	    "scan of an empty store");
+	ok(ss.calls == 0 && deleted == 0, "calls nothing, deletes nothing");
+	/* 30 records, every third one ended at now = 1000. */
+	for (i = 0; i < 30; i++) {
+		snprintf(hot, sizeof(hot), "r%u", i);
+		snprintf(cold, sizeof(cold), "C%s", hot);
+		make_key(key, i);
+		store_put(st, key, i % 3 == 0 ? 900 : 5000, hot, strlen(hot),
+		    cold, strlen(cold));
+	}
+	memset(&ss, 0, sizeof(ss));
+	is_int(store_scan(st, 1000, scan_cb, &ss, &deleted, &err), STORE_OK,
+	    "scan");
+	for (i = 0, once = 0, live = 0; i < 30; i++) {
+		once += ss.seen[i] == (i % 3 == 0 ? 0 : 1);
+		live += i % 3 != 0;
+	}
+	is_int(ss.calls, live, "one call per live record");
+	is_int(once, 30, "each live record once, no ended one");
+	is_int(ss.bad_key, 0, "each with its key (127 bits)");
+	is_int(ss.bad_cold, 0, "and its own cold part");
+	is_int(deleted, 0, "nothing deleted when nothing was asked");
+
+	memset(&ss, 0, sizeof(ss));
+	ss.delete_even = 1;
+	is_int(store_scan(st, 1000, scan_cb, &ss, &deleted, &err), STORE_OK,
+	    "scan deleting the even ones");
+	is_int(deleted, 10, "10 live even records deleted");
+	for (i = 0, once = 0; i < 30; i++) {
+		snprintf(hot, sizeof(hot), "r%u", i);
+		/* Odd live ones stay; even ones were deleted, ended ones
+		 * read as none. */
+		once +=
+		    get_is(st, i, 1000, i % 3 != 0 && i % 2 == 1 ? hot : NULL);
+	}
+	is_int(once, 30, "exactly those are gone, the others read as before");
+	ok(get_is(st, 6, 0, "r6") && get_is(st, 2, 0, NULL),
+	    "an ended record is left to the sweep, a deleted one is gone");
+
+	/* replace: only over a record that is there (one deleted above
+	 * stays deleted), never a new one. */
+	make_key(key, 2);
+	is_int(store_replace(st, key, 5000, "r2", 2, "Cr2", 3), STORE_NOTFOUND,
+	    "replace of a deleted record: NOTFOUND");
+	ok(get_is(st, 2, 0, NULL), "and it was not written back");
+	make_key(key, 1);
+	is_int(store_replace(st, key, 6000, "x1", 2, "Cx1", 3), STORE_OK,
+	    "replace of a record that is there");
+	ok(get_both_is(st, 1, 5500, "x1", "Cx1"),
+	    "both parts and the expiry replaced");
+
+	memset(&ss, 0, sizeof(ss));
+	ss.stop = 1;
+	is_int(store_scan(st, 1000, scan_cb, &ss, &deleted, &err), STORE_ERR,
+	    "a callback that stops the walk: STORE_ERR");
+	is_int(ss.calls, 1, "after one call");
+	store_close(st);
+	/* 10 live odd + 10 ended records left, two entries each. */
+	is_int(
+	    raw_entries("scan"), 2 * 20, "both parts of each deleted one went");
+}
+
 int
 main(void)
 {
@@ -908,6 +1029,7 @@ main(void)
 	test_layout();
 	test_shared_prefix();
 	test_sweep();
+	test_scan();
 	test_callback();
 	test_reader();
 	test_threads();
