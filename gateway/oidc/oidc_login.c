@@ -367,15 +367,27 @@ oidc_params_parse(
 	return 0;
 }
 
+/* state, nonce and PKCE verifier: 32 random bytes each, base64url, from
+ * one call to the generator (each call costs its locking and fork check). */
 static int
-oidc_random_b64(char *out, size_t size)
+oidc_random_flow(struct oidc_flow *f)
 {
-	unsigned char r[32];
+	unsigned char r[3 * 32];
 	size_t n;
+	int rc;
 
 	if (crypto_random(r, sizeof(r)) == -1)
 		return -1;
-	return crypto_b64url_encode(r, sizeof(r), out, size, &n);
+	rc = crypto_b64url_encode(
+	         r, 32, f->of_state, sizeof(f->of_state), &n) == -1 ||
+	        crypto_b64url_encode(
+	            r + 32, 32, f->of_nonce, sizeof(f->of_nonce), &n) == -1 ||
+	        crypto_b64url_encode(r + 64, 32, f->of_verifier,
+	            sizeof(f->of_verifier), &n) == -1
+	    ? -1
+	    : 0;
+	OPENSSL_cleanse(r, sizeof(r));
+	return rc;
 }
 
 /* A hint passed through must be short and printable. */
@@ -518,9 +530,7 @@ oidc_login_start(struct request_ctx *rq, const char *target, const char *prompt,
 	memset(&f, 0, sizeof(f));
 	f.of_created = time(NULL);
 	f.of_target = (char *)target;
-	if (oidc_random_b64(f.of_state, sizeof(f.of_state)) == -1 ||
-	    oidc_random_b64(f.of_nonce, sizeof(f.of_nonce)) == -1 ||
-	    oidc_random_b64(f.of_verifier, sizeof(f.of_verifier)) == -1)
+	if (oidc_random_flow(&f) == -1)
 		goto fail;
 	sealed = oidc_flow_seal(&f);
 	url = oidc_authorize_url(cfg, m, &f, prompt, login_hint, domain_hint);
