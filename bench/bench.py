@@ -1071,44 +1071,6 @@ def main():
         rss = {name: {"hwm": tree_kb(root, "VmHWM"), "pss": tree_pss_kb(root)}
                for name, _, _, root in targets}
 
-        # Many keep-alive clients, few active, on the proxies only (Apache's
-        # MaxRequestWorkers 150 holds a few hundred connections at most).
-        ka, ka_failed = {}, {}
-        ka_conns = min(a.keepalive, keepalive_conns())
-        if a.keepalive and ka_conns < a.keepalive:
-            log("bench: RLIMIT_NOFILE hard limit %d: %d keep-alive clients "
-                "instead of %d" % (fd_room(), ka_conns, a.keepalive))
-        if ka_conns > 0:
-            bdir = os.path.join(ROOT, "build", "bench")
-            os.makedirs(bdir, exist_ok=True)
-            klb = build_standalone("keepalive_load", bdir)
-            ka_targets = [t for t in targets
-                          if t[0] in (NGX, NGX_TYP, GH, GH_DEF, BEFORE)]
-            for rnd in range(a.rounds):
-                for name, port, cookie, root in ka_targets:
-                    try:
-                        r = keepalive_run(klb, port, cookie, ka_conns,
-                                          min(KA_ACTIVE, ka_conns),
-                                          a.seconds, root)
-                    except (RuntimeError, ValueError) as e:
-                        # One target failing the case (it could not hold
-                        # the connections) is a result, not the end of
-                        # the run: the report names it.
-                        log("round %d %-18s many keep-alive clients: "
-                            "failed: %s" % (rnd + 1, name, e))
-                        ka_failed.setdefault(name, str(e)[:200])
-                        continue
-                    ka.setdefault(name, []).append(r)
-                    log("round %d %-18s %d clients, %d active: %8.0f req/s "
-                        "p50 %6.2f p99 %6.2f ms %6.1f us CPU/req, RSS %.1f "
-                        "MiB, %d reconnects, %d errors, %d non-2xx" % (
-                            rnd + 1, name, ka_conns, min(KA_ACTIVE, ka_conns),
-                            r["rps"], r["p50"], r["p99"], r["cpu_us"],
-                            r["rss_kb"] / 1024, r["reconnects"], r["sockerr"],
-                            r["non2xx"]))
-        results["keepalive"] = {"conns": ka_conns,
-                                "active": min(KA_ACTIVE, ka_conns),
-                                "res": ka, "failed": ka_failed}
         if gh.poll() is not None:
             raise RuntimeError("gatehouse exited with %s: %s" % (
                 gh.returncode, sv.log_of("gatehouse")[-3000:]))
@@ -1159,6 +1121,47 @@ def main():
         # 10,000 idle keep-alive connections.
         idle = idle_connections(gh_port, gh_cookie, a.idle, gh.pid) \
             if a.idle else None
+
+        # Many keep-alive clients, few active, on the proxies only (Apache's
+        # MaxRequestWorkers 150 holds a few hundred connections at most).
+        # After the idle connections and every RSS figure above: it grows
+        # the proxies' memory (and their caches of connection buffers).
+        ka, ka_failed = {}, {}
+        ka_conns = min(a.keepalive, keepalive_conns())
+        if a.keepalive and ka_conns < a.keepalive:
+            log("bench: RLIMIT_NOFILE hard limit %d: %d keep-alive clients "
+                "instead of %d" % (fd_room(), ka_conns, a.keepalive))
+        if ka_conns > 0:
+            bdir = os.path.join(ROOT, "build", "bench")
+            os.makedirs(bdir, exist_ok=True)
+            klb = build_standalone("keepalive_load", bdir)
+            ka_targets = [t for t in targets
+                          if t[0] in (NGX, NGX_TYP, GH, GH_DEF, BEFORE)]
+            for rnd in range(a.rounds):
+                for name, port, cookie, root in ka_targets:
+                    try:
+                        r = keepalive_run(klb, port, cookie, ka_conns,
+                                          min(KA_ACTIVE, ka_conns),
+                                          a.seconds, root)
+                    except (RuntimeError, ValueError) as e:
+                        # One target failing the case (it could not hold
+                        # the connections) is a result, not the end of
+                        # the run: the report names it.
+                        log("round %d %-18s many keep-alive clients: "
+                            "failed: %s" % (rnd + 1, name, e))
+                        ka_failed.setdefault(name, str(e)[:200])
+                        continue
+                    ka.setdefault(name, []).append(r)
+                    log("round %d %-18s %d clients, %d active: %8.0f req/s "
+                        "p50 %6.2f p99 %6.2f ms %6.1f us CPU/req, RSS %.1f "
+                        "MiB, %d reconnects, %d errors, %d non-2xx" % (
+                            rnd + 1, name, ka_conns, min(KA_ACTIVE, ka_conns),
+                            r["rps"], r["p50"], r["p99"], r["cpu_us"],
+                            r["rss_kb"] / 1024, r["reconnects"], r["sockerr"],
+                            r["non2xx"]))
+        results["keepalive"] = {"conns": ka_conns,
+                                "active": min(KA_ACTIVE, ka_conns),
+                                "res": ka, "failed": ka_failed}
         if gh.poll() is not None:
             raise RuntimeError("gatehouse exited with %s: %s" % (
                 gh.returncode, sv.log_of("gatehouse")[-3000:]))
