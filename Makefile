@@ -179,7 +179,7 @@ run: deps all
 	$(PYTHON) examples/demo.py --tenant $(if $(UPSTREAM),--upstream $(UPSTREAM))
 
 # Benchmarks only: the peers gatehouse is measured against.
-DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc redis-server
+DEB_BENCH = wrk apache2 libapache2-mod-auth-openidc redis-server valgrind
 bench: DEB_EXTRA = $(DEB_BENCH)
 bench: deps all
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)

@@ -398,7 +398,8 @@ oidc_callback_finish(struct request_ctx *rq, json_t *claims)
 
 	s = session_new(now, cfg);
 	json = json_dumps(claims, JSON_COMPACT);
-	if (s == NULL || json == NULL || session_set_claims(s, json) == -1 ||
+	if (s == NULL || json == NULL ||
+	    session_set_claims_parsed(s, json, claims) == -1 ||
 	    session_set_tokens(s, t->ot_access, t->ot_refresh, t->ot_idtoken,
 	        t->ot_access != NULL ? now + t->ot_expires_in : 0) == -1 ||
 	    (rq->rq_flow->of_profile != NULL &&

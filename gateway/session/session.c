@@ -729,14 +729,26 @@ int
 session_set_claims(struct session *s, const char *claims_json)
 {
 	json_error_t jerr;
+	json_t *claims = json_loads(claims_json, 0, &jerr);
+	int rc;
+
+	if (claims == NULL)
+		return -1;
+	rc = session_set_claims_parsed(s, claims_json, claims);
+	json_decref(claims);
+	return rc;
+}
+
+int
+session_set_claims_parsed(
+    struct session *s, const char *claims_json, json_t *claims)
+{
 	char *copy, *ident;
-	json_t *claims;
 	size_t ilen = 0;
 
 	if (session_cold_load(s) == -1)
 		return -1;
 	copy = strdup(claims_json);
-	claims = json_loads(claims_json, 0, &jerr);
 	ident = claims != NULL
 	    ? identity_block(claims, s->se_trust_unverified_email)
 	    : NULL;
@@ -744,14 +756,13 @@ session_set_claims(struct session *s, const char *claims_json)
 		ident = session_ident_with_sub(ident, claims, &ilen);
 	if (copy == NULL || claims == NULL || ident == NULL) {
 		free(copy);
-		json_decref(claims);
 		free(ident);
 		return -1;
 	}
 	free(s->se_claims_json);
 	s->se_claims_json = copy;
 	json_decref(s->se_claims);
-	s->se_claims = claims;
+	s->se_claims = json_incref(claims);
 	session_ident_take(s, ident, ilen);
 	s->se_cold_dirty = 1;
 	return 0;

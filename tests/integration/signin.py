@@ -59,13 +59,26 @@ def start_gateway(op, tmp, upstream, extra=(), port=None, name="gw",
     return g
 
 
+def to_sign_in(r):
+    """Whether r sends the browser to sign in: a 302 straight to the
+    provider's authorization endpoint (a protected page answers it itself,
+    without a hop through /.auth/login) with a flow cookie for it."""
+    loc = r.headers.get("Location", "")
+    return r.status_code == 302 and \
+        urlsplit(loc).path.endswith("/oauth2/v2.0/authorize") and \
+        "state" in query(loc) and any(
+            "_flow_" in c for c in
+            (v.split("=", 1)[0] for v in
+             r.raw.headers.getlist("Set-Cookie")))
+
+
 def begin_login(g, s, path="/private", login_url=None):
     """Walk from a protected path (or a login URL) to the OP's authorize
     URL; returns it."""
     if login_url is None:
         r = s.get(g.url + path, allow_redirects=False, timeout=10)
-        assert r.status_code == 302, (r.status_code, r.text[:300])
-        login_url = urljoin(g.url, r.headers["Location"])
+        assert to_sign_in(r), (r.status_code, r.headers, r.text[:300])
+        return r.headers["Location"]
     r = s.get(login_url, allow_redirects=False, timeout=10)
     assert r.status_code == 302, (r.status_code, r.text[:300])
     return r.headers["Location"]

@@ -17,6 +17,7 @@ import requests
 from conftest import Gatehouse, free_port
 from op_client import OP, verify_jwt
 from signin import (authorize, begin_login, complete, echo_headers,
+                    to_sign_in,
                     principal, query, sign_in, start_gateway)
 
 
@@ -165,7 +166,7 @@ def test_signout_ends_session_here_and_at_provider(op, tmp, upstream, session_st
     c = requests.Session()
     c.cookies.set("gatehouse", old)
     r = c.get(g.url + "/private", allow_redirects=False, timeout=5)
-    assert r.status_code == 302 and "/.auth/login" in r.headers["Location"]
+    assert to_sign_in(r), (r.status_code, r.headers)
     r = c.get(g.url + "/.auth/me", timeout=5)
     assert r.status_code == 401
     assert g.loggrep(r'logout id=\w+ user="erin@contoso.com" provider=yes')
@@ -228,9 +229,14 @@ def test_unauthenticated_browser_and_api(op, tmp, upstream):
     g = start_gateway(op, tmp, upstream)
     r = requests.get(g.url + "/private/x?y=1", allow_redirects=False,
                      headers={"Accept": "text/html"}, timeout=5)
-    assert r.status_code == 302
-    assert r.headers["Location"] == \
-        "/.auth/login?post_login_redirect_uri=%2Fprivate%2Fx%3Fy%3D1"
+    # Straight to the provider (no hop through /.auth/login), and the
+    # sign-in comes back to this very path.
+    assert to_sign_in(r), (r.status_code, r.headers)
+    s = requests.Session()
+    s.cookies.update(r.cookies)
+    back = complete(g, s, authorize(s, r.headers["Location"], "al@x.com"))
+    assert back.status_code == 302 and \
+        back.headers["Location"] == "/private/x?y=1"
     r = requests.get(g.url + "/private/x", allow_redirects=False,
                      headers={"Accept": "application/json"}, timeout=5)
     assert r.status_code == 401 and r.json()["error"] == "unauthenticated"
@@ -344,7 +350,7 @@ def test_refused_refresh_ends_session(op, tmp, upstream, session_store):
     time.sleep(3)
     r = s.get(g.url + "/private", allow_redirects=False,
               headers={"Accept": "text/html"}, timeout=10)
-    assert r.status_code == 302 and "/.auth/login" in r.headers["Location"]
+    assert to_sign_in(r), (r.status_code, r.headers)
     r = s.get(g.url + "/private", allow_redirects=False,
               headers={"Accept": "application/json"}, timeout=10)
     assert r.status_code == 401
@@ -368,7 +374,7 @@ def test_session_lifetime_ends_the_session(op, tmp, upstream, session_store):
     time.sleep(2.5)
     r = s.get(g.url + "/private", allow_redirects=False,
               headers={"Accept": "text/html"}, timeout=5)
-    assert r.status_code == 302 and "/.auth/login" in r.headers["Location"]
+    assert to_sign_in(r), (r.status_code, r.headers)
     assert s.get(g.url + "/.auth/me", timeout=5).status_code == 401
 
 
@@ -395,8 +401,7 @@ def test_unknown_and_malformed_cookies_refused(op, tmp, upstream,
         r = requests.get(g.url + "/private", cookies={"gatehouse": value},
                          headers={"Accept": "text/html"},
                          allow_redirects=False, timeout=5)
-        assert r.status_code == 302 and "/.auth/login" in \
-            r.headers["Location"]
+        assert to_sign_in(r), (r.status_code, r.headers)
         r = requests.get(g.url + "/.auth/me", cookies={"gatehouse": value},
                          timeout=5)
         assert r.status_code == 401
