@@ -410,8 +410,8 @@ int
 store_async_put_tagged(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
     size_t hotlen, const void *cold, size_t coldlen,
-    const struct store_tags *tags, int existing, store_done_fn *done,
-    void *arg, struct store_op **op)
+    const struct store_tags *tags, int existing, store_done_fn *done, void *arg,
+    struct store_op **op)
 {
 	struct store *st = rd->sr_store;
 

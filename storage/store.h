@@ -479,8 +479,8 @@ int store_put_tagged(struct store *st, const unsigned char key[STORE_KEY_LEN],
 int store_async_put_tagged(struct store_reader *rd,
     const unsigned char key[STORE_KEY_LEN], time_t expiry, const void *hot,
     size_t hotlen, const void *cold, size_t coldlen,
-    const struct store_tags *tags, int existing, store_done_fn *done,
-    void *arg, struct store_op **op);
+    const struct store_tags *tags, int existing, store_done_fn *done, void *arg,
+    struct store_op **op);
 int store_async_end_tagged(struct store_reader *rd, enum store_tag_kind kind,
     const unsigned char tag[STORE_TAG_LEN], size_t *ended, store_done_fn *done,
     void *arg, struct store_op **op);
