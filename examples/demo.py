@@ -442,8 +442,12 @@ def check(info, gw, tenant):
         # Through gatehouse, an anonymous visitor is sent to sign in.
         url = "http://127.0.0.1:%d/" % info["gw_port"]
         status, where = http_head_noredirect(url)
-        if status != 302 or not (where.startswith(info["authority"]) or
-                                 where.startswith("/.auth/login")):
+        # Straight to the provider's authorization endpoint (its origin:
+        # the endpoint's path is the metadata's, not the authority's).
+        op = urllib.parse.urlsplit(info["authority"])
+        to = urllib.parse.urlsplit(where)
+        if status != 302 or (to.scheme, to.netloc) != (op.scheme, op.netloc) \
+                or not to.path.endswith("/authorize"):
             problems.append("gatehouse %s: %s %s (wanted a redirect to "
                             "sign in)" % (url, status, where[:200]))
         else:

@@ -125,7 +125,8 @@ def help_keys():
     out = subprocess.run([BIN, "--help"], capture_output=True,
                          text=True).stdout
     keys = []
-    lines = out.splitlines()
+    # The keys follow "Keys:"; the commands before them are not keys.
+    lines = out.split("Keys:\n", 1)[1].splitlines()
     for i, line in enumerate(lines):
         m = re.match(r"^  (\w+)\s+\S", line)
         if not m:

@@ -17,7 +17,7 @@ import requests
 from conftest import BIN, SAN_MARKERS, free_port
 from op_client import OP
 from redis_server import RedisServer
-from signin import echo_headers, sign_in, start_gateway
+from signin import echo_headers, sign_in, start_gateway, to_sign_in
 
 # Every refresh token the provider issues in these tests (token_override):
 # a value to look for in the command's output.
@@ -69,8 +69,7 @@ def signed_in(g, s):
     r = s.get(g.url + "/private", allow_redirects=False, timeout=10)
     if r.status_code == 200:
         return True
-    assert r.status_code == 302 and "/.auth/login" in r.headers["Location"], \
-        (r.status_code, r.headers)
+    assert to_sign_in(r), (r.status_code, r.headers)
     return False
 
 
