@@ -557,14 +557,20 @@ def wrk_cmd(port, path, conns, seconds, cookie):
     return cmd
 
 
-def wrk(port, path, conns, seconds, cookie, root):
+def wrk(port, path, conns, seconds, cookie, root, upstream=None):
+    """One wrk run; CPU/req of root's processes, and of the upstream's
+    (which shares the proxy's core: what a proxy sends it costs there)."""
     t0 = cpu_ticks(root)
+    u0 = cpu_ticks(upstream) if upstream else 0
     out = subprocess.run(wrk_cmd(port, path, conns, seconds, cookie),
                          capture_output=True, text=True).stdout
     t1 = cpu_ticks(root)
+    u1 = cpu_ticks(upstream) if upstream else 0
     r = wrk_parse(out)
-    r["cpu_us"] = (t1 - t0) * 1e6 / TICK / r["requests"] \
-        if r["requests"] else float("nan")
+    n = r["requests"]
+    r["cpu_us"] = (t1 - t0) * 1e6 / TICK / n if n else float("nan")
+    r["up_us"] = (u1 - u0) * 1e6 / TICK / n if n and upstream \
+        else float("nan")
     return r
 
 
@@ -1058,7 +1064,8 @@ def main():
         for rnd in range(a.rounds):
             for path, conns in CASES:
                 for name, port, cookie, root in targets:
-                    r = wrk(port, path, conns, a.seconds, cookie, root)
+                    r = wrk(port, path, conns, a.seconds, cookie, root,
+                            up.pid)
                     res.setdefault((name, path, conns), []).append(r)
                     flag = ""
                     if r["non2xx"] or r["sockerr"] or not r["requests"]:
@@ -1243,15 +1250,16 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
         L.append("| %s | %s |" % (name, cfg))
     L.append("")
     L.append("| target | case | req/s | req/s / %s | req/s / %s | p50 ms | "
-             "p99 ms | CPU us/req | non-2xx | socket errors |" % (NGX,
-                                                                 NGX_TYP))
+             "p99 ms | CPU us/req | upstream CPU us/req | non-2xx | "
+             "socket errors |" % (NGX, NGX_TYP))
     L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: |")
+             "| ---: | ---: |")
     M = {}
     for path, conns in CASES:
         for name in names:
             rs = res[(name, path, conns)]
-            m = {k: med(rs, k) for k in ("rps", "p50", "p99", "cpu_us")}
+            m = {k: med(rs, k) for k in ("rps", "p50", "p99", "cpu_us",
+                                         "up_us")}
             m["non2xx"] = sum(r["non2xx"] for r in rs)
             m["sockerr"] = sum(r["sockerr"] for r in rs)
             M[(name, path, conns)] = m
@@ -1259,12 +1267,12 @@ def make_report(a, res, rss, signin, results, idle, store, pol, gh_errors,
         for name in names:
             m = M[(name, path, conns)]
             L.append("| %s | /%s c=%d | %.0f | %.2f | %.2f | %.2f | %.2f | "
-                     "%.1f | %d | %d |" % (
+                     "%.1f | %.1f | %d | %d |" % (
                          name, path, conns, m["rps"],
                          ratio(m["rps"], M[(NGX, path, conns)]["rps"]),
                          ratio(m["rps"], M[(NGX_TYP, path, conns)]["rps"]),
-                         m["p50"], m["p99"], m["cpu_us"], m["non2xx"],
-                         m["sockerr"]))
+                         m["p50"], m["p99"], m["cpu_us"], m["up_us"],
+                         m["non2xx"], m["sockerr"]))
     L.append("")
     L.append("| target | peak RSS (sum of VmHWM), MiB | PSS after wrk, MiB "
              "| peak RSS after sign-ins, MiB |")
