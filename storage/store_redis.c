@@ -1224,6 +1224,19 @@ store_redis_async_lock(void *h, void *r, const unsigned char *key,
 	return store_redis_send(rd, op, 6, argv, len, out);
 }
 
+/* Send op as EVAL of script (scriptlen bytes) with one key and one
+ * argument, both strings. */
+static int
+store_redis_eval1(struct store_redis_reader *rd, struct store_op *op,
+    const char *script, size_t scriptlen, const char *key, const char *arg1,
+    struct store_op **out)
+{
+	const char *argv[5] = {"EVAL", script, "1", key, arg1};
+	size_t len[5] = {4, scriptlen, 1, strlen(key), strlen(arg1)};
+
+	return store_redis_send(rd, op, 5, argv, len, out);
+}
+
 static int
 store_redis_async_unlock(void *h, void *r, const unsigned char *key,
     const unsigned char *owner, store_done_fn *done, void *arg,
@@ -1231,8 +1244,6 @@ store_redis_async_unlock(void *h, void *r, const unsigned char *key,
 {
 	struct store_redis_reader *rd = store_redis_reader_cast(r);
 	char k[STORE_REDIS_KEYBUF], who[2 * STORE_OWNER_LEN + 1];
-	const char *argv[5];
-	size_t len[5];
 	struct store_op *op;
 
 	(void)h;
@@ -1241,17 +1252,8 @@ store_redis_async_unlock(void *h, void *r, const unsigned char *key,
 		return STORE_ERR;
 	store_redis_hex(STORE_REDIS_LOCK_PREFIX, key, STORE_KEY_LEN, k);
 	store_redis_hex("", owner, STORE_OWNER_LEN, who);
-	argv[0] = "EVAL";
-	argv[1] = store_redis_unlock_lua;
-	argv[2] = "1";
-	argv[3] = k;
-	argv[4] = who;
-	len[0] = 4;
-	len[1] = sizeof(store_redis_unlock_lua) - 1;
-	len[2] = 1;
-	len[3] = strlen(k);
-	len[4] = strlen(who);
-	return store_redis_send(rd, op, 5, argv, len, out);
+	return store_redis_eval1(rd, op, store_redis_unlock_lua,
+	    sizeof(store_redis_unlock_lua) - 1, k, who, out);
 }
 
 static int
@@ -1320,8 +1322,6 @@ store_redis_async_end_tagged(void *h, void *r, enum store_tag_kind kind,
 {
 	struct store_redis_reader *rd = store_redis_reader_cast(r);
 	char tk[STORE_REDIS_TAGBUF];
-	const char *argv[5];
-	size_t len[5];
 	struct store_op *op;
 
 	(void)h;
@@ -1334,17 +1334,9 @@ store_redis_async_end_tagged(void *h, void *r, enum store_tag_kind kind,
 	store_redis_hex(
 	    kind == STORE_TAG_SID ? STORE_REDIS_TAG_SID : STORE_REDIS_TAG_SUB,
 	    tag, STORE_TAG_LEN, tk);
-	argv[0] = "EVAL";
-	argv[1] = store_redis_end_tagged_lua;
-	argv[2] = "1";
-	argv[3] = tk;
-	argv[4] = STORE_REDIS_PREFIX;
-	len[0] = 4;
-	len[1] = sizeof(store_redis_end_tagged_lua) - 1;
-	len[2] = 1;
-	len[3] = strlen(tk);
-	len[4] = strlen(STORE_REDIS_PREFIX);
-	return store_redis_send(rd, op, 5, argv, len, out);
+	return store_redis_eval1(rd, op, store_redis_end_tagged_lua,
+	    sizeof(store_redis_end_tagged_lua) - 1, tk, STORE_REDIS_PREFIX,
+	    out);
 }
 
 static int

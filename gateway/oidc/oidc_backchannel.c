@@ -314,7 +314,7 @@ oidc_bcl_verify(struct oidc_bcl *bl, const char *tok, int retried)
 	const struct config *cfg = rq->rq_cfg;
 	struct oidc_provider *op = rq->rq_gen->wg_provider;
 	const struct oidc_meta *m = oidc_provider_meta(op);
-	const char *aud[1] = {cfg->cf_client_id}, *why;
+	const char *why;
 	struct jose_check chk;
 	struct gh_error err;
 	enum jose_result jr;
@@ -327,18 +327,8 @@ oidc_bcl_verify(struct oidc_bcl *bl, const char *tok, int retried)
 		oidc_bcl_reply(rq, 503, "the identity provider is unreachable");
 		return;
 	}
-	memset(&chk, 0, sizeof(chk));
 	memset(&err, 0, sizeof(err));
-	chk.jc_issuer = m->om_issuer;
-	chk.jc_audiences = aud;
-	chk.jc_naudiences = 1;
-	chk.jc_client_id = cfg->cf_client_id;
-	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
-	chk.jc_tid_required = m->om_tid_required;
-	chk.jc_algs = m->om_algs;
-	chk.jc_nalgs = m->om_nalgs;
-	chk.jc_now = time(NULL);
-	chk.jc_skew = cfg->cf_clock_skew;
+	oidc_id_token_check(&chk, cfg, m);
 	/* iat within the clock skew of now, either way (the least age
 	 * jose takes is 1 s, added to the skew). */
 	chk.jc_require_iat = 1;

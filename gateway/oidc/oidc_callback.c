@@ -436,7 +436,6 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 	const struct config *cfg = rq->rq_cfg;
 	struct oidc_provider *op = rq->rq_gen->wg_provider;
 	const struct oidc_meta *m = oidc_provider_meta(op);
-	const char *aud[1] = {cfg->cf_client_id};
 	struct jose_check chk;
 	struct gh_error err;
 	json_t *claims = NULL;
@@ -449,18 +448,8 @@ oidc_callback_verify(struct request_ctx *rq, int retried)
 		    "in a minute.");
 		return;
 	}
-	memset(&chk, 0, sizeof(chk));
-	chk.jc_issuer = m->om_issuer;
-	chk.jc_audiences = aud;
-	chk.jc_naudiences = 1;
-	chk.jc_client_id = cfg->cf_client_id;
+	oidc_id_token_check(&chk, cfg, m);
 	chk.jc_nonce = rq->rq_flow->of_nonce;
-	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
-	chk.jc_tid_required = m->om_tid_required;
-	chk.jc_algs = m->om_algs;
-	chk.jc_nalgs = m->om_nalgs;
-	chk.jc_now = time(NULL);
-	chk.jc_skew = cfg->cf_clock_skew;
 	chk.jc_require_iat = 1;
 	jr = jose_verify(rq->rq_tokens->ot_idtoken, oidc_provider_jwks(op),
 	    &chk, &claims, &err);
@@ -654,4 +643,21 @@ oidc_callback(struct request_ctx *rq)
 		    "token request could not start",
 		    "The identity provider could not be reached. Please try "
 		    "again later.");
+}
+
+void
+oidc_id_token_check(
+    struct jose_check *chk, const struct config *cfg, const struct oidc_meta *m)
+{
+	memset(chk, 0, sizeof(*chk));
+	chk->jc_issuer = m->om_issuer;
+	chk->jc_audiences = (const char *const *)&cfg->cf_client_id;
+	chk->jc_naudiences = 1;
+	chk->jc_client_id = cfg->cf_client_id;
+	chk->jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
+	chk->jc_tid_required = m->om_tid_required;
+	chk->jc_algs = m->om_algs;
+	chk->jc_nalgs = m->om_nalgs;
+	chk->jc_now = time(NULL);
+	chk->jc_skew = cfg->cf_clock_skew;
 }

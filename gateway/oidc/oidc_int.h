@@ -60,6 +60,14 @@ int oidc_flow_state_consume(const char *state, time_t now, time_t until);
 
 void oidc_meta_cleanup(struct oidc_meta *m);
 
+/* The checks every token the provider signs like an ID token passes (a
+ * sign-in's, a refresh's, a logout token): m's issuer, algorithms and
+ * tenant, this client as audience, the clock skew, now.  chk is zeroed
+ * first; callers add their own rules. */
+struct jose_check;
+void oidc_id_token_check(struct jose_check *chk, const struct config *cfg,
+    const struct oidc_meta *m);
+
 /*
  * Check a discovery document (body, len) against the configuration: JSON,
  * the members gatehouse needs, the issuer rules for oidc_issuer and for an

@@ -412,7 +412,6 @@ oidc_refresh_idtoken_check(
 	struct worker_gen *g = f->of_gen;
 	const struct config *cfg = g->wg_cfg;
 	const struct oidc_meta *m = oidc_provider_meta(g->wg_provider);
-	const char *aud[1] = {cfg->cf_client_id};
 	struct jose_check chk;
 	struct gh_error err;
 	json_t *claims = NULL, *old;
@@ -422,17 +421,7 @@ oidc_refresh_idtoken_check(
 
 	if (m == NULL)
 		return IDT_UNSURE;
-	memset(&chk, 0, sizeof(chk));
-	chk.jc_issuer = m->om_issuer;
-	chk.jc_audiences = aud;
-	chk.jc_naudiences = 1;
-	chk.jc_client_id = cfg->cf_client_id;
-	chk.jc_tid = m->om_tid[0] != '\0' ? m->om_tid : NULL;
-	chk.jc_tid_required = m->om_tid_required;
-	chk.jc_algs = m->om_algs;
-	chk.jc_nalgs = m->om_nalgs;
-	chk.jc_now = time(NULL);
-	chk.jc_skew = cfg->cf_clock_skew;
+	oidc_id_token_check(&chk, cfg, m);
 	jr = jose_verify(f->of_tokens.ot_idtoken,
 	    oidc_provider_jwks(g->wg_provider), &chk, &claims, &err);
 	if (jr == JOSE_KID_UNKNOWN && !retried) {
