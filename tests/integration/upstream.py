@@ -263,8 +263,16 @@ class Handler(BaseHTTPRequestHandler):
                                              "chunk_overrun")
 
 
+# socketserver's listen backlog is 5: a burst of a hundred connections
+# from the gateway overflows it, and the kernel's retransmission backoff
+# (1 s, 3 s, 7 s) then holds requests for longer than any test waits on a
+# loaded machine.  A real server listens with hundreds (nginx 511).
+BACKLOG = 1024
+
+
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def get_request(self):
         sock, _ = super().get_request()
@@ -284,6 +292,7 @@ def main():
         port = 0
     else:
         ThreadingHTTPServer.daemon_threads = True
+        ThreadingHTTPServer.request_queue_size = BACKLOG
         srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         port = srv.server_address[1]
     tmp = a.port_file + ".tmp"
