@@ -78,18 +78,36 @@ log_emit(const char *line, size_t n, int access)
 		(void)0;
 }
 
-/* The time as RFC 3339 UTC with milliseconds. */
-static void
-log_time(char *buf, size_t size)
+/* The time as RFC 3339 UTC with milliseconds, into buf (at least
+ * LOG_STAMP_LEN + 1 bytes).  The date and time of day are formatted once
+ * per second per thread: an access line is written for every request. */
+#define LOG_STAMP_LEN 24
+static size_t
+log_stamp(char *buf)
 {
+	static __thread time_t sec = -1;
+	static __thread char day[64];
 	struct timespec ts;
 	struct tm tm;
+	long ms;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts.tv_nsec / 1000000);
+	if (ts.tv_sec != sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(day, sizeof(day), "%04d-%02d-%02dT%02d:%02d:%02d",
+		    (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		sec = ts.tv_sec;
+	}
+	ms = ts.tv_nsec / 1000000;
+	memcpy(buf, day, 19);
+	buf[19] = '.';
+	buf[20] = (char)('0' + ms / 100);
+	buf[21] = (char)('0' + ms / 10 % 10);
+	buf[22] = (char)('0' + ms % 10);
+	buf[23] = 'Z';
+	buf[24] = '\0';
+	return LOG_STAMP_LEN;
 }
 
 static void log_vjson(const char *, const char *, va_list, int)
@@ -104,12 +122,12 @@ log_vjson(const char *tag, const char *fmt, va_list ap, int with_errno)
 	int saved = errno;
 	size_t n;
 
-	log_time(ts, sizeof(ts));
+	log_stamp(ts);
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
 		msg[0] = '\0';
-	n = log_json_line(line, sizeof(line), ts, tag[0] == 'a' ? "info" : tag,
-	    msg, with_errno ? strerror(saved) : NULL);
-	log_emit(line, n, tag[0] == 'a');
+	n = log_json_line(line, sizeof(line), ts, tag, msg,
+	    with_errno ? strerror(saved) : NULL);
+	log_emit(line, n, 0);
 	errno = saved;
 }
 
@@ -120,20 +138,14 @@ static void
 log_vline(const char *tag, const char *fmt, va_list ap, int with_errno)
 {
 	char line[4096];
-	struct timespec ts;
-	struct tm tm;
 	int saved = errno, n, m;
 
 	if (log_format == LOG_FORMAT_JSON) {
 		log_vjson(tag, fmt, ap, with_errno);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line),
-	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, tag);
+	n = (int)log_stamp(line);
+	n += snprintf(line + n, sizeof(line) - n, " %s ", tag);
 	m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (m < 0)
 		m = 0;
@@ -148,18 +160,130 @@ log_vline(const char *tag, const char *fmt, va_list ap, int with_errno)
 			n = (int)sizeof(line) - 2;
 	}
 	line[n++] = '\n';
-	log_emit(line, n, tag[0] == 'a');
+	log_emit(line, n, 0);
 	errno = saved;
+}
+
+/* An append-only line in a caller's buffer: what does not fit is cut,
+ * always leaving the last byte for the newline. */
+struct log_text {
+	char *lt_buf;
+	size_t lt_len, lt_max;
+};
+
+static void
+lt_put(struct log_text *t, const char *s, size_t n)
+{
+	if (n > t->lt_max - t->lt_len)
+		n = t->lt_max - t->lt_len;
+	memcpy(t->lt_buf + t->lt_len, s, n);
+	t->lt_len += n;
+}
+
+static void
+lt_str(struct log_text *t, const char *s)
+{
+	lt_put(t, s, strlen(s));
+}
+
+/* s with what log_sanitize replaces replaced, so a client cannot forge a
+ * line or end a quoted field. */
+static void
+lt_safe(struct log_text *t, const char *s)
+{
+	unsigned char c;
+
+	for (; s != NULL && *s != '\0' && t->lt_len < t->lt_max; s++) {
+		c = (unsigned char)*s;
+		t->lt_buf[t->lt_len++] =
+		    (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?'
+		                                                     : (char)c;
+	}
+}
+
+static void
+lt_uint(struct log_text *t, unsigned long long v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	lt_put(t, d + i, sizeof(d) - i);
+}
+
+/* Milliseconds with one decimal, rounded to nearest. */
+static void
+lt_ms(struct log_text *t, double ms)
+{
+	unsigned long long tenths;
+
+	if (!(ms >= 0))
+		ms = 0;
+	if (ms > 1e15)
+		ms = 1e15;
+	tenths = (unsigned long long)(ms * 10 + 0.5);
+	lt_uint(t, tenths / 10);
+	lt_put(t, ".", 1);
+	lt_put(t, &"0123456789"[tenths % 10], 1);
+}
+
+size_t
+log_text_access(char *buf, size_t size, const struct log_access_rec *r)
+{
+	struct log_text t = {buf, 0, size - 1};
+
+	t.lt_len = log_stamp(buf);
+	lt_str(&t, " access id=");
+	lt_safe(&t, r->la_id);
+	lt_str(&t, " event=");
+	lt_safe(&t, r->la_action);
+	lt_str(&t, " client=");
+	lt_safe(&t, r->la_client);
+	lt_str(&t, " method=");
+	lt_safe(&t, r->la_method);
+	lt_str(&t, " path=\"");
+	lt_safe(&t, r->la_path);
+	lt_str(&t, "\" status=");
+	lt_uint(&t, (unsigned)r->la_status);
+	lt_str(&t, " bytes=");
+	lt_uint(&t, r->la_bytes);
+	/* Optional fields are left out rather than given placeholders. */
+	if (r->la_user != NULL && r->la_user[0] != '\0') {
+		lt_str(&t, " user=\"");
+		lt_safe(&t, r->la_user);
+		lt_str(&t, "\"");
+	}
+	if (r->la_route_line > 0) {
+		lt_str(&t, " route=");
+		lt_uint(&t, (unsigned)r->la_route_line);
+	}
+	if (r->la_deny != NULL && r->la_deny[0] != '\0') {
+		lt_str(&t, " deny=");
+		lt_safe(&t, r->la_deny);
+	}
+	if (r->la_up_ms >= 0) {
+		lt_str(&t, " up_ms=");
+		lt_ms(&t, r->la_up_ms);
+	}
+	lt_str(&t, " ms=");
+	lt_ms(&t, r->la_ms);
+	buf[t.lt_len++] = '\n';
+	return t.lt_len;
 }
 
 void
 log_access_rec(const struct log_access_rec *r)
 {
-	char line[8192], ts[96];
+	char line[8192], ts[LOG_STAMP_LEN + 1];
 	int saved = errno;
 
-	log_time(ts, sizeof(ts));
-	log_emit(line, log_json_access(line, sizeof(line), ts, r), 1);
+	if (log_format == LOG_FORMAT_JSON) {
+		log_stamp(ts);
+		log_emit(line, log_json_access(line, sizeof(line), ts, r), 1);
+	} else
+		log_emit(line, log_text_access(line, sizeof(line), r), 1);
 	errno = saved;
 }
 
@@ -206,16 +330,6 @@ log_debug_(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_vline("debug", fmt, ap, 0);
-	va_end(ap);
-}
-
-void
-log_access(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vline("access", fmt, ap, 0);
 	va_end(ap);
 }
 

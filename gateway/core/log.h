@@ -9,6 +9,7 @@
 #define GATEHOUSE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -35,11 +36,16 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The access log: one key=value line per request, always written. */
-void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The access line of log_format = json, from its fields (log_json.h). */
+/* The access log: one line per request from its fields (log_json.h),
+ * key=value text or, with log_format = json, a JSON object. */
 struct log_access_rec;
 void log_access_rec(const struct log_access_rec *r);
+/* Write into buf (size bytes, at least 64) the text access line for r,
+ * time stamp first and newline included, every field a client can choose
+ * sanitised as log_sanitize does; a line that does not fit is cut.
+ * Returns its length (no NUL).  Formatted by hand: it is written for
+ * every request, and printf was a visible share of one. */
+size_t log_text_access(char *buf, size_t size, const struct log_access_rec *r);
 
 /* Debug lines start with the function name; arguments are only evaluated
  * when debug logging is on. */

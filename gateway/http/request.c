@@ -42,17 +42,17 @@ request_ms_since(const struct timespec *from)
 	    (double)(now.tv_nsec - from->tv_nsec) / 1e6;
 }
 
-/* The access line of log_format = json: the same fields, typed, with
- * the route's label (as the metrics name it) rather than its line alone;
- * the JSON writer escapes what the text line replaces with '?'. */
+/* The request's access line, text or JSON (log_access_rec): the route
+ * is its line and its label (as the metrics name it). */
 static void
-request_log_json(struct request_ctx *rq, double ms)
+request_log(struct request_ctx *rq, double ms)
 {
 	struct log_access_rec r;
 	char path[1024];
 	const char *p = rq->rq_normpath;
 
-	/* The path only: a query can carry codes and tokens. */
+	/* The path only: a query can carry codes and tokens (the callback's
+	 * does), and no secret may reach a log line. */
 	if (p == NULL && rq->rq_path != NULL) {
 		snprintf(path, sizeof(path), "%.*s",
 		    (int)strcspn(rq->rq_path, "?"), rq->rq_path);
@@ -73,41 +73,6 @@ request_log_json(struct request_ctx *rq, double ms)
 	r.la_up_ms = rq->rq_up_ms;
 	r.la_ms = ms;
 	log_access_rec(&r);
-}
-
-static void
-request_log(struct request_ctx *rq, double ms)
-{
-	char path[256], user[sizeof(rq->rq_user)], deny[sizeof(rq->rq_deny)];
-	char route[24], up[32];
-	const char *p = rq->rq_normpath != NULL ? rq->rq_normpath : rq->rq_path;
-
-	/* The path only: a query can carry codes and tokens (the callback's
-	 * does), and no secret may reach a log line. */
-	if (p != NULL && rq->rq_normpath == NULL) {
-		snprintf(path, sizeof(path), "%.*s", (int)strcspn(p, "?"), p);
-		p = path;
-	}
-	/* Optional fields are left out rather than given placeholders. */
-	user[0] = deny[0] = route[0] = up[0] = '\0';
-	if (rq->rq_user[0] != '\0') {
-		snprintf(user, sizeof(user), " user=\"");
-		log_sanitize(user + 7, sizeof(user) - 8, rq->rq_user);
-		strcat(user, "\"");
-	}
-	if (rq->rq_route_line > 0)
-		snprintf(route, sizeof(route), " route=%d", rq->rq_route_line);
-	if (rq->rq_deny[0] != '\0') {
-		snprintf(deny, sizeof(deny), " deny=");
-		log_sanitize(deny + 6, sizeof(deny) - 6, rq->rq_deny);
-	}
-	if (rq->rq_up_ms >= 0)
-		snprintf(up, sizeof(up), " up_ms=%.1f", rq->rq_up_ms);
-	log_access("id=%s event=%s client=%s method=%s path=\"%s\" status=%d "
-	           "bytes=%llu%s%s%s%s ms=%.1f",
-	    rq->rq_id, rq->rq_event, rq->rq_peer, rq->rq_method,
-	    log_sanitize(path, sizeof(path), p), rq->rq_status,
-	    (unsigned long long)rq->rq_bytes, user, route, deny, up, ms);
 }
 
 void
@@ -137,12 +102,8 @@ request_free(struct request_ctx *rq)
 	metrics_request_done(
 	    rq->rq_mroute, rq->rq_method, rq->rq_status, ms, rq->rq_up_ms);
 	metrics_inflight_add(-1);
-	if (rq->rq_cfg->cf_access_log) {
-		if (log_format == LOG_FORMAT_JSON)
-			request_log_json(rq, ms);
-		else
-			request_log(rq, ms);
-	}
+	if (rq->rq_cfg->cf_access_log)
+		request_log(rq, ms);
 	free(rq->rq_path);
 	rq->rq_path = NULL;
 	free(rq->rq_normpath);

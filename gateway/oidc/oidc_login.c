@@ -752,6 +752,7 @@ oidc_session_load_with(
 	const struct config *cfg = rq->rq_cfg;
 	char cookie[COOKIE_MAX_VALUE];
 	enum session_result r;
+	size_t n;
 	int got;
 
 	if (!oidc_configured(cfg)) {
@@ -770,14 +771,17 @@ oidc_session_load_with(
 	r = (hot_only ? session_load_hot_start : session_load_start)(
 	    rq->rq_worker->w_reader, cookie, time(NULL), cfg, &rq->rq_session,
 	    oidc_session_load_done, rq, &rq->rq_store_op);
+	/* Only the value's bytes: the rest of the buffer was never written,
+	 * and wiping all 4 KiB was a visible share of a signed-in request. */
+	n = strnlen(cookie, sizeof(cookie));
 	if (r == SESSION_PENDING) {
-		OPENSSL_cleanse(cookie, sizeof(cookie));
+		OPENSSL_cleanse(cookie, n);
 		rq->rq_resume = next;
 		rq->rq_state = RQ_STORE;
 		return;
 	}
 	oidc_session_loaded(rq, cookie, r);
-	OPENSSL_cleanse(cookie, sizeof(cookie));
+	OPENSSL_cleanse(cookie, n);
 	next(rq);
 }
 
